@@ -1,0 +1,14 @@
+# Finds a CBLAS, preferring OpenBLAS (for openblas_set_num_threads).
+# Sets HETRUN_CBLAS_FOUND, target hetrun::cblas, and HETRUN_HAVE_OPENBLAS.
+find_path(HETRUN_CBLAS_INCLUDE cblas.h PATH_SUFFIXES openblas x86_64-linux-gnu/openblas-pthread)
+find_library(HETRUN_OPENBLAS_LIB NAMES openblas)
+set(HETRUN_CBLAS_FOUND OFF)
+if(HETRUN_CBLAS_INCLUDE AND HETRUN_OPENBLAS_LIB)
+  set(HETRUN_CBLAS_FOUND ON)
+  add_library(hetrun::cblas INTERFACE IMPORTED)
+  set_target_properties(hetrun::cblas PROPERTIES
+    INTERFACE_INCLUDE_DIRECTORIES ${HETRUN_CBLAS_INCLUDE}
+    INTERFACE_LINK_LIBRARIES ${HETRUN_OPENBLAS_LIB}
+    INTERFACE_COMPILE_DEFINITIONS HETRUN_HAVE_OPENBLAS=1)
+  message(STATUS "CBLAS: OpenBLAS ${HETRUN_OPENBLAS_LIB} (${HETRUN_CBLAS_INCLUDE})")
+endif()

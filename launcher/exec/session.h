@@ -1,0 +1,77 @@
+/**
+ * @file launcher/exec/session.h
+ * @brief What a workload runs against: one backend device and queue on this rank, the
+ *        MPI communicator, and the usage counters every op feeds.
+ *
+ * Workload code calls only these functions (never a backend directly), so the same
+ * workload runs on every backend and every op it executes is counted.
+ */
+#ifndef HETRUN_EXEC_SESSION_H
+#define HETRUN_EXEC_SESSION_H
+
+#include <mpi.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "hetrun/backend.h"
+#include "kernels/catalogue.h"
+
+struct hetrun_backend_module;
+struct hetrun_job;
+
+/** Compute actually used, per rank (report "usage"). */
+typedef struct hetrun_usage {
+    double wall_s;            /**< rank wall time in workloads */
+    double device_busy_s;     /**< sum of device-timed regions (backend events) */
+    double flops;             /**< catalogue FLOPs of every op executed */
+    double bytes;             /**< catalogue bytes of every op executed */
+    uint64_t ops;             /**< op calls */
+    uint64_t op_counts[HETRUN_OP_KIND_COUNT];
+    double op_flops[HETRUN_OP_KIND_COUNT];
+    uint64_t h2d_bytes, d2h_bytes;
+    uint64_t mem_in_use, mem_peak; /**< device bytes allocated through the session */
+    double collective_bytes;       /**< bytes allreduced */
+} hetrun_usage;
+
+typedef struct hetrun_session {
+    const struct hetrun_backend_module *backend; /**< loaded module */
+    const hetrun_backend_ops *ops;               /**< backend->ops */
+    int device_index;
+    hetrun_device *device;
+    hetrun_device_info info;
+    hetrun_queue *queue;
+    hetrun_buffer *workspace; /**< grown on demand, reused */
+    uint64_t workspace_bytes;
+    hetrun_comm *device_comm; /**< backend collective communicator, or NULL */
+    MPI_Comm comm;            /**< all ranks of the job */
+    int rank, nranks;
+    const struct hetrun_job *job;
+    hetrun_usage usage;
+    char error[1024]; /**< last error: names backend, device, op and cause */
+} hetrun_session;
+
+/** Allocates device memory (counted in usage.mem_*); on error fills s->error. */
+int hetrun_session_alloc(hetrun_session *s, uint64_t bytes, hetrun_buffer **buf);
+/** Frees device memory from hetrun_session_alloc (bytes must match the allocation). */
+void hetrun_session_free(hetrun_session *s, hetrun_buffer *buf, uint64_t bytes);
+/** Host -> device copy. */
+int hetrun_session_h2d(hetrun_session *s, hetrun_tensor dst, const void *src, uint64_t bytes);
+/** Device -> host copy. */
+int hetrun_session_d2h(hetrun_session *s, void *dst, hetrun_tensor src, uint64_t bytes);
+/** Waits for the queue. */
+int hetrun_session_sync(hetrun_session *s);
+
+/**
+ * Executes one op: validates the descriptor against the catalogue, checks the backend
+ * supports it (an unsupported op is an error naming op, dtype and backend), sizes and
+ * reuses the workspace, enqueues it, counts FLOPs and bytes. Returns 0 or -1 (s->error).
+ */
+int hetrun_exec_op(hetrun_session *s, const hetrun_op_desc *desc, const hetrun_tensor *args);
+
+/** Shorthand for a tensor at `offset` bytes into `buf`. */
+static inline hetrun_tensor hetrun_tensor_at(hetrun_buffer *buf, uint64_t offset) {
+    hetrun_tensor t = {buf, offset};
+    return t;
+}
+
+#endif

@@ -1,0 +1,41 @@
+/**
+ * @file launcher/spec/spec.h
+ * @brief Reading a job spec file: YAML with hard limits -> node tree -> schema -> job.
+ */
+#ifndef HETRUN_SPEC_SPEC_H
+#define HETRUN_SPEC_SPEC_H
+
+#include "diag.h"
+#include "job.h"
+#include "node.h"
+
+/** Hard limits on hostile input (documented in docs/jobspec.md). */
+#define HETRUN_SPEC_MAX_BYTES (1u << 20)   /**< 1 MiB file */
+#define HETRUN_SPEC_MAX_DEPTH 64           /**< nesting depth */
+#define HETRUN_SPEC_MAX_NODES 100000       /**< nodes in the document */
+#define HETRUN_SPEC_MAX_SCALAR 4096        /**< bytes in one scalar */
+#define HETRUN_SPEC_MAX_POINTS 10000       /**< workload points after sweep expansion */
+
+/**
+ * Parses `len` bytes of YAML into a node tree. Errors (syntax, limits, aliases,
+ * multiple documents, tabs, NUL, invalid UTF-8, unset ${VAR}) go to `diags` with
+ * `file` as the location name. Returns NULL when any error was added.
+ */
+hetrun_node *hetrun_yaml_parse(const char *file, const unsigned char *bytes, size_t len,
+                               hetrun_diags *diags);
+
+/**
+ * Reads and validates the spec at `path`. On success returns 0 and sets `*job` (free
+ * with hetrun_job_free); on any error returns the error count (> 0), with every error
+ * in `diags`, or -1 when the file cannot be read (also in diags). Needs no MPI, no
+ * backends.
+ */
+int hetrun_spec_load(const char *path, hetrun_job **job, hetrun_diags *diags);
+
+/** Same, from memory (fuzzing and tests); `name` is used in locations. */
+int hetrun_spec_load_bytes(const char *name, const unsigned char *bytes, size_t len,
+                           hetrun_job **job, hetrun_diags *diags);
+
+void hetrun_job_free(hetrun_job *job);
+
+#endif

@@ -1,0 +1,33 @@
+/**
+ * @file launcher/workloads/workload.h
+ * @brief A workload type: its spec schema and its run function. The registry in
+ *        registry.c lists them; adding a workload is one file plus one line there.
+ */
+#ifndef HETRUN_WORKLOADS_WORKLOAD_H
+#define HETRUN_WORKLOADS_WORKLOAD_H
+
+#include <cjson/cJSON.h>
+
+#include "exec/session.h"
+#include "spec/schema.h"
+
+typedef struct hetrun_workload_type {
+    const char *name;             /**< key under `workloads:` items, e.g. "gemm" */
+    const char *summary;          /**< one line for docs and `--help` */
+    const hetrun_schema *schema;  /**< parameters */
+    /**
+     * Runs one workload point on this rank. Writes its results (figures, checks) into
+     * `result` (a JSON object the report embeds under ranks[].results[]). Returns 0 on
+     * success, -1 on failure with the reason in s->error. A failed correctness check is
+     * not a failure of the run: it is recorded as `"check": "failed"` in `result` and
+     * makes the job status "failed".
+     */
+    int (*run)(hetrun_session *s, const void *params, cJSON *result);
+} hetrun_workload_type;
+
+/** The workload type called `name`, or NULL. */
+const hetrun_workload_type *hetrun_workload_find(const char *name);
+/** All workload types, NULL-terminated (for docs and did-you-mean). */
+const hetrun_workload_type *const *hetrun_workload_all(void);
+
+#endif
