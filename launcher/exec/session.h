@@ -47,6 +47,7 @@ typedef struct hetrun_session {
     int rank, nranks;
     const struct hetrun_job *job;
     hetrun_usage usage;
+    hetrun_event *timer_start, *timer_stop; /**< for hetrun_session_timer_* */
     char error[1024]; /**< last error: names backend, device, op and cause */
 } hetrun_session;
 
@@ -67,6 +68,19 @@ int hetrun_session_sync(hetrun_session *s);
  * reuses the workspace, enqueues it, counts FLOPs and bytes. Returns 0 or -1 (s->error).
  */
 int hetrun_exec_op(hetrun_session *s, const hetrun_op_desc *desc, const hetrun_tensor *args);
+
+/**
+ * Device timing of a region: start records an event on the queue; stop records a second,
+ * waits for it, returns the elapsed milliseconds and adds them to usage.device_busy_s.
+ * Regions must not nest. Returns 0 or -1 (s->error).
+ */
+int hetrun_session_timer_start(hetrun_session *s);
+int hetrun_session_timer_stop(hetrun_session *s, double *ms);
+
+/** Opens device `index` of the loaded module: device, queue, events. Returns 0 or -1. */
+int hetrun_session_open(hetrun_session *s, const struct hetrun_backend_module *backend, int index);
+/** Frees the workspace, events, queue and device. */
+void hetrun_session_close(hetrun_session *s);
 
 /** Shorthand for a tensor at `offset` bytes into `buf`. */
 static inline hetrun_tensor hetrun_tensor_at(hetrun_buffer *buf, uint64_t offset) {

@@ -1,0 +1,26 @@
+/* Internals shared by the CPU backend's files (never installed). */
+#ifndef HETRUN_BACKEND_CPU_INTERNAL_H
+#define HETRUN_BACKEND_CPU_INTERNAL_H
+
+#include "hetrun/backend.h"
+
+struct hetrun_buffer {
+    void *ptr;
+    uint64_t bytes;
+};
+
+struct hetrun_device {
+    int32_t index;
+};
+
+/** Sets the thread-local last error; returns `status` for chaining. */
+hetrun_status cpu_error(hetrun_status status, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+hetrun_status cpu_op_supported(hetrun_device *dev, const hetrun_op_desc *desc);
+hetrun_status cpu_op_workspace_size(hetrun_device *dev, const hetrun_op_desc *desc,
+                                    uint64_t *bytes);
+hetrun_status cpu_op_run(hetrun_queue *q, const hetrun_op_desc *desc, const hetrun_tensor *args,
+                         int32_t nargs, hetrun_tensor workspace);
+
+#endif

@@ -1,0 +1,142 @@
+/* The session: every device call a workload makes goes through here, so each op is
+ * validated against the catalogue, checked for support, and counted for accounting. */
+#include "exec/session.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "loader/loader.h"
+
+static int fail(hetrun_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int fail(hetrun_session *s, const char *fmt, ...) {
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    snprintf(s->error, sizeof s->error, "%s backend, device %d (%s): %s",
+             s->backend ? s->backend->name : "?", s->device_index, s->info.name, msg);
+    return -1;
+}
+
+int hetrun_session_open(hetrun_session *s, const hetrun_backend_module *backend, int index) {
+    s->backend = backend;
+    s->ops = backend->ops;
+    s->device_index = index;
+    memset(&s->info, 0, sizeof s->info);
+    s->info.struct_size = sizeof s->info;
+    if (s->ops->device_info(index, &s->info) != HETRUN_OK)
+        return fail(s, "device_info: %s", s->ops->last_error());
+    if (s->ops->device_open(index, &s->device) != HETRUN_OK)
+        return fail(s, "device_open: %s", s->ops->last_error());
+    if (s->ops->thread_bind && s->ops->thread_bind(s->device) != HETRUN_OK)
+        return fail(s, "thread_bind: %s", s->ops->last_error());
+    if (s->ops->queue_create(s->device, &s->queue) != HETRUN_OK)
+        return fail(s, "queue_create: %s", s->ops->last_error());
+    if (s->ops->event_create(s->device, &s->timer_start) != HETRUN_OK ||
+        s->ops->event_create(s->device, &s->timer_stop) != HETRUN_OK)
+        return fail(s, "event_create: %s", s->ops->last_error());
+    return 0;
+}
+
+void hetrun_session_close(hetrun_session *s) {
+    if (!s->ops) return;
+    if (s->queue) s->ops->queue_sync(s->queue);
+    if (s->workspace) hetrun_session_free(s, s->workspace, s->workspace_bytes);
+    s->workspace = NULL;
+    if (s->device_comm && s->ops->comm_destroy) s->ops->comm_destroy(s->device_comm);
+    s->device_comm = NULL;
+    if (s->timer_start) s->ops->event_destroy(s->timer_start);
+    if (s->timer_stop) s->ops->event_destroy(s->timer_stop);
+    if (s->queue) s->ops->queue_destroy(s->queue);
+    if (s->device) s->ops->device_close(s->device);
+    s->timer_start = s->timer_stop = NULL;
+    s->queue = NULL;
+    s->device = NULL;
+}
+
+int hetrun_session_alloc(hetrun_session *s, uint64_t bytes, hetrun_buffer **buf) {
+    if (s->ops->mem_alloc(s->device, bytes, buf) != HETRUN_OK)
+        return fail(s, "allocating %llu bytes: %s", (unsigned long long)bytes, s->ops->last_error());
+    s->usage.mem_in_use += bytes;
+    if (s->usage.mem_in_use > s->usage.mem_peak) s->usage.mem_peak = s->usage.mem_in_use;
+    return 0;
+}
+
+void hetrun_session_free(hetrun_session *s, hetrun_buffer *buf, uint64_t bytes) {
+    if (!buf) return;
+    s->ops->mem_free(buf);
+    s->usage.mem_in_use -= bytes <= s->usage.mem_in_use ? bytes : s->usage.mem_in_use;
+}
+
+int hetrun_session_h2d(hetrun_session *s, hetrun_tensor dst, const void *src, uint64_t bytes) {
+    if (s->ops->copy_h2d(s->queue, dst, src, bytes) != HETRUN_OK)
+        return fail(s, "copy_h2d of %llu bytes: %s", (unsigned long long)bytes, s->ops->last_error());
+    s->usage.h2d_bytes += bytes;
+    return 0;
+}
+
+int hetrun_session_d2h(hetrun_session *s, void *dst, hetrun_tensor src, uint64_t bytes) {
+    if (s->ops->copy_d2h(s->queue, dst, src, bytes) != HETRUN_OK)
+        return fail(s, "copy_d2h of %llu bytes: %s", (unsigned long long)bytes, s->ops->last_error());
+    s->usage.d2h_bytes += bytes;
+    return 0;
+}
+
+int hetrun_session_sync(hetrun_session *s) {
+    if (s->ops->queue_sync(s->queue) != HETRUN_OK)
+        return fail(s, "queue_sync: %s", s->ops->last_error());
+    return 0;
+}
+
+int hetrun_session_timer_start(hetrun_session *s) {
+    if (s->ops->event_record(s->timer_start, s->queue) != HETRUN_OK)
+        return fail(s, "event_record: %s", s->ops->last_error());
+    return 0;
+}
+
+int hetrun_session_timer_stop(hetrun_session *s, double *ms) {
+    double elapsed = 0.0;
+    if (s->ops->event_record(s->timer_stop, s->queue) != HETRUN_OK ||
+        s->ops->event_elapsed_ms(s->timer_start, s->timer_stop, &elapsed) != HETRUN_OK)
+        return fail(s, "timing: %s", s->ops->last_error());
+    s->usage.device_busy_s += elapsed * 1e-3;
+    if (ms) *ms = elapsed;
+    return 0;
+}
+
+int hetrun_exec_op(hetrun_session *s, const hetrun_op_desc *desc, const hetrun_tensor *args) {
+    char why[256];
+    const char *name = hetrun_op_name(desc->kind) ? hetrun_op_name(desc->kind) : "?";
+    if (!hetrun_op_desc_valid(desc, why, sizeof why)) return fail(s, "op %s: %s", name, why);
+    if (s->ops->op_supported(s->device, desc) != HETRUN_OK)
+        return fail(s, "op %s with dtype %s -> %s is not supported: %s", name,
+                    hetrun_dtype_name(desc->dtype), hetrun_dtype_name(desc->out_dtype),
+                    s->ops->last_error());
+    uint64_t ws = 0;
+    if (s->ops->op_workspace_size(s->device, desc, &ws) != HETRUN_OK)
+        return fail(s, "op %s: workspace size: %s", name, s->ops->last_error());
+    if (ws > s->workspace_bytes) { /* grow once, reuse: fresh pages are expensive */
+        hetrun_buffer *grown;
+        if (hetrun_session_alloc(s, ws, &grown) != 0) return -1;
+        hetrun_session_sync(s);
+        hetrun_session_free(s, s->workspace, s->workspace_bytes);
+        s->workspace = grown;
+        s->workspace_bytes = ws;
+    }
+    hetrun_tensor workspace = {ws ? s->workspace : NULL, 0};
+    int arity = hetrun_op_arity(desc->kind);
+    if (s->ops->op_run(s->queue, desc, args, arity, workspace) != HETRUN_OK)
+        return fail(s, "op %s (%s, m=%lld n=%lld k=%lld): %s", name, hetrun_dtype_name(desc->dtype),
+                    (long long)desc->m, (long long)desc->n, (long long)desc->k,
+                    s->ops->last_error());
+    double flops = hetrun_op_flops(desc);
+    s->usage.flops += flops;
+    s->usage.bytes += hetrun_op_bytes(desc);
+    s->usage.ops++;
+    s->usage.op_counts[desc->kind]++;
+    s->usage.op_flops[desc->kind] += flops;
+    return 0;
+}
