@@ -69,6 +69,7 @@ typedef struct hetrun_check_ctx {
     const char *path;        /**< key path of the mapping, e.g. "workloads[0].gemm" */
     const hetrun_node *node; /**< the mapping (for locations of its keys) */
     hetrun_diags *diags;
+    int *error_count;        /**< incremented by hetrun_check_error (may be NULL) */
 } hetrun_check_ctx;
 
 struct hetrun_schema {
@@ -92,5 +93,26 @@ void hetrun_schema_free(const hetrun_schema *schema, void *obj);
 /** Reports a cross-field error at key `key` of the mapping in `ctx` (or the map itself). */
 void hetrun_check_error(const hetrun_check_ctx *ctx, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/**
+ * Parses one value `node` for field `f` into `dst` (the field's storage, i.e. obj +
+ * f->offset), as hetrun_schema_apply does for a key, but never as a sweep. `path` is the
+ * value's key path. Returns the number of errors added to `diags`.
+ */
+int hetrun_field_parse(const hetrun_field *f, const hetrun_node *node, const char *file,
+                       const char *path, void *dst, hetrun_diags *diags);
+/** Frees what hetrun_field_parse allocated in `dst` and zeroes it. */
+void hetrun_field_free(const hetrun_field *f, void *dst);
+/** True for field types that hold one scalar value (the only types that can be swept). */
+int hetrun_field_is_scalar(const hetrun_field *f);
+/** The field called `key` in `schema`, or NULL. */
+const hetrun_field *hetrun_schema_field(const hetrun_schema *schema, const char *key);
+/**
+ * The candidate closest to `word` by edit distance (case-insensitive), when close
+ * enough to be a likely typo; NULL otherwise. Used for "did you mean" hints.
+ */
+const char *hetrun_did_you_mean(const char *word, const char *const *candidates, size_t n);
+/** Human name of a field type ("an integer", "a size like 16GiB", ...) for messages/docs. */
+const char *hetrun_field_type_name(hetrun_field_type type);
 
 #endif

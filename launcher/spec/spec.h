@@ -36,6 +36,13 @@ int hetrun_spec_load(const char *path, hetrun_job **job, hetrun_diags *diags);
 int hetrun_spec_load_bytes(const char *name, const unsigned char *bytes, size_t len,
                            hetrun_job **job, hetrun_diags *diags);
 
+/** Frees a job from hetrun_spec_load (NULL is fine). */
 void hetrun_job_free(hetrun_job *job);
+
+/** The schema of the top-level keys (`workloads` is read separately, item by item). */
+const hetrun_schema *hetrun_spec_top_schema(void);
+/** Every fixed schema table of the spec (top level and its sections), NULL-terminated;
+ *  workload types are listed by hetrun_workload_all(). Used by docs tests. */
+const hetrun_schema *const *hetrun_spec_schemas(void);
 
 #endif
