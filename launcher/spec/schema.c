@@ -234,6 +234,8 @@ static bool range_set(const hetrun_field *f) {
 static void int_expect(const hetrun_field *f, char *out, size_t len) {
     if (!range_set(f)) {
         snprintf(out, len, "an integer");
+    } else if (f->min == f->max) {
+        snprintf(out, len, "%.0f (the only value supported)", f->min);
     } else if (f->max >= 9.2e18) {
         if (f->min == 1)
             snprintf(out, len, "a positive integer");
@@ -473,8 +475,9 @@ int hetrun_field_parse(const hetrun_field *f, const hetrun_node *n, const char *
         return 1;
     }
     case HETRUN_FIELD_DTYPE: {
-        const char *names[HETRUN_DTYPE_COUNT];
+        const char *names[HETRUN_DTYPE_COUNT + 1];
         for (int i = 0; i < HETRUN_DTYPE_COUNT; i++) names[i] = hetrun_dtype_name(i);
+        names[HETRUN_DTYPE_COUNT] = NULL;
         choices_text(names, buf, sizeof buf);
         if (n->kind != HETRUN_NODE_SCALAR || is_null(n)) {
             describe(n, got, sizeof got);
