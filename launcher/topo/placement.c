@@ -1,0 +1,287 @@
+/* Applying this rank's placement before MPI_Init (see placement.h, docs/placement.md). */
+#include "topo/placement.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "loader/loader.h"
+#include "spec/job.h"
+#include "topo/plan.h"
+#include "topo/topology.h"
+#include "util/log.h"
+
+static const char *env_get(const char *name)
+{
+    return getenv(name);
+}
+
+void hetrun_cpus_format(const int *cpus, int n, char *buf, size_t len)
+{
+    size_t off = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < n && off < len;) {
+        int j = i;
+        while (j + 1 < n && cpus[j + 1] == cpus[j] + 1) j++;
+        int w = j > i ? snprintf(buf + off, len - off, "%s%d-%d", off ? "," : "", cpus[i], cpus[j])
+                      : snprintf(buf + off, len - off, "%s%d", off ? "," : "", cpus[i]);
+        if (w < 0) break;
+        off += (size_t)w;
+        i = j + 1;
+    }
+    if (n == 0) snprintf(buf, len, "none");
+}
+
+/* A key shared by the ranks of one job on one node, for the topology cache; "" if none. */
+static void job_key(char *out, size_t len)
+{
+    const char *v;
+    out[0] = '\0';
+    if ((v = getenv("PMIX_NAMESPACE")) && *v) snprintf(out, len, "pmix-%s", v);
+    else if ((v = getenv("OMPI_MCA_ess_base_jobid")) && *v) snprintf(out, len, "ompi-%s", v);
+    else if ((v = getenv("SLURM_JOB_ID")) && *v) {
+        const char *s = getenv("SLURM_STEP_ID");
+        snprintf(out, len, "slurm-%s.%s", v, s ? s : "x");
+    } else if ((v = getenv("FLUX_JOB_ID")) && *v) snprintf(out, len, "flux-%s", v);
+}
+
+static void cache_dir(char *out, size_t len)
+{
+    const hetrun_host_services *hs = hetrun_host_services_get();
+    if (hs && hs->cache_dir && *hs->cache_dir) {
+        snprintf(out, len, "%s", hs->cache_dir);
+        return;
+    }
+    const char *t = getenv("TMPDIR");
+    snprintf(out, len, "%s/hetrun-%ld", t && *t ? t : "/tmp", (long)getuid());
+}
+
+/* Narrows `env` to device `g`; within a list the scheduler already set, takes its g-th entry. */
+static int set_visibility(const char *env, int g, char *value, size_t vlen, char *err,
+                          size_t errlen)
+{
+    const char *pre = getenv(env);
+    if (pre && *pre) {
+        char copy[1024];
+        snprintf(copy, sizeof(copy), "%s", pre);
+        int k = 0;
+        char *save = NULL;
+        value[0] = '\0';
+        for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save), k++)
+            if (k == g) snprintf(value, vlen, "%s", tok);
+        if (!value[0]) {
+            snprintf(err, errlen,
+                     "%s=\"%s\" (already set) has %d entr%s but the probe reported device %d",
+                     env, pre, k, k == 1 ? "y" : "ies", g);
+            return -1;
+        }
+    } else {
+        snprintf(value, vlen, "%d", g);
+    }
+    if (setenv(env, value, 1) != 0) {
+        snprintf(err, errlen, "setenv(%s=%s) failed: %s", env, value, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int hetrun_placement_apply_devices(const struct hetrun_job *job, const char *backend,
+                                   const hetrun_probe_device *devs, int ndevs,
+                                   hetrun_placement *out, char *err, size_t errlen)
+{
+    hetrun_placement p;
+    memset(&p, 0, sizeof(p));
+    if (hetrun_identity_parse(env_get, &p.id, err, errlen) != 0) return -1;
+
+    hetrun_plan_opts opts = {HETRUN_PLACE_CLOSEST, 0, NULL, 0};
+    int bind = 1;
+    if (job) {
+        opts.policy = job->placement.policy;
+        opts.ranks_per_device = job->placement.ranks_per_device;
+        opts.map = job->placement.map.items;
+        opts.map_count = job->placement.map.count;
+        bind = job->placement.bind;
+    }
+    hetrun_plan_device *pd = calloc((size_t)(ndevs > 0 ? ndevs : 1), sizeof(*pd));
+    if (!pd) {
+        snprintf(err, errlen, "placement: out of memory for %d devices", ndevs);
+        return -1;
+    }
+    int need_io = 0;
+    for (int i = 0; i < ndevs; i++) {
+        pd[i].info = devs[i].info;
+        pd[i].index = devs[i].index;
+        snprintf(pd[i].osdev, sizeof(pd[i].osdev), "%.40s%d", backend ? backend : "",
+                 devs[i].index);
+        if (devs[i].info.kind != HETRUN_DEVICE_CPU) need_io = 1;
+    }
+
+    /* A plain load costs ~1 ms; the I/O scan ~16 ms, so only when a device needs it, and
+     * once per node (local rank 0 shares it as XML). */
+    hetrun_topo *t;
+    if (need_io && p.id.local_size > 1) {
+        char dir[4096], key[512];
+        cache_dir(dir, sizeof(dir));
+        job_key(key, sizeof(key));
+        t = hetrun_topo_load_node_cached(p.id.local_rank, dir, key, err, errlen);
+    } else {
+        t = hetrun_topo_load_system(need_io, err, errlen);
+    }
+    if (!t) {
+        free(pd);
+        return -1;
+    }
+    hetrun_rank_plan *plans = NULL;
+    if (hetrun_plan_compute(t, pd, ndevs, &opts, p.id.local_size, &plans, err, errlen) != 0) {
+        hetrun_topo_free(t);
+        free(pd);
+        return -1;
+    }
+    hetrun_rank_plan *me = &plans[p.id.local_rank];
+    p.numa_node = me->numa_node;
+    p.threads = me->threads;
+    p.cpus = me->cpus;
+    p.ncpus = me->ncpus;
+    me->cpus = NULL;
+    snprintf(p.locality, sizeof(p.locality), "%s", me->locality);
+    snprintf(p.policy, sizeof(p.policy), "%s", hetrun_policy_name(opts.policy));
+    p.device_index = -1;
+    p.device_global = -1;
+    int rc = -1;
+    if (me->device >= 0) {
+        const hetrun_device_info *di = &devs[me->device].info;
+        p.device = *di;
+        p.device_global = devs[me->device].index;
+        p.device_index = p.device_global;
+        if (di->kind != HETRUN_DEVICE_CPU && di->visibility_env[0]) {
+            snprintf(p.visibility_env, sizeof(p.visibility_env), "%s", di->visibility_env);
+            if (set_visibility(di->visibility_env, p.device_global, p.visibility_value,
+                               sizeof(p.visibility_value), err, errlen) != 0)
+                goto done;
+            p.device_index = 0;
+        }
+    }
+    if (bind && t->is_this_system && p.ncpus > 0) {
+        hwloc_bitmap_t set = hwloc_bitmap_alloc();
+        if (!set) {
+            snprintf(err, errlen, "placement: out of memory");
+            goto done;
+        }
+        for (int i = 0; i < p.ncpus; i++) hwloc_bitmap_set(set, (unsigned)p.cpus[i]);
+        if (hwloc_set_cpubind(t->topo, set, HWLOC_CPUBIND_PROCESS) == 0) {
+            p.bound = 1;
+        } else {
+            char buf[256];
+            hetrun_cpus_format(p.cpus, p.ncpus, buf, sizeof(buf));
+            /* Containers may forbid binding; the run is still correct, only slower. */
+            HETRUN_WARN("placement: hwloc_set_cpubind(cpus %s) failed: %s; running unbound", buf,
+                        strerror(errno));
+        }
+        hwloc_bitmap_free(set);
+    }
+    char th[16];
+    snprintf(th, sizeof(th), "%d", p.threads);
+    setenv("OPENBLAS_NUM_THREADS", th, 0);
+    setenv("OMP_NUM_THREADS", th, 0);
+    setenv("MKL_NUM_THREADS", th, 0);
+    *out = p;
+    p.cpus = NULL;
+    rc = 0;
+done:
+    free(p.cpus);
+    hetrun_plan_free(plans, p.id.local_size);
+    hetrun_topo_free(t);
+    free(pd);
+    return rc;
+}
+
+int hetrun_placement_apply(const struct hetrun_job *job, const char *backend,
+                           hetrun_placement *out, char *err, size_t errlen)
+{
+    hetrun_probe_device *devs = NULL;
+    int ndevs = 0;
+    char why[1024];
+    int rc = hetrun_probe_backend(backend, &devs, &ndevs, why, sizeof(why));
+    if (rc != 0) {
+        snprintf(err, errlen, "placement: backend %s %s: %s", backend,
+                 rc > 0 ? "unavailable" : "probe failed", why);
+        return -1;
+    }
+    rc = hetrun_placement_apply_devices(job, backend, devs, ndevs, out, err, errlen);
+    free(devs);
+    return rc;
+}
+
+static const char *kind_name(uint32_t kind)
+{
+    switch (kind) {
+    case HETRUN_DEVICE_CPU: return "cpu";
+    case HETRUN_DEVICE_GPU: return "gpu";
+    case HETRUN_DEVICE_ACCELERATOR: return "accelerator";
+    default: return "unknown";
+    }
+}
+
+cJSON *hetrun_placement_to_json(const hetrun_placement *p)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return NULL;
+    cJSON_AddNumberToObject(o, "rank", p->id.rank);
+    cJSON_AddNumberToObject(o, "size", p->id.size);
+    cJSON_AddNumberToObject(o, "local_rank", p->id.local_rank);
+    cJSON_AddNumberToObject(o, "local_size", p->id.local_size);
+    cJSON_AddNumberToObject(o, "node_index", p->id.node_index);
+    cJSON_AddNumberToObject(o, "nnodes", p->id.nnodes);
+    cJSON_AddStringToObject(o, "identity_source", p->id.source);
+    cJSON_AddStringToObject(o, "policy", p->policy);
+    if (p->device_global >= 0) {
+        cJSON *d = cJSON_AddObjectToObject(o, "device");
+        if (d) {
+            cJSON_AddNumberToObject(d, "index", p->device_index);
+            cJSON_AddNumberToObject(d, "global_index", p->device_global);
+            cJSON_AddStringToObject(d, "name", p->device.name);
+            cJSON_AddStringToObject(d, "kind", kind_name(p->device.kind));
+            cJSON_AddStringToObject(d, "pci_bus_id", p->device.pci_bus_id);
+            cJSON_AddNumberToObject(d, "numa_node", p->numa_node);
+        }
+    } else {
+        cJSON_AddNullToObject(o, "device");
+    }
+    cJSON_AddNumberToObject(o, "numa_node", p->numa_node);
+    cJSON *c = cJSON_AddArrayToObject(o, "cpus");
+    for (int i = 0; c && i < p->ncpus; i++) cJSON_AddItemToArray(c, cJSON_CreateNumber(p->cpus[i]));
+    cJSON_AddNumberToObject(o, "threads", p->threads);
+    cJSON_AddStringToObject(o, "locality", p->locality);
+    cJSON_AddStringToObject(o, "visibility_env", p->visibility_env);
+    cJSON_AddStringToObject(o, "visibility_value", p->visibility_value);
+    cJSON_AddBoolToObject(o, "bound", p->bound);
+    return o;
+}
+
+void hetrun_placement_print_binding(const hetrun_placement *p, FILE *out)
+{
+    char host[256] = "?", cpus[512];
+    gethostname(host, sizeof(host) - 1);
+    host[sizeof(host) - 1] = '\0';
+    hetrun_cpus_format(p->cpus, p->ncpus, cpus, sizeof(cpus));
+    fprintf(out, "[%s:%d] rank %d/%d local %d/%d: ", host, p->id.rank, p->id.rank, p->id.size,
+            p->id.local_rank, p->id.local_size);
+    if (p->device_global >= 0)
+        fprintf(out, "device %d (%s%s%s)", p->device_global, p->device.name,
+                p->device.pci_bus_id[0] ? " " : "", p->device.pci_bus_id);
+    else
+        fprintf(out, "no device (CPU only)");
+    fprintf(out, " numa %d cpus %s threads %d [%s, %s]", p->numa_node, cpus, p->threads,
+            p->policy, p->locality);
+    if (p->visibility_env[0]) fprintf(out, " %s=%s", p->visibility_env, p->visibility_value);
+    fprintf(out, "%s\n", p->bound ? " bound" : " not bound");
+}
+
+void hetrun_placement_free(hetrun_placement *p)
+{
+    if (!p) return;
+    free(p->cpus);
+    p->cpus = NULL;
+    p->ncpus = 0;
+}

@@ -1,0 +1,96 @@
+/**
+ * @file launcher/topo/placement.h
+ * @brief This rank's placement, applied before MPI_Init and before any vendor runtime
+ *        starts: identity from the launcher's environment, device probe in a child
+ *        process, plan (plan.h), visibility variable, binding and thread counts.
+ */
+#ifndef HETRUN_TOPO_PLACEMENT_H
+#define HETRUN_TOPO_PLACEMENT_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include <cjson/cJSON.h>
+
+#include "hetrun/backend.h"
+
+struct hetrun_job;
+
+/** Who this process is, as the launcher (mpirun, srun, hydra, flux) told it. */
+typedef struct hetrun_rank_identity {
+    int rank, size;             /**< global rank and job size */
+    int local_rank, local_size; /**< on this node */
+    int node_index, nnodes;     /**< this node among the job's nodes */
+    char source[64];            /**< e.g. "OMPI_COMM_WORLD_LOCAL_RANK" or "single process" */
+} hetrun_rank_identity;
+
+/**
+ * Reads the identity from the environment via `get` (getenv in production, a fake in
+ * tests). Precedence (first source whose local-rank variable is set wins): Open MPI
+ * (OMPI_COMM_WORLD_*), MPICH hydra (MPI_LOCALRANKID), PMI (PMI_LOCAL_RANK), Flux
+ * (FLUX_TASK_LOCAL_ID), Slurm (SLURM_LOCALID), else a single process. Returns 0, or -1
+ * when a variable is malformed or inconsistent (logged, naming the variable).
+ */
+int hetrun_identity_from_env(const char *(*get)(const char *name), hetrun_rank_identity *out);
+
+/** Same as hetrun_identity_from_env with the error text returned in `err`. */
+int hetrun_identity_parse(const char *(*get)(const char *name), hetrun_rank_identity *out,
+                          char *err, size_t errlen);
+
+/** One device reported by a backend probe. */
+typedef struct hetrun_probe_device {
+    hetrun_device_info info;
+    int index;
+} hetrun_probe_device;
+
+/**
+ * Lists a backend's devices without starting its runtime in this process: a forked child
+ * opens the module, reads device_count/device_info, writes them to a pipe and exits.
+ * Returns 0 (free `*devs` with free()), 1 when the module is unavailable or not found
+ * (reason in `why`), -1 on error (reason in `why`).
+ */
+int hetrun_probe_backend(const char *backend, hetrun_probe_device **devs, int *ndevs, char *why,
+                         size_t whylen);
+
+/** The placement applied to this process. */
+typedef struct hetrun_placement {
+    hetrun_rank_identity id;
+    int device_index;          /**< index for device_open after apply; -1: CPU-only rank */
+    int device_global;         /**< index among the backend's devices before narrowing */
+    hetrun_device_info device; /**< the chosen device's info (from the probe) */
+    int numa_node;             /**< -1 unknown */
+    int *cpus;                 /**< PU OS indices this rank is bound to (owned) */
+    int ncpus;
+    int threads;               /**< BLAS/OpenMP threads for this rank */
+    char locality[32];         /**< "pci", "osdev", "machine" (or "numa" for CPU ranks) */
+    char policy[32];
+    char visibility_env[64], visibility_value[256]; /**< what was set, or "" */
+    int bound;                 /**< 1 when the process was bound */
+} hetrun_placement;
+
+/**
+ * Computes and applies this rank's placement for `backend` (see docs/placement.md): reads
+ * the identity, loads the topology (I/O scan only when a device has a PCI id, once per
+ * node), probes the devices, plans with the job's policy, narrows the visibility variable
+ * (within one the scheduler already set), binds when job->placement.bind, and sets
+ * OPENBLAS/OMP/MKL_NUM_THREADS unless the user set them. Returns 0, or -1 with the cause
+ * in `err`.
+ */
+int hetrun_placement_apply(const struct hetrun_job *job, const char *backend,
+                           hetrun_placement *out, char *err, size_t errlen);
+
+/** Applies a placement for devices already probed (tests, and backends probed once). */
+int hetrun_placement_apply_devices(const struct hetrun_job *job, const char *backend,
+                                   const hetrun_probe_device *devs, int ndevs,
+                                   hetrun_placement *out, char *err, size_t errlen);
+
+/** JSON object for the report's ranks[].placement. */
+cJSON *hetrun_placement_to_json(const hetrun_placement *p);
+/** One line like mpirun --report-bindings. */
+void hetrun_placement_print_binding(const hetrun_placement *p, FILE *out);
+void hetrun_placement_free(hetrun_placement *p);
+
+/** Formats a PU list compactly ("0-3,8,10-11") into `buf`. */
+void hetrun_cpus_format(const int *cpus, int n, char *buf, size_t len);
+
+#endif
