@@ -85,7 +85,12 @@ static hetrun_status cpu_device_info(int32_t index, hetrun_device_info *info) {
     int amd;
     cpu_model(d.name, sizeof d.name, &mhz, &amd);
     snprintf(d.vendor, sizeof d.vendor, "%s", amd ? "AMD" : "CPU");
-    snprintf(d.driver_version, sizeof d.driver_version, "OpenBLAS %s", OPENBLAS_VERSION);
+    /* OPENBLAS_VERSION reads " OpenBLAS 0.3.21 ": keep the words, drop the padding. */
+    const char *ver = OPENBLAS_VERSION;
+    while (*ver == ' ') ver++;
+    snprintf(d.driver_version, sizeof d.driver_version, "%s", ver);
+    size_t vl = strlen(d.driver_version);
+    while (vl && d.driver_version[vl - 1] == ' ') d.driver_version[--vl] = '\0';
     __builtin_cpu_init();
     int avx512 = __builtin_cpu_supports("avx512f"), avx2 = __builtin_cpu_supports("avx2");
     snprintf(d.arch, sizeof d.arch, "%s", avx512 ? "x86-64 avx512" : avx2 ? "x86-64 avx2" : "x86-64");
