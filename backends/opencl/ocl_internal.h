@@ -1,0 +1,115 @@
+/* Internal declarations of the OpenCL backend module (never installed). */
+#ifndef HETRUN_OCL_INTERNAL_H
+#define HETRUN_OCL_INTERNAL_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include <CL/cl.h>
+
+#include "hetrun/backend.h"
+
+/** Storage dtypes the kernels are instantiated for, in program order. */
+enum { HR_DT_F32 = 0, HR_DT_F16 = 1, HR_DT_BF16 = 2, HR_DT_COUNT = 3 };
+
+/** Kernel bases; the kernel name is "<base>_<dtype suffix>". */
+enum {
+    HR_K_FILL,
+    HR_K_SCALE,
+    HR_K_AXPY,
+    HR_K_MUL,
+    HR_K_BIAS_ADD,
+    HR_K_ACT_FWD,
+    HR_K_ACT_BWD,
+    HR_K_XENT_BWD,
+    HR_K_SGD,
+    HR_K_ADAMW,
+    HR_K_CAST_TO_F32,
+    HR_K_CAST_FROM_F32,
+    HR_K_SOFTMAX,
+    HR_K_XENT_FWD,
+    HR_K_LAYERNORM,
+    HR_K_REDUCE0,
+    HR_K_REDUCE1,
+    HR_K_GEMM_PACK_A,
+    HR_K_GEMM_PACK_B,
+    HR_K_GEMM_MICRO,
+    HR_K_BASE_COUNT
+};
+#define HR_K_COUNT (HR_K_BASE_COUNT * HR_DT_COUNT)
+
+/** Static facts about one enumerated device, gathered at init. */
+typedef struct ocl_devrec {
+    cl_platform_id platform;
+    cl_device_id id;
+    hetrun_device_info info;
+    cl_device_type type;
+    size_t max_wg;
+    cl_uint base_align_bits;
+    int open; /* 1 while a handle exists (one handle per index per process) */
+} ocl_devrec;
+
+struct hetrun_device {
+    int index;
+    ocl_devrec *rec;
+    cl_context ctx;
+    cl_program prog; /* built at first use, under `lock` */
+    pthread_mutex_t lock;
+    int mr, nr; /* GEMM register block, chosen per device */
+    size_t wg;  /* 1-D work-group size for elementwise/row kernels */
+    uint64_t mem_in_use, mem_peak;
+};
+
+struct hetrun_buffer {
+    hetrun_device *dev;
+    cl_mem mem;
+    uint64_t bytes;
+};
+
+struct hetrun_queue {
+    hetrun_device *dev;
+    cl_command_queue q;
+    cl_kernel k[HR_K_COUNT]; /* per queue: clSetKernelArg is not thread-safe */
+    cl_mem scratch;          /* GEMM packing panels; reused in queue order */
+    uint64_t scratch_bytes;
+};
+
+struct hetrun_event {
+    hetrun_device *dev;
+    cl_event ev;
+};
+
+/* ---- ocl_util.c ---- */
+/** Host services given to init (NULL before init). */
+extern const hetrun_host_services *ocl_host;
+/** OpenCL error code -> its name, e.g. "CL_INVALID_WORK_GROUP_SIZE". */
+const char *ocl_err_name(cl_int err);
+/** Sets the thread's last error text (printf format) and returns `st`. */
+hetrun_status ocl_fail(hetrun_status st, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/** Status for a failed cl* call: NO_MEMORY for allocation failures, else DEVICE. */
+hetrun_status ocl_status_of(cl_int err);
+/** Log one line through host->log when its level is enabled. */
+void ocl_log(hetrun_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/** The calling thread's last error text. */
+const char *ocl_last_error(void);
+/** 64-bit FNV-1a of `len` bytes, continuing from `h` (start with OCL_FNV_INIT). */
+uint64_t ocl_fnv1a(uint64_t h, const void *data, size_t len);
+#define OCL_FNV_INIT 0xcbf29ce484222325ull
+
+/* ---- ocl_program.c ---- */
+/** Builds (or loads from the disk cache) the device's program; idempotent, locked. */
+hetrun_status ocl_program_get(hetrun_device *dev);
+/** The kernel `id` for queue `q`, created on first use. */
+hetrun_status ocl_kernel_get(hetrun_queue *q, int id, cl_kernel *out);
+/** "<base>_<suffix>" name of kernel `id` (static storage). */
+const char *ocl_kernel_name(int id, char *buf, size_t len);
+
+/* ---- ocl_ops.c ---- */
+hetrun_status ocl_op_supported(hetrun_device *dev, const hetrun_op_desc *desc);
+hetrun_status ocl_op_workspace_size(hetrun_device *dev, const hetrun_op_desc *desc,
+                                    uint64_t *bytes);
+hetrun_status ocl_op_run(hetrun_queue *q, const hetrun_op_desc *desc, const hetrun_tensor *args,
+                         int32_t nargs, hetrun_tensor workspace);
+
+#endif

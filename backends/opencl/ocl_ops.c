@@ -1,0 +1,407 @@
+/* Op dispatch for the OpenCL backend: descriptor checks, kernel arguments, launches. */
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "kernels/catalogue.h"
+#include "ocl_internal.h"
+
+/* Storage dtype -> kernel instantiation index, or -1 when the backend has none. */
+static int dt_index(uint32_t dtype) {
+    switch (dtype) {
+    case HETRUN_F32: return HR_DT_F32;
+    case HETRUN_F16: return HR_DT_F16;
+    case HETRUN_BF16: return HR_DT_BF16;
+    default: return -1;
+    }
+}
+
+static const char *opname(const hetrun_op_desc *d) {
+    const char *n = hetrun_op_name((hetrun_op_kind)d->kind);
+    return n ? n : "?";
+}
+
+static const char *dtname(uint32_t t) {
+    const char *n = hetrun_dtype_name((hetrun_dtype)t);
+    return n ? n : "?";
+}
+
+/* GEMM packing scratch: op(A) and op(B) as float panels padded to the register block. */
+static uint64_t gemm_scratch_bytes(const hetrun_device *dev, const hetrun_op_desc *d) {
+    uint64_t mp = ((uint64_t)d->m + dev->mr - 1) / dev->mr,
+             np = ((uint64_t)d->n + dev->nr - 1) / dev->nr;
+    return (mp * dev->mr + np * dev->nr) * (uint64_t)d->k * sizeof(float);
+}
+
+hetrun_status ocl_op_supported(hetrun_device *dev, const hetrun_op_desc *d) {
+    char why[256];
+    if (!dev || !d) return ocl_fail(HETRUN_ERR_INVALID, "op_supported: NULL device or descriptor");
+    if (!hetrun_op_desc_valid(d, why, sizeof why))
+        return ocl_fail(HETRUN_ERR_INVALID, "op %s: invalid descriptor: %s", opname(d), why);
+    const char *dev_name = dev->rec->info.name;
+    int in = dt_index(d->dtype), out = dt_index(d->out_dtype);
+    if (in < 0 || out < 0) {
+        uint32_t bad = in < 0 ? d->dtype : d->out_dtype;
+        return ocl_fail(HETRUN_ERR_UNSUPPORTED,
+                        "op %s %s->%s not supported by the opencl backend on '%s': %s kernels "
+                        "are not implemented (supported: fp32, fp16, bf16 storage with fp32 "
+                        "arithmetic)",
+                        opname(d), dtname(d->dtype), dtname(d->out_dtype), dev_name, dtname(bad));
+    }
+    if (d->kind == HETRUN_OP_GEMM) {
+        if (d->m > INT_MAX || d->n > INT_MAX || d->k > INT_MAX)
+            return ocl_fail(HETRUN_ERR_UNSUPPORTED,
+                            "op gemm m=%" PRId64 " n=%" PRId64 " k=%" PRId64
+                            " not supported on '%s': dimensions must be < 2^31",
+                            d->m, d->n, d->k, dev_name);
+        uint64_t s = gemm_scratch_bytes(dev, d), maxa = dev->rec->info.max_alloc_bytes;
+        if (maxa && s > maxa)
+            return ocl_fail(HETRUN_ERR_UNSUPPORTED,
+                            "op gemm m=%" PRId64 " n=%" PRId64 " k=%" PRId64
+                            " not supported on '%s': packing needs %" PRIu64
+                            " bytes, over CL_DEVICE_MAX_MEM_ALLOC_SIZE %" PRIu64,
+                            d->m, d->n, d->k, dev_name, s, maxa);
+    }
+    return HETRUN_OK;
+}
+
+hetrun_status ocl_op_workspace_size(hetrun_device *dev, const hetrun_op_desc *d, uint64_t *bytes) {
+    hetrun_status st = ocl_op_supported(dev, d);
+    if (st != HETRUN_OK) return st;
+    if (!bytes) return ocl_fail(HETRUN_ERR_INVALID, "op_workspace_size: bytes is NULL");
+    *bytes = 0; /* GEMM packing uses a per-queue scratch the module owns */
+    return HETRUN_OK;
+}
+
+/* ---- kernel argument builder: remembers the first failure ---- */
+
+typedef struct kargs {
+    cl_kernel k;
+    cl_uint n;
+    cl_int err;
+    cl_uint bad;
+} kargs;
+
+static void karg(kargs *a, size_t size, const void *v) {
+    cl_int e = clSetKernelArg(a->k, a->n, size, v);
+    if (e != CL_SUCCESS && a->err == CL_SUCCESS) {
+        a->err = e;
+        a->bad = a->n;
+    }
+    a->n++;
+}
+static void ka_mem(kargs *a, cl_mem m) {
+    karg(a, sizeof m, &m);
+}
+static void ka_u64(kargs *a, uint64_t v) {
+    cl_ulong x = v;
+    karg(a, sizeof x, &x);
+}
+static void ka_i64(kargs *a, int64_t v) {
+    cl_long x = v;
+    karg(a, sizeof x, &x);
+}
+static void ka_i32(kargs *a, int64_t v) {
+    cl_int x = (cl_int)v;
+    karg(a, sizeof x, &x);
+}
+static void ka_f32(kargs *a, double v) {
+    cl_float x = (cl_float)v;
+    karg(a, sizeof x, &x);
+}
+
+/* Operand a as cl_mem + element offset. */
+static void ka_t(kargs *a, const hetrun_tensor *t, size_t esize) {
+    ka_mem(a, t->buffer->mem);
+    ka_u64(a, t->offset / esize);
+}
+
+static hetrun_status launch(hetrun_queue *q, kargs *a, int id, const hetrun_op_desc *d,
+                            cl_uint dims, const size_t *gsz, const size_t *lsz) {
+    char name[64];
+    ocl_kernel_name(id, name, sizeof name);
+    if (a->err != CL_SUCCESS)
+        return ocl_fail(ocl_status_of(a->err),
+                        "clSetKernelArg(%u) failed: %s for kernel '%s' (op %s)", a->bad,
+                        ocl_err_name(a->err), name, opname(d));
+    cl_int err = clEnqueueNDRangeKernel(q->q, a->k, dims, NULL, gsz, lsz, 0, NULL, NULL);
+    if (err != CL_SUCCESS)
+        return ocl_fail(ocl_status_of(err),
+                        "clEnqueueNDRangeKernel failed: %s for kernel '%s' (op %s %s, m=%" PRId64
+                        " n=%" PRId64 " k=%" PRId64 ") global=[%zu,%zu] local=[%zu,%zu] on '%s'",
+                        ocl_err_name(err), name, opname(d), dtname(d->dtype), d->m, d->n, d->k,
+                        gsz[0], dims > 1 ? gsz[1] : 1, lsz ? lsz[0] : 0,
+                        lsz && dims > 1 ? lsz[1] : 0, q->dev->rec->info.name);
+    return HETRUN_OK;
+}
+
+/* 1-D launch over `n` items, rounded up to the work-group size (kernels bounds-check). */
+static hetrun_status launch1(hetrun_queue *q, kargs *a, int id, const hetrun_op_desc *d,
+                             uint64_t n) {
+    size_t wg = q->dev->wg, g = (size_t)((n + wg - 1) / wg * wg);
+    return launch(q, a, id, d, 1, &g, &wg);
+}
+
+static hetrun_status ensure_scratch(hetrun_queue *q, uint64_t bytes) {
+    if (q->scratch_bytes >= bytes) return HETRUN_OK;
+    hetrun_device *dev = q->dev;
+    cl_int err;
+    cl_mem m = clCreateBuffer(dev->ctx, CL_MEM_READ_WRITE, (size_t)bytes, NULL, &err);
+    if (!m)
+        return ocl_fail(ocl_status_of(err),
+                        "clCreateBuffer(%" PRIu64 " bytes) for GEMM packing failed: %s on '%s'",
+                        bytes, ocl_err_name(err), dev->rec->info.name);
+    /* The old scratch is released after the commands already queued on it finish. */
+    pthread_mutex_lock(&dev->lock);
+    dev->mem_in_use += bytes - q->scratch_bytes;
+    if (dev->mem_in_use > dev->mem_peak) dev->mem_peak = dev->mem_in_use;
+    pthread_mutex_unlock(&dev->lock);
+    if (q->scratch) clReleaseMemObject(q->scratch);
+    q->scratch = m;
+    q->scratch_bytes = bytes;
+    return HETRUN_OK;
+}
+
+static hetrun_status run_gemm(hetrun_queue *q, const hetrun_op_desc *d, const hetrun_tensor *t) {
+    hetrun_device *dev = q->dev;
+    const int ta = (d->flags & HETRUN_OP_TRANS_A) != 0, tb = (d->flags & HETRUN_OP_TRANS_B) != 0;
+    const int64_t lda = d->lda ? d->lda : (ta ? d->m : d->k);
+    const int64_t ldb = d->ldb ? d->ldb : (tb ? d->k : d->n);
+    const int64_t ldc = d->ldc ? d->ldc : d->n;
+    const int din = dt_index(d->dtype), dout = dt_index(d->out_dtype);
+    const size_t ein = hetrun_dtype_size((hetrun_dtype)d->dtype);
+    const size_t eout = hetrun_dtype_size((hetrun_dtype)d->out_dtype);
+    const uint64_t mp = ((uint64_t)d->m + dev->mr - 1) / dev->mr;
+    const uint64_t np = ((uint64_t)d->n + dev->nr - 1) / dev->nr;
+    const uint64_t obp = mp * dev->mr * (uint64_t)d->k; /* Bp follows Ap, in floats */
+    hetrun_status st = ensure_scratch(q, gemm_scratch_bytes(dev, d));
+    if (st) return st;
+    cl_kernel k;
+    /* op(A)(i, p) = A[i * sai + p * sap]; op(B)(p, j) = B[p * sbp + j * sbj]. */
+    int id = din * HR_K_BASE_COUNT + HR_K_GEMM_PACK_A;
+    if ((st = ocl_kernel_get(q, id, &k))) return st;
+    kargs a = {k, 0, CL_SUCCESS, 0};
+    ka_t(&a, &t[0], ein);
+    ka_i64(&a, ta ? 1 : lda);
+    ka_i64(&a, ta ? lda : 1);
+    ka_i32(&a, d->m);
+    ka_i32(&a, d->k);
+    ka_mem(&a, q->scratch);
+    ka_u64(&a, 0);
+    size_t g[2] = {(size_t)d->k, (size_t)mp};
+    if ((st = launch(q, &a, id, d, 2, g, NULL))) return st;
+
+    id = din * HR_K_BASE_COUNT + HR_K_GEMM_PACK_B;
+    if ((st = ocl_kernel_get(q, id, &k))) return st;
+    a = (kargs){k, 0, CL_SUCCESS, 0};
+    ka_t(&a, &t[1], ein);
+    ka_i64(&a, tb ? 1 : ldb);
+    ka_i64(&a, tb ? ldb : 1);
+    ka_i32(&a, d->k);
+    ka_i32(&a, d->n);
+    ka_mem(&a, q->scratch);
+    ka_u64(&a, obp);
+    g[1] = (size_t)np;
+    if ((st = launch(q, &a, id, d, 2, g, NULL))) return st;
+
+    id = dout * HR_K_BASE_COUNT + HR_K_GEMM_MICRO;
+    if ((st = ocl_kernel_get(q, id, &k))) return st;
+    a = (kargs){k, 0, CL_SUCCESS, 0};
+    ka_i32(&a, d->k);
+    ka_mem(&a, q->scratch);
+    ka_u64(&a, 0);
+    ka_mem(&a, q->scratch);
+    ka_u64(&a, obp);
+    ka_t(&a, &t[2], eout);
+    ka_i64(&a, ldc);
+    ka_i32(&a, d->m);
+    ka_i32(&a, d->n);
+    ka_i32(&a, (int64_t)np);
+    ka_i32(&a, (int64_t)mp);
+    ka_f32(&a, d->alpha);
+    ka_f32(&a, d->beta);
+    /* Local size left to the runtime: PoCL then sizes work-groups for its CPU threads. */
+    size_t gm[2] = {(size_t)np, (size_t)mp};
+    return launch(q, &a, id, d, 2, gm, NULL);
+}
+
+hetrun_status ocl_op_run(hetrun_queue *q, const hetrun_op_desc *d, const hetrun_tensor *t,
+                         int32_t nargs, hetrun_tensor workspace) {
+    (void)workspace; /* op_workspace_size is always 0 */
+    if (!q || !d) return ocl_fail(HETRUN_ERR_INVALID, "op_run: NULL queue or descriptor");
+    hetrun_status st = ocl_op_supported(q->dev, d);
+    if (st != HETRUN_OK) return st;
+    const int arity = hetrun_op_arity((hetrun_op_kind)d->kind);
+    if (nargs != arity || !t)
+        return ocl_fail(HETRUN_ERR_INVALID, "op %s: %d operands given, %d expected", opname(d),
+                        nargs, arity);
+    for (int i = 0; i < arity; i++) {
+        hetrun_dtype adt = hetrun_op_arg_dtype(d, i);
+        uint64_t es = hetrun_dtype_size(adt), bytes = hetrun_op_arg_bytes(d, i);
+        if (!t[i].buffer)
+            return ocl_fail(HETRUN_ERR_INVALID, "op %s: operand %d has a NULL buffer", opname(d),
+                            i);
+        if (t[i].buffer->dev != q->dev)
+            return ocl_fail(HETRUN_ERR_INVALID, "op %s: operand %d is on another device", opname(d),
+                            i);
+        if (t[i].offset % es)
+            return ocl_fail(HETRUN_ERR_INVALID,
+                            "op %s: operand %d offset %" PRIu64 " is not a multiple of the %s "
+                            "element size %" PRIu64,
+                            opname(d), i, t[i].offset, dtname(adt), es);
+        if (t[i].offset > t[i].buffer->bytes || bytes > t[i].buffer->bytes - t[i].offset)
+            return ocl_fail(HETRUN_ERR_INVALID,
+                            "op %s (m=%" PRId64 " n=%" PRId64 " k=%" PRId64
+                            "): operand %d needs %" PRIu64 " bytes at offset %" PRIu64
+                            " but its buffer has %" PRIu64,
+                            opname(d), d->m, d->n, d->k, i, bytes, t[i].offset, t[i].buffer->bytes);
+    }
+    if (d->kind == HETRUN_OP_GEMM) return run_gemm(q, d, t);
+
+    const int dt = dt_index(d->dtype);
+    const size_t es = hetrun_dtype_size((hetrun_dtype)d->dtype);
+    const uint64_t m = (uint64_t)d->m, n = (uint64_t)d->n, mn = m * n;
+    int base = -1, inst = dt;
+    switch ((hetrun_op_kind)d->kind) {
+    case HETRUN_OP_FILL: base = HR_K_FILL; break;
+    case HETRUN_OP_SCALE: base = HR_K_SCALE; break;
+    case HETRUN_OP_AXPY: base = HR_K_AXPY; break;
+    case HETRUN_OP_MUL: base = HR_K_MUL; break;
+    case HETRUN_OP_BIAS_ADD: base = HR_K_BIAS_ADD; break;
+    case HETRUN_OP_ACT_FORWARD: base = HR_K_ACT_FWD; break;
+    case HETRUN_OP_ACT_BACKWARD: base = HR_K_ACT_BWD; break;
+    case HETRUN_OP_XENT_BACKWARD: base = HR_K_XENT_BWD; break;
+    case HETRUN_OP_SGD_MOMENTUM: base = HR_K_SGD; break;
+    case HETRUN_OP_ADAMW: base = HR_K_ADAMW; break;
+    case HETRUN_OP_SOFTMAX: base = HR_K_SOFTMAX; break;
+    case HETRUN_OP_XENT_FORWARD: base = HR_K_XENT_FWD; break;
+    case HETRUN_OP_LAYERNORM: base = HR_K_LAYERNORM; break;
+    case HETRUN_OP_REDUCE_SUM_AXIS0: base = HR_K_REDUCE0; break;
+    case HETRUN_OP_REDUCE_SUM_AXIS1: base = HR_K_REDUCE1; break;
+    case HETRUN_OP_CAST:
+        /* One side of every cast pair is f32: instantiate on the other side's dtype. */
+        if (d->dtype == HETRUN_F32) {
+            base = HR_K_CAST_FROM_F32;
+            inst = dt_index(d->out_dtype);
+        } else {
+            base = HR_K_CAST_TO_F32;
+        }
+        break;
+    default: break;
+    }
+    if (base < 0) return ocl_fail(HETRUN_ERR_INTERNAL, "op kind %u has no OpenCL kernel", d->kind);
+    const int id = inst * HR_K_BASE_COUNT + base;
+    cl_kernel k;
+    if ((st = ocl_kernel_get(q, id, &k))) return st;
+    kargs a = {k, 0, CL_SUCCESS, 0};
+    uint64_t items = mn; /* work-items: one per element unless a row/column op */
+    switch ((hetrun_op_kind)d->kind) {
+    case HETRUN_OP_FILL:
+        ka_t(&a, &t[0], es);
+        ka_u64(&a, mn);
+        ka_f32(&a, d->alpha);
+        break;
+    case HETRUN_OP_SCALE:
+    case HETRUN_OP_AXPY:
+        ka_t(&a, &t[0], es);
+        ka_t(&a, &t[1], es);
+        ka_u64(&a, mn);
+        ka_f32(&a, d->alpha);
+        break;
+    case HETRUN_OP_MUL:
+        ka_t(&a, &t[0], es);
+        ka_t(&a, &t[1], es);
+        ka_t(&a, &t[2], es);
+        ka_u64(&a, mn);
+        break;
+    case HETRUN_OP_BIAS_ADD:
+        ka_t(&a, &t[0], es);
+        ka_t(&a, &t[1], es);
+        ka_t(&a, &t[2], es);
+        ka_u64(&a, mn);
+        ka_u64(&a, n);
+        break;
+    case HETRUN_OP_ACT_FORWARD:
+        ka_t(&a, &t[0], es);
+        ka_t(&a, &t[1], es);
+        ka_u64(&a, mn);
+        ka_i32(&a, d->act);
+        break;
+    case HETRUN_OP_ACT_BACKWARD:
+        ka_t(&a, &t[0], es);
+        ka_t(&a, &t[1], es);
+        ka_t(&a, &t[2], es);
+        ka_u64(&a, mn);
+        ka_i32(&a, d->act);
+        break;
+    case HETRUN_OP_XENT_BACKWARD:
+        ka_t(&a, &t[0], es);
+        ka_t(&a, &t[1], sizeof(int32_t));
+        ka_t(&a, &t[2], es);
+        ka_u64(&a, mn);
+        ka_u64(&a, n);
+        ka_f32(&a, d->alpha);
+        break;
+    case HETRUN_OP_SGD_MOMENTUM:
+        for (int i = 0; i < 3; i++)
+            ka_t(&a, &t[i], es);
+        ka_u64(&a, mn);
+        ka_f32(&a, d->p[0]);
+        ka_f32(&a, d->p[1]);
+        ka_f32(&a, d->p[2]);
+        break;
+    case HETRUN_OP_ADAMW:
+        for (int i = 0; i < 4; i++)
+            ka_t(&a, &t[i], es);
+        ka_u64(&a, mn);
+        for (int i = 0; i < 5; i++)
+            ka_f32(&a, d->p[i]);
+        /* Bias corrections in double on the host: 1 - b^t loses digits in float. */
+        ka_f32(&a, 1.0 - pow(d->p[1], d->p[5]));
+        ka_f32(&a, 1.0 - pow(d->p[2], d->p[5]));
+        break;
+    case HETRUN_OP_CAST:
+        ka_t(&a, &t[0], es);
+        ka_t(&a, &t[1], hetrun_dtype_size((hetrun_dtype)d->out_dtype));
+        ka_u64(&a, mn);
+        break;
+    case HETRUN_OP_SOFTMAX:
+        ka_t(&a, &t[0], es);
+        ka_t(&a, &t[1], es);
+        ka_u64(&a, m);
+        ka_u64(&a, n);
+        items = m;
+        break;
+    case HETRUN_OP_XENT_FORWARD:
+        ka_t(&a, &t[0], es);
+        ka_t(&a, &t[1], sizeof(int32_t));
+        ka_t(&a, &t[2], es);
+        ka_t(&a, &t[3], es);
+        ka_u64(&a, m);
+        ka_u64(&a, n);
+        items = m;
+        break;
+    case HETRUN_OP_LAYERNORM:
+        for (int i = 0; i < 4; i++)
+            ka_t(&a, &t[i], es);
+        ka_u64(&a, m);
+        ka_u64(&a, n);
+        ka_f32(&a, d->p[0]);
+        items = m;
+        break;
+    case HETRUN_OP_REDUCE_SUM_AXIS0:
+    case HETRUN_OP_REDUCE_SUM_AXIS1:
+        ka_t(&a, &t[0], es);
+        ka_t(&a, &t[1], es);
+        ka_u64(&a, m);
+        ka_u64(&a, n);
+        ka_f32(&a, d->alpha);
+        ka_f32(&a, d->beta);
+        items = d->kind == HETRUN_OP_REDUCE_SUM_AXIS0 ? n : m;
+        break;
+    default: break;
+    }
+    return launch1(q, &a, id, d, items);
+}

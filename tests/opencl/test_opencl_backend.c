@@ -1,0 +1,581 @@
+/* Tests the OpenCL backend module through the ABI only (dlopen + entry symbol).
+ *
+ * Every op x dtype the module claims (op_supported == OK) is run on random inputs and
+ * compared with kernels/reference.c (double arithmetic). Error definitions:
+ *  - GEMM: per element |out - ref| <= tol * (|alpha| * sum_p |A_ip||B_pj| + |beta||C_ij|),
+ *    the standard forward-error bound shape for a dot product (k up to 1000);
+ *  - REDUCE_SUM_*: per element |out - ref| <= tol * (|alpha| * sum |x| + |beta||out_old|);
+ *  - every other op: norm-wise, max |out - ref| <= tol * max |ref| over the operand.
+ * tol = 1e-5 for fp32 outputs, 2e-3 (2 ulp of binary16) for fp16 outputs and 1.6e-2
+ * (2 ulp of bfloat16) for bf16 outputs. Operands sit at non-zero, unaligned byte offsets
+ * inside larger buffers, and the guard elements around each operand must come back
+ * unchanged (catches out-of-bounds writes).
+ *
+ * Usage: test_opencl_backend <module.so> [--cache-only]
+ * Exit: 0 pass, 1 fail, 77 skipped (module reports no OpenCL platform/device). */
+#include <dirent.h>
+#include <dlfcn.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "hetrun/backend.h"
+#include "kernels/catalogue.h"
+#include "kernels/half.h"
+#include "kernels/reference.h"
+
+static const hetrun_backend_ops *B;
+static hetrun_device *dev;
+static hetrun_queue *q;
+static int failures, checks;
+static char logbuf[1 << 16];
+static size_t loglen;
+
+static void host_log(hetrun_log_level level, const char *backend, const char *msg) {
+    fprintf(stderr, "[%s:%d] %s\n", backend, (int)level, msg);
+    size_t n = strlen(msg);
+    if (loglen + n + 2 < sizeof logbuf) {
+        memcpy(logbuf + loglen, msg, n);
+        loglen += n;
+        logbuf[loglen++] = '\n';
+        logbuf[loglen] = 0;
+    }
+}
+
+static hetrun_host_services host = {
+    .struct_size = sizeof(hetrun_host_services),
+    .abi_major = HETRUN_ABI_MAJOR,
+    .abi_minor = HETRUN_ABI_MINOR,
+    .log = host_log,
+    .alloc = malloc,
+    .free = free,
+    .cpu_threads = 2,
+    .log_level = HETRUN_LOG_DEBUG,
+};
+
+static void fail(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "FAIL: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    failures++;
+}
+
+#define CHECK_OK(call)                                                                             \
+    do {                                                                                           \
+        hetrun_status st_ = (call);                                                                \
+        if (st_ != HETRUN_OK) {                                                                    \
+            fail("%s -> %d: %s", #call, (int)st_, B->last_error());                                \
+            exit(1);                                                                               \
+        }                                                                                          \
+    } while (0)
+
+/* xorshift64*: reproducible random inputs, never all zero. */
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static double urand(void) {
+    rng ^= rng >> 12;
+    rng ^= rng << 25;
+    rng ^= rng >> 27;
+    return (double)((rng * 0x2545f4914f6cdd1dull) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+static double tol_for(hetrun_dtype t) {
+    return t == HETRUN_F16 ? 2e-3 : t == HETRUN_BF16 ? 1.6e-2 : 1e-5;
+}
+
+#define PRE 3  /* guard elements before each operand: makes the offset non-zero, unaligned */
+#define POST 5 /* guard elements after */
+
+typedef struct operand {
+    hetrun_dtype dt;
+    size_t es;
+    uint64_t elems;
+    unsigned char *init, *ref, *got; /* PRE + elems + POST elements each */
+    hetrun_buffer *buf;
+    int alias; /* index of the operand this one shares memory with, or -1 */
+} operand;
+
+/* Value for input element i of operand a of desc d. */
+static double gen_value(const hetrun_op_desc *d, int a, uint64_t i) {
+    (void)i;
+    if ((d->kind == HETRUN_OP_XENT_FORWARD || d->kind == HETRUN_OP_XENT_BACKWARD) && a == 1)
+        return (double)(int)(urand() * (double)d->n);
+    if (d->kind == HETRUN_OP_ADAMW && a == 3) return urand();         /* V >= 0 */
+    if (d->kind == HETRUN_OP_XENT_BACKWARD && a == 0) return urand(); /* probabilities */
+    if (d->kind == HETRUN_OP_SOFTMAX || d->kind == HETRUN_OP_XENT_FORWARD)
+        return 8.0 * urand() - 4.0;
+    return 2.0 * urand() - 1.0;
+}
+
+static const char *case_name(const hetrun_op_desc *d, char *buf, size_t len) {
+    snprintf(buf, len, "%s %s->%s m=%lld n=%lld k=%lld flags=%u lda=%lld ldb=%lld ldc=%lld act=%u",
+             hetrun_op_name(d->kind), hetrun_dtype_name(d->dtype), hetrun_dtype_name(d->out_dtype),
+             (long long)d->m, (long long)d->n, (long long)d->k, d->flags, (long long)d->lda,
+             (long long)d->ldb, (long long)d->ldc, d->act);
+    return buf;
+}
+
+/* Runs one descriptor on the device and on the reference; compares every operand. */
+static void run_case(const hetrun_op_desc *d, const int *alias) {
+    char name[256];
+    case_name(d, name, sizeof name);
+    int arity = hetrun_op_arity(d->kind);
+    operand op[HETRUN_OP_MAX_ARGS];
+    memset(op, 0, sizeof op);
+    for (int a = 0; a < arity; a++) {
+        operand *o = &op[a];
+        o->alias = alias ? alias[a] : -1;
+        o->dt = hetrun_op_arg_dtype(d, a);
+        o->es = hetrun_dtype_size(o->dt);
+        o->elems = hetrun_op_arg_elements(d, a);
+        if (o->alias >= 0) continue;
+        size_t total = (PRE + o->elems + POST) * o->es;
+        o->init = malloc(total);
+        o->ref = malloc(total);
+        o->got = malloc(total);
+        for (uint64_t i = 0; i < PRE + o->elems + POST; i++)
+            hetrun_store_from_double(o->init, o->dt, i, gen_value(d, a, i));
+        memcpy(o->ref, o->init, total);
+        CHECK_OK(B->mem_alloc(dev, total, &o->buf));
+        CHECK_OK(B->copy_h2d(q, (hetrun_tensor){o->buf, 0}, o->init, total));
+    }
+    void *refp[HETRUN_OP_MAX_ARGS];
+    hetrun_tensor t[HETRUN_OP_MAX_ARGS];
+    for (int a = 0; a < arity; a++) {
+        operand *o = op[a].alias >= 0 ? &op[op[a].alias] : &op[a];
+        refp[a] = o->ref + PRE * o->es;
+        t[a] = (hetrun_tensor){o->buf, PRE * o->es};
+    }
+    /* Scales for the per-element bounds, from the inputs before the op runs. */
+    double *scale = NULL;
+    int out_arg = arity - 1;
+    if (d->kind == HETRUN_OP_GEMM || d->kind == HETRUN_OP_REDUCE_SUM_AXIS0 ||
+        d->kind == HETRUN_OP_REDUCE_SUM_AXIS1) {
+        scale = calloc(op[out_arg].elems, sizeof *scale);
+        if (d->kind == HETRUN_OP_GEMM) {
+            int ta = (d->flags & HETRUN_OP_TRANS_A) != 0, tb = (d->flags & HETRUN_OP_TRANS_B) != 0;
+            int64_t lda = d->lda ? d->lda : (ta ? d->m : d->k);
+            int64_t ldb = d->ldb ? d->ldb : (tb ? d->k : d->n);
+            int64_t ldc = d->ldc ? d->ldc : d->n;
+            for (int64_t i = 0; i < d->m; i++)
+                for (int64_t j = 0; j < d->n; j++) {
+                    double s = 0;
+                    for (int64_t p = 0; p < d->k; p++)
+                        s += fabs(hetrun_load_as_double(refp[0], op[0].dt,
+                                                        ta ? p * lda + i : i * lda + p) *
+                                  hetrun_load_as_double(refp[1], op[1].dt,
+                                                        tb ? j * ldb + p : p * ldb + j));
+                    s = fabs(d->alpha) * s;
+                    if (d->beta != 0)
+                        s += fabs(d->beta) *
+                             fabs(hetrun_load_as_double(refp[2], op[2].dt, i * ldc + j));
+                    scale[i * ldc + j] = s + 1e-30;
+                }
+        } else {
+            int ax0 = d->kind == HETRUN_OP_REDUCE_SUM_AXIS0;
+            for (int64_t i = 0; i < d->m; i++)
+                for (int64_t j = 0; j < d->n; j++)
+                    scale[ax0 ? j : i] +=
+                        fabs(d->alpha * hetrun_load_as_double(refp[0], op[0].dt, i * d->n + j));
+            for (uint64_t e = 0; e < op[1].elems; e++)
+                scale[e] += fabs(d->beta * hetrun_load_as_double(refp[1], op[1].dt, e)) + 1e-30;
+        }
+    }
+    if (hetrun_reference_run(d, refp) != 0) {
+        fail("%s: reference refused the descriptor", name);
+        goto out;
+    }
+    uint64_t ws = 0;
+    CHECK_OK(B->op_workspace_size(dev, d, &ws));
+    hetrun_buffer *wsb = NULL;
+    if (ws) CHECK_OK(B->mem_alloc(dev, ws, &wsb));
+    hetrun_status st = B->op_run(q, d, t, arity, (hetrun_tensor){wsb, 0});
+    if (st == HETRUN_OK) st = B->queue_sync(q);
+    if (st != HETRUN_OK) {
+        fail("%s: op_run/queue_sync -> %d: %s", name, (int)st, B->last_error());
+        B->mem_free(wsb);
+        goto out;
+    }
+    B->mem_free(wsb);
+    for (int a = 0; a < arity; a++) {
+        operand *o = &op[a];
+        if (o->alias >= 0) continue;
+        size_t total = (PRE + o->elems + POST) * o->es;
+        CHECK_OK(B->copy_d2h(q, o->got, (hetrun_tensor){o->buf, 0}, total));
+        for (uint64_t i = 0; i < PRE + o->elems + POST; i++) {
+            if (i >= PRE && i < PRE + o->elems) continue;
+            if (memcmp(o->got + i * o->es, o->init + i * o->es, o->es) != 0) {
+                fail("%s: operand %d guard element %llu was overwritten", name, a,
+                     (unsigned long long)i);
+                break;
+            }
+        }
+        double tol = tol_for(o->dt), maxref = 0, maxerr = 0, worst = 0;
+        uint64_t worst_i = 0;
+        for (uint64_t i = 0; i < o->elems; i++)
+            maxref = fmax(maxref, fabs(hetrun_load_as_double(o->ref, o->dt, PRE + i)));
+        for (uint64_t i = 0; i < o->elems; i++) {
+            double r = hetrun_load_as_double(o->ref, o->dt, PRE + i);
+            double g = hetrun_load_as_double(o->got, o->dt, PRE + i);
+            double err = fabs(g - r);
+            if (isnan(r) && isnan(g)) err = 0;
+            double bound = (scale && a == out_arg) ? tol * scale[i] : tol * fmax(maxref, 1e-30);
+            if (scale && a == out_arg && d->kind == HETRUN_OP_GEMM && scale[i] == 0)
+                bound = 0; /* padding between C rows: must be untouched */
+            double ratio = err / (bound > 0 ? bound : 1e-300);
+            if (!(err <= bound) && !(ratio <= worst)) {
+                worst = isnan(ratio) ? INFINITY : ratio;
+                worst_i = i;
+            }
+            maxerr = fmax(maxerr, err);
+        }
+        checks++;
+        if (worst > 0)
+            fail("%s: operand %d element %llu: got %.9g, want %.9g (error %.3g x the bound, tol "
+                 "%.1e)",
+                 name, a, (unsigned long long)worst_i,
+                 hetrun_load_as_double(o->got, o->dt, PRE + worst_i),
+                 hetrun_load_as_double(o->ref, o->dt, PRE + worst_i), worst, tol);
+    }
+out:
+    for (int a = 0; a < arity; a++) {
+        if (op[a].alias >= 0) continue;
+        B->mem_free(op[a].buf);
+        free(op[a].init);
+        free(op[a].ref);
+        free(op[a].got);
+    }
+    free(scale);
+}
+
+static int supported(const hetrun_op_desc *d) {
+    hetrun_status st = B->op_supported(dev, d);
+    if (st == HETRUN_OK) return 1;
+    if (st != HETRUN_ERR_UNSUPPORTED) {
+        char name[256];
+        fail("%s: op_supported -> %d: %s", case_name(d, name, sizeof name), (int)st,
+             B->last_error());
+    } else if (!*B->last_error()) {
+        fail("op_supported said UNSUPPORTED with no reason");
+    }
+    return 0;
+}
+
+static const hetrun_dtype dtypes[] = {HETRUN_F32, HETRUN_F16, HETRUN_BF16, HETRUN_F64};
+#define NDT (int)(sizeof dtypes / sizeof dtypes[0])
+
+static void test_gemm(void) {
+    static const int64_t shapes[][3] = {
+        {1, 1, 1},      {7, 7, 7},    {1, 127, 7},     {127, 1, 1000},  {7, 1000, 127},
+        {1000, 7, 127}, {64, 64, 64}, {256, 256, 256}, {127, 127, 127}, {17, 33, 1000}};
+    const hetrun_dtype pairs[][2] = {{HETRUN_F32, HETRUN_F32},  {HETRUN_F16, HETRUN_F16},
+                                     {HETRUN_F16, HETRUN_F32},  {HETRUN_BF16, HETRUN_BF16},
+                                     {HETRUN_BF16, HETRUN_F32}, {HETRUN_F64, HETRUN_F64},
+                                     {HETRUN_I8, HETRUN_I32}};
+    for (size_t p = 0; p < sizeof pairs / sizeof pairs[0]; p++) {
+        hetrun_op_desc d = hetrun_op_desc_init(HETRUN_OP_GEMM, pairs[p][0]);
+        d.out_dtype = pairs[p][1];
+        if (!supported(&d)) {
+            printf("gemm %s->%s: unsupported: %s\n", hetrun_dtype_name(pairs[p][0]),
+                   hetrun_dtype_name(pairs[p][1]), B->last_error());
+            continue;
+        }
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+            for (unsigned fl = 0; fl < 4; fl++) {
+                /* Every shape x transpose at fp32; a subset for the narrow types. */
+                if (pairs[p][0] != HETRUN_F32 && (s % 3) != fl % 3) continue;
+                d.m = shapes[s][0];
+                d.n = shapes[s][1];
+                d.k = shapes[s][2];
+                d.flags = fl;
+                d.lda = d.ldb = d.ldc = 0;
+                d.alpha = 1.0;
+                d.beta = 0.0;
+                if (s % 2) { /* padded leading dims, alpha/beta */
+                    d.lda = ((fl & HETRUN_OP_TRANS_A) ? d.m : d.k) + 3;
+                    d.ldb = ((fl & HETRUN_OP_TRANS_B) ? d.k : d.n) + 5;
+                    d.ldc = d.n + 2;
+                    d.alpha = -0.75;
+                    d.beta = 0.5;
+                }
+                run_case(&d, NULL);
+            }
+    }
+}
+
+static void test_elementwise(void) {
+    static const int64_t shapes[][2] = {{1, 1},    {1, 7},      {7, 127}, {1000, 1},
+                                        {1, 1000}, {127, 1000}, {64, 64}, {1000, 33}};
+    for (int kind = 1; kind < HETRUN_OP_KIND_COUNT; kind++) {
+        for (int di = 0; di < NDT; di++) {
+            hetrun_op_desc d = hetrun_op_desc_init(kind, dtypes[di]);
+            if (kind == HETRUN_OP_ADAMW) d.p[5] = 1; /* step >= 1 for a valid descriptor */
+            if (kind == HETRUN_OP_CAST) {
+                if (dtypes[di] == HETRUN_F32) continue; /* pairs handled below */
+                for (int dir = 0; dir < 2; dir++) {
+                    d.dtype = dir ? HETRUN_F32 : dtypes[di];
+                    d.out_dtype = dir ? dtypes[di] : HETRUN_F32;
+                    if (!supported(&d)) {
+                        printf("cast %s->%s: unsupported: %s\n", hetrun_dtype_name(d.dtype),
+                               hetrun_dtype_name(d.out_dtype), B->last_error());
+                        continue;
+                    }
+                    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+                        d.m = shapes[s][0];
+                        d.n = shapes[s][1];
+                        run_case(&d, NULL);
+                    }
+                }
+                continue;
+            }
+            if (!supported(&d)) {
+                printf("%s %s: unsupported: %s\n", hetrun_op_name(kind),
+                       hetrun_dtype_name(dtypes[di]), B->last_error());
+                continue;
+            }
+            for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+                for (int variant = 0; variant < 2; variant++) {
+                    d.m = shapes[s][0];
+                    d.n = shapes[s][1];
+                    d.alpha = variant ? -1.25 : 0.5;
+                    d.beta = variant ? 0.75 : 0.0;
+                    d.act = (uint32_t)variant;
+                    memset(d.p, 0, sizeof d.p);
+                    if (kind == HETRUN_OP_LAYERNORM) d.p[0] = 1e-5;
+                    if (kind == HETRUN_OP_SGD_MOMENTUM) {
+                        d.p[0] = 0.1;
+                        d.p[1] = 0.9;
+                        d.p[2] = variant ? 0.01 : 0.0;
+                    }
+                    if (kind == HETRUN_OP_ADAMW) {
+                        d.p[0] = 1e-3;
+                        d.p[1] = 0.9;
+                        d.p[2] = 0.999;
+                        d.p[3] = 1e-8;
+                        d.p[4] = 0.01;
+                        d.p[5] = variant ? 1 : 7;
+                    }
+                    run_case(&d, NULL);
+                }
+            /* In-place forms the catalogue allows. */
+            if (dtypes[di] == HETRUN_F32) {
+                d.m = 7;
+                d.n = 127;
+                int al[4] = {-1, -1, -1, -1};
+                if (kind == HETRUN_OP_SCALE || kind == HETRUN_OP_ACT_FORWARD)
+                    al[1] = 0;
+                else if (kind == HETRUN_OP_BIAS_ADD || kind == HETRUN_OP_MUL)
+                    al[2] = 0;
+                else if (kind == HETRUN_OP_ACT_BACKWARD || kind == HETRUN_OP_XENT_BACKWARD)
+                    al[2] = kind == HETRUN_OP_ACT_BACKWARD ? 1 : 0;
+                else
+                    continue;
+                run_case(&d, al);
+            }
+        }
+    }
+}
+
+/* Bad inputs give a status and a message naming the cause, never a crash. */
+static void test_errors(void) {
+    hetrun_buffer *b;
+    CHECK_OK(B->mem_alloc(dev, 64, &b));
+    hetrun_op_desc d = hetrun_op_desc_init(HETRUN_OP_SCALE, HETRUN_F32);
+    d.m = 4;
+    d.n = 4; /* 64 bytes per operand */
+    hetrun_tensor t[2] = {{b, 0}, {b, 4}};
+    hetrun_status st = B->op_run(q, &d, t, 2, (hetrun_tensor){0});
+    if (st != HETRUN_ERR_INVALID || !strstr(B->last_error(), "offset"))
+        fail("overrunning operand: got %d '%s', want INVALID naming the offset", (int)st,
+             B->last_error());
+    t[1].offset = 2;
+    st = B->op_run(q, &d, t, 2, (hetrun_tensor){0});
+    if (st != HETRUN_ERR_INVALID) fail("misaligned offset: got %d, want INVALID", (int)st);
+    st = B->op_run(q, &d, t, 1, (hetrun_tensor){0});
+    if (st != HETRUN_ERR_INVALID) fail("wrong operand count: got %d, want INVALID", (int)st);
+    d.m = 0;
+    if (B->op_supported(dev, &d) != HETRUN_ERR_INVALID) fail("m=0 descriptor accepted");
+    char big[128];
+    st = B->copy_d2h(q, big, (hetrun_tensor){b, 32}, 64);
+    if (st != HETRUN_ERR_INVALID) fail("copy_d2h past the end: got %d, want INVALID", (int)st);
+    B->mem_free(b);
+    checks++;
+}
+
+static void test_events(void) {
+    hetrun_event *e0, *e1;
+    CHECK_OK(B->event_create(dev, &e0));
+    CHECK_OK(B->event_create(dev, &e1));
+    hetrun_buffer *b;
+    CHECK_OK(B->mem_alloc(dev, 1 << 22, &b));
+    hetrun_op_desc d = hetrun_op_desc_init(HETRUN_OP_FILL, HETRUN_F32);
+    d.m = 1024;
+    d.n = 1024;
+    hetrun_tensor t = {b, 0};
+    /* Warm up first: the program is built at first use, on the host, between the events. */
+    CHECK_OK(B->op_run(q, &d, &t, 1, (hetrun_tensor){0}));
+    CHECK_OK(B->queue_sync(q));
+    CHECK_OK(B->event_record(e0, q));
+    CHECK_OK(B->op_run(q, &d, &t, 1, (hetrun_tensor){0}));
+    CHECK_OK(B->event_record(e1, q));
+    double ms = -1;
+    CHECK_OK(B->event_elapsed_ms(e0, e1, &ms));
+    if (!(ms >= 0 && ms < 10000)) fail("event_elapsed_ms gave %g ms for a 4 MiB fill", ms);
+    printf("event_elapsed_ms: fill of 4 MiB took %.3f ms\n", ms);
+    uint64_t peak = 0;
+    CHECK_OK(B->memory_peak(dev, &peak));
+    if (peak < (1u << 22))
+        fail("memory_peak %llu below a live 4 MiB buffer", (unsigned long long)peak);
+    B->mem_free(b);
+    B->event_destroy(e0);
+    B->event_destroy(e1);
+    checks++;
+}
+
+static int open_all(const char *cache_dir) {
+    host.cache_dir = cache_dir;
+    hetrun_status st = B->init(&host);
+    if (st == HETRUN_ERR_UNAVAILABLE) {
+        printf("SKIP: opencl unavailable: %s\n", B->last_error());
+        return 77;
+    }
+    CHECK_OK(st);
+    int32_t n = 0;
+    CHECK_OK(B->device_count(&n));
+    hetrun_device_info info;
+    memset(&info, 0, sizeof info);
+    info.struct_size = sizeof info;
+    CHECK_OK(B->device_info(0, &info));
+    printf("device 0 of %d: %s | %s | %s | %s | %u CUs @ %u MHz | pci '%s' | peak fp32 %.1f "
+           "GFLOP/s\n",
+           n, info.name, info.vendor, info.driver_version, info.arch, info.compute_units,
+           info.clock_mhz, info.pci_bus_id, info.peak_flops[HETRUN_F32] * 1e-9);
+    if (!info.name[0] || info.memory_bytes == 0) fail("device_info left name/memory empty");
+    CHECK_OK(B->device_open(0, &dev));
+    CHECK_OK(B->queue_create(dev, &q));
+    return 0;
+}
+
+static void close_all(void) {
+    B->queue_destroy(q);
+    B->device_close(dev);
+    B->finalize();
+}
+
+/* One small op with a fresh module state; returns 0 when its result is right. */
+static void cache_round(const char *dir, const char *expect_log, const char *what) {
+    loglen = 0;
+    logbuf[0] = 0;
+    if (open_all(dir) != 0) exit(1);
+    hetrun_op_desc d = hetrun_op_desc_init(HETRUN_OP_SCALE, HETRUN_F32);
+    d.m = 7;
+    d.n = 127;
+    d.alpha = 3.0;
+    run_case(&d, NULL);
+    close_all();
+    if (!strstr(logbuf, expect_log))
+        fail("program cache, %s: expected a log line containing '%s'; log was:\n%s", what,
+             expect_log, logbuf);
+    checks++;
+}
+
+static int find_entry(const char *dir, char *path, size_t len) {
+    char sub[4096];
+    snprintf(sub, sizeof sub, "%s/opencl", dir);
+    DIR *dp = opendir(sub);
+    if (!dp) return -1;
+    struct dirent *e;
+    int found = -1;
+    while ((e = readdir(dp)))
+        if (strstr(e->d_name, ".clbin") && !strstr(e->d_name, ".tmp")) {
+            snprintf(path, len, "%s/%s", sub, e->d_name);
+            found = 0;
+        }
+    closedir(dp);
+    return found;
+}
+
+/* A corrupt or truncated cache entry must be rejected and rebuilt, never trusted. */
+static void test_cache(void) {
+    char dir[] = "/tmp/hetrun-ocl-cache-XXXXXX";
+    if (!mkdtemp(dir)) {
+        fail("mkdtemp failed");
+        return;
+    }
+    cache_round(dir, "cache miss", "cold");
+    char path[8192];
+    if (find_entry(dir, path, sizeof path) != 0) {
+        fail("program cache: no entry written under %s/opencl", dir);
+        return;
+    }
+    cache_round(dir, "cache hit", "warm");
+    /* Flip bytes in the middle of the binary (checksum must catch it). */
+    FILE *f = fopen(path, "r+b");
+    struct stat sb;
+    stat(path, &sb);
+    fseek(f, sb.st_size / 2, SEEK_SET);
+    unsigned char junk[16];
+    for (int i = 0; i < 16; i++)
+        junk[i] = (unsigned char)(urand() * 256);
+    fwrite(junk, 1, sizeof junk, f);
+    fclose(f);
+    cache_round(dir, "rejected", "corrupted");
+    cache_round(dir, "cache hit", "after rebuilding a corrupted entry");
+    if (truncate(path, sb.st_size / 3) != 0) fail("truncate failed");
+    cache_round(dir, "rejected", "truncated");
+    cache_round(dir, "cache hit", "after rebuilding a truncated entry");
+    /* No cache dir: works, writes nothing. */
+    host.cache_dir = NULL;
+    if (open_all(NULL) != 0) exit(1);
+    close_all();
+    char cmd[4400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) fail("cleanup of %s failed", dir);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s <libhetrun_backend_opencl.so> [--cache-only]\n", argv[0]);
+        return 2;
+    }
+    int cache_only = argc > 2 && strcmp(argv[2], "--cache-only") == 0;
+    void *h = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        fprintf(stderr, "FAIL: dlopen %s: %s\n", argv[1], dlerror());
+        return 1;
+    }
+    hetrun_backend_entry_fn entry = (hetrun_backend_entry_fn)dlsym(h, HETRUN_BACKEND_ENTRY_SYMBOL);
+    if (!entry) {
+        fprintf(stderr, "FAIL: %s has no %s\n", argv[1], HETRUN_BACKEND_ENTRY_SYMBOL);
+        return 1;
+    }
+    B = entry();
+    if (B->abi_major != HETRUN_ABI_MAJOR || B->struct_size < HETRUN_OPS_SIZE_V1_0) {
+        fprintf(stderr, "FAIL: ABI %u.%u size %u\n", B->abi_major, B->abi_minor, B->struct_size);
+        return 1;
+    }
+    if (cache_only) {
+        /* Probe availability first so a machine without OpenCL skips. */
+        host.cache_dir = NULL;
+        int rc = open_all(NULL);
+        if (rc) return rc;
+        close_all();
+        test_cache();
+    } else {
+        int rc = open_all(NULL);
+        if (rc) return rc;
+        test_errors();
+        test_events();
+        test_elementwise();
+        test_gemm();
+        close_all();
+    }
+    printf("%s: %d checks, %d failures\n", failures ? "FAIL" : "PASS", checks, failures);
+    return failures ? 1 : 0;
+}
