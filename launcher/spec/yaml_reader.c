@@ -343,6 +343,11 @@ hetrun_node *hetrun_yaml_parse(const char *file, const unsigned char *bytes, siz
         hetrun_diags_add(diags, file, 0, 0, "", "yaml_parser_initialize failed (out of memory)");
         return NULL;
     }
+    /* libyaml keeps a BOM when the encoding is forced, so skip it here. */
+    if (len >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF) {
+        bytes += 3;
+        len -= 3;
+    }
     yaml_parser_set_input_string(&parser, bytes, len);
     yaml_parser_set_encoding(&parser, YAML_UTF8_ENCODING);
 
@@ -413,6 +418,12 @@ hetrun_node *hetrun_yaml_parse(const char *file, const unsigned char *bytes, siz
                 if (!node->scalar) {
                     err_at(&r, ev.start_mark, why);
                     node->scalar = calloc(1, 1);
+                } else if (node->quoted && memchr(sval, '$', slen) &&
+                           strcmp(node->scalar, sval) != 0) {
+                    /* Quotes around a ${VAR} reference only protect YAML syntax (flow
+                     * collections): the value is typed by its expanded text, so
+                     * m: "${M}" is an integer. */
+                    node->quoted = false;
                 }
             }
             if (node->scalar) {
