@@ -1,0 +1,44 @@
+/**
+ * @file kernels/cuda/kernels.h
+ * @brief C entry points of hetrun's own CUDA kernels (every catalogue op except GEMM,
+ *        which goes through cuBLASLt). Called by backends/cuda only.
+ *
+ * Each function enqueues the op on `stream` and returns the launch status
+ * (cudaGetLastError() right after the launch), so a bad configuration is reported
+ * by the call that caused it. Operands are raw device pointers in catalogue order
+ * in an array of 4 (HETRUN_OP_MAX_ARGS) with unused slots NULL;
+ * the descriptor has been validated by the caller (hetrun_op_desc_valid + bounds).
+ */
+#ifndef HETRUN_KERNELS_CUDA_KERNELS_H
+#define HETRUN_KERNELS_CUDA_KERNELS_H
+
+#include <cuda_runtime_api.h>
+
+#include "hetrun/ops.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/**
+ * Elementwise ops: BIAS_ADD, ACT_FORWARD, ACT_BACKWARD, XENT_BACKWARD, SCALE, AXPY,
+ * MUL, FILL, SGD_MOMENTUM, ADAMW, CAST. `sm_count` sizes the grid (grid-stride loops).
+ * Returns cudaErrorNotSupported for an op or dtype this file does not handle.
+ */
+cudaError_t hetrun_cuda_elementwise(const hetrun_op_desc *desc, void *const *args,
+                                    cudaStream_t stream, int sm_count);
+
+/**
+ * Row and column ops: SOFTMAX, XENT_FORWARD, LAYERNORM, REDUCE_SUM_AXIS0,
+ * REDUCE_SUM_AXIS1. Returns cudaErrorNotSupported for anything else.
+ */
+cudaError_t hetrun_cuda_rowwise(const hetrun_op_desc *desc, void *const *args,
+                                cudaStream_t stream, int sm_count);
+
+/** Whether `kind` is one of the ops handled by the two functions above. */
+int hetrun_cuda_kernel_handles(hetrun_op_kind kind);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,331 @@
+/* Every op x dtype the CUDA module claims, against kernels/reference.c on random inputs.
+ * Exits 77 (skipped) when the module reports "unavailable" (no driver / no GPU).
+ *
+ * Error measure (stated once): for every output element,
+ *     err = |got - ref| / max(1, scale)
+ * where scale is |ref| for elementwise and row ops, sum_i |x_i| (times |alpha|, plus
+ * |beta * old|) for reductions, and |alpha| * sum_p |a_ip b_pj| + |beta c_ij| for GEMM,
+ * i.e. the magnitude an accumulation could lose precision against. Tolerances on max err:
+ *   fp64 1e-12; fp32 1e-5; tf32 GEMM 4e-3; fp16 2e-3; bf16 1.6e-2 (one output rounding
+ *   plus float math); GEMM with f16/bf16 inputs and f32 output 1e-4 (tensor-core f32
+ *   accumulation); int8 -> int32 exact. */
+#include <dlfcn.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hetrun/backend.h"
+#include "kernels/catalogue.h"
+#include "kernels/half.h"
+#include "kernels/reference.h"
+
+static const hetrun_backend_ops *ops;
+static hetrun_device *dev;
+static hetrun_queue *queue;
+static int failures, checked, refused;
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+
+static double urand(void) { /* uniform [-1, 1), xorshift64* */
+    rng ^= rng >> 12;
+    rng ^= rng << 25;
+    rng ^= rng >> 27;
+    return (double)((rng * 0x2545f4914f6cdd1dull) >> 11) / 4503599627370496.0 - 1.0;
+}
+
+static double tolerance(const hetrun_op_desc *d) {
+    const hetrun_dtype out = (hetrun_dtype)d->out_dtype, in = (hetrun_dtype)d->dtype;
+    if (d->kind == HETRUN_OP_GEMM) {
+        if (in == HETRUN_I8) return 0.0;
+        if (in == HETRUN_F32 && (d->flags & HETRUN_OP_ALLOW_TF32)) return 4e-3;
+        if ((in == HETRUN_F16 || in == HETRUN_BF16) && out == HETRUN_F32) return 1e-4;
+    }
+    hetrun_dtype t = out;
+    if (d->kind == HETRUN_OP_CAST) t = (in == HETRUN_F32) ? out : in; /* the narrower side */
+    switch (t) {
+    case HETRUN_F64: return 1e-12;
+    case HETRUN_F32: return 1e-5;
+    case HETRUN_F16: return 2e-3;
+    case HETRUN_BF16: return 1.6e-2;
+    default: return 0.0;
+    }
+}
+
+/* Per-element scale for the error measure (see the header comment). */
+static double elem_scale(const hetrun_op_desc *d, void *const *in, int arg, uint64_t idx,
+                         double ref) {
+    const hetrun_dtype t = (hetrun_dtype)d->dtype;
+    if (d->kind == HETRUN_OP_GEMM) {
+        const int ta = (d->flags & HETRUN_OP_TRANS_A) != 0, tb = (d->flags & HETRUN_OP_TRANS_B) != 0;
+        const int64_t lda = d->lda ? d->lda : (ta ? d->m : d->k);
+        const int64_t ldb = d->ldb ? d->ldb : (tb ? d->k : d->n);
+        const int64_t ldc = d->ldc ? d->ldc : d->n;
+        const int64_t i = (int64_t)idx / ldc, j = (int64_t)idx % ldc;
+        if (j >= d->n) return 1.0; /* padding between rows: must be untouched */
+        double s = 0.0;
+        for (int64_t p = 0; p < d->k; p++)
+            s += fabs(hetrun_load_as_double(in[0], t, (uint64_t)(ta ? p * lda + i : i * lda + p)) *
+                      hetrun_load_as_double(in[1], t, (uint64_t)(tb ? j * ldb + p : p * ldb + j)));
+        return fabs(d->alpha) * s +
+               fabs(d->beta * hetrun_load_as_double(in[2], (hetrun_dtype)d->out_dtype, idx));
+    }
+    if ((d->kind == HETRUN_OP_REDUCE_SUM_AXIS0 || d->kind == HETRUN_OP_REDUCE_SUM_AXIS1) &&
+        arg == 1) {
+        double s = 0.0;
+        const int axis0 = d->kind == HETRUN_OP_REDUCE_SUM_AXIS0;
+        const int64_t len = axis0 ? d->m : d->n;
+        for (int64_t q = 0; q < len; q++)
+            s += fabs(hetrun_load_as_double(
+                in[0], t, (uint64_t)(axis0 ? q * d->n + (int64_t)idx : (int64_t)idx * d->n + q)));
+        return fabs(d->alpha) * s + fabs(d->beta * hetrun_load_as_double(in[1], t, idx));
+    }
+    return fabs(ref);
+}
+
+/* Fills operand `arg` with random values suited to the op (labels in range, second
+ * moments non-negative), already rounded to the operand's dtype. */
+static void fill_arg(const hetrun_op_desc *d, int arg, void *buf, uint64_t n) {
+    const hetrun_dtype t = hetrun_op_arg_dtype(d, arg);
+    for (uint64_t i = 0; i < n; i++) {
+        double v = urand();
+        if (t == HETRUN_I32) {
+            v = (double)(rng % (uint64_t)d->n); /* labels */
+            urand();
+        } else if (t == HETRUN_I8) {
+            v = (double)((int)(rng % 255) - 127);
+        } else if (d->kind == HETRUN_OP_ADAMW && arg == 3) {
+            v = fabs(v) * 0.01; /* second moment */
+        } else if (d->kind == HETRUN_OP_SOFTMAX || d->kind == HETRUN_OP_XENT_FORWARD) {
+            v *= 8.0; /* spread the logits: exercises the max subtraction */
+        }
+        hetrun_store_from_double(buf, t, i, v);
+    }
+}
+
+static int run_case(const hetrun_op_desc *d) {
+    char name[200];
+    snprintf(name, sizeof name, "%s %s->%s m=%lld n=%lld k=%lld flags=%u", hetrun_op_name(d->kind),
+             hetrun_dtype_name(d->dtype), hetrun_dtype_name(d->out_dtype), (long long)d->m,
+             (long long)d->n, (long long)d->k, d->flags);
+    if (ops->op_supported(dev, d) != HETRUN_OK) {
+        printf("refused  %s: %s\n", name, ops->last_error());
+        refused++;
+        return 0;
+    }
+    const int nargs = hetrun_op_arity(d->kind);
+    void *host[HETRUN_OP_MAX_ARGS] = {0}, *ref[HETRUN_OP_MAX_ARGS] = {0},
+         *orig[HETRUN_OP_MAX_ARGS] = {0};
+    hetrun_buffer *bufs[HETRUN_OP_MAX_ARGS] = {0};
+    hetrun_tensor args[HETRUN_OP_MAX_ARGS];
+    uint64_t bytes[HETRUN_OP_MAX_ARGS];
+    int ok = 1;
+    for (int a = 0; a < nargs; a++) {
+        const uint64_t n = hetrun_op_arg_elements(d, a);
+        bytes[a] = hetrun_op_arg_bytes(d, a);
+        host[a] = malloc(bytes[a]);
+        ref[a] = malloc(bytes[a]);
+        orig[a] = malloc(bytes[a]);
+        fill_arg(d, a, host[a], n);
+        memcpy(ref[a], host[a], bytes[a]);
+        memcpy(orig[a], host[a], bytes[a]);
+        /* Offset 16 bytes into the buffer: operands are not always 256-byte aligned. */
+        if (ops->mem_alloc(dev, bytes[a] + 64, &bufs[a]) != HETRUN_OK) {
+            printf("FAIL %s: mem_alloc: %s\n", name, ops->last_error());
+            ok = 0;
+            goto out;
+        }
+        args[a].buffer = bufs[a];
+        args[a].offset = (d->m * d->n) % 2 ? 16 : 0;
+        if (ops->copy_h2d(queue, args[a], host[a], bytes[a]) != HETRUN_OK) {
+            printf("FAIL %s: copy_h2d: %s\n", name, ops->last_error());
+            ok = 0;
+            goto out;
+        }
+    }
+    uint64_t wsb = 0;
+    hetrun_buffer *ws = NULL;
+    hetrun_tensor wst = {NULL, 0};
+    if (ops->op_workspace_size(dev, d, &wsb) != HETRUN_OK) {
+        printf("FAIL %s: op_workspace_size: %s\n", name, ops->last_error());
+        ok = 0;
+        goto out;
+    }
+    if (wsb && ops->mem_alloc(dev, wsb, &ws) == HETRUN_OK) wst.buffer = ws;
+    if (ops->op_run(queue, d, args, nargs, wst) != HETRUN_OK ||
+        ops->queue_sync(queue) != HETRUN_OK) {
+        printf("FAIL %s: op_run: %s\n", name, ops->last_error());
+        ops->mem_free(ws);
+        ok = 0;
+        goto out;
+    }
+    ops->mem_free(ws);
+    for (int a = 0; a < nargs; a++)
+        if (ops->copy_d2h(queue, host[a], args[a], bytes[a]) != HETRUN_OK) {
+            printf("FAIL %s: copy_d2h: %s\n", name, ops->last_error());
+            ok = 0;
+            goto out;
+        }
+    if (hetrun_reference_run(d, ref) != 0) {
+        printf("FAIL %s: reference refused the descriptor\n", name);
+        ok = 0;
+        goto out;
+    }
+    const double tol = tolerance(d);
+    double worst = 0.0;
+    for (int a = 0; a < nargs && ok; a++) {
+        const hetrun_dtype t = hetrun_op_arg_dtype(d, a);
+        const uint64_t n = hetrun_op_arg_elements(d, a);
+        for (uint64_t i = 0; i < n; i++) {
+            const double g = hetrun_load_as_double(host[a], t, i);
+            const double r = hetrun_load_as_double(ref[a], t, i);
+            double s = elem_scale(d, orig, a, i, r);
+            double err = (isnan(g) != isnan(r)) ? INFINITY
+                         : isnan(r)             ? 0.0
+                                                : fabs(g - r) / (s > 1.0 ? s : 1.0);
+            if (err > worst) worst = err;
+            if (err > tol) {
+                printf("FAIL %s: operand %d element %llu: got %.9g want %.9g (err %.3g > tol %.3g)\n",
+                       name, a, (unsigned long long)i, g, r, err, tol);
+                ok = 0;
+                break;
+            }
+        }
+    }
+    if (ok) printf("ok       %s: max err %.3g (tol %.3g)\n", name, worst, tol);
+out:
+    for (int a = 0; a < nargs; a++) {
+        ops->mem_free(bufs[a]);
+        free(host[a]);
+        free(ref[a]);
+        free(orig[a]);
+    }
+    checked++;
+    if (!ok) failures++;
+    return ok;
+}
+
+static const hetrun_dtype float_types[] = {HETRUN_F32, HETRUN_F64, HETRUN_F16, HETRUN_BF16};
+static const int64_t shapes[][2] = {{1, 1}, {1, 7}, {7, 127}, {127, 1000}, {1000, 7},
+                                    {64, 256},  {256, 1024}, {3, 4096}, {1000, 1000}};
+
+static void test_gemm(void) {
+    static const struct {
+        hetrun_dtype in, out;
+    } pairs[] = {{HETRUN_F32, HETRUN_F32},  {HETRUN_F64, HETRUN_F64}, {HETRUN_F16, HETRUN_F16},
+                 {HETRUN_F16, HETRUN_F32},  {HETRUN_BF16, HETRUN_BF16},
+                 {HETRUN_BF16, HETRUN_F32}, {HETRUN_I8, HETRUN_I32}};
+    static const int64_t mnk[][3] = {{1, 1, 1},    {7, 7, 7},     {127, 127, 127}, {1, 1000, 7},
+                                     {1000, 7, 127}, {128, 256, 64}, {256, 256, 256}};
+    for (size_t p = 0; p < sizeof pairs / sizeof pairs[0]; p++)
+        for (size_t s = 0; s < sizeof mnk / sizeof mnk[0]; s++)
+            for (unsigned fl = 0; fl < 4; fl++) {
+                hetrun_op_desc d = hetrun_op_desc_init(HETRUN_OP_GEMM, pairs[p].in);
+                d.out_dtype = pairs[p].out;
+                d.m = mnk[s][0];
+                d.n = mnk[s][1];
+                d.k = mnk[s][2];
+                d.flags = fl;
+                if (pairs[p].in == HETRUN_I8) {
+                    d.beta = (s % 2) ? 1.0 : 0.0;
+                } else {
+                    d.alpha = 0.75;
+                    d.beta = (s % 2) ? 0.5 : 0.0;
+                }
+                run_case(&d);
+                if (s == 5) { /* padded leading dimensions */
+                    d.lda = ((fl & HETRUN_OP_TRANS_A) ? d.m : d.k) + 4;
+                    d.ldb = ((fl & HETRUN_OP_TRANS_B) ? d.k : d.n) + 4;
+                    d.ldc = d.n + 8;
+                    run_case(&d);
+                }
+            }
+    hetrun_op_desc d = hetrun_op_desc_init(HETRUN_OP_GEMM, HETRUN_F32);
+    d.flags = HETRUN_OP_ALLOW_TF32;
+    d.m = 256, d.n = 128, d.k = 512;
+    run_case(&d);
+}
+
+static void test_others(void) {
+    for (int kind = 1; kind < HETRUN_OP_KIND_COUNT; kind++)
+        for (size_t t = 0; t < sizeof float_types / sizeof float_types[0]; t++)
+            for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+                const int nacts = (kind == HETRUN_OP_ACT_FORWARD || kind == HETRUN_OP_ACT_BACKWARD)
+                                      ? HETRUN_ACT_COUNT
+                                      : 1;
+                for (int act = 0; act < nacts; act++) {
+                    hetrun_op_desc d = hetrun_op_desc_init((hetrun_op_kind)kind, float_types[t]);
+                    d.m = shapes[s][0];
+                    d.n = shapes[s][1];
+                    d.act = (uint32_t)act;
+                    d.alpha = 0.625;
+                    d.beta = (s % 2) ? 0.5 : 0.0;
+                    if (kind == HETRUN_OP_FILL) d.alpha = 1.375;
+                    if (kind == HETRUN_OP_LAYERNORM) d.p[0] = 1e-5;
+                    if (kind == HETRUN_OP_SGD_MOMENTUM) {
+                        d.p[0] = 0.01, d.p[1] = 0.9, d.p[2] = 1e-4;
+                    }
+                    if (kind == HETRUN_OP_ADAMW) {
+                        d.p[0] = 1e-3, d.p[1] = 0.9, d.p[2] = 0.999, d.p[3] = 1e-8, d.p[4] = 0.01;
+                        d.p[5] = 3;
+                    }
+                    if (kind == HETRUN_OP_CAST) {
+                        if (float_types[t] == HETRUN_F32) continue;
+                        /* X -> f32 and f32 -> X */
+                        d.out_dtype = HETRUN_F32;
+                        run_case(&d);
+                        d.dtype = HETRUN_F32;
+                        d.out_dtype = float_types[t];
+                    }
+                    run_case(&d);
+                }
+            }
+}
+
+int main(int argc, char **argv) {
+    const char *path = argc > 1 ? argv[1] : HETRUN_CUDA_MODULE;
+    void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+        fprintf(stderr, "FAIL dlopen(%s): %s\n", path, dlerror());
+        return 1;
+    }
+    hetrun_backend_entry_fn entry = (hetrun_backend_entry_fn)dlsym(lib, HETRUN_BACKEND_ENTRY_SYMBOL);
+    if (!entry) return 1;
+    ops = entry();
+    hetrun_host_services host;
+    memset(&host, 0, sizeof host);
+    host.struct_size = sizeof host;
+    host.abi_major = HETRUN_ABI_MAJOR;
+    host.abi_minor = HETRUN_ABI_MINOR;
+    host.cpu_threads = 1;
+    hetrun_status st = ops->init(&host);
+    if (st == HETRUN_ERR_UNAVAILABLE) {
+        printf("skipped: %s\n", ops->last_error());
+        return 77;
+    }
+    if (st != HETRUN_OK || ops->device_open(0, &dev) != HETRUN_OK ||
+        ops->queue_create(dev, &queue) != HETRUN_OK) {
+        fprintf(stderr, "FAIL init/open: %s\n", ops->last_error());
+        return 1;
+    }
+    test_gemm();
+    test_others();
+
+    /* Bad input is refused with a reason, never a crash. */
+    hetrun_op_desc bad = hetrun_op_desc_init(HETRUN_OP_SCALE, HETRUN_F32);
+    bad.m = 4, bad.n = 4;
+    hetrun_buffer *small = NULL;
+    if (ops->mem_alloc(dev, 16, &small) == HETRUN_OK) {
+        hetrun_tensor args[2] = {{small, 0}, {small, 0}};
+        st = ops->op_run(queue, &bad, args, 2, (hetrun_tensor){NULL, 0});
+        printf("%s out-of-bounds operand: %s\n", st == HETRUN_ERR_INVALID ? "ok  " : "FAIL",
+               ops->last_error());
+        if (st != HETRUN_ERR_INVALID) failures++;
+        ops->mem_free(small);
+    }
+    printf("%d cases, %d failed, %d refused by op_supported\n", checked, failures, refused);
+    ops->queue_destroy(queue);
+    ops->device_close(dev);
+    ops->finalize();
+    return failures ? 1 : 0;
+}
