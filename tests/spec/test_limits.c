@@ -98,7 +98,7 @@ int main(void) {
     expect_rejected("scalar-200000", scal, sl + 4, "the limit is 4096 bytes", 0.1);
     free(scal);
 
-    /* A sweep that would expand to 10^12 points is refused before expanding. */
+    /* A sweep of 600 x 600 = 360,000 points is refused before expanding. */
     char sweep[8192];
     const char *keys[] = {"m", "n"};
     size_t so;
