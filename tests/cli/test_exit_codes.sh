@@ -1,0 +1,94 @@
+#!/bin/bash
+# Every documented exit code of hetrun (docs/exit-codes.md), and the report a failed
+# job leaves behind. usage: test_exit_codes.sh HETRUN
+set -u
+hetrun=$1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cd "$tmp" || exit 1
+fail=0
+
+expect() { # expect CODE DESCRIPTION -- command...
+    local want=$1 what=$2
+    shift 3
+    "$@" > out.txt 2> err.txt
+    local got=$?
+    if [ "$got" -ne "$want" ]; then
+        echo "FAIL: $what: exit $got, expected $want"; cat out.txt err.txt; fail=1
+    else
+        echo "ok:   $what (exit $got)"
+    fi
+}
+stderr_has() {
+    grep -q -- "$1" err.txt || { echo "FAIL: stderr lacks '$1':"; cat err.txt; fail=1; }
+}
+report_has() { # report_has FILE STATUS REASON-FRAGMENT
+    grep -q "\"status\":[[:space:]]*\"$2\"" "$1" || { echo "FAIL: $1 status is not $2"; cat "$1"; fail=1; }
+    grep -q "$3" "$1" || { echo "FAIL: $1 lacks '$3'"; cat "$1"; fail=1; }
+}
+
+expect 2 "no command" -- "$hetrun"
+expect 2 "unknown command" -- "$hetrun" frobnicate
+stderr_has "unknown command 'frobnicate'"
+expect 2 "run without a spec" -- "$hetrun" run
+expect 2 "run with an unknown option" -- "$hetrun" run --no-such-option x.yaml
+expect 0 "--help" -- "$hetrun" --help
+expect 0 "--version" -- "$hetrun" --version
+grep -q "backend ABI 1.0" out.txt || { echo "FAIL: --version lacks the ABI"; fail=1; }
+expect 0 "run --help" -- "$hetrun" run --help
+
+cat > bad.yaml <<'YAML'
+version: 1
+workloads:
+  - gemm: {m: 64, n: -3, k: 8, iteratons: 2}
+YAML
+expect 3 "invalid spec" -- "$hetrun" run bad.yaml
+stderr_has "bad.yaml:3:"
+stderr_has "workloads\[0\].gemm.n"
+stderr_has "did you mean 'iterations'"
+[ ! -e hetrun-report.json ] || { echo "FAIL: an invalid spec left a report"; fail=1; }
+expect 3 "missing spec file" -- "$hetrun" run does-not-exist.yaml
+stderr_has "does-not-exist.yaml"
+
+cat > ok.yaml <<'YAML'
+version: 1
+backend: cpu
+workloads:
+  - gemm: {m: 32, n: 32, k: 32, iterations: 2}
+YAML
+expect 4 "unknown backend" -- "$hetrun" run --backend nosuch ok.yaml
+stderr_has "nosuch"
+expect 0 "a good job" -- "$hetrun" run --report good.json ok.yaml
+report_has good.json ok '"check":[[:space:]]*"passed"'
+
+cat > huge.yaml <<'YAML'
+version: 1
+backend: cpu
+workloads:
+  - gemm: {m: 1048576, n: 1048576, k: 1048576, iterations: 1}
+YAML
+expect 1 "a job that fails at run time" -- "$hetrun" run --report huge.json huge.yaml
+report_has huge.json failed '"error":'
+
+cat > slow.yaml <<'YAML'
+version: 1
+backend: cpu
+limits: {timeout: 1s}
+workloads:
+  - gemm: {m: 2048, n: 2048, k: 2048, warmup: 0, iterations: 100000, check: false}
+YAML
+start=$(date +%s.%N)
+expect 124 "timeout" -- "$hetrun" run --report slow.json slow.yaml
+report_has slow.json failed "timeout"
+awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { exit !(e - s < 20) }' || { echo "FAIL: timeout took too long"; fail=1; }
+
+"$hetrun" run --report term.json slow.yaml > /dev/null 2>&1 &
+pid=$!
+sleep 0.7
+kill -TERM $pid
+wait $pid
+got=$?
+[ "$got" -eq 143 ] || { echo "FAIL: SIGTERM gave exit $got, expected 143"; fail=1; }
+report_has term.json failed "SIGTERM"
+[ $fail -eq 0 ] && echo "all exit codes as documented"
+exit $fail
