@@ -764,10 +764,14 @@ static hetrun_status cuda_op_run(hetrun_queue *q, const hetrun_op_desc *d,
     if (d->kind != HETRUN_OP_GEMM && (st = kernels_supported(q->dev, d))) return st;
     void *ptr[HETRUN_OP_MAX_ARGS] = {NULL, NULL, NULL, NULL};
     for (int i = 0; i < arity; i++) {
-        char what[200];
-        snprintf(what, sizeof what, "op_run %s operand %d", hcu_op_text(d, text, sizeof text), i);
-        if ((st = tensor_ptr(q->dev, args[i], hetrun_op_arg_bytes(d, i), what, &ptr[i])))
-            return st;
+        if ((st = tensor_ptr(q->dev, args[i], hetrun_op_arg_bytes(d, i), "op_run operand",
+                             &ptr[i]))) {
+            /* Name the op and operand only on failure: snprintf costs on the hot path. */
+            char msg[sizeof t_err];
+            snprintf(msg, sizeof msg, "%s (%s, operand %d of %d)", t_err,
+                     hcu_op_text(d, text, sizeof text), i, arity);
+            return hcu_fail(st, "%s", msg);
+        }
     }
     cudaError_t e;
     if (d->kind == HETRUN_OP_GEMM) {

@@ -25,6 +25,7 @@ static const hetrun_backend_ops *ops;
 static hetrun_device *dev;
 static hetrun_queue *queue;
 static int failures, checked, refused;
+static int quick; /* --quick: small shapes only (for compute-sanitizer runs) */
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 
 static double urand(void) { /* uniform [-1, 1), xorshift64* */
@@ -105,6 +106,8 @@ static void fill_arg(const hetrun_op_desc *d, int arg, void *buf, uint64_t n) {
 
 static int run_case(const hetrun_op_desc *d) {
     char name[200];
+    if (quick && (d->kind == HETRUN_OP_GEMM ? d->m * d->n * d->k > 2200000 : d->m * d->n > 20000))
+        return 1;
     snprintf(name, sizeof name, "%s %s->%s m=%lld n=%lld k=%lld flags=%u", hetrun_op_name(d->kind),
              hetrun_dtype_name(d->dtype), hetrun_dtype_name(d->out_dtype), (long long)d->m,
              (long long)d->n, (long long)d->k, d->flags);
@@ -282,8 +285,11 @@ static void test_others(void) {
             }
 }
 
+/* usage: test_cuda_ops [module.so] [--quick] */
 int main(int argc, char **argv) {
-    const char *path = argc > 1 ? argv[1] : HETRUN_CUDA_MODULE;
+    const char *path = argc > 1 && strcmp(argv[1], "--quick") != 0 ? argv[1] : HETRUN_CUDA_MODULE;
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--quick") == 0) quick = 1;
     void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!lib) {
         fprintf(stderr, "FAIL dlopen(%s): %s\n", path, dlerror());
