@@ -90,6 +90,7 @@ static void fill_rec(ocl_devrec *r) {
     char exts[8192];
     get_str(d, CL_DEVICE_EXTENSIONS, exts, sizeof exts);
     pci_bus_id(d, exts, in->pci_bus_id, sizeof in->pci_bus_id);
+    r->has_fp64 = has_ext(exts, "cl_khr_fp64");
     cl_ulong mem = 0, maxa = 0;
     cl_uint cu = 0, clk = 0, vec = 0;
     cl_device_type type = 0;
@@ -132,6 +133,8 @@ static void fill_rec(ocl_devrec *r) {
     in->peak_flops[HETRUN_F32] = peak;
     in->peak_flops[HETRUN_F16] = peak;
     in->peak_flops[HETRUN_BF16] = peak;
+    /* fp64 at half the fp32 lanes on CPUs; GPU fp64 ratios vary too much to guess. */
+    if (r->has_fp64 && in->kind == HETRUN_DEVICE_CPU) in->peak_flops[HETRUN_F64] = peak / 2;
     in->visibility_env[0] = 0; /* OpenCL has no portable visibility variable */
 }
 

@@ -10,7 +10,7 @@
 #include "hetrun/backend.h"
 
 /** Storage dtypes the kernels are instantiated for, in program order. */
-enum { HR_DT_F32 = 0, HR_DT_F16 = 1, HR_DT_BF16 = 2, HR_DT_COUNT = 3 };
+enum { HR_DT_F32 = 0, HR_DT_F16 = 1, HR_DT_BF16 = 2, HR_DT_F64 = 3, HR_DT_COUNT = 4 };
 
 /** Kernel bases; the kernel name is "<base>_<dtype suffix>". */
 enum {
@@ -36,7 +36,9 @@ enum {
     HR_K_GEMM_MICRO,
     HR_K_BASE_COUNT
 };
-#define HR_K_COUNT (HR_K_BASE_COUNT * HR_DT_COUNT)
+#define HR_K_COUNT (HR_K_BASE_COUNT * HR_DT_COUNT + 1)
+/** The one kernel not instantiated per dtype: int8 GEMM (kernels/opencl/gemm_int8.cl). */
+#define HR_K_GEMM_I8 (HR_K_BASE_COUNT * HR_DT_COUNT)
 
 /** Static facts about one enumerated device, gathered at init. */
 typedef struct ocl_devrec {
@@ -46,7 +48,8 @@ typedef struct ocl_devrec {
     cl_device_type type;
     size_t max_wg;
     cl_uint base_align_bits;
-    int open; /* 1 while a handle exists (one handle per index per process) */
+    int has_fp64; /* cl_khr_fp64: the f64 kernels are compiled and offered */
+    int open;     /* 1 while a handle exists (one handle per index per process) */
 } ocl_devrec;
 
 struct hetrun_device {

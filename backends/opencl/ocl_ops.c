@@ -14,6 +14,7 @@ static int dt_index(uint32_t dtype) {
     case HETRUN_F32: return HR_DT_F32;
     case HETRUN_F16: return HR_DT_F16;
     case HETRUN_BF16: return HR_DT_BF16;
+    case HETRUN_F64: return HR_DT_F64;
     default: return -1;
     }
 }
@@ -28,11 +29,14 @@ static const char *dtname(uint32_t t) {
     return n ? n : "?";
 }
 
-/* GEMM packing scratch: op(A) and op(B) as float panels padded to the register block. */
+/* GEMM packing scratch: op(A) and op(B) as compute-type panels (double for f64, float
+ * otherwise) padded to the register block. int8 GEMM needs none. */
 static uint64_t gemm_scratch_bytes(const hetrun_device *dev, const hetrun_op_desc *d) {
+    if (d->dtype == HETRUN_I8) return 0;
     uint64_t mp = ((uint64_t)d->m + dev->mr - 1) / dev->mr,
              np = ((uint64_t)d->n + dev->nr - 1) / dev->nr;
-    return (mp * dev->mr + np * dev->nr) * (uint64_t)d->k * sizeof(float);
+    uint64_t es = d->dtype == HETRUN_F64 ? sizeof(double) : sizeof(float);
+    return (mp * dev->mr + np * dev->nr) * (uint64_t)d->k * es;
 }
 
 hetrun_status ocl_op_supported(hetrun_device *dev, const hetrun_op_desc *d) {
@@ -42,14 +46,20 @@ hetrun_status ocl_op_supported(hetrun_device *dev, const hetrun_op_desc *d) {
         return ocl_fail(HETRUN_ERR_INVALID, "op %s: invalid descriptor: %s", opname(d), why);
     const char *dev_name = dev->rec->info.name;
     int in = dt_index(d->dtype), out = dt_index(d->out_dtype);
+    if (d->kind == HETRUN_OP_GEMM && d->dtype == HETRUN_I8) in = out = 0; /* gemm_int8.cl */
     if (in < 0 || out < 0) {
         uint32_t bad = in < 0 ? d->dtype : d->out_dtype;
         return ocl_fail(HETRUN_ERR_UNSUPPORTED,
                         "op %s %s->%s not supported by the opencl backend on '%s': %s kernels "
-                        "are not implemented (supported: fp32, fp16, bf16 storage with fp32 "
-                        "arithmetic)",
+                        "are not implemented (supported: fp32; fp16 and bf16 storage with fp32 "
+                        "arithmetic; fp64 on cl_khr_fp64 devices; int8 GEMM)",
                         opname(d), dtname(d->dtype), dtname(d->out_dtype), dev_name, dtname(bad));
     }
+    if ((d->dtype == HETRUN_F64 || d->out_dtype == HETRUN_F64) && !dev->rec->has_fp64)
+        return ocl_fail(HETRUN_ERR_UNSUPPORTED,
+                        "op %s %s->%s not supported on '%s': the device does not report "
+                        "cl_khr_fp64",
+                        opname(d), dtname(d->dtype), dtname(d->out_dtype), dev_name);
     if (d->kind == HETRUN_OP_GEMM) {
         if (d->m > INT_MAX || d->n > INT_MAX || d->k > INT_MAX)
             return ocl_fail(HETRUN_ERR_UNSUPPORTED,
@@ -107,9 +117,15 @@ static void ka_i32(kargs *a, int64_t v) {
     cl_int x = (cl_int)v;
     karg(a, sizeof x, &x);
 }
-static void ka_f32(kargs *a, double v) {
-    cl_float x = (cl_float)v;
-    karg(a, sizeof x, &x);
+/* A real scalar in the kernel's compute type: double for f64 kernels, else float. */
+static void ka_real(kargs *a, int f64, double v) {
+    if (f64) {
+        cl_double x = v;
+        karg(a, sizeof x, &x);
+    } else {
+        cl_float x = (cl_float)v;
+        karg(a, sizeof x, &x);
+    }
 }
 
 /* Operand a as cl_mem + element offset. */
@@ -175,10 +191,29 @@ static hetrun_status run_gemm(hetrun_queue *q, const hetrun_op_desc *d, const he
     const size_t eout = hetrun_dtype_size((hetrun_dtype)d->out_dtype);
     const uint64_t mp = ((uint64_t)d->m + dev->mr - 1) / dev->mr;
     const uint64_t np = ((uint64_t)d->n + dev->nr - 1) / dev->nr;
-    const uint64_t obp = mp * dev->mr * (uint64_t)d->k; /* Bp follows Ap, in floats */
-    hetrun_status st = ensure_scratch(q, gemm_scratch_bytes(dev, d));
-    if (st) return st;
+    const uint64_t obp = mp * dev->mr * (uint64_t)d->k; /* Bp follows Ap, in elements */
+    const int f64 = d->dtype == HETRUN_F64;
+    hetrun_status st;
     cl_kernel k;
+    if (d->dtype == HETRUN_I8) { /* direct kernel, no packing */
+        if ((st = ocl_kernel_get(q, HR_K_GEMM_I8, &k))) return st;
+        kargs a = {k, 0, CL_SUCCESS, 0};
+        ka_t(&a, &t[0], 1);
+        ka_i64(&a, ta ? 1 : lda);
+        ka_i64(&a, ta ? lda : 1);
+        ka_t(&a, &t[1], 1);
+        ka_i64(&a, tb ? 1 : ldb);
+        ka_i64(&a, tb ? ldb : 1);
+        ka_t(&a, &t[2], sizeof(int32_t));
+        ka_i64(&a, ldc);
+        ka_i32(&a, d->m);
+        ka_i32(&a, d->n);
+        ka_i32(&a, d->k);
+        ka_i32(&a, d->beta != 0.0);
+        size_t g[2] = {(size_t)d->n, (size_t)d->m};
+        return launch(q, &a, HR_K_GEMM_I8, d, 2, g, NULL);
+    }
+    if ((st = ensure_scratch(q, gemm_scratch_bytes(dev, d)))) return st;
     /* op(A)(i, p) = A[i * sai + p * sap]; op(B)(p, j) = B[p * sbp + j * sbj]. */
     int id = din * HR_K_BASE_COUNT + HR_K_GEMM_PACK_A;
     if ((st = ocl_kernel_get(q, id, &k))) return st;
@@ -220,8 +255,8 @@ static hetrun_status run_gemm(hetrun_queue *q, const hetrun_op_desc *d, const he
     ka_i32(&a, d->n);
     ka_i32(&a, (int64_t)np);
     ka_i32(&a, (int64_t)mp);
-    ka_f32(&a, d->alpha);
-    ka_f32(&a, d->beta);
+    ka_real(&a, f64, d->alpha);
+    ka_real(&a, f64, d->beta);
     /* Local size left to the runtime: PoCL then sizes work-groups for its CPU threads. */
     size_t gm[2] = {(size_t)np, (size_t)mp};
     return launch(q, &a, id, d, 2, gm, NULL);
@@ -263,6 +298,7 @@ hetrun_status ocl_op_run(hetrun_queue *q, const hetrun_op_desc *d, const hetrun_
     const int dt = dt_index(d->dtype);
     const size_t es = hetrun_dtype_size((hetrun_dtype)d->dtype);
     const uint64_t m = (uint64_t)d->m, n = (uint64_t)d->n, mn = m * n;
+    const int f64 = d->dtype == HETRUN_F64;
     int base = -1, inst = dt;
     switch ((hetrun_op_kind)d->kind) {
     case HETRUN_OP_FILL: base = HR_K_FILL; break;
@@ -301,14 +337,14 @@ hetrun_status ocl_op_run(hetrun_queue *q, const hetrun_op_desc *d, const hetrun_
     case HETRUN_OP_FILL:
         ka_t(&a, &t[0], es);
         ka_u64(&a, mn);
-        ka_f32(&a, d->alpha);
+        ka_real(&a, f64, d->alpha);
         break;
     case HETRUN_OP_SCALE:
     case HETRUN_OP_AXPY:
         ka_t(&a, &t[0], es);
         ka_t(&a, &t[1], es);
         ka_u64(&a, mn);
-        ka_f32(&a, d->alpha);
+        ka_real(&a, f64, d->alpha);
         break;
     case HETRUN_OP_MUL:
         ka_t(&a, &t[0], es);
@@ -342,25 +378,25 @@ hetrun_status ocl_op_run(hetrun_queue *q, const hetrun_op_desc *d, const hetrun_
         ka_t(&a, &t[2], es);
         ka_u64(&a, mn);
         ka_u64(&a, n);
-        ka_f32(&a, d->alpha);
+        ka_real(&a, f64, d->alpha);
         break;
     case HETRUN_OP_SGD_MOMENTUM:
         for (int i = 0; i < 3; i++)
             ka_t(&a, &t[i], es);
         ka_u64(&a, mn);
-        ka_f32(&a, d->p[0]);
-        ka_f32(&a, d->p[1]);
-        ka_f32(&a, d->p[2]);
+        ka_real(&a, f64, d->p[0]);
+        ka_real(&a, f64, d->p[1]);
+        ka_real(&a, f64, d->p[2]);
         break;
     case HETRUN_OP_ADAMW:
         for (int i = 0; i < 4; i++)
             ka_t(&a, &t[i], es);
         ka_u64(&a, mn);
         for (int i = 0; i < 5; i++)
-            ka_f32(&a, d->p[i]);
+            ka_real(&a, f64, d->p[i]);
         /* Bias corrections in double on the host: 1 - b^t loses digits in float. */
-        ka_f32(&a, 1.0 - pow(d->p[1], d->p[5]));
-        ka_f32(&a, 1.0 - pow(d->p[2], d->p[5]));
+        ka_real(&a, f64, 1.0 - pow(d->p[1], d->p[5]));
+        ka_real(&a, f64, 1.0 - pow(d->p[2], d->p[5]));
         break;
     case HETRUN_OP_CAST:
         ka_t(&a, &t[0], es);
@@ -388,7 +424,7 @@ hetrun_status ocl_op_run(hetrun_queue *q, const hetrun_op_desc *d, const hetrun_
             ka_t(&a, &t[i], es);
         ka_u64(&a, m);
         ka_u64(&a, n);
-        ka_f32(&a, d->p[0]);
+        ka_real(&a, f64, d->p[0]);
         items = m;
         break;
     case HETRUN_OP_REDUCE_SUM_AXIS0:
@@ -397,8 +433,8 @@ hetrun_status ocl_op_run(hetrun_queue *q, const hetrun_op_desc *d, const hetrun_
         ka_t(&a, &t[1], es);
         ka_u64(&a, m);
         ka_u64(&a, n);
-        ka_f32(&a, d->alpha);
-        ka_f32(&a, d->beta);
+        ka_real(&a, f64, d->alpha);
+        ka_real(&a, f64, d->beta);
         items = d->kind == HETRUN_OP_REDUCE_SUM_AXIS0 ? n : m;
         break;
     default: break;

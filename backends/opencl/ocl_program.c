@@ -10,7 +10,7 @@
 
 #include "ocl_internal.h"
 
-extern const char hr_cl_prelude[], hr_cl_elementwise[], hr_cl_gemm[];
+extern const char hr_cl_prelude[], hr_cl_elementwise[], hr_cl_gemm[], hr_cl_gemm_int8[];
 
 static const char *const kbase[HR_K_BASE_COUNT] = {[HR_K_FILL] = "fill",
                                                    [HR_K_SCALE] = "scale",
@@ -32,21 +32,28 @@ static const char *const kbase[HR_K_BASE_COUNT] = {[HR_K_FILL] = "fill",
                                                    [HR_K_GEMM_PACK_A] = "gemm_pack_a",
                                                    [HR_K_GEMM_PACK_B] = "gemm_pack_b",
                                                    [HR_K_GEMM_MICRO] = "gemm_micro"};
-static const char *const dsuf[HR_DT_COUNT] = {"f32", "f16", "bf16"};
+static const char *const dsuf[HR_DT_COUNT] = {"f32", "f16", "bf16", "f64"};
 
-/* Per-dtype macro headers that instantiate elementwise.cl and gemm.cl. */
+/* Per-dtype macro headers that instantiate elementwise.cl and gemm.cl. The f64 one opens
+ * an #ifdef cl_khr_fp64 that dtype_close[] shuts, so devices without fp64 still build. */
+#define HR_F32_CT "#define CT float\n#define C(x) x##f\n"
 static const char *const dtype_hdr[HR_DT_COUNT] = {
-    "\n#define SUF f32\n#define ST_T float\n#define IS_F32 1\n"
+    "\n#define SUF f32\n#define ST_T float\n" HR_F32_CT "#define HR_VEC_C 1\n"
     "#define LD(p, i) ((p)[i])\n#define ST(p, i, v) ((p)[i] = (v))\n",
-    "\n#define SUF f16\n#define ST_T half\n#define IS_F32 0\n"
+    "\n#define SUF f16\n#define ST_T half\n" HR_F32_CT "#define HR_VEC_C 0\n"
     "#define LD(p, i) vload_half((i), (p))\n#define ST(p, i, v) vstore_half_rte((v), (i), (p))\n",
-    "\n#define SUF bf16\n#define ST_T ushort\n#define IS_F32 0\n"
-    "#define LD(p, i) hr_bf16_ld((p), (i))\n#define ST(p, i, v) hr_bf16_st((p), (i), (v))\n"};
+    "\n#define SUF bf16\n#define ST_T ushort\n" HR_F32_CT "#define HR_VEC_C 0\n"
+    "#define LD(p, i) hr_bf16_ld((p), (i))\n#define ST(p, i, v) hr_bf16_st((p), (i), (v))\n",
+    "\n#ifdef cl_khr_fp64\n#pragma OPENCL EXTENSION cl_khr_fp64 : enable\n"
+    "#define SUF f64\n#define ST_T double\n#define CT double\n#define C(x) x\n#define HR_VEC_C 1\n"
+    "#define LD(p, i) ((p)[i])\n#define ST(p, i, v) ((p)[i] = (v))\n"};
 static const char dtype_undef[] =
-    "\n#undef SUF\n#undef ST_T\n#undef IS_F32\n#undef LD\n#undef ST\n#undef KN\n#undef HR_VA\n"
-    "#undef HR_VB\n#undef HR_VLOADA\n#undef HR_VLOADB\n#undef HR_VSTOREB\n";
+    "\n#undef SUF\n#undef ST_T\n#undef CT\n#undef C\n#undef HR_VEC_C\n#undef LD\n#undef ST\n"
+    "#undef KN\n#undef HR_VA\n#undef HR_VB\n#undef HR_VLOADA\n#undef HR_VLOADB\n#undef "
+    "HR_VSTOREB\n";
+static const char *const dtype_close[HR_DT_COUNT] = {"", "", "", "\n#endif\n"};
 
-#define NSRC (1 + 4 * HR_DT_COUNT)
+#define NSRC (2 + 5 * HR_DT_COUNT)
 
 static void program_sources(const char *src[NSRC]) {
     int n = 0;
@@ -56,10 +63,16 @@ static void program_sources(const char *src[NSRC]) {
         src[n++] = hr_cl_elementwise;
         src[n++] = hr_cl_gemm;
         src[n++] = dtype_undef;
+        src[n++] = dtype_close[d];
     }
+    src[n++] = hr_cl_gemm_int8;
 }
 
 const char *ocl_kernel_name(int id, char *buf, size_t len) {
+    if (id == HR_K_GEMM_I8) {
+        snprintf(buf, len, "gemm_i8");
+        return buf;
+    }
     snprintf(buf, len, "%s_%s", kbase[id % HR_K_BASE_COUNT], dsuf[id / HR_K_BASE_COUNT]);
     return buf;
 }
@@ -180,12 +193,12 @@ static hetrun_status build_failed(hetrun_device *dev, cl_program prog, cl_int er
     }
     ocl_log(HETRUN_LOG_ERROR, "clBuildProgram log for device '%s':\n%s", dev->rec->info.name,
             log ? log : "(none)");
-    hetrun_status st = ocl_fail(HETRUN_ERR_DEVICE,
-                                "clBuildProgram failed: %s building kernels "
-                                "(prelude.cl, elementwise.cl, gemm.cl) for device %d '%s' "
-                                "with options '%s'; build log: %s",
-                                ocl_err_name(err), dev->index, dev->rec->info.name, opts,
-                                log && *log ? log : "(empty)");
+    hetrun_status st = ocl_fail(
+        HETRUN_ERR_DEVICE,
+        "clBuildProgram failed: %s building kernels "
+        "(prelude.cl, elementwise.cl, gemm.cl, gemm_int8.cl) for device %d '%s' "
+        "with options '%s'; build log: %s",
+        ocl_err_name(err), dev->index, dev->rec->info.name, opts, log && *log ? log : "(empty)");
     free(log);
     return st;
 }

@@ -1,7 +1,7 @@
 /* GEMM in three kernels (per-dtype body, see elementwise.cl for the macros):
- *   gemm_pack_a: op(A) (m x k, any transpose/stride, any storage dtype) -> float panels
+ *   gemm_pack_a: op(A) (m x k, any transpose/stride, any storage dtype) -> CT panels
  *                Ap[panel][p][r] of HR_MR rows, zero-padded past m;
- *   gemm_pack_b: op(B) (k x n) -> float panels Bp[panel][p][c] of HR_NR columns;
+ *   gemm_pack_b: op(B) (k x n) -> CT panels Bp[panel][p][c] of HR_NR columns;
  *   gemm_micro:  one work-item computes an HR_MR x HR_NR block of C in private
  *                registers from two contiguous panels (vector loads, fma), then applies
  *                alpha/beta and stores with bounds checks.
@@ -10,44 +10,44 @@
 
 /* op(A)(i, p) = A[oa + i * sai + p * sap]. Work-item (p, panel). */
 __kernel void KN(gemm_pack_a)(__global const ST_T *a, ulong oa, long sai, long sap, int m, int k,
-                              __global float *ap, ulong oap) {
+                              __global CT *ap, ulong oap) {
     int p = get_global_id(0), panel = get_global_id(1);
     if (p >= k) return;
-    __global float *dst = ap + oap + ((size_t)panel * k + p) * HR_MR;
+    __global CT *dst = ap + oap + ((size_t)panel * k + p) * HR_MR;
     for (int r = 0; r < HR_MR; r++) {
         long i = (long)panel * HR_MR + r;
-        dst[r] = i < m ? LD(a, oa + i * sai + (long)p * sap) : 0.0f;
+        dst[r] = i < m ? LD(a, oa + i * sai + (long)p * sap) : C(0.0);
     }
 }
 
 /* op(B)(p, j) = B[ob + p * sbp + j * sbj]. Work-item (p, panel). */
 __kernel void KN(gemm_pack_b)(__global const ST_T *b, ulong ob, long sbp, long sbj, int k, int n,
-                              __global float *bp, ulong obp) {
+                              __global CT *bp, ulong obp) {
     int p = get_global_id(0), panel = get_global_id(1);
     if (p >= k) return;
-    __global float *dst = bp + obp + ((size_t)panel * k + p) * HR_NR;
+    __global CT *dst = bp + obp + ((size_t)panel * k + p) * HR_NR;
     for (int c = 0; c < HR_NR; c++) {
         long j = (long)panel * HR_NR + c;
-        dst[c] = j < n ? LD(b, ob + (long)p * sbp + j * sbj) : 0.0f;
+        dst[c] = j < n ? LD(b, ob + (long)p * sbp + j * sbj) : C(0.0);
     }
 }
 
-#define HR_VA HR_CAT(float, HR_MR)
-#define HR_VB HR_CAT(float, HR_NR)
+#define HR_VA HR_CAT(CT, HR_MR)
+#define HR_VB HR_CAT(CT, HR_NR)
 #define HR_VLOADA HR_CAT(vload, HR_MR)
 #define HR_VLOADB HR_CAT(vload, HR_NR)
 #define HR_VSTOREB HR_CAT(vstore, HR_NR)
 
 /* Work-item (column panel, row panel). C[i, j] at oc + i * ldc + j. */
-__kernel void KN(gemm_micro)(int k, __global const float *ap, ulong oap, __global const float *bp,
+__kernel void KN(gemm_micro)(int k, __global const CT *ap, ulong oap, __global const CT *bp,
                              ulong obp, __global ST_T *cm, ulong oc, long ldc, int m, int n,
-                             int npanels_n, int npanels_m, float alpha, float beta) {
+                             int npanels_n, int npanels_m, CT alpha, CT beta) {
     int pj = get_global_id(0), pi = get_global_id(1);
     if (pj >= npanels_n || pi >= npanels_m) return;
-    __global const float *a = ap + oap + (size_t)pi * k * HR_MR;
-    __global const float *b = bp + obp + (size_t)pj * k * HR_NR;
+    __global const CT *a = ap + oap + (size_t)pi * k * HR_MR;
+    __global const CT *b = bp + obp + (size_t)pj * k * HR_NR;
     HR_VB acc[HR_MR];
-    for (int r = 0; r < HR_MR; r++) acc[r] = (HR_VB)(0.0f);
+    for (int r = 0; r < HR_MR; r++) acc[r] = (HR_VB)(C(0.0));
     for (int p = 0; p < k; p++) {
         HR_VB bv = HR_VLOADB(p, b);
         HR_VA av = HR_VLOADA(p, a);
@@ -67,19 +67,19 @@ __kernel void KN(gemm_micro)(int k, __global const float *ap, ulong oap, __globa
         int i = i0 + r;
         if (i >= m) break;
         size_t row = oc + (size_t)i * ldc;
-#if IS_F32
+#if HR_VEC_C
         if (j0 + HR_NR <= n) { /* full-width tile: vector path */
             HR_VB v = alpha * acc[r];
-            if (beta != 0.0f) v = fma((HR_VB)(beta), HR_VLOADB(0, cm + row + j0), v);
+            if (beta != C(0.0)) v = fma((HR_VB)(beta), HR_VLOADB(0, cm + row + j0), v);
             HR_VSTOREB(v, 0, cm + row + j0);
             continue;
         }
 #endif
-        float t[HR_NR];
+        CT t[HR_NR];
         HR_VSTOREB(acc[r], 0, t);
         for (int c = 0; c < HR_NR && j0 + c < n; c++) {
-            float v = alpha * t[c];
-            if (beta != 0.0f) v += beta * LD(cm, row + j0 + c);
+            CT v = alpha * t[c];
+            if (beta != C(0.0)) v += beta * LD(cm, row + j0 + c);
             ST(cm, row + j0 + c, v);
         }
     }

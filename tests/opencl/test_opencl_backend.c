@@ -6,10 +6,10 @@
  *    the standard forward-error bound shape for a dot product (k up to 1000);
  *  - REDUCE_SUM_*: per element |out - ref| <= tol * (|alpha| * sum |x| + |beta||out_old|);
  *  - every other op: norm-wise, max |out - ref| <= tol * max |ref| over the operand.
- * tol = 1e-5 for fp32 outputs, 2e-3 (2 ulp of binary16) for fp16 outputs and 1.6e-2
- * (2 ulp of bfloat16) for bf16 outputs. Operands sit at non-zero, unaligned byte offsets
- * inside larger buffers, and the guard elements around each operand must come back
- * unchanged (catches out-of-bounds writes).
+ * tol = 1e-5 for fp32 outputs, 2e-3 (2 ulp of binary16) for fp16 outputs, 1.6e-2
+ * (2 ulp of bfloat16) for bf16 outputs, 1e-12 for fp64 and 0 (exact) for int8 GEMM. Operands sit at
+ * non-zero, unaligned byte offsets inside larger buffers, and the guard elements around each
+ * operand must come back unchanged (catches out-of-bounds writes).
  *
  * Usage: test_opencl_backend <module.so> [--cache-only]
  * Exit: 0 pass, 1 fail, 77 skipped (module reports no OpenCL platform/device). */
@@ -86,7 +86,13 @@ static double urand(void) {
 }
 
 static double tol_for(hetrun_dtype t) {
-    return t == HETRUN_F16 ? 2e-3 : t == HETRUN_BF16 ? 1.6e-2 : 1e-5;
+    switch (t) {
+    case HETRUN_F16: return 2e-3;
+    case HETRUN_BF16: return 1.6e-2;
+    case HETRUN_F64: return 1e-12;
+    case HETRUN_I32: return 0.0; /* int8 GEMM: exact */
+    default: return 1e-5;
+    }
 }
 
 #define PRE 3  /* guard elements before each operand: makes the offset non-zero, unaligned */
@@ -104,6 +110,9 @@ typedef struct operand {
 /* Value for input element i of operand a of desc d. */
 static double gen_value(const hetrun_op_desc *d, int a, uint64_t i) {
     (void)i;
+    hetrun_dtype t = hetrun_op_arg_dtype(d, a);
+    if (t == HETRUN_I8) return (double)(int)(urand() * 256.0) - 128.0;
+    if (t == HETRUN_I32 && d->kind == HETRUN_OP_GEMM) return (double)(int)(urand() * 2e6) - 1e6;
     if ((d->kind == HETRUN_OP_XENT_FORWARD || d->kind == HETRUN_OP_XENT_BACKWARD) && a == 1)
         return (double)(int)(urand() * (double)d->n);
     if (d->kind == HETRUN_OP_ADAMW && a == 3) return urand();         /* V >= 0 */
@@ -303,6 +312,10 @@ static void test_gemm(void) {
                     d.ldc = d.n + 2;
                     d.alpha = -0.75;
                     d.beta = 0.5;
+                    if (pairs[p][0] == HETRUN_I8) { /* the catalogue's int8 form */
+                        d.alpha = 1.0;
+                        d.beta = 1.0;
+                    }
                 }
                 run_case(&d, NULL);
             }
