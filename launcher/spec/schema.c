@@ -669,13 +669,14 @@ int hetrun_schema_apply(const hetrun_schema *s, const hetrun_node *map, const ch
         add(d, file, map, path, "expected a mapping of %s keys, got %s", s->name, got);
         return 1;
     }
-    const char *names[128];
+    const char *names[129]; /* NULL-terminated for choices_text */
     size_t nn = s->field_count < 128 ? s->field_count : 128;
     bool any_sweep = false;
     for (size_t i = 0; i < nn; i++) {
         names[i] = s->fields[i].key;
         if (s->fields[i].flags & HETRUN_FIELD_SWEEP) any_sweep = true;
     }
+    names[nn] = NULL;
     /* Line of the first occurrence of each field, for duplicate detection in O(keys). */
     int first_line[128];
     for (size_t i = 0; i < nn; i++) first_line[i] = -1;

@@ -498,6 +498,17 @@ hetrun_node *hetrun_yaml_parse(const char *file, const unsigned char *bytes, siz
         yaml_event_delete(&ev);
     }
     yaml_parser_delete(&parser);
+    /* After an early stop, a key whose value never came is not counted in its map: free
+     * it here, since hetrun_node_free only walks complete pairs. Innermost first: an open
+     * container can itself be the pending key of its parent (`? [a, ...`). */
+    for (int i = r.depth - 1; i >= 0; i--) {
+        frame *f = &r.stack[i];
+        if (f->node->kind == HETRUN_NODE_MAP && f->have_key) {
+            hetrun_node_free(f->node->keys[f->node->count]);
+            f->node->keys[f->node->count] = NULL;
+            f->have_key = false;
+        }
+    }
 
     if (r.errors == 0 && !r.root)
         hetrun_diags_add(diags, file, 1, 1, "", "the spec is empty: expected a mapping with "

@@ -1,0 +1,31 @@
+#!/bin/sh
+# Builds the libFuzzer harness for the spec reader with clang (ASan + UBSan + libFuzzer).
+#   fuzz/build.sh OUT_DIR CORE_LIB KERNELS_LIB
+# CORE_LIB / KERNELS_LIB: libhetrun_core.a and libhetrun_kernels.a from a normal build; the
+# spec sources are recompiled here with instrumentation and take precedence over the
+# archive's copies. Needs clang and compiler-rt's libFuzzer (Debian: libclang-rt-14-dev).
+# Exit 77 when clang or libFuzzer is missing.
+set -eu
+out=${1:?usage: build.sh OUT_DIR CORE_LIB KERNELS_LIB}
+core=${2:?core lib}
+kern=${3:?kernels lib}
+src=$(cd "$(dirname "$0")/.." && pwd)
+CC=${FUZZ_CC:-clang}
+command -v "$CC" >/dev/null 2>&1 || { echo "build.sh: $CC not found" >&2; exit 77; }
+mkdir -p "$out"
+probe="$out/probe.c"
+echo 'int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n){(void)d;(void)n;return 0;}' >"$probe"
+if ! "$CC" -fsanitize=fuzzer "$probe" -o "$out/probe" 2>/dev/null; then
+    echo "build.sh: $CC cannot link -fsanitize=fuzzer (install libclang-rt-14-dev)" >&2
+    exit 77
+fi
+mpi_cflags=$(pkg-config --cflags ompi-c 2>/dev/null || mpicc --showme:compile)
+mpi_libs=$(pkg-config --libs ompi-c 2>/dev/null || mpicc --showme:link)
+"$CC" -g -O1 -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
+    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+    -I"$src/launcher" -I"$src/include" -I"$src" $mpi_cflags \
+    "$src/fuzz/spec_fuzzer.c" "$src"/launcher/spec/*.c \
+    "$core" "$kern" \
+    $(pkg-config --libs yaml-0.1 libcjson hwloc zlib libcrypto) $mpi_libs -ldl -lpthread -lm \
+    -o "$out/spec_fuzzer"
+echo "built $out/spec_fuzzer"
