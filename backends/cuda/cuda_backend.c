@@ -259,10 +259,10 @@ static const struct {
     int cc;
     double f32, f64, f16, bf16, i8;
 } g_peak[] = {
-    {70, 128, 64, 1024, 0, 0},          {75, 128, 4, 1024, 0, 2048},
-    {80, 128, 128, 2048, 2048, 4096},   {86, 256, 4, 1024, 1024, 2048},
-    {87, 256, 4, 1024, 1024, 2048},     {89, 256, 4, 1024, 1024, 2048},
-    {90, 256, 256, 4096, 4096, 8192},   {100, 256, 128, 8192, 8192, 16384},
+    {70, 128, 64, 1024, 0, 0},        {75, 128, 4, 1024, 0, 2048},
+    {80, 128, 128, 2048, 2048, 4096}, {86, 256, 4, 1024, 1024, 2048},
+    {87, 256, 4, 1024, 1024, 2048},   {89, 256, 4, 1024, 1024, 2048},
+    {90, 256, 256, 4096, 4096, 8192}, {100, 256, 128, 8192, 8192, 16384},
 };
 
 static void fill_peaks(double *peak, int major, int minor, int sms, int clock_mhz) {
@@ -280,9 +280,8 @@ static void fill_peaks(double *peak, int major, int minor, int sms, int clock_mh
 }
 
 static void format_uuid(char *out, size_t len, const unsigned char *b) {
-    snprintf(out, len,
-             "GPU-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+    snprintf(out, len, "GPU-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
              b[14], b[15]);
 }
 
@@ -313,8 +312,10 @@ static hetrun_status cuda_device_info(int32_t index, hetrun_device_info *info) {
     hetrun_status st = check_index(index, "device_info");
     if (st) return st;
     if (!info || info->struct_size < offsetof(hetrun_device_info, name))
-        return hcu_fail(HETRUN_ERR_INVALID, "cuda: device_info: NULL info or struct_size %u too "
-                                            "small", info ? info->struct_size : 0);
+        return hcu_fail(HETRUN_ERR_INVALID,
+                        "cuda: device_info: NULL info or struct_size %u too "
+                        "small",
+                        info ? info->struct_size : 0);
     struct cudaDeviceProp p;
     cudaError_t e = cudaGetDeviceProperties(&p, index);
     if (e != cudaSuccess) return hcu_cuda_fail(NULL, e, "cudaGetDeviceProperties", "device_info");
@@ -552,18 +553,17 @@ static hetrun_status cuda_copy_h2d(hetrun_queue *q, hetrun_tensor dst, const voi
         const int b = (int)(i & 1);
         const uint64_t len = bytes - off < HCU_STAGING_CHUNK ? bytes - off : HCU_STAGING_CHUNK;
         e = cudaEventSynchronize(q->staged[b]); /* the chunk's previous transfer is done */
-        if (e != cudaSuccess) return copy_error(q, e, "cudaEventSynchronize", "host to device", bytes);
+        if (e != cudaSuccess)
+            return copy_error(q, e, "cudaEventSynchronize", "host to device", bytes);
         memcpy(q->staging[b], (const char *)src + off, len);
-        e = cudaMemcpyAsync((char *)d + off, q->staging[b], len, cudaMemcpyHostToDevice,
-                            q->stream);
+        e = cudaMemcpyAsync((char *)d + off, q->staging[b], len, cudaMemcpyHostToDevice, q->stream);
         if (e == cudaSuccess) e = cudaEventRecord(q->staged[b], q->stream);
         if (e != cudaSuccess) return copy_error(q, e, "cudaMemcpyAsync", "host to device", bytes);
     }
     return HETRUN_OK;
 }
 
-static hetrun_status cuda_copy_d2h(hetrun_queue *q, void *dst, hetrun_tensor src,
-                                   uint64_t bytes) {
+static hetrun_status cuda_copy_d2h(hetrun_queue *q, void *dst, hetrun_tensor src, uint64_t bytes) {
     hetrun_status st = queue_check(q, "copy_d2h");
     if (st) return st;
     void *s = NULL;
@@ -714,8 +714,7 @@ static hetrun_status desc_check(const hetrun_op_desc *d, const char *call) {
     if (!d) return hcu_fail(HETRUN_ERR_INVALID, "cuda: %s: NULL descriptor", call);
     if (!hetrun_op_desc_valid(d, why, sizeof why)) {
         const char *name = d->kind < HETRUN_OP_KIND_COUNT ? hetrun_op_name(d->kind) : "?";
-        return hcu_fail(HETRUN_ERR_INVALID, "cuda: %s: invalid %s descriptor: %s", call, name,
-                        why);
+        return hcu_fail(HETRUN_ERR_INVALID, "cuda: %s: invalid %s descriptor: %s", call, name, why);
     }
     return HETRUN_OK;
 }
@@ -813,10 +812,9 @@ struct hetrun_comm {
 static hetrun_status nccl_fail(hetrun_device *dev, ncclResult_t r, const char *call,
                                const char *ctx) {
     (void)dev;
-    return hcu_fail(r == ncclInvalidArgument || r == ncclInvalidUsage ? HETRUN_ERR_INVALID
-                                                                       : HETRUN_ERR_DEVICE,
-                    "cuda: %s failed: %s (%s) %s", call, ncclGetErrorString(r),
-                    ncclGetLastError(NULL), ctx);
+    return hcu_fail(
+        r == ncclInvalidArgument || r == ncclInvalidUsage ? HETRUN_ERR_INVALID : HETRUN_ERR_DEVICE,
+        "cuda: %s failed: %s (%s) %s", call, ncclGetErrorString(r), ncclGetLastError(NULL), ctx);
 }
 
 static hetrun_status cuda_comm_id_create(uint8_t id[HETRUN_COMM_ID_BYTES]) {
@@ -848,8 +846,7 @@ static hetrun_status cuda_comm_init(hetrun_device *dev, const uint8_t id[HETRUN_
     if (r != ncclSuccess) {
         free(c);
         char ctx[96];
-        snprintf(ctx, sizeof ctx, "rank %d of %d on device %d", (int)rank, (int)nranks,
-                 dev->index);
+        snprintf(ctx, sizeof ctx, "rank %d of %d on device %d", (int)rank, (int)nranks, dev->index);
         return nccl_fail(dev, r, "ncclCommInitRank", ctx);
     }
     c->dev = dev;
@@ -867,16 +864,15 @@ static void cuda_comm_destroy(hetrun_comm *c) {
 }
 
 static hetrun_status cuda_comm_allreduce(hetrun_comm *c, hetrun_queue *q, hetrun_tensor buf,
-                                         uint64_t count, hetrun_dtype dtype,
-                                         hetrun_reduce_op op) {
+                                         uint64_t count, hetrun_dtype dtype, hetrun_reduce_op op) {
     if (!c) return hcu_fail(HETRUN_ERR_INVALID, "cuda: comm_allreduce: NULL communicator");
     hetrun_status st = queue_check(q, "comm_allreduce");
     if (st) return st;
     if (q->dev != c->dev)
         return hcu_fail(HETRUN_ERR_INVALID, "cuda: comm_allreduce: queue and communicator are "
                                             "on different devices");
-    static const ncclDataType_t types[HETRUN_DTYPE_COUNT] = {
-        ncclFloat32, ncclFloat64, ncclFloat16, ncclBfloat16, ncclInt8, ncclInt32};
+    static const ncclDataType_t types[HETRUN_DTYPE_COUNT] = {ncclFloat32,  ncclFloat64, ncclFloat16,
+                                                             ncclBfloat16, ncclInt8,    ncclInt32};
     if ((unsigned)dtype >= HETRUN_DTYPE_COUNT || (unsigned)op > HETRUN_REDUCE_MIN)
         return hcu_fail(HETRUN_ERR_INVALID, "cuda: comm_allreduce: unknown dtype %d or op %d",
                         (int)dtype, (int)op);

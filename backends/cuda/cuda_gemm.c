@@ -29,7 +29,8 @@ struct hcu_plan {
 static uint32_t ptr_align(const void *p) {
     uintptr_t v = (uintptr_t)p;
     uint32_t a = 256;
-    while (a > 1 && (v % a) != 0) a >>= 1;
+    while (a > 1 && (v % a) != 0)
+        a >>= 1;
     return a;
 }
 
@@ -40,8 +41,8 @@ static int64_t eff_ld(int64_t ld, int64_t packed) {
 static hetrun_status lt_fail(hetrun_device *dev, cublasStatus_t s, const char *call,
                              const hetrun_op_desc *d, const char *extra) {
     char text[160];
-    hetrun_status st = s == CUBLAS_STATUS_NOT_SUPPORTED ? HETRUN_ERR_UNSUPPORTED
-                       : s == CUBLAS_STATUS_ALLOC_FAILED ? HETRUN_ERR_NO_MEMORY
+    hetrun_status st = s == CUBLAS_STATUS_NOT_SUPPORTED   ? HETRUN_ERR_UNSUPPORTED
+                       : s == CUBLAS_STATUS_ALLOC_FAILED  ? HETRUN_ERR_NO_MEMORY
                        : s == CUBLAS_STATUS_INVALID_VALUE ? HETRUN_ERR_INVALID
                                                           : HETRUN_ERR_DEVICE;
     return hcu_fail(st, "cuda: %s failed: %s on device %d %s (%s)%s%s", call,
@@ -63,7 +64,8 @@ static hetrun_status static_check(hetrun_device *dev, const hetrun_op_desc *d) {
     const int64_t lda = eff_ld(d->lda, ta ? d->m : d->k), ldb = eff_ld(d->ldb, tb ? d->k : d->n);
     const int64_t ldc = eff_ld(d->ldc, d->n);
     const char *why = NULL;
-    if (cc < 75) why = "int8 tensor cores need compute capability 7.5+";
+    if (cc < 75)
+        why = "int8 tensor cores need compute capability 7.5+";
     else if (ta || !tb)
         why = "cuBLASLt int8 GEMM on plain layouts only supports the TN form: A row-major m x k "
               "(no TRANS_A) and B stored n x k (TRANS_B)";
@@ -176,9 +178,8 @@ static hetrun_status plan_build(hetrun_device *dev, const hetrun_op_desc *d, con
     if (s != CUBLAS_STATUS_SUCCESS) {
         plan_free(p);
         char more[160];
-        snprintf(more, sizeof more,
-                 "alignment A/B/C %u/%u/%u bytes, workspace %" PRIu64 " bytes", key->align_a,
-                 key->align_b, key->align_c, key->ws);
+        snprintf(more, sizeof more, "alignment A/B/C %u/%u/%u bytes, workspace %" PRIu64 " bytes",
+                 key->align_a, key->align_b, key->align_c, key->ws);
         return lt_fail(dev, s, call, d, s == CUBLAS_STATUS_NOT_SUPPORTED ? more : NULL);
     }
     *out = p;
@@ -240,8 +241,8 @@ hetrun_status hcu_gemm_supported(hetrun_device *dev, const hetrun_op_desc *d) {
     return st;
 }
 
-hetrun_status hcu_gemm_run(hetrun_queue *q, const hetrun_op_desc *d, const void *a,
-                           const void *b, void *c, void *ws, uint64_t ws_bytes) {
+hetrun_status hcu_gemm_run(hetrun_queue *q, const hetrun_op_desc *d, const void *a, const void *b,
+                           void *c, void *ws, uint64_t ws_bytes) {
     hetrun_device *dev = q->dev;
     hetrun_status st = static_check(dev, d);
     if (st) return st;

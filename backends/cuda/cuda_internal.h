@@ -23,18 +23,18 @@ typedef struct hcu_plan hcu_plan;
 
 /** An opened device. */
 struct hetrun_device {
-    int index;                  /**< CUDA runtime ordinal */
+    int index; /**< CUDA runtime ordinal */
     int sm_count;
     int cc_major, cc_minor;
     char name[128];
     char uuid[64];
     char bus_id[32];
-    atomic_bool failed;         /**< set by a sticky error: every later call fails */
+    atomic_bool failed; /**< set by a sticky error: every later call fails */
     atomic_uint_fast64_t mem_in_use, mem_peak;
     cublasLtHandle_t lt;
-    pthread_mutex_t plan_lock;  /**< guards plans[] */
+    pthread_mutex_t plan_lock; /**< guards plans[] */
     hcu_plan *plans[HCU_PLAN_CACHE];
-    unsigned plan_next;         /**< round-robin replacement slot */
+    unsigned plan_next; /**< round-robin replacement slot */
 };
 
 struct hetrun_buffer {
@@ -46,8 +46,8 @@ struct hetrun_buffer {
 struct hetrun_queue {
     hetrun_device *dev;
     cudaStream_t stream;
-    void *staging[2];           /**< pinned host chunks, allocated on first copy */
-    cudaEvent_t staged[2];      /**< "chunk i's transfer is done" */
+    void *staging[2];      /**< pinned host chunks, allocated on first copy */
+    cudaEvent_t staged[2]; /**< "chunk i's transfer is done" */
 };
 
 struct hetrun_event {
@@ -73,8 +73,8 @@ hetrun_status hcu_bind(hetrun_device *dev);
 /** Whether cuBLASLt can run this GEMM descriptor on `dev`; reason in last_error. */
 hetrun_status hcu_gemm_supported(hetrun_device *dev, const hetrun_op_desc *d);
 /** Enqueues a GEMM on `q` with device pointers a, b, c and workspace (ws, ws_bytes). */
-hetrun_status hcu_gemm_run(hetrun_queue *q, const hetrun_op_desc *d, const void *a,
-                           const void *b, void *c, void *ws, uint64_t ws_bytes);
+hetrun_status hcu_gemm_run(hetrun_queue *q, const hetrun_op_desc *d, const void *a, const void *b,
+                           void *c, void *ws, uint64_t ws_bytes);
 /** Releases the device's cuBLASLt plan cache. */
 void hcu_gemm_release(hetrun_device *dev);
 

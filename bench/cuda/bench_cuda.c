@@ -24,26 +24,26 @@ static hetrun_device *dev;
 static hetrun_queue *q;
 static int reps = 20;
 
-#define DIE(...)                                                                               \
-    do {                                                                                       \
-        fprintf(stderr, "bench_cuda: " __VA_ARGS__);                                           \
-        fputc('\n', stderr);                                                                   \
-        exit(1);                                                                               \
+#define DIE(...)                                                                                   \
+    do {                                                                                           \
+        fprintf(stderr, "bench_cuda: " __VA_ARGS__);                                               \
+        fputc('\n', stderr);                                                                       \
+        exit(1);                                                                                   \
     } while (0)
-#define HCHECK(call)                                                                           \
-    do {                                                                                       \
-        hetrun_status st_ = (call);                                                            \
-        if (st_ != HETRUN_OK) DIE("%s: %d: %s", #call, (int)st_, ops->last_error());           \
+#define HCHECK(call)                                                                               \
+    do {                                                                                           \
+        hetrun_status st_ = (call);                                                                \
+        if (st_ != HETRUN_OK) DIE("%s: %d: %s", #call, (int)st_, ops->last_error());               \
     } while (0)
-#define CCHECK(call)                                                                           \
-    do {                                                                                       \
-        cudaError_t e_ = (call);                                                               \
-        if (e_ != cudaSuccess) DIE("%s: %s", #call, cudaGetErrorName(e_));                     \
+#define CCHECK(call)                                                                               \
+    do {                                                                                           \
+        cudaError_t e_ = (call);                                                                   \
+        if (e_ != cudaSuccess) DIE("%s: %s", #call, cudaGetErrorName(e_));                         \
     } while (0)
-#define LCHECK(call)                                                                           \
-    do {                                                                                       \
-        cublasStatus_t s_ = (call);                                                            \
-        if (s_ != CUBLAS_STATUS_SUCCESS) DIE("%s: %s", #call, cublasLtGetStatusName(s_));      \
+#define LCHECK(call)                                                                               \
+    do {                                                                                           \
+        cublasStatus_t s_ = (call);                                                                \
+        if (s_ != CUBLAS_STATUS_SUCCESS) DIE("%s: %s", #call, cublasLtGetStatusName(s_));          \
     } while (0)
 
 typedef struct gcase {
@@ -93,9 +93,12 @@ static void abi_fill(hetrun_buffer *b, uint64_t n, hetrun_dtype t, void *host) {
     for (uint64_t i = 0; i < n; i++) {
         x = x * 1664525u + 1013904223u;
         float f = (float)(x >> 8) * (2.0f / 16777216.0f) - 1.0f;
-        if (t == HETRUN_F32) ((float *)host)[i] = f;
-        else if (t == HETRUN_BF16) ((uint16_t *)host)[i] = hetrun_f32_to_bf16(f);
-        else ((uint16_t *)host)[i] = hetrun_f32_to_f16(f);
+        if (t == HETRUN_F32)
+            ((float *)host)[i] = f;
+        else if (t == HETRUN_BF16)
+            ((uint16_t *)host)[i] = hetrun_f32_to_bf16(f);
+        else
+            ((uint16_t *)host)[i] = hetrun_f32_to_f16(f);
     }
     HCHECK(ops->copy_h2d(q, (hetrun_tensor){b, 0}, host, n * dsize(t)));
 }
@@ -132,7 +135,8 @@ static double abi_gemm(const gcase *c) {
     if (wsb) HCHECK(ops->mem_alloc(dev, wsb, &W));
     hetrun_event **ev = calloc((size_t)reps * 2, sizeof *ev);
     double *ms = calloc((size_t)reps, sizeof *ms);
-    for (int i = 0; i < reps * 2; i++) HCHECK(ops->event_create(dev, &ev[i]));
+    for (int i = 0; i < reps * 2; i++)
+        HCHECK(ops->event_create(dev, &ev[i]));
     for (int i = -3; i < reps; i++) { /* 3 warm-up runs */
         const int r = (i + 3) % nrot;
         hetrun_tensor args[3] = {{A[r], 0}, {B[r], 0}, {C, 0}};
@@ -141,9 +145,11 @@ static double abi_gemm(const gcase *c) {
         if (i >= 0) HCHECK(ops->event_record(ev[2 * i + 1], q));
     }
     HCHECK(ops->queue_sync(q));
-    for (int i = 0; i < reps; i++) HCHECK(ops->event_elapsed_ms(ev[2 * i], ev[2 * i + 1], &ms[i]));
+    for (int i = 0; i < reps; i++)
+        HCHECK(ops->event_elapsed_ms(ev[2 * i], ev[2 * i + 1], &ms[i]));
     const double med = median(ms, reps);
-    for (int i = 0; i < reps * 2; i++) ops->event_destroy(ev[i]);
+    for (int i = 0; i < reps * 2; i++)
+        ops->event_destroy(ev[i]);
     free(ev);
     free(ms);
     for (int r = 0; r < nrot; r++) {
@@ -175,12 +181,13 @@ static double direct_gemm(const gcase *c, cublasLtHandle_t lt, cudaStream_t s) {
     CCHECK(cudaMalloc(&W, wsb));
     cublasLtMatmulDesc_t op;
     cublasLtMatrixLayout_t la, lb, lc;
-    const cublasComputeType_t ct = (c->flags & HETRUN_OP_ALLOW_TF32) ? CUBLAS_COMPUTE_32F_FAST_TF32
-                                                                     : CUBLAS_COMPUTE_32F;
+    const cublasComputeType_t ct =
+        (c->flags & HETRUN_OP_ALLOW_TF32) ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
     LCHECK(cublasLtMatmulDescCreate(&op, ct, CUDA_R_32F));
     LCHECK(cublasLtMatrixLayoutCreate(&la, cuda_type(c->in), (uint64_t)c->n, (uint64_t)c->k, c->n));
     LCHECK(cublasLtMatrixLayoutCreate(&lb, cuda_type(c->in), (uint64_t)c->k, (uint64_t)c->m, c->k));
-    LCHECK(cublasLtMatrixLayoutCreate(&lc, cuda_type(c->out), (uint64_t)c->n, (uint64_t)c->m, c->n));
+    LCHECK(
+        cublasLtMatrixLayoutCreate(&lc, cuda_type(c->out), (uint64_t)c->n, (uint64_t)c->m, c->n));
     cublasLtMatmulPreference_t pref;
     LCHECK(cublasLtMatmulPreferenceCreate(&pref));
     uint64_t ws64 = wsb;
@@ -193,12 +200,13 @@ static double direct_gemm(const gcase *c, cublasLtHandle_t lt, cudaStream_t s) {
     const float alpha = 1.0f, beta = 0.0f;
     cudaEvent_t *ev = calloc((size_t)reps * 2, sizeof *ev);
     double *ms = calloc((size_t)reps, sizeof *ms);
-    for (int i = 0; i < reps * 2; i++) CCHECK(cudaEventCreate(&ev[i]));
+    for (int i = 0; i < reps * 2; i++)
+        CCHECK(cudaEventCreate(&ev[i]));
     for (int i = -3; i < reps; i++) {
         const int r = (i + 3) % nrot;
         if (i >= 0) CCHECK(cudaEventRecord(ev[2 * i], s));
-        LCHECK(cublasLtMatmul(lt, op, &alpha, B[r], la, A[r], lb, &beta, C, lc, C, lc, &res.algo,
-                              W, wsb, s));
+        LCHECK(cublasLtMatmul(lt, op, &alpha, B[r], la, A[r], lb, &beta, C, lc, C, lc, &res.algo, W,
+                              wsb, s));
         if (i >= 0) CCHECK(cudaEventRecord(ev[2 * i + 1], s));
     }
     CCHECK(cudaStreamSynchronize(s));
@@ -208,7 +216,8 @@ static double direct_gemm(const gcase *c, cublasLtHandle_t lt, cudaStream_t s) {
         ms[i] = f;
     }
     const double med = median(ms, reps);
-    for (int i = 0; i < reps * 2; i++) cudaEventDestroy(ev[i]);
+    for (int i = 0; i < reps * 2; i++)
+        cudaEventDestroy(ev[i]);
     free(ev);
     free(ms);
     cublasLtMatmulPreferenceDestroy(pref);
@@ -242,11 +251,13 @@ static void dispatch(cudaStream_t s) {
     for (int w = 0; w < 2; w++) /* warm-up pass, then the measured pass */
         for (int i = 0; i < BATCHES; i++) {
             double t0 = now_us();
-            for (int j = 0; j < BATCH; j++) HCHECK(ops->op_run(q, &d, &t, 1, (hetrun_tensor){0}));
+            for (int j = 0; j < BATCH; j++)
+                HCHECK(ops->op_run(q, &d, &t, 1, (hetrun_tensor){0}));
             HCHECK(ops->queue_sync(q));
             abi[i] = (now_us() - t0) / BATCH;
             t0 = now_us();
-            for (int j = 0; j < BATCH; j++) CCHECK(bench_launch_empty(s));
+            for (int j = 0; j < BATCH; j++)
+                CCHECK(bench_launch_empty(s));
             CCHECK(cudaStreamSynchronize(s));
             raw[i] = (now_us() - t0) / BATCH;
         }
@@ -254,7 +265,8 @@ static void dispatch(cudaStream_t s) {
     printf("\n## Dispatch (host time per launch, median of %d batches of %d, synced per batch)\n\n",
            BATCHES, BATCH);
     printf("| path | us per launch |\n|---|---|\n");
-    printf("| op_run FILL 1 x fp32 (ABI) | %.2f |\n| raw <<<1,1>>> empty kernel | %.2f |\n", ma, mr);
+    printf("| op_run FILL 1 x fp32 (ABI) | %.2f |\n| raw <<<1,1>>> empty kernel | %.2f |\n", ma,
+           mr);
     printf("| ABI overhead | %.2f (goal: <= 1.00) |\n", ma - mr);
     ops->mem_free(b);
 }
@@ -264,7 +276,8 @@ int main(int argc, char **argv) {
     if (argc > 2) reps = atoi(argv[2]) > 2 ? atoi(argv[2]) : 3;
     void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!lib) DIE("dlopen(%s): %s", path, dlerror());
-    hetrun_backend_entry_fn entry = (hetrun_backend_entry_fn)dlsym(lib, HETRUN_BACKEND_ENTRY_SYMBOL);
+    hetrun_backend_entry_fn entry =
+        (hetrun_backend_entry_fn)dlsym(lib, HETRUN_BACKEND_ENTRY_SYMBOL);
     if (!entry) DIE("no entry symbol in %s", path);
     ops = entry();
     hetrun_host_services host;
@@ -295,7 +308,8 @@ int main(int argc, char **argv) {
            info.name, info.arch, info.compute_units, info.clock_mhz, info.pci_bus_id,
            info.driver_version);
     printf("## GEMM (median of %d event-timed repeats, rotating inputs, alpha 1 beta 0)\n\n", reps);
-    printf("| case | ABI ms | ABI TFLOP/s | cuBLASLt ms | cuBLASLt TFLOP/s | ABI/direct | peak TFLOP/s |\n");
+    printf("| case | ABI ms | ABI TFLOP/s | cuBLASLt ms | cuBLASLt TFLOP/s | ABI/direct | peak "
+           "TFLOP/s |\n");
     printf("|---|---|---|---|---|---|---|\n");
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const gcase *c = &cases[i];
@@ -307,8 +321,8 @@ int main(int argc, char **argv) {
                                 ? info.peak_flops[HETRUN_F32]
                             : c->in == HETRUN_F32 ? 0.0 /* TF32 peak is not in the table */
                                                   : info.peak_flops[c->in];
-        printf("| %s | %.3f | %.1f | %.3f | %.1f | %.3f | %.0f |\n", c->label, a,
-               flops / a / 1e9, b, flops / b / 1e9, b / a, peak / 1e12);
+        printf("| %s | %.3f | %.1f | %.3f | %.1f | %.3f | %.0f |\n", c->label, a, flops / a / 1e9,
+               b, flops / b / 1e9, b / a, peak / 1e12);
         fflush(stdout);
     }
     dispatch(s);

@@ -15,19 +15,37 @@ template <typename T> struct acc_of { using type = float; };
 template <> struct acc_of<double> { using type = double; };
 template <typename T> using acc_t = typename acc_of<T>::type;
 
-__device__ __forceinline__ float to_f(float x) { return x; }
-__device__ __forceinline__ double to_f(double x) { return x; }
-__device__ __forceinline__ float to_f(__half x) { return __half2float(x); }
-__device__ __forceinline__ float to_f(__nv_bfloat16 x) { return __bfloat162float(x); }
+__device__ __forceinline__ float to_f(float x) {
+    return x;
+}
+__device__ __forceinline__ double to_f(double x) {
+    return x;
+}
+__device__ __forceinline__ float to_f(__half x) {
+    return __half2float(x);
+}
+__device__ __forceinline__ float to_f(__nv_bfloat16 x) {
+    return __bfloat162float(x);
+}
 
 /* Round-to-nearest-even conversions into each storage type. */
 template <typename T> __device__ __forceinline__ T from_f(float x);
 template <typename T> __device__ __forceinline__ T from_f(double x);
-template <> __device__ __forceinline__ float from_f<float>(float x) { return x; }
-template <> __device__ __forceinline__ float from_f<float>(double x) { return (float)x; }
-template <> __device__ __forceinline__ double from_f<double>(float x) { return (double)x; }
-template <> __device__ __forceinline__ double from_f<double>(double x) { return x; }
-template <> __device__ __forceinline__ __half from_f<__half>(float x) { return __float2half_rn(x); }
+template <> __device__ __forceinline__ float from_f<float>(float x) {
+    return x;
+}
+template <> __device__ __forceinline__ float from_f<float>(double x) {
+    return (float)x;
+}
+template <> __device__ __forceinline__ double from_f<double>(float x) {
+    return (double)x;
+}
+template <> __device__ __forceinline__ double from_f<double>(double x) {
+    return x;
+}
+template <> __device__ __forceinline__ __half from_f<__half>(float x) {
+    return __float2half_rn(x);
+}
 template <> __device__ __forceinline__ __half from_f<__half>(double x) {
     return __double2half(x);
 }
@@ -39,11 +57,11 @@ template <> __device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(doubl
 }
 
 /* 16-byte pack: alignas makes the compiler emit one 128-bit load/store. */
-template <typename T, int V> struct alignas(sizeof(T) * V) Pack {
-    T v[V];
-};
+template <typename T, int V> struct alignas(sizeof(T) * V) Pack { T v[V]; };
 
-template <typename T> constexpr int vec_width() { return (int)(16 / sizeof(T)); }
+template <typename T> constexpr int vec_width() {
+    return (int)(16 / sizeof(T));
+}
 
 /* True when every non-null pointer is aligned to `bytes`. */
 inline bool aligned_all(void *const *p, int n, uintptr_t bytes) {

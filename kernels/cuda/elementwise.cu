@@ -9,30 +9,40 @@ using namespace hetrun_cuda;
 
 namespace {
 
-__device__ __forceinline__ float m_tanh(float x) { return tanhf(x); }
-__device__ __forceinline__ double m_tanh(double x) { return tanh(x); }
-__device__ __forceinline__ float m_sqrt(float x) { return sqrtf(x); }
-__device__ __forceinline__ double m_sqrt(double x) { return sqrt(x); }
+__device__ __forceinline__ float m_tanh(float x) {
+    return tanhf(x);
+}
+__device__ __forceinline__ double m_tanh(double x) {
+    return tanh(x);
+}
+__device__ __forceinline__ float m_sqrt(float x) {
+    return sqrtf(x);
+}
+__device__ __forceinline__ double m_sqrt(double x) {
+    return sqrt(x);
+}
 
-template <int V, typename T> __device__ __forceinline__ void ld(const T *p, int64_t i,
-                                                                acc_t<T> (&o)[V]) {
+template <int V, typename T>
+__device__ __forceinline__ void ld(const T *p, int64_t i, acc_t<T> (&o)[V]) {
     if constexpr (V == 1) {
         o[0] = to_f(p[i]);
     } else {
         Pack<T, V> pk = *reinterpret_cast<const Pack<T, V> *>(p + i);
 #pragma unroll
-        for (int k = 0; k < V; k++) o[k] = to_f(pk.v[k]);
+        for (int k = 0; k < V; k++)
+            o[k] = to_f(pk.v[k]);
     }
 }
 
-template <int V, typename T, typename A> __device__ __forceinline__ void st(T *p, int64_t i,
-                                                                           const A (&v)[V]) {
+template <int V, typename T, typename A>
+__device__ __forceinline__ void st(T *p, int64_t i, const A (&v)[V]) {
     if constexpr (V == 1) {
         p[i] = from_f<T>(v[0]);
     } else {
         Pack<T, V> pk;
 #pragma unroll
-        for (int k = 0; k < V; k++) pk.v[k] = from_f<T>(v[k]);
+        for (int k = 0; k < V; k++)
+            pk.v[k] = from_f<T>(v[k]);
         *reinterpret_cast<Pack<T, V> *>(p + i) = pk;
     }
 }
@@ -77,7 +87,8 @@ template <typename T> struct ActFwd {
         acc_t<T> v[V];
         ld<V>(x, i, v);
 #pragma unroll
-        for (int k = 0; k < V; k++) v[k] = act_fwd(act, v[k]);
+        for (int k = 0; k < V; k++)
+            v[k] = act_fwd(act, v[k]);
         st<V>(y, i, v);
     }
 };
@@ -91,7 +102,8 @@ template <typename T> struct ActBwd {
         ld<V>(x, i, a);
         ld<V>(dy, i, g);
 #pragma unroll
-        for (int k = 0; k < V; k++) g[k] *= act_grad(act, a[k]);
+        for (int k = 0; k < V; k++)
+            g[k] *= act_grad(act, a[k]);
         st<V>(dx, i, g);
     }
 };
@@ -127,7 +139,8 @@ template <typename T> struct Scale {
         acc_t<T> v[V];
         ld<V>(x, i, v);
 #pragma unroll
-        for (int k = 0; k < V; k++) v[k] *= alpha;
+        for (int k = 0; k < V; k++)
+            v[k] *= alpha;
         st<V>(y, i, v);
     }
 };
@@ -141,7 +154,8 @@ template <typename T> struct Axpy {
         ld<V>(x, i, a);
         ld<V>(y, i, b);
 #pragma unroll
-        for (int k = 0; k < V; k++) b[k] = alpha * a[k] + b[k];
+        for (int k = 0; k < V; k++)
+            b[k] = alpha * a[k] + b[k];
         st<V>(y, i, b);
     }
 };
@@ -154,7 +168,8 @@ template <typename T> struct Mul {
         ld<V>(x, i, a);
         ld<V>(y, i, b);
 #pragma unroll
-        for (int k = 0; k < V; k++) a[k] *= b[k];
+        for (int k = 0; k < V; k++)
+            a[k] *= b[k];
         st<V>(z, i, a);
     }
 };
@@ -165,7 +180,8 @@ template <typename T> struct Fill {
     template <int V> __device__ void run(int64_t i) const {
         acc_t<T> v[V];
 #pragma unroll
-        for (int k = 0; k < V; k++) v[k] = value;
+        for (int k = 0; k < V; k++)
+            v[k] = value;
         st<V>(y, i, v);
     }
 };
@@ -229,15 +245,16 @@ template <int V, typename F> __global__ void ew_kernel(F f, int64_t n) {
     const int64_t nvec = n / V;
     const int64_t tid = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     const int64_t stride = (int64_t)gridDim.x * blockDim.x;
-    for (int64_t v = tid; v < nvec; v += stride) f.template run<V>(v * V);
+    for (int64_t v = tid; v < nvec; v += stride)
+        f.template run<V>(v * V);
     if constexpr (V > 1)
-        for (int64_t i = nvec * V + tid; i < n; i += stride) f.template run<1>(i);
+        for (int64_t i = nvec * V + tid; i < n; i += stride)
+            f.template run<1>(i);
 }
 
 constexpr int kThreads = 256;
 
-template <int V, typename F> cudaError_t launch(F f, int64_t n, bool vec, cudaStream_t s,
-                                                int sm) {
+template <int V, typename F> cudaError_t launch(F f, int64_t n, bool vec, cudaStream_t s, int sm) {
     if (vec && V > 1 && n >= V)
         ew_kernel<V><<<grid_for(n / V, kThreads, sm), kThreads, 0, s>>>(f, n);
     else
@@ -245,21 +262,21 @@ template <int V, typename F> cudaError_t launch(F f, int64_t n, bool vec, cudaSt
     return cudaGetLastError();
 }
 
-template <typename T> cudaError_t run_typed(const hetrun_op_desc *d, void *const *a,
-                                            cudaStream_t s, int sm) {
+template <typename T>
+cudaError_t run_typed(const hetrun_op_desc *d, void *const *a, cudaStream_t s, int sm) {
     using A = acc_t<T>;
     constexpr int V = vec_width<T>();
     const int64_t mn = d->m * d->n;
     const bool vec = aligned_all(a, 4, 16); /* unused slots are NULL */
     switch ((hetrun_op_kind)d->kind) {
     case HETRUN_OP_BIAS_ADD:
-        return launch<V>(BiasAdd<T>{(const T *)a[0], (const T *)a[1], (T *)a[2], d->n}, mn, vec,
-                         s, sm);
+        return launch<V>(BiasAdd<T>{(const T *)a[0], (const T *)a[1], (T *)a[2], d->n}, mn, vec, s,
+                         sm);
     case HETRUN_OP_ACT_FORWARD:
         return launch<V>(ActFwd<T>{(const T *)a[0], (T *)a[1], d->act}, mn, vec, s, sm);
     case HETRUN_OP_ACT_BACKWARD:
-        return launch<V>(ActBwd<T>{(const T *)a[0], (const T *)a[1], (T *)a[2], d->act}, mn, vec,
-                         s, sm);
+        return launch<V>(ActBwd<T>{(const T *)a[0], (const T *)a[1], (T *)a[2], d->act}, mn, vec, s,
+                         sm);
     case HETRUN_OP_XENT_BACKWARD:
         return launch<V>(
             XentBwd<T>{(const T *)a[0], (const int32_t *)a[1], (T *)a[2], d->n, (A)d->alpha}, mn,
@@ -270,8 +287,7 @@ template <typename T> cudaError_t run_typed(const hetrun_op_desc *d, void *const
         return launch<V>(Axpy<T>{(const T *)a[0], (T *)a[1], (A)d->alpha}, mn, vec, s, sm);
     case HETRUN_OP_MUL:
         return launch<V>(Mul<T>{(const T *)a[0], (const T *)a[1], (T *)a[2]}, mn, vec, s, sm);
-    case HETRUN_OP_FILL:
-        return launch<V>(Fill<T>{(T *)a[0], (A)d->alpha}, mn, vec, s, sm);
+    case HETRUN_OP_FILL: return launch<V>(Fill<T>{(T *)a[0], (A)d->alpha}, mn, vec, s, sm);
     case HETRUN_OP_SGD_MOMENTUM:
         return launch<V>(
             Sgd<T>{(T *)a[0], (const T *)a[1], (T *)a[2], (A)d->p[0], (A)d->p[1], (A)d->p[2]}, mn,
@@ -288,11 +304,10 @@ template <typename T> cudaError_t run_typed(const hetrun_op_desc *d, void *const
     }
 }
 
-template <typename Ti, typename To> cudaError_t run_cast(void *const *a, int64_t n,
-                                                         cudaStream_t s, int sm) {
+template <typename Ti, typename To>
+cudaError_t run_cast(void *const *a, int64_t n, cudaStream_t s, int sm) {
     constexpr int V = vec_width<Ti>() < vec_width<To>() ? vec_width<Ti>() : vec_width<To>();
-    return launch<V>(Cast<Ti, To>{(const Ti *)a[0], (To *)a[1]}, n, aligned_all(a, 2, 16), s,
-                     sm);
+    return launch<V>(Cast<Ti, To>{(const Ti *)a[0], (To *)a[1]}, n, aligned_all(a, 2, 16), s, sm);
 }
 
 cudaError_t cast(const hetrun_op_desc *d, void *const *a, cudaStream_t s, int sm) {

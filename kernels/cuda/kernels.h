@@ -32,8 +32,8 @@ cudaError_t hetrun_cuda_elementwise(const hetrun_op_desc *desc, void *const *arg
  * Row and column ops: SOFTMAX, XENT_FORWARD, LAYERNORM, REDUCE_SUM_AXIS0,
  * REDUCE_SUM_AXIS1. Returns cudaErrorNotSupported for anything else.
  */
-cudaError_t hetrun_cuda_rowwise(const hetrun_op_desc *desc, void *const *args,
-                                cudaStream_t stream, int sm_count);
+cudaError_t hetrun_cuda_rowwise(const hetrun_op_desc *desc, void *const *args, cudaStream_t stream,
+                                int sm_count);
 
 /** Whether `kind` is one of the ops handled by the two functions above. */
 int hetrun_cuda_kernel_handles(hetrun_op_kind kind);

@@ -11,19 +11,27 @@ using namespace hetrun_cuda;
 
 namespace {
 
-__device__ __forceinline__ float m_exp(float x) { return expf(x); }
-__device__ __forceinline__ double m_exp(double x) { return exp(x); }
-__device__ __forceinline__ float m_log(float x) { return logf(x); }
-__device__ __forceinline__ double m_log(double x) { return log(x); }
-__device__ __forceinline__ float m_sqrt(float x) { return sqrtf(x); }
-__device__ __forceinline__ double m_sqrt(double x) { return sqrt(x); }
+__device__ __forceinline__ float m_exp(float x) {
+    return expf(x);
+}
+__device__ __forceinline__ double m_exp(double x) {
+    return exp(x);
+}
+__device__ __forceinline__ float m_log(float x) {
+    return logf(x);
+}
+__device__ __forceinline__ double m_log(double x) {
+    return log(x);
+}
+__device__ __forceinline__ float m_sqrt(float x) {
+    return sqrtf(x);
+}
+__device__ __forceinline__ double m_sqrt(double x) {
+    return sqrt(x);
+}
 
-template <typename A> struct MaxSum {
-    A m, s;
-};
-template <typename A> struct Welford {
-    A n, mean, m2;
-};
+template <typename A> struct MaxSum { A m, s; };
+template <typename A> struct Welford { A n, mean, m2; };
 
 __device__ __forceinline__ float shfl(float v, int o) {
     return __shfl_xor_sync(0xffffffffu, v, o);
@@ -39,7 +47,9 @@ template <typename A> __device__ __forceinline__ Welford<A> shfl(Welford<A> v, i
 }
 
 struct SumOp {
-    template <typename A> __device__ A operator()(A a, A b) const { return a + b; }
+    template <typename A> __device__ A operator()(A a, A b) const {
+        return a + b;
+    }
 };
 struct MaxSumOp {
     template <typename A> __device__ MaxSum<A> operator()(MaxSum<A> a, MaxSum<A> b) const {
@@ -62,7 +72,8 @@ struct WelfordOp {
  * The block variant combines the per-warp partials in a fixed order (deterministic). */
 template <bool BLOCK, typename R, typename C> __device__ R group_reduce(R v, C comb) {
 #pragma unroll
-    for (int o = 16; o > 0; o >>= 1) v = comb(v, shfl(v, o));
+    for (int o = 16; o > 0; o >>= 1)
+        v = comb(v, shfl(v, o));
     if constexpr (!BLOCK) {
         return v;
     } else {
@@ -72,14 +83,19 @@ template <bool BLOCK, typename R, typename C> __device__ R group_reduce(R v, C c
         if (lane == 0) part[warp] = v;
         __syncthreads();
         R r = part[0];
-        for (int w = 1; w < nw; w++) r = comb(r, part[w]);
+        for (int w = 1; w < nw; w++)
+            r = comb(r, part[w]);
         return r;
     }
 }
 
 template <bool BLOCK> struct Group {
-    __device__ static int lane() { return BLOCK ? (int)threadIdx.x : (int)(threadIdx.x % 32); }
-    __device__ static int size() { return BLOCK ? (int)blockDim.x : 32; }
+    __device__ static int lane() {
+        return BLOCK ? (int)threadIdx.x : (int)(threadIdx.x % 32);
+    }
+    __device__ static int size() {
+        return BLOCK ? (int)blockDim.x : 32;
+    }
     __device__ static int64_t first_row() {
         return BLOCK ? (int64_t)blockIdx.x
                      : (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
@@ -89,25 +105,27 @@ template <bool BLOCK> struct Group {
     }
 };
 
-template <int V, typename T> __device__ __forceinline__ void ldv(const T *p, int64_t j,
-                                                                 acc_t<T> (&o)[V]) {
+template <int V, typename T>
+__device__ __forceinline__ void ldv(const T *p, int64_t j, acc_t<T> (&o)[V]) {
     if constexpr (V == 1) {
         o[0] = to_f(p[j]);
     } else {
         Pack<T, V> pk = *reinterpret_cast<const Pack<T, V> *>(p + j);
 #pragma unroll
-        for (int k = 0; k < V; k++) o[k] = to_f(pk.v[k]);
+        for (int k = 0; k < V; k++)
+            o[k] = to_f(pk.v[k]);
     }
 }
 
-template <int V, typename T, typename A> __device__ __forceinline__ void stv(T *p, int64_t j,
-                                                                             const A (&v)[V]) {
+template <int V, typename T, typename A>
+__device__ __forceinline__ void stv(T *p, int64_t j, const A (&v)[V]) {
     if constexpr (V == 1) {
         p[j] = from_f<T>(v[0]);
     } else {
         Pack<T, V> pk;
 #pragma unroll
-        for (int k = 0; k < V; k++) pk.v[k] = from_f<T>(v[k]);
+        for (int k = 0; k < V; k++)
+            pk.v[k] = from_f<T>(v[k]);
         *reinterpret_cast<Pack<T, V> *>(p + j) = pk;
     }
 }
@@ -135,7 +153,8 @@ __global__ void softmax_kernel(const T *x, const int32_t *labels, T *y, T *loss,
             A v[V];
             ldv<V>(xr, j, v);
 #pragma unroll
-            for (int k = 0; k < V; k++) push(st, v[k]);
+            for (int k = 0; k < V; k++)
+                push(st, v[k]);
         }
         st = group_reduce<BLOCK>(st, MaxSumOp());
         const A inv = A(1) / st.s;
@@ -143,7 +162,8 @@ __global__ void softmax_kernel(const T *x, const int32_t *labels, T *y, T *loss,
             A v[V];
             ldv<V>(xr, j, v);
 #pragma unroll
-            for (int k = 0; k < V; k++) v[k] = m_exp(v[k] - st.m) * inv;
+            for (int k = 0; k < V; k++)
+                v[k] = m_exp(v[k] - st.m) * inv;
             stv<V>(yr, j, v);
         }
         if (loss && G::lane() == 0) {
@@ -182,7 +202,8 @@ __global__ void layernorm_kernel(const T *x, const T *gamma, const T *beta, T *y
             ldv<V>(gamma, j, g);
             ldv<V>(beta, j, b);
 #pragma unroll
-            for (int k = 0; k < V; k++) v[k] = (v[k] - st.mean) * inv * g[k] + b[k];
+            for (int k = 0; k < V; k++)
+                v[k] = (v[k] - st.mean) * inv * g[k] + b[k];
             stv<V>(yr, j, v);
         }
     }
@@ -200,7 +221,8 @@ __global__ void rowsum_kernel(const T *x, T *out, int64_t m, int64_t n, acc_t<T>
             A v[V];
             ldv<V>(xr, j, v);
 #pragma unroll
-            for (int k = 0; k < V; k++) s += v[k];
+            for (int k = 0; k < V; k++)
+                s += v[k];
         }
         s = group_reduce<BLOCK>(s, SumOp());
         if (G::lane() == 0) {
@@ -222,12 +244,14 @@ __global__ void colsum_kernel(const T *x, T *out, int64_t m, int64_t n, acc_t<T>
         const int64_t col = c0 + threadIdx.x;
         A s = A(0);
         if (col < n)
-            for (int64_t i = threadIdx.y; i < m; i += kColY) s += to_f(x[i * n + col]);
+            for (int64_t i = threadIdx.y; i < m; i += kColY)
+                s += to_f(x[i * n + col]);
         part[threadIdx.y][threadIdx.x] = s;
         __syncthreads();
         if (threadIdx.y == 0 && col < n) {
             A t = part[0][threadIdx.x];
-            for (int r = 1; r < kColY; r++) t += part[r][threadIdx.x];
+            for (int r = 1; r < kColY; r++)
+                t += part[r][threadIdx.x];
             A old = beta != A(0) ? beta * to_f(out[col]) : A(0);
             out[col] = from_f<T>(alpha * t + old);
         }
@@ -256,19 +280,23 @@ inline RowLaunch row_launch(int64_t m, int64_t n, int sm) {
     return r;
 }
 
-#define HETRUN_ROW_LAUNCH(KERNEL, T, VW, L, VEC, S, ...)                                      \
-    do {                                                                                       \
-        if ((L).block) {                                                                       \
-            if (VEC) KERNEL<T, true, VW><<<(L).grid, (L).threads, 0, S>>>(__VA_ARGS__);        \
-            else KERNEL<T, true, 1><<<(L).grid, (L).threads, 0, S>>>(__VA_ARGS__);             \
-        } else {                                                                               \
-            if (VEC) KERNEL<T, false, VW><<<(L).grid, (L).threads, 0, S>>>(__VA_ARGS__);       \
-            else KERNEL<T, false, 1><<<(L).grid, (L).threads, 0, S>>>(__VA_ARGS__);            \
-        }                                                                                      \
+#define HETRUN_ROW_LAUNCH(KERNEL, T, VW, L, VEC, S, ...)                                           \
+    do {                                                                                           \
+        if ((L).block) {                                                                           \
+            if (VEC)                                                                               \
+                KERNEL<T, true, VW><<<(L).grid, (L).threads, 0, S>>>(__VA_ARGS__);                 \
+            else                                                                                   \
+                KERNEL<T, true, 1><<<(L).grid, (L).threads, 0, S>>>(__VA_ARGS__);                  \
+        } else {                                                                                   \
+            if (VEC)                                                                               \
+                KERNEL<T, false, VW><<<(L).grid, (L).threads, 0, S>>>(__VA_ARGS__);                \
+            else                                                                                   \
+                KERNEL<T, false, 1><<<(L).grid, (L).threads, 0, S>>>(__VA_ARGS__);                 \
+        }                                                                                          \
     } while (0)
 
-template <typename T> cudaError_t run_typed(const hetrun_op_desc *d, void *const *a,
-                                            cudaStream_t s, int sm) {
+template <typename T>
+cudaError_t run_typed(const hetrun_op_desc *d, void *const *a, cudaStream_t s, int sm) {
     using A = acc_t<T>;
     constexpr int VW = vec_width<T>();
     const int64_t m = d->m, n = d->n;

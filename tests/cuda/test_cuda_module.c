@@ -11,14 +11,14 @@
 
 #include "hetrun/backend.h"
 
-#define CHECK(cond, ...)                                                                       \
-    do {                                                                                       \
-        if (!(cond)) {                                                                         \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                              \
-            fprintf(stderr, __VA_ARGS__);                                                      \
-            fputc('\n', stderr);                                                               \
-            return 1;                                                                          \
-        }                                                                                      \
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                   \
+            fprintf(stderr, __VA_ARGS__);                                                          \
+            fputc('\n', stderr);                                                                   \
+            return 1;                                                                              \
+        }                                                                                          \
     } while (0)
 
 static int contains_ci(const char *hay, const char *needle) {
@@ -41,7 +41,8 @@ int main(int argc, char **argv) {
     const char *path = argc > 1 ? argv[1] : HETRUN_CUDA_MODULE;
     void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     CHECK(lib, "dlopen(%s): %s", path, dlerror());
-    hetrun_backend_entry_fn entry = (hetrun_backend_entry_fn)dlsym(lib, HETRUN_BACKEND_ENTRY_SYMBOL);
+    hetrun_backend_entry_fn entry =
+        (hetrun_backend_entry_fn)dlsym(lib, HETRUN_BACKEND_ENTRY_SYMBOL);
     CHECK(entry, "dlsym(%s): %s", HETRUN_BACKEND_ENTRY_SYMBOL, dlerror());
     const hetrun_backend_ops *ops = entry();
     CHECK(ops, "entry returned NULL");
@@ -50,8 +51,8 @@ int main(int argc, char **argv) {
     CHECK(ops->name && strcmp(ops->name, "cuda") == 0, "name %s", ops->name ? ops->name : "NULL");
     CHECK(ops->last_error && ops->last_error() != NULL, "last_error NULL");
     /* The collective group is all-or-nothing. */
-    int ncoll = !!ops->comm_id_create + !!ops->comm_init + !!ops->comm_destroy +
-                !!ops->comm_allreduce;
+    int ncoll =
+        !!ops->comm_id_create + !!ops->comm_init + !!ops->comm_destroy + !!ops->comm_allreduce;
     CHECK(ncoll == 0 || ncoll == 4, "collective group partially set (%d of 4)", ncoll);
 
     /* Calls before init must fail cleanly, not crash. */

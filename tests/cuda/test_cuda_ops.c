@@ -58,7 +58,8 @@ static double elem_scale(const hetrun_op_desc *d, void *const *in, int arg, uint
                          double ref) {
     const hetrun_dtype t = (hetrun_dtype)d->dtype;
     if (d->kind == HETRUN_OP_GEMM) {
-        const int ta = (d->flags & HETRUN_OP_TRANS_A) != 0, tb = (d->flags & HETRUN_OP_TRANS_B) != 0;
+        const int ta = (d->flags & HETRUN_OP_TRANS_A) != 0,
+                  tb = (d->flags & HETRUN_OP_TRANS_B) != 0;
         const int64_t lda = d->lda ? d->lda : (ta ? d->m : d->k);
         const int64_t ldb = d->ldb ? d->ldb : (tb ? d->k : d->n);
         const int64_t ldc = d->ldc ? d->ldc : d->n;
@@ -188,8 +189,9 @@ static int run_case(const hetrun_op_desc *d) {
                                                 : fabs(g - r) / (s > 1.0 ? s : 1.0);
             if (err > worst) worst = err;
             if (err > tol) {
-                printf("FAIL %s: operand %d element %llu: got %.9g want %.9g (err %.3g > tol %.3g)\n",
-                       name, a, (unsigned long long)i, g, r, err, tol);
+                printf(
+                    "FAIL %s: operand %d element %llu: got %.9g want %.9g (err %.3g > tol %.3g)\n",
+                    name, a, (unsigned long long)i, g, r, err, tol);
                 ok = 0;
                 break;
             }
@@ -209,16 +211,16 @@ out:
 }
 
 static const hetrun_dtype float_types[] = {HETRUN_F32, HETRUN_F64, HETRUN_F16, HETRUN_BF16};
-static const int64_t shapes[][2] = {{1, 1}, {1, 7}, {7, 127}, {127, 1000}, {1000, 7},
-                                    {64, 256},  {256, 1024}, {3, 4096}, {1000, 1000}};
+static const int64_t shapes[][2] = {{1, 1},    {1, 7},      {7, 127},  {127, 1000}, {1000, 7},
+                                    {64, 256}, {256, 1024}, {3, 4096}, {1000, 1000}};
 
 static void test_gemm(void) {
     static const struct {
         hetrun_dtype in, out;
-    } pairs[] = {{HETRUN_F32, HETRUN_F32},  {HETRUN_F64, HETRUN_F64}, {HETRUN_F16, HETRUN_F16},
-                 {HETRUN_F16, HETRUN_F32},  {HETRUN_BF16, HETRUN_BF16},
-                 {HETRUN_BF16, HETRUN_F32}, {HETRUN_I8, HETRUN_I32}};
-    static const int64_t mnk[][3] = {{1, 1, 1},    {7, 7, 7},     {127, 127, 127}, {1, 1000, 7},
+    } pairs[] = {{HETRUN_F32, HETRUN_F32}, {HETRUN_F64, HETRUN_F64},   {HETRUN_F16, HETRUN_F16},
+                 {HETRUN_F16, HETRUN_F32}, {HETRUN_BF16, HETRUN_BF16}, {HETRUN_BF16, HETRUN_F32},
+                 {HETRUN_I8, HETRUN_I32}};
+    static const int64_t mnk[][3] = {{1, 1, 1},      {7, 7, 7},      {127, 127, 127}, {1, 1000, 7},
                                      {1000, 7, 127}, {128, 256, 64}, {256, 256, 256}};
     for (size_t p = 0; p < sizeof pairs / sizeof pairs[0]; p++)
         for (size_t s = 0; s < sizeof mnk / sizeof mnk[0]; s++)
@@ -295,7 +297,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "FAIL dlopen(%s): %s\n", path, dlerror());
         return 1;
     }
-    hetrun_backend_entry_fn entry = (hetrun_backend_entry_fn)dlsym(lib, HETRUN_BACKEND_ENTRY_SYMBOL);
+    hetrun_backend_entry_fn entry =
+        (hetrun_backend_entry_fn)dlsym(lib, HETRUN_BACKEND_ENTRY_SYMBOL);
     if (!entry) return 1;
     ops = entry();
     hetrun_host_services host;
