@@ -1,0 +1,17 @@
+#!/bin/sh
+# Installs hetrun's build and test dependencies from Debian 12 packages.
+# Run as root, or as a user with sudo. The CUDA Toolkit is not a Debian package: when
+# nvcc is installed (e.g. /usr/local/cuda) the CUDA backend is built, else it is skipped.
+set -eu
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends \
+    build-essential cmake pkg-config git ca-certificates \
+    libyaml-dev libhwloc-dev hwloc libopenmpi-dev openmpi-bin \
+    libopenblas-dev libcjson-dev libssl-dev zlib1g-dev libcmocka-dev \
+    ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clinfo libclblast-dev \
+    clang libclang-rt-14-dev clang-format \
+    python3 python3-jsonschema python3-matplotlib > /dev/null
+echo "install-deps: done"
