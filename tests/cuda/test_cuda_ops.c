@@ -287,6 +287,80 @@ static void test_others(void) {
             }
 }
 
+static void expect(int cond, const char *what) {
+    printf("%s %s%s%s\n", cond ? "ok  " : "FAIL", what, cond ? "" : ": ",
+           cond ? "" : ops->last_error());
+    checked++;
+    if (!cond) failures++;
+}
+
+/* Copies that span several pinned staging chunks (4 MiB each) and end in a partial one,
+ * device-to-device, events, the collective group with one rank, telemetry. */
+static void test_runtime(void) {
+    const uint64_t bytes = (10ull << 20) + 123;
+    unsigned char *src = malloc(bytes), *dst = malloc(bytes);
+    hetrun_buffer *a = NULL, *b = NULL;
+    if (!src || !dst || ops->mem_alloc(dev, bytes, &a) != HETRUN_OK ||
+        ops->mem_alloc(dev, bytes, &b) != HETRUN_OK) {
+        expect(0, "allocate 10 MiB copy buffers");
+        goto out;
+    }
+    for (uint64_t i = 0; i < bytes; i++)
+        src[i] = (unsigned char)(urand() * 127.0 + 128.0);
+    memset(dst, 0, bytes);
+    hetrun_event *e0 = NULL, *e1 = NULL;
+    expect(ops->event_create(dev, &e0) == HETRUN_OK && ops->event_create(dev, &e1) == HETRUN_OK,
+           "event_create");
+    expect(ops->event_record(e0, queue) == HETRUN_OK, "event_record start");
+    expect(ops->copy_h2d(queue, (hetrun_tensor){a, 0}, src, bytes) == HETRUN_OK, "copy_h2d 10 MiB");
+    expect(ops->copy_d2d(queue, (hetrun_tensor){b, 0}, (hetrun_tensor){a, 0}, bytes) == HETRUN_OK,
+           "copy_d2d 10 MiB");
+    expect(ops->copy_d2h(queue, dst, (hetrun_tensor){b, 0}, bytes) == HETRUN_OK, "copy_d2h 10 MiB");
+    expect(ops->event_record(e1, queue) == HETRUN_OK, "event_record end");
+    double ms = -1.0;
+    expect(ops->event_elapsed_ms(e0, e1, &ms) == HETRUN_OK && ms >= 0.0, "event_elapsed_ms");
+    expect(memcmp(src, dst, bytes) == 0, "10 MiB round trip h2d -> d2d -> d2h is exact");
+    /* Unaligned offset and odd size through the same path. */
+    memset(dst, 0, bytes);
+    expect(ops->copy_h2d(queue, (hetrun_tensor){a, 3}, src + 5, bytes - 8) == HETRUN_OK &&
+               ops->copy_d2h(queue, dst, (hetrun_tensor){a, 3}, bytes - 8) == HETRUN_OK &&
+               memcmp(src + 5, dst, bytes - 8) == 0,
+           "copy at offset 3 of size 10 MiB + 115");
+    expect(ops->copy_h2d(queue, (hetrun_tensor){a, 8}, src, bytes) == HETRUN_ERR_INVALID,
+           "copy past the end is refused");
+    ops->event_destroy(e0);
+    ops->event_destroy(e1);
+
+    if (ops->comm_id_create) {
+        uint8_t id[HETRUN_COMM_ID_BYTES];
+        hetrun_comm *comm = NULL;
+        int ok = ops->comm_id_create(id) == HETRUN_OK &&
+                 ops->comm_init(dev, id, 1, 0, &comm) == HETRUN_OK;
+        expect(ok, "NCCL communicator of 1 rank");
+        if (ok) {
+            float v[1000], w[1000];
+            for (int i = 0; i < 1000; i++)
+                v[i] = (float)urand();
+            ok = ops->copy_h2d(queue, (hetrun_tensor){a, 0}, v, sizeof v) == HETRUN_OK &&
+                 ops->comm_allreduce(comm, queue, (hetrun_tensor){a, 0}, 1000, HETRUN_F32,
+                                     HETRUN_REDUCE_SUM) == HETRUN_OK &&
+                 ops->copy_d2h(queue, w, (hetrun_tensor){a, 0}, sizeof w) == HETRUN_OK;
+            expect(ok && memcmp(v, w, sizeof v) == 0, "allreduce sum over 1 rank is the identity");
+            ops->comm_destroy(comm);
+        }
+    }
+    double j = -1.0;
+    hetrun_status st = ops->energy_joules(dev, &j);
+    expect((st == HETRUN_OK && j >= 0.0) || st == HETRUN_ERR_UNSUPPORTED, "energy_joules");
+    uint64_t peak = 0;
+    expect(ops->memory_peak(dev, &peak) == HETRUN_OK && peak >= 2 * bytes, "memory_peak");
+out:
+    ops->mem_free(a);
+    ops->mem_free(b);
+    free(src);
+    free(dst);
+}
+
 /* usage: test_cuda_ops [module.so] [--quick] */
 int main(int argc, char **argv) {
     const char *path = argc > 1 && strcmp(argv[1], "--quick") != 0 ? argv[1] : HETRUN_CUDA_MODULE;
@@ -317,6 +391,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "FAIL init/open: %s\n", ops->last_error());
         return 1;
     }
+    test_runtime();
     test_gemm();
     test_others();
 
