@@ -15,6 +15,10 @@ OUT=${OUT:-$PWD/gpu-check-logs}
 JOBS=${JOBS:-$(nproc)}
 mkdir -p "$OUT"
 unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
+# CMake finds nvcc on PATH (or $CUDACXX); the toolkit's usual place as a fallback.
+if ! command -v nvcc > /dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then
+    export PATH=/usr/local/cuda/bin:$PATH
+fi
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 SUMMARY="$OUT/summary.txt"
 : > "$SUMMARY"
