@@ -140,6 +140,15 @@ static void fill_rec(ocl_devrec *r) {
 
 static hetrun_status ocl_init(const hetrun_host_services *host) {
     ocl_host = host;
+    /* PoCL's CPU driver starts one worker per core unless told otherwise; several ranks per
+     * node would oversubscribe. Give it the rank's share, unless the user chose already.
+     * Read at PoCL's platform init, so this only acts before the first OpenCL call. */
+    if (host && host->cpu_threads >= 1 && !getenv("POCL_MAX_PTHREAD_COUNT")) {
+        char v[16];
+        snprintf(v, sizeof v, "%d", (int)host->cpu_threads);
+        if (setenv("POCL_MAX_PTHREAD_COUNT", v, 0) == 0)
+            ocl_log(HETRUN_LOG_DEBUG, "POCL_MAX_PTHREAD_COUNT=%s (host cpu_threads)", v);
+    }
     cl_uint np = 0;
     cl_int err = clGetPlatformIDs(0, NULL, &np);
     if (err == -1001 /* CL_PLATFORM_NOT_FOUND_KHR */ || (err == CL_SUCCESS && np == 0))
@@ -258,6 +267,23 @@ static hetrun_status ocl_device_open(int32_t index, hetrun_device **out) {
         d->mr = 4;
         d->nr = 8;
     }
+    /* Override for tuning runs: HETRUN_OPENCL_GEMM_BLOCK=<MR>x<NR>, MR 4|8, NR 4|8|16. */
+    const char *blk = getenv("HETRUN_OPENCL_GEMM_BLOCK");
+    if (blk && *blk) {
+        int mr = 0, nr = 0;
+        if (sscanf(blk, "%dx%d", &mr, &nr) == 2 && (mr == 4 || mr == 8) &&
+            (nr == 4 || nr == 8 || nr == 16)) {
+            d->mr = mr;
+            d->nr = nr;
+        } else {
+            ocl_log(HETRUN_LOG_WARN,
+                    "HETRUN_OPENCL_GEMM_BLOCK='%s' ignored: want MRxNR with MR 4 or 8 and NR 4, "
+                    "8 or 16; using %dx%d",
+                    blk, d->mr, d->nr);
+        }
+    }
+    ocl_log(HETRUN_LOG_DEBUG, "device %d '%s': GEMM register block %dx%d", index, r->info.name,
+            d->mr, d->nr);
     d->wg = r->max_wg >= 64 ? 64 : r->max_wg;
     r->open = 1;
     *out = d;
