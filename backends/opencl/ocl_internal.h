@@ -73,6 +73,7 @@ struct hetrun_queue {
     hetrun_device *dev;
     cl_command_queue q;
     cl_kernel k[HR_K_COUNT]; /* per queue: clSetKernelArg is not thread-safe */
+    size_t kwg[HR_K_COUNT];  /* 1-D work-group size per kernel: min(dev->wg, kernel limit) */
     cl_mem scratch;          /* GEMM packing panels; reused in queue order */
     uint64_t scratch_bytes;
 };

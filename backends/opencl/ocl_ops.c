@@ -156,7 +156,7 @@ static hetrun_status launch(hetrun_queue *q, kargs *a, int id, const hetrun_op_d
 /* 1-D launch over `n` items, rounded up to the work-group size (kernels bounds-check). */
 static hetrun_status launch1(hetrun_queue *q, kargs *a, int id, const hetrun_op_desc *d,
                              uint64_t n) {
-    size_t wg = q->dev->wg, g = (size_t)((n + wg - 1) / wg * wg);
+    size_t wg = q->kwg[id], g = (size_t)((n + wg - 1) / wg * wg);
     return launch(q, a, id, d, 1, &g, &wg);
 }
 

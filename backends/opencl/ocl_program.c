@@ -309,6 +309,18 @@ hetrun_status ocl_kernel_get(hetrun_queue *q, int id, cl_kernel *out) {
     if (!k)
         return ocl_fail(ocl_status_of(err), "clCreateKernel failed: %s for kernel '%s' on '%s'",
                         ocl_err_name(err), name, q->dev->rec->info.name);
+    /* A register-heavy kernel may allow fewer work-items per group than the device. */
+    size_t kmax = 0;
+    err = clGetKernelWorkGroupInfo(k, q->dev->rec->id, CL_KERNEL_WORK_GROUP_SIZE, sizeof kmax,
+                                   &kmax, NULL);
+    if (err != CL_SUCCESS) {
+        clReleaseKernel(k);
+        return ocl_fail(ocl_status_of(err),
+                        "clGetKernelWorkGroupInfo(CL_KERNEL_WORK_GROUP_SIZE) failed: %s for "
+                        "kernel '%s' on '%s'",
+                        ocl_err_name(err), name, q->dev->rec->info.name);
+    }
+    q->kwg[id] = kmax >= 1 && kmax < q->dev->wg ? kmax : q->dev->wg;
     q->k[id] = k;
     *out = k;
     return HETRUN_OK;
