@@ -1,0 +1,65 @@
+/**
+ * @file launcher/workloads/checkpoint.h
+ * @brief Training checkpoints: weights, optimizer state, step, RNG state, config hash,
+ *        model shape and feature moments in one file with a CRC32, written atomically.
+ *
+ * File format (little-endian, version 1): the 8-byte magic "HTRNCKP1", a fixed header
+ * (::hetrun_ckpt_header), feature mean[features], std[features], params[param_count],
+ * state[state_count] (fp32), then the CRC32 (zlib) of every preceding byte. Names are
+ * `ckpt-<step, 12 digits>.bin` so the newest sorts last.
+ */
+#ifndef HETRUN_WORKLOADS_CHECKPOINT_H
+#define HETRUN_WORKLOADS_CHECKPOINT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "workloads/model.h"
+
+/** Fixed header after the magic (fields are naturally aligned; no padding). */
+typedef struct hetrun_ckpt_header {
+    uint32_t version;           /**< 1 */
+    int32_t optimizer;          /**< ::hetrun_optimizer */
+    hetrun_mlp_shape shape;     /**< model shape */
+    uint64_t param_count;       /**< floats of params */
+    uint64_t state_count;       /**< floats of optimizer state */
+    int64_t step;               /**< optimizer steps done */
+    int64_t nranks;             /**< ranks of the run that wrote it (informational) */
+    uint64_t rng_state;         /**< shuffle generator state at the start of the epoch */
+    char config_sha256[65];     /**< hex hash of what determines the trajectory */
+    char spec_sha256[65];       /**< hex hash of the spec file (provenance only) */
+    char reserved[6];
+} hetrun_ckpt_header;
+
+/** A checkpoint in host memory. */
+typedef struct hetrun_ckpt {
+    hetrun_ckpt_header h;
+    float *mean, *std;   /**< shape.dims[0] each */
+    float *params;       /**< h.param_count */
+    float *state;        /**< h.state_count (may be NULL when 0) */
+} hetrun_ckpt;
+
+/**
+ * Writes `c` as dir/ckpt-<step>.bin atomically (temp file, fsync, rename, fsync of the
+ * directory; the directory is created if missing), then deletes the oldest so that at
+ * most `keep` remain. Returns 0 or -1 with the path and cause in `err`.
+ */
+int hetrun_ckpt_write(const char *dir, const hetrun_ckpt *c, int64_t keep, char *err,
+                      size_t err_len);
+/**
+ * Reads and verifies one file: magic, version, sizes and CRC32. Returns 0, or -1 with a
+ * message naming the file and the mismatch.
+ */
+int hetrun_ckpt_read(const char *path, hetrun_ckpt *c, char *err, size_t err_len);
+/**
+ * Finds checkpoints in `dir`, newest first, and reads the first that verifies. Files that
+ * fail verification are skipped with a warning. Returns 1 when one was loaded (path in
+ * `path_out`), 0 when the directory holds no checkpoint (or does not exist), -1 when
+ * every checkpoint present is invalid (err names the newest file and its mismatch).
+ */
+int hetrun_ckpt_load_newest(const char *dir, hetrun_ckpt *c, char *path_out, size_t path_len,
+                            char *err, size_t err_len);
+/** Frees the arrays of `c`. */
+void hetrun_ckpt_free(hetrun_ckpt *c);
+
+#endif
