@@ -5,9 +5,11 @@
 #include "workloads/workload.h"
 
 extern const hetrun_workload_type hetrun_workload_gemm;
+extern const hetrun_workload_type hetrun_workload_train, hetrun_workload_infer;
 
 static const hetrun_workload_type *const all_types[] = {
     &hetrun_workload_gemm,
+    &hetrun_workload_train, &hetrun_workload_infer,
     NULL,
 };
 
