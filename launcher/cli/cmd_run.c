@@ -75,6 +75,11 @@ static cJSON *device_json(const hetrun_device_info *d) {
     cJSON_AddStringToObject(o, "arch", d->arch);
     cJSON_AddNumberToObject(o, "memory_bytes", (double)d->memory_bytes);
     cJSON_AddNumberToObject(o, "compute_units", d->compute_units);
+    /* Declared peaks, for percent-of-peak and rooflines; unknown dtypes are left out. */
+    cJSON *peak = cJSON_AddObjectToObject(o, "peak_flops");
+    for (int t = 0; t < HETRUN_DTYPE_COUNT && t < HETRUN_MAX_DTYPES; t++)
+        if (d->peak_flops[t] > 0.0)
+            cJSON_AddNumberToObject(peak, hetrun_dtype_name((hetrun_dtype)t), d->peak_flops[t]);
     return o;
 }
 
@@ -106,6 +111,8 @@ static int run_rank(const hetrun_job *job, const char *backend_name, const hetru
     } else if (hetrun_session_open(&s, &module, device) == 0) {
         rc = 0;
     }
+    if (module.ops && module.ops->version)
+        cJSON_AddStringToObject(rank_obj, "backend_version", module.ops->version);
     cJSON_AddItemToObject(rank_obj, "device", device_json(&s.info));
     cJSON *results = cJSON_AddArrayToObject(rank_obj, "results");
     double t0 = now_s();
@@ -127,6 +134,8 @@ static int run_rank(const hetrun_job *job, const char *backend_name, const hetru
             rc = -1;
         }
     }
+    /* Close the last busy span so device_busy_seconds covers all work enqueued. */
+    if (s.queue && hetrun_session_sync(&s) != 0 && rc == 0) rc = -1;
     s.usage.wall_s = now_s() - t0;
     cJSON *usage = hetrun_report_usage_json(&s.usage);
     uint64_t peak = 0;
@@ -334,7 +343,9 @@ int hetrun_cmd_run(int argc, char **argv) {
         cJSON_AddStringToObject(report, "started_at", started);
         cJSON_AddStringToObject(report, "finished_at", finished);
         cJSON_AddNumberToObject(report, "wall_seconds", now_s() - t0);
-        cJSON_AddItemToObject(report, "environment", hetrun_report_environment());
+        cJSON *env = hetrun_report_environment();
+        hetrun_report_environment_ranks(env, ranks);
+        cJSON_AddItemToObject(report, "environment", env);
         cJSON_AddItemToObject(report, "ranks", ranks);
         hetrun_report_summarize(report);
         hetrun_guard_disarm();

@@ -36,20 +36,44 @@ int hetrun_session_open(hetrun_session *s, const hetrun_backend_module *backend,
     if (s->ops->queue_create(s->device, &s->queue) != HETRUN_OK)
         return fail(s, "queue_create: %s", s->ops->last_error());
     if (s->ops->event_create(s->device, &s->timer_start) != HETRUN_OK ||
-        s->ops->event_create(s->device, &s->timer_stop) != HETRUN_OK)
+        s->ops->event_create(s->device, &s->timer_stop) != HETRUN_OK ||
+        s->ops->event_create(s->device, &s->busy_start) != HETRUN_OK ||
+        s->ops->event_create(s->device, &s->busy_stop) != HETRUN_OK)
         return fail(s, "event_create: %s", s->ops->last_error());
+    s->busy_open = false;
     return 0;
+}
+
+/* Busy spans: opened lazily before the first device command after idle, closed at a
+ * synchronisation point, where the queue has drained and the elapsed time is final. An
+ * event failure only loses accounting precision, so it is not fatal. */
+void hetrun_session_activity(hetrun_session *s) {
+    if (s->busy_open || !s->busy_start || !s->queue) return;
+    if (s->ops->event_record(s->busy_start, s->queue) == HETRUN_OK) s->busy_open = true;
+}
+
+static void busy_close(hetrun_session *s) {
+    if (!s->busy_open) return;
+    s->busy_open = false;
+    double ms = 0.0;
+    if (s->ops->event_record(s->busy_stop, s->queue) == HETRUN_OK &&
+        s->ops->event_elapsed_ms(s->busy_start, s->busy_stop, &ms) == HETRUN_OK && ms > 0.0)
+        s->usage.device_busy_s += ms * 1e-3;
 }
 
 void hetrun_session_close(hetrun_session *s) {
     if (!s->ops) return;
     if (s->queue) s->ops->queue_sync(s->queue);
+    if (s->queue) busy_close(s);
     if (s->workspace) hetrun_session_free(s, s->workspace, s->workspace_bytes);
     s->workspace = NULL;
     if (s->device_comm && s->ops->comm_destroy) s->ops->comm_destroy(s->device_comm);
     s->device_comm = NULL;
     if (s->timer_start) s->ops->event_destroy(s->timer_start);
     if (s->timer_stop) s->ops->event_destroy(s->timer_stop);
+    if (s->busy_start) s->ops->event_destroy(s->busy_start);
+    if (s->busy_stop) s->ops->event_destroy(s->busy_stop);
+    s->busy_start = s->busy_stop = NULL;
     if (s->queue) s->ops->queue_destroy(s->queue);
     if (s->device) s->ops->device_close(s->device);
     s->timer_start = s->timer_stop = NULL;
@@ -72,6 +96,7 @@ void hetrun_session_free(hetrun_session *s, hetrun_buffer *buf, uint64_t bytes) 
 }
 
 int hetrun_session_h2d(hetrun_session *s, hetrun_tensor dst, const void *src, uint64_t bytes) {
+    hetrun_session_activity(s);
     if (s->ops->copy_h2d(s->queue, dst, src, bytes) != HETRUN_OK)
         return fail(s, "copy_h2d of %llu bytes: %s", (unsigned long long)bytes, s->ops->last_error());
     s->usage.h2d_bytes += bytes;
@@ -79,8 +104,10 @@ int hetrun_session_h2d(hetrun_session *s, hetrun_tensor dst, const void *src, ui
 }
 
 int hetrun_session_d2h(hetrun_session *s, void *dst, hetrun_tensor src, uint64_t bytes) {
+    hetrun_session_activity(s);
     if (s->ops->copy_d2h(s->queue, dst, src, bytes) != HETRUN_OK)
         return fail(s, "copy_d2h of %llu bytes: %s", (unsigned long long)bytes, s->ops->last_error());
+    busy_close(s); /* the copy returned with the data: the queue is drained up to here */
     s->usage.d2h_bytes += bytes;
     return 0;
 }
@@ -88,10 +115,12 @@ int hetrun_session_d2h(hetrun_session *s, void *dst, hetrun_tensor src, uint64_t
 int hetrun_session_sync(hetrun_session *s) {
     if (s->ops->queue_sync(s->queue) != HETRUN_OK)
         return fail(s, "queue_sync: %s", s->ops->last_error());
+    busy_close(s);
     return 0;
 }
 
 int hetrun_session_timer_start(hetrun_session *s) {
+    hetrun_session_activity(s);
     if (s->ops->event_record(s->timer_start, s->queue) != HETRUN_OK)
         return fail(s, "event_record: %s", s->ops->last_error());
     return 0;
@@ -102,7 +131,7 @@ int hetrun_session_timer_stop(hetrun_session *s, double *ms) {
     if (s->ops->event_record(s->timer_stop, s->queue) != HETRUN_OK ||
         s->ops->event_elapsed_ms(s->timer_start, s->timer_stop, &elapsed) != HETRUN_OK)
         return fail(s, "timing: %s", s->ops->last_error());
-    s->usage.device_busy_s += elapsed * 1e-3;
+    busy_close(s); /* elapsed_ms waited for the stop event: the region is done */
     if (ms) *ms = elapsed;
     return 0;
 }
@@ -127,6 +156,7 @@ int hetrun_exec_op(hetrun_session *s, const hetrun_op_desc *desc, const hetrun_t
         s->workspace_bytes = ws;
     }
     hetrun_tensor workspace = {ws ? s->workspace : NULL, 0};
+    hetrun_session_activity(s);
     int arity = hetrun_op_arity(desc->kind);
     if (s->ops->op_run(s->queue, desc, args, arity, workspace) != HETRUN_OK)
         return fail(s, "op %s (%s, m=%lld n=%lld k=%lld): %s", name, hetrun_dtype_name(desc->dtype),

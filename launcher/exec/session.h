@@ -22,7 +22,11 @@ struct hetrun_job;
 /** Compute actually used, per rank (report "usage"). */
 typedef struct hetrun_usage {
     double wall_s;            /**< rank wall time in workloads */
-    double device_busy_s;     /**< sum of device-timed regions (backend events) */
+    /** Device time of every busy span (backend events): a span opens at the first device
+     *  command (op, copy, collective) after the queue was idle and closes at the next
+     *  synchronisation (sync, device-to-host copy, timer stop, close), so all device
+     *  work is covered, timed or not; host-only gaps between spans are not. */
+    double device_busy_s;
     double flops;             /**< catalogue FLOPs of every op executed */
     double bytes;             /**< catalogue bytes of every op executed */
     uint64_t ops;             /**< op calls */
@@ -48,6 +52,8 @@ typedef struct hetrun_session {
     const struct hetrun_job *job;
     hetrun_usage usage;
     hetrun_event *timer_start, *timer_stop; /**< for hetrun_session_timer_* */
+    hetrun_event *busy_start, *busy_stop;   /**< the open busy span (usage.device_busy_s) */
+    bool busy_open;                         /**< busy_start recorded, not yet closed */
     char error[1024]; /**< last error: names backend, device, op and cause */
 } hetrun_session;
 
@@ -71,11 +77,19 @@ int hetrun_exec_op(hetrun_session *s, const hetrun_op_desc *desc, const hetrun_t
 
 /**
  * Device timing of a region: start records an event on the queue; stop records a second,
- * waits for it, returns the elapsed milliseconds and adds them to usage.device_busy_s.
+ * waits for it and returns the elapsed milliseconds. The region's device time is counted
+ * in usage.device_busy_s through the busy span it lies in (never twice).
  * Regions must not nest. Returns 0 or -1 (s->error).
  */
 int hetrun_session_timer_start(hetrun_session *s);
 int hetrun_session_timer_stop(hetrun_session *s, double *ms);
+
+/**
+ * Marks the start of device work enqueued outside the session (a backend collective
+ * called through s->ops), so that work is counted in usage.device_busy_s. The span it
+ * opens closes at the next hetrun_session_sync(). Cheap when a span is already open.
+ */
+void hetrun_session_activity(hetrun_session *s);
 
 /** Opens device `index` of the loaded module: device, queue, events. Returns 0 or -1. */
 int hetrun_session_open(hetrun_session *s, const struct hetrun_backend_module *backend, int index);

@@ -29,14 +29,25 @@ cJSON *hetrun_report_usage_json(const hetrun_usage *u);
  *  variables (OPENBLAS_*, OMP_*, visibility variables, HETRUN_*). */
 cJSON *hetrun_report_environment(void);
 
-/** Adds `summary` to a report whose `ranks` are complete: per workload point the
- *  min/median/max over ranks of gflops, check counts, stragglers, usage totals. */
+/** Adds what only the gathered rank records tell to `env`: `hosts` (unique host names)
+ *  and `backends` (name, module version, driver versions, device names). */
+void hetrun_report_environment_ranks(cJSON *env, const cJSON *ranks);
+
+/** Adds `summary` to a report whose `ranks` are complete: check counts; usage totals
+ *  and each usage figure per rank with min/median/max; per workload point each rank's
+ *  gflops, gbps, percent_of_peak and median time with min/median/max over ranks and the
+ *  stragglers (ranks whose median time exceeds the median over ranks by more than
+ *  `straggler_threshold`, 0.10 unless $HETRUN_STRAGGLER_THRESHOLD says otherwise); per
+ *  collective point each size's per-rank times, the max over ranks and the busbw from it. */
 void hetrun_report_summarize(cJSON *report);
 
-/** Prints the per-rank table (rank, host, backend, device, workload, GFLOP/s, check). */
+/** Prints the per-rank table (rank, host, backend, device, workload, GFLOP/s, check), the
+ *  table of points over ranks, the collective tables (nccl-tests columns) and usage. */
 void hetrun_report_print_table(const cJSON *report, FILE *out);
 
-/** Writes the per-rank, per-workload rows as CSV (atomically). */
+/** Writes the CSV tables atomically: `path` (results: one row per rank and op point),
+ *  "<base>.usage.csv" (one row per rank) and, when the job ran collectives,
+ *  "<base>.collectives.csv" (one row per rank, point, size and column). */
 int hetrun_report_write_csv(const char *path, const cJSON *report, char *err, size_t errlen);
 
 /** The CSV path beside a JSON report path ("x.json" -> "x.csv", else "x" + ".csv"). */

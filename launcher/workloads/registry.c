@@ -6,10 +6,12 @@
 
 extern const hetrun_workload_type hetrun_workload_gemm;
 extern const hetrun_workload_type hetrun_workload_train, hetrun_workload_infer;
+extern const hetrun_workload_type hetrun_workload_bench;
 
 static const hetrun_workload_type *const all_types[] = {
     &hetrun_workload_gemm,
     &hetrun_workload_train, &hetrun_workload_infer,
+    &hetrun_workload_bench,
     NULL,
 };
 

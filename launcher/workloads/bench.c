@@ -1,0 +1,411 @@
+/* The bench workload: one point is one catalogue op (or one collective, bench_coll.c) at
+ * one dtype and size; sweeps over op, dtype and size come from the spec's sweep lists.
+ *
+ * Each op point: random inputs, one checked run, `warmup` untimed runs, `iterations`
+ * runs each timed with device events; min/median/max time, GFLOP/s and GB/s from the
+ * catalogue's counts, percent of peak (bench_peak.c).
+ *
+ * Correctness: every op except GEMM is checked in full against kernels/reference.c on
+ * host copies of the same inputs (the reference is O(size) like the op itself). GEMM is
+ * checked in full when m*n*k <= 2^24, otherwise on 1024 sampled elements of C, each a
+ * double-precision dot product. An element passes when
+ *   |got - ref| <= tol * (|ref| + max|ref|)          (all ops but GEMM)
+ *   |got - ref| <= tol * sum_l |a_il b_lj|            (GEMM, the classical bound)
+ * with tol = 8 u sqrt(L), u the unit roundoff of the coarser of the input and output
+ * dtypes and L the reduction length of the op (1 for elementwise ops). Pure outputs are
+ * poisoned with NaN before the checked run, so an element never written fails. */
+#include "workloads/bench.h"
+
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/reference.h"
+#include "spec/job.h"
+#include "workloads/stats.h"
+#include "workloads/workload.h"
+
+static const char *const op_choices[] = {
+    "gemm",  "bias_add", "act_forward", "act_backward", "softmax",     "xent_forward",
+    "xent_backward", "layernorm", "reduce_sum_axis0", "reduce_sum_axis1", "scale", "axpy",
+    "mul",   "fill",     "sgd_momentum", "adamw",     "cast",        "allreduce",
+    "allgather", "reduce_scatter", "broadcast", NULL};
+static const char *const act_choices[] = {"relu", "gelu", NULL};
+static const char *const peak_choices[] = {"auto", "backend", "probe", "none", NULL};
+static const char *const buffer_choices[] = {"both", "host", "device", NULL};
+
+#define P(f) offsetof(hetrun_bench_params, f)
+static const hetrun_field bench_fields[] = {
+    {"op", HETRUN_FIELD_ENUM, HETRUN_FIELD_REQUIRED | HETRUN_FIELD_SWEEP, P(op), 1, 0, op_choices,
+     NULL, NULL,
+     "catalogue op (gemm, softmax, layernorm, ...) or collective (allreduce, allgather, "
+     "reduce_scatter, broadcast)"},
+    {"dtype", HETRUN_FIELD_DTYPE, HETRUN_FIELD_SWEEP, P(dtype), 1, 0, NULL, NULL, NULL,
+     "element type; gemm also int8 (C int32); cast converts fp32 to fp16, others to fp32; "
+     "collectives: fp32, fp64 or int32; default: the job's precision"},
+    {"size", HETRUN_FIELD_INT, HETRUN_FIELD_SWEEP, P(size), 1, 1 << 20, NULL, NULL, "1024",
+     "gemm: m = n = k = size; other ops: rows of the m x n operand"},
+    {"cols", HETRUN_FIELD_INT, HETRUN_FIELD_SWEEP, P(cols), 1, 1 << 24, NULL, NULL, "1024",
+     "other ops: columns n (the row length softmax, layernorm and axis-1 sums reduce over)"},
+    {"act", HETRUN_FIELD_ENUM, HETRUN_FIELD_SWEEP, P(act), 1, 0, act_choices, NULL, "gelu",
+     "activation of act_forward and act_backward"},
+    {"warmup", HETRUN_FIELD_INT, HETRUN_FIELD_SWEEP, P(warmup), 0, 1000000, NULL, NULL, "2",
+     "untimed runs before the timed ones"},
+    {"iterations", HETRUN_FIELD_INT, HETRUN_FIELD_SWEEP, P(iterations), 1, 1000000, NULL, NULL,
+     "10", "timed runs (ops: each timed with device events; collectives: per size)"},
+    {"check", HETRUN_FIELD_BOOL, 0, P(check), 1, 0, NULL, NULL, "true",
+     "check the output against the reference (ops) or the exact sums (collectives)"},
+    {"peak", HETRUN_FIELD_ENUM, 0, P(peak), 1, 0, peak_choices, NULL, "auto",
+     "peak FLOP/s for percent_of_peak: auto (backend-declared, else probe), backend, probe, "
+     "none"},
+    {"probe_size", HETRUN_FIELD_INT, 0, P(probe_size), 64, 16384, NULL, NULL, "2048",
+     "GEMM size of the peak probe (result cached under the cache dir)"},
+    {"min_bytes", HETRUN_FIELD_BYTES, 0, P(min_bytes), 1, 1e12, NULL, NULL, "8",
+     "collectives: smallest message size"},
+    {"max_bytes", HETRUN_FIELD_BYTES, 0, P(max_bytes), 1, 1e12, NULL, NULL, "64MiB",
+     "collectives: largest message size"},
+    {"step_factor", HETRUN_FIELD_INT, 0, P(step_factor), 2, 1024, NULL, NULL, "2",
+     "collectives: size multiplier between rows"},
+    {"buffers", HETRUN_FIELD_ENUM, 0, P(buffers), 1, 0, buffer_choices, NULL, "both",
+     "collectives: host buffers through MPI, device buffers, or both"},
+    {"reference", HETRUN_FIELD_BOOL, 0, P(reference), 1, 0, NULL, NULL, "true",
+     "collectives: also time a plain MPI loop on its own buffers, as a reference column"},
+};
+#undef P
+
+static void bench_check_fields(const void *obj, const hetrun_check_ctx *ctx) {
+    const hetrun_bench_params *p = obj;
+    hetrun_dtype t = (hetrun_dtype)p->dtype;
+    if (p->op >= HETRUN_BENCH_ALLREDUCE) {
+        if (t != HETRUN_F32 && t != HETRUN_F64 && t != HETRUN_I32)
+            hetrun_check_error(ctx, "dtype", "collectives run on fp32, fp64 or int32, not %s",
+                               hetrun_dtype_name(t));
+        if (p->min_bytes > p->max_bytes)
+            hetrun_check_error(ctx, "min_bytes", "min_bytes %lld is larger than max_bytes %lld",
+                               (long long)p->min_bytes, (long long)p->max_bytes);
+        return;
+    }
+    if (t == HETRUN_I32)
+        hetrun_check_error(ctx, "dtype", "int32 is not an input type of any benchmarked op");
+    if (t == HETRUN_I8 && p->op != HETRUN_OP_GEMM)
+        hetrun_check_error(ctx, "dtype", "int8 is a GEMM input type only (op %s)",
+                           op_choices[p->op]);
+    double s = (double)p->size;
+    if (p->op == HETRUN_OP_GEMM ? 3.0 * s * s > 1e12 : s * (double)p->cols > 1e12)
+        hetrun_check_error(ctx, "size", "operands larger than 1e12 elements");
+}
+
+static const hetrun_schema bench_schema = {"bench", sizeof(hetrun_bench_params), bench_fields,
+                                           sizeof bench_fields / sizeof bench_fields[0],
+                                           bench_check_fields};
+
+static double unit_roundoff(hetrun_dtype t) {
+    switch (t) {
+    case HETRUN_F64: return 0x1.0p-53;
+    case HETRUN_F16: return 0x1.0p-11;
+    case HETRUN_BF16: return 0x1.0p-8;
+    case HETRUN_I8:
+    case HETRUN_I32: return 0.0;
+    default: return 0x1.0p-24;
+    }
+}
+
+/* The descriptor a point benchmarks; parameters are typical of training. */
+static hetrun_op_desc point_desc(const hetrun_bench_params *p, const hetrun_session *s) {
+    hetrun_op_kind kind = (hetrun_op_kind)p->op;
+    hetrun_op_desc d = hetrun_op_desc_init(kind, (hetrun_dtype)p->dtype);
+    d.m = p->size;
+    d.n = p->cols;
+    switch (kind) {
+    case HETRUN_OP_GEMM:
+        d.n = d.k = p->size;
+        if (p->dtype == HETRUN_I8) d.out_dtype = HETRUN_I32;
+        if (s->job && s->job->allow_tf32) d.flags |= HETRUN_OP_ALLOW_TF32;
+        break;
+    case HETRUN_OP_ACT_FORWARD:
+    case HETRUN_OP_ACT_BACKWARD: d.act = (uint32_t)p->act; break;
+    case HETRUN_OP_XENT_BACKWARD: d.alpha = 1.0 / (double)d.m; break;
+    case HETRUN_OP_LAYERNORM: d.p[0] = 1e-5; break;
+    case HETRUN_OP_SCALE:
+    case HETRUN_OP_AXPY: d.alpha = 0.5; break;
+    case HETRUN_OP_FILL: d.alpha = 1.5; break;
+    case HETRUN_OP_SGD_MOMENTUM: d.p[0] = 0.01, d.p[1] = 0.9, d.p[2] = 1e-4; break;
+    case HETRUN_OP_ADAMW:
+        d.p[0] = 1e-3, d.p[1] = 0.9, d.p[2] = 0.999, d.p[3] = 1e-8, d.p[4] = 0.01, d.p[5] = 1;
+        break;
+    case HETRUN_OP_CAST: d.out_dtype = p->dtype == HETRUN_F32 ? HETRUN_F16 : HETRUN_F32; break;
+    default: break;
+    }
+    return d;
+}
+
+/* Operand roles: bit a set in `out` = operand a is written; in `poison` = written
+ * without being read (so it is NaN-poisoned before the checked run). */
+static void op_roles(const hetrun_op_desc *d, unsigned *out, unsigned *poison) {
+    static const unsigned outs[HETRUN_OP_KIND_COUNT] = {
+        [HETRUN_OP_GEMM] = 4,          [HETRUN_OP_BIAS_ADD] = 4,      [HETRUN_OP_ACT_FORWARD] = 2,
+        [HETRUN_OP_ACT_BACKWARD] = 4,  [HETRUN_OP_SOFTMAX] = 2,       [HETRUN_OP_XENT_FORWARD] = 12,
+        [HETRUN_OP_XENT_BACKWARD] = 4, [HETRUN_OP_LAYERNORM] = 8,     [HETRUN_OP_REDUCE_SUM_AXIS0] = 2,
+        [HETRUN_OP_REDUCE_SUM_AXIS1] = 2, [HETRUN_OP_SCALE] = 2,      [HETRUN_OP_AXPY] = 2,
+        [HETRUN_OP_MUL] = 4,           [HETRUN_OP_FILL] = 1,          [HETRUN_OP_SGD_MOMENTUM] = 5,
+        [HETRUN_OP_ADAMW] = 13,        [HETRUN_OP_CAST] = 2};
+    *out = outs[d->kind];
+    switch ((hetrun_op_kind)d->kind) {
+    case HETRUN_OP_AXPY:
+    case HETRUN_OP_SGD_MOMENTUM:
+    case HETRUN_OP_ADAMW:
+    case HETRUN_OP_REDUCE_SUM_AXIS0: /* alpha/beta ops: not poisoned, beta = 0 anyway */
+    case HETRUN_OP_REDUCE_SUM_AXIS1: *poison = 0; break;
+    default: *poison = *out;
+    }
+}
+
+/* Length of the sums behind one output element, for the tolerance. */
+static double reduction_length(const hetrun_op_desc *d) {
+    switch ((hetrun_op_kind)d->kind) {
+    case HETRUN_OP_GEMM: return (double)d->k;
+    case HETRUN_OP_SOFTMAX:
+    case HETRUN_OP_XENT_FORWARD:
+    case HETRUN_OP_XENT_BACKWARD:
+    case HETRUN_OP_LAYERNORM:
+    case HETRUN_OP_REDUCE_SUM_AXIS1: return (double)d->n;
+    case HETRUN_OP_REDUCE_SUM_AXIS0: return (double)d->m;
+    default: return 1.0;
+    }
+}
+
+/* Random inputs: values in [-1, 1) (int8: [-8, 8)), labels in [0, n), second moments of
+ * AdamW in [0, 1) (they are squares); pure outputs poisoned. */
+static void fill_inputs(const hetrun_op_desc *d, void *const *host, const uint64_t *bytes,
+                        unsigned poison, hetrun_rng *rng) {
+    int arity = hetrun_op_arity((hetrun_op_kind)d->kind);
+    for (int a = 0; a < arity; a++) {
+        hetrun_dtype t = hetrun_op_arg_dtype(d, a);
+        uint64_t count = bytes[a] / hetrun_dtype_size(t);
+        if (poison & (1u << a)) {
+            if (t == HETRUN_I32)
+                for (uint64_t i = 0; i < count; i++) ((int32_t *)host[a])[i] = INT32_MIN;
+            else
+                memset(host[a], 0xff, bytes[a]); /* NaN in every float format */
+        } else if ((d->kind == HETRUN_OP_XENT_FORWARD || d->kind == HETRUN_OP_XENT_BACKWARD) &&
+                   a == 1) {
+            for (uint64_t i = 0; i < count; i++)
+                ((int32_t *)host[a])[i] = (int32_t)(hetrun_rng_next(rng) % (uint64_t)d->n);
+        } else if (d->kind == HETRUN_OP_ADAMW && a == 3) {
+            hetrun_fill_uniform(host[a], t, count, 0.0, 1.0, rng);
+        } else {
+            double r = t == HETRUN_I8 ? 8.0 : 1.0;
+            hetrun_fill_uniform(host[a], t, count, -r, r, rng);
+        }
+    }
+}
+
+/* Full comparison of every written operand with the reference. Returns the worst
+ * error / (|ref| + max|ref|) over all elements; NaN or an unwritten element gives +inf. */
+static double compare_full(const hetrun_op_desc *d, void *const *got, void *const *ref,
+                           const uint64_t *bytes, unsigned out) {
+    double worst = 0.0;
+    int arity = hetrun_op_arity((hetrun_op_kind)d->kind);
+    for (int a = 0; a < arity; a++) {
+        if (!(out & (1u << a))) continue;
+        hetrun_dtype t = hetrun_op_arg_dtype(d, a);
+        uint64_t count = bytes[a] / hetrun_dtype_size(t);
+        double maxref = 0.0;
+        for (uint64_t i = 0; i < count; i++) {
+            double r = fabs(hetrun_load_as_double(ref[a], t, i));
+            if (r > maxref) maxref = r;
+        }
+        for (uint64_t i = 0; i < count; i++) {
+            double g = hetrun_load_as_double(got[a], t, i), r = hetrun_load_as_double(ref[a], t, i);
+            double scale = fabs(r) + maxref;
+            double e = fabs(g - r);
+            double rel = scale > 0.0 ? e / scale : e;
+            if (!(rel <= worst)) worst = isnan(rel) ? INFINITY : rel;
+        }
+    }
+    return worst;
+}
+
+/* GEMM (no transposes, beta = 0): elements of C vs double dot products, relative to
+ * sum |a||b|. All elements when m*n*k <= 2^24, else 1024 random ones. */
+static double compare_gemm(const hetrun_op_desc *d, void *const *in, const void *c, hetrun_rng *rng,
+                           int *sampled) {
+    const hetrun_dtype ti = (hetrun_dtype)d->dtype, to = (hetrun_dtype)d->out_dtype;
+    const int64_t m = d->m, n = d->n, k = d->k;
+    const int full = (double)m * (double)n * (double)k <= 16777216.0;
+    const int64_t samples = full ? m * n : 1024;
+    double worst = 0.0;
+    *sampled = !full;
+    for (int64_t s = 0; s < samples; s++) {
+        int64_t i = full ? s / n : (int64_t)(hetrun_rng_next(rng) % (uint64_t)m);
+        int64_t j = full ? s % n : (int64_t)(hetrun_rng_next(rng) % (uint64_t)n);
+        double want = 0.0, bound = 0.0;
+        for (int64_t l = 0; l < k; l++) {
+            double a = hetrun_load_as_double(in[0], ti, (uint64_t)(i * k + l));
+            double b = hetrun_load_as_double(in[1], ti, (uint64_t)(l * n + j));
+            want += a * b;
+            bound += fabs(a * b);
+        }
+        double g = hetrun_load_as_double(c, to, (uint64_t)(i * n + j));
+        double e = fabs(g - d->alpha * want);
+        double rel = bound > 0.0 ? e / (fabs(d->alpha) * bound) : e;
+        if (!(rel <= worst)) worst = isnan(rel) ? INFINITY : rel;
+    }
+    return worst;
+}
+
+static int bench_op(hetrun_session *s, const hetrun_bench_params *p, cJSON *result) {
+    hetrun_op_desc d = point_desc(p, s);
+    const char *name = hetrun_op_name((hetrun_op_kind)d.kind);
+    const int arity = hetrun_op_arity((hetrun_op_kind)d.kind);
+    char why[256];
+    if (!hetrun_op_desc_valid(&d, why, sizeof why)) {
+        snprintf(s->error, sizeof s->error, "bench %s (%s, m=%lld n=%lld): %s", name,
+                 hetrun_dtype_name((hetrun_dtype)d.dtype), (long long)d.m, (long long)d.n, why);
+        return -1;
+    }
+    uint64_t bytes[HETRUN_OP_MAX_ARGS] = {0};
+    for (int a = 0; a < arity; a++) bytes[a] = hetrun_op_arg_bytes(&d, a);
+    unsigned out = 0, poison = 0;
+    op_roles(&d, &out, &poison);
+
+    int rc = -1;
+    hetrun_buffer *buf[HETRUN_OP_MAX_ARGS] = {NULL};
+    void *host[HETRUN_OP_MAX_ARGS] = {NULL}, *ref[HETRUN_OP_MAX_ARGS] = {NULL};
+    void *got[HETRUN_OP_MAX_ARGS] = {NULL};
+    double *times = calloc((size_t)p->iterations, sizeof *times);
+    int ok_alloc = times != NULL;
+    for (int a = 0; a < arity; a++) {
+        host[a] = malloc(bytes[a]);
+        ok_alloc &= host[a] != NULL;
+        if (p->check) {
+            ref[a] = malloc(bytes[a]);
+            got[a] = malloc(bytes[a]);
+            ok_alloc &= ref[a] && got[a];
+        }
+    }
+    if (!ok_alloc) {
+        uint64_t total = 0;
+        for (int a = 0; a < arity; a++) total += bytes[a];
+        snprintf(s->error, sizeof s->error, "bench %s: out of host memory for %llu bytes (x3)",
+                 name, (unsigned long long)total);
+        goto out;
+    }
+    uint64_t seed = s->job ? (uint64_t)s->job->seed : 1;
+    hetrun_rng rng = hetrun_rng_seed(seed, (uint64_t)s->rank);
+    fill_inputs(&d, host, bytes, poison, &rng);
+    hetrun_tensor args[HETRUN_OP_MAX_ARGS];
+    for (int a = 0; a < arity; a++) {
+        if (hetrun_session_alloc(s, bytes[a], &buf[a]) != 0) goto out;
+        args[a] = hetrun_tensor_at(buf[a], 0);
+        if (hetrun_session_h2d(s, args[a], host[a], bytes[a]) != 0) goto out;
+    }
+    if (p->check) {
+        if (hetrun_exec_op(s, &d, args) != 0 || hetrun_session_sync(s) != 0) goto out;
+        for (int a = 0; a < arity; a++)
+            if ((out & (1u << a)) && hetrun_session_d2h(s, got[a], args[a], bytes[a]) != 0)
+                goto out;
+    }
+    for (int64_t i = 0; i < p->warmup; i++)
+        if (hetrun_exec_op(s, &d, args) != 0) goto out;
+    if (hetrun_session_sync(s) != 0) goto out;
+    for (int64_t i = 0; i < p->iterations; i++)
+        if (hetrun_session_timer_start(s) != 0 || hetrun_exec_op(s, &d, args) != 0 ||
+            hetrun_session_timer_stop(s, &times[i]) != 0)
+            goto out;
+
+    double flops = hetrun_op_flops(&d), moved = hetrun_op_bytes(&d);
+    hetrun_stats t = hetrun_stats_of(times, (size_t)p->iterations);
+    cJSON_AddStringToObject(result, "op", name);
+    cJSON_AddStringToObject(result, "dtype", hetrun_dtype_name((hetrun_dtype)d.dtype));
+    cJSON_AddStringToObject(result, "out_dtype", hetrun_dtype_name((hetrun_dtype)d.out_dtype));
+    cJSON_AddNumberToObject(result, "m", (double)d.m);
+    cJSON_AddNumberToObject(result, "n", (double)d.n);
+    cJSON_AddNumberToObject(result, "k", (double)d.k);
+    cJSON_AddNumberToObject(result, "flops_per_iteration", flops);
+    cJSON_AddNumberToObject(result, "bytes_per_iteration", moved);
+    cJSON_AddNumberToObject(result, "calls", (double)((p->check ? 1 : 0) + p->warmup + p->iterations));
+    cJSON_AddItemToObject(result, "time_ms", hetrun_stats_json(t));
+    double secs = t.median * 1e-3;
+    cJSON_AddNumberToObject(result, "gflops", secs > 0.0 ? flops / secs / 1e9 : 0.0);
+    cJSON_AddNumberToObject(result, "gflops_max", t.min > 0.0 ? flops / (t.min * 1e-3) / 1e9 : 0.0);
+    cJSON_AddNumberToObject(result, "gbps", secs > 0.0 ? moved / secs / 1e9 : 0.0);
+
+    /* Peak of the dtype the op computes in (GEMM: inputs; others: the same). */
+    double peak = 0.0;
+    const char *source = "none";
+    if (hetrun_bench_peak(s, (hetrun_dtype)d.dtype, p->peak, p->probe_size, &peak, &source) != 0)
+        goto out;
+    if (peak > 0.0 && flops > 0.0 && secs > 0.0) {
+        cJSON_AddNumberToObject(result, "percent_of_peak", 100.0 * flops / secs / peak);
+    } else {
+        cJSON_AddNullToObject(result, "percent_of_peak");
+    }
+    if (peak > 0.0) cJSON_AddNumberToObject(result, "peak_flops", peak);
+    else cJSON_AddNullToObject(result, "peak_flops");
+    cJSON_AddStringToObject(result, "peak_source", source);
+
+    if (p->check) {
+        hetrun_dtype ti = (hetrun_dtype)d.dtype, to = (hetrun_dtype)d.out_dtype;
+        double u = unit_roundoff(ti) > unit_roundoff(to) ? unit_roundoff(ti) : unit_roundoff(to);
+        double tol = 8.0 * u * sqrt(reduction_length(&d));
+        double err;
+        char method[160];
+        if (d.kind == HETRUN_OP_GEMM) {
+            hetrun_rng crng = hetrun_rng_seed(seed ^ 0xc0ffee, (uint64_t)s->rank);
+            int sampled = 0;
+            err = compare_gemm(&d, host, got[2], &crng, &sampled);
+            tol += 2.0 * u; /* the final rounding of C */
+            snprintf(method, sizeof method,
+                     "%s vs double dot products, error relative to sum |a||b|",
+                     sampled ? "1024 sampled elements of C" : "every element of C");
+        } else {
+            for (int a = 0; a < arity; a++) memcpy(ref[a], host[a], bytes[a]);
+            if (hetrun_reference_run(&d, ref) != 0) {
+                snprintf(s->error, sizeof s->error, "bench %s: the reference refused the descriptor",
+                         name);
+                goto out;
+            }
+            err = compare_full(&d, got, ref, bytes, out);
+            snprintf(method, sizeof method,
+                     "every output element vs kernels/reference.c, error relative to "
+                     "|ref| + max|ref|");
+        }
+        int ok = err <= tol;
+        cJSON_AddStringToObject(result, "check", ok ? "passed" : "failed");
+        cJSON_AddNumberToObject(result, "max_error", isfinite(err) ? err : -1.0);
+        cJSON_AddNumberToObject(result, "tolerance", tol);
+        cJSON_AddStringToObject(result, "check_method", method);
+    } else {
+        cJSON_AddStringToObject(result, "check", "skipped");
+    }
+    rc = 0;
+out:
+    for (int a = 0; a < arity; a++) {
+        hetrun_session_free(s, buf[a], bytes[a]);
+        free(host[a]);
+        free(ref[a]);
+        free(got[a]);
+    }
+    free(times);
+    return rc;
+}
+
+static int bench_run(hetrun_session *s, const void *params, cJSON *result) {
+    const hetrun_bench_params *p = params;
+    if (p->op >= HETRUN_BENCH_ALLREDUCE) return hetrun_bench_collective(s, p, result);
+    return bench_op(s, p, result);
+}
+
+const hetrun_workload_type hetrun_workload_bench = {
+    "bench",
+    "op and collective benchmarks: sizes x dtypes, GFLOP/s, GB/s, % of peak, busbw, checked",
+    &bench_schema,
+    bench_run,
+};
+
+/** The name of choice `op` of the bench `op` field (for bench_coll.c). */
+const char *hetrun_bench_op_name(int op) {
+    return op >= 0 && op < HETRUN_BENCH_OP_CHOICES ? op_choices[op] : "?";
+}

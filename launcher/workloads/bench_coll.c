@@ -1,0 +1,353 @@
+/* Collective benchmarks in the nccl-tests style: for each size from min_bytes to
+ * max_bytes (times step_factor), time, algbw = bytes / time and busbw = algbw * factor
+ * (allreduce 2(n-1)/n, allgather and reduce-scatter (n-1)/n, broadcast 1), and #wrong.
+ *
+ * Three columns per size:
+ *  - host: MPI on host buffers allocated once at the largest size and pre-faulted
+ *    (a fresh 4 KiB page costs ~11 us, which would otherwise dominate small sizes);
+ *  - mpi_reference: a plain MPI loop on its own buffers, the yardstick the host column
+ *    must match (it shows the harness adds nothing);
+ *  - device: device buffers, through the backend's collective when it has one
+ *    (allreduce only in ABI v1), else staged through the persistent host buffers
+ *    (copy to host, MPI, copy back), which is what a workload without device
+ *    collectives pays.
+ * Times are wall-clock over `iterations` back-to-back calls after `warmup` calls, from a
+ * barrier to the last call's completion (device: after a queue sync), divided by the
+ * count; each rank reports its own and the report takes the max over ranks.
+ *
+ * #wrong is exact: every rank's input element i is a small integer 1..8 from a seeded
+ * hash of (rank, i), so every sum is exactly representable in fp32/fp64/int32 and the
+ * expected output is recomputed on each rank. Outputs are poisoned before the checked
+ * call, so an element never written counts as wrong. */
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "spec/job.h"
+#include "workloads/bench.h"
+
+double hetrun_bench_busbw_factor(int coll, int n) {
+    if (n <= 1) return coll == HETRUN_BENCH_BROADCAST ? 1.0 : 0.0;
+    switch (coll) {
+    case HETRUN_BENCH_ALLREDUCE: return 2.0 * (n - 1) / n;
+    case HETRUN_BENCH_ALLGATHER:
+    case HETRUN_BENCH_REDUCE_SCATTER: return (double)(n - 1) / n;
+    default: return 1.0;
+    }
+}
+
+static uint32_t input_value(uint32_t seed, int rank, uint64_t i) {
+    uint32_t h = (uint32_t)(i * 2654435761u) ^ (uint32_t)((uint32_t)(rank + 1) * 40503u) ^ seed;
+    h ^= h >> 15;
+    h *= 0x2c1b3c6du;
+    h ^= h >> 12;
+    return 1u + (h & 7u);
+}
+
+static void store(void *buf, hetrun_dtype t, uint64_t i, double v) {
+    if (t == HETRUN_F64) ((double *)buf)[i] = v;
+    else if (t == HETRUN_I32) ((int32_t *)buf)[i] = (int32_t)v;
+    else ((float *)buf)[i] = (float)v;
+}
+
+static double load(const void *buf, hetrun_dtype t, uint64_t i) {
+    if (t == HETRUN_F64) return ((const double *)buf)[i];
+    if (t == HETRUN_I32) return ((const int32_t *)buf)[i];
+    return ((const float *)buf)[i];
+}
+
+typedef struct coll_ctx {
+    hetrun_session *s;
+    int coll, rank, n;
+    hetrun_dtype t;
+    size_t es;
+    MPI_Datatype mt;
+    uint32_t seed;
+} coll_ctx;
+
+/* Elements each rank sends and receives for a message of `bytes` (0: too small). */
+static void shape(const coll_ctx *c, uint64_t bytes, uint64_t *in, uint64_t *out) {
+    uint64_t total = bytes / c->es;
+    switch (c->coll) {
+    case HETRUN_BENCH_ALLGATHER: *in = total / (uint64_t)c->n, *out = *in * (uint64_t)c->n; break;
+    case HETRUN_BENCH_REDUCE_SCATTER: *out = total / (uint64_t)c->n, *in = *out * (uint64_t)c->n; break;
+    default: *in = *out = total;
+    }
+}
+
+static void fill_input(const coll_ctx *c, void *send, uint64_t in) {
+    for (uint64_t i = 0; i < in; i++) store(send, c->t, i, input_value(c->seed, c->rank, i));
+}
+
+static uint64_t count_wrong(const coll_ctx *c, const void *recv, uint64_t out) {
+    uint64_t wrong = 0;
+    for (uint64_t i = 0; i < out; i++) {
+        double want = 0.0;
+        switch (c->coll) {
+        case HETRUN_BENCH_ALLREDUCE:
+            for (int r = 0; r < c->n; r++) want += input_value(c->seed, r, i);
+            break;
+        case HETRUN_BENCH_ALLGATHER: {
+            uint64_t per = out / (uint64_t)c->n;
+            want = input_value(c->seed, (int)(i / per), i % per);
+            break;
+        }
+        case HETRUN_BENCH_REDUCE_SCATTER:
+            for (int r = 0; r < c->n; r++) want += input_value(c->seed, r, (uint64_t)c->rank * out + i);
+            break;
+        default: want = input_value(c->seed, 0, i);
+        }
+        wrong += load(recv, c->t, i) != want;
+    }
+    return wrong;
+}
+
+/* One host collective; broadcast works in place on `recv` (root fills it). */
+static int mpi_call(const coll_ctx *c, const void *send, void *recv, uint64_t in, uint64_t out) {
+    MPI_Comm comm = c->s->comm;
+    switch (c->coll) {
+    case HETRUN_BENCH_ALLREDUCE:
+        return MPI_Allreduce(send, recv, (int)in, c->mt, MPI_SUM, comm);
+    case HETRUN_BENCH_ALLGATHER:
+        return MPI_Allgather(send, (int)in, c->mt, recv, (int)in, c->mt, comm);
+    case HETRUN_BENCH_REDUCE_SCATTER:
+        return MPI_Reduce_scatter_block(send, recv, (int)out, c->mt, MPI_SUM, comm);
+    default: return MPI_Bcast(recv, (int)out, c->mt, 0, comm);
+    }
+}
+
+static int mpi_fail(coll_ctx *c, int err, const char *what, uint64_t bytes) {
+    char text[MPI_MAX_ERROR_STRING] = "";
+    int len = 0;
+    MPI_Error_string(err, text, &len);
+    snprintf(c->s->error, sizeof c->s->error, "bench %s: %s of %llu bytes on %d ranks: %s",
+             hetrun_bench_op_name(c->coll), what, (unsigned long long)bytes, c->n, text);
+    return -1;
+}
+
+/* Host column (and the reference column, with its own buffers): checked call, warm-up,
+ * timed loop. `wrong` may be NULL (no check). */
+static int host_column(coll_ctx *c, void *send, void *recv, uint64_t in, uint64_t out,
+                       int64_t warmup, int64_t iters, int check, uint64_t *wrong, double *sec) {
+    uint64_t bytes = (in > out ? in : out) * c->es;
+    int err;
+    if (c->coll == HETRUN_BENCH_BROADCAST) {
+        if (c->rank == 0) fill_input(c, recv, out);
+        else memset(recv, 0xff, out * c->es);
+    } else {
+        fill_input(c, send, in);
+        memset(recv, 0xff, out * c->es); /* poison: NaN, or -1 for int32 */
+    }
+    if (check) {
+        if ((err = mpi_call(c, send, recv, in, out)) != MPI_SUCCESS)
+            return mpi_fail(c, err, "checked call", bytes);
+        *wrong = count_wrong(c, recv, out);
+    }
+    for (int64_t i = 0; i < warmup; i++)
+        if ((err = mpi_call(c, send, recv, in, out)) != MPI_SUCCESS)
+            return mpi_fail(c, err, "warm-up", bytes);
+    MPI_Barrier(c->s->comm);
+    double t0 = MPI_Wtime();
+    for (int64_t i = 0; i < iters; i++)
+        if ((err = mpi_call(c, send, recv, in, out)) != MPI_SUCCESS)
+            return mpi_fail(c, err, "timed call", bytes);
+    *sec = (MPI_Wtime() - t0) / (double)iters;
+    return 0;
+}
+
+/* Device column. dev holds the input at offset 0 and the output at offset `half`
+ * (backend allreduce works in place at offset 0). Staged calls reuse the host buffers. */
+static int device_call(coll_ctx *c, hetrun_buffer *dev, uint64_t half, void *send, void *recv,
+                       uint64_t in, uint64_t out, int backend) {
+    hetrun_session *s = c->s;
+    hetrun_tensor din = hetrun_tensor_at(dev, 0), dout = hetrun_tensor_at(dev, half);
+    if (backend) {
+        hetrun_session_activity(s);
+        if (s->ops->comm_allreduce(s->device_comm, s->queue, din, in, c->t, HETRUN_REDUCE_SUM) !=
+            HETRUN_OK) {
+            snprintf(s->error, sizeof s->error,
+                     "bench allreduce: comm_allreduce of %llu %s elements on device %d: %s",
+                     (unsigned long long)in, hetrun_dtype_name(c->t), s->device_index,
+                     s->ops->last_error());
+            return -1;
+        }
+        return 0;
+    }
+    if ((c->coll != HETRUN_BENCH_BROADCAST || c->rank == 0) &&
+        hetrun_session_d2h(s, c->coll == HETRUN_BENCH_BROADCAST ? recv : send, din, in * c->es) != 0)
+        return -1;
+    int err = mpi_call(c, send, recv, in, out);
+    if (err != MPI_SUCCESS) return mpi_fail(c, err, "staged call", out * c->es);
+    return hetrun_session_h2d(s, dout, recv, out * c->es);
+}
+
+static int device_column(coll_ctx *c, hetrun_buffer *dev, uint64_t half, void *send, void *recv,
+                         uint64_t in, uint64_t out, int64_t warmup, int64_t iters, int check,
+                         int backend, uint64_t *wrong, double *sec) {
+    hetrun_session *s = c->s;
+    hetrun_tensor din = hetrun_tensor_at(dev, 0), dout = hetrun_tensor_at(dev, half);
+    hetrun_tensor result = backend ? din : dout;
+    if (check) {
+        if (c->coll == HETRUN_BENCH_BROADCAST) {
+            if (c->rank == 0) fill_input(c, send, in);
+            else memset(send, 0xff, in * c->es);
+        } else {
+            fill_input(c, send, in);
+        }
+        memset(recv, 0xff, out * c->es);
+        if (hetrun_session_h2d(s, din, send, in * c->es) != 0) return -1;
+        if (!backend && hetrun_session_h2d(s, dout, recv, out * c->es) != 0) return -1;
+        if (device_call(c, dev, half, send, recv, in, out, backend) != 0 ||
+            hetrun_session_sync(s) != 0)
+            return -1;
+        if (hetrun_session_d2h(s, recv, result, out * c->es) != 0) return -1;
+        *wrong = count_wrong(c, recv, out);
+    }
+    for (int64_t i = 0; i < warmup; i++)
+        if (device_call(c, dev, half, send, recv, in, out, backend) != 0) return -1;
+    if (hetrun_session_sync(s) != 0) return -1;
+    MPI_Barrier(s->comm);
+    double t0 = MPI_Wtime();
+    for (int64_t i = 0; i < iters; i++)
+        if (device_call(c, dev, half, send, recv, in, out, backend) != 0) return -1;
+    if (hetrun_session_sync(s) != 0) return -1;
+    *sec = (MPI_Wtime() - t0) / (double)iters;
+    return 0;
+}
+
+/* Joins the backend's device communicator once; every rank agrees on the outcome so
+ * no rank is left waiting in a collective the others skipped. */
+static int ensure_device_comm(hetrun_session *s) {
+    uint8_t id[HETRUN_COMM_ID_BYTES];
+    memset(id, 0, sizeof id);
+    int st = HETRUN_OK, worst = HETRUN_OK;
+    char why[512] = "";
+    if (s->device_comm) return 0;
+    if (s->rank == 0 && (st = s->ops->comm_id_create(id)) != HETRUN_OK)
+        snprintf(why, sizeof why, "comm_id_create: %s", s->ops->last_error());
+    MPI_Bcast(&st, 1, MPI_INT, 0, s->comm);
+    if (st == HETRUN_OK) {
+        MPI_Bcast(id, HETRUN_COMM_ID_BYTES, MPI_BYTE, 0, s->comm);
+        st = s->ops->comm_init(s->device, id, s->nranks, s->rank, &s->device_comm);
+        if (st != HETRUN_OK) {
+            s->device_comm = NULL;
+            snprintf(why, sizeof why, "comm_init (rank %d of %d): %s", s->rank, s->nranks,
+                     s->ops->last_error());
+        }
+    } else if (!why[0]) {
+        snprintf(why, sizeof why, "comm_id_create failed on rank 0");
+    }
+    MPI_Allreduce(&st, &worst, 1, MPI_INT, MPI_MIN, s->comm);
+    if (worst == HETRUN_OK) return 0;
+    if (s->device_comm) s->ops->comm_destroy(s->device_comm);
+    s->device_comm = NULL;
+    snprintf(s->error, sizeof s->error, "bench allreduce: device communicator: %s",
+             why[0] ? why : "another rank failed to join");
+    return -1;
+}
+
+static cJSON *column_json(uint64_t bytes, double sec, double factor, const uint64_t *wrong) {
+    cJSON *o = cJSON_CreateObject();
+    double algbw = sec > 0.0 ? (double)bytes / sec / 1e9 : 0.0;
+    cJSON_AddNumberToObject(o, "time_us", sec * 1e6);
+    cJSON_AddNumberToObject(o, "algbw_gbps", algbw);
+    cJSON_AddNumberToObject(o, "busbw_gbps", algbw * factor);
+    if (wrong) cJSON_AddNumberToObject(o, "wrong", (double)*wrong);
+    return o;
+}
+
+int hetrun_bench_collective(hetrun_session *s, const hetrun_bench_params *p, cJSON *result) {
+    coll_ctx c = {s, p->op, s->rank, s->nranks, (hetrun_dtype)p->dtype, 0, MPI_FLOAT, 0};
+    c.es = hetrun_dtype_size(c.t);
+    c.mt = c.t == HETRUN_F64 ? MPI_DOUBLE : c.t == HETRUN_I32 ? MPI_INT : MPI_FLOAT;
+    c.seed = (uint32_t)(s->job ? (uint64_t)s->job->seed : 1);
+    const char *name = hetrun_bench_op_name(c.coll);
+    const uint64_t max = (uint64_t)p->max_bytes;
+    if (max / c.es > INT_MAX) {
+        snprintf(s->error, sizeof s->error,
+                 "bench %s: max_bytes %llu gives more than INT_MAX elements (MPI counts are int)",
+                 name, (unsigned long long)max);
+        return -1;
+    }
+    const int do_host = p->buffers != HETRUN_BENCH_BUF_DEVICE;
+    const int do_dev = p->buffers != HETRUN_BENCH_BUF_HOST;
+    const int backend = do_dev && c.coll == HETRUN_BENCH_ALLREDUCE && s->ops->comm_allreduce;
+    if (backend && ensure_device_comm(s) != 0) return -1;
+
+    int rc = -1;
+    void *send = malloc(max), *recv = malloc(max);
+    void *rsend = p->reference ? malloc(max) : NULL, *rrecv = p->reference ? malloc(max) : NULL;
+    hetrun_buffer *dev = NULL;
+    if (!send || !recv || (p->reference && (!rsend || !rrecv))) {
+        snprintf(s->error, sizeof s->error, "bench %s: out of host memory for 4 x %llu bytes",
+                 name, (unsigned long long)max);
+        goto out;
+    }
+    /* Pre-fault every page once, outside any timed region. */
+    memset(send, 0, max), memset(recv, 0, max);
+    if (rsend) memset(rsend, 0, max), memset(rrecv, 0, max);
+    if (do_dev && hetrun_session_alloc(s, 2 * max, &dev) != 0) goto out;
+
+    const double factor = hetrun_bench_busbw_factor(c.coll, c.n);
+    cJSON_AddStringToObject(result, "op", name);
+    cJSON_AddStringToObject(result, "dtype", hetrun_dtype_name(c.t));
+    cJSON_AddNumberToObject(result, "nranks", c.n);
+    cJSON_AddNumberToObject(result, "busbw_factor", factor);
+    if (do_dev)
+        cJSON_AddStringToObject(result, "device_path", backend ? "backend" : "host-staged");
+    cJSON *rows = cJSON_AddArrayToObject(result, "rows");
+    uint64_t wrong_total = 0, calls = 0;
+    for (uint64_t bytes = (uint64_t)p->min_bytes; bytes <= max; bytes *= (uint64_t)p->step_factor) {
+        uint64_t in, out;
+        shape(&c, bytes, &in, &out);
+        if (in == 0 || out == 0) continue; /* smaller than one element per rank */
+        uint64_t real = (in > out ? in : out) * c.es;
+        uint64_t per = (uint64_t)((p->check ? 1 : 0) + p->warmup + p->iterations);
+        cJSON *row = cJSON_CreateObject();
+        cJSON_AddItemToArray(rows, row);
+        cJSON_AddNumberToObject(row, "bytes", (double)real);
+        cJSON_AddNumberToObject(row, "count", (double)(real / c.es));
+        double sec = 0.0;
+        uint64_t wrong = 0;
+        if (do_host) {
+            if (host_column(&c, send, recv, in, out, p->warmup, p->iterations, p->check, &wrong,
+                            &sec) != 0)
+                goto out;
+            cJSON_AddItemToObject(row, "host", column_json(real, sec, factor, p->check ? &wrong : NULL));
+            wrong_total += wrong;
+            calls += per;
+        }
+        if (p->reference) {
+            if (host_column(&c, rsend, rrecv, in, out, p->warmup, p->iterations, 0, NULL, &sec) != 0)
+                goto out;
+            cJSON_AddItemToObject(row, "mpi_reference", column_json(real, sec, factor, NULL));
+            calls += per - (p->check ? 1 : 0);
+        }
+        if (do_dev) {
+            wrong = 0;
+            if (device_column(&c, dev, max, send, recv, in, out, p->warmup, p->iterations,
+                              p->check, backend, &wrong, &sec) != 0)
+                goto out;
+            cJSON_AddItemToObject(row, "device", column_json(real, sec, factor, p->check ? &wrong : NULL));
+            wrong_total += wrong;
+            calls += per;
+        }
+        s->usage.collective_bytes += (double)real * (double)calls;
+        calls = 0;
+        if (bytes > max / (uint64_t)p->step_factor) break; /* next step would overflow */
+    }
+    cJSON_AddNumberToObject(result, "wrong", (double)wrong_total);
+    if (p->check) {
+        cJSON_AddStringToObject(result, "check", wrong_total ? "failed" : "passed");
+        cJSON_AddStringToObject(result, "check_method",
+                                "exact: integer inputs 1..8 from a seeded hash of (rank, index)");
+    } else {
+        cJSON_AddStringToObject(result, "check", "skipped");
+    }
+    rc = 0;
+out:
+    if (dev) hetrun_session_free(s, dev, 2 * max);
+    free(send), free(recv), free(rsend), free(rrecv);
+    return rc;
+}
