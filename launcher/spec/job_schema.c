@@ -24,8 +24,8 @@
 static const hetrun_field job_meta_fields[] = {
     {"name", HETRUN_FIELD_STRING, 0, offsetof(hetrun_job, name), NO_RANGE, NULL, NULL, "job",
      "job name shown in logs and reports"},
-    {"description", HETRUN_FIELD_STRING, 0, offsetof(hetrun_job, description), NO_RANGE, NULL,
-     NULL, NULL, "free text copied into the report"},
+    {"description", HETRUN_FIELD_STRING, 0, offsetof(hetrun_job, description), NO_RANGE, NULL, NULL,
+     NULL, "free text copied into the report"},
     {"tags", HETRUN_FIELD_STRING_LIST, 0, offsetof(hetrun_job, tags), NO_RANGE, NULL, NULL, NULL,
      "labels copied into the report (a string or a list)"},
 };
@@ -38,8 +38,9 @@ static const char *const placement_policies[] = {"closest", "round-robin", "pack
 static void placement_check(const void *obj, const hetrun_check_ctx *ctx) {
     const hetrun_job_placement *p = obj;
     if (p->policy == HETRUN_PLACE_MAP && p->map.count == 0)
-        hetrun_check_error(ctx, "map", "policy 'map' needs a 'map' list (device index per local "
-                                       "rank, -1 for the CPU)");
+        hetrun_check_error(ctx, "map",
+                           "policy 'map' needs a 'map' list (device index per local "
+                           "rank, -1 for the CPU)");
     if (p->policy != HETRUN_PLACE_MAP && p->map.count > 0)
         hetrun_check_error(ctx, "map",
                            "'map' is only used with policy 'map' (policy is '%s'); remove one of "
@@ -51,8 +52,8 @@ static const hetrun_field placement_fields[] = {
     {"policy", HETRUN_FIELD_ENUM, 0, offsetof(hetrun_job_placement, policy), NO_RANGE,
      placement_policies, NULL, "closest",
      "how local ranks are mapped to devices: closest, round-robin, pack or map"},
-    {"ranks_per_device", HETRUN_FIELD_INT, 0, offsetof(hetrun_job_placement, ranks_per_device),
-     0, 1024, NULL, NULL, "0", "ranks sharing one device; 0 spreads ranks evenly"},
+    {"ranks_per_device", HETRUN_FIELD_INT, 0, offsetof(hetrun_job_placement, ranks_per_device), 0,
+     1024, NULL, NULL, "0", "ranks sharing one device; 0 spreads ranks evenly"},
     {"map", HETRUN_FIELD_INT_LIST, 0, offsetof(hetrun_job_placement, map), -1, 1023, NULL, NULL,
      NULL, "policy map: device index for each local rank (-1: CPU)"},
     {"bind", HETRUN_FIELD_BOOL, 0, offsetof(hetrun_job_placement, bind), NO_RANGE, NULL, NULL,
@@ -63,20 +64,20 @@ static const hetrun_schema placement_schema = {
     sizeof placement_fields / sizeof placement_fields[0], placement_check};
 
 static const hetrun_field precision_fields[] = {
-    {"dtype", HETRUN_FIELD_DTYPE, 0, offsetof(hetrun_job, precision), NO_RANGE, NULL, NULL,
-     "fp32", "dtype of every workload that does not give its own"},
+    {"dtype", HETRUN_FIELD_DTYPE, 0, offsetof(hetrun_job, precision), NO_RANGE, NULL, NULL, "fp32",
+     "dtype of every workload that does not give its own"},
     {"allow_tf32", HETRUN_FIELD_BOOL, 0, offsetof(hetrun_job, allow_tf32), NO_RANGE, NULL, NULL,
      "false", "fp32 GEMMs may use reduced-precision tensor cores (workloads that do not say)"},
 };
-static const hetrun_schema precision_schema = {
-    "precision", sizeof(hetrun_job), precision_fields,
-    sizeof precision_fields / sizeof precision_fields[0], NULL};
+static const hetrun_schema precision_schema = {"precision", sizeof(hetrun_job), precision_fields,
+                                               sizeof precision_fields / sizeof precision_fields[0],
+                                               NULL};
 
 static const hetrun_field limits_fields[] = {
     {"timeout", HETRUN_FIELD_SECONDS, 0, offsetof(hetrun_job_limits, timeout_s), 0, 31 * 86400.0,
      NULL, NULL, "0", "wall-clock limit of the whole job (e.g. 10m); 0: none"},
-    {"memory_per_device", HETRUN_FIELD_BYTES, 0, offsetof(hetrun_job_limits, memory_per_device),
-     0, I64_UNBOUNDED, NULL, NULL, "0", "device memory a rank may allocate (e.g. 16GiB); 0: none"},
+    {"memory_per_device", HETRUN_FIELD_BYTES, 0, offsetof(hetrun_job_limits, memory_per_device), 0,
+     I64_UNBOUNDED, NULL, NULL, "0", "device memory a rank may allocate (e.g. 16GiB); 0: none"},
 };
 static const hetrun_schema limits_schema = {"limits", sizeof(hetrun_job_limits), limits_fields,
                                             sizeof limits_fields / sizeof limits_fields[0], NULL};
@@ -93,10 +94,10 @@ static void checkpoint_check(const void *obj, const hetrun_check_ctx *ctx) {
 static const hetrun_field checkpoint_fields[] = {
     {"dir", HETRUN_FIELD_STRING, 0, offsetof(hetrun_job_checkpoint, dir), NO_RANGE, NULL, NULL,
      NULL, "directory for checkpoints; none when absent"},
-    {"every", HETRUN_FIELD_INT, 0, offsetof(hetrun_job_checkpoint, every), 0, I64_UNBOUNDED,
-     NULL, NULL, "0", "steps between checkpoints; 0: only at the end"},
-    {"resume", HETRUN_FIELD_BOOL, 0, offsetof(hetrun_job_checkpoint, resume), NO_RANGE, NULL,
-     NULL, "false", "resume from the newest valid checkpoint in dir"},
+    {"every", HETRUN_FIELD_INT, 0, offsetof(hetrun_job_checkpoint, every), 0, I64_UNBOUNDED, NULL,
+     NULL, "0", "steps between checkpoints; 0: only at the end"},
+    {"resume", HETRUN_FIELD_BOOL, 0, offsetof(hetrun_job_checkpoint, resume), NO_RANGE, NULL, NULL,
+     "false", "resume from the newest valid checkpoint in dir"},
     {"keep", HETRUN_FIELD_INT, 0, offsetof(hetrun_job_checkpoint, keep), 1, 1000000, NULL, NULL,
      "3", "checkpoints kept (oldest deleted first)"},
 };
@@ -113,8 +114,9 @@ static void report_check(const void *obj, const hetrun_check_ctx *ctx) {
         if (k < 0) {
             static const char *const fmts[] = {"json", "csv"};
             const char *dym = hetrun_did_you_mean(f, fmts, 2);
-            hetrun_check_error(ctx, "formats", "unknown report format '%.64s'; expected json, csv%s%s%s",
-                               f, dym ? " (did you mean '" : "", dym ? dym : "", dym ? "'?)" : "");
+            hetrun_check_error(ctx, "formats",
+                               "unknown report format '%.64s'; expected json, csv%s%s%s", f,
+                               dym ? " (did you mean '" : "", dym ? dym : "", dym ? "'?)" : "");
         } else if (seen[k]) {
             hetrun_check_error(ctx, "formats", "report format '%s' is listed twice", f);
         } else {
@@ -172,27 +174,27 @@ static const hetrun_field top_fields[] = {
      "name, description and tags of the job"},
     {"backend", HETRUN_FIELD_STRING_LIST, 0, offsetof(hetrun_job, backends), NO_RANGE, NULL, NULL,
      "auto", "backend module name, auto, or an ordered preference list"},
-    {"cpu_fallback", HETRUN_FIELD_BOOL, 0, offsetof(hetrun_job, cpu_fallback), NO_RANGE, NULL,
-     NULL, "false", "run on the cpu backend when no listed backend has a device"},
+    {"cpu_fallback", HETRUN_FIELD_BOOL, 0, offsetof(hetrun_job, cpu_fallback), NO_RANGE, NULL, NULL,
+     "false", "run on the cpu backend when no listed backend has a device"},
     {"placement", HETRUN_FIELD_OBJECT, 0, offsetof(hetrun_job, placement), NO_RANGE, NULL,
      &placement_schema, NULL, "how ranks are mapped to devices and cores"},
     {"precision", HETRUN_FIELD_OBJECT, 0, 0, NO_RANGE, NULL, &precision_schema, NULL,
      "default dtype and TF32 policy for workloads"},
     {"seed", HETRUN_FIELD_INT, 0, offsetof(hetrun_job, seed), 0, I64_UNBOUNDED, NULL, NULL, "42",
      "seed of every random input (rank r uses seed + r)"},
-    {"limits", HETRUN_FIELD_OBJECT, 0, offsetof(hetrun_job, limits), NO_RANGE, NULL,
-     &limits_schema, NULL, "time and memory limits"},
+    {"limits", HETRUN_FIELD_OBJECT, 0, offsetof(hetrun_job, limits), NO_RANGE, NULL, &limits_schema,
+     NULL, "time and memory limits"},
     {"checkpoint", HETRUN_FIELD_OBJECT, 0, offsetof(hetrun_job, checkpoint), NO_RANGE, NULL,
      &checkpoint_schema, NULL, "checkpointing of training workloads"},
-    {"report", HETRUN_FIELD_OBJECT, 0, offsetof(hetrun_job, report), NO_RANGE, NULL,
-     &report_schema, NULL, "where and how the report is written"},
+    {"report", HETRUN_FIELD_OBJECT, 0, offsetof(hetrun_job, report), NO_RANGE, NULL, &report_schema,
+     NULL, "where and how the report is written"},
 };
 static const hetrun_schema top_schema = {"spec", sizeof(hetrun_job), top_fields,
                                          sizeof top_fields / sizeof top_fields[0], top_check};
 
 static const hetrun_schema *const all_schemas[] = {
-    &top_schema,        &job_meta_schema,   &placement_schema, &precision_schema,
-    &limits_schema,     &checkpoint_schema, &report_schema,    NULL};
+    &top_schema,    &job_meta_schema,   &placement_schema, &precision_schema,
+    &limits_schema, &checkpoint_schema, &report_schema,    NULL};
 
 const hetrun_schema *hetrun_spec_top_schema(void) {
     return &top_schema;
@@ -307,7 +309,8 @@ static int read_workload(hetrun_job *job, size_t *cap, size_t index, const hetru
                          list,
                          item->kind == HETRUN_NODE_MAP
                              ? (item->count ? "several keys" : "an empty mapping")
-                             : item->kind == HETRUN_NODE_SEQ ? "a sequence" : "a single value");
+                         : item->kind == HETRUN_NODE_SEQ ? "a sequence"
+                                                         : "a single value");
         return 1;
     }
     const hetrun_node *kn = item->keys[0], *vn = item->values[0];
@@ -319,17 +322,16 @@ static int read_workload(hetrun_job *job, size_t *cap, size_t index, const hetru
         const char *dym = hetrun_did_you_mean(kn->scalar, names, nn);
         if (dym)
             hetrun_diags_add(d, file, kn->line, kn->column, wpath,
-                             "unknown workload type '%.80s' (did you mean '%s'?)", kn->scalar,
-                             dym);
+                             "unknown workload type '%.80s' (did you mean '%s'?)", kn->scalar, dym);
         else
             hetrun_diags_add(d, file, kn->line, kn->column, wpath,
                              "unknown workload type '%.80s'; known types: %s", kn->scalar, list);
         return 1;
     }
     const hetrun_schema *schema = type->schema;
-    bool null_params = vn->kind == HETRUN_NODE_SCALAR && !vn->quoted &&
-                       (!vn->scalar[0] || strcmp(vn->scalar, "~") == 0 ||
-                        strcmp(vn->scalar, "null") == 0);
+    bool null_params =
+        vn->kind == HETRUN_NODE_SCALAR && !vn->quoted &&
+        (!vn->scalar[0] || strcmp(vn->scalar, "~") == 0 || strcmp(vn->scalar, "null") == 0);
     if (vn->kind != HETRUN_NODE_MAP && !null_params) {
         hetrun_diags_add(d, file, vn->line, vn->column, wpath,
                          "expected a mapping of %s parameters, got %s", type->name,
@@ -377,7 +379,8 @@ static int read_workload(hetrun_job *job, size_t *cap, size_t index, const hetru
         inj_k[i].column = inj_v[i].column = inj_col;
         inj_k[i].scalar = (char *)inj_names[i];
         inj_v[i].scalar = (char *)(i == 0 ? hetrun_dtype_name((hetrun_dtype)job->precision)
-                                          : job->allow_tf32 ? "true" : "false");
+                                   : job->allow_tf32 ? "true"
+                                                     : "false");
         keys[map.count] = &inj_k[i];
         vals[map.count] = &inj_v[i];
         map.count++;
@@ -500,7 +503,8 @@ static void sha256_hex(const unsigned char *bytes, size_t len, char out[65]) {
     unsigned int mdlen = 0;
     out[0] = '\0';
     if (!EVP_Digest(bytes, len, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32) return;
-    for (unsigned i = 0; i < 32; i++) snprintf(out + 2 * i, 3, "%02x", md[i]);
+    for (unsigned i = 0; i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
 static int load_bytes(const char *name, const unsigned char *bytes, size_t len, hetrun_job **out,
@@ -603,8 +607,8 @@ static int load_bytes(const char *name, const unsigned char *bytes, size_t len, 
         const hetrun_node *prec_dtype = prec ? hetrun_node_get(prec, "dtype") : NULL;
         size_t cap = 0, points = 0;
         for (size_t i = 0; i < wl->count; i++)
-            errs += read_workload(job, &cap, i, wl->values[i], prec_dtype ? prec_dtype : prec,
-                                  file, &points, d);
+            errs += read_workload(job, &cap, i, wl->values[i], prec_dtype ? prec_dtype : prec, file,
+                                  &points, d);
     }
     free(top.keys);
     free(top.values);

@@ -76,8 +76,10 @@ static size_t edit_distance(const char *a, const char *b) {
     size_t la = strlen(a), lb = strlen(b);
     if (la > 64 || lb > 64) return (size_t)-1; /* keys are short; long words match nothing */
     size_t d[65][65];
-    for (size_t i = 0; i <= la; i++) d[i][0] = i;
-    for (size_t j = 0; j <= lb; j++) d[0][j] = j;
+    for (size_t i = 0; i <= la; i++)
+        d[i][0] = i;
+    for (size_t j = 0; j <= lb; j++)
+        d[0][j] = j;
     for (size_t i = 1; i <= la; i++) {
         for (size_t j = 1; j <= lb; j++) {
             size_t cost = tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]);
@@ -186,19 +188,27 @@ typedef struct unit {
     double factor;
 } unit;
 
-static const unit byte_units[] = {
-    {"B", 1.0},      {"KB", 1e3},         {"MB", 1e6},         {"GB", 1e9},
-    {"TB", 1e12},    {"PB", 1e15},        {"KiB", 1024.0},     {"MiB", 1048576.0},
-    {"GiB", 1073741824.0}, {"TiB", 1099511627776.0}, {"PiB", 1125899906842624.0},
-    {NULL, 0}};
-static const unit time_units[] = {{"ms", 1e-3}, {"s", 1.0},    {"m", 60.0}, {"min", 60.0},
+static const unit byte_units[] = {{"B", 1.0},
+                                  {"KB", 1e3},
+                                  {"MB", 1e6},
+                                  {"GB", 1e9},
+                                  {"TB", 1e12},
+                                  {"PB", 1e15},
+                                  {"KiB", 1024.0},
+                                  {"MiB", 1048576.0},
+                                  {"GiB", 1073741824.0},
+                                  {"TiB", 1099511627776.0},
+                                  {"PiB", 1125899906842624.0},
+                                  {NULL, 0}};
+static const unit time_units[] = {{"ms", 1e-3},  {"s", 1.0},     {"m", 60.0}, {"min", 60.0},
                                   {"h", 3600.0}, {"d", 86400.0}, {NULL, 0}};
 
 /** 0 ok; -1 malformed; -2 unknown unit (unit text in `bad_unit`). */
 static int parse_with_unit(const char *s, const unit *units, double *out, char *bad_unit,
                            size_t bu_len) {
     size_t n = strlen(s), i = 0;
-    while (i < n && (isdigit((unsigned char)s[i]) || s[i] == '.')) i++;
+    while (i < n && (isdigit((unsigned char)s[i]) || s[i] == '.'))
+        i++;
     if (i == 0 || i > 64) return -1;
     char num[80];
     memcpy(num, s, i);
@@ -207,7 +217,8 @@ static int parse_with_unit(const char *s, const unit *units, double *out, char *
     double v;
     if (parse_f64(num, &v, &why) != 0) return -1;
     const char *u = s + i;
-    while (*u == ' ') u++;
+    while (*u == ' ')
+        u++;
     if (!*u) return -1; /* a bare number is handled by the caller */
     for (const unit *x = units; x->name; x++) {
         if (strcmp(u, x->name) == 0) {
@@ -374,8 +385,8 @@ static int parse_unit_value(const hetrun_field *f, const hetrun_node *n, const c
             return 1;
         }
         if (urc != 0 || !isfinite(v)) {
-            add(d, file, n, path, "expected %s (a number with optional unit: %s), got %s%s",
-                exp, ulist, got, why ? why : "");
+            add(d, file, n, path, "expected %s (a number with optional unit: %s), got %s%s", exp,
+                ulist, got, why ? why : "");
             return 1;
         }
     }
@@ -431,8 +442,7 @@ int hetrun_field_parse(const hetrun_field *f, const hetrun_node *n, const char *
             *(bool *)dst = false;
             return 0;
         }
-        static const char *const yaml11[] = {"yes", "no", "on", "off", "y", "n", "true",
-                                             "false"};
+        static const char *const yaml11[] = {"yes", "no", "on", "off", "y", "n", "true", "false"};
         bool y11 = false;
         for (size_t i = 0; n->kind == HETRUN_NODE_SCALAR && i < 8; i++)
             if (strcasecmp(n->scalar, yaml11[i]) == 0) y11 = true;
@@ -446,8 +456,7 @@ int hetrun_field_parse(const hetrun_field *f, const hetrun_node *n, const char *
         if (parse_string_scalar(n, file, path, "a string", d)) return 1;
         char *s = xstrdup(n->scalar);
         if (!s) {
-            add(d, file, n, path, "out of memory copying a string of %zu bytes",
-                strlen(n->scalar));
+            add(d, file, n, path, "out of memory copying a string of %zu bytes", strlen(n->scalar));
             return 1;
         }
         free(*(char **)dst);
@@ -458,7 +467,8 @@ int hetrun_field_parse(const hetrun_field *f, const hetrun_node *n, const char *
         choices_text(f->choices, buf, sizeof buf);
         if (parse_string_scalar(n, file, path, "one of the names listed below", d)) return 1;
         size_t nc = 0;
-        while (f->choices && f->choices[nc]) nc++;
+        while (f->choices && f->choices[nc])
+            nc++;
         for (size_t i = 0; i < nc; i++) {
             if (strcmp(n->scalar, f->choices[i]) == 0) {
                 *(int *)dst = (int)i;
@@ -476,7 +486,8 @@ int hetrun_field_parse(const hetrun_field *f, const hetrun_node *n, const char *
     }
     case HETRUN_FIELD_DTYPE: {
         const char *names[HETRUN_DTYPE_COUNT + 1];
-        for (int i = 0; i < HETRUN_DTYPE_COUNT; i++) names[i] = hetrun_dtype_name(i);
+        for (int i = 0; i < HETRUN_DTYPE_COUNT; i++)
+            names[i] = hetrun_dtype_name(i);
         names[HETRUN_DTYPE_COUNT] = NULL;
         choices_text(names, buf, sizeof buf);
         if (n->kind != HETRUN_NODE_SCALAR || is_null(n)) {
@@ -570,14 +581,16 @@ int hetrun_field_parse(const hetrun_field *f, const hetrun_node *n, const char *
         for (size_t i = 0; i < count; i++) {
             items[i] = xstrdup(one ? one->scalar : n->values[i]->scalar);
             if (!items[i]) {
-                for (size_t j = 0; j < i; j++) free(items[j]);
+                for (size_t j = 0; j < i; j++)
+                    free(items[j]);
                 free(items);
                 add(d, file, n, path, "out of memory copying a list of %zu strings", count);
                 return 1;
             }
         }
         hetrun_string_list *l = dst;
-        for (size_t i = 0; i < l->count; i++) free(l->items[i]);
+        for (size_t i = 0; i < l->count; i++)
+            free(l->items[i]);
         free(l->items);
         l->items = items;
         l->count = count;
@@ -611,7 +624,8 @@ void hetrun_field_free(const hetrun_field *f, void *dst) {
     }
     case HETRUN_FIELD_STRING_LIST: {
         hetrun_string_list *l = dst;
-        for (size_t i = 0; i < l->count; i++) free(l->items[i]);
+        for (size_t i = 0; i < l->count; i++)
+            free(l->items[i]);
         free(l->items);
         l->items = NULL;
         l->count = 0;
@@ -652,8 +666,9 @@ static int apply_defaults(const hetrun_schema *s, const hetrun_node *map, const 
         int e = hetrun_field_parse(f, parsed ? parsed : &dn, file, fp, dst, d);
         hetrun_node_free(parsed);
         if (e) /* a schema table bug: say so plainly */
-            hetrun_diags_add(d, file, 0, 0, fp, "internal error: default value \"%s\" of '%s' "
-                                                "is invalid for its own field",
+            hetrun_diags_add(d, file, 0, 0, fp,
+                             "internal error: default value \"%s\" of '%s' "
+                             "is invalid for its own field",
                              f->default_value, f->key);
         errs += e;
     }
@@ -679,7 +694,8 @@ int hetrun_schema_apply(const hetrun_schema *s, const hetrun_node *map, const ch
     names[nn] = NULL;
     /* Line of the first occurrence of each field, for duplicate detection in O(keys). */
     int first_line[128];
-    for (size_t i = 0; i < nn; i++) first_line[i] = -1;
+    for (size_t i = 0; i < nn; i++)
+        first_line[i] = -1;
 
     for (size_t k = 0; k < map->count; k++) {
         const hetrun_node *kn = map->keys[k], *vn = map->values[k];
@@ -795,7 +811,6 @@ void hetrun_check_error(const hetrun_check_ctx *ctx, const char *key, const char
     } else {
         snprintf(fp, sizeof fp, "%s", ctx->path ? ctx->path : "");
     }
-    hetrun_diags_add(ctx->diags, ctx->file, at ? at->line : 0, at ? at->column : 0, fp, "%s",
-                     msg);
+    hetrun_diags_add(ctx->diags, ctx->file, at ? at->line : 0, at ? at->column : 0, fp, "%s", msg);
     if (ctx->error_count) (*ctx->error_count)++;
 }

@@ -14,7 +14,10 @@
 #define HETRUN_SPEC_MAX_DEPTH 64           /**< nesting depth */
 #define HETRUN_SPEC_MAX_NODES 100000       /**< nodes in the document */
 #define HETRUN_SPEC_MAX_SCALAR 4096        /**< bytes in one scalar */
-#define HETRUN_SPEC_MAX_POINTS 10000       /**< workload points after sweep expansion */
+#ifndef HETRUN_SPEC_MAX_POINTS
+#define HETRUN_SPEC_MAX_POINTS 10000 /**< workload points after sweep expansion (the fuzz
+                                          build lowers it to spend its time elsewhere) */
+#endif
 
 /**
  * Parses `len` bytes of YAML into a node tree. Errors (syntax, limits, aliases,

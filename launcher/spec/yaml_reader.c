@@ -133,29 +133,28 @@ static char *expand_env(const char *in, size_t len, char *err, size_t errlen) {
         snprintf(err, errlen, "out of memory expanding a scalar of %zu bytes", len);
         return NULL;
     }
-#define PUT(src, cnt)                                                                          \
-    do {                                                                                       \
-        size_t c_ = (cnt);                                                                     \
-        if (n + c_ > HETRUN_SPEC_MAX_SCALAR) {                                                 \
-            snprintf(err, errlen,                                                              \
-                     "value is longer than %u bytes after ${VAR} expansion",                  \
-                     (unsigned)HETRUN_SPEC_MAX_SCALAR);                                        \
-            free(out);                                                                         \
-            return NULL;                                                                       \
-        }                                                                                      \
-        if (n + c_ + 1 > cap) {                                                                \
-            size_t nc_ = (n + c_ + 1) * 2;                                                     \
-            char *p_ = realloc(out, nc_);                                                      \
-            if (!p_) {                                                                         \
-                free(out);                                                                     \
-                snprintf(err, errlen, "out of memory expanding a scalar");                     \
-                return NULL;                                                                   \
-            }                                                                                  \
-            out = p_;                                                                          \
-            cap = nc_;                                                                         \
-        }                                                                                      \
-        memcpy(out + n, (src), c_);                                                            \
-        n += c_;                                                                               \
+#define PUT(src, cnt)                                                                              \
+    do {                                                                                           \
+        size_t c_ = (cnt);                                                                         \
+        if (n + c_ > HETRUN_SPEC_MAX_SCALAR) {                                                     \
+            snprintf(err, errlen, "value is longer than %u bytes after ${VAR} expansion",          \
+                     (unsigned)HETRUN_SPEC_MAX_SCALAR);                                            \
+            free(out);                                                                             \
+            return NULL;                                                                           \
+        }                                                                                          \
+        if (n + c_ + 1 > cap) {                                                                    \
+            size_t nc_ = (n + c_ + 1) * 2;                                                         \
+            char *p_ = realloc(out, nc_);                                                          \
+            if (!p_) {                                                                             \
+                free(out);                                                                         \
+                snprintf(err, errlen, "out of memory expanding a scalar");                         \
+                return NULL;                                                                       \
+            }                                                                                      \
+            out = p_;                                                                              \
+            cap = nc_;                                                                             \
+        }                                                                                          \
+        memcpy(out + n, (src), c_);                                                                \
+        n += c_;                                                                                   \
     } while (0)
     size_t i = 0;
     while (i < len) {
@@ -175,9 +174,9 @@ static char *expand_env(const char *in, size_t len, char *err, size_t errlen) {
             continue;
         }
         size_t start = i + 2, j = start;
-        while (j < len && (in[j] == '_' || (in[j] >= 'A' && in[j] <= 'Z') ||
-                           (in[j] >= 'a' && in[j] <= 'z') || (j > start && in[j] >= '0' &&
-                                                              in[j] <= '9')))
+        while (j < len &&
+               (in[j] == '_' || (in[j] >= 'A' && in[j] <= 'Z') || (in[j] >= 'a' && in[j] <= 'z') ||
+                (j > start && in[j] >= '0' && in[j] <= '9')))
             j++;
         size_t name_len = j - start;
         if (name_len == 0 || name_len > 255) {
@@ -195,7 +194,8 @@ static char *expand_env(const char *in, size_t len, char *err, size_t errlen) {
         size_t def_len = 0;
         if (j + 1 < len && in[j] == ':' && in[j + 1] == '-') {
             size_t d = j + 2, e = d;
-            while (e < len && in[e] != '}') e++;
+            while (e < len && in[e] != '}')
+                e++;
             def = in + d;
             def_len = e - d;
             j = e;
@@ -462,8 +462,7 @@ hetrun_node *hetrun_yaml_parse(const char *file, const unsigned char *bytes, siz
                 break;
             }
             if (++r.nodes > HETRUN_SPEC_MAX_NODES) {
-                snprintf(msg, sizeof msg, "document has more than %d nodes",
-                         HETRUN_SPEC_MAX_NODES);
+                snprintf(msg, sizeof msg, "document has more than %d nodes", HETRUN_SPEC_MAX_NODES);
                 err_at(&r, ev.start_mark, msg);
                 fatal = true;
                 break;
@@ -486,8 +485,7 @@ hetrun_node *hetrun_yaml_parse(const char *file, const unsigned char *bytes, siz
                 err_at(&r, ev.start_mark, "out of memory building the document");
                 fatal = true;
             } else if (++r.nodes > HETRUN_SPEC_MAX_NODES) {
-                snprintf(msg, sizeof msg, "document has more than %d nodes",
-                         HETRUN_SPEC_MAX_NODES);
+                snprintf(msg, sizeof msg, "document has more than %d nodes", HETRUN_SPEC_MAX_NODES);
                 err_at(&r, ev.start_mark, msg);
                 fatal = true;
             }
@@ -511,8 +509,9 @@ hetrun_node *hetrun_yaml_parse(const char *file, const unsigned char *bytes, siz
     }
 
     if (r.errors == 0 && !r.root)
-        hetrun_diags_add(diags, file, 1, 1, "", "the spec is empty: expected a mapping with "
-                                                "'version' and 'workloads'");
+        hetrun_diags_add(diags, file, 1, 1, "",
+                         "the spec is empty: expected a mapping with "
+                         "'version' and 'workloads'");
     if (r.errors > 0 || !r.root) {
         hetrun_node_free(r.root);
         return NULL;

@@ -141,8 +141,7 @@ static void check_valid_bytes(const char *name, const char *text, size_t len) {
     if (p) {
         long want = strtol(p + 16, NULL, 10);
         if ((size_t)want != job->workload_count) {
-            printf("FAIL %s: %zu workload points, expected %ld\n", name, job->workload_count,
-                   want);
+            printf("FAIL %s: %zu workload points, expected %ld\n", name, job->workload_count, want);
             bad = 1;
         }
     }
@@ -198,7 +197,8 @@ static int check_markdown(const char *path) {
         char *end = strstr(start, "\n```");
         if (!end) break;
         int line = 1;
-        for (const char *q = text; q < start; q++) line += *q == '\n';
+        for (const char *q = text; q < start; q++)
+            line += *q == '\n';
         char name[1200];
         snprintf(name, sizeof name, "%s:block@line%d", path, line);
         check_valid_bytes(name, start, (size_t)(end - start) + 1);

@@ -18,7 +18,8 @@ static const char *section(const char *doc, const char *title, size_t *len) {
         const char *eol = strchr(p, '\n');
         size_t ll = eol ? (size_t)(eol - p) : strlen(p);
         int level = 0;
-        while (p[level] == '#') level++;
+        while (p[level] == '#')
+            level++;
         char head[512];
         snprintf(head, sizeof head, "%.*s", (int)(ll < 511 ? ll : 511), p);
         if (!strstr(head, title)) continue;
@@ -27,7 +28,8 @@ static const char *section(const char *doc, const char *title, size_t *len) {
         while (q && *q) {
             if (*q == '#') {
                 int l2 = 0;
-                while (q[l2] == '#') l2++;
+                while (q[l2] == '#')
+                    l2++;
                 if (l2 <= level && q[l2] == ' ') break;
             }
             q = strchr(q, '\n');

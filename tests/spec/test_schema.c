@@ -14,15 +14,15 @@
 
 static int failures, checks;
 
-#define CHECK(cond, ...)                                                                       \
-    do {                                                                                       \
-        checks++;                                                                              \
-        if (!(cond)) {                                                                         \
-            failures++;                                                                        \
-            printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                             \
-            printf(__VA_ARGS__);                                                               \
-            printf("\n");                                                                      \
-        }                                                                                      \
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        checks++;                                                                                  \
+        if (!(cond)) {                                                                             \
+            failures++;                                                                            \
+            printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                                 \
+            printf(__VA_ARGS__);                                                                   \
+            printf("\n");                                                                          \
+        }                                                                                          \
     } while (0)
 
 /* ---- a test schema with every field type ---- */
@@ -105,8 +105,8 @@ static void expect_error(const char *yaml, const char *want) {
     tobj t;
     char first[1024];
     int errs = apply_text(yaml, &t, first, sizeof first);
-    CHECK(errs > 0 && strstr(first, want), "'%s' -> '%s', wanted an error containing '%s'",
-          yaml, first, want);
+    CHECK(errs > 0 && strstr(first, want), "'%s' -> '%s', wanted an error containing '%s'", yaml,
+          first, want);
     hetrun_schema_free(&tschema, &t);
 }
 
@@ -174,7 +174,8 @@ static void test_typing(void) {
     expect_error("il: 3\n", "expected a list of integers");
     expect_error("sl: [a, {b: 1}]\n", "sl[1]: expected a string, got a mapping");
     expect_error("in: {}\n", "in: missing required key 'depth'");
-    expect_error("in: {depth: 1, dpeth: 2}\n", "in.dpeth: unknown key 'dpeth' (did you mean 'depth'?)");
+    expect_error("in: {depth: 1, dpeth: 2}\n",
+                 "in.dpeth: unknown key 'dpeth' (did you mean 'depth'?)");
     expect_error("in: 5\n", "expected a mapping");
     expect_error("i: 1\ni: 2\n", "duplicate key 'i' (first given at line 1)");
     expect_error("colour: red\n", "unknown key 'colour'; tobj takes: i, f, b");
@@ -205,8 +206,8 @@ static void test_random_round_trip(void) {
         if (v == 13) v = 14;                              /* 13 is refused by tcheck */
         int64_t mib = (int64_t)((state >> 23) % 100000) + 1;
         char yaml[128];
-        snprintf(yaml, sizeof yaml, "i: %" PRId64 "\nbytes: %" PRId64 "MiB\nsecs: %" PRId64 "ms\n", v,
-                 mib, mib);
+        snprintf(yaml, sizeof yaml, "i: %" PRId64 "\nbytes: %" PRId64 "MiB\nsecs: %" PRId64 "ms\n",
+                 v, mib, mib);
         tobj t;
         char first[512];
         int errs = apply_text(yaml, &t, first, sizeof first);
@@ -247,7 +248,8 @@ static void test_diags(void) {
     CHECK(strstr(buf, "f.yaml:1:9: first\nf.yaml:5:2: b: second 2\n") == buf, "print: %s", buf);
     hetrun_diags_free(&d);
     d.limit = 5;
-    for (int i = 0; i < 50; i++) hetrun_diags_add(&d, "f", i + 1, 1, "", "e%d", i);
+    for (int i = 0; i < 50; i++)
+        hetrun_diags_add(&d, "f", i + 1, 1, "", "e%d", i);
     CHECK(d.count == 5, "limit: %zu", d.count);
     hetrun_diags_free(&d);
 }

@@ -6,6 +6,7 @@
 
 int main(int argc, char **argv) {
     /* Accept `TOOL validate ARGS` like `hetrun validate ARGS`. */
-    if (argc > 1 && strcmp(argv[1], "validate") == 0) return hetrun_cmd_validate(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "validate") == 0)
+        return hetrun_cmd_validate(argc - 1, argv + 1);
     return hetrun_cmd_validate(argc, argv);
 }
