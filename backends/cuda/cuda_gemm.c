@@ -229,14 +229,26 @@ static hetrun_status plan_get(hetrun_device *dev, const hetrun_op_desc *d, const
 hetrun_status hcu_gemm_supported(hetrun_device *dev, const hetrun_op_desc *d) {
     hetrun_status st = static_check(dev, d);
     if (st) return st;
-    /* Ask cuBLASLt itself, for 256-byte aligned operands and the full workspace. */
-    const void *aligned = (const void *)(uintptr_t)256;
+    /* Ask cuBLASLt itself, for the least-aligned operands op_run may get (one element; four
+     * bytes for int8, which cuBLASLt requires) and the full workspace, so a "yes" here
+     * holds for any operand offset. */
+    const uintptr_t worst = d->dtype == HETRUN_I8 ? 4u : (uintptr_t)hetrun_dtype_size(d->dtype);
+    const uintptr_t worst_c =
+        d->dtype == HETRUN_I8 ? 4u : (uintptr_t)hetrun_dtype_size((hetrun_dtype)d->out_dtype);
     hcu_key key;
-    make_key(d, aligned, aligned, aligned, HCU_GEMM_WORKSPACE, &key);
+    make_key(d, (const void *)worst, (const void *)worst, (const void *)worst_c, HCU_GEMM_WORKSPACE,
+             &key);
     if ((st = hcu_bind(dev))) return st;
     hcu_plan *p;
     pthread_mutex_lock(&dev->plan_lock);
     st = plan_get(dev, d, &key, &p);
+    if (st == HETRUN_ERR_UNSUPPORTED) {
+        /* Nothing for the worst case: supported when operands are 256-byte aligned (as
+         * mem_alloc returns them); op_run refuses less aligned ones, naming alignments. */
+        const void *aligned = (const void *)(uintptr_t)256;
+        make_key(d, aligned, aligned, aligned, HCU_GEMM_WORKSPACE, &key);
+        st = plan_get(dev, d, &key, &p);
+    }
     pthread_mutex_unlock(&dev->plan_lock);
     return st;
 }
