@@ -141,8 +141,8 @@ template <typename A> __device__ __forceinline__ void push(MaxSum<A> &st, A x) {
 
 /* Softmax (loss == nullptr) and cross-entropy forward share one kernel. */
 template <typename T, bool BLOCK, int V>
-__global__ void softmax_kernel(const T *x, const int32_t *labels, T *y, T *loss, int64_t m,
-                               int64_t n) {
+__global__ void __launch_bounds__(1024)
+    softmax_kernel(const T *x, const int32_t *labels, T *y, T *loss, int64_t m, int64_t n) {
     using A = acc_t<T>;
     using G = Group<BLOCK>;
     for (int64_t row = G::first_row(); row < m; row += G::row_stride()) {
@@ -175,8 +175,8 @@ __global__ void softmax_kernel(const T *x, const int32_t *labels, T *y, T *loss,
 }
 
 template <typename T, bool BLOCK, int V>
-__global__ void layernorm_kernel(const T *x, const T *gamma, const T *beta, T *y, int64_t m,
-                                 int64_t n, acc_t<T> eps) {
+__global__ void __launch_bounds__(1024) layernorm_kernel(const T *x, const T *gamma, const T *beta,
+                                                         T *y, int64_t m, int64_t n, acc_t<T> eps) {
     using A = acc_t<T>;
     using G = Group<BLOCK>;
     for (int64_t row = G::first_row(); row < m; row += G::row_stride()) {
@@ -210,8 +210,8 @@ __global__ void layernorm_kernel(const T *x, const T *gamma, const T *beta, T *y
 }
 
 template <typename T, bool BLOCK, int V>
-__global__ void rowsum_kernel(const T *x, T *out, int64_t m, int64_t n, acc_t<T> alpha,
-                              acc_t<T> beta) {
+__global__ void __launch_bounds__(1024)
+    rowsum_kernel(const T *x, T *out, int64_t m, int64_t n, acc_t<T> alpha, acc_t<T> beta) {
     using A = acc_t<T>;
     using G = Group<BLOCK>;
     for (int64_t row = G::first_row(); row < m; row += G::row_stride()) {
