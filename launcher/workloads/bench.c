@@ -63,7 +63,7 @@ static const hetrun_field bench_fields[] = {
      "GEMM size of the peak probe (result cached under the cache dir)"},
     {"min_bytes", HETRUN_FIELD_BYTES, 0, P(min_bytes), 1, 1e12, NULL, NULL, "8",
      "collectives: smallest message size"},
-    {"max_bytes", HETRUN_FIELD_BYTES, 0, P(max_bytes), 1, 1e12, NULL, NULL, "64MiB",
+    {"max_bytes", HETRUN_FIELD_BYTES, 0, P(max_bytes), 1, 2147483648.0 * 8, NULL, NULL, "64MiB",
      "collectives: largest message size"},
     {"step_factor", HETRUN_FIELD_INT, 0, P(step_factor), 2, 1024, NULL, NULL, "2",
      "collectives: size multiplier between rows"},
