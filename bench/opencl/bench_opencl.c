@@ -132,16 +132,20 @@ int main(int argc, char **argv) {
     host.cpu_threads = (int32_t)sysconf(_SC_NPROCESSORS_ONLN);
     if (reps < 1) reps = 1;
     load(argv[1]);
+    /* The environment as given, before init (which may set POCL_MAX_PTHREAD_COUNT). */
+    printf("## Environment\n\n");
+    for (char **e = environ; *e; e++)
+        if (!strncmp(*e, "OPENBLAS_", 9) || !strncmp(*e, "POCL_", 5) || !strncmp(*e, "OMP_", 4))
+            printf("- env: %s\n", *e);
     ABI(B->init(&host));
     hetrun_device_info info;
     memset(&info, 0, sizeof info);
     info.struct_size = sizeof info;
     ABI(B->device_info(0, &info));
-    printf("## Environment\n\n- device: %s (%s, driver %s, %s, %u CUs @ %u MHz)\n", info.name,
-           info.vendor, info.driver_version, info.arch, info.compute_units, info.clock_mhz);
-    for (char **e = environ; *e; e++)
-        if (!strncmp(*e, "OPENBLAS_", 9) || !strncmp(*e, "POCL_", 5) || !strncmp(*e, "OMP_", 4))
-            printf("- env: %s\n", *e);
+    printf("- device: %s (%s, driver %s, %s, %u CUs @ %u MHz)\n", info.name, info.vendor,
+           info.driver_version, info.arch, info.compute_units, info.clock_mhz);
+    const char *pt = getenv("POCL_MAX_PTHREAD_COUNT");
+    printf("- POCL_MAX_PTHREAD_COUNT after module init: %s\n", pt ? pt : "unset");
     print_load("start");
     printf("- repeats per size: %d (after one warm-up call each)\n\n", reps);
 
