@@ -10,7 +10,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <hwloc/export.h>
 
 static hetrun_topo *topo_new(void)
 {
@@ -146,7 +145,10 @@ hetrun_topo *hetrun_topo_load_node_cached(int local_rank, const char *cache_dir,
         }
         return t;
     }
-    /* Others: wait for local rank 0's export, then load it (about 1 ms instead of a scan). */
+    /* Others: wait for local rank 0's export, then load it (cheaper than a scan). When the
+     * folder is not writable rank 0 cannot have cached anything: do not wait for it. */
+    if (access(cache_dir, W_OK) != 0 && access(path, R_OK) != 0)
+        return hetrun_topo_load_system(1, err, errlen);
     struct timespec nap = {0, 2 * 1000 * 1000};
     for (int i = 0; i < 5000; i++) {
         if (access(path, R_OK) == 0) {
