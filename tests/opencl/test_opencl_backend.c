@@ -16,6 +16,7 @@
 #include <dirent.h>
 #include <dlfcn.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -451,6 +452,59 @@ static void test_events(void) {
     checks++;
 }
 
+/* Two threads, each with its own queue, race on the first use of the device's program
+ * and then run ops concurrently; results must be exact (scale by 2 is exact in fp32). */
+static pthread_barrier_t start_line;
+
+static void *worker(void *arg) {
+    int *bad = arg;
+    hetrun_queue *wq;
+    hetrun_buffer *b;
+    enum { N = 4099 };
+    static _Thread_local float x[N], y[N];
+    if (B->queue_create(dev, &wq) != HETRUN_OK || B->mem_alloc(dev, N * 4, &b) != HETRUN_OK) {
+        *bad = -1;
+        return NULL;
+    }
+    pthread_barrier_wait(&start_line);
+    for (int round = 0; round < 20 && !*bad; round++) {
+        for (int i = 0; i < N; i++)
+            x[i] = (float)(i % 97) - 48.5f + (float)round;
+        hetrun_op_desc d = hetrun_op_desc_init(HETRUN_OP_SCALE, HETRUN_F32);
+        d.m = 1;
+        d.n = N;
+        d.alpha = 2.0;
+        hetrun_tensor t[2] = {{b, 0}, {b, 0}};
+        if (B->copy_h2d(wq, t[0], x, sizeof x) || B->op_run(wq, &d, t, 2, (hetrun_tensor){0}) ||
+            B->copy_d2h(wq, y, t[0], sizeof y)) {
+            *bad = -2;
+            break;
+        }
+        for (int i = 0; i < N; i++)
+            if (y[i] != 2.0f * x[i]) {
+                *bad = i + 1;
+                break;
+            }
+    }
+    B->mem_free(b);
+    B->queue_destroy(wq);
+    return NULL;
+}
+
+static void test_threads(void) {
+    pthread_t th[2];
+    int bad[2] = {0, 0};
+    pthread_barrier_init(&start_line, NULL, 2);
+    for (int i = 0; i < 2; i++)
+        pthread_create(&th[i], NULL, worker, &bad[i]);
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&start_line);
+    for (int i = 0; i < 2; i++)
+        if (bad[i]) fail("thread %d: concurrent queues gave error/mismatch code %d", i, bad[i]);
+    checks++;
+}
+
 static int open_all(const char *cache_dir) {
     host.cache_dir = cache_dir;
     hetrun_status st = B->init(&host);
@@ -514,7 +568,42 @@ static int find_entry(const char *dir, char *path, size_t len) {
     return found;
 }
 
-/* A corrupt or truncated cache entry must be rejected and rebuilt, never trusted. */
+static uint64_t fnv1a(uint64_t h, const unsigned char *p, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 0x100000001b3ull;
+    return h;
+}
+
+/* Changes one character of the key stored in a cache entry and re-seals its checksum
+ * (layout: magic[8], u32 version, u32 key_len, u64 bin_len, u64 checksum, key, binary). */
+static int restamp_key(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *buf = malloc((size_t)size);
+    size_t got = fread(buf, 1, (size_t)size, f);
+    fclose(f);
+    uint32_t klen;
+    uint64_t blen;
+    memcpy(&klen, buf + 12, 4);
+    memcpy(&blen, buf + 16, 8);
+    if (got != (size_t)size || 32 + klen + blen != (uint64_t)size || klen < 8) {
+        free(buf);
+        return -1;
+    }
+    buf[32 + 7] ^= 0x20; /* first character of the device name after "device=" */
+    uint64_t sum = fnv1a(fnv1a(0xcbf29ce484222325ull, buf + 32, klen), buf + 32 + klen, blen);
+    memcpy(buf + 24, &sum, 8);
+    f = fopen(path, "wb");
+    int rc = f && fwrite(buf, 1, (size_t)size, f) == (size_t)size ? 0 : -1;
+    if (f) fclose(f);
+    free(buf);
+    return rc;
+}
+
+/* A corrupt, truncated or stale cache entry must be rejected and rebuilt, never trusted. */
 static void test_cache(void) {
     char dir[] = "/tmp/hetrun-ocl-cache-XXXXXX";
     if (!mkdtemp(dir)) {
@@ -543,6 +632,11 @@ static void test_cache(void) {
     if (truncate(path, sb.st_size / 3) != 0) fail("truncate failed");
     cache_round(dir, "rejected", "truncated");
     cache_round(dir, "cache hit", "after rebuilding a truncated entry");
+    /* A well-formed entry for another key (what a hash collision or a hand-copied file
+     * looks like): valid checksum, different device name in the key. */
+    if (restamp_key(path) != 0) fail("program cache: could not rewrite the key of %s", path);
+    cache_round(dir, "stale", "other key");
+    cache_round(dir, "cache hit", "after rebuilding a stale entry");
     /* No cache dir: works, writes nothing. */
     host.cache_dir = NULL;
     if (open_all(NULL) != 0) exit(1);
@@ -583,6 +677,7 @@ int main(int argc, char **argv) {
     } else {
         int rc = open_all(NULL);
         if (rc) return rc;
+        test_threads(); /* first: both threads race on building the program */
         test_errors();
         test_events();
         test_elementwise();
