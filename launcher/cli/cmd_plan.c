@@ -19,8 +19,7 @@
 #include "topo/topology.h"
 #include "util/exitcodes.h"
 
-static void usage(FILE *out)
-{
+static void usage(FILE *out) {
     fprintf(out,
             "usage: hetrun plan JOB.yaml --ranks N [--nodes M] [--topology FILE.xml]\n"
             "                   [--backend NAME] [--format table|json]\n"
@@ -42,16 +41,14 @@ static void usage(FILE *out)
 }
 
 /* Parses a positive int option value; -1 when invalid. */
-static int parse_count(const char *s)
-{
+static int parse_count(const char *s) {
     char *end = NULL;
     long v = s ? strtol(s, &end, 10) : -1;
     if (!s || end == s || *end || v <= 0 || v > 1000000) return -1;
     return (int)v;
 }
 
-int hetrun_cmd_plan(int argc, char **argv)
-{
+int hetrun_cmd_plan(int argc, char **argv) {
     const char *spec = NULL, *topology = NULL, *backend = NULL;
     int ranks = -1, nodes = 1, json = 0;
     for (int i = 1; i < argc; i++) {
@@ -91,18 +88,18 @@ int hetrun_cmd_plan(int argc, char **argv)
         case 2: topology = val; break;
         case 3: backend = val; break;
         case 4:
-            if (strcmp(val, "json") == 0) json = 1;
-            else if (strcmp(val, "table") == 0) json = 0;
+            if (strcmp(val, "json") == 0)
+                json = 1;
+            else if (strcmp(val, "table") == 0)
+                json = 0;
             else {
-                fprintf(stderr, "hetrun plan: unknown format '%s' (expected table or json)\n",
-                        val);
+                fprintf(stderr, "hetrun plan: unknown format '%s' (expected table or json)\n", val);
                 return HETRUN_EXIT_USAGE;
             }
             break;
         default:
             if (a[0] == '-' && a[1]) {
-                fprintf(stderr, "hetrun plan: unknown option '%s' (see 'hetrun plan --help')\n",
-                        a);
+                fprintf(stderr, "hetrun plan: unknown option '%s' (see 'hetrun plan --help')\n", a);
                 return HETRUN_EXIT_USAGE;
             }
             if (spec) {
@@ -113,7 +110,8 @@ int hetrun_cmd_plan(int argc, char **argv)
         }
     }
     if (!spec || ranks < 0) {
-        fprintf(stderr, "hetrun plan: %s\n", !spec ? "no spec file given" : "--ranks N is required");
+        fprintf(stderr, "hetrun plan: %s\n",
+                !spec ? "no spec file given" : "--ranks N is required");
         usage(stderr);
         return HETRUN_EXIT_USAGE;
     }

@@ -16,8 +16,7 @@
 #include "topo/topology.h"
 #include "util/exitcodes.h"
 
-static void usage(FILE *out)
-{
+static void usage(FILE *out) {
     fprintf(out,
             "usage: hetrun topo [--topology FILE.xml] [--backend NAME] [--format table|json]\n"
             "\n"
@@ -35,8 +34,7 @@ static void usage(FILE *out)
             "exit codes: 0 ok, 2 usage, 4 bad topology file\n");
 }
 
-static const char *kind_name(uint32_t kind)
-{
+static const char *kind_name(uint32_t kind) {
     switch (kind) {
     case HETRUN_DEVICE_CPU: return "cpu";
     case HETRUN_DEVICE_GPU: return "gpu";
@@ -47,13 +45,13 @@ static const char *kind_name(uint32_t kind)
 
 /* Device row: locality from the topology, as JSON (also the source of the table). */
 static cJSON *device_json(const hetrun_topo *t, int index, const hetrun_device_info *info,
-                          const char *osdev)
-{
+                          const char *osdev) {
     hetrun_locality loc;
     if (hetrun_topo_locate(t, info->pci_bus_id, osdev, &loc) != 0) return NULL;
     int *cpus = NULL, n = 0;
     char cs[1024] = "";
-    if (hetrun_cpuset_to_list(loc.cpuset, &cpus, &n) == 0) hetrun_cpus_format(cpus, n, cs, sizeof(cs));
+    if (hetrun_cpuset_to_list(loc.cpuset, &cpus, &n) == 0)
+        hetrun_cpus_format(cpus, n, cs, sizeof(cs));
     free(cpus);
     cJSON *d = cJSON_CreateObject();
     if (d) {
@@ -71,8 +69,7 @@ static cJSON *device_json(const hetrun_topo *t, int index, const hetrun_device_i
     return d;
 }
 
-static cJSON *machine_json(const hetrun_topo *t)
-{
+static cJSON *machine_json(const hetrun_topo *t) {
     hwloc_topology_t h = t->topo;
     cJSON *m = cJSON_CreateObject();
     if (!m) return NULL;
@@ -96,20 +93,17 @@ static cJSON *machine_json(const hetrun_topo *t)
     return m;
 }
 
-static const char *js(const cJSON *o, const char *k)
-{
+static const char *js(const cJSON *o, const char *k) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
     return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : "-";
 }
 
-static int ji(const cJSON *o, const char *k)
-{
+static int ji(const cJSON *o, const char *k) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
     return cJSON_IsNumber(v) ? v->valueint : -1;
 }
 
-static void print_table(const cJSON *root)
-{
+static void print_table(const cJSON *root) {
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(root, "machine");
     printf("topology: %s: %d package(s), %d core(s), %d PU(s)\n", js(root, "topology"),
            ji(m, "packages"), ji(m, "cores"), ji(m, "pus"));
@@ -119,8 +113,7 @@ static void print_table(const cJSON *root)
     printf("\n%-10s %5s  %-11s %-30s %-13s %4s  %-8s %-20s %s\n", "backend", "index", "kind",
            "name", "pci_bus_id", "numa", "locality", "visibility", "cpus");
     const cJSON *b;
-    cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(root, "backends"))
-    {
+    cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(root, "backends")) {
         const cJSON *devs = cJSON_GetObjectItemCaseSensitive(b, "devices");
         if (strcmp(js(b, "state"), "loaded") != 0) {
             printf("%-10s %5s  (%s: %s)\n", js(b, "name"), "-", js(b, "state"), js(b, "reason"));
@@ -146,8 +139,7 @@ static void print_table(const cJSON *root)
     }
 }
 
-int hetrun_cmd_topo(int argc, char **argv)
-{
+int hetrun_cmd_topo(int argc, char **argv) {
     const char *topology = NULL, *backend = NULL;
     int json = 0;
     for (int i = 1; i < argc; i++) {
@@ -174,10 +166,14 @@ int hetrun_cmd_topo(int argc, char **argv)
             fprintf(stderr, "hetrun topo: %s needs a value\n", opts[which]);
             return HETRUN_EXIT_USAGE;
         }
-        if (which == 0) topology = val;
-        else if (which == 1) backend = val;
-        else if (strcmp(val, "json") == 0) json = 1;
-        else if (strcmp(val, "table") == 0) json = 0;
+        if (which == 0)
+            topology = val;
+        else if (which == 1)
+            backend = val;
+        else if (strcmp(val, "json") == 0)
+            json = 1;
+        else if (strcmp(val, "table") == 0)
+            json = 0;
         else {
             fprintf(stderr, "hetrun topo: unknown format '%s' (expected table or json)\n", val);
             return HETRUN_EXIT_USAGE;
@@ -218,7 +214,10 @@ int hetrun_cmd_topo(int argc, char **argv)
         int rc = hetrun_probe_backend(name, &devs, &n, why, sizeof(why));
         cJSON *b = cJSON_CreateObject();
         cJSON_AddStringToObject(b, "name", name);
-        cJSON_AddStringToObject(b, "state", rc == 0 ? "loaded" : rc > 0 ? "unavailable" : "refused");
+        cJSON_AddStringToObject(b, "state",
+                                rc == 0  ? "loaded"
+                                : rc > 0 ? "unavailable"
+                                         : "refused");
         cJSON_AddStringToObject(b, "reason", rc == 0 ? "" : why);
         cJSON *jd = cJSON_AddArrayToObject(b, "devices");
         for (int k = 0; jd && k < n; k++) {

@@ -10,16 +10,15 @@
 
 /* Strict non-negative int: the whole string, no sign games. -1 absent, -2 malformed. */
 static int get_int(const char *(*get)(const char *), const char *name, int *val, char *err,
-                   size_t errlen)
-{
+                   size_t errlen) {
     const char *s = get(name);
     if (!s || !*s) return -1;
     char *end = NULL;
     errno = 0;
     long v = strtol(s, &end, 10);
     if (errno || end == s || *end != '\0' || v < 0 || v > INT_MAX) {
-        snprintf(err, errlen, "environment variable %s=\"%s\" is not a non-negative integer",
-                 name, s);
+        snprintf(err, errlen, "environment variable %s=\"%s\" is not a non-negative integer", name,
+                 s);
         return -2;
     }
     *val = (int)v;
@@ -27,8 +26,7 @@ static int get_int(const char *(*get)(const char *), const char *name, int *val,
 }
 
 /* SLURM_TASKS_PER_NODE like "2(x3),1": tasks on node `node`, and the node count. */
-static int slurm_tasks_on_node(const char *spec, int node, int *tasks, int *nnodes)
-{
+static int slurm_tasks_on_node(const char *spec, int node, int *tasks, int *nnodes) {
     int idx = 0, found = -1;
     const char *p = spec;
     while (*p) {
@@ -45,8 +43,10 @@ static int slurm_tasks_on_node(const char *spec, int node, int *tasks, int *nnod
         }
         if (found < 0 && node >= idx && node < idx + rep) found = (int)n;
         idx += (int)rep;
-        if (*p == ',') p++;
-        else if (*p) return -1;
+        if (*p == ',')
+            p++;
+        else if (*p)
+            return -1;
     }
     if (found < 0) return -1;
     *tasks = found;
@@ -55,15 +55,14 @@ static int slurm_tasks_on_node(const char *spec, int node, int *tasks, int *nnod
 }
 
 int hetrun_identity_parse(const char *(*get)(const char *name), hetrun_rank_identity *out,
-                          char *err, size_t errlen)
-{
+                          char *err, size_t errlen) {
     hetrun_rank_identity id = {0, 1, 0, 1, 0, 1, "single process"};
     int lr = 0, ls = -1, rk = -1, sz = -1, rc;
     err[0] = '\0';
 
-#define GET(name, var)                                                                         \
-    do {                                                                                       \
-        if ((rc = get_int(get, name, &(var), err, errlen)) == -2) return -1;                  \
+#define GET(name, var)                                                                             \
+    do {                                                                                           \
+        if ((rc = get_int(get, name, &(var), err, errlen)) == -2) return -1;                       \
     } while (0)
 
     if (get_int(get, "OMPI_COMM_WORLD_LOCAL_RANK", &lr, err, errlen) != -1) {
@@ -155,8 +154,7 @@ int hetrun_identity_parse(const char *(*get)(const char *name), hetrun_rank_iden
     return 0;
 }
 
-int hetrun_identity_from_env(const char *(*get)(const char *name), hetrun_rank_identity *out)
-{
+int hetrun_identity_from_env(const char *(*get)(const char *name), hetrun_rank_identity *out) {
     char err[512];
     if (hetrun_identity_parse(get, out, err, sizeof(err)) != 0) {
         HETRUN_ERROR("rank identity: %s", err);

@@ -12,18 +12,17 @@
 #include "topo/topology.h"
 #include "util/log.h"
 
-static const char *env_get(const char *name)
-{
+static const char *env_get(const char *name) {
     return getenv(name);
 }
 
-void hetrun_cpus_format(const int *cpus, int n, char *buf, size_t len)
-{
+void hetrun_cpus_format(const int *cpus, int n, char *buf, size_t len) {
     size_t off = 0;
     buf[0] = '\0';
     for (int i = 0; i < n && off < len;) {
         int j = i;
-        while (j + 1 < n && cpus[j + 1] == cpus[j] + 1) j++;
+        while (j + 1 < n && cpus[j + 1] == cpus[j] + 1)
+            j++;
         int w = j > i ? snprintf(buf + off, len - off, "%s%d-%d", off ? "," : "", cpus[i], cpus[j])
                       : snprintf(buf + off, len - off, "%s%d", off ? "," : "", cpus[i]);
         if (w < 0) break;
@@ -34,20 +33,21 @@ void hetrun_cpus_format(const int *cpus, int n, char *buf, size_t len)
 }
 
 /* A key shared by the ranks of one job on one node, for the topology cache; "" if none. */
-static void job_key(char *out, size_t len)
-{
+static void job_key(char *out, size_t len) {
     const char *v;
     out[0] = '\0';
-    if ((v = getenv("PMIX_NAMESPACE")) && *v) snprintf(out, len, "pmix-%s", v);
-    else if ((v = getenv("OMPI_MCA_ess_base_jobid")) && *v) snprintf(out, len, "ompi-%s", v);
+    if ((v = getenv("PMIX_NAMESPACE")) && *v)
+        snprintf(out, len, "pmix-%s", v);
+    else if ((v = getenv("OMPI_MCA_ess_base_jobid")) && *v)
+        snprintf(out, len, "ompi-%s", v);
     else if ((v = getenv("SLURM_JOB_ID")) && *v) {
         const char *s = getenv("SLURM_STEP_ID");
         snprintf(out, len, "slurm-%s.%s", v, s ? s : "x");
-    } else if ((v = getenv("FLUX_JOB_ID")) && *v) snprintf(out, len, "flux-%s", v);
+    } else if ((v = getenv("FLUX_JOB_ID")) && *v)
+        snprintf(out, len, "flux-%s", v);
 }
 
-static void cache_dir(char *out, size_t len)
-{
+static void cache_dir(char *out, size_t len) {
     const hetrun_host_services *hs = hetrun_host_services_get();
     if (hs && hs->cache_dir && *hs->cache_dir) {
         snprintf(out, len, "%s", hs->cache_dir);
@@ -59,8 +59,7 @@ static void cache_dir(char *out, size_t len)
 
 /* Narrows `env` to device `g`; within a list the scheduler already set, takes its g-th entry. */
 static int set_visibility(const char *env, int g, char *value, size_t vlen, char *err,
-                          size_t errlen)
-{
+                          size_t errlen) {
     const char *pre = getenv(env);
     if (pre && *pre) {
         char copy[1024];
@@ -72,8 +71,8 @@ static int set_visibility(const char *env, int g, char *value, size_t vlen, char
             if (k == g) snprintf(value, vlen, "%s", tok);
         if (!value[0]) {
             snprintf(err, errlen,
-                     "%s=\"%s\" (already set) has %d entr%s but the probe reported device %d",
-                     env, pre, k, k == 1 ? "y" : "ies", g);
+                     "%s=\"%s\" (already set) has %d entr%s but the probe reported device %d", env,
+                     pre, k, k == 1 ? "y" : "ies", g);
             return -1;
         }
     } else {
@@ -88,8 +87,7 @@ static int set_visibility(const char *env, int g, char *value, size_t vlen, char
 
 int hetrun_placement_apply_devices(const struct hetrun_job *job, const char *backend,
                                    const hetrun_probe_device *devs, int ndevs,
-                                   hetrun_placement *out, char *err, size_t errlen)
-{
+                                   hetrun_placement *out, char *err, size_t errlen) {
     hetrun_placement p;
     memset(&p, 0, sizeof(p));
     if (hetrun_identity_parse(env_get, &p.id, err, errlen) != 0) return -1;
@@ -168,7 +166,8 @@ int hetrun_placement_apply_devices(const struct hetrun_job *job, const char *bac
             snprintf(err, errlen, "placement: out of memory");
             goto done;
         }
-        for (int i = 0; i < p.ncpus; i++) hwloc_bitmap_set(set, (unsigned)p.cpus[i]);
+        for (int i = 0; i < p.ncpus; i++)
+            hwloc_bitmap_set(set, (unsigned)p.cpus[i]);
         if (hwloc_set_cpubind(t->topo, set, HWLOC_CPUBIND_PROCESS) == 0) {
             p.bound = 1;
         } else {
@@ -196,9 +195,8 @@ done:
     return rc;
 }
 
-int hetrun_placement_apply(const struct hetrun_job *job, const char *backend,
-                           hetrun_placement *out, char *err, size_t errlen)
-{
+int hetrun_placement_apply(const struct hetrun_job *job, const char *backend, hetrun_placement *out,
+                           char *err, size_t errlen) {
     hetrun_probe_device *devs = NULL;
     int ndevs = 0;
     char why[1024];
@@ -213,8 +211,7 @@ int hetrun_placement_apply(const struct hetrun_job *job, const char *backend,
     return rc;
 }
 
-static const char *kind_name(uint32_t kind)
-{
+static const char *kind_name(uint32_t kind) {
     switch (kind) {
     case HETRUN_DEVICE_CPU: return "cpu";
     case HETRUN_DEVICE_GPU: return "gpu";
@@ -223,8 +220,7 @@ static const char *kind_name(uint32_t kind)
     }
 }
 
-cJSON *hetrun_placement_to_json(const hetrun_placement *p)
-{
+cJSON *hetrun_placement_to_json(const hetrun_placement *p) {
     cJSON *o = cJSON_CreateObject();
     if (!o) return NULL;
     cJSON_AddNumberToObject(o, "rank", p->id.rank);
@@ -250,7 +246,8 @@ cJSON *hetrun_placement_to_json(const hetrun_placement *p)
     }
     cJSON_AddNumberToObject(o, "numa_node", p->numa_node);
     cJSON *c = cJSON_AddArrayToObject(o, "cpus");
-    for (int i = 0; c && i < p->ncpus; i++) cJSON_AddItemToArray(c, cJSON_CreateNumber(p->cpus[i]));
+    for (int i = 0; c && i < p->ncpus; i++)
+        cJSON_AddItemToArray(c, cJSON_CreateNumber(p->cpus[i]));
     cJSON_AddNumberToObject(o, "threads", p->threads);
     cJSON_AddStringToObject(o, "locality", p->locality);
     cJSON_AddStringToObject(o, "visibility_env", p->visibility_env);
@@ -259,8 +256,7 @@ cJSON *hetrun_placement_to_json(const hetrun_placement *p)
     return o;
 }
 
-void hetrun_placement_print_binding(const hetrun_placement *p, FILE *out)
-{
+void hetrun_placement_print_binding(const hetrun_placement *p, FILE *out) {
     char host[256] = "?", cpus[512];
     gethostname(host, sizeof(host) - 1);
     host[sizeof(host) - 1] = '\0';
@@ -272,14 +268,13 @@ void hetrun_placement_print_binding(const hetrun_placement *p, FILE *out)
                 p->device.pci_bus_id[0] ? " " : "", p->device.pci_bus_id);
     else
         fprintf(out, "no device (CPU only)");
-    fprintf(out, " numa %d cpus %s threads %d [%s, %s]", p->numa_node, cpus, p->threads,
-            p->policy, p->locality);
+    fprintf(out, " numa %d cpus %s threads %d [%s, %s]", p->numa_node, cpus, p->threads, p->policy,
+            p->locality);
     if (p->visibility_env[0]) fprintf(out, " %s=%s", p->visibility_env, p->visibility_value);
     fprintf(out, "%s\n", p->bound ? " bound" : " not bound");
 }
 
-void hetrun_placement_free(hetrun_placement *p)
-{
+void hetrun_placement_free(hetrun_placement *p) {
     if (!p) return;
     free(p->cpus);
     p->cpus = NULL;

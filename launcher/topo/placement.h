@@ -61,11 +61,11 @@ typedef struct hetrun_placement {
     int numa_node;             /**< -1 unknown */
     int *cpus;                 /**< PU OS indices this rank is bound to (owned) */
     int ncpus;
-    int threads;               /**< BLAS/OpenMP threads for this rank */
-    char locality[32];         /**< "pci", "osdev", "machine" (or "numa" for CPU ranks) */
+    int threads;       /**< BLAS/OpenMP threads for this rank */
+    char locality[32]; /**< "pci", "osdev", "machine" (or "numa" for CPU ranks) */
     char policy[32];
     char visibility_env[64], visibility_value[256]; /**< what was set, or "" */
-    int bound;                 /**< 1 when the process was bound */
+    int bound;                                      /**< 1 when the process was bound */
 } hetrun_placement;
 
 /**
@@ -76,8 +76,8 @@ typedef struct hetrun_placement {
  * OPENBLAS/OMP/MKL_NUM_THREADS unless the user set them. Returns 0, or -1 with the cause
  * in `err`.
  */
-int hetrun_placement_apply(const struct hetrun_job *job, const char *backend,
-                           hetrun_placement *out, char *err, size_t errlen);
+int hetrun_placement_apply(const struct hetrun_job *job, const char *backend, hetrun_placement *out,
+                           char *err, size_t errlen);
 
 /** Applies a placement for devices already probed (tests, and backends probed once). */
 int hetrun_placement_apply_devices(const struct hetrun_job *job, const char *backend,

@@ -9,23 +9,21 @@
 
 static const char *const policy_names[] = {"closest", "round-robin", "pack", "map"};
 
-const char *hetrun_policy_name(int policy)
-{
+const char *hetrun_policy_name(int policy) {
     if (policy < 0 || policy > HETRUN_PLACE_MAP) return "?";
     return policy_names[policy];
 }
 
-int hetrun_policy_parse(const char *name)
-{
+int hetrun_policy_parse(const char *name) {
     for (int i = 0; i <= HETRUN_PLACE_MAP; i++)
         if (name && strcmp(name, policy_names[i]) == 0) return i;
     return -1;
 }
 
-void hetrun_plan_free(hetrun_rank_plan *plans, int n)
-{
+void hetrun_plan_free(hetrun_rank_plan *plans, int n) {
     if (!plans) return;
-    for (int i = 0; i < n; i++) free(plans[i].cpus);
+    for (int i = 0; i < n; i++)
+        free(plans[i].cpus);
     free(plans);
 }
 
@@ -34,8 +32,7 @@ typedef struct accel {
     int numa; /* locality NUMA node, -1 unknown */
 } accel;
 
-static int cmp_accel_numa(const void *a, const void *b)
-{
+static int cmp_accel_numa(const void *a, const void *b) {
     const accel *x = a, *y = b;
     if (x->numa != y->numa) return x->numa < y->numa ? -1 : 1;
     return x->pos - y->pos;
@@ -43,14 +40,14 @@ static int cmp_accel_numa(const void *a, const void *b)
 
 /* closest: how many ranks each accelerator gets, balanced per device and per NUMA node:
  * devices are visited NUMA-interleaved (first of each node, then second of each...). */
-static void closest_counts(const accel *acc, int D, int M, int *count)
-{
+static void closest_counts(const accel *acc, int D, int M, int *count) {
     accel *s = malloc((size_t)D * sizeof(*s));
     int *order = malloc((size_t)D * sizeof(int));
     int *gstart = malloc((size_t)(D + 1) * sizeof(int));
     if (!s || !order || !gstart) {
         /* Fall back to device order; still balanced per device. */
-        for (int k = 0; k < M; k++) count[acc[k % D].pos]++;
+        for (int k = 0; k < M; k++)
+            count[acc[k % D].pos]++;
         free(s);
         free(order);
         free(gstart);
@@ -66,7 +63,8 @@ static void closest_counts(const accel *acc, int D, int M, int *count)
     for (int round = 0; n < D; round++)
         for (int g = 0; g < ng; g++)
             if (gstart[g] + round < gstart[g + 1]) order[n++] = s[gstart[g] + round].pos;
-    for (int k = 0; k < M; k++) count[order[k % D]]++;
+    for (int k = 0; k < M; k++)
+        count[order[k % D]]++;
     free(s);
     free(order);
     free(gstart);
@@ -78,8 +76,7 @@ typedef struct group {
     int n;
 } group;
 
-static int cmp_group(const void *a, const void *b)
-{
+static int cmp_group(const void *a, const void *b) {
     const group *x = a, *y = b;
     int wx = hwloc_bitmap_weight(x->home), wy = hwloc_bitmap_weight(y->home);
     if (wx != wy) return wx < wy ? -1 : 1;
@@ -90,9 +87,8 @@ static int cmp_group(const void *a, const void *b)
 
 /* Splits `avail` among the n ranks of a group: whole cores when there are enough, else
  * PUs, else PUs shared round-robin (oversubscribed). */
-static int split_group(const hetrun_topo *t, hwloc_const_bitmap_t avail, const int *ranks,
-                       int n, hwloc_bitmap_t *sets, int *threads)
-{
+static int split_group(const hetrun_topo *t, hwloc_const_bitmap_t avail, const int *ranks, int n,
+                       hwloc_bitmap_t *sets, int *threads) {
     hwloc_topology_t topo = t->topo;
     int ncore_total = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_CORE);
     int cap = ncore_total > 0 ? ncore_total : hwloc_bitmap_weight(avail);
@@ -114,7 +110,8 @@ static int split_group(const hetrun_topo *t, hwloc_const_bitmap_t avail, const i
         for (int j = 0, u = 0; j < n; j++) {
             int cnt = nu / n + (j < nu % n);
             hwloc_bitmap_zero(sets[ranks[j]]);
-            for (int k = 0; k < cnt; k++, u++) hwloc_bitmap_or(sets[ranks[j]], sets[ranks[j]], units[u]);
+            for (int k = 0; k < cnt; k++, u++)
+                hwloc_bitmap_or(sets[ranks[j]], sets[ranks[j]], units[u]);
             threads[ranks[j]] = cnt;
         }
     } else {
@@ -133,7 +130,8 @@ static int split_group(const hetrun_topo *t, hwloc_const_bitmap_t avail, const i
             hwloc_bitmap_zero(sets[ranks[j]]);
             if (np >= n) {
                 int cnt = np / n + (j < np % n);
-                for (int k = 0; k < cnt; k++, u++) hwloc_bitmap_set(sets[ranks[j]], (unsigned)pus[u]);
+                for (int k = 0; k < cnt; k++, u++)
+                    hwloc_bitmap_set(sets[ranks[j]], (unsigned)pus[u]);
                 threads[ranks[j]] = cnt;
             } else {
                 hwloc_bitmap_set(sets[ranks[j]], (unsigned)pus[j % np]);
@@ -142,19 +140,20 @@ static int split_group(const hetrun_topo *t, hwloc_const_bitmap_t avail, const i
         }
         free(pus);
     }
-    for (int i = 0; i < nu; i++) hwloc_bitmap_free(units[i]);
+    for (int i = 0; i < nu; i++)
+        hwloc_bitmap_free(units[i]);
     free(units);
     return 0;
 oom:
-    for (int i = 0; i < nu; i++) hwloc_bitmap_free(units[i]);
+    for (int i = 0; i < nu; i++)
+        hwloc_bitmap_free(units[i]);
     free(units);
     return -1;
 }
 
 int hetrun_plan_compute(const hetrun_topo *t, const hetrun_plan_device *devs, int ndev,
                         const hetrun_plan_opts *opts, int L, hetrun_rank_plan **out, char *err,
-                        size_t errlen)
-{
+                        size_t errlen) {
     *out = NULL;
     if (!t || L <= 0 || ndev < 0 || (ndev > 0 && !devs) || !opts) {
         snprintf(err, errlen, "plan: invalid arguments (local ranks %d, devices %d)", L, ndev);
@@ -177,7 +176,7 @@ int hetrun_plan_compute(const hetrun_topo *t, const hetrun_plan_device *devs, in
     hwloc_bitmap_t *sets = calloc((size_t)L, sizeof(*sets));
     hwloc_bitmap_t *homes = calloc((size_t)L, sizeof(*homes));
     int *threads = calloc((size_t)L, sizeof(int));
-    char (*how)[32] = calloc((size_t)L, sizeof(*how));
+    char(*how)[32] = calloc((size_t)L, sizeof(*how));
     group *groups = calloc((size_t)L, sizeof(*groups));
     int ngroups = 0;
     hetrun_rank_plan *plans = calloc((size_t)L, sizeof(*plans));
@@ -211,7 +210,8 @@ int hetrun_plan_compute(const hetrun_topo *t, const hetrun_plan_device *devs, in
         }
     }
     const int64_t rpd = opts->ranks_per_device;
-    for (int r = 0; r < L; r++) dev_of[r] = -1;
+    for (int r = 0; r < L; r++)
+        dev_of[r] = -1;
 
     if (opts->policy == HETRUN_PLACE_MAP) {
         if (opts->map_count < (size_t)L) {
@@ -245,7 +245,8 @@ int hetrun_plan_compute(const hetrun_topo *t, const hetrun_plan_device *devs, in
         }
     } else if (D == 0 && cpu_dev >= 0) {
         /* Every device is a CPU device: each rank uses it with its share of the cores. */
-        for (int r = 0; r < L; r++) dev_of[r] = cpu_dev;
+        for (int r = 0; r < L; r++)
+            dev_of[r] = cpu_dev;
     } else if (D > 0) {
         int64_t capacity = rpd > 0 ? rpd * (int64_t)D : L;
         int M = capacity < L ? (int)capacity : L;
@@ -255,10 +256,12 @@ int hetrun_plan_compute(const hetrun_topo *t, const hetrun_plan_device *devs, in
             int r = 0;
             for (int k = 0; k < D && r < M; k++) {
                 int pos = acc[k].pos;
-                for (int c = 0; c < count[pos] && r < M; c++) dev_of[r++] = pos;
+                for (int c = 0; c < count[pos] && r < M; c++)
+                    dev_of[r++] = pos;
             }
         } else if (opts->policy == HETRUN_PLACE_ROUND_ROBIN) {
-            for (int r = 0; r < M; r++) dev_of[r] = acc[r % D].pos;
+            for (int r = 0; r < M; r++)
+                dev_of[r] = acc[r % D].pos;
         } else { /* pack */
             int64_t per = rpd > 0 ? rpd : (L + D - 1) / D;
             for (int r = 0; r < L; r++)
@@ -321,7 +324,8 @@ int hetrun_plan_compute(const hetrun_topo *t, const hetrun_plan_device *devs, in
             goto done;
         }
         int g = 0;
-        while (g < ngroups && !hwloc_bitmap_isequal(groups[g].home, homes[r])) g++;
+        while (g < ngroups && !hwloc_bitmap_isequal(groups[g].home, homes[r]))
+            g++;
         if (g == ngroups) {
             groups[g].home = homes[r];
             groups[g].ranks = malloc((size_t)L * sizeof(int));
@@ -370,12 +374,14 @@ int hetrun_plan_compute(const hetrun_topo *t, const hetrun_plan_device *devs, in
     rc = 0;
 done:
     if (plans) hetrun_plan_free(plans, L);
-    for (int i = 0; loc && i < ndev; i++) hetrun_locality_fini(&loc[i]);
+    for (int i = 0; loc && i < ndev; i++)
+        hetrun_locality_fini(&loc[i]);
     for (int r = 0; sets && r < L; r++)
         if (sets[r]) hwloc_bitmap_free(sets[r]);
     for (int r = 0; homes && r < L; r++)
         if (homes[r]) hwloc_bitmap_free(homes[r]);
-    for (int g = 0; groups && g < ngroups; g++) free(groups[g].ranks);
+    for (int g = 0; groups && g < ngroups; g++)
+        free(groups[g].ranks);
     if (taken) hwloc_bitmap_free(taken);
     if (avail) hwloc_bitmap_free(avail);
     free(numa_count);

@@ -34,9 +34,9 @@ typedef struct hetrun_plan_opts {
 /** One local rank's plan. */
 typedef struct hetrun_rank_plan {
     int local_rank;
-    int device;        /**< position in the device array; -1: CPU-only */
-    int numa_node;     /**< -1 unknown */
-    int *cpus;         /**< PU OS indices, ascending (owned) */
+    int device;    /**< position in the device array; -1: CPU-only */
+    int numa_node; /**< -1 unknown */
+    int *cpus;     /**< PU OS indices, ascending (owned) */
     int ncpus;
     int threads;       /**< BLAS/OpenMP threads: cores given, 1 when PUs are shared */
     char locality[32]; /**< device's: "pci", "osdev", "machine"; CPU-only rank: "numa" or

@@ -5,8 +5,7 @@
 #include "topo/placement.h"
 #include "topo/plan.h"
 
-int hetrun_plan_devices_from_topo(const hetrun_topo *topo, hetrun_plan_device **devs, int *ndev)
-{
+int hetrun_plan_devices_from_topo(const hetrun_topo *topo, hetrun_plan_device **devs, int *ndev) {
     hetrun_topo_device *td = NULL;
     int n = 0;
     *devs = NULL;
@@ -30,8 +29,7 @@ int hetrun_plan_devices_from_topo(const hetrun_topo *topo, hetrun_plan_device **
     return 0;
 }
 
-static const char *kind_name(uint32_t kind)
-{
+static const char *kind_name(uint32_t kind) {
     switch (kind) {
     case HETRUN_DEVICE_CPU: return "cpu";
     case HETRUN_DEVICE_GPU: return "gpu";
@@ -40,17 +38,16 @@ static const char *kind_name(uint32_t kind)
     }
 }
 
-static cJSON *int_array(const int *v, int n)
-{
+static cJSON *int_array(const int *v, int n) {
     cJSON *a = cJSON_CreateArray();
-    for (int i = 0; a && i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(v[i]));
+    for (int i = 0; a && i < n; i++)
+        cJSON_AddItemToArray(a, cJSON_CreateNumber(v[i]));
     return a;
 }
 
 cJSON *hetrun_plan_job_json(const hetrun_topo *topo, const hetrun_plan_device *devs, int ndev,
                             const hetrun_plan_opts *opts, int ranks, int nodes, char *err,
-                            size_t errlen)
-{
+                            size_t errlen) {
     if (ranks <= 0 || nodes <= 0 || nodes > ranks) {
         snprintf(err, errlen, "plan: need 1 <= nodes <= ranks (got %d ranks on %d nodes)", ranks,
                  nodes);
@@ -141,31 +138,28 @@ oom:
     return NULL;
 }
 
-static int jint(const cJSON *o, const char *k)
-{
+static int jint(const cJSON *o, const char *k) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
     return cJSON_IsNumber(v) ? v->valueint : -1;
 }
 
-static const char *jstr(const cJSON *o, const char *k)
-{
+static const char *jstr(const cJSON *o, const char *k) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
     return cJSON_IsString(v) ? v->valuestring : "";
 }
 
-void hetrun_plan_print_table(const cJSON *plan, FILE *out)
-{
+void hetrun_plan_print_table(const cJSON *plan, FILE *out) {
     const cJSON *devs = cJSON_GetObjectItemCaseSensitive(plan, "devices");
-    fprintf(out, "plan: %d ranks on %d node%s, policy %s, ranks_per_device %d, %d device%s per "
-                 "node, topology %s\n",
+    fprintf(out,
+            "plan: %d ranks on %d node%s, policy %s, ranks_per_device %d, %d device%s per "
+            "node, topology %s\n",
             jint(plan, "ranks"), jint(plan, "nodes"), jint(plan, "nodes") == 1 ? "" : "s",
             jstr(plan, "policy"), jint(plan, "ranks_per_device"), cJSON_GetArraySize(devs),
             cJSON_GetArraySize(devs) == 1 ? "" : "s", jstr(plan, "topology"));
     fprintf(out, "%5s  %-8s %5s  %6s  %-13s %-28s %4s  %7s  %-9s %s\n", "rank", "host", "local",
             "device", "pci_bus_id", "name", "numa", "threads", "locality", "cpus");
     const cJSON *r;
-    cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(plan, "plan"))
-    {
+    cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(plan, "plan")) {
         const cJSON *d = cJSON_GetObjectItemCaseSensitive(r, "device");
         const cJSON *c = cJSON_GetObjectItemCaseSensitive(r, "cpus");
         int n = cJSON_GetArraySize(c), *v = malloc((size_t)(n > 0 ? n : 1) * sizeof(int));

@@ -24,8 +24,7 @@ typedef struct probe_header {
     char reason[1024];
 } probe_header;
 
-static int write_all(int fd, const void *buf, size_t len)
-{
+static int write_all(int fd, const void *buf, size_t len) {
     const char *p = buf;
     while (len > 0) {
         ssize_t w = write(fd, p, len);
@@ -37,8 +36,7 @@ static int write_all(int fd, const void *buf, size_t len)
     return 0;
 }
 
-static int read_all(int fd, void *buf, size_t len, long long deadline_ms)
-{
+static int read_all(int fd, void *buf, size_t len, long long deadline_ms) {
     char *p = buf;
     while (len > 0) {
         struct timespec now;
@@ -58,8 +56,7 @@ static int read_all(int fd, void *buf, size_t len, long long deadline_ms)
     return 0;
 }
 
-static void child(const char *backend, int fd)
-{
+static void child(const char *backend, int fd) {
     probe_header h;
     memset(&h, 0, sizeof(h));
     hetrun_backend_module m;
@@ -77,8 +74,8 @@ static void child(const char *backend, int fd)
     int rc = hetrun_module_open(&m, hetrun_host_services_get());
     if (rc != 0) {
         h.status = rc > 0 ? 1 : -1;
-        snprintf(h.reason, sizeof(h.reason), "%.600s (%.400s)", m.reason[0] ? m.reason : "open failed",
-                 m.path);
+        snprintf(h.reason, sizeof(h.reason), "%.600s (%.400s)",
+                 m.reason[0] ? m.reason : "open failed", m.path);
         write_all(fd, &h, sizeof(h));
         _exit(0);
     }
@@ -86,8 +83,9 @@ static void child(const char *backend, int fd)
     hetrun_status st = m.ops->device_count(&n);
     if (st != HETRUN_OK || n < 0 || n > PROBE_MAX_DEVICES) {
         h.status = -1;
-        snprintf(h.reason, sizeof(h.reason), "backend %s: device_count failed (status %d, count %d): %s",
-                 backend, (int)st, (int)n, m.ops->last_error ? m.ops->last_error() : "");
+        snprintf(h.reason, sizeof(h.reason),
+                 "backend %s: device_count failed (status %d, count %d): %s", backend, (int)st,
+                 (int)n, m.ops->last_error ? m.ops->last_error() : "");
         write_all(fd, &h, sizeof(h));
         _exit(0);
     }
@@ -99,8 +97,9 @@ static void child(const char *backend, int fd)
         st = m.ops->device_info(i, &v[i].info);
         if (st != HETRUN_OK) {
             h.status = -1;
-            snprintf(h.reason, sizeof(h.reason), "backend %s: device_info(%d) failed (status %d): %s",
-                     backend, (int)i, (int)st, m.ops->last_error ? m.ops->last_error() : "");
+            snprintf(h.reason, sizeof(h.reason),
+                     "backend %s: device_info(%d) failed (status %d): %s", backend, (int)i, (int)st,
+                     m.ops->last_error ? m.ops->last_error() : "");
             write_all(fd, &h, sizeof(h));
             _exit(0);
         }
@@ -114,16 +113,14 @@ static void child(const char *backend, int fd)
         v[i].info.driver_version[sizeof(v[i].info.driver_version) - 1] = '\0';
     }
     h.count = n;
-    if (write_all(fd, &h, sizeof(h)) != 0 ||
-        write_all(fd, v, (size_t)n * sizeof(*v)) != 0)
+    if (write_all(fd, &h, sizeof(h)) != 0 || write_all(fd, v, (size_t)n * sizeof(*v)) != 0)
         _exit(4);
     /* Skip finalize: the process ends now and some runtimes hang in teardown. */
     _exit(0);
 }
 
 int hetrun_probe_backend(const char *backend, hetrun_probe_device **devs, int *ndevs, char *why,
-                         size_t whylen)
-{
+                         size_t whylen) {
     *devs = NULL;
     *ndevs = 0;
     why[0] = '\0';
@@ -177,8 +174,10 @@ int hetrun_probe_backend(const char *backend, hetrun_probe_device **devs, int *n
             snprintf(why, whylen, "probe of backend %s: child killed by signal %d (%s)", backend,
                      WTERMSIG(wst), strsignal(WTERMSIG(wst)));
         else
-            snprintf(why, whylen, "probe of backend %s: child exited with status %d before "
-                     "answering", backend, WIFEXITED(wst) ? WEXITSTATUS(wst) : -1);
+            snprintf(why, whylen,
+                     "probe of backend %s: child exited with status %d before "
+                     "answering",
+                     backend, WIFEXITED(wst) ? WEXITSTATUS(wst) : -1);
         return -1;
     }
     h.reason[sizeof(h.reason) - 1] = '\0';

@@ -10,9 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-
-static hetrun_topo *topo_new(void)
-{
+static hetrun_topo *topo_new(void) {
     hetrun_topo *t = calloc(1, sizeof(*t));
     if (!t) return NULL;
     if (hwloc_topology_init(&t->topo) != 0) {
@@ -22,15 +20,13 @@ static hetrun_topo *topo_new(void)
     return t;
 }
 
-static void set_io(hetrun_topo *t)
-{
+static void set_io(hetrun_topo *t) {
     /* IMPORTANT keeps GPUs, co-processors, NICs and their PCI parents, not every bridge. */
     hwloc_topology_set_io_types_filter(t->topo, HWLOC_TYPE_FILTER_KEEP_IMPORTANT);
     t->has_io = 1;
 }
 
-hetrun_topo *hetrun_topo_load_system(int with_io, char *err, size_t errlen)
-{
+hetrun_topo *hetrun_topo_load_system(int with_io, char *err, size_t errlen) {
     hetrun_topo *t = topo_new();
     if (!t) {
         snprintf(err, errlen, "hwloc_topology_init failed: %s", strerror(errno));
@@ -48,8 +44,7 @@ hetrun_topo *hetrun_topo_load_system(int with_io, char *err, size_t errlen)
     return t;
 }
 
-static hetrun_topo *load_xml(const char *path, int this_system, char *err, size_t errlen)
-{
+static hetrun_topo *load_xml(const char *path, int this_system, char *err, size_t errlen) {
     struct stat st;
     if (stat(path, &st) != 0) {
         snprintf(err, errlen, "topology file %s: %s", path, strerror(errno));
@@ -87,13 +82,11 @@ static hetrun_topo *load_xml(const char *path, int this_system, char *err, size_
     return t;
 }
 
-hetrun_topo *hetrun_topo_load_xml(const char *path, char *err, size_t errlen)
-{
+hetrun_topo *hetrun_topo_load_xml(const char *path, char *err, size_t errlen) {
     return load_xml(path, 0, err, errlen);
 }
 
-static void read_boot_id(char *out, size_t len)
-{
+static void read_boot_id(char *out, size_t len) {
     snprintf(out, len, "noboot");
     FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
     if (!f) return;
@@ -106,8 +99,7 @@ static void read_boot_id(char *out, size_t len)
 }
 
 /* Keeps cache file names to [A-Za-z0-9._-] whatever the job key contains. */
-static void sanitize(char *s)
-{
+static void sanitize(char *s) {
     for (; *s; s++) {
         char c = *s;
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -117,8 +109,7 @@ static void sanitize(char *s)
 }
 
 hetrun_topo *hetrun_topo_load_node_cached(int local_rank, const char *cache_dir,
-                                          const char *job_key, char *err, size_t errlen)
-{
+                                          const char *job_key, char *err, size_t errlen) {
     if (!cache_dir || !*cache_dir || !job_key || !*job_key)
         return hetrun_topo_load_system(1, err, errlen);
 
@@ -162,16 +153,14 @@ hetrun_topo *hetrun_topo_load_node_cached(int local_rank, const char *cache_dir,
     return hetrun_topo_load_system(1, err, errlen);
 }
 
-void hetrun_topo_free(hetrun_topo *t)
-{
+void hetrun_topo_free(hetrun_topo *t) {
     if (!t) return;
     hwloc_topology_destroy(t->topo);
     free(t);
 }
 
 int hetrun_pci_parse(const char *busid, unsigned *domain, unsigned *bus, unsigned *dev,
-                     unsigned *func)
-{
+                     unsigned *func) {
     if (!busid || !*busid) return -1;
     unsigned d = 0, b, v, f;
     char tail;
@@ -189,8 +178,7 @@ int hetrun_pci_parse(const char *busid, unsigned *domain, unsigned *bus, unsigne
     return 0;
 }
 
-static void locality_from_obj(const hetrun_topo *t, hwloc_obj_t anc, hetrun_locality *loc)
-{
+static void locality_from_obj(const hetrun_topo *t, hwloc_obj_t anc, hetrun_locality *loc) {
     hwloc_bitmap_and(loc->cpuset, anc->cpuset, hwloc_topology_get_allowed_cpuset(t->topo));
     if (hwloc_bitmap_iszero(loc->cpuset)) hwloc_bitmap_copy(loc->cpuset, anc->cpuset);
     loc->numa_node = -1;
@@ -199,8 +187,7 @@ static void locality_from_obj(const hetrun_topo *t, hwloc_obj_t anc, hetrun_loca
 }
 
 int hetrun_topo_locate(const hetrun_topo *t, const char *pci_bus_id, const char *osdev_name,
-                       hetrun_locality *loc)
-{
+                       hetrun_locality *loc) {
     memset(loc, 0, sizeof(*loc));
     loc->cpuset = hwloc_bitmap_alloc();
     if (!loc->cpuset) return -1;
@@ -233,20 +220,17 @@ int hetrun_topo_locate(const hetrun_topo *t, const char *pci_bus_id, const char 
     return 0;
 }
 
-void hetrun_locality_fini(hetrun_locality *loc)
-{
+void hetrun_locality_fini(hetrun_locality *loc) {
     if (loc && loc->cpuset) hwloc_bitmap_free(loc->cpuset);
     if (loc) loc->cpuset = NULL;
 }
 
-static int is_accel_osdev(hwloc_obj_t o)
-{
+static int is_accel_osdev(hwloc_obj_t o) {
     return o->attr && (o->attr->osdev.type == HWLOC_OBJ_OSDEV_GPU ||
                        o->attr->osdev.type == HWLOC_OBJ_OSDEV_COPROC);
 }
 
-static int cmp_topo_dev(const void *a, const void *b)
-{
+static int cmp_topo_dev(const void *a, const void *b) {
     const hetrun_topo_device *x = a, *y = b;
     /* Devices without a PCI id keep their discovery order after the PCI ones. */
     int xe = x->info.pci_bus_id[0] == '\0', ye = y->info.pci_bus_id[0] == '\0';
@@ -255,8 +239,7 @@ static int cmp_topo_dev(const void *a, const void *b)
     return strcmp(x->info.pci_bus_id, y->info.pci_bus_id);
 }
 
-int hetrun_topo_accelerators(const hetrun_topo *t, hetrun_topo_device **devs, int *ndevs)
-{
+int hetrun_topo_accelerators(const hetrun_topo *t, hetrun_topo_device **devs, int *ndevs) {
     *devs = NULL;
     *ndevs = 0;
     int cap = 0, n = 0;
@@ -311,7 +294,7 @@ int hetrun_topo_accelerators(const hetrun_topo *t, hetrun_topo_device **devs, in
         memset(d, 0, sizeof(*d));
         d->info.struct_size = sizeof(d->info);
         d->info.kind = o->attr->osdev.type == HWLOC_OBJ_OSDEV_GPU ? HETRUN_DEVICE_GPU
-                                                                   : HETRUN_DEVICE_ACCELERATOR;
+                                                                  : HETRUN_DEVICE_ACCELERATOR;
         snprintf(d->osdevs, sizeof(d->osdevs), "%s", o->name ? o->name : "?");
         snprintf(d->info.name, sizeof(d->info.name), "%.127s", model ? model : d->osdevs);
         const char *vendor = hwloc_obj_get_info_by_name(o, "GPUVendor");
@@ -329,8 +312,7 @@ int hetrun_topo_accelerators(const hetrun_topo *t, hetrun_topo_device **devs, in
     return 0;
 }
 
-int hetrun_cpuset_to_list(hwloc_const_bitmap_t set, int **cpus, int *ncpus)
-{
+int hetrun_cpuset_to_list(hwloc_const_bitmap_t set, int **cpus, int *ncpus) {
     int w = hwloc_bitmap_weight(set);
     *cpus = NULL;
     *ncpus = 0;
@@ -339,7 +321,9 @@ int hetrun_cpuset_to_list(hwloc_const_bitmap_t set, int **cpus, int *ncpus)
     if (!v) return -1;
     int i = 0;
     unsigned id;
-    hwloc_bitmap_foreach_begin(id, set) { v[i++] = (int)id; }
+    hwloc_bitmap_foreach_begin(id, set) {
+        v[i++] = (int)id;
+    }
     hwloc_bitmap_foreach_end();
     *cpus = v;
     *ncpus = i;

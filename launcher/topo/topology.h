@@ -15,9 +15,9 @@
 /** A loaded topology and how it was obtained. */
 typedef struct hetrun_topo {
     hwloc_topology_t topo;
-    int has_io;           /**< PCI devices and OS devices were loaded */
-    int is_this_system;   /**< binding applies (not a foreign XML file) */
-    char source[4096];    /**< "system", "system+io", the XML path, or "cache:<path>" */
+    int has_io;         /**< PCI devices and OS devices were loaded */
+    int is_this_system; /**< binding applies (not a foreign XML file) */
+    char source[4096];  /**< "system", "system+io", the XML path, or "cache:<path>" */
 } hetrun_topo;
 
 /** Where a device's nearest cores are. */

@@ -14,8 +14,7 @@
 
 #define MAXCPU 1024
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     hetrun_placement p;
     memset(&p, 0, sizeof(p));
     char err[2048];

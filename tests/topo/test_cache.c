@@ -8,15 +8,13 @@
 
 #include "topo/topology.h"
 
-static double now_s(void)
-{
+static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-int main(void)
-{
+int main(void) {
     char dir[] = "/tmp/hetrun-topo-cache-XXXXXX", err[1024], key[64];
     if (!mkdtemp(dir)) {
         perror("mkdtemp");
@@ -48,8 +46,8 @@ int main(void)
     hetrun_topo_free(b);
     /* No cache folder possible: no 10 s wait for a file that will never come. */
     t0 = now_s();
-    hetrun_topo *c = hetrun_topo_load_node_cached(1, "/proc/hetrun-no-such-dir", key, err,
-                                                  sizeof(err));
+    hetrun_topo *c =
+        hetrun_topo_load_node_cached(1, "/proc/hetrun-no-such-dir", key, err, sizeof(err));
     double tc = now_s() - t0;
     if (!c || strcmp(c->source, "system+io") != 0 || tc > 2.0) {
         fprintf(stderr, "FAIL: unusable cache dir: %s after %.2f s\n", c ? c->source : err, tc);

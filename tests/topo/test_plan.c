@@ -9,14 +9,14 @@
 #include "topo/topology.h"
 
 static int failures;
-#define CHECK(cond, ...)                                                                       \
-    do {                                                                                       \
-        if (!(cond)) {                                                                         \
-            failures++;                                                                        \
-            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                    \
-            fprintf(stderr, __VA_ARGS__);                                                      \
-            fputc('\n', stderr);                                                               \
-        }                                                                                      \
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            failures++;                                                                            \
+            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                        \
+            fprintf(stderr, __VA_ARGS__);                                                          \
+            fputc('\n', stderr);                                                                   \
+        }                                                                                          \
     } while (0)
 
 typedef struct fixture {
@@ -26,8 +26,7 @@ typedef struct fixture {
     int ndev;
 } fixture;
 
-static void load(fixture *f, const char *dir, const char *file, int expect_devs)
-{
+static void load(fixture *f, const char *dir, const char *file, int expect_devs) {
     char path[4096], err[1024];
     snprintf(path, sizeof(path), "%s/%s", dir, file);
     f->file = file;
@@ -43,8 +42,7 @@ static void load(fixture *f, const char *dir, const char *file, int expect_devs)
     CHECK(f->ndev == expect_devs, "%s: %d devices, expected %d", file, f->ndev, expect_devs);
 }
 
-static hwloc_obj_t numa_by_os(hwloc_topology_t t, int os)
-{
+static hwloc_obj_t numa_by_os(hwloc_topology_t t, int os) {
     hwloc_obj_t n = NULL;
     while ((n = hwloc_get_next_obj_by_type(t, HWLOC_OBJ_NUMANODE, n)) != NULL)
         if ((int)n->os_index == os) return n;
@@ -52,15 +50,13 @@ static hwloc_obj_t numa_by_os(hwloc_topology_t t, int os)
 }
 
 static int plan(fixture *f, int policy, int64_t rpd, const int64_t *map, size_t nmap, int L,
-                hetrun_rank_plan **out, char *err, size_t errlen)
-{
+                hetrun_rank_plan **out, char *err, size_t errlen) {
     hetrun_plan_opts o = {policy, rpd, map, nmap};
     return hetrun_plan_compute(f->t, f->devs, f->ndev, &o, L, out, err, errlen);
 }
 
 /* The properties every `closest` plan must have. */
-static void check_closest(fixture *f, int L)
-{
+static void check_closest(fixture *f, int L) {
     hetrun_rank_plan *p = NULL;
     char err[512];
     int rc = plan(f, HETRUN_PLACE_CLOSEST, 0, NULL, 0, L, &p, err, sizeof(err));
@@ -87,8 +83,8 @@ static void check_closest(fixture *f, int L)
         CHECK(p[r].threads >= 1, "threads %d", p[r].threads);
         if (f->ndev > 0) {
             /* rpd 0: every rank gets a device. */
-            CHECK(p[r].device >= 0 && p[r].device < f->ndev, "%s L=%d rank %d device %d",
-                  f->file, L, r, p[r].device);
+            CHECK(p[r].device >= 0 && p[r].device < f->ndev, "%s L=%d rank %d device %d", f->file,
+                  L, r, p[r].device);
         } else {
             CHECK(p[r].device == -1, "cpu-only topology gave rank %d device %d", r, p[r].device);
         }
@@ -105,14 +101,14 @@ static void check_closest(fixture *f, int L)
             CHECK(!hwloc_bitmap_intersects(seen, mine), "%s L=%d rank %d cpus overlap another rank",
                   f->file, L, r);
         hwloc_bitmap_or(seen, seen, mine);
-        if (L <= ncore) CHECK(p[r].threads == p[r].ncpus / (npu / ncore) || p[r].threads >= 1,
-                              "threads");
+        if (L <= ncore)
+            CHECK(p[r].threads == p[r].ncpus / (npu / ncore) || p[r].threads >= 1, "threads");
         if (p[r].device >= 0) {
             per_dev[p[r].device]++;
             hetrun_locality loc;
             hetrun_topo_locate(f->t, f->devs[p[r].device].info.pci_bus_id, "", &loc);
-            CHECK(strcmp(loc.how, "pci") == 0, "%s device %d located by %s", f->file,
-                  p[r].device, loc.how);
+            CHECK(strcmp(loc.how, "pci") == 0, "%s device %d located by %s", f->file, p[r].device,
+                  loc.how);
             CHECK(strcmp(p[r].locality, "pci") == 0, "rank locality %s", p[r].locality);
             hwloc_obj_t node = numa_by_os(t, loc.numa_node);
             CHECK(node != NULL, "%s device %d has no NUMA node", f->file, p[r].device);
@@ -154,34 +150,39 @@ static void check_closest(fixture *f, int L)
     hetrun_plan_free(p, L);
 }
 
-static void test_policies(fixture *dgx, fixture *one, fixture *cpu)
-{
+static void test_policies(fixture *dgx, fixture *one, fixture *cpu) {
     hetrun_rank_plan *p = NULL;
     char err[512];
     /* round-robin: rank r -> device r % D. */
     CHECK(plan(dgx, HETRUN_PLACE_ROUND_ROBIN, 0, NULL, 0, 20, &p, err, sizeof(err)) == 0, "%s",
           err);
-    for (int r = 0; p && r < 20; r++) CHECK(p[r].device == r % 16, "rr rank %d dev %d", r, p[r].device);
+    for (int r = 0; p && r < 20; r++)
+        CHECK(p[r].device == r % 16, "rr rank %d dev %d", r, p[r].device);
     hetrun_plan_free(p, 20);
     /* pack with ranks_per_device 2: fill device 0, then 1... */
     CHECK(plan(dgx, HETRUN_PLACE_PACK, 2, NULL, 0, 5, &p, err, sizeof(err)) == 0, "%s", err);
-    for (int r = 0; p && r < 5; r++) CHECK(p[r].device == r / 2, "pack rank %d dev %d", r, p[r].device);
+    for (int r = 0; p && r < 5; r++)
+        CHECK(p[r].device == r / 2, "pack rank %d dev %d", r, p[r].device);
     hetrun_plan_free(p, 5);
     /* pack without a cap spreads ceil(L/D) per device. */
     CHECK(plan(dgx, HETRUN_PLACE_PACK, 0, NULL, 0, 32, &p, err, sizeof(err)) == 0, "%s", err);
-    for (int r = 0; p && r < 32; r++) CHECK(p[r].device == r / 2, "pack32 rank %d dev %d", r, p[r].device);
+    for (int r = 0; p && r < 32; r++)
+        CHECK(p[r].device == r / 2, "pack32 rank %d dev %d", r, p[r].device);
     hetrun_plan_free(p, 32);
     /* closest with 2 ranks on DGX-2 puts one rank behind each socket. */
     CHECK(plan(dgx, HETRUN_PLACE_CLOSEST, 0, NULL, 0, 2, &p, err, sizeof(err)) == 0, "%s", err);
-    if (p) CHECK(p[0].numa_node == 0 && p[1].numa_node == 1, "closest 2: numa %d %d",
-                 p[0].numa_node, p[1].numa_node);
+    if (p)
+        CHECK(p[0].numa_node == 0 && p[1].numa_node == 1, "closest 2: numa %d %d", p[0].numa_node,
+              p[1].numa_node);
     hetrun_plan_free(p, 2);
     /* ranks_per_device caps: 20 ranks, 16 GPUs, 1 per device -> 4 CPU-only ranks. */
     CHECK(plan(dgx, HETRUN_PLACE_CLOSEST, 1, NULL, 0, 20, &p, err, sizeof(err)) == 0, "%s", err);
     int cpu_only = 0, used[16] = {0};
     for (int r = 0; p && r < 20; r++) {
-        if (p[r].device < 0) cpu_only++;
-        else CHECK(++used[p[r].device] == 1, "rpd 1: device %d used twice", p[r].device);
+        if (p[r].device < 0)
+            cpu_only++;
+        else
+            CHECK(++used[p[r].device] == 1, "rpd 1: device %d used twice", p[r].device);
         CHECK(p[r].ncpus > 0, "rpd rank %d no cpus", r);
     }
     CHECK(cpu_only == 4, "rpd=1, 20 ranks: %d CPU-only ranks, expected 4", cpu_only);
@@ -203,8 +204,8 @@ static void test_policies(fixture *dgx, fixture *one, fixture *cpu)
                 hwloc_bitmap_set(seen, (unsigned)p[r].cpus[i]);
             }
             total += p[r].ncpus;
-            CHECK(p[r].threads == 4, "1gpu rank %d threads %d (8 cores per NUMA node / 2 ranks)",
-                  r, p[r].threads);
+            CHECK(p[r].threads == 4, "1gpu rank %d threads %d (8 cores per NUMA node / 2 ranks)", r,
+                  p[r].threads);
         }
         CHECK(total == 32, "1gpu: %d PUs handed out, expected all 32", total);
         hwloc_bitmap_free(seen);
@@ -239,11 +240,12 @@ static void test_policies(fixture *dgx, fixture *one, fixture *cpu)
     CHECK(plan(cpu, HETRUN_PLACE_CLOSEST, 0, NULL, 0, 4, &p, err, sizeof(err)) == 0, "%s", err);
     if (p) {
         CHECK(p[0].numa_node == 0 && p[1].numa_node == 1 && p[2].numa_node == 0 &&
-                  p[3].numa_node == 1, "cpu-only numa %d %d %d %d", p[0].numa_node,
-              p[1].numa_node, p[2].numa_node, p[3].numa_node);
+                  p[3].numa_node == 1,
+              "cpu-only numa %d %d %d %d", p[0].numa_node, p[1].numa_node, p[2].numa_node,
+              p[3].numa_node);
         for (int r = 0; r < 4; r++)
-            CHECK(p[r].threads == 3 && p[r].ncpus == 6, "cpu-only rank %d: %d threads %d cpus",
-                  r, p[r].threads, p[r].ncpus);
+            CHECK(p[r].threads == 3 && p[r].ncpus == 6, "cpu-only rank %d: %d threads %d cpus", r,
+                  p[r].threads, p[r].ncpus);
     }
     hetrun_plan_free(p, 4);
     /* A CPU-kind device (cpu backend, PoCL): every rank uses device 0 with its core share. */
@@ -253,7 +255,8 @@ static void test_policies(fixture *dgx, fixture *one, fixture *cpu)
     snprintf(cdev.info.name, sizeof(cdev.info.name), "cpu");
     hetrun_plan_opts o = {HETRUN_PLACE_CLOSEST, 0, NULL, 0};
     CHECK(hetrun_plan_compute(cpu->t, &cdev, 1, &o, 3, &p, err, sizeof(err)) == 0, "%s", err);
-    for (int r = 0; p && r < 3; r++) CHECK(p[r].device == 0 && p[r].ncpus >= 4, "cpu device rank %d", r);
+    for (int r = 0; p && r < 3; r++)
+        CHECK(p[r].device == 0 && p[r].ncpus >= 4, "cpu device rank %d", r);
     hetrun_plan_free(p, 3);
     /* Device without a PCI id falls back to its OS device, then the whole machine. */
     hetrun_plan_device nd;
@@ -261,20 +264,21 @@ static void test_policies(fixture *dgx, fixture *one, fixture *cpu)
     nd.info.kind = HETRUN_DEVICE_GPU;
     snprintf(nd.osdev, sizeof(nd.osdev), "opencl0d1");
     CHECK(hetrun_plan_compute(one->t, &nd, 1, &o, 1, &p, err, sizeof(err)) == 0, "%s", err);
-    if (p) CHECK(strcmp(p[0].locality, "osdev") == 0 && p[0].numa_node == 1,
-                 "osdev fallback: %s numa %d", p[0].locality, p[0].numa_node);
+    if (p)
+        CHECK(strcmp(p[0].locality, "osdev") == 0 && p[0].numa_node == 1,
+              "osdev fallback: %s numa %d", p[0].locality, p[0].numa_node);
     hetrun_plan_free(p, 1);
     snprintf(nd.osdev, sizeof(nd.osdev), "nosuch0");
     CHECK(hetrun_plan_compute(one->t, &nd, 1, &o, 1, &p, err, sizeof(err)) == 0, "%s", err);
-    if (p) CHECK(strcmp(p[0].locality, "machine") == 0 && p[0].ncpus == 32 && p[0].threads == 16,
-                 "machine fallback: %s, %d cpus", p[0].locality, p[0].ncpus);
+    if (p)
+        CHECK(strcmp(p[0].locality, "machine") == 0 && p[0].ncpus == 32 && p[0].threads == 16,
+              "machine fallback: %s, %d cpus", p[0].locality, p[0].ncpus);
     hetrun_plan_free(p, 1);
     CHECK(hetrun_policy_parse("round-robin") == HETRUN_PLACE_ROUND_ROBIN, "parse");
     CHECK(hetrun_policy_parse("nearest") == -1, "parse bad");
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: %s TOPOLOGY_DIR\n", argv[0]);
         return 2;

@@ -9,16 +9,14 @@
 #include "topo/plan.h"
 #include "topo/topology.h"
 
-static double now_s(void)
-{
+static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 /* Loads the file, lists devices, plans; returns the compact JSON (caller frees). */
-static char *plan_once(const char *path, int policy, int ranks, int nodes)
-{
+static char *plan_once(const char *path, int policy, int ranks, int nodes) {
     char err[1024];
     hetrun_topo *t = hetrun_topo_load_xml(path, err, sizeof(err));
     if (!t) {
@@ -44,8 +42,7 @@ static char *plan_once(const char *path, int policy, int ranks, int nodes)
     return s;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: %s TOPOLOGY_DIR\n", argv[0]);
         return 2;
