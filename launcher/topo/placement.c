@@ -257,21 +257,26 @@ cJSON *hetrun_placement_to_json(const hetrun_placement *p) {
 }
 
 void hetrun_placement_print_binding(const hetrun_placement *p, FILE *out) {
-    char host[256] = "?", cpus[512];
+    char host[256] = "?", cpus[512], dev[256], vis[384] = "", line[1600];
     gethostname(host, sizeof(host) - 1);
     host[sizeof(host) - 1] = '\0';
     hetrun_cpus_format(p->cpus, p->ncpus, cpus, sizeof(cpus));
-    fprintf(out, "[%s:%d] rank %d/%d local %d/%d: ", host, p->id.rank, p->id.rank, p->id.size,
-            p->id.local_rank, p->id.local_size);
     if (p->device_global >= 0)
-        fprintf(out, "device %d (%s%s%s)", p->device_global, p->device.name,
-                p->device.pci_bus_id[0] ? " " : "", p->device.pci_bus_id);
+        snprintf(dev, sizeof(dev), "device %d (%.128s%s%.32s)", p->device_global, p->device.name,
+                 p->device.pci_bus_id[0] ? " " : "", p->device.pci_bus_id);
     else
-        fprintf(out, "no device (CPU only)");
-    fprintf(out, " numa %d cpus %s threads %d [%s, %s]", p->numa_node, cpus, p->threads, p->policy,
-            p->locality);
-    if (p->visibility_env[0]) fprintf(out, " %s=%s", p->visibility_env, p->visibility_value);
-    fprintf(out, "%s\n", p->bound ? " bound" : " not bound");
+        snprintf(dev, sizeof(dev), "no device (CPU only)");
+    if (p->visibility_env[0])
+        snprintf(vis, sizeof(vis), " %.64s=%.256s", p->visibility_env, p->visibility_value);
+    /* One write per line, so lines of ranks sharing a terminal do not interleave. */
+    snprintf(line, sizeof(line),
+             "[%s:%d] rank %d/%d local %d/%d: %s numa %d cpus %s threads %d "
+             "[%s, %s]%s %s\n",
+             host, p->id.rank, p->id.rank, p->id.size, p->id.local_rank, p->id.local_size, dev,
+             p->numa_node, cpus, p->threads, p->policy, p->locality, vis,
+             p->bound ? "bound" : "not bound");
+    fputs(line, out);
+    fflush(out);
 }
 
 void hetrun_placement_free(hetrun_placement *p) {
