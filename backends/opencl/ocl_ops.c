@@ -143,13 +143,16 @@ static hetrun_status launch(hetrun_queue *q, kargs *a, int id, const hetrun_op_d
                         "clSetKernelArg(%u) failed: %s for kernel '%s' (op %s)", a->bad,
                         ocl_err_name(a->err), name, opname(d));
     cl_int err = clEnqueueNDRangeKernel(q->q, a->k, dims, NULL, gsz, lsz, 0, NULL, NULL);
-    if (err != CL_SUCCESS)
-        return ocl_fail(ocl_status_of(err),
-                        "clEnqueueNDRangeKernel failed: %s for kernel '%s' (op %s %s, m=%" PRId64
-                        " n=%" PRId64 " k=%" PRId64 ") global=[%zu,%zu] local=[%zu,%zu] on '%s'",
-                        ocl_err_name(err), name, opname(d), dtname(d->dtype), d->m, d->n, d->k,
-                        gsz[0], dims > 1 ? gsz[1] : 1, lsz ? lsz[0] : 0,
-                        lsz && dims > 1 ? lsz[1] : 0, q->dev->rec->info.name);
+    if (err != CL_SUCCESS) {
+        char local[64] = "runtime-chosen";
+        if (lsz) snprintf(local, sizeof local, "[%zu,%zu]", lsz[0], dims > 1 ? lsz[1] : 1);
+        return ocl_fail(
+            ocl_status_of(err),
+            "clEnqueueNDRangeKernel failed: %s for kernel '%s' (op %s %s->%s, m=%" PRId64
+            " n=%" PRId64 " k=%" PRId64 ") global=[%zu,%zu] local=%s on '%s'",
+            ocl_err_name(err), name, opname(d), dtname(d->dtype), dtname(d->out_dtype), d->m, d->n,
+            d->k, gsz[0], dims > 1 ? gsz[1] : 1, local, q->dev->rec->info.name);
+    }
     return HETRUN_OK;
 }
 
