@@ -91,6 +91,14 @@ static void fill_rec(ocl_devrec *r) {
     get_str(d, CL_DEVICE_EXTENSIONS, exts, sizeof exts);
     pci_bus_id(d, exts, in->pci_bus_id, sizeof in->pci_bus_id);
     r->has_fp64 = has_ext(exts, "cl_khr_fp64");
+    if (has_ext(exts, "cl_khr_device_uuid")) {
+        unsigned char u[16];
+        if (clGetDeviceInfo(d, 0x106A /* CL_DEVICE_UUID_KHR */, sizeof u, u, NULL) == CL_SUCCESS)
+            snprintf(in->uuid, sizeof in->uuid,
+                     "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0],
+                     u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12],
+                     u[13], u[14], u[15]);
+    }
     cl_ulong mem = 0, maxa = 0;
     cl_uint cu = 0, clk = 0, vec = 0;
     cl_device_type type = 0;
