@@ -245,6 +245,22 @@ static cJSON *collective_summary(const cJSON *ranks, int point, int nranks, doub
             cJSON_AddNumberToObject(col, "time_us", tmax);
             cJSON_AddNumberToObject(col, "algbw_gbps", isfinite(algbw) ? algbw : 0.0);
             cJSON_AddNumberToObject(col, "busbw_gbps", isfinite(algbw) ? algbw * factor : 0.0);
+            /* Best batch (host and reference columns): max over ranks of each rank's best. */
+            double best = NAN;
+            r = 0;
+            cJSON_ArrayForEach(rank, ranks) {
+                const cJSON *res = cJSON_GetArrayItem(cJSON_GetObjectItem(rank, "results"), point);
+                double b = num(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(res, "rows"),
+                                                                      r_i),
+                                                   columns[c]),
+                               "time_us_min");
+                if (isfinite(b) && !(b <= best)) best = b;
+                if (++r >= nranks) break;
+            }
+            if (isfinite(best) && best > 0.0) {
+                cJSON_AddNumberToObject(col, "time_us_min", best);
+                cJSON_AddNumberToObject(col, "busbw_gbps_best", bytes / (best * 1e-6) / 1e9 * factor);
+            }
             if (any_wrong) cJSON_AddNumberToObject(col, "wrong", wrong);
             cJSON_AddItemToObject(row, columns[c], col);
         }
