@@ -65,6 +65,13 @@ int hetrun_bench_peak(hetrun_session *s, hetrun_dtype dtype, int mode, int64_t p
 /** Name of choice `op` of the bench `op` field ("gemm", ..., "allreduce"). */
 const char *hetrun_bench_op_name(int op);
 
+/**
+ * Raises a probed peak of `dtype` (memory and cache) to `flops_per_s` when a GEMM
+ * measured faster; no effect on declared peaks or when no probe ran at `probe_size`.
+ */
+void hetrun_bench_peak_observe(hetrun_session *s, hetrun_dtype dtype, int64_t probe_size,
+                               double flops_per_s);
+
 /** Busbw factor of a collective on n ranks (nccl-tests conventions). */
 double hetrun_bench_busbw_factor(int collective, int nranks);
 

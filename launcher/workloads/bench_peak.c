@@ -3,7 +3,9 @@
  * runs of size^3 after one warm-up). A probe takes seconds, so its result is cached in
  * the host's cache dir, keyed by backend, device name, compute units, dtype and probe
  * size, and kept in memory for the rest of the process. The probe's ops go through the
- * session like any other, so they are counted in the rank's usage. */
+ * session like any other, so they are counted in the rank's usage. A probed peak is the
+ * best GEMM rate the device has shown: a bench GEMM point faster than the probe (a probe
+ * disturbed by a busy node) raises it, in memory and in the cache. */
 #include <ctype.h>
 #include <math.h>
 #include <stdio.h>
@@ -122,4 +124,15 @@ int hetrun_bench_peak(hetrun_session *s, hetrun_dtype t, int mode, int64_t probe
         (void)hetrun_write_atomic(path, text, (size_t)len, err, sizeof err);
     }
     return 0;
+}
+
+void hetrun_bench_peak_observe(hetrun_session *s, hetrun_dtype t, int64_t probe_size,
+                               double flops_per_s) {
+    if (t >= HETRUN_MAX_DTYPES || memo_size[t] != probe_size || !(flops_per_s > memo[t]))
+        return;
+    memo[t] = flops_per_s;
+    char path[4096], text[64], err[512];
+    cache_path(s, t, probe_size, path, sizeof path);
+    int len = snprintf(text, sizeof text, "%.6e\n", flops_per_s);
+    if (path[0]) (void)hetrun_write_atomic(path, text, (size_t)len, err, sizeof err);
 }
