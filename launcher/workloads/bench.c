@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "kernels/reference.h"
+#include "loader/loader.h"
 #include "spec/job.h"
 #include "workloads/stats.h"
 #include "workloads/workload.h"
@@ -265,6 +266,21 @@ static int bench_op(hetrun_session *s, const hetrun_bench_params *p, cJSON *resu
                  hetrun_dtype_name((hetrun_dtype)d.dtype), (long long)d.m, (long long)d.n, why);
         return -1;
     }
+    cJSON_AddStringToObject(result, "op", name);
+    cJSON_AddStringToObject(result, "dtype", hetrun_dtype_name((hetrun_dtype)d.dtype));
+    /* A sweep over op x dtype meets pairs a backend lacks: such a point is recorded as
+     * unsupported (with the backend's reason) and skipped, visibly, not run elsewhere. */
+    if (s->ops->op_supported(s->device, &d) != HETRUN_OK) {
+        cJSON_AddFalseToObject(result, "supported");
+        cJSON_AddStringToObject(result, "check", "skipped");
+        char reason[512];
+        snprintf(reason, sizeof reason, "%s backend does not support %s with %s -> %s: %s",
+                 s->backend ? s->backend->name : "?", name,
+                 hetrun_dtype_name((hetrun_dtype)d.dtype),
+                 hetrun_dtype_name((hetrun_dtype)d.out_dtype), s->ops->last_error());
+        cJSON_AddStringToObject(result, "skipped_reason", reason);
+        return 0;
+    }
     uint64_t bytes[HETRUN_OP_MAX_ARGS] = {0};
     for (int a = 0; a < arity; a++) bytes[a] = hetrun_op_arg_bytes(&d, a);
     unsigned out = 0, poison = 0;
@@ -317,8 +333,6 @@ static int bench_op(hetrun_session *s, const hetrun_bench_params *p, cJSON *resu
 
     double flops = hetrun_op_flops(&d), moved = hetrun_op_bytes(&d);
     hetrun_stats t = hetrun_stats_of(times, (size_t)p->iterations);
-    cJSON_AddStringToObject(result, "op", name);
-    cJSON_AddStringToObject(result, "dtype", hetrun_dtype_name((hetrun_dtype)d.dtype));
     cJSON_AddStringToObject(result, "out_dtype", hetrun_dtype_name((hetrun_dtype)d.out_dtype));
     cJSON_AddNumberToObject(result, "m", (double)d.m);
     cJSON_AddNumberToObject(result, "n", (double)d.n);
