@@ -22,21 +22,22 @@
 #include "workloads/workload.h"
 
 static void usage(FILE *out) {
-    fprintf(out,
-            "usage: hetrun run [options] JOB.yaml\n"
-            "       mpirun -np N hetrun run JOB.yaml\n\n"
-            "Runs the job spec on this node's devices, one process per rank.\n\n"
-            "options:\n"
-            "  -b, --backend NAME   use this backend (overrides the spec's `backend`)\n"
-            "  -r, --report PATH    write the JSON report here (overrides `report.path`)\n"
-            "  -v, --verbose        more logging; -v shows each rank's binding\n"
-            "  -q, --quiet          no table on stdout\n"
-            "  -h, --help           this text\n"
-            "exit codes: 0 ok, 1 job failed (report says why), 2 usage, 3 invalid spec,\n"
-            "            4 backend/config, 124 timeout, 128+N killed by signal N\n");
+    fprintf(out, "usage: hetrun run [options] JOB.yaml\n"
+                 "       mpirun -np N hetrun run JOB.yaml\n\n"
+                 "Runs the job spec on this node's devices, one process per rank.\n\n"
+                 "options:\n"
+                 "  -b, --backend NAME   use this backend (overrides the spec's `backend`)\n"
+                 "  -r, --report PATH    write the JSON report here (overrides `report.path`)\n"
+                 "  -v, --verbose        more logging; -v shows each rank's binding\n"
+                 "  -q, --quiet          no table on stdout\n"
+                 "  -h, --help           this text\n"
+                 "exit codes: 0 ok, 1 job failed (report says why), 2 usage, 3 invalid spec,\n"
+                 "            4 backend/config, 124 timeout, 128+N killed by signal N\n");
 }
 
-static const char *env_get(const char *name) { return getenv(name); }
+static const char *env_get(const char *name) {
+    return getenv(name);
+}
 
 static double now_s(void) {
     struct timespec ts;
@@ -67,10 +68,14 @@ static cJSON *device_json(const hetrun_device_info *d) {
     cJSON_AddStringToObject(o, "name", d->name);
     cJSON_AddStringToObject(o, "vendor", d->vendor);
     cJSON_AddStringToObject(o, "kind", d->kind < 3 ? kinds[d->kind] : "unknown");
-    if (d->pci_bus_id[0]) cJSON_AddStringToObject(o, "pci_bus_id", d->pci_bus_id);
-    else cJSON_AddNullToObject(o, "pci_bus_id");
-    if (d->uuid[0]) cJSON_AddStringToObject(o, "uuid", d->uuid);
-    else cJSON_AddNullToObject(o, "uuid");
+    if (d->pci_bus_id[0])
+        cJSON_AddStringToObject(o, "pci_bus_id", d->pci_bus_id);
+    else
+        cJSON_AddNullToObject(o, "pci_bus_id");
+    if (d->uuid[0])
+        cJSON_AddStringToObject(o, "uuid", d->uuid);
+    else
+        cJSON_AddNullToObject(o, "uuid");
     cJSON_AddStringToObject(o, "driver_version", d->driver_version);
     cJSON_AddStringToObject(o, "arch", d->arch);
     cJSON_AddNumberToObject(o, "memory_bytes", (double)d->memory_bytes);
@@ -140,7 +145,8 @@ static int run_rank(const hetrun_job *job, const char *backend_name, const hetru
     cJSON *usage = hetrun_report_usage_json(&s.usage);
     uint64_t peak = 0;
     if (s.device && s.ops->memory_peak && s.ops->memory_peak(s.device, &peak) == HETRUN_OK)
-        cJSON_ReplaceItemInObject(usage, "device_memory_peak_bytes", cJSON_CreateNumber((double)peak));
+        cJSON_ReplaceItemInObject(usage, "device_memory_peak_bytes",
+                                  cJSON_CreateNumber((double)peak));
     double joules = 0.0;
     if (s.device && s.ops->energy_joules && s.ops->energy_joules(s.device, &joules) == HETRUN_OK)
         cJSON_ReplaceItemInObject(usage, "energy_joules", cJSON_CreateNumber(joules));
@@ -213,12 +219,10 @@ static int has_format(const hetrun_job *job, const char *fmt) {
 }
 
 int hetrun_cmd_run(int argc, char **argv) {
-    static const struct option longopts[] = {{"backend", required_argument, NULL, 'b'},
-                                              {"report", required_argument, NULL, 'r'},
-                                              {"verbose", no_argument, NULL, 'v'},
-                                              {"quiet", no_argument, NULL, 'q'},
-                                              {"help", no_argument, NULL, 'h'},
-                                              {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {
+        {"backend", required_argument, NULL, 'b'}, {"report", required_argument, NULL, 'r'},
+        {"verbose", no_argument, NULL, 'v'},       {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
     const char *backend_override = NULL, *report_override = NULL;
     int verbose = 0, quiet = 0, c;
     hetrun_log_init_from_env();
@@ -266,8 +270,8 @@ int hetrun_cmd_run(int argc, char **argv) {
     hetrun_probe_device *devs = NULL;
     int ndevs = 0;
     hetrun_string_list one = {(char **)&backend_override, 1};
-    if (hetrun_backend_select(backend_override ? &one : &job->backends, job->cpu_fallback,
-                              backend, sizeof backend, &devs, &ndevs, err, sizeof err) != 0) {
+    if (hetrun_backend_select(backend_override ? &one : &job->backends, job->cpu_fallback, backend,
+                              sizeof backend, &devs, &ndevs, err, sizeof err) != 0) {
         if (id.rank == 0)
             fprintf(stderr, "hetrun run: no usable backend for %s; tried:\n%s", spec_path, err);
         hetrun_job_free(job);
@@ -292,13 +296,13 @@ int hetrun_cmd_run(int argc, char **argv) {
     hetrun_log_set_rank(rank);
     if (verbose) hetrun_placement_print_binding(&pl, stderr);
 
-    const char *report_path = report_override ? report_override
+    const char *report_path = report_override    ? report_override
                               : job->report.path ? job->report.path
                                                  : "hetrun-report.json";
     cJSON *job_obj = job_json(job);
     char *job_text = cJSON_PrintUnformatted(job_obj);
-    int guard_ok = hetrun_guard_arm(job->limits.timeout_s, rank == 0 ? report_path : NULL,
-                                    job_text, err, sizeof err);
+    int guard_ok = hetrun_guard_arm(job->limits.timeout_s, rank == 0 ? report_path : NULL, job_text,
+                                    err, sizeof err);
     free(job_text);
     int exit_code = HETRUN_EXIT_OK;
     MPI_Bcast(&guard_ok, 1, MPI_INT, 0, MPI_COMM_WORLD);
@@ -334,8 +338,11 @@ int hetrun_cmd_run(int argc, char **argv) {
         iso_time(finished, sizeof finished);
         cJSON_AddStringToObject(report, "schema_version", HETRUN_REPORT_SCHEMA_VERSION);
         cJSON_AddStringToObject(report, "status", failed ? "failed" : "ok");
-        if (failed) cJSON_AddStringToObject(report, "reason", "a rank failed or a check failed; see ranks[]");
-        else cJSON_AddNullToObject(report, "reason");
+        if (failed)
+            cJSON_AddStringToObject(report, "reason",
+                                    "a rank failed or a check failed; see ranks[]");
+        else
+            cJSON_AddNullToObject(report, "reason");
         cJSON_AddStringToObject(report, "hetrun_version", HETRUN_VERSION);
         cJSON_AddItemToObject(report, "job", job_obj);
         job_obj = NULL;

@@ -25,22 +25,22 @@
 #include "util/exitcodes.h"
 
 static void usage(FILE *out) {
-    fprintf(out,
-            "usage: hetrun usage [options] REPORT.json...\n\n"
-            "Sums the usage records of job reports per backend and device (for billing).\n\n"
-            "options:\n"
-            "  -f, --format F       table (default) or json, on stdout\n"
-            "  -c, --csv FILE       also write the groups as CSV to FILE\n"
-            "  -x, --exclude-failed leave reports with status \"failed\" out entirely\n"
-            "                       (default: summed apart, in the \"failed\" rows)\n"
-            "  -h, --help           this text\n"
-            "exit codes: 0 ok, 2 usage, 3 a file is not a complete hetrun report (nothing\n"
-            "            is printed), 1 the CSV could not be written\n");
+    fprintf(out, "usage: hetrun usage [options] REPORT.json...\n\n"
+                 "Sums the usage records of job reports per backend and device (for billing).\n\n"
+                 "options:\n"
+                 "  -f, --format F       table (default) or json, on stdout\n"
+                 "  -c, --csv FILE       also write the groups as CSV to FILE\n"
+                 "  -x, --exclude-failed leave reports with status \"failed\" out entirely\n"
+                 "                       (default: summed apart, in the \"failed\" rows)\n"
+                 "  -h, --help           this text\n"
+                 "exit codes: 0 ok, 2 usage, 3 a file is not a complete hetrun report (nothing\n"
+                 "            is printed), 1 the CSV could not be written\n");
 }
 
 /* Figures summed per group; energy is summed only over records that have it. */
-static const char *const figures[] = {"wall_seconds", "device_busy_seconds", "flops", "bytes",
-                                      "ops", "h2d_bytes", "d2h_bytes", "collective_bytes"};
+static const char *const figures[] = {
+    "wall_seconds", "device_busy_seconds", "flops",     "bytes",
+    "ops",          "h2d_bytes",           "d2h_bytes", "collective_bytes"};
 enum { NFIG = sizeof figures / sizeof figures[0] };
 
 typedef struct group {
@@ -138,8 +138,7 @@ static int report_ok(const cJSON *r, char *why, size_t len) {
     const cJSON *rank;
     cJSON_ArrayForEach(rank, ranks) {
         const cJSON *u = cJSON_GetObjectItem(rank, "usage");
-        if (!cJSON_IsObject(u))
-            return snprintf(why, len, "ranks[%d] has no usage record", i), 0;
+        if (!cJSON_IsObject(u)) return snprintf(why, len, "ranks[%d] has no usage record", i), 0;
         for (int f = 0; f < NFIG; f++)
             if (!cJSON_IsNumber(cJSON_GetObjectItem(u, figures[f])))
                 return snprintf(why, len, "ranks[%d].usage.%s is not a number", i, figures[f]), 0;
@@ -153,13 +152,15 @@ static int report_ok(const cJSON *r, char *why, size_t len) {
 static void add_report(groups *g, const cJSON *r, const char *path, int failed) {
     const cJSON *rank;
     cJSON_ArrayForEach(rank, cJSON_GetObjectItem(r, "ranks")) {
-        const cJSON *dev = cJSON_GetObjectItem(rank, "device"), *u = cJSON_GetObjectItem(rank, "usage");
+        const cJSON *dev = cJSON_GetObjectItem(rank, "device"),
+                    *u = cJSON_GetObjectItem(rank, "usage");
         group *x = find_group(g, str_or(rank, "backend", "?"), str_or(dev, "kind", "?"),
                               str_or(dev, "name", "?"), failed);
         if (!x) continue;
         if (x->last_job != path) x->jobs++, x->last_job = path;
         x->records++;
-        for (int f = 0; f < NFIG; f++) x->sum[f] += cJSON_GetObjectItem(u, figures[f])->valuedouble;
+        for (int f = 0; f < NFIG; f++)
+            x->sum[f] += cJSON_GetObjectItem(u, figures[f])->valuedouble;
         const cJSON *e = cJSON_GetObjectItem(u, "energy_joules"),
                     *m = cJSON_GetObjectItem(u, "device_memory_peak_bytes");
         if (cJSON_IsNumber(e)) x->energy += e->valuedouble, x->energy_records++;
@@ -175,7 +176,8 @@ static cJSON *group_json(const group *x) {
     cJSON_AddStringToObject(o, "status", x->failed ? "failed" : "ok");
     cJSON_AddNumberToObject(o, "jobs", x->jobs);
     cJSON_AddNumberToObject(o, "records", x->records);
-    for (int f = 0; f < NFIG; f++) cJSON_AddNumberToObject(o, figures[f], x->sum[f]);
+    for (int f = 0; f < NFIG; f++)
+        cJSON_AddNumberToObject(o, figures[f], x->sum[f]);
     cJSON_AddNumberToObject(o, "device_hours", x->sum[1] / 3600.0);
     cJSON_AddNumberToObject(o, "device_memory_peak_bytes", x->mem_peak);
     /* Energy only when every record had it; a partial sum would under-bill. */
@@ -211,23 +213,38 @@ static int csv_put(char **buf, size_t *len, size_t *cap, const char *field, int 
 }
 
 static int write_csv(const char *path, const cJSON *rows, char *err, size_t errlen) {
-    static const char *const cols[] = {"backend", "device_kind", "device", "status", "jobs",
-                                       "records", "wall_seconds", "device_busy_seconds",
-                                       "device_hours", "flops", "bytes", "ops", "h2d_bytes",
-                                       "d2h_bytes", "collective_bytes",
-                                       "device_memory_peak_bytes", "energy_joules"};
+    static const char *const cols[] = {"backend",
+                                       "device_kind",
+                                       "device",
+                                       "status",
+                                       "jobs",
+                                       "records",
+                                       "wall_seconds",
+                                       "device_busy_seconds",
+                                       "device_hours",
+                                       "flops",
+                                       "bytes",
+                                       "ops",
+                                       "h2d_bytes",
+                                       "d2h_bytes",
+                                       "collective_bytes",
+                                       "device_memory_peak_bytes",
+                                       "energy_joules"};
     const size_t nc = sizeof cols / sizeof cols[0];
     size_t cap = 4096, len = 0;
     char *buf = malloc(cap);
     int oom = buf == NULL;
-    for (size_t c = 0; !oom && c < nc; c++) oom = csv_put(&buf, &len, &cap, cols[c], c + 1 == nc);
+    for (size_t c = 0; !oom && c < nc; c++)
+        oom = csv_put(&buf, &len, &cap, cols[c], c + 1 == nc);
     const cJSON *row;
     cJSON_ArrayForEach(row, rows) {
         for (size_t c = 0; !oom && c < nc; c++) {
             char field[320] = "";
             const cJSON *v = cJSON_GetObjectItem(row, cols[c]);
-            if (cJSON_IsNumber(v)) snprintf(field, sizeof field, "%.17g", v->valuedouble);
-            else if (cJSON_IsString(v)) snprintf(field, sizeof field, "%s", v->valuestring);
+            if (cJSON_IsNumber(v))
+                snprintf(field, sizeof field, "%.17g", v->valuedouble);
+            else if (cJSON_IsString(v))
+                snprintf(field, sizeof field, "%s", v->valuestring);
             oom = csv_put(&buf, &len, &cap, field, c + 1 == nc);
         }
     }
@@ -253,9 +270,12 @@ static void print_table(const cJSON *out, FILE *f) {
             const cJSON *e = cJSON_GetObjectItem(g, "energy_joules");
             char es[32] = "n/a";
             if (cJSON_IsNumber(e)) snprintf(es, sizeof es, "%.1f", e->valuedouble);
-            fprintf(f, "%-8.8s %-12.12s %-28.28s %-6s %5.0f %6.0f %12.3f %12.3f %14.6g %14.6g %14.6g %12s\n",
-                    str_or(g, "backend", "*"), str_or(g, "device_kind", "*"), str_or(g, "device", "*"),
-                    str_or(g, "status", "?"), cJSON_GetNumberValue(cJSON_GetObjectItem(g, "jobs")),
+            fprintf(f,
+                    "%-8.8s %-12.12s %-28.28s %-6s %5.0f %6.0f %12.3f %12.3f %14.6g %14.6g %14.6g "
+                    "%12s\n",
+                    str_or(g, "backend", "*"), str_or(g, "device_kind", "*"),
+                    str_or(g, "device", "*"), str_or(g, "status", "?"),
+                    cJSON_GetNumberValue(cJSON_GetObjectItem(g, "jobs")),
                     cJSON_GetNumberValue(cJSON_GetObjectItem(g, "records")),
                     cJSON_GetNumberValue(cJSON_GetObjectItem(g, "wall_seconds")),
                     cJSON_GetNumberValue(cJSON_GetObjectItem(g, "device_busy_seconds")),
@@ -268,10 +288,10 @@ static void print_table(const cJSON *out, FILE *f) {
 
 int hetrun_cmd_usage(int argc, char **argv) {
     static const struct option longopts[] = {{"format", required_argument, NULL, 'f'},
-                                              {"csv", required_argument, NULL, 'c'},
-                                              {"exclude-failed", no_argument, NULL, 'x'},
-                                              {"help", no_argument, NULL, 'h'},
-                                              {NULL, 0, NULL, 0}};
+                                             {"csv", required_argument, NULL, 'c'},
+                                             {"exclude-failed", no_argument, NULL, 'x'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
     const char *format = "table", *csv = NULL;
     int exclude_failed = 0, c;
     optind = 1;
@@ -305,7 +325,8 @@ int hetrun_cmd_usage(int argc, char **argv) {
         if (text) {
             reports[i] = cJSON_Parse(text);
             free(text);
-            if (!reports[i]) snprintf(why, sizeof why, "not valid JSON");
+            if (!reports[i])
+                snprintf(why, sizeof why, "not valid JSON");
             else if (!report_ok(reports[i], why, sizeof why)) {
                 cJSON_Delete(reports[i]);
                 reports[i] = NULL;
@@ -318,8 +339,10 @@ int hetrun_cmd_usage(int argc, char **argv) {
     }
     int rc = HETRUN_EXIT_OK;
     if (bad) {
-        fprintf(stderr, "hetrun usage: %d of %d files are not complete hetrun reports; nothing "
-                        "summed\n", bad, n);
+        fprintf(stderr,
+                "hetrun usage: %d of %d files are not complete hetrun reports; nothing "
+                "summed\n",
+                bad, n);
         rc = HETRUN_EXIT_INVALID_SPEC;
         goto done;
     }
@@ -332,13 +355,18 @@ int hetrun_cmd_usage(int argc, char **argv) {
         int seen = 0;
         for (int j = 0; j < i && !seen; j++) {
             const cJSON *other = cJSON_GetObjectItem(reports[j], "job");
-            seen = reports[j] && !strcmp(str_or(job, "spec_sha256", "a"), str_or(other, "spec_sha256", "b")) &&
-                   !strcmp(str_or(reports[i], "started_at", "x"), str_or(reports[j], "started_at", "y")) &&
-                   !strcmp(str_or(reports[i], "finished_at", "x"), str_or(reports[j], "finished_at", "y"));
+            seen = reports[j] &&
+                   !strcmp(str_or(job, "spec_sha256", "a"), str_or(other, "spec_sha256", "b")) &&
+                   !strcmp(str_or(reports[i], "started_at", "x"),
+                           str_or(reports[j], "started_at", "y")) &&
+                   !strcmp(str_or(reports[i], "finished_at", "x"),
+                           str_or(reports[j], "finished_at", "y"));
         }
         if (seen) {
-            fprintf(stderr, "hetrun usage: warning: %s is the same job report as an earlier file; "
-                            "counted once\n", path);
+            fprintf(stderr,
+                    "hetrun usage: warning: %s is the same job report as an earlier file; "
+                    "counted once\n",
+                    path);
             dup++;
             continue;
         }
@@ -378,7 +406,8 @@ int hetrun_cmd_usage(int argc, char **argv) {
         group *t = &totals[x->failed];
         cJSON_AddItemToArray(rows, group_json(x));
         t->jobs += x->jobs, t->records += x->records, t->energy_records += x->energy_records;
-        for (int f = 0; f < NFIG; f++) t->sum[f] += x->sum[f];
+        for (int f = 0; f < NFIG; f++)
+            t->sum[f] += x->sum[f];
         t->energy += x->energy;
         if (x->mem_peak > t->mem_peak) t->mem_peak = x->mem_peak;
     }
@@ -410,7 +439,8 @@ int hetrun_cmd_usage(int argc, char **argv) {
     }
     cJSON_Delete(out);
 done:
-    for (int i = 0; i < n; i++) cJSON_Delete(reports[i]);
+    for (int i = 0; i < n; i++)
+        cJSON_Delete(reports[i]);
     free(reports);
     return rc;
 }

@@ -83,7 +83,8 @@ void hetrun_session_close(hetrun_session *s) {
 
 int hetrun_session_alloc(hetrun_session *s, uint64_t bytes, hetrun_buffer **buf) {
     if (s->ops->mem_alloc(s->device, bytes, buf) != HETRUN_OK)
-        return fail(s, "allocating %llu bytes: %s", (unsigned long long)bytes, s->ops->last_error());
+        return fail(s, "allocating %llu bytes: %s", (unsigned long long)bytes,
+                    s->ops->last_error());
     s->usage.mem_in_use += bytes;
     if (s->usage.mem_in_use > s->usage.mem_peak) s->usage.mem_peak = s->usage.mem_in_use;
     return 0;
@@ -98,7 +99,8 @@ void hetrun_session_free(hetrun_session *s, hetrun_buffer *buf, uint64_t bytes) 
 int hetrun_session_h2d(hetrun_session *s, hetrun_tensor dst, const void *src, uint64_t bytes) {
     hetrun_session_activity(s);
     if (s->ops->copy_h2d(s->queue, dst, src, bytes) != HETRUN_OK)
-        return fail(s, "copy_h2d of %llu bytes: %s", (unsigned long long)bytes, s->ops->last_error());
+        return fail(s, "copy_h2d of %llu bytes: %s", (unsigned long long)bytes,
+                    s->ops->last_error());
     s->usage.h2d_bytes += bytes;
     return 0;
 }
@@ -106,7 +108,8 @@ int hetrun_session_h2d(hetrun_session *s, hetrun_tensor dst, const void *src, ui
 int hetrun_session_d2h(hetrun_session *s, void *dst, hetrun_tensor src, uint64_t bytes) {
     hetrun_session_activity(s);
     if (s->ops->copy_d2h(s->queue, dst, src, bytes) != HETRUN_OK)
-        return fail(s, "copy_d2h of %llu bytes: %s", (unsigned long long)bytes, s->ops->last_error());
+        return fail(s, "copy_d2h of %llu bytes: %s", (unsigned long long)bytes,
+                    s->ops->last_error());
     busy_close(s); /* the copy returned with the data: the queue is drained up to here */
     s->usage.d2h_bytes += bytes;
     return 0;

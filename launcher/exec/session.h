@@ -21,15 +21,15 @@ struct hetrun_job;
 
 /** Compute actually used, per rank (report "usage"). */
 typedef struct hetrun_usage {
-    double wall_s;            /**< rank wall time in workloads */
+    double wall_s; /**< rank wall time in workloads */
     /** Device time of every busy span (backend events): a span opens at the first device
      *  command (op, copy, collective) after the queue was idle and closes at the next
      *  synchronisation (sync, device-to-host copy, timer stop, close), so all device
      *  work is covered, timed or not; host-only gaps between spans are not. */
     double device_busy_s;
-    double flops;             /**< catalogue FLOPs of every op executed */
-    double bytes;             /**< catalogue bytes of every op executed */
-    uint64_t ops;             /**< op calls */
+    double flops; /**< catalogue FLOPs of every op executed */
+    double bytes; /**< catalogue bytes of every op executed */
+    uint64_t ops; /**< op calls */
     uint64_t op_counts[HETRUN_OP_KIND_COUNT];
     double op_flops[HETRUN_OP_KIND_COUNT];
     uint64_t h2d_bytes, d2h_bytes;
@@ -54,7 +54,7 @@ typedef struct hetrun_session {
     hetrun_event *timer_start, *timer_stop; /**< for hetrun_session_timer_* */
     hetrun_event *busy_start, *busy_stop;   /**< the open busy span (usage.device_busy_s) */
     bool busy_open;                         /**< busy_start recorded, not yet closed */
-    char error[1024]; /**< last error: names backend, device, op and cause */
+    char error[1024];                       /**< last error: names backend, device, op and cause */
 } hetrun_session;
 
 /** Allocates device memory (counted in usage.mem_*); on error fills s->error. */

@@ -38,11 +38,20 @@ cJSON *hetrun_report_usage_json(const hetrun_usage *u) {
 }
 
 static int relevant_variable(const char *kv) {
-    static const char *const prefixes[] = {"OPENBLAS_", "OMP_", "MKL_", "GOTO_", "HETRUN_",
-                                           "CUDA_VISIBLE_DEVICES=", "CUDA_DEVICE_ORDER=",
-                                           "ASCEND_RT_VISIBLE_DEVICES=", "MLU_VISIBLE_DEVICES=",
-                                           "HIP_VISIBLE_DEVICES=", "ROCR_VISIBLE_DEVICES=",
-                                           "POCL_", "SLURM_JOB_ID=", "OMPI_COMM_WORLD_SIZE="};
+    static const char *const prefixes[] = {"OPENBLAS_",
+                                           "OMP_",
+                                           "MKL_",
+                                           "GOTO_",
+                                           "HETRUN_",
+                                           "CUDA_VISIBLE_DEVICES=",
+                                           "CUDA_DEVICE_ORDER=",
+                                           "ASCEND_RT_VISIBLE_DEVICES=",
+                                           "MLU_VISIBLE_DEVICES=",
+                                           "HIP_VISIBLE_DEVICES=",
+                                           "ROCR_VISIBLE_DEVICES=",
+                                           "POCL_",
+                                           "SLURM_JOB_ID=",
+                                           "OMPI_COMM_WORLD_SIZE="};
     for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
         if (strncmp(kv, prefixes[i], strlen(prefixes[i])) == 0) return 1;
     return 0;
@@ -204,8 +213,8 @@ static double straggler_threshold(void) {
  * collective is done when its slowest rank is), busbw from that max, #wrong summed. */
 static cJSON *collective_summary(const cJSON *ranks, int point, int nranks, double threshold) {
     static const char *const columns[] = {"host", "mpi_reference", "device"};
-    const cJSON *res0 = cJSON_GetArrayItem(
-        cJSON_GetObjectItem(cJSON_GetArrayItem(ranks, 0), "results"), point);
+    const cJSON *res0 =
+        cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetArrayItem(ranks, 0), "results"), point);
     cJSON *out = cJSON_CreateObject();
     cJSON_AddStringToObject(out, "label", cJSON_GetStringValue(cJSON_GetObjectItem(res0, "label")));
     cJSON_AddStringToObject(out, "op", cJSON_GetStringValue(cJSON_GetObjectItem(res0, "op")));
@@ -250,16 +259,17 @@ static cJSON *collective_summary(const cJSON *ranks, int point, int nranks, doub
             r = 0;
             cJSON_ArrayForEach(rank, ranks) {
                 const cJSON *res = cJSON_GetArrayItem(cJSON_GetObjectItem(rank, "results"), point);
-                double b = num(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(res, "rows"),
-                                                                      r_i),
-                                                   columns[c]),
-                               "time_us_min");
+                double b =
+                    num(cJSON_GetObjectItem(
+                            cJSON_GetArrayItem(cJSON_GetObjectItem(res, "rows"), r_i), columns[c]),
+                        "time_us_min");
                 if (isfinite(b) && !(b <= best)) best = b;
                 if (++r >= nranks) break;
             }
             if (isfinite(best) && best > 0.0) {
                 cJSON_AddNumberToObject(col, "time_us_min", best);
-                cJSON_AddNumberToObject(col, "busbw_gbps_best", bytes / (best * 1e-6) / 1e9 * factor);
+                cJSON_AddNumberToObject(col, "busbw_gbps_best",
+                                        bytes / (best * 1e-6) / 1e9 * factor);
             }
             if (any_wrong) cJSON_AddNumberToObject(col, "wrong", wrong);
             cJSON_AddItemToObject(row, columns[c], col);
@@ -271,7 +281,9 @@ static cJSON *collective_summary(const cJSON *ranks, int point, int nranks, doub
     return out;
 }
 
-static int is_collective(const cJSON *res) { return cJSON_IsArray(cJSON_GetObjectItem(res, "rows")); }
+static int is_collective(const cJSON *res) {
+    return cJSON_IsArray(cJSON_GetObjectItem(res, "rows"));
+}
 
 void hetrun_report_summarize(cJSON *report) {
     const double threshold = straggler_threshold();
@@ -288,9 +300,12 @@ void hetrun_report_summarize(cJSON *report) {
         cJSON *res;
         cJSON_ArrayForEach(res, cJSON_GetObjectItem(rank, "results")) {
             const char *c = cJSON_GetStringValue(cJSON_GetObjectItem(res, "check"));
-            if (c && strcmp(c, "passed") == 0) passed++;
-            else if (c && (strcmp(c, "failed") == 0 || strcmp(c, "error") == 0)) failed++;
-            else skipped++;
+            if (c && strcmp(c, "passed") == 0)
+                passed++;
+            else if (c && (strcmp(c, "failed") == 0 || strcmp(c, "error") == 0))
+                failed++;
+            else
+                skipped++;
         }
     }
     cJSON *checks = cJSON_AddObjectToObject(summary, "checks");
@@ -299,8 +314,9 @@ void hetrun_report_summarize(cJSON *report) {
     cJSON_AddNumberToObject(checks, "skipped", skipped);
 
     /* Usage: job totals (sums; memory peak is the max) and each figure's spread. */
-    static const char *const sums[] = {"wall_seconds", "device_busy_seconds", "flops", "bytes",
-                                       "ops", "h2d_bytes", "d2h_bytes", "collective_bytes"};
+    static const char *const sums[] = {
+        "wall_seconds", "device_busy_seconds", "flops",     "bytes",
+        "ops",          "h2d_bytes",           "d2h_bytes", "collective_bytes"};
     double *v = malloc((size_t)(nranks > 0 ? nranks : 1) * sizeof *v);
     cJSON *usage = cJSON_AddObjectToObject(summary, "usage");
     cJSON *spread = cJSON_AddObjectToObject(summary, "usage_per_rank");
@@ -313,7 +329,8 @@ void hetrun_report_summarize(cJSON *report) {
             r++;
         }
         cJSON_AddNumberToObject(usage, sums[k], total);
-        int timed = strcmp(sums[k], "wall_seconds") == 0 || strcmp(sums[k], "device_busy_seconds") == 0;
+        int timed =
+            strcmp(sums[k], "wall_seconds") == 0 || strcmp(sums[k], "device_busy_seconds") == 0;
         cJSON_AddItemToObject(spread, sums[k], spread_json(v, r, threshold, timed));
     }
     double peak = 0.0, energy = 0.0;
@@ -322,12 +339,16 @@ void hetrun_report_summarize(cJSON *report) {
         const cJSON *u = cJSON_GetObjectItem(rank, "usage");
         double m = num(u, "device_memory_peak_bytes"), e = num(u, "energy_joules");
         if (isfinite(m) && m > peak) peak = m;
-        if (isfinite(e)) energy += e;
-        else energy_known = 0;
+        if (isfinite(e))
+            energy += e;
+        else
+            energy_known = 0;
     }
     cJSON_AddNumberToObject(usage, "device_memory_peak_bytes", peak);
-    if (energy_known) cJSON_AddNumberToObject(usage, "energy_joules", energy);
-    else cJSON_AddNullToObject(usage, "energy_joules");
+    if (energy_known)
+        cJSON_AddNumberToObject(usage, "energy_joules", energy);
+    else
+        cJSON_AddNullToObject(usage, "energy_joules");
 
     /* Per workload point: each figure per rank, its min/median/max, stragglers by time. */
     cJSON *points = cJSON_AddArrayToObject(summary, "workloads");
@@ -341,8 +362,10 @@ void hetrun_report_summarize(cJSON *report) {
             continue;
         }
         cJSON *p = cJSON_CreateObject();
-        cJSON_AddStringToObject(p, "label", cJSON_GetStringValue(cJSON_GetObjectItem(res0, "label")));
-        cJSON_AddStringToObject(p, "workload", cJSON_GetStringValue(cJSON_GetObjectItem(res0, "workload")));
+        cJSON_AddStringToObject(p, "label",
+                                cJSON_GetStringValue(cJSON_GetObjectItem(res0, "label")));
+        cJSON_AddStringToObject(p, "workload",
+                                cJSON_GetStringValue(cJSON_GetObjectItem(res0, "workload")));
         cJSON_AddNumberToObject(p, "index", i);
         int nfail = 0;
         static const char *const figures[] = {"gflops", "gbps", "percent_of_peak", "time_ms"};
@@ -361,15 +384,18 @@ void hetrun_report_summarize(cJSON *report) {
             if (!is_time) cJSON_AddNumberToObject(sp, "total", 0.0);
             if (!is_time) {
                 double tot = 0.0;
-                for (int k = 0; k < r; k++) tot += isfinite(v[k]) ? v[k] : 0.0;
+                for (int k = 0; k < r; k++)
+                    tot += isfinite(v[k]) ? v[k] : 0.0;
                 cJSON_ReplaceItemInObject(sp, "total", cJSON_CreateNumber(tot));
             }
             cJSON_AddItemToObject(p, is_time ? "time_ms_median" : figures[f], sp);
-            if (is_time) cJSON_AddItemToObject(p, "stragglers", cJSON_Duplicate(cJSON_GetObjectItem(sp, "stragglers"), 1));
+            if (is_time)
+                cJSON_AddItemToObject(p, "stragglers",
+                                      cJSON_Duplicate(cJSON_GetObjectItem(sp, "stragglers"), 1));
         }
         cJSON_ArrayForEach(rank, ranks) {
-            const char *c = cJSON_GetStringValue(
-                cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(rank, "results"), i), "check"));
+            const char *c = cJSON_GetStringValue(cJSON_GetObjectItem(
+                cJSON_GetArrayItem(cJSON_GetObjectItem(rank, "results"), i), "check"));
             nfail += c && (strcmp(c, "failed") == 0 || strcmp(c, "error") == 0);
         }
         cJSON_AddNumberToObject(p, "checks_failed", nfail);
@@ -386,8 +412,10 @@ static const char *str_or(const cJSON *o, const char *key, const char *fallback)
 }
 
 static void fmt_num(char *buf, size_t len, double v, const char *fmt) {
-    if (isfinite(v)) snprintf(buf, len, fmt, v);
-    else snprintf(buf, len, "-");
+    if (isfinite(v))
+        snprintf(buf, len, fmt, v);
+    else
+        snprintf(buf, len, "-");
 }
 
 static void print_points(const cJSON *report, FILE *out) {
@@ -411,9 +439,9 @@ static void print_points(const cJSON *report, FILE *out) {
         fmt_num(c[5], 32, num(t, "median"), "%.4g");
         /* Check over ranks: failed if any rank failed, else rank 0's word. */
         int idx = (int)num(p, "index");
-        const char *chk = str_or(cJSON_GetArrayItem(
-                                     cJSON_GetObjectItem(cJSON_GetArrayItem(ranks, 0), "results"), idx),
-                                 "check", "-");
+        const char *chk = str_or(
+            cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetArrayItem(ranks, 0), "results"), idx),
+            "check", "-");
         if (num(p, "checks_failed") > 0) chk = "failed";
         char strag[64] = "";
         const cJSON *sr;
@@ -430,7 +458,8 @@ static void print_collectives(const cJSON *report, FILE *out) {
     const cJSON *colls = cJSON_GetObjectItem(cJSON_GetObjectItem(report, "summary"), "collectives");
     const cJSON *c;
     cJSON_ArrayForEach(c, colls) {
-        fprintf(out, "\n# %s %s, %d ranks, busbw factor %.3g; time: max over ranks; device path: %s\n",
+        fprintf(out,
+                "\n# %s %s, %d ranks, busbw factor %.3g; time: max over ranks; device path: %s\n",
                 str_or(c, "op", "?"), str_or(c, "dtype", "?"),
                 (int)num(cJSON_GetObjectItem(report, "summary"), "ranks"), num(c, "busbw_factor"),
                 str_or(c, "device_path", "-"));
@@ -440,7 +469,8 @@ static void print_collectives(const cJSON *report, FILE *out) {
         const cJSON *row;
         cJSON_ArrayForEach(row, cJSON_GetObjectItem(c, "rows")) {
             char f[10][32];
-            const cJSON *h = cJSON_GetObjectItem(row, "host"), *r = cJSON_GetObjectItem(row, "mpi_reference");
+            const cJSON *h = cJSON_GetObjectItem(row, "host"),
+                        *r = cJSON_GetObjectItem(row, "mpi_reference");
             const cJSON *d = cJSON_GetObjectItem(row, "device");
             fmt_num(f[0], 32, h ? num(h, "time_us") : NAN, "%.2f");
             fmt_num(f[1], 32, h ? num(h, "algbw_gbps") : NAN, "%.3f");
@@ -485,7 +515,8 @@ void hetrun_report_print_table(const cJSON *report, FILE *out) {
         rows += n ? n : 1;
     }
     if (rows > 24) {
-        fprintf(out, "(%d per-rank rows: see the results CSV or ranks[] in the JSON report)\n", rows);
+        fprintf(out, "(%d per-rank rows: see the results CSV or ranks[] in the JSON report)\n",
+                rows);
     } else {
         print_rank_rows(report, out);
     }
@@ -567,13 +598,16 @@ static void csv_field(csv_buf *b, const char *s, int last) {
 }
 
 static void csv_row(csv_buf *b, const char *const *fields, size_t n) {
-    for (size_t i = 0; i < n; i++) csv_field(b, fields[i] ? fields[i] : "", i + 1 == n);
+    for (size_t i = 0; i < n; i++)
+        csv_field(b, fields[i] ? fields[i] : "", i + 1 == n);
 }
 
 static void csv_num(char *buf, size_t len, const cJSON *o, const char *key) {
     const cJSON *v = cJSON_GetObjectItem(o, key);
-    if (cJSON_IsNumber(v)) snprintf(buf, len, "%.10g", v->valuedouble);
-    else buf[0] = '\0';
+    if (cJSON_IsNumber(v))
+        snprintf(buf, len, "%.10g", v->valuedouble);
+    else
+        buf[0] = '\0';
 }
 
 static int csv_write(const char *path, csv_buf *b, char *err, size_t errlen) {
@@ -589,10 +623,28 @@ static int csv_write(const char *path, csv_buf *b, char *err, size_t errlen) {
 
 /* Results: one row per rank and workload point (collectives: in their own file). */
 static int write_results(const char *path, const cJSON *report, char *err, size_t errlen) {
-    static const char *const cols[] = {
-        "rank", "host", "backend", "device", "pci_bus_id", "workload", "label", "op", "dtype",
-        "m", "n", "k", "flops_per_iteration", "bytes_per_iteration", "gflops", "gbps",
-        "percent_of_peak", "peak_flops", "time_ms_min", "time_ms_median", "time_ms_max", "check"};
+    static const char *const cols[] = {"rank",
+                                       "host",
+                                       "backend",
+                                       "device",
+                                       "pci_bus_id",
+                                       "workload",
+                                       "label",
+                                       "op",
+                                       "dtype",
+                                       "m",
+                                       "n",
+                                       "k",
+                                       "flops_per_iteration",
+                                       "bytes_per_iteration",
+                                       "gflops",
+                                       "gbps",
+                                       "percent_of_peak",
+                                       "peak_flops",
+                                       "time_ms_min",
+                                       "time_ms_median",
+                                       "time_ms_max",
+                                       "check"};
     enum { NC = sizeof cols / sizeof cols[0] };
     csv_buf b = {malloc(4096), 0, 4096, 0};
     b.oom = b.text == NULL;
@@ -606,10 +658,17 @@ static int write_results(const char *path, const cJSON *report, char *err, size_
             const cJSON *tm = cJSON_GetObjectItem(res, "time_ms");
             const char *row[NC];
             csv_num(v[0], 48, rank, "rank");
-            static const char *const numeric[] = {"m", "n", "k", "flops_per_iteration",
-                                                  "bytes_per_iteration", "gflops", "gbps",
-                                                  "percent_of_peak", "peak_flops"};
-            for (int i = 0; i < 9; i++) csv_num(v[9 + i], 48, res, numeric[i]);
+            static const char *const numeric[] = {"m",
+                                                  "n",
+                                                  "k",
+                                                  "flops_per_iteration",
+                                                  "bytes_per_iteration",
+                                                  "gflops",
+                                                  "gbps",
+                                                  "percent_of_peak",
+                                                  "peak_flops"};
+            for (int i = 0; i < 9; i++)
+                csv_num(v[9 + i], 48, res, numeric[i]);
             csv_num(v[18], 48, tm, "min");
             csv_num(v[19], 48, tm, "median");
             csv_num(v[20], 48, tm, "max");
@@ -622,7 +681,8 @@ static int write_results(const char *path, const cJSON *report, char *err, size_
             row[6] = str_or(res, "label", "");
             row[7] = str_or(res, "op", "");
             row[8] = str_or(res, "dtype", "");
-            for (int i = 9; i <= 20; i++) row[i] = v[i];
+            for (int i = 9; i <= 20; i++)
+                row[i] = v[i];
             row[21] = str_or(res, "check", "");
             csv_row(&b, row, NC);
         }
@@ -632,9 +692,9 @@ static int write_results(const char *path, const cJSON *report, char *err, size_
 
 /* Collectives: one row per rank, point, size and column (host, mpi_reference, device). */
 static int write_collectives(const char *path, const cJSON *report, char *err, size_t errlen) {
-    static const char *const cols[] = {"rank", "backend", "label", "op", "dtype", "nranks",
-                                       "buffers", "path", "bytes", "count", "time_us",
-                                       "algbw_gbps", "busbw_gbps", "wrong"};
+    static const char *const cols[] = {"rank",    "backend",    "label",      "op",    "dtype",
+                                       "nranks",  "buffers",    "path",       "bytes", "count",
+                                       "time_us", "algbw_gbps", "busbw_gbps", "wrong"};
     static const char *const columns[] = {"host", "mpi_reference", "device"};
     enum { NC = sizeof cols / sizeof cols[0] };
     csv_buf b = {malloc(4096), 0, 4096, 0};
@@ -660,9 +720,20 @@ static int write_collectives(const char *path, const cJSON *report, char *err, s
                     const char *how = c == 0   ? "mpi"
                                       : c == 1 ? "mpi-plain-loop"
                                                : str_or(res, "device_path", "");
-                    const char *r[NC] = {v[0], str_or(rank, "backend", ""), str_or(res, "label", ""),
-                                         str_or(res, "op", ""), str_or(res, "dtype", ""), v[1],
-                                         columns[c], how, v[2], v[3], v[4], v[5], v[6], v[7]};
+                    const char *r[NC] = {v[0],
+                                         str_or(rank, "backend", ""),
+                                         str_or(res, "label", ""),
+                                         str_or(res, "op", ""),
+                                         str_or(res, "dtype", ""),
+                                         v[1],
+                                         columns[c],
+                                         how,
+                                         v[2],
+                                         v[3],
+                                         v[4],
+                                         v[5],
+                                         v[6],
+                                         v[7]};
                     csv_row(&b, r, NC);
                 }
             }
@@ -673,26 +744,42 @@ static int write_collectives(const char *path, const cJSON *report, char *err, s
 
 /* Usage: one row per rank, the record `hetrun usage` bills from. */
 static int write_usage(const char *path, const cJSON *report, char *err, size_t errlen) {
-    static const char *const cols[] = {"job", "spec_sha256", "status", "rank", "host", "backend",
-                                       "device", "device_kind", "wall_seconds",
-                                       "device_busy_seconds", "flops", "bytes", "ops",
-                                       "h2d_bytes", "d2h_bytes", "collective_bytes",
-                                       "device_memory_peak_bytes", "energy_joules"};
+    static const char *const cols[] = {"job",
+                                       "spec_sha256",
+                                       "status",
+                                       "rank",
+                                       "host",
+                                       "backend",
+                                       "device",
+                                       "device_kind",
+                                       "wall_seconds",
+                                       "device_busy_seconds",
+                                       "flops",
+                                       "bytes",
+                                       "ops",
+                                       "h2d_bytes",
+                                       "d2h_bytes",
+                                       "collective_bytes",
+                                       "device_memory_peak_bytes",
+                                       "energy_joules"};
     enum { NC = sizeof cols / sizeof cols[0] };
     csv_buf b = {malloc(4096), 0, 4096, 0};
     b.oom = b.text == NULL;
     csv_row(&b, cols, NC);
     const cJSON *job = cJSON_GetObjectItem(report, "job"), *rank;
     cJSON_ArrayForEach(rank, cJSON_GetObjectItem(report, "ranks")) {
-        const cJSON *dev = cJSON_GetObjectItem(rank, "device"), *u = cJSON_GetObjectItem(rank, "usage");
+        const cJSON *dev = cJSON_GetObjectItem(rank, "device"),
+                    *u = cJSON_GetObjectItem(rank, "usage");
         char v[11][48];
         csv_num(v[0], 48, rank, "rank");
-        for (int i = 8; i < NC; i++) csv_num(v[i - 7], 48, u, cols[i]);
-        const char *r[NC] = {str_or(job, "name", ""), str_or(job, "spec_sha256", ""),
-                             str_or(report, "status", ""), v[0], str_or(rank, "host", ""),
-                             str_or(rank, "backend", ""), str_or(dev, "name", ""),
-                             str_or(dev, "kind", "")};
-        for (int i = 8; i < NC; i++) r[i] = v[i - 7];
+        for (int i = 8; i < NC; i++)
+            csv_num(v[i - 7], 48, u, cols[i]);
+        const char *r[NC] = {str_or(job, "name", ""),      str_or(job, "spec_sha256", ""),
+                             str_or(report, "status", ""), v[0],
+                             str_or(rank, "host", ""),     str_or(rank, "backend", ""),
+                             str_or(dev, "name", ""),      str_or(dev, "kind", "")};
+        for (int i = 8; i < NC; i++)
+            r[i] = v[i - 7];
         csv_row(&b, r, NC);
     }
     return csv_write(path, &b, err, errlen);
@@ -700,8 +787,8 @@ static int write_usage(const char *path, const cJSON *report, char *err, size_t 
 
 static int has_collectives(const cJSON *report) {
     const cJSON *rank, *res;
-    cJSON_ArrayForEach(rank, cJSON_GetObjectItem(report, "ranks"))
-        cJSON_ArrayForEach(res, cJSON_GetObjectItem(rank, "results")) if (is_collective(res)) return 1;
+    cJSON_ArrayForEach(rank, cJSON_GetObjectItem(report, "ranks")) cJSON_ArrayForEach(
+        res, cJSON_GetObjectItem(rank, "results")) if (is_collective(res)) return 1;
     return 0;
 }
 

@@ -27,11 +27,28 @@
 #include "workloads/stats.h"
 #include "workloads/workload.h"
 
-static const char *const op_choices[] = {
-    "gemm",  "bias_add", "act_forward", "act_backward", "softmax",     "xent_forward",
-    "xent_backward", "layernorm", "reduce_sum_axis0", "reduce_sum_axis1", "scale", "axpy",
-    "mul",   "fill",     "sgd_momentum", "adamw",     "cast",        "allreduce",
-    "allgather", "reduce_scatter", "broadcast", NULL};
+static const char *const op_choices[] = {"gemm",
+                                         "bias_add",
+                                         "act_forward",
+                                         "act_backward",
+                                         "softmax",
+                                         "xent_forward",
+                                         "xent_backward",
+                                         "layernorm",
+                                         "reduce_sum_axis0",
+                                         "reduce_sum_axis1",
+                                         "scale",
+                                         "axpy",
+                                         "mul",
+                                         "fill",
+                                         "sgd_momentum",
+                                         "adamw",
+                                         "cast",
+                                         "allreduce",
+                                         "allgather",
+                                         "reduce_scatter",
+                                         "broadcast",
+                                         NULL};
 static const char *const act_choices[] = {"relu", "gelu", NULL};
 static const char *const peak_choices[] = {"auto", "backend", "probe", "none", NULL};
 static const char *const buffer_choices[] = {"both", "host", "device", NULL};
@@ -144,13 +161,23 @@ static hetrun_op_desc point_desc(const hetrun_bench_params *p, const hetrun_sess
 /* Operand roles: bit a set in `out` = operand a is written; in `poison` = written
  * without being read (so it is NaN-poisoned before the checked run). */
 static void op_roles(const hetrun_op_desc *d, unsigned *out, unsigned *poison) {
-    static const unsigned outs[HETRUN_OP_KIND_COUNT] = {
-        [HETRUN_OP_GEMM] = 4,          [HETRUN_OP_BIAS_ADD] = 4,      [HETRUN_OP_ACT_FORWARD] = 2,
-        [HETRUN_OP_ACT_BACKWARD] = 4,  [HETRUN_OP_SOFTMAX] = 2,       [HETRUN_OP_XENT_FORWARD] = 12,
-        [HETRUN_OP_XENT_BACKWARD] = 4, [HETRUN_OP_LAYERNORM] = 8,     [HETRUN_OP_REDUCE_SUM_AXIS0] = 2,
-        [HETRUN_OP_REDUCE_SUM_AXIS1] = 2, [HETRUN_OP_SCALE] = 2,      [HETRUN_OP_AXPY] = 2,
-        [HETRUN_OP_MUL] = 4,           [HETRUN_OP_FILL] = 1,          [HETRUN_OP_SGD_MOMENTUM] = 5,
-        [HETRUN_OP_ADAMW] = 13,        [HETRUN_OP_CAST] = 2};
+    static const unsigned outs[HETRUN_OP_KIND_COUNT] = {[HETRUN_OP_GEMM] = 4,
+                                                        [HETRUN_OP_BIAS_ADD] = 4,
+                                                        [HETRUN_OP_ACT_FORWARD] = 2,
+                                                        [HETRUN_OP_ACT_BACKWARD] = 4,
+                                                        [HETRUN_OP_SOFTMAX] = 2,
+                                                        [HETRUN_OP_XENT_FORWARD] = 12,
+                                                        [HETRUN_OP_XENT_BACKWARD] = 4,
+                                                        [HETRUN_OP_LAYERNORM] = 8,
+                                                        [HETRUN_OP_REDUCE_SUM_AXIS0] = 2,
+                                                        [HETRUN_OP_REDUCE_SUM_AXIS1] = 2,
+                                                        [HETRUN_OP_SCALE] = 2,
+                                                        [HETRUN_OP_AXPY] = 2,
+                                                        [HETRUN_OP_MUL] = 4,
+                                                        [HETRUN_OP_FILL] = 1,
+                                                        [HETRUN_OP_SGD_MOMENTUM] = 5,
+                                                        [HETRUN_OP_ADAMW] = 13,
+                                                        [HETRUN_OP_CAST] = 2};
     *out = outs[d->kind];
     switch ((hetrun_op_kind)d->kind) {
     case HETRUN_OP_AXPY:
@@ -186,7 +213,8 @@ static void fill_inputs(const hetrun_op_desc *d, void *const *host, const uint64
         uint64_t count = bytes[a] / hetrun_dtype_size(t);
         if (poison & (1u << a)) {
             if (t == HETRUN_I32)
-                for (uint64_t i = 0; i < count; i++) ((int32_t *)host[a])[i] = INT32_MIN;
+                for (uint64_t i = 0; i < count; i++)
+                    ((int32_t *)host[a])[i] = INT32_MIN;
             else
                 memset(host[a], 0xff, bytes[a]); /* NaN in every float format */
         } else if ((d->kind == HETRUN_OP_XENT_FORWARD || d->kind == HETRUN_OP_XENT_BACKWARD) &&
@@ -282,7 +310,8 @@ static int bench_op(hetrun_session *s, const hetrun_bench_params *p, cJSON *resu
         return 0;
     }
     uint64_t bytes[HETRUN_OP_MAX_ARGS] = {0};
-    for (int a = 0; a < arity; a++) bytes[a] = hetrun_op_arg_bytes(&d, a);
+    for (int a = 0; a < arity; a++)
+        bytes[a] = hetrun_op_arg_bytes(&d, a);
     unsigned out = 0, poison = 0;
     op_roles(&d, &out, &poison);
 
@@ -303,7 +332,8 @@ static int bench_op(hetrun_session *s, const hetrun_bench_params *p, cJSON *resu
     }
     if (!ok_alloc) {
         uint64_t total = 0;
-        for (int a = 0; a < arity; a++) total += bytes[a];
+        for (int a = 0; a < arity; a++)
+            total += bytes[a];
         snprintf(s->error, sizeof s->error, "bench %s: out of host memory for %llu bytes (x3)",
                  name, (unsigned long long)total);
         goto out;
@@ -339,7 +369,8 @@ static int bench_op(hetrun_session *s, const hetrun_bench_params *p, cJSON *resu
     cJSON_AddNumberToObject(result, "k", (double)d.k);
     cJSON_AddNumberToObject(result, "flops_per_iteration", flops);
     cJSON_AddNumberToObject(result, "bytes_per_iteration", moved);
-    cJSON_AddNumberToObject(result, "calls", (double)((p->check ? 1 : 0) + p->warmup + p->iterations));
+    cJSON_AddNumberToObject(result, "calls",
+                            (double)((p->check ? 1 : 0) + p->warmup + p->iterations));
     cJSON_AddItemToObject(result, "time_ms", hetrun_stats_json(t));
     double secs = t.median * 1e-3;
     cJSON_AddNumberToObject(result, "gflops", secs > 0.0 ? flops / secs / 1e9 : 0.0);
@@ -361,8 +392,10 @@ static int bench_op(hetrun_session *s, const hetrun_bench_params *p, cJSON *resu
     } else {
         cJSON_AddNullToObject(result, "percent_of_peak");
     }
-    if (peak > 0.0) cJSON_AddNumberToObject(result, "peak_flops", peak);
-    else cJSON_AddNullToObject(result, "peak_flops");
+    if (peak > 0.0)
+        cJSON_AddNumberToObject(result, "peak_flops", peak);
+    else
+        cJSON_AddNullToObject(result, "peak_flops");
     cJSON_AddStringToObject(result, "peak_source", source);
 
     if (p->check) {
@@ -380,10 +413,11 @@ static int bench_op(hetrun_session *s, const hetrun_bench_params *p, cJSON *resu
                      "%s vs double dot products, error relative to sum |a||b|",
                      sampled ? "1024 sampled elements of C" : "every element of C");
         } else {
-            for (int a = 0; a < arity; a++) memcpy(ref[a], host[a], bytes[a]);
+            for (int a = 0; a < arity; a++)
+                memcpy(ref[a], host[a], bytes[a]);
             if (hetrun_reference_run(&d, ref) != 0) {
-                snprintf(s->error, sizeof s->error, "bench %s: the reference refused the descriptor",
-                         name);
+                snprintf(s->error, sizeof s->error,
+                         "bench %s: the reference refused the descriptor", name);
                 goto out;
             }
             err = compare_full(&d, got, ref, bytes, out);

@@ -35,18 +35,18 @@ enum {
 
 /** Parameters of one bench point (filled by the schema in bench.c). */
 typedef struct hetrun_bench_params {
-    int op;        /**< index into the choice list: catalogue op kind or HETRUN_BENCH_* */
-    int dtype;     /**< ::hetrun_dtype */
-    int64_t size;  /**< gemm: m = n = k = size; other ops: rows m */
-    int64_t cols;  /**< other ops: columns n */
-    int act;       /**< ::hetrun_activation for act_* ops */
+    int op;       /**< index into the choice list: catalogue op kind or HETRUN_BENCH_* */
+    int dtype;    /**< ::hetrun_dtype */
+    int64_t size; /**< gemm: m = n = k = size; other ops: rows m */
+    int64_t cols; /**< other ops: columns n */
+    int act;      /**< ::hetrun_activation for act_* ops */
     int64_t warmup, iterations;
     bool check;
-    int peak;             /**< HETRUN_BENCH_PEAK_* */
-    int64_t probe_size;   /**< GEMM size of the peak probe */
+    int peak;                                  /**< HETRUN_BENCH_PEAK_* */
+    int64_t probe_size;                        /**< GEMM size of the peak probe */
     int64_t min_bytes, max_bytes, step_factor; /**< collective size sweep */
-    int buffers;          /**< HETRUN_BENCH_BUF_* */
-    bool reference;       /**< collectives: also time a plain MPI loop */
+    int buffers;                               /**< HETRUN_BENCH_BUF_* */
+    bool reference;                            /**< collectives: also time a plain MPI loop */
 } hetrun_bench_params;
 
 /** Runs a collective benchmark point (bench_coll.c). Returns 0 or -1 (s->error). */

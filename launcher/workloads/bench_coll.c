@@ -48,9 +48,12 @@ static uint32_t input_value(uint32_t seed, int rank, uint64_t i) {
 }
 
 static void store(void *buf, hetrun_dtype t, uint64_t i, double v) {
-    if (t == HETRUN_F64) ((double *)buf)[i] = v;
-    else if (t == HETRUN_I32) ((int32_t *)buf)[i] = (int32_t)v;
-    else ((float *)buf)[i] = (float)v;
+    if (t == HETRUN_F64)
+        ((double *)buf)[i] = v;
+    else if (t == HETRUN_I32)
+        ((int32_t *)buf)[i] = (int32_t)v;
+    else
+        ((float *)buf)[i] = (float)v;
 }
 
 static double load(const void *buf, hetrun_dtype t, uint64_t i) {
@@ -73,13 +76,16 @@ static void shape(const coll_ctx *c, uint64_t bytes, uint64_t *in, uint64_t *out
     uint64_t total = bytes / c->es;
     switch (c->coll) {
     case HETRUN_BENCH_ALLGATHER: *in = total / (uint64_t)c->n, *out = *in * (uint64_t)c->n; break;
-    case HETRUN_BENCH_REDUCE_SCATTER: *out = total / (uint64_t)c->n, *in = *out * (uint64_t)c->n; break;
+    case HETRUN_BENCH_REDUCE_SCATTER:
+        *out = total / (uint64_t)c->n, *in = *out * (uint64_t)c->n;
+        break;
     default: *in = *out = total;
     }
 }
 
 static void fill_input(const coll_ctx *c, void *send, uint64_t in) {
-    for (uint64_t i = 0; i < in; i++) store(send, c->t, i, input_value(c->seed, c->rank, i));
+    for (uint64_t i = 0; i < in; i++)
+        store(send, c->t, i, input_value(c->seed, c->rank, i));
 }
 
 static uint64_t count_wrong(const coll_ctx *c, const void *recv, uint64_t out) {
@@ -88,7 +94,8 @@ static uint64_t count_wrong(const coll_ctx *c, const void *recv, uint64_t out) {
         double want = 0.0;
         switch (c->coll) {
         case HETRUN_BENCH_ALLREDUCE:
-            for (int r = 0; r < c->n; r++) want += input_value(c->seed, r, i);
+            for (int r = 0; r < c->n; r++)
+                want += input_value(c->seed, r, i);
             break;
         case HETRUN_BENCH_ALLGATHER: {
             uint64_t per = out / (uint64_t)c->n;
@@ -96,7 +103,8 @@ static uint64_t count_wrong(const coll_ctx *c, const void *recv, uint64_t out) {
             break;
         }
         case HETRUN_BENCH_REDUCE_SCATTER:
-            for (int r = 0; r < c->n; r++) want += input_value(c->seed, r, (uint64_t)c->rank * out + i);
+            for (int r = 0; r < c->n; r++)
+                want += input_value(c->seed, r, (uint64_t)c->rank * out + i);
             break;
         default: want = input_value(c->seed, 0, i);
         }
@@ -109,8 +117,7 @@ static uint64_t count_wrong(const coll_ctx *c, const void *recv, uint64_t out) {
 static int mpi_call(const coll_ctx *c, const void *send, void *recv, uint64_t in, uint64_t out) {
     MPI_Comm comm = c->s->comm;
     switch (c->coll) {
-    case HETRUN_BENCH_ALLREDUCE:
-        return MPI_Allreduce(send, recv, (int)in, c->mt, MPI_SUM, comm);
+    case HETRUN_BENCH_ALLREDUCE: return MPI_Allreduce(send, recv, (int)in, c->mt, MPI_SUM, comm);
     case HETRUN_BENCH_ALLGATHER:
         return MPI_Allgather(send, (int)in, c->mt, recv, (int)in, c->mt, comm);
     case HETRUN_BENCH_REDUCE_SCATTER:
@@ -135,8 +142,10 @@ static int host_prepare(coll_ctx *c, void *send, void *recv, uint64_t in, uint64
     uint64_t bytes = (in > out ? in : out) * c->es;
     int err;
     if (c->coll == HETRUN_BENCH_BROADCAST) {
-        if (c->rank == 0) fill_input(c, recv, out);
-        else memset(recv, 0xff, out * c->es);
+        if (c->rank == 0)
+            fill_input(c, recv, out);
+        else
+            memset(recv, 0xff, out * c->es);
     } else {
         fill_input(c, send, in);
         memset(recv, 0xff, out * c->es); /* poison: NaN, or -1 for int32 */
@@ -153,8 +162,8 @@ static int host_prepare(coll_ctx *c, void *send, void *recv, uint64_t in, uint64
 }
 
 /* One timed batch of `calls` back-to-back host calls from a barrier; seconds per call. */
-static int host_batch(coll_ctx *c, void *send, void *recv, uint64_t in, uint64_t out,
-                      int64_t calls, double *sec) {
+static int host_batch(coll_ctx *c, void *send, void *recv, uint64_t in, uint64_t out, int64_t calls,
+                      double *sec) {
     int err;
     MPI_Barrier(c->s->comm);
     double t0 = MPI_Wtime();
@@ -174,9 +183,9 @@ static int cmp_double(const void *a, const void *b) {
  * so both see the same machine state; each reports the median batch. A shared node's
  * noise then hits both alike, which is what makes the comparison meaningful. */
 enum { BATCHES = 10 };
-static int host_columns(coll_ctx *c, void *send, void *recv, void *rsend, void *rrecv,
-                        uint64_t in, uint64_t out, const hetrun_bench_params *p,
-                        uint64_t *wrong, double host_sec[2], double ref_sec[2]) {
+static int host_columns(coll_ctx *c, void *send, void *recv, void *rsend, void *rrecv, uint64_t in,
+                        uint64_t out, const hetrun_bench_params *p, uint64_t *wrong,
+                        double host_sec[2], double ref_sec[2]) {
     const int do_host = p->buffers != HETRUN_BENCH_BUF_DEVICE;
     if (do_host && host_prepare(c, send, recv, in, out, p->warmup, p->check ? wrong : NULL) != 0)
         return -1;
@@ -214,7 +223,8 @@ static int device_call(coll_ctx *c, hetrun_buffer *dev, uint64_t half, void *sen
         return 0;
     }
     if ((c->coll != HETRUN_BENCH_BROADCAST || c->rank == 0) &&
-        hetrun_session_d2h(s, c->coll == HETRUN_BENCH_BROADCAST ? recv : send, din, in * c->es) != 0)
+        hetrun_session_d2h(s, c->coll == HETRUN_BENCH_BROADCAST ? recv : send, din, in * c->es) !=
+            0)
         return -1;
     int err = mpi_call(c, send, recv, in, out);
     if (err != MPI_SUCCESS) return mpi_fail(c, err, "staged call", out * c->es);
@@ -229,8 +239,10 @@ static int device_column(coll_ctx *c, hetrun_buffer *dev, uint64_t half, void *s
     hetrun_tensor result = backend ? din : dout;
     if (check) {
         if (c->coll == HETRUN_BENCH_BROADCAST) {
-            if (c->rank == 0) fill_input(c, send, in);
-            else memset(send, 0xff, in * c->es);
+            if (c->rank == 0)
+                fill_input(c, send, in);
+            else
+                memset(send, 0xff, in * c->es);
         } else {
             fill_input(c, send, in);
         }
@@ -319,8 +331,8 @@ int hetrun_bench_collective(hetrun_session *s, const hetrun_bench_params *p, cJS
     void *rsend = p->reference ? malloc(max) : NULL, *rrecv = p->reference ? malloc(max) : NULL;
     hetrun_buffer *dev = NULL;
     if (!send || !recv || (p->reference && (!rsend || !rrecv))) {
-        snprintf(s->error, sizeof s->error, "bench %s: out of host memory for 4 x %llu bytes",
-                 name, (unsigned long long)max);
+        snprintf(s->error, sizeof s->error, "bench %s: out of host memory for 4 x %llu bytes", name,
+                 (unsigned long long)max);
         goto out;
     }
     /* Pre-fault every page once, outside any timed region. */
@@ -333,8 +345,7 @@ int hetrun_bench_collective(hetrun_session *s, const hetrun_bench_params *p, cJS
     cJSON_AddStringToObject(result, "dtype", hetrun_dtype_name(c.t));
     cJSON_AddNumberToObject(result, "nranks", c.n);
     cJSON_AddNumberToObject(result, "busbw_factor", factor);
-    if (do_dev)
-        cJSON_AddStringToObject(result, "device_path", backend ? "backend" : "host-staged");
+    if (do_dev) cJSON_AddStringToObject(result, "device_path", backend ? "backend" : "host-staged");
     cJSON *rows = cJSON_AddArrayToObject(result, "rows");
     uint64_t wrong_total = 0, calls = 0;
     for (uint64_t bytes = (uint64_t)p->min_bytes; bytes <= max; bytes *= (uint64_t)p->step_factor) {
@@ -367,10 +378,11 @@ int hetrun_bench_collective(hetrun_session *s, const hetrun_bench_params *p, cJS
         }
         if (do_dev) {
             wrong = 0;
-            if (device_column(&c, dev, max, send, recv, in, out, p->warmup, p->iterations,
-                              p->check, backend, &wrong, &sec) != 0)
+            if (device_column(&c, dev, max, send, recv, in, out, p->warmup, p->iterations, p->check,
+                              backend, &wrong, &sec) != 0)
                 goto out;
-            cJSON_AddItemToObject(row, "device", column_json(real, sec, factor, p->check ? &wrong : NULL));
+            cJSON_AddItemToObject(row, "device",
+                                  column_json(real, sec, factor, p->check ? &wrong : NULL));
             wrong_total += wrong;
             calls += per;
         }

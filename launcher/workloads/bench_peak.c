@@ -78,12 +78,13 @@ static int probe(hetrun_session *s, hetrun_dtype t, int64_t size, double *peak) 
     rc = 0;
 out:
     free(host);
-    for (int a = 0; a < 3; a++) hetrun_session_free(s, buf[a], bytes[a]);
+    for (int a = 0; a < 3; a++)
+        hetrun_session_free(s, buf[a], bytes[a]);
     return rc;
 }
 
-int hetrun_bench_peak(hetrun_session *s, hetrun_dtype t, int mode, int64_t probe_size,
-                      double *peak, const char **source) {
+int hetrun_bench_peak(hetrun_session *s, hetrun_dtype t, int mode, int64_t probe_size, double *peak,
+                      const char **source) {
     *peak = 0.0;
     *source = "none";
     if (mode == HETRUN_BENCH_PEAK_NONE || t >= HETRUN_MAX_DTYPES) return 0;
@@ -128,8 +129,7 @@ int hetrun_bench_peak(hetrun_session *s, hetrun_dtype t, int mode, int64_t probe
 
 void hetrun_bench_peak_observe(hetrun_session *s, hetrun_dtype t, int64_t probe_size,
                                double flops_per_s) {
-    if (t >= HETRUN_MAX_DTYPES || memo_size[t] != probe_size || !(flops_per_s > memo[t]))
-        return;
+    if (t >= HETRUN_MAX_DTYPES || memo_size[t] != probe_size || !(flops_per_s > memo[t])) return;
     memo[t] = flops_per_s;
     char path[4096], text[64], err[512];
     cache_path(s, t, probe_size, path, sizeof path);
