@@ -57,6 +57,10 @@ void hetrun_diags_add(hetrun_diags *d, const char *file, int line, int column, c
     d->count++;
 }
 
+int hetrun_diags_full(const hetrun_diags *d) {
+    return d && d->count >= (d->limit ? d->limit : HETRUN_DIAGS_DEFAULT_LIMIT);
+}
+
 void hetrun_diags_sort(hetrun_diags *d) {
     if (!d || d->count < 2) return;
     /* Insertion sort: stable, and error lists are short (bounded by the limit). */

@@ -29,6 +29,8 @@ typedef struct hetrun_diags {
 /** Appends one error; printf-style message. Silently drops errors past the limit. */
 void hetrun_diags_add(hetrun_diags *d, const char *file, int line, int column, const char *path,
                       const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/** True when the error limit is reached: callers may skip costly message building. */
+int hetrun_diags_full(const hetrun_diags *d);
 /** Sorts by line/column (stable) so output follows the file. */
 void hetrun_diags_sort(hetrun_diags *d);
 /** Prints one line per error: `FILE:LINE:COL: PATH: message`. */

@@ -107,6 +107,11 @@ static const hetrun_schema checkpoint_schema = {
 
 static void report_check(const void *obj, const hetrun_check_ctx *ctx) {
     const hetrun_job_report *r = obj;
+    if (r->formats.count > 2) {
+        hetrun_check_error(ctx, "formats", "%zu formats listed; there are only json and csv",
+                           r->formats.count);
+        return;
+    }
     bool seen[2] = {false, false};
     for (size_t i = 0; i < r->formats.count; i++) {
         const char *f = r->formats.items[i];
@@ -146,8 +151,16 @@ static bool backend_name_ok(const char *s) {
     return true;
 }
 
+/** More backends than any node has modules is a mistake (and keeps the checks linear). */
+#define MAX_BACKENDS 32
+
 static void top_check(const void *obj, const hetrun_check_ctx *ctx) {
     const hetrun_job *j = obj;
+    if (j->backends.count > MAX_BACKENDS) {
+        hetrun_check_error(ctx, "backend", "%zu backends listed; at most %d are allowed",
+                           j->backends.count, MAX_BACKENDS);
+        return;
+    }
     for (size_t i = 0; i < j->backends.count; i++) {
         const char *b = j->backends.items[i];
         if (!backend_name_ok(b))
@@ -290,6 +303,9 @@ static char *xstrdup(const char *s) {
 static int read_workload(hetrun_job *job, size_t *cap, size_t index, const hetrun_node *item,
                          const hetrun_node *precision_node, const char *file, size_t *points,
                          hetrun_diags *d) {
+    /* Past the error limit the spec is invalid anyway: skip the did-you-mean work, which
+     * would otherwise be paid once per item of a hostile 100,000-item list. */
+    if (hetrun_diags_full(d)) return 1;
     char path[128];
     snprintf(path, sizeof path, "workloads[%zu]", index);
     const hetrun_workload_type *const *all = hetrun_workload_all();
@@ -578,7 +594,8 @@ static int load_bytes(const char *name, const unsigned char *bytes, size_t len, 
         }
         /* `workloads` is not in the table, so offer it to typos here ("workload:"). */
         static const char *const wl_name[1] = {"workloads"};
-        if (k && k->kind == HETRUN_NODE_SCALAR && !hetrun_schema_field(&top_schema, k->scalar) &&
+        if (k && k->kind == HETRUN_NODE_SCALAR && !hetrun_diags_full(d) &&
+            !hetrun_schema_field(&top_schema, k->scalar) &&
             hetrun_did_you_mean(k->scalar, wl_name, 1)) {
             hetrun_diags_add(d, file, k->line, k->column, k->scalar,
                              "unknown key '%.80s' (did you mean 'workloads'?)", k->scalar);

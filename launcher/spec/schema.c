@@ -706,6 +706,8 @@ int hetrun_schema_apply(const hetrun_schema *s, const hetrun_node *map, const ch
         for (size_t i = 0; i < nn; i++)
             if (strcmp(names[i], kn->scalar) == 0) fi = i;
         if (fi == nn) {
+            errs++;
+            if (hetrun_diags_full(d)) continue; /* no "did you mean" work past the limit */
             const char *dym = hetrun_did_you_mean(kn->scalar, names, nn);
             char list[600];
             choices_text(names, list, sizeof list);
@@ -714,7 +716,6 @@ int hetrun_schema_apply(const hetrun_schema *s, const hetrun_node *map, const ch
             else
                 add(d, file, kn, fp, "unknown key '%.80s'; %s takes: %s", kn->scalar, s->name,
                     list);
-            errs++;
             continue;
         }
         if (first_line[fi] >= 0) {

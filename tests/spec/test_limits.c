@@ -113,6 +113,25 @@ int main(void) {
     }
     expect_rejected("sweep-360000-points", sweep, so, "more than 10000 workload points", 0.1);
 
+    /* Work per item must stay linear after the error limit: 45,000 unknown keys, a
+     * 90,000-name backend list, 30,000 workloads of an unknown type. */
+    size_t cap = 1 << 20, bo;
+    char *buf = malloc(cap);
+    bo = (size_t)snprintf(buf, cap, "version: 1\n");
+    for (int i = 0; i < 45000 && bo < cap - 32; i++)
+        bo += (size_t)snprintf(buf + bo, cap - bo, "k%d: 1\n", i);
+    expect_rejected("45000-unknown-keys", buf, bo, "unknown key", 1.0);
+    bo = (size_t)snprintf(buf, cap, "version: 1\nbackend: [");
+    for (int i = 0; i < 90000 && bo < cap - 32; i++)
+        bo += (size_t)snprintf(buf + bo, cap - bo, "%sb", i ? "," : "");
+    bo += (size_t)snprintf(buf + bo, cap - bo, "]\nworkloads:\n  - gemm: {m: 8, n: 8, k: 8}\n");
+    expect_rejected("90000-backends", buf, bo, "at most 32 are allowed", 1.0);
+    bo = (size_t)snprintf(buf, cap, "version: 1\nworkloads:\n");
+    for (int i = 0; i < 30000 && bo < cap - 32; i++)
+        bo += (size_t)snprintf(buf + bo, cap - bo, "- gemn: {}\n");
+    expect_rejected("30000-unknown-workloads", buf, bo, "did you mean 'gemm'", 1.0);
+    free(buf);
+
     free(deep);
     printf("# %d failed\n", failures);
     return failures ? 1 : 0;
