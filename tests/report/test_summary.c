@@ -1,0 +1,215 @@
+/* Aggregation over ranks, on synthetic rank records with known answers (no MPI run):
+ * per-rank values and min/median/max, stragglers at the threshold, usage totals (energy
+ * null unless every rank has it, memory peak is the max), collective rows from the max
+ * time over ranks, busbw factors, and the three CSV tables (quoting included). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "report/report.h"
+#include "workloads/bench.h"
+
+static int failures, checks;
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        checks++;                                                                                  \
+        if (!(cond)) {                                                                             \
+            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                            \
+            printf(__VA_ARGS__);                                                                   \
+            printf("\n");                                                                          \
+            failures++;                                                                            \
+        }                                                                                          \
+    } while (0)
+
+static double num(const cJSON *o, const char *path) {
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", path);
+    const cJSON *cur = o;
+    for (char *tok = strtok(buf, "."); tok && cur; tok = strtok(NULL, "."))
+        cur = (*tok >= '0' && *tok <= '9') ? cJSON_GetArrayItem(cur, atoi(tok))
+                                           : cJSON_GetObjectItem(cur, tok);
+    return cJSON_IsNumber(cur) ? cur->valuedouble : NAN;
+}
+
+/* Rank r: one op point (median time t_ms, gflops g) and one allreduce point with rows of
+ * 1 KiB and 1 MiB whose host times are `coll_us` scaled by row. */
+static cJSON *rank_record(int r, double t_ms, double g, double coll_us, double energy) {
+    cJSON *rk = cJSON_CreateObject();
+    cJSON_AddNumberToObject(rk, "rank", r);
+    cJSON_AddStringToObject(rk, "host", r < 2 ? "node-a" : "node-b");
+    cJSON_AddStringToObject(rk, "backend", "cpu");
+    cJSON *dev = cJSON_AddObjectToObject(rk, "device");
+    cJSON_AddStringToObject(dev, "name", "Test CPU");
+    cJSON_AddStringToObject(dev, "kind", "cpu");
+    cJSON *results = cJSON_AddArrayToObject(rk, "results");
+    cJSON *op = cJSON_CreateObject();
+    cJSON_AddStringToObject(op, "workload", "bench");
+    cJSON_AddStringToObject(op, "label", "bench[op=gemm,size=64]");
+    cJSON_AddStringToObject(op, "op", "gemm");
+    cJSON_AddNumberToObject(op, "gflops", g);
+    cJSON_AddNumberToObject(op, "gbps", g / 10);
+    cJSON *tm = cJSON_AddObjectToObject(op, "time_ms");
+    cJSON_AddNumberToObject(tm, "median", t_ms);
+    cJSON_AddStringToObject(op, "check", "passed");
+    cJSON_AddItemToArray(results, op);
+    cJSON *co = cJSON_CreateObject();
+    cJSON_AddStringToObject(co, "workload", "bench");
+    cJSON_AddStringToObject(co, "label", "allreduce, \"quoted\"");
+    cJSON_AddStringToObject(co, "op", "allreduce");
+    cJSON_AddStringToObject(co, "dtype", "fp32");
+    cJSON_AddNumberToObject(co, "nranks", 4);
+    cJSON_AddNumberToObject(co, "busbw_factor",
+                            hetrun_bench_busbw_factor(HETRUN_BENCH_ALLREDUCE, 4));
+    cJSON *rows = cJSON_AddArrayToObject(co, "rows");
+    for (int i = 0; i < 2; i++) {
+        cJSON *row = cJSON_CreateObject();
+        double bytes = i ? 1048576.0 : 1024.0;
+        cJSON_AddNumberToObject(row, "bytes", bytes);
+        cJSON_AddNumberToObject(row, "count", bytes / 4);
+        cJSON *h = cJSON_AddObjectToObject(row, "host");
+        cJSON_AddNumberToObject(h, "time_us", coll_us * (i ? 100 : 1));
+        cJSON_AddNumberToObject(h, "time_us_min", coll_us * (i ? 90 : 1));
+        cJSON_AddNumberToObject(h, "wrong", r == 3 && i == 1 ? 2 : 0);
+        cJSON_AddItemToArray(rows, row);
+    }
+    cJSON_AddStringToObject(co, "check", r == 3 ? "failed" : "passed");
+    cJSON_AddItemToArray(results, co);
+    hetrun_usage u;
+    memset(&u, 0, sizeof u);
+    u.wall_s = 10.0 + r;
+    u.device_busy_s = 5.0 + r;
+    u.flops = 1e9 * (r + 1);
+    u.bytes = 1e6;
+    u.ops = 7;
+    u.mem_peak = (uint64_t)(1000 * (r + 1));
+    cJSON *usage = hetrun_report_usage_json(&u);
+    if (energy >= 0) cJSON_ReplaceItemInObject(usage, "energy_joules", cJSON_CreateNumber(energy));
+    cJSON_AddItemToObject(rk, "usage", usage);
+    cJSON_AddStringToObject(rk, "status", "ok");
+    return rk;
+}
+
+static cJSON *report_of(const double *energy) {
+    /* Rank 3 is 30 % slower on the op and 50 % slower on the collective. */
+    static const double t[4] = {10, 10.5, 9.5, 13}, c[4] = {20, 20, 20, 30};
+    cJSON *rep = cJSON_CreateObject();
+    cJSON_AddStringToObject(rep, "status", "ok");
+    cJSON *ranks = cJSON_AddArrayToObject(rep, "ranks");
+    for (int r = 0; r < 4; r++)
+        cJSON_AddItemToArray(ranks, rank_record(r, t[r], 100.0 / t[r], c[r], energy[r]));
+    hetrun_report_summarize(rep);
+    return rep;
+}
+
+static char *slurp(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return buf;
+}
+
+int main(void) {
+    unsetenv("HETRUN_STRAGGLER_THRESHOLD");
+    const double no_energy[4] = {1.0, 2.0, -1, 4.0}, energy[4] = {1.0, 2.0, 3.0, 4.0};
+    cJSON *rep = report_of(no_energy);
+    const cJSON *s = cJSON_GetObjectItem(rep, "summary");
+    CHECK(num(s, "ranks") == 4, "summary.ranks");
+    CHECK(num(s, "straggler_threshold") == 0.10, "default threshold 0.10");
+    CHECK(num(s, "checks.passed") == 7 && num(s, "checks.failed") == 1,
+          "checks %g passed %g failed", num(s, "checks.passed"), num(s, "checks.failed"));
+    /* Usage totals and spreads. */
+    CHECK(num(s, "usage.wall_seconds") == 10 + 11 + 12 + 13, "wall total %g",
+          num(s, "usage.wall_seconds"));
+    CHECK(num(s, "usage.flops") == 1e9 * 10, "flops total");
+    CHECK(num(s, "usage.device_memory_peak_bytes") == 4000, "memory peak is the max");
+    CHECK(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetObjectItem(s, "usage"), "energy_joules")),
+          "energy must be null when one rank has none");
+    CHECK(num(s, "usage_per_rank.wall_seconds.median") == 11.5, "wall median");
+    CHECK(num(s, "usage_per_rank.wall_seconds.per_rank.3") == 13, "wall of rank 3");
+    /* 13 > 11.5 * 1.1 = 12.65: rank 3 is a wall-time straggler, rank 2 (12) is not. */
+    const cJSON *ws = cJSON_GetObjectItem(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(s, "usage_per_rank"), "wall_seconds"),
+        "stragglers");
+    CHECK(cJSON_GetArraySize(ws) == 1 && num(ws, "0") == 3, "wall stragglers should be [3]");
+    /* Op point: median time over ranks 10.25; 13 > 11.275 flags rank 3 only. */
+    const cJSON *p = cJSON_GetArrayItem(cJSON_GetObjectItem(s, "workloads"), 0);
+    CHECK(num(p, "time_ms_median.median") == 10.25, "time median %g",
+          num(p, "time_ms_median.median"));
+    CHECK(num(p, "time_ms_median.min") == 9.5 && num(p, "time_ms_median.max") == 13,
+          "time min/max");
+    CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(p, "stragglers")) == 1 &&
+              num(p, "stragglers.0") == 3,
+          "op stragglers should be [3]");
+    CHECK(fabs(num(p, "gflops.total") - (10 + 100 / 10.5 + 100 / 9.5 + 100 / 13.0)) < 1e-9,
+          "gflops total");
+    CHECK(num(p, "gflops.per_rank.2") == 100 / 9.5, "gflops of rank 2");
+    /* Collective: the 1 MiB row's host time is the max over ranks (3000 us). */
+    const cJSON *c = cJSON_GetArrayItem(cJSON_GetObjectItem(s, "collectives"), 0);
+    CHECK(c != NULL, "collective summary missing");
+    CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(s, "workloads")) == 1,
+          "collectives must not appear among op points");
+    double t = num(c, "rows.1.host.time_us"), bus = num(c, "rows.1.host.busbw_gbps");
+    CHECK(t == 3000, "1 MiB time %g, want the max 3000", t);
+    CHECK(fabs(bus - 1048576.0 / 3000e-6 / 1e9 * 1.5) < 1e-9, "busbw %g", bus);
+    CHECK(num(c, "rows.1.host.wrong") == 2, "wrong summed over ranks");
+    CHECK(num(c, "rows.1.host.time_us_min") == 2700, "best time is the max of the bests");
+    const cJSON *row1 = cJSON_GetArrayItem(cJSON_GetObjectItem(c, "rows"), 1);
+    const cJSON *cs = cJSON_GetObjectItem(cJSON_GetObjectItem(row1, "host"), "stragglers");
+    CHECK(cJSON_GetArraySize(cs) == 1 && num(cs, "0") == 3, "collective straggler should be [3]");
+
+    /* CSV tables beside the report, quoting included. */
+    char dir[] = "/tmp/hetrun-summary-XXXXXX", path[256], other[300], err[512];
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    snprintf(path, sizeof path, "%s/r.csv", dir);
+    CHECK(hetrun_report_write_csv(path, rep, err, sizeof err) == 0, "write_csv: %s", err);
+    char *text = slurp(path);
+    CHECK(text && strncmp(text, "rank,host,backend", 17) == 0, "results CSV header");
+    CHECK(text && strstr(text, "\"bench[op=gemm,size=64]\"") != NULL, "label with a comma quoted");
+    snprintf(other, sizeof other, "%s/r.collectives.csv", dir);
+    text = slurp(other);
+    CHECK(text && strstr(text, "\"allreduce, \"\"quoted\"\"\"") != NULL, "quotes doubled");
+    int lines = 0;
+    for (char *q = text; q && *q; q++)
+        lines += *q == '\n';
+    CHECK(lines == 1 + 4 * 2, "collectives CSV: %d lines, want header + 4 ranks x 2 rows", lines);
+    snprintf(other, sizeof other, "%s/r.usage.csv", dir);
+    text = slurp(other);
+    lines = 0;
+    for (char *q = text; q && *q; q++)
+        lines += *q == '\n';
+    CHECK(lines == 5, "usage CSV: %d lines, want 5", lines);
+    cJSON_Delete(rep);
+
+    /* Energy summed when every rank has it; threshold from the environment. */
+    setenv("HETRUN_STRAGGLER_THRESHOLD", "0.5", 1);
+    rep = report_of(energy);
+    s = cJSON_GetObjectItem(rep, "summary");
+    CHECK(num(s, "usage.energy_joules") == 10, "energy total %g", num(s, "usage.energy_joules"));
+    CHECK(num(s, "straggler_threshold") == 0.5, "threshold from the environment");
+    p = cJSON_GetArrayItem(cJSON_GetObjectItem(s, "workloads"), 0);
+    CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(p, "stragglers")) == 0,
+          "no straggler at a 50%% threshold");
+    cJSON_Delete(rep);
+
+    /* busbw conventions (nccl-tests). */
+    CHECK(hetrun_bench_busbw_factor(HETRUN_BENCH_ALLREDUCE, 8) == 2.0 * 7 / 8, "allreduce factor");
+    CHECK(hetrun_bench_busbw_factor(HETRUN_BENCH_ALLGATHER, 8) == 7.0 / 8, "allgather factor");
+    CHECK(hetrun_bench_busbw_factor(HETRUN_BENCH_REDUCE_SCATTER, 2) == 0.5, "reduce-scatter");
+    CHECK(hetrun_bench_busbw_factor(HETRUN_BENCH_BROADCAST, 8) == 1.0, "broadcast factor");
+
+    static const char *const files[] = {"r.csv", "r.collectives.csv", "r.usage.csv"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(other, sizeof other, "%s/%s", dir, files[i]);
+        unlink(other);
+    }
+    rmdir(dir);
+    printf("# %d checks, %d failed\n", checks, failures);
+    return failures ? 1 : 0;
+}
