@@ -36,7 +36,8 @@ typedef enum hetrun_field_type {
 
 /** Field flags. */
 #define HETRUN_FIELD_REQUIRED 0x1u /**< missing key is an error */
-#define HETRUN_FIELD_SWEEP 0x2u    /**< a list value is a sweep (workload parameters only) */
+#define HETRUN_FIELD_SWEEP 0x2u    /**< a list value is a sweep (workload parameters of scalar
+                                        types only; ignored on list/object fields) */
 
 typedef struct hetrun_int_list {
     int64_t *items;
