@@ -11,9 +11,12 @@
  * double-precision dot product. An element passes when
  *   |got - ref| <= tol * (|ref| + max|ref|)          (all ops but GEMM)
  *   |got - ref| <= tol * sum_l |a_il b_lj|            (GEMM, the classical bound)
- * with tol = 8 u sqrt(L), u the unit roundoff of the coarser of the input and output
- * dtypes and L the reduction length of the op (1 for elementwise ops). Pure outputs are
- * poisoned with NaN before the checked run, so an element never written fails. */
+ * with tol = 4 u_out + 8 u_acc sqrt(L): u_out the unit roundoff of the coarser of the
+ * input and output dtypes (the final rounding, with room for a 1-ulp tie), u_acc that of
+ * the arithmetic (fp32 for fp16/bf16 inputs, which every backend computes in fp32; the
+ * TF32 roundoff for an fp32 GEMM allowed TF32; the dtype's own otherwise) and L the
+ * reduction length of the op (1 for elementwise ops). Pure outputs are poisoned with NaN
+ * before the checked run, so an element never written fails. */
 #include "workloads/bench.h"
 
 #include <math.h>
@@ -201,6 +204,18 @@ static double reduction_length(const hetrun_op_desc *d) {
     case HETRUN_OP_REDUCE_SUM_AXIS0: return (double)d->m;
     default: return 1.0;
     }
+}
+
+/* The check tolerance of a point (see the file comment). */
+static double check_tolerance(const hetrun_op_desc *d) {
+    const hetrun_dtype ti = (hetrun_dtype)d->dtype, to = (hetrun_dtype)d->out_dtype;
+    const double u_out =
+        unit_roundoff(ti) > unit_roundoff(to) ? unit_roundoff(ti) : unit_roundoff(to);
+    double u_acc = unit_roundoff(ti);
+    if (ti == HETRUN_F16 || ti == HETRUN_BF16) u_acc = unit_roundoff(HETRUN_F32);
+    if (ti == HETRUN_F32 && d->kind == HETRUN_OP_GEMM && (d->flags & HETRUN_OP_ALLOW_TF32))
+        u_acc = 0x1.0p-11;
+    return 4.0 * u_out + 8.0 * u_acc * sqrt(reduction_length(d));
 }
 
 /* Random inputs: values in [-1, 1) (int8: [-8, 8)), labels in [0, n), second moments of
@@ -399,16 +414,13 @@ static int bench_op(hetrun_session *s, const hetrun_bench_params *p, cJSON *resu
     cJSON_AddStringToObject(result, "peak_source", source);
 
     if (p->check) {
-        hetrun_dtype ti = (hetrun_dtype)d.dtype, to = (hetrun_dtype)d.out_dtype;
-        double u = unit_roundoff(ti) > unit_roundoff(to) ? unit_roundoff(ti) : unit_roundoff(to);
-        double tol = 8.0 * u * sqrt(reduction_length(&d));
+        double tol = check_tolerance(&d);
         double err;
         char method[160];
         if (d.kind == HETRUN_OP_GEMM) {
             hetrun_rng crng = hetrun_rng_seed(seed ^ 0xc0ffee, (uint64_t)s->rank);
             int sampled = 0;
             err = compare_gemm(&d, host, got[2], &crng, &sampled);
-            tol += 2.0 * u; /* the final rounding of C */
             snprintf(method, sizeof method,
                      "%s vs double dot products, error relative to sum |a||b|",
                      sampled ? "1024 sampled elements of C" : "every element of C");
