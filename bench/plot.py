@@ -111,7 +111,7 @@ def plot_gemm(plt, pts, out, formats):
     ax.set_ylabel("GFLOP/s (median over ranks)")
     ax.set_title("GEMM throughput per backend and dtype")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     w = save(fig, out, "gemm_gflops", formats)
     plt.close(fig)
     return w
@@ -138,16 +138,22 @@ def plot_roofline(plt, pts, out, formats):
                 label="%s roof: %.0f GFLOP/s, %.1f GB/s" % (backend, peak, bw))
         ax.scatter([v["intensity"] for _, _, v in items], [v["gflops"] for _, _, v in items],
                    color=color, s=18)
+        # Label every non-GEMM op once and the largest GEMM of each dtype, not every size.
+        best = {}
         for op, dtype, v in items:
-            ax.annotate("%s/%s" % (op, dtype), (v["intensity"], v["gflops"]), fontsize=6,
-                        alpha=0.7)
+            key = (op, dtype) if op == "gemm" else (op, "")
+            if key not in best or v["intensity"] > best[key][2]["intensity"]:
+                best[key] = (op, dtype, v)
+        for op, dtype, v in best.values():
+            ax.annotate(op + ("/" + dtype if op == "gemm" else ""), (v["intensity"], v["gflops"]),
+                        fontsize=6, alpha=0.7)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("arithmetic intensity (catalogue FLOPs / bytes)")
     ax.set_ylabel("GFLOP/s (median over ranks)")
     ax.set_title("Roofline (peak: declared or probed; bandwidth: best measured)")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     w = save(fig, out, "roofline", formats)
     plt.close(fig)
     return w
@@ -181,7 +187,7 @@ def plot_busbw(plt, coll, out, formats):
     ax.set_ylabel("busbw GB/s (max time over ranks)")
     ax.set_title("Collectives: bus bandwidth vs size")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     w = save(fig, out, "busbw", formats)
     plt.close(fig)
     return w
