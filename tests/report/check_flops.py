@@ -48,6 +48,12 @@ def main():
         if abs(b - u["bytes"]) > 1e-9 * max(b, 1):
             print("FAIL rank %d: usage.bytes %r, sum of points %r" % (rank["rank"], u["bytes"], b))
             fails += 1
+        # Busy spans cover every device op, so they hold at least the timed runs.
+        timed = sum(x["time_ms"]["min"] * I * 1e-3 for x in rank["results"] if "time_ms" in x)
+        if u["device_busy_seconds"] < timed * 0.999:
+            print("FAIL rank %d: device_busy_seconds %r below the timed runs alone %r" %
+                  (rank["rank"], u["device_busy_seconds"], timed))
+            fails += 1
         if not u["device_busy_seconds"] > 0 or u["device_busy_seconds"] > u["wall_seconds"] * 1.05:
             print("FAIL rank %d: device_busy_seconds %r not in (0, wall %r]" %
                   (rank["rank"], u["device_busy_seconds"], u["wall_seconds"]))
