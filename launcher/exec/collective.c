@@ -87,6 +87,7 @@ int hetrun_allreduce_sum_f32(hetrun_session *s, hetrun_tensor buf, uint64_t coun
     s->usage.collective_bytes += (double)bytes;
     if (s->nranks <= 1 || count == 0) return 0;
     if (s->device_comm) {
+        hetrun_session_activity(s); /* device work outside hetrun_exec_op: count it busy */
         if (s->ops->comm_allreduce(s->device_comm, s->queue, buf, count, HETRUN_F32,
                                    HETRUN_REDUCE_SUM) != HETRUN_OK) {
             snprintf(s->error, sizeof s->error, "allreduce: %s comm_allreduce of %llu fp32: %s",
