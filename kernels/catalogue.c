@@ -30,8 +30,8 @@ static const op_entry ops[HETRUN_OP_KIND_COUNT] = {
     [HETRUN_OP_CAST] = {"cast", 2},
 };
 
-static const char *const dtype_names[HETRUN_DTYPE_COUNT] = {"fp32", "fp64", "fp16", "bf16",
-                                                            "int8", "int32"};
+static const char *const dtype_names[HETRUN_DTYPE_COUNT] = {"fp32", "fp64", "fp16",
+                                                            "bf16", "int8", "int32"};
 static const size_t dtype_sizes[HETRUN_DTYPE_COUNT] = {4, 8, 2, 2, 1, 4};
 static const char *const act_names[HETRUN_ACT_COUNT] = {"relu", "gelu"};
 
@@ -57,9 +57,9 @@ int hetrun_dtype_from_name(const char *name) {
     static const struct {
         const char *alias;
         hetrun_dtype dtype;
-    } aliases[] = {{"f32", HETRUN_F32},  {"float32", HETRUN_F32}, {"f64", HETRUN_F64},
-                   {"float64", HETRUN_F64}, {"f16", HETRUN_F16},  {"float16", HETRUN_F16},
-                   {"half", HETRUN_F16},  {"bfloat16", HETRUN_BF16}, {"i8", HETRUN_I8},
+    } aliases[] = {{"f32", HETRUN_F32},     {"float32", HETRUN_F32},   {"f64", HETRUN_F64},
+                   {"float64", HETRUN_F64}, {"f16", HETRUN_F16},       {"float16", HETRUN_F16},
+                   {"half", HETRUN_F16},    {"bfloat16", HETRUN_BF16}, {"i8", HETRUN_I8},
                    {"i32", HETRUN_I32}};
     if (!name) return -1;
     for (int i = 0; i < HETRUN_DTYPE_COUNT; i++)
@@ -125,20 +125,13 @@ uint64_t hetrun_op_arg_elements(const hetrun_op_desc *d, int arg) {
         gemm_shape(d, arg, &rows, &cols, &ld);
         return rows > 0 ? (uint64_t)((rows - 1) * ld + cols) : 0;
     }
-    case HETRUN_OP_BIAS_ADD:
-        return arg == 1 ? (uint64_t)d->n : mn;
-    case HETRUN_OP_XENT_FORWARD:
-        return (arg == 1 || arg == 3) ? (uint64_t)d->m : mn;
-    case HETRUN_OP_XENT_BACKWARD:
-        return arg == 1 ? (uint64_t)d->m : mn;
-    case HETRUN_OP_LAYERNORM:
-        return (arg == 1 || arg == 2) ? (uint64_t)d->n : mn;
-    case HETRUN_OP_REDUCE_SUM_AXIS0:
-        return arg == 1 ? (uint64_t)d->n : mn;
-    case HETRUN_OP_REDUCE_SUM_AXIS1:
-        return arg == 1 ? (uint64_t)d->m : mn;
-    default:
-        return mn;
+    case HETRUN_OP_BIAS_ADD: return arg == 1 ? (uint64_t)d->n : mn;
+    case HETRUN_OP_XENT_FORWARD: return (arg == 1 || arg == 3) ? (uint64_t)d->m : mn;
+    case HETRUN_OP_XENT_BACKWARD: return arg == 1 ? (uint64_t)d->m : mn;
+    case HETRUN_OP_LAYERNORM: return (arg == 1 || arg == 2) ? (uint64_t)d->n : mn;
+    case HETRUN_OP_REDUCE_SUM_AXIS0: return arg == 1 ? (uint64_t)d->n : mn;
+    case HETRUN_OP_REDUCE_SUM_AXIS1: return arg == 1 ? (uint64_t)d->m : mn;
+    default: return mn;
     }
 }
 
@@ -149,10 +142,8 @@ hetrun_dtype hetrun_op_arg_dtype(const hetrun_op_desc *d, int arg) {
         return arg == hetrun_op_arity(d->kind) - 1 ? (hetrun_dtype)d->out_dtype
                                                    : (hetrun_dtype)d->dtype;
     case HETRUN_OP_XENT_FORWARD:
-    case HETRUN_OP_XENT_BACKWARD:
-        return arg == 1 ? HETRUN_I32 : (hetrun_dtype)d->dtype;
-    default:
-        return (hetrun_dtype)d->dtype;
+    case HETRUN_OP_XENT_BACKWARD: return arg == 1 ? HETRUN_I32 : (hetrun_dtype)d->dtype;
+    default: return (hetrun_dtype)d->dtype;
     }
 }
 
@@ -163,37 +154,27 @@ uint64_t hetrun_op_arg_bytes(const hetrun_op_desc *d, int arg) {
 double hetrun_op_flops(const hetrun_op_desc *d) {
     double m = (double)d->m, n = (double)d->n, k = (double)d->k, mn = m * n;
     switch ((hetrun_op_kind)d->kind) {
-    case HETRUN_OP_GEMM:
-        return 2.0 * m * n * k + (d->beta != 0.0 ? 2.0 * mn : 0.0);
+    case HETRUN_OP_GEMM: return 2.0 * m * n * k + (d->beta != 0.0 ? 2.0 * mn : 0.0);
     case HETRUN_OP_BIAS_ADD:
     case HETRUN_OP_SCALE:
-    case HETRUN_OP_MUL:
-        return mn;
+    case HETRUN_OP_MUL: return mn;
     case HETRUN_OP_ACT_FORWARD: /* relu: 1 compare; gelu tanh form: 8 ops + tanh */
         return mn * (d->act == HETRUN_ACT_GELU ? 9.0 : 1.0);
     case HETRUN_OP_ACT_BACKWARD: /* derivative then multiply */
         return mn * (d->act == HETRUN_ACT_GELU ? 16.0 : 2.0);
-    case HETRUN_OP_SOFTMAX: /* max, sub+exp+sum, div */
-        return mn * 5.0;
-    case HETRUN_OP_XENT_FORWARD:
-        return mn * 5.0 + 2.0 * m;
-    case HETRUN_OP_XENT_BACKWARD:
-        return mn * 2.0;
-    case HETRUN_OP_LAYERNORM: /* mean, var (2), normalise (2), affine (2) */
-        return mn * 7.0;
+    case HETRUN_OP_SOFTMAX: /* max, sub+exp+sum, div */ return mn * 5.0;
+    case HETRUN_OP_XENT_FORWARD: return mn * 5.0 + 2.0 * m;
+    case HETRUN_OP_XENT_BACKWARD: return mn * 2.0;
+    case HETRUN_OP_LAYERNORM: /* mean, var (2), normalise (2), affine (2) */ return mn * 7.0;
     case HETRUN_OP_REDUCE_SUM_AXIS0:
     case HETRUN_OP_REDUCE_SUM_AXIS1:
         return mn + (d->kind == HETRUN_OP_REDUCE_SUM_AXIS0 ? 2.0 * n : 2.0 * m);
-    case HETRUN_OP_AXPY:
-        return 2.0 * mn;
-    case HETRUN_OP_SGD_MOMENTUM:
-        return 6.0 * mn;
-    case HETRUN_OP_ADAMW:
-        return 16.0 * mn;
+    case HETRUN_OP_AXPY: return 2.0 * mn;
+    case HETRUN_OP_SGD_MOMENTUM: return 6.0 * mn;
+    case HETRUN_OP_ADAMW: return 16.0 * mn;
     case HETRUN_OP_FILL:
     case HETRUN_OP_CAST:
-    default:
-        return 0.0;
+    default: return 0.0;
     }
 }
 
@@ -226,24 +207,27 @@ static bool fail(char *why, size_t len, const char *msg, long long v) {
 static bool dtype_pair_ok(const hetrun_op_desc *d) {
     hetrun_dtype in = (hetrun_dtype)d->dtype, out = (hetrun_dtype)d->out_dtype;
     if (d->kind == HETRUN_OP_GEMM)
-        return (in == out && (in == HETRUN_F32 || in == HETRUN_F64 || in == HETRUN_F16 ||
-                              in == HETRUN_BF16)) ||
+        return (in == out &&
+                (in == HETRUN_F32 || in == HETRUN_F64 || in == HETRUN_F16 || in == HETRUN_BF16)) ||
                ((in == HETRUN_F16 || in == HETRUN_BF16) && out == HETRUN_F32) ||
                (in == HETRUN_I8 && out == HETRUN_I32);
     if (d->kind == HETRUN_OP_CAST)
-        return (in == HETRUN_F32 && (out == HETRUN_F16 || out == HETRUN_BF16 || out == HETRUN_F64)) ||
+        return (in == HETRUN_F32 &&
+                (out == HETRUN_F16 || out == HETRUN_BF16 || out == HETRUN_F64)) ||
                (out == HETRUN_F32 && (in == HETRUN_F16 || in == HETRUN_BF16 || in == HETRUN_F64));
-    return in == out && (in == HETRUN_F32 || in == HETRUN_F64 || in == HETRUN_F16 ||
-                         in == HETRUN_BF16);
+    return in == out &&
+           (in == HETRUN_F32 || in == HETRUN_F64 || in == HETRUN_F16 || in == HETRUN_BF16);
 }
 
 bool hetrun_op_desc_valid(const hetrun_op_desc *d, char *why, size_t len) {
     if (!d || d->struct_size < sizeof(hetrun_op_desc))
-        return fail(why, len, "descriptor struct_size %lld too small", d ? (long long)d->struct_size : 0);
+        return fail(why, len, "descriptor struct_size %lld too small",
+                    d ? (long long)d->struct_size : 0);
     if (d->kind >= HETRUN_OP_KIND_COUNT) return fail(why, len, "unknown op kind %lld", d->kind);
     if (d->dtype >= HETRUN_DTYPE_COUNT || d->out_dtype >= HETRUN_DTYPE_COUNT)
         return fail(why, len, "unknown dtype %lld", (long long)d->dtype);
-    if (!dtype_pair_ok(d)) return fail(why, len, "dtype pair not in the catalogue (op %lld)", d->kind);
+    if (!dtype_pair_ok(d))
+        return fail(why, len, "dtype pair not in the catalogue (op %lld)", d->kind);
     if (d->m < 1) return fail(why, len, "m must be >= 1, got %lld", (long long)d->m);
     if (d->n < 1) return fail(why, len, "n must be >= 1, got %lld", (long long)d->n);
     if (d->kind == HETRUN_OP_GEMM) {

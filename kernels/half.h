@@ -28,19 +28,21 @@ static inline uint16_t hetrun_f32_to_bf16(float f) {
     return (uint16_t)(u >> 16);
 }
 
-static inline float hetrun_bf16_to_f32(uint16_t h) { return hetrun_bits_f32((uint32_t)h << 16); }
+static inline float hetrun_bf16_to_f32(uint16_t h) {
+    return hetrun_bits_f32((uint32_t)h << 16);
+}
 
 static inline uint16_t hetrun_f32_to_f16(float f) {
     uint32_t u = hetrun_f32_bits(f);
     uint32_t sign = (u >> 16) & 0x8000u;
     uint32_t absu = u & 0x7fffffffu;
-    if (absu > 0x7f800000u) return (uint16_t)(sign | 0x7e00u);          /* NaN */
-    if (absu >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u);         /* overflow: inf */
-    if (absu < 0x38800000u) {                                           /* subnormal or 0 */
-        if (absu < 0x33000000u) return (uint16_t)sign;                  /* below half ulp */
+    if (absu > 0x7f800000u) return (uint16_t)(sign | 0x7e00u);  /* NaN */
+    if (absu >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u); /* overflow: inf */
+    if (absu < 0x38800000u) {                                   /* subnormal or 0 */
+        if (absu < 0x33000000u) return (uint16_t)sign;          /* below half ulp */
         uint32_t e = absu >> 23;
         uint32_t mant = (absu & 0x7fffffu) | 0x800000u;
-        uint32_t shift = 126u - e;                                      /* 14..24 */
+        uint32_t shift = 126u - e; /* 14..24 */
         uint32_t half = mant >> shift;
         uint32_t rem = mant & ((1u << shift) - 1u);
         uint32_t mid = 1u << (shift - 1u);

@@ -71,8 +71,10 @@ static void gemm(const hetrun_op_desc *d, void *const *a) {
 static void softmax_row(const void *x, hetrun_dtype t, int64_t row, int64_t n, double *maxv,
                         double *sum) {
     double mx = -INFINITY, s = 0.0;
-    for (int64_t j = 0; j < n; j++) mx = fmax(mx, LD(x, t, row * n + j));
-    for (int64_t j = 0; j < n; j++) s += exp(LD(x, t, row * n + j) - mx);
+    for (int64_t j = 0; j < n; j++)
+        mx = fmax(mx, LD(x, t, row * n + j));
+    for (int64_t j = 0; j < n; j++)
+        s += exp(LD(x, t, row * n + j) - mx);
     *maxv = mx;
     *sum = s;
 }
@@ -89,7 +91,8 @@ int hetrun_reference_run(const hetrun_op_desc *d, void *const *a) {
                 ST(a[2], t, i * n + j, LD(a[0], t, i * n + j) + LD(a[1], t, j));
         break;
     case HETRUN_OP_ACT_FORWARD:
-        for (int64_t i = 0; i < mn; i++) ST(a[1], t, i, act_fwd(d->act, LD(a[0], t, i)));
+        for (int64_t i = 0; i < mn; i++)
+            ST(a[1], t, i, act_fwd(d->act, LD(a[0], t, i)));
         break;
     case HETRUN_OP_ACT_BACKWARD:
         for (int64_t i = 0; i < mn; i++)
@@ -126,7 +129,8 @@ int hetrun_reference_run(const hetrun_op_desc *d, void *const *a) {
     case HETRUN_OP_LAYERNORM:
         for (int64_t i = 0; i < m; i++) {
             double mean = 0.0, var = 0.0;
-            for (int64_t j = 0; j < n; j++) mean += LD(a[0], t, i * n + j);
+            for (int64_t j = 0; j < n; j++)
+                mean += LD(a[0], t, i * n + j);
             mean /= (double)n;
             for (int64_t j = 0; j < n; j++) {
                 double c = LD(a[0], t, i * n + j) - mean;
@@ -142,7 +146,8 @@ int hetrun_reference_run(const hetrun_op_desc *d, void *const *a) {
     case HETRUN_OP_REDUCE_SUM_AXIS0:
         for (int64_t j = 0; j < n; j++) {
             double s = 0.0;
-            for (int64_t i = 0; i < m; i++) s += LD(a[0], t, i * n + j);
+            for (int64_t i = 0; i < m; i++)
+                s += LD(a[0], t, i * n + j);
             double old = d->beta != 0.0 ? d->beta * LD(a[1], t, j) : 0.0;
             ST(a[1], t, j, d->alpha * s + old);
         }
@@ -150,22 +155,27 @@ int hetrun_reference_run(const hetrun_op_desc *d, void *const *a) {
     case HETRUN_OP_REDUCE_SUM_AXIS1:
         for (int64_t i = 0; i < m; i++) {
             double s = 0.0;
-            for (int64_t j = 0; j < n; j++) s += LD(a[0], t, i * n + j);
+            for (int64_t j = 0; j < n; j++)
+                s += LD(a[0], t, i * n + j);
             double old = d->beta != 0.0 ? d->beta * LD(a[1], t, i) : 0.0;
             ST(a[1], t, i, d->alpha * s + old);
         }
         break;
     case HETRUN_OP_SCALE:
-        for (int64_t i = 0; i < mn; i++) ST(a[1], t, i, d->alpha * LD(a[0], t, i));
+        for (int64_t i = 0; i < mn; i++)
+            ST(a[1], t, i, d->alpha * LD(a[0], t, i));
         break;
     case HETRUN_OP_AXPY:
-        for (int64_t i = 0; i < mn; i++) ST(a[1], t, i, d->alpha * LD(a[0], t, i) + LD(a[1], t, i));
+        for (int64_t i = 0; i < mn; i++)
+            ST(a[1], t, i, d->alpha * LD(a[0], t, i) + LD(a[1], t, i));
         break;
     case HETRUN_OP_MUL:
-        for (int64_t i = 0; i < mn; i++) ST(a[2], t, i, LD(a[0], t, i) * LD(a[1], t, i));
+        for (int64_t i = 0; i < mn; i++)
+            ST(a[2], t, i, LD(a[0], t, i) * LD(a[1], t, i));
         break;
     case HETRUN_OP_FILL:
-        for (int64_t i = 0; i < mn; i++) ST(a[0], t, i, d->alpha);
+        for (int64_t i = 0; i < mn; i++)
+            ST(a[0], t, i, d->alpha);
         break;
     case HETRUN_OP_SGD_MOMENTUM:
         for (int64_t i = 0; i < mn; i++) {

@@ -22,19 +22,17 @@ static const command commands[] = {
 };
 
 static void print_help(FILE *out) {
-    fprintf(out,
-            "usage: hetrun <command> [options]\n"
-            "       mpirun -np N hetrun run JOB.yaml\n\n"
-            "commands:\n");
+    fprintf(out, "usage: hetrun <command> [options]\n"
+                 "       mpirun -np N hetrun run JOB.yaml\n\n"
+                 "commands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
-    fprintf(out,
-            "\n'hetrun <command> --help' describes a command's options.\n"
-            "options: --help, --version\n"
-            "environment: HETRUN_BACKEND_PATH (module search path), HETRUN_LOG "
-            "(error|warn|info|debug), HETRUN_CACHE_DIR\n"
-            "exit codes: 0 ok, 1 job failed, 2 usage, 3 invalid spec, 4 backend/config, "
-            "124 timeout, 128+N signal (docs/exit-codes.md)\n");
+    fprintf(out, "\n'hetrun <command> --help' describes a command's options.\n"
+                 "options: --help, --version\n"
+                 "environment: HETRUN_BACKEND_PATH (module search path), HETRUN_LOG "
+                 "(error|warn|info|debug), HETRUN_CACHE_DIR\n"
+                 "exit codes: 0 ok, 1 job failed, 2 usage, 3 invalid spec, 4 backend/config, "
+                 "124 timeout, 128+N signal (docs/exit-codes.md)\n");
 }
 
 int main(int argc, char **argv) {
@@ -48,7 +46,8 @@ int main(int argc, char **argv) {
         return HETRUN_EXIT_OK;
     }
     if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
-        printf("hetrun %s (backend ABI %d.%d)\n", HETRUN_VERSION, HETRUN_ABI_MAJOR, HETRUN_ABI_MINOR);
+        printf("hetrun %s (backend ABI %d.%d)\n", HETRUN_VERSION, HETRUN_ABI_MAJOR,
+               HETRUN_ABI_MINOR);
         return HETRUN_EXIT_OK;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)

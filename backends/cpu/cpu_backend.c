@@ -28,7 +28,9 @@ hetrun_status cpu_error(hetrun_status status, const char *fmt, ...) {
     return status;
 }
 
-static const char *cpu_last_error(void) { return last_error_text; }
+static const char *cpu_last_error(void) {
+    return last_error_text;
+}
 
 static hetrun_status cpu_init(const hetrun_host_services *services) {
     if (!services || services->struct_size < offsetof(hetrun_host_services, log_level))
@@ -40,7 +42,9 @@ static hetrun_status cpu_init(const hetrun_host_services *services) {
     return HETRUN_OK;
 }
 
-static void cpu_finalize(void) { host = NULL; }
+static void cpu_finalize(void) {
+    host = NULL;
+}
 
 static hetrun_status cpu_device_count(int32_t *count) {
     *count = 1;
@@ -80,28 +84,34 @@ static void cpu_model(char *name, size_t len, double *mhz, int *amd) {
  * pipes; ~4 ms, cached for the process. */
 __attribute__((target("avx2,fma"))) static double fma_rate_avx2(long iters) {
     __m256 acc[12], x = _mm256_set1_ps(0.999999f), y = _mm256_set1_ps(1e-7f);
-    for (int i = 0; i < 12; i++) acc[i] = _mm256_set1_ps((float)i);
+    for (int i = 0; i < 12; i++)
+        acc[i] = _mm256_set1_ps((float)i);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (long it = 0; it < iters; it++)
-        for (int i = 0; i < 12; i++) acc[i] = _mm256_fmadd_ps(acc[i], x, y);
+        for (int i = 0; i < 12; i++)
+            acc[i] = _mm256_fmadd_ps(acc[i], x, y);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     float sink = 0.0f;
-    for (int i = 0; i < 12; i++) sink += _mm256_cvtss_f32(acc[i]);
+    for (int i = 0; i < 12; i++)
+        sink += _mm256_cvtss_f32(acc[i]);
     double sec = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
     return sink == 12345.0f ? 0.0 : (double)iters * 12.0 * 16.0 / sec; /* 8 lanes x 2 flops */
 }
 
 __attribute__((target("avx512f"))) static double fma_rate_avx512(long iters) {
     __m512 acc[12], x = _mm512_set1_ps(0.999999f), y = _mm512_set1_ps(1e-7f);
-    for (int i = 0; i < 12; i++) acc[i] = _mm512_set1_ps((float)i);
+    for (int i = 0; i < 12; i++)
+        acc[i] = _mm512_set1_ps((float)i);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (long it = 0; it < iters; it++)
-        for (int i = 0; i < 12; i++) acc[i] = _mm512_fmadd_ps(acc[i], x, y);
+        for (int i = 0; i < 12; i++)
+            acc[i] = _mm512_fmadd_ps(acc[i], x, y);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     float sink = 0.0f;
-    for (int i = 0; i < 12; i++) sink += _mm512_reduce_add_ps(acc[i]);
+    for (int i = 0; i < 12; i++)
+        sink += _mm512_reduce_add_ps(acc[i]);
     double sec = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
     return sink == 12345.0f ? 0.0 : (double)iters * 12.0 * 32.0 / sec; /* 16 lanes x 2 */
 }
@@ -134,13 +144,18 @@ static hetrun_status cpu_device_info(int32_t index, hetrun_device_info *info) {
     snprintf(d.vendor, sizeof d.vendor, "%s", amd ? "AMD" : "CPU");
     /* OPENBLAS_VERSION reads " OpenBLAS 0.3.21 ": keep the words, drop the padding. */
     const char *ver = OPENBLAS_VERSION;
-    while (*ver == ' ') ver++;
+    while (*ver == ' ')
+        ver++;
     snprintf(d.driver_version, sizeof d.driver_version, "%s", ver);
     size_t vl = strlen(d.driver_version);
-    while (vl && d.driver_version[vl - 1] == ' ') d.driver_version[--vl] = '\0';
+    while (vl && d.driver_version[vl - 1] == ' ')
+        d.driver_version[--vl] = '\0';
     __builtin_cpu_init();
     int avx512 = __builtin_cpu_supports("avx512f"), avx2 = __builtin_cpu_supports("avx2");
-    snprintf(d.arch, sizeof d.arch, "%s", avx512 ? "x86-64 avx512" : avx2 ? "x86-64 avx2" : "x86-64");
+    snprintf(d.arch, sizeof d.arch, "%s",
+             avx512 ? "x86-64 avx512"
+             : avx2 ? "x86-64 avx2"
+                    : "x86-64");
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
     d.memory_bytes = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 0;
     d.max_alloc_bytes = d.memory_bytes;
@@ -163,7 +178,9 @@ static hetrun_status cpu_device_open(int32_t index, hetrun_device **dev) {
     return HETRUN_OK;
 }
 
-static void cpu_device_close(hetrun_device *dev) { (void)dev; }
+static void cpu_device_close(hetrun_device *dev) {
+    (void)dev;
+}
 
 static hetrun_status cpu_mem_alloc(hetrun_device *dev, uint64_t bytes, hetrun_buffer **out) {
     (void)dev;
@@ -239,7 +256,9 @@ static hetrun_status cpu_queue_create(hetrun_device *dev, hetrun_queue **q) {
     return HETRUN_OK;
 }
 
-static void cpu_queue_destroy(hetrun_queue *q) { free(q); }
+static void cpu_queue_destroy(hetrun_queue *q) {
+    free(q);
+}
 
 static hetrun_status cpu_queue_sync(hetrun_queue *q) {
     (void)q;
@@ -259,7 +278,9 @@ static hetrun_status cpu_event_create(hetrun_device *dev, hetrun_event **ev) {
     return HETRUN_OK;
 }
 
-static void cpu_event_destroy(hetrun_event *ev) { free(ev); }
+static void cpu_event_destroy(hetrun_event *ev) {
+    free(ev);
+}
 
 static hetrun_status cpu_event_record(hetrun_event *ev, hetrun_queue *q) {
     (void)q;

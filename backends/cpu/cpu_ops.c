@@ -30,7 +30,8 @@ hetrun_status cpu_op_supported(hetrun_device *dev, const hetrun_op_desc *d) {
 
 /* Elements of GEMM operands A, B, C including leading-dimension padding. */
 static void gemm_spans(const hetrun_op_desc *d, uint64_t span[3]) {
-    for (int a = 0; a < 3; a++) span[a] = hetrun_op_arg_elements(d, a);
+    for (int a = 0; a < 3; a++)
+        span[a] = hetrun_op_arg_elements(d, a);
 }
 
 hetrun_status cpu_op_workspace_size(hetrun_device *dev, const hetrun_op_desc *d, uint64_t *bytes) {
@@ -49,22 +50,28 @@ hetrun_status cpu_op_workspace_size(hetrun_device *dev, const hetrun_op_desc *d,
     return HETRUN_OK;
 }
 
-static int lead(int64_t ld, int64_t cols) { return (int)(ld ? ld : cols); }
+static int lead(int64_t ld, int64_t cols) {
+    return (int)(ld ? ld : cols);
+}
 
 static void widen(const void *src, uint32_t dtype, float *dst, uint64_t count) {
     const uint16_t *h = src;
     if (dtype == HETRUN_BF16)
-        for (uint64_t i = 0; i < count; i++) dst[i] = hetrun_bf16_to_f32(h[i]);
+        for (uint64_t i = 0; i < count; i++)
+            dst[i] = hetrun_bf16_to_f32(h[i]);
     else
-        for (uint64_t i = 0; i < count; i++) dst[i] = hetrun_f16_to_f32(h[i]);
+        for (uint64_t i = 0; i < count; i++)
+            dst[i] = hetrun_f16_to_f32(h[i]);
 }
 
 static void narrow(const float *src, uint32_t dtype, void *dst, uint64_t count) {
     uint16_t *h = dst;
     if (dtype == HETRUN_BF16)
-        for (uint64_t i = 0; i < count; i++) h[i] = hetrun_f32_to_bf16(src[i]);
+        for (uint64_t i = 0; i < count; i++)
+            h[i] = hetrun_f32_to_bf16(src[i]);
     else
-        for (uint64_t i = 0; i < count; i++) h[i] = hetrun_f32_to_f16(src[i]);
+        for (uint64_t i = 0; i < count; i++)
+            h[i] = hetrun_f32_to_f16(src[i]);
 }
 
 static void gemm(const hetrun_op_desc *d, void *const *p, void *ws) {
@@ -91,16 +98,19 @@ static void gemm(const hetrun_op_desc *d, void *const *p, void *ws) {
         widen(p[0], d->dtype, a, s[0]);
         widen(p[1], d->dtype, b, s[1]);
         if (d->out_dtype != HETRUN_F32 && d->beta != 0.0) widen(p[2], d->out_dtype, c, s[2]);
-        cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, (float)d->alpha, a, lda, b, ldb,
-                    (float)d->beta, c, ldc);
+        cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, (float)d->alpha, a, lda, b, ldb, (float)d->beta,
+                    c, ldc);
         if (d->out_dtype != HETRUN_F32) narrow(c, d->out_dtype, p[2], s[2]);
         break;
     }
     case HETRUN_I8: { /* exact in fp64: |sum| <= k * 2^14 < 2^53 */
         double *a = ws, *b = a + s[0], *c = b + s[1];
-        for (uint64_t i = 0; i < s[0]; i++) a[i] = ((const int8_t *)p[0])[i];
-        for (uint64_t i = 0; i < s[1]; i++) b[i] = ((const int8_t *)p[1])[i];
-        for (uint64_t i = 0; i < s[2]; i++) c[i] = d->beta != 0.0 ? ((int32_t *)p[2])[i] : 0.0;
+        for (uint64_t i = 0; i < s[0]; i++)
+            a[i] = ((const int8_t *)p[0])[i];
+        for (uint64_t i = 0; i < s[1]; i++)
+            b[i] = ((const int8_t *)p[1])[i];
+        for (uint64_t i = 0; i < s[2]; i++)
+            c[i] = d->beta != 0.0 ? ((int32_t *)p[2])[i] : 0.0;
         cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, 1.0, a, lda, b, ldb, d->beta, c, ldc);
         for (int64_t i = 0; i < d->m; i++)
             for (int64_t j = 0; j < d->n; j++)
@@ -120,12 +130,18 @@ static void run_f32(const hetrun_op_desc *d, void *const *p) {
     case HETRUN_OP_ACT_BACKWARD: hetrun_cpu_act_backward_f32(d->act, p[0], p[1], p[2], mn); break;
     case HETRUN_OP_SOFTMAX: hetrun_cpu_softmax_f32(p[0], p[1], m, n); break;
     case HETRUN_OP_XENT_FORWARD: hetrun_cpu_xent_forward_f32(p[0], p[1], p[2], p[3], m, n); break;
-    case HETRUN_OP_XENT_BACKWARD: hetrun_cpu_xent_backward_f32(p[0], p[1], p[2], m, n, alpha); break;
+    case HETRUN_OP_XENT_BACKWARD:
+        hetrun_cpu_xent_backward_f32(p[0], p[1], p[2], m, n, alpha);
+        break;
     case HETRUN_OP_LAYERNORM:
         hetrun_cpu_layernorm_f32(p[0], p[1], p[2], p[3], m, n, (float)d->p[0]);
         break;
-    case HETRUN_OP_REDUCE_SUM_AXIS0: hetrun_cpu_reduce_axis0_f32(p[0], p[1], m, n, alpha, beta); break;
-    case HETRUN_OP_REDUCE_SUM_AXIS1: hetrun_cpu_reduce_axis1_f32(p[0], p[1], m, n, alpha, beta); break;
+    case HETRUN_OP_REDUCE_SUM_AXIS0:
+        hetrun_cpu_reduce_axis0_f32(p[0], p[1], m, n, alpha, beta);
+        break;
+    case HETRUN_OP_REDUCE_SUM_AXIS1:
+        hetrun_cpu_reduce_axis1_f32(p[0], p[1], m, n, alpha, beta);
+        break;
     case HETRUN_OP_SCALE: hetrun_cpu_scale_f32(p[0], p[1], mn, alpha); break;
     case HETRUN_OP_AXPY: hetrun_cpu_axpy_f32(p[0], p[1], mn, alpha); break;
     case HETRUN_OP_MUL: hetrun_cpu_mul_f32(p[0], p[1], p[2], mn); break;

@@ -30,7 +30,8 @@ static _Thread_local char error_text[1024];
 static const hetrun_host_services *host;
 static int visible[TEMPLATE_DEVICES], nvisible;
 
-static hetrun_status fail(hetrun_status st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static hetrun_status fail(hetrun_status st, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static hetrun_status fail(hetrun_status st, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
@@ -40,7 +41,9 @@ static hetrun_status fail(hetrun_status st, const char *fmt, ...) {
     return st;
 }
 
-static const char *tpl_last_error(void) { return error_text; }
+static const char *tpl_last_error(void) {
+    return error_text;
+}
 
 /* The visibility variable narrows and renumbers devices, as vendor runtimes do. */
 static hetrun_status tpl_init(const hetrun_host_services *services) {
@@ -48,7 +51,8 @@ static hetrun_status tpl_init(const hetrun_host_services *services) {
     nvisible = 0;
     const char *env = getenv(VISIBILITY_ENV);
     if (!env) {
-        for (int i = 0; i < TEMPLATE_DEVICES; i++) visible[nvisible++] = i;
+        for (int i = 0; i < TEMPLATE_DEVICES; i++)
+            visible[nvisible++] = i;
     } else {
         char copy[256], *save = NULL;
         snprintf(copy, sizeof copy, "%s", env);
@@ -66,7 +70,9 @@ static hetrun_status tpl_init(const hetrun_host_services *services) {
     return HETRUN_OK;
 }
 
-static void tpl_finalize(void) { host = NULL; } /* RUNTIME: aclFinalize */
+static void tpl_finalize(void) {
+    host = NULL;
+} /* RUNTIME: aclFinalize */
 
 static hetrun_status tpl_device_count(int32_t *count) {
     *count = nvisible;
@@ -111,7 +117,9 @@ static hetrun_status tpl_device_open(int32_t index, hetrun_device **dev) {
     return HETRUN_OK;
 }
 
-static void tpl_device_close(hetrun_device *dev) { (void)dev; } /* RUNTIME: aclrtResetDevice */
+static void tpl_device_close(hetrun_device *dev) {
+    (void)dev;
+} /* RUNTIME: aclrtResetDevice */
 
 struct hetrun_buffer {
     hetrun_device *dev;
@@ -152,7 +160,8 @@ static hetrun_status in_range(hetrun_tensor t, uint64_t bytes, const char *what)
 }
 
 /* RUNTIME: aclrtMemcpy(Async) + stream sync for the blocking host copies. */
-static hetrun_status tpl_copy_h2d(hetrun_queue *q, hetrun_tensor dst, const void *src, uint64_t bytes) {
+static hetrun_status tpl_copy_h2d(hetrun_queue *q, hetrun_tensor dst, const void *src,
+                                  uint64_t bytes) {
     (void)q;
     hetrun_status st = in_range(dst, bytes, "copy_h2d");
     if (st == HETRUN_OK && bytes) memcpy((char *)dst.buffer->ptr + dst.offset, src, bytes);
@@ -166,7 +175,8 @@ static hetrun_status tpl_copy_d2h(hetrun_queue *q, void *dst, hetrun_tensor src,
     return st;
 }
 
-static hetrun_status tpl_copy_d2d(hetrun_queue *q, hetrun_tensor dst, hetrun_tensor src, uint64_t bytes) {
+static hetrun_status tpl_copy_d2d(hetrun_queue *q, hetrun_tensor dst, hetrun_tensor src,
+                                  uint64_t bytes) {
     (void)q;
     hetrun_status st = in_range(dst, bytes, "copy_d2d destination");
     if (st == HETRUN_OK) st = in_range(src, bytes, "copy_d2d source");
@@ -185,8 +195,13 @@ static hetrun_status tpl_queue_create(hetrun_device *dev, hetrun_queue **q) {
     (*q)->dev = dev;
     return HETRUN_OK;
 }
-static void tpl_queue_destroy(hetrun_queue *q) { free(q); }
-static hetrun_status tpl_queue_sync(hetrun_queue *q) { (void)q; return HETRUN_OK; }
+static void tpl_queue_destroy(hetrun_queue *q) {
+    free(q);
+}
+static hetrun_status tpl_queue_sync(hetrun_queue *q) {
+    (void)q;
+    return HETRUN_OK;
+}
 
 /* RUNTIME: aclrtCreateEvent / aclrtRecordEvent / aclrtEventElapsedTime. */
 struct hetrun_event {
@@ -196,10 +211,13 @@ struct hetrun_event {
 
 static hetrun_status tpl_event_create(hetrun_device *dev, hetrun_event **ev) {
     (void)dev;
-    if (!(*ev = calloc(1, sizeof **ev))) return fail(HETRUN_ERR_NO_MEMORY, "cannot allocate an event");
+    if (!(*ev = calloc(1, sizeof **ev)))
+        return fail(HETRUN_ERR_NO_MEMORY, "cannot allocate an event");
     return HETRUN_OK;
 }
-static void tpl_event_destroy(hetrun_event *ev) { free(ev); }
+static void tpl_event_destroy(hetrun_event *ev) {
+    free(ev);
+}
 static hetrun_status tpl_event_record(hetrun_event *ev, hetrun_queue *q) {
     (void)q;
     clock_gettime(CLOCK_MONOTONIC, &ev->at);
@@ -207,8 +225,10 @@ static hetrun_status tpl_event_record(hetrun_event *ev, hetrun_queue *q) {
     return HETRUN_OK;
 }
 static hetrun_status tpl_event_elapsed_ms(hetrun_event *a, hetrun_event *b, double *ms) {
-    if (!a->recorded || !b->recorded) return fail(HETRUN_ERR_INVALID, "elapsed time of an unrecorded event");
-    *ms = (double)(b->at.tv_sec - a->at.tv_sec) * 1e3 + (double)(b->at.tv_nsec - a->at.tv_nsec) * 1e-6;
+    if (!a->recorded || !b->recorded)
+        return fail(HETRUN_ERR_INVALID, "elapsed time of an unrecorded event");
+    *ms = (double)(b->at.tv_sec - a->at.tv_sec) * 1e3 +
+          (double)(b->at.tv_nsec - a->at.tv_nsec) * 1e-6;
     return HETRUN_OK;
 }
 
@@ -225,7 +245,8 @@ static hetrun_status tpl_op_supported(hetrun_device *dev, const hetrun_op_desc *
 
 /* Phase 1. RUNTIME: aclnnXxxGetWorkspaceSize / cnnlGetXxxWorkspaceSize. The simulation
  * asks for a scratch copy of the output so phase 2 really uses the workspace. */
-static hetrun_status tpl_op_workspace_size(hetrun_device *dev, const hetrun_op_desc *d, uint64_t *bytes) {
+static hetrun_status tpl_op_workspace_size(hetrun_device *dev, const hetrun_op_desc *d,
+                                           uint64_t *bytes) {
     hetrun_status st = tpl_op_supported(dev, d);
     if (st == HETRUN_OK) *bytes = d->kind == HETRUN_OP_GEMM ? hetrun_op_arg_bytes(d, 2) : 0;
     return st;
@@ -241,7 +262,9 @@ static hetrun_status tpl_op_run(hetrun_queue *q, const hetrun_op_desc *d, const 
                     hetrun_op_arity(d->kind), nargs);
     void *p[HETRUN_OP_MAX_ARGS];
     for (int a = 0; a < nargs; a++) {
-        if ((st = in_range(args[a], hetrun_op_arg_bytes(d, a), hetrun_op_name(d->kind))) != HETRUN_OK) return st;
+        if ((st = in_range(args[a], hetrun_op_arg_bytes(d, a), hetrun_op_name(d->kind))) !=
+            HETRUN_OK)
+            return st;
         p[a] = (char *)args[a].buffer->ptr + args[a].offset;
     }
     if (d->kind == HETRUN_OP_GEMM) { /* compute into the workspace, then copy out */
@@ -254,8 +277,9 @@ static hetrun_status tpl_op_run(hetrun_queue *q, const hetrun_op_desc *d, const 
         memcpy(p[2], scratch, cbytes);
         return HETRUN_OK;
     }
-    return hetrun_reference_run(d, p) == 0 ? HETRUN_OK
-                                           : fail(HETRUN_ERR_INTERNAL, "%s rejected", hetrun_op_name(d->kind));
+    return hetrun_reference_run(d, p) == 0
+               ? HETRUN_OK
+               : fail(HETRUN_ERR_INTERNAL, "%s rejected", hetrun_op_name(d->kind));
 }
 
 static hetrun_status tpl_memory_peak(hetrun_device *dev, uint64_t *bytes) {
@@ -294,4 +318,6 @@ static const hetrun_backend_ops template_ops = {
     .memory_peak = tpl_memory_peak,
 };
 
-HETRUN_BACKEND_EXPORT const hetrun_backend_ops *hetrun_backend_entry(void) { return &template_ops; }
+HETRUN_BACKEND_EXPORT const hetrun_backend_ops *hetrun_backend_entry(void) {
+    return &template_ops;
+}

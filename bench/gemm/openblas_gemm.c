@@ -31,14 +31,19 @@ int main(int argc, char **argv) {
     double *t = malloc(sizeof(double) * (size_t)iters);
     if (!a || !b || !c || !t) return 1;
     unsigned s = 42;
-    for (size_t i = 0; i < (size_t)m * k; i++) a[i] = (float)((s = s * 1103515245u + 12345u) >> 8) / 16777216.0f - 0.5f;
-    for (size_t i = 0; i < (size_t)k * n; i++) b[i] = (float)((s = s * 1103515245u + 12345u) >> 8) / 16777216.0f - 0.5f;
-    for (size_t i = 0; i < (size_t)m * n; i++) c[i] = 0.0f;
+    for (size_t i = 0; i < (size_t)m * k; i++)
+        a[i] = (float)((s = s * 1103515245u + 12345u) >> 8) / 16777216.0f - 0.5f;
+    for (size_t i = 0; i < (size_t)k * n; i++)
+        b[i] = (float)((s = s * 1103515245u + 12345u) >> 8) / 16777216.0f - 0.5f;
+    for (size_t i = 0; i < (size_t)m * n; i++)
+        c[i] = 0.0f;
     for (int i = 0; i < warm + 1; i++) /* +1: the workload's checked run */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a, k, b, n, 0.0f, c,
+                    n);
     for (int i = 0; i < iters; i++) {
         double t0 = now_ms();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a, k, b, n, 0.0f, c,
+                    n);
         t[i] = now_ms() - t0;
     }
     qsort(t, (size_t)iters, sizeof *t, cmp);

@@ -67,14 +67,14 @@ extern "C" {
 
 /** Status codes returned by every ABI function. */
 typedef enum hetrun_status {
-    HETRUN_OK = 0,                 /**< success */
-    HETRUN_ERR_UNAVAILABLE = -1,   /**< no driver / no device (init only: skip quietly) */
-    HETRUN_ERR_UNSUPPORTED = -2,   /**< op x dtype or feature not supported */
-    HETRUN_ERR_INVALID = -3,       /**< invalid argument (sizes, offsets, handles) */
-    HETRUN_ERR_NO_MEMORY = -4,     /**< device or host allocation failed */
-    HETRUN_ERR_DEVICE = -5,        /**< runtime/driver failure; device may be unusable */
-    HETRUN_ERR_DEVICE_LOST = -6,   /**< sticky failure: device marked failed, no retry */
-    HETRUN_ERR_INTERNAL = -7       /**< bug in the module */
+    HETRUN_OK = 0,               /**< success */
+    HETRUN_ERR_UNAVAILABLE = -1, /**< no driver / no device (init only: skip quietly) */
+    HETRUN_ERR_UNSUPPORTED = -2, /**< op x dtype or feature not supported */
+    HETRUN_ERR_INVALID = -3,     /**< invalid argument (sizes, offsets, handles) */
+    HETRUN_ERR_NO_MEMORY = -4,   /**< device or host allocation failed */
+    HETRUN_ERR_DEVICE = -5,      /**< runtime/driver failure; device may be unusable */
+    HETRUN_ERR_DEVICE_LOST = -6, /**< sticky failure: device marked failed, no retry */
+    HETRUN_ERR_INTERNAL = -7     /**< bug in the module */
 } hetrun_status;
 
 /** Log levels for ::hetrun_host_services::log. */
@@ -123,19 +123,19 @@ typedef enum hetrun_device_kind {
  * NUL-terminated; an unknown string is empty, an unknown number is 0.
  */
 typedef struct hetrun_device_info {
-    uint32_t struct_size;       /**< set by the caller to sizeof as it knows it */
-    uint32_t kind;              /**< ::hetrun_device_kind */
-    char name[128];             /**< marketing name, e.g. "NVIDIA H100 80GB HBM3" */
-    char vendor[64];            /**< e.g. "NVIDIA", "Huawei", "Portable Computing Language" */
-    char driver_version[64];    /**< runtime/driver version string */
-    char uuid[64];              /**< stable device UUID when the runtime has one */
+    uint32_t struct_size;    /**< set by the caller to sizeof as it knows it */
+    uint32_t kind;           /**< ::hetrun_device_kind */
+    char name[128];          /**< marketing name, e.g. "NVIDIA H100 80GB HBM3" */
+    char vendor[64];         /**< e.g. "NVIDIA", "Huawei", "Portable Computing Language" */
+    char driver_version[64]; /**< runtime/driver version string */
+    char uuid[64];           /**< stable device UUID when the runtime has one */
     /** PCI address "dddd:bb:dd.f" (lower-case hex) or empty when the device has none. */
     char pci_bus_id[32];
-    char arch[64];              /**< architecture, e.g. "sm_90", "OpenCL C 1.2", "avx512" */
-    uint64_t memory_bytes;      /**< total device memory */
-    uint64_t max_alloc_bytes;   /**< largest single allocation (0: same as memory) */
-    uint32_t compute_units;     /**< SMs, CUs, AI cores, or CPU cores given to the rank */
-    uint32_t clock_mhz;         /**< max core clock, 0 if unknown */
+    char arch[64];            /**< architecture, e.g. "sm_90", "OpenCL C 1.2", "avx512" */
+    uint64_t memory_bytes;    /**< total device memory */
+    uint64_t max_alloc_bytes; /**< largest single allocation (0: same as memory) */
+    uint32_t compute_units;   /**< SMs, CUs, AI cores, or CPU cores given to the rank */
+    uint32_t clock_mhz;       /**< max core clock, 0 if unknown */
     /** Peak FLOP/s indexed by ::hetrun_dtype (0: unknown / unsupported). */
     double peak_flops[HETRUN_MAX_DTYPES];
     /** Environment variable that restricts device visibility, e.g. "CUDA_VISIBLE_DEVICES";
@@ -175,8 +175,8 @@ typedef struct hetrun_backend_ops {
     uint32_t abi_minor;   /**< ::HETRUN_ABI_MINOR the module was built with */
     uint32_t struct_size; /**< sizeof(hetrun_backend_ops) the module was built with */
     uint32_t reserved0;
-    const char *name;     /**< short name, equals <name> in the file name */
-    const char *version;  /**< module version string */
+    const char *name;    /**< short name, equals <name> in the file name */
+    const char *version; /**< module version string */
 
     /* ---- lifecycle ---- */
     /** Initialise the runtime once per process. Returns ::HETRUN_ERR_UNAVAILABLE with a
@@ -207,8 +207,7 @@ typedef struct hetrun_backend_ops {
     /** Free a buffer from mem_alloc; NULL is a no-op. Pending work on it must be done. */
     void (*mem_free)(hetrun_buffer *buf);
     /** Copy host -> device, ordered on `q`; returns when `src` may be reused. */
-    hetrun_status (*copy_h2d)(hetrun_queue *q, hetrun_tensor dst, const void *src,
-                              uint64_t bytes);
+    hetrun_status (*copy_h2d)(hetrun_queue *q, hetrun_tensor dst, const void *src, uint64_t bytes);
     /** Copy device -> host, ordered on `q`; returns when `dst` holds the data. */
     hetrun_status (*copy_d2h)(hetrun_queue *q, void *dst, hetrun_tensor src, uint64_t bytes);
     /** Copy device -> device (same device), ordered on `q`; may return before done. */
@@ -242,8 +241,8 @@ typedef struct hetrun_backend_ops {
     /** Phase 2: enqueue the op on `q`. `args` holds hetrun_op_arity(desc->kind) tensors in
      *  the order the catalogue gives. `workspace` has at least the size from phase 1
      *  (buffer NULL when 0). May return before the op is done. */
-    hetrun_status (*op_run)(hetrun_queue *q, const hetrun_op_desc *desc,
-                            const hetrun_tensor *args, int32_t nargs, hetrun_tensor workspace);
+    hetrun_status (*op_run)(hetrun_queue *q, const hetrun_op_desc *desc, const hetrun_tensor *args,
+                            int32_t nargs, hetrun_tensor workspace);
 
     /* ---- collectives (optional group: all NULL or all set) ---- */
     /** Create a fresh communicator id on one rank; the host broadcasts it. */

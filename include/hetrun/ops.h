@@ -103,15 +103,15 @@ typedef enum hetrun_activation {
  * borrowed by the module for the duration of the call.
  */
 typedef struct hetrun_op_desc {
-    uint32_t struct_size; /**< sizeof(hetrun_op_desc) as the host built it */
-    uint32_t kind;        /**< ::hetrun_op_kind */
-    uint32_t dtype;       /**< ::hetrun_dtype of the inputs */
-    uint32_t out_dtype;   /**< ::hetrun_dtype of the output (== dtype for most ops) */
-    uint32_t flags;       /**< HETRUN_OP_* flags */
-    uint32_t act;         /**< ::hetrun_activation for ACT_* ops */
-    int64_t m, n, k;      /**< shapes; see each op */
-    int64_t lda, ldb, ldc; /**< GEMM row strides in elements; 0 means packed */
-    double alpha, beta;   /**< scalars; see each op */
+    uint32_t struct_size;       /**< sizeof(hetrun_op_desc) as the host built it */
+    uint32_t kind;              /**< ::hetrun_op_kind */
+    uint32_t dtype;             /**< ::hetrun_dtype of the inputs */
+    uint32_t out_dtype;         /**< ::hetrun_dtype of the output (== dtype for most ops) */
+    uint32_t flags;             /**< HETRUN_OP_* flags */
+    uint32_t act;               /**< ::hetrun_activation for ACT_* ops */
+    int64_t m, n, k;            /**< shapes; see each op */
+    int64_t lda, ldb, ldc;      /**< GEMM row strides in elements; 0 means packed */
+    double alpha, beta;         /**< scalars; see each op */
     double p[HETRUN_OP_PARAMS]; /**< op-specific scalars; see each op */
 } hetrun_op_desc;
 

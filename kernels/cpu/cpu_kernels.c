@@ -13,7 +13,8 @@ void hetrun_cpu_bias_add_f32(const float *x, const float *bias, float *y, int64_
     for (int64_t i = 0; i < m; i++) {
         const float *xr = x + i * n;
         float *yr = y + i * n;
-        for (int64_t j = 0; j < n; j++) yr[j] = xr[j] + bias[j];
+        for (int64_t j = 0; j < n; j++)
+            yr[j] = xr[j] + bias[j];
     }
 }
 
@@ -22,7 +23,8 @@ static const float gelu_c = 0.044715f;
 
 void hetrun_cpu_act_forward_f32(unsigned act, const float *x, float *y, int64_t count) {
     if (act == HETRUN_ACT_RELU) {
-        for (int64_t i = 0; i < count; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+        for (int64_t i = 0; i < count; i++)
+            y[i] = x[i] > 0.0f ? x[i] : 0.0f;
         return;
     }
     for (int64_t i = 0; i < count; i++) {
@@ -34,7 +36,8 @@ void hetrun_cpu_act_forward_f32(unsigned act, const float *x, float *y, int64_t 
 void hetrun_cpu_act_backward_f32(unsigned act, const float *x, const float *dy, float *dx,
                                  int64_t count) {
     if (act == HETRUN_ACT_RELU) {
-        for (int64_t i = 0; i < count; i++) dx[i] = x[i] > 0.0f ? dy[i] : 0.0f;
+        for (int64_t i = 0; i < count; i++)
+            dx[i] = x[i] > 0.0f ? dy[i] : 0.0f;
         return;
     }
     for (int64_t i = 0; i < count; i++) {
@@ -48,9 +51,11 @@ void hetrun_cpu_act_backward_f32(unsigned act, const float *x, const float *dy, 
 /* Row max and sum of exp(x - max), the stable softmax denominators. */
 static void row_stats(const float *xr, int64_t n, float *maxv, double *sum) {
     float mx = -INFINITY;
-    for (int64_t j = 0; j < n; j++) mx = xr[j] > mx ? xr[j] : mx;
+    for (int64_t j = 0; j < n; j++)
+        mx = xr[j] > mx ? xr[j] : mx;
     double s = 0.0;
-    for (int64_t j = 0; j < n; j++) s += expf(xr[j] - mx);
+    for (int64_t j = 0; j < n; j++)
+        s += expf(xr[j] - mx);
     *maxv = mx;
     *sum = s;
 }
@@ -61,7 +66,8 @@ void hetrun_cpu_softmax_f32(const float *x, float *y, int64_t m, int64_t n) {
         double s;
         row_stats(x + i * n, n, &mx, &s);
         float inv = (float)(1.0 / s);
-        for (int64_t j = 0; j < n; j++) y[i * n + j] = expf(x[i * n + j] - mx) * inv;
+        for (int64_t j = 0; j < n; j++)
+            y[i * n + j] = expf(x[i * n + j] - mx) * inv;
     }
 }
 
@@ -73,17 +79,19 @@ void hetrun_cpu_xent_forward_f32(const float *logits, const int32_t *labels, flo
         double s;
         row_stats(xr, n, &mx, &s);
         float inv = (float)(1.0 / s);
-        for (int64_t j = 0; j < n; j++) probs[i * n + j] = expf(xr[j] - mx) * inv;
+        for (int64_t j = 0; j < n; j++)
+            probs[i * n + j] = expf(xr[j] - mx) * inv;
         int32_t label = labels[i];
-        loss[i] = (label >= 0 && label < n) ? (float)((double)mx + log(s) - (double)xr[label])
-                                            : NAN;
+        loss[i] =
+            (label >= 0 && label < n) ? (float)((double)mx + log(s) - (double)xr[label]) : NAN;
     }
 }
 
 void hetrun_cpu_xent_backward_f32(const float *probs, const int32_t *labels, float *dlogits,
                                   int64_t m, int64_t n, float alpha) {
     for (int64_t i = 0; i < m; i++) {
-        for (int64_t j = 0; j < n; j++) dlogits[i * n + j] = alpha * probs[i * n + j];
+        for (int64_t j = 0; j < n; j++)
+            dlogits[i * n + j] = alpha * probs[i * n + j];
         int32_t label = labels[i];
         if (label >= 0 && label < n) dlogits[i * n + label] -= alpha;
     }
@@ -94,7 +102,8 @@ void hetrun_cpu_layernorm_f32(const float *x, const float *gamma, const float *b
     for (int64_t i = 0; i < m; i++) {
         const float *xr = x + i * n;
         double mean = 0.0, var = 0.0;
-        for (int64_t j = 0; j < n; j++) mean += xr[j];
+        for (int64_t j = 0; j < n; j++)
+            mean += xr[j];
         mean /= (double)n;
         for (int64_t j = 0; j < n; j++) {
             double c = xr[j] - mean;
@@ -102,7 +111,8 @@ void hetrun_cpu_layernorm_f32(const float *x, const float *gamma, const float *b
         }
         var /= (double)n;
         float inv = (float)(1.0 / sqrt(var + eps)), fm = (float)mean;
-        for (int64_t j = 0; j < n; j++) y[i * n + j] = (xr[j] - fm) * inv * gamma[j] + beta[j];
+        for (int64_t j = 0; j < n; j++)
+            y[i * n + j] = (xr[j] - fm) * inv * gamma[j] + beta[j];
     }
 }
 
@@ -113,10 +123,12 @@ void hetrun_cpu_reduce_axis0_f32(const float *x, float *out, int64_t m, int64_t 
     double acc[CHUNK];
     for (int64_t j0 = 0; j0 < n; j0 += CHUNK) {
         int64_t w = n - j0 < CHUNK ? n - j0 : CHUNK;
-        for (int64_t j = 0; j < w; j++) acc[j] = 0.0;
+        for (int64_t j = 0; j < w; j++)
+            acc[j] = 0.0;
         for (int64_t i = 0; i < m; i++) {
             const float *xr = x + i * n + j0;
-            for (int64_t j = 0; j < w; j++) acc[j] += xr[j];
+            for (int64_t j = 0; j < w; j++)
+                acc[j] += xr[j];
         }
         for (int64_t j = 0; j < w; j++)
             out[j0 + j] = alpha * (float)acc[j] + (beta != 0.0f ? beta * out[j0 + j] : 0.0f);
@@ -127,25 +139,30 @@ void hetrun_cpu_reduce_axis1_f32(const float *x, float *out, int64_t m, int64_t 
                                  float beta) {
     for (int64_t i = 0; i < m; i++) {
         double s = 0.0;
-        for (int64_t j = 0; j < n; j++) s += x[i * n + j];
+        for (int64_t j = 0; j < n; j++)
+            s += x[i * n + j];
         out[i] = alpha * (float)s + (beta != 0.0f ? beta * out[i] : 0.0f);
     }
 }
 
 void hetrun_cpu_scale_f32(const float *x, float *y, int64_t count, float alpha) {
-    for (int64_t i = 0; i < count; i++) y[i] = alpha * x[i];
+    for (int64_t i = 0; i < count; i++)
+        y[i] = alpha * x[i];
 }
 
 void hetrun_cpu_axpy_f32(const float *x, float *y, int64_t count, float alpha) {
-    for (int64_t i = 0; i < count; i++) y[i] += alpha * x[i];
+    for (int64_t i = 0; i < count; i++)
+        y[i] += alpha * x[i];
 }
 
 void hetrun_cpu_mul_f32(const float *x, const float *y, float *z, int64_t count) {
-    for (int64_t i = 0; i < count; i++) z[i] = x[i] * y[i];
+    for (int64_t i = 0; i < count; i++)
+        z[i] = x[i] * y[i];
 }
 
 void hetrun_cpu_fill_f32(float *y, int64_t count, float value) {
-    for (int64_t i = 0; i < count; i++) y[i] = value;
+    for (int64_t i = 0; i < count; i++)
+        y[i] = value;
 }
 
 void hetrun_cpu_sgd_momentum_f32(float *w, const float *g, float *v, int64_t count, float lr,
@@ -175,16 +192,22 @@ void hetrun_cpu_adamw_f32(float *w, const float *g, float *m1, float *m2, int64_
 
 void hetrun_cpu_cast(const void *x, int in, void *y, int out, int64_t count) {
     if (in == HETRUN_F32 && out == HETRUN_BF16) {
-        for (int64_t i = 0; i < count; i++) ((uint16_t *)y)[i] = hetrun_f32_to_bf16(((const float *)x)[i]);
+        for (int64_t i = 0; i < count; i++)
+            ((uint16_t *)y)[i] = hetrun_f32_to_bf16(((const float *)x)[i]);
     } else if (in == HETRUN_F32 && out == HETRUN_F16) {
-        for (int64_t i = 0; i < count; i++) ((uint16_t *)y)[i] = hetrun_f32_to_f16(((const float *)x)[i]);
+        for (int64_t i = 0; i < count; i++)
+            ((uint16_t *)y)[i] = hetrun_f32_to_f16(((const float *)x)[i]);
     } else if (in == HETRUN_F32 && out == HETRUN_F64) {
-        for (int64_t i = 0; i < count; i++) ((double *)y)[i] = ((const float *)x)[i];
+        for (int64_t i = 0; i < count; i++)
+            ((double *)y)[i] = ((const float *)x)[i];
     } else if (in == HETRUN_BF16 && out == HETRUN_F32) {
-        for (int64_t i = 0; i < count; i++) ((float *)y)[i] = hetrun_bf16_to_f32(((const uint16_t *)x)[i]);
+        for (int64_t i = 0; i < count; i++)
+            ((float *)y)[i] = hetrun_bf16_to_f32(((const uint16_t *)x)[i]);
     } else if (in == HETRUN_F16 && out == HETRUN_F32) {
-        for (int64_t i = 0; i < count; i++) ((float *)y)[i] = hetrun_f16_to_f32(((const uint16_t *)x)[i]);
+        for (int64_t i = 0; i < count; i++)
+            ((float *)y)[i] = hetrun_f16_to_f32(((const uint16_t *)x)[i]);
     } else if (in == HETRUN_F64 && out == HETRUN_F32) {
-        for (int64_t i = 0; i < count; i++) ((float *)y)[i] = (float)((const double *)x)[i];
+        for (int64_t i = 0; i < count; i++)
+            ((float *)y)[i] = (float)((const double *)x)[i];
     }
 }

@@ -31,10 +31,14 @@ static cJSON *device_json(const hetrun_device_info *d, int index) {
     cJSON_AddStringToObject(o, "vendor", d->vendor);
     cJSON_AddStringToObject(o, "kind", kind_name(d->kind));
     cJSON_AddStringToObject(o, "driver_version", d->driver_version);
-    if (d->uuid[0]) cJSON_AddStringToObject(o, "uuid", d->uuid);
-    else cJSON_AddNullToObject(o, "uuid");
-    if (d->pci_bus_id[0]) cJSON_AddStringToObject(o, "pci_bus_id", d->pci_bus_id);
-    else cJSON_AddNullToObject(o, "pci_bus_id");
+    if (d->uuid[0])
+        cJSON_AddStringToObject(o, "uuid", d->uuid);
+    else
+        cJSON_AddNullToObject(o, "uuid");
+    if (d->pci_bus_id[0])
+        cJSON_AddStringToObject(o, "pci_bus_id", d->pci_bus_id);
+    else
+        cJSON_AddNullToObject(o, "pci_bus_id");
     cJSON_AddStringToObject(o, "arch", d->arch);
     cJSON_AddNumberToObject(o, "memory_bytes", (double)d->memory_bytes);
     cJSON_AddNumberToObject(o, "max_alloc_bytes", (double)d->max_alloc_bytes);
@@ -42,16 +46,19 @@ static cJSON *device_json(const hetrun_device_info *d, int index) {
     cJSON_AddNumberToObject(o, "clock_mhz", d->clock_mhz);
     cJSON *peak = cJSON_AddObjectToObject(o, "peak_flops");
     for (int t = 0; t < HETRUN_DTYPE_COUNT; t++)
-        if (d->peak_flops[t] > 0) cJSON_AddNumberToObject(peak, hetrun_dtype_name((hetrun_dtype)t), d->peak_flops[t]);
-    if (d->visibility_env[0]) cJSON_AddStringToObject(o, "visibility_env", d->visibility_env);
-    else cJSON_AddNullToObject(o, "visibility_env");
+        if (d->peak_flops[t] > 0)
+            cJSON_AddNumberToObject(peak, hetrun_dtype_name((hetrun_dtype)t), d->peak_flops[t]);
+    if (d->visibility_env[0])
+        cJSON_AddStringToObject(o, "visibility_env", d->visibility_env);
+    else
+        cJSON_AddNullToObject(o, "visibility_env");
     return o;
 }
 
 int hetrun_cmd_backends(int argc, char **argv) {
     static const struct option longopts[] = {{"format", required_argument, NULL, 'f'},
-                                              {"help", no_argument, NULL, 'h'},
-                                              {NULL, 0, NULL, 0}};
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
     int json = 0, c;
     hetrun_log_init_from_env();
     optind = 1;
@@ -64,7 +71,8 @@ int hetrun_cmd_backends(int argc, char **argv) {
             json = strcmp(optarg, "json") == 0;
             continue;
         }
-        if (c == 'f') fprintf(stderr, "hetrun backends: unknown format '%s' (table or json)\n", optarg);
+        if (c == 'f')
+            fprintf(stderr, "hetrun backends: unknown format '%s' (table or json)\n", optarg);
         usage(stderr);
         return HETRUN_EXIT_USAGE;
     }
@@ -77,7 +85,8 @@ int hetrun_cmd_backends(int argc, char **argv) {
     cJSON *root = cJSON_CreateObject();
     cJSON *search = cJSON_AddArrayToObject(root, "search_path");
     char **dirs = hetrun_loader_search_dirs();
-    for (size_t i = 0; dirs && dirs[i]; i++) cJSON_AddItemToArray(search, cJSON_CreateString(dirs[i]));
+    for (size_t i = 0; dirs && dirs[i]; i++)
+        cJSON_AddItemToArray(search, cJSON_CreateString(dirs[i]));
     hetrun_loader_free_dirs(dirs);
     cJSON *mods = cJSON_AddArrayToObject(root, "backends");
     int refused = 0;
@@ -89,8 +98,10 @@ int hetrun_cmd_backends(int argc, char **argv) {
         cJSON_AddStringToObject(mo, "name", m->name);
         cJSON_AddStringToObject(mo, "path", m->path);
         cJSON_AddStringToObject(mo, "state", hetrun_module_state_name(m->state));
-        if (m->reason[0]) cJSON_AddStringToObject(mo, "reason", m->reason);
-        else cJSON_AddNullToObject(mo, "reason");
+        if (m->reason[0])
+            cJSON_AddStringToObject(mo, "reason", m->reason);
+        else
+            cJSON_AddNullToObject(mo, "reason");
         cJSON *devs = cJSON_AddArrayToObject(mo, "devices");
         refused += m->state == HETRUN_MODULE_REFUSED;
         if (m->state == HETRUN_MODULE_LOADED) {
@@ -102,7 +113,8 @@ int hetrun_cmd_backends(int argc, char **argv) {
                 memset(&info, 0, sizeof info);
                 info.struct_size = sizeof info;
                 if (m->ops->device_info(d, &info) != HETRUN_OK) {
-                    fprintf(stderr, "hetrun backends: %s device %d: %s\n", m->name, d, m->ops->last_error());
+                    fprintf(stderr, "hetrun backends: %s device %d: %s\n", m->name, d,
+                            m->ops->last_error());
                     continue;
                 }
                 cJSON_AddItemToArray(devs, device_json(&info, d));
@@ -110,9 +122,11 @@ int hetrun_cmd_backends(int argc, char **argv) {
                     printf("%-8s %-12s %-44.44s %s\n", m->name, d == 0 ? "loaded" : "", info.name,
                            info.pci_bus_id[0] ? info.pci_bus_id : "-");
             }
-            if (m->device_count == 0 && !json) printf("%-8s %-12s %-44s\n", m->name, "loaded", "(no devices)");
+            if (m->device_count == 0 && !json)
+                printf("%-8s %-12s %-44s\n", m->name, "loaded", "(no devices)");
         } else if (!json) {
-            printf("%-8s %-12s %-44s %s\n", m->name, hetrun_module_state_name(m->state), "-", m->reason);
+            printf("%-8s %-12s %-44s %s\n", m->name, hetrun_module_state_name(m->state), "-",
+                   m->reason);
         }
         cJSON_AddItemToArray(mods, mo);
     }

@@ -10,9 +10,9 @@
 #include "util/log.h"
 
 static struct {
-    void *host;            /* persistent staging buffer */
-    uint64_t host_bytes;   /* its size */
-    int device_tried;      /* device communicator creation attempted */
+    void *host;                       /* persistent staging buffer */
+    uint64_t host_bytes;              /* its size */
+    int device_tried;                 /* device communicator creation attempted */
     const hetrun_session *device_for; /* session whose device_comm we created */
 } g_coll;
 
@@ -24,7 +24,8 @@ static int has_device_collective(const hetrun_session *s) {
 static void mpi_error_text(int code, char *out, size_t len) {
     int n = 0;
     char text[MPI_MAX_ERROR_STRING];
-    if (MPI_Error_string(code, text, &n) != MPI_SUCCESS) snprintf(text, sizeof text, "code %d", code);
+    if (MPI_Error_string(code, text, &n) != MPI_SUCCESS)
+        snprintf(text, sizeof text, "code %d", code);
     snprintf(out, len, "%s", text);
 }
 
@@ -80,7 +81,9 @@ int hetrun_collective_prepare(hetrun_session *s, uint64_t bytes) {
     return 0;
 }
 
-int hetrun_collective_is_device(const hetrun_session *s) { return s->device_comm != NULL; }
+int hetrun_collective_is_device(const hetrun_session *s) {
+    return s->device_comm != NULL;
+}
 
 int hetrun_allreduce_sum_f32(hetrun_session *s, hetrun_tensor buf, uint64_t count) {
     const uint64_t bytes = count * sizeof(float);
@@ -97,8 +100,8 @@ int hetrun_allreduce_sum_f32(hetrun_session *s, hetrun_tensor buf, uint64_t coun
         return 0;
     }
     if (count > (uint64_t)0x7fffffff) {
-        snprintf(s->error, sizeof s->error,
-                 "allreduce: %llu elements exceed MPI's int count", (unsigned long long)count);
+        snprintf(s->error, sizeof s->error, "allreduce: %llu elements exceed MPI's int count",
+                 (unsigned long long)count);
         return -1;
     }
     if (bytes > g_coll.host_bytes && hetrun_collective_prepare(s, bytes) != 0) return -1;

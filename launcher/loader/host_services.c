@@ -12,8 +12,12 @@ static void host_log(hetrun_log_level level, const char *backend, const char *me
     hetrun_log(level, "%s: %s", backend ? backend : "backend", message ? message : "");
 }
 
-static void *host_alloc(size_t bytes) { return malloc(bytes); }
-static void host_free(void *ptr) { free(ptr); }
+static void *host_alloc(size_t bytes) {
+    return malloc(bytes);
+}
+static void host_free(void *ptr) {
+    free(ptr);
+}
 
 /* Cache folder: $HETRUN_CACHE_DIR, else $XDG_CACHE_HOME/hetrun, else ~/.cache/hetrun.
  * Created on demand; NULL when none can be made (modules then do without a cache). */

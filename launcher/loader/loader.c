@@ -74,7 +74,8 @@ char **hetrun_loader_search_dirs(void) {
 }
 
 void hetrun_loader_free_dirs(char **dirs) {
-    for (size_t i = 0; dirs && dirs[i]; i++) free(dirs[i]);
+    for (size_t i = 0; dirs && dirs[i]; i++)
+        free(dirs[i]);
     free(dirs);
 }
 
@@ -83,7 +84,8 @@ int hetrun_loader_find(const char *name, char *path, size_t path_len) {
     int rc = -1;
     for (size_t i = 0; dirs && dirs[i] && rc != 0; i++) {
         char candidate[PATH_MAX];
-        snprintf(candidate, sizeof candidate, "%s/" MODULE_PREFIX "%s" MODULE_SUFFIX, dirs[i], name);
+        snprintf(candidate, sizeof candidate, "%s/" MODULE_PREFIX "%s" MODULE_SUFFIX, dirs[i],
+                 name);
         if (access(candidate, R_OK) == 0) {
             snprintf(path, path_len, "%s", candidate);
             rc = 0;
@@ -94,7 +96,8 @@ int hetrun_loader_find(const char *name, char *path, size_t path_len) {
 }
 
 static int by_name(const void *a, const void *b) {
-    return strcmp(((const hetrun_backend_module *)a)->name, ((const hetrun_backend_module *)b)->name);
+    return strcmp(((const hetrun_backend_module *)a)->name,
+                  ((const hetrun_backend_module *)b)->name);
 }
 
 int hetrun_loader_scan(hetrun_module_list *list) {
@@ -107,7 +110,8 @@ int hetrun_loader_scan(hetrun_module_list *list) {
         if (!d) continue;
         struct dirent *e;
         while ((e = readdir(d))) {
-            size_t len = strlen(e->d_name), pre = strlen(MODULE_PREFIX), suf = strlen(MODULE_SUFFIX);
+            size_t len = strlen(e->d_name), pre = strlen(MODULE_PREFIX),
+                   suf = strlen(MODULE_SUFFIX);
             if (len <= pre + suf || strncmp(e->d_name, MODULE_PREFIX, pre) != 0 ||
                 strcmp(e->d_name + len - suf, MODULE_SUFFIX) != 0 || len - pre - suf >= 64)
                 continue;
@@ -115,7 +119,8 @@ int hetrun_loader_scan(hetrun_module_list *list) {
             memcpy(name, e->d_name + pre, len - pre - suf);
             name[len - pre - suf] = '\0';
             int seen = 0;
-            for (size_t k = 0; k < list->count; k++) seen |= strcmp(list->items[k].name, name) == 0;
+            for (size_t k = 0; k < list->count; k++)
+                seen |= strcmp(list->items[k].name, name) == 0;
             if (seen) continue; /* an earlier directory wins */
             hetrun_backend_module *grown = realloc(list->items, (list->count + 1) * sizeof *grown);
             if (!grown) break;
@@ -133,7 +138,8 @@ int hetrun_loader_scan(hetrun_module_list *list) {
 }
 
 void hetrun_module_list_free(hetrun_module_list *list) {
-    for (size_t i = 0; i < list->count; i++) hetrun_module_close(&list->items[i]);
+    for (size_t i = 0; i < list->count; i++)
+        hetrun_module_close(&list->items[i]);
     free(list->items);
     list->items = NULL;
     list->count = 0;
@@ -181,8 +187,7 @@ int hetrun_module_open(hetrun_backend_module *m, const hetrun_host_services *hos
     hetrun_backend_entry_fn entry;
     void *sym = dlsym(m->handle, HETRUN_BACKEND_ENTRY_SYMBOL);
     memcpy(&entry, &sym, sizeof entry); /* object -> function pointer without a cast warning */
-    if (!sym)
-        return refuse(m, "no entry symbol '%s' exported", HETRUN_BACKEND_ENTRY_SYMBOL);
+    if (!sym) return refuse(m, "no entry symbol '%s' exported", HETRUN_BACKEND_ENTRY_SYMBOL);
     const hetrun_backend_ops *ops = entry();
     if (!ops) return refuse(m, "entry symbol %s returned NULL", HETRUN_BACKEND_ENTRY_SYMBOL);
     if (ops->abi_major != HETRUN_ABI_MAJOR)
@@ -198,11 +203,12 @@ int hetrun_module_open(hetrun_backend_module *m, const hetrun_host_services *hos
         !ops->device_info || !ops->device_open || !ops->device_close || !ops->mem_alloc ||
         !ops->mem_free || !ops->copy_h2d || !ops->copy_d2h || !ops->copy_d2d ||
         !ops->queue_create || !ops->queue_destroy || !ops->queue_sync || !ops->event_create ||
-        !ops->event_destroy || !ops->event_record || !ops->event_elapsed_ms ||
-        !ops->op_supported || !ops->op_workspace_size || !ops->op_run)
+        !ops->event_destroy || !ops->event_record || !ops->event_elapsed_ms || !ops->op_supported ||
+        !ops->op_workspace_size || !ops->op_run)
         return refuse(m, "ops table of ABI %u.%u lacks a required function", ops->abi_major,
                       ops->abi_minor);
-    int coll = !!ops->comm_id_create + !!ops->comm_init + !!ops->comm_destroy + !!ops->comm_allreduce;
+    int coll =
+        !!ops->comm_id_create + !!ops->comm_init + !!ops->comm_destroy + !!ops->comm_allreduce;
     if (coll != 0 && coll != 4)
         return refuse(m, "collective group is partial (%d of 4 functions set)", coll);
     m->ops = ops;
@@ -215,8 +221,7 @@ int hetrun_module_open(hetrun_backend_module *m, const hetrun_host_services *hos
         m->ops = NULL;
         return 1;
     }
-    if (st != HETRUN_OK)
-        return refuse(m, "init failed: %s", ops->last_error());
+    if (st != HETRUN_OK) return refuse(m, "init failed: %s", ops->last_error());
     int32_t count = 0;
     if (ops->device_count(&count) != HETRUN_OK) {
         char why[512];

@@ -22,13 +22,13 @@ typedef enum hetrun_module_state {
 } hetrun_module_state;
 
 typedef struct hetrun_backend_module {
-    char name[64];          /**< <name> from the file name */
-    char path[4096];        /**< file that was (or would be) loaded */
+    char name[64];   /**< <name> from the file name */
+    char path[4096]; /**< file that was (or would be) loaded */
     hetrun_module_state state;
-    char reason[1024];      /**< why unavailable/refused ("" when loaded) */
-    void *handle;           /**< dlopen handle */
+    char reason[1024];             /**< why unavailable/refused ("" when loaded) */
+    void *handle;                  /**< dlopen handle */
     const hetrun_backend_ops *ops; /**< valid when LOADED */
-    int device_count;       /**< when LOADED */
+    int device_count;              /**< when LOADED */
 } hetrun_backend_module;
 
 typedef struct hetrun_module_list {

@@ -11,9 +11,15 @@
 static hetrun_log_level current_level = HETRUN_LOG_WARN;
 static int current_rank = -1;
 
-void hetrun_log_set_rank(int rank) { current_rank = rank; }
-void hetrun_log_set_level(hetrun_log_level level) { current_level = level; }
-hetrun_log_level hetrun_log_get_level(void) { return current_level; }
+void hetrun_log_set_rank(int rank) {
+    current_rank = rank;
+}
+void hetrun_log_set_level(hetrun_log_level level) {
+    current_level = level;
+}
+hetrun_log_level hetrun_log_get_level(void) {
+    return current_level;
+}
 
 void hetrun_log_init_from_env(void) {
     static const char *const names[] = {"error", "warn", "info", "debug"};

@@ -73,7 +73,8 @@ static char **list_ckpts(const char *dir, size_t *count) {
 }
 
 static void free_names(char **names, size_t n) {
-    for (size_t i = 0; i < n; i++) free(names[i]);
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
     free(names);
 }
 
@@ -145,8 +146,8 @@ int hetrun_ckpt_read(const char *path, hetrun_ckpt *c, char *err, size_t err_len
     if (size < 0 || fseek(fp, 0, SEEK_SET) != 0) goto io;
     const size_t fixed = sizeof magic + sizeof(hetrun_ckpt_header) + 4;
     if ((size_t)size < fixed) {
-        snprintf(err, err_len, "checkpoint %s: %ld bytes, shorter than the %zu-byte header",
-                 path, size, fixed);
+        snprintf(err, err_len, "checkpoint %s: %ld bytes, shorter than the %zu-byte header", path,
+                 size, fixed);
         goto out;
     }
     buf = malloc((size_t)size);
@@ -163,15 +164,19 @@ int hetrun_ckpt_read(const char *path, hetrun_ckpt *c, char *err, size_t err_len
     memcpy(&stored, buf + size - 4, 4);
     uint32_t actual = (uint32_t)crc32(crc32(0L, Z_NULL, 0), (const Bytef *)buf, (uInt)(size - 4));
     if (stored != actual) {
-        snprintf(err, err_len, "checkpoint %s: CRC32 mismatch (stored %08x, computed %08x): "
-                 "the file is corrupt", path, stored, actual);
+        snprintf(err, err_len,
+                 "checkpoint %s: CRC32 mismatch (stored %08x, computed %08x): "
+                 "the file is corrupt",
+                 path, stored, actual);
         goto out;
     }
     memcpy(&c->h, buf + sizeof magic, sizeof c->h);
     const hetrun_ckpt_header *h = &c->h;
     if (h->version != 1 || h->shape.layers < 1 || h->shape.layers > HETRUN_MLP_MAX_LAYERS) {
-        snprintf(err, err_len, "checkpoint %s: version %u with %d layers; expected version 1, "
-                 "1..%d layers", path, h->version, h->shape.layers, HETRUN_MLP_MAX_LAYERS);
+        snprintf(err, err_len,
+                 "checkpoint %s: version %u with %d layers; expected version 1, "
+                 "1..%d layers",
+                 path, h->version, h->shape.layers, HETRUN_MLP_MAX_LAYERS);
         goto out;
     }
     for (int l = 0; l <= h->shape.layers; l++)
@@ -183,8 +188,10 @@ int hetrun_ckpt_read(const char *path, hetrun_ckpt *c, char *err, size_t err_len
     const uint64_t f = (uint64_t)h->shape.dims[0];
     if (h->param_count != hetrun_mlp_param_count(&h->shape) ||
         (uint64_t)size != fixed + (2 * f + h->param_count + h->state_count) * 4) {
-        snprintf(err, err_len, "checkpoint %s: %ld bytes do not match its shape (%llu params, "
-                 "%llu state floats)", path, size, (unsigned long long)h->param_count,
+        snprintf(err, err_len,
+                 "checkpoint %s: %ld bytes do not match its shape (%llu params, "
+                 "%llu state floats)",
+                 path, size, (unsigned long long)h->param_count,
                  (unsigned long long)h->state_count);
         goto out;
     }

@@ -18,25 +18,25 @@
 
 /** Fixed header after the magic (fields are naturally aligned; no padding). */
 typedef struct hetrun_ckpt_header {
-    uint32_t version;           /**< 1 */
-    int32_t optimizer;          /**< ::hetrun_optimizer */
-    hetrun_mlp_shape shape;     /**< model shape */
-    uint64_t param_count;       /**< floats of params */
-    uint64_t state_count;       /**< floats of optimizer state */
-    int64_t step;               /**< optimizer steps done */
-    int64_t nranks;             /**< ranks of the run that wrote it (informational) */
-    uint64_t rng_state;         /**< shuffle generator state at the start of the epoch */
-    char config_sha256[65];     /**< hex hash of what determines the trajectory */
-    char spec_sha256[65];       /**< hex hash of the spec file (provenance only) */
+    uint32_t version;       /**< 1 */
+    int32_t optimizer;      /**< ::hetrun_optimizer */
+    hetrun_mlp_shape shape; /**< model shape */
+    uint64_t param_count;   /**< floats of params */
+    uint64_t state_count;   /**< floats of optimizer state */
+    int64_t step;           /**< optimizer steps done */
+    int64_t nranks;         /**< ranks of the run that wrote it (informational) */
+    uint64_t rng_state;     /**< shuffle generator state at the start of the epoch */
+    char config_sha256[65]; /**< hex hash of what determines the trajectory */
+    char spec_sha256[65];   /**< hex hash of the spec file (provenance only) */
     char reserved[6];
 } hetrun_ckpt_header;
 
 /** A checkpoint in host memory. */
 typedef struct hetrun_ckpt {
     hetrun_ckpt_header h;
-    float *mean, *std;   /**< shape.dims[0] each */
-    float *params;       /**< h.param_count */
-    float *state;        /**< h.state_count (may be NULL when 0) */
+    float *mean, *std; /**< shape.dims[0] each */
+    float *params;     /**< h.param_count */
+    float *state;      /**< h.state_count (may be NULL when 0) */
 } hetrun_ckpt;
 
 /**

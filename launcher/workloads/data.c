@@ -26,12 +26,12 @@ static void data_check(const void *obj, const hetrun_check_ctx *ctx) {
 }
 
 static const hetrun_field data_fields[] = {
-    {"source", HETRUN_FIELD_ENUM, HETRUN_FIELD_REQUIRED, offsetof(hetrun_data_params, source), 1,
-     0, hetrun_data_sources, NULL, NULL, "csv (plain or gzip), idx (MNIST format) or synthetic"},
+    {"source", HETRUN_FIELD_ENUM, HETRUN_FIELD_REQUIRED, offsetof(hetrun_data_params, source), 1, 0,
+     hetrun_data_sources, NULL, NULL, "csv (plain or gzip), idx (MNIST format) or synthetic"},
     {"path", HETRUN_FIELD_STRING, 0, offsetof(hetrun_data_params, path), 1, 0, NULL, NULL, NULL,
      "csv: the file; idx: the images file (a relative path is taken from the spec file's folder)"},
-    {"labels", HETRUN_FIELD_STRING, 0, offsetof(hetrun_data_params, labels), 1, 0, NULL, NULL,
-     NULL, "idx: the labels file"},
+    {"labels", HETRUN_FIELD_STRING, 0, offsetof(hetrun_data_params, labels), 1, 0, NULL, NULL, NULL,
+     "idx: the labels file"},
     {"label_column", HETRUN_FIELD_INT, 0, offsetof(hetrun_data_params, label_column), -1, 100000,
      NULL, NULL, "-1", "csv: 0-based column holding the class label; -1: the last"},
     {"header", HETRUN_FIELD_BOOL, 0, offsetof(hetrun_data_params, header), 1, 0, NULL, NULL,
@@ -44,8 +44,8 @@ static const hetrun_field data_fields[] = {
      "10", "synthetic: number of classes"},
     {"spread", HETRUN_FIELD_FLOAT, 0, offsetof(hetrun_data_params, spread), 0.0, 1e6, NULL, NULL,
      "4.0", "synthetic: standard deviation of samples around their class centre"},
-    {"test_fraction", HETRUN_FIELD_FLOAT, 0, offsetof(hetrun_data_params, test_fraction), 0.0,
-     0.9, NULL, NULL, "0.2", "fraction of samples held out for testing (seeded shuffle)"},
+    {"test_fraction", HETRUN_FIELD_FLOAT, 0, offsetof(hetrun_data_params, test_fraction), 0.0, 0.9,
+     NULL, NULL, "0.2", "fraction of samples held out for testing (seeded shuffle)"},
     {"standardize", HETRUN_FIELD_BOOL, 0, offsetof(hetrun_data_params, standardize), 1, 0, NULL,
      NULL, "true", "scale each feature to mean 0, std 1 using the training split's moments"},
 };
@@ -109,7 +109,8 @@ int hetrun_data_load_csv(const char *path, int64_t label_column, bool header, he
     long n;
     while ((n = gz_line(gz, &line, &cap)) >= 0) {
         lineno++;
-        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = '\0';
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+            line[--n] = '\0';
         if (n == 0 || (header && lineno == 1)) continue;
         int64_t col = 0, label = -1;
         size_t row_start = xs.len;
@@ -119,11 +120,12 @@ int hetrun_data_load_csv(const char *path, int64_t label_column, bool header, he
             errno = 0;
             double v = strtod(s, &end);
             if (end == s || errno == ERANGE || !isfinite(v)) {
-                snprintf(err, err_len, "data: %s line %lld column %lld: not a finite number",
-                         path, (long long)lineno, (long long)col + 1);
+                snprintf(err, err_len, "data: %s line %lld column %lld: not a finite number", path,
+                         (long long)lineno, (long long)col + 1);
                 goto out;
             }
-            while (*end == ' ' || *end == '\t') end++;
+            while (*end == ' ' || *end == '\t')
+                end++;
             if (*end != ',' && *end != '\0') {
                 snprintf(err, err_len, "data: %s line %lld column %lld: unexpected '%c'", path,
                          (long long)lineno, (long long)col + 1, *end);
@@ -170,8 +172,8 @@ int hetrun_data_load_csv(const char *path, int64_t label_column, bool header, he
         goto out;
     }
     if (ys.len < 2 || max_label < 1) {
-        snprintf(err, err_len, "data: %s has %zu samples and %lld classes; need >= 2 of each",
-                 path, ys.len, (long long)max_label + 1);
+        snprintf(err, err_len, "data: %s has %zu samples and %lld classes; need >= 2 of each", path,
+                 ys.len, (long long)max_label + 1);
         goto out;
     }
     out->x = xs.p, out->y = ys.p;
@@ -204,14 +206,13 @@ static int idx_read(const char *path, int want_rank_min, uint32_t dims[4], int *
         goto out;
     }
     if (magic[2] != 0x08) {
-        snprintf(err, err_len, "data: %s: IDX element type 0x%02x, only unsigned byte (0x08)",
-                 path, magic[2]);
+        snprintf(err, err_len, "data: %s: IDX element type 0x%02x, only unsigned byte (0x08)", path,
+                 magic[2]);
         goto out;
     }
     *rank = magic[3];
     if (*rank < want_rank_min || *rank > 4) {
-        snprintf(err, err_len, "data: %s: IDX rank %d, expected %d..4", path, *rank,
-                 want_rank_min);
+        snprintf(err, err_len, "data: %s: IDX rank %d, expected %d..4", path, *rank, want_rank_min);
         goto out;
     }
     uint64_t total = 1;
@@ -282,7 +283,8 @@ int hetrun_data_load_idx(const char *images, const char *labels, hetrun_dataset 
         goto out;
     }
     int32_t mx = 0;
-    for (uint64_t i = 0; i < ni; i++) out->x[i] = (float)img[i] * (1.0f / 255.0f);
+    for (uint64_t i = 0; i < ni; i++)
+        out->x[i] = (float)img[i] * (1.0f / 255.0f);
     for (int64_t i = 0; i < n; i++) {
         out->y[i] = lab[i];
         if (lab[i] > mx) mx = lab[i];
@@ -308,7 +310,8 @@ int hetrun_data_synthetic(int64_t samples, int64_t features, int64_t classes, do
         return -1;
     }
     hetrun_rng r = hetrun_rng_seed(seed, 0x5eedda7a);
-    for (int64_t i = 0; i < classes * features; i++) centres[i] = (float)hetrun_rng_normal(&r);
+    for (int64_t i = 0; i < classes * features; i++)
+        centres[i] = (float)hetrun_rng_normal(&r);
     for (int64_t i = 0; i < samples; i++) {
         int32_t c = (int32_t)(i % classes); /* balanced classes; the split shuffles */
         out->y[i] = c;
@@ -329,8 +332,8 @@ int hetrun_data_load(const hetrun_data_params *p, uint64_t seed, hetrun_dataset 
         return hetrun_data_load_csv(p->path, p->label_column, p->header, out, err, err_len);
     case HETRUN_DATA_IDX: return hetrun_data_load_idx(p->path, p->labels, out, err, err_len);
     case HETRUN_DATA_SYNTHETIC:
-        return hetrun_data_synthetic(p->samples, p->features, p->classes, p->spread, seed, out,
-                                     err, err_len);
+        return hetrun_data_synthetic(p->samples, p->features, p->classes, p->spread, seed, out, err,
+                                     err_len);
     default: snprintf(err, err_len, "data: unknown source %d", p->source); return -1;
     }
 }
@@ -355,7 +358,8 @@ int hetrun_data_split(const hetrun_dataset *all, double test_fraction, uint64_t 
         return -1;
     }
     hetrun_rng r = hetrun_rng_seed(seed, 0x5b117);
-    for (int64_t i = 0; i < n; i++) perm[i] = i;
+    for (int64_t i = 0; i < n; i++)
+        perm[i] = i;
     for (int64_t i = n - 1; i > 0; i--) { /* Fisher-Yates */
         int64_t j = (int64_t)(hetrun_rng_next(&r) % (uint64_t)(i + 1));
         int64_t t = perm[i];
@@ -378,7 +382,8 @@ void hetrun_data_moments(const hetrun_dataset *d, float *mean, float *std) {
     const int64_t n = d->samples, f = d->features;
     for (int64_t j = 0; j < f; j++) {
         double s = 0.0, s2 = 0.0;
-        for (int64_t i = 0; i < n; i++) s += d->x[i * f + j];
+        for (int64_t i = 0; i < n; i++)
+            s += d->x[i * f + j];
         double mu = n ? s / (double)n : 0.0;
         for (int64_t i = 0; i < n; i++) {
             double c = d->x[i * f + j] - mu;
@@ -393,5 +398,6 @@ void hetrun_data_moments(const hetrun_dataset *d, float *mean, float *std) {
 void hetrun_data_apply_moments(hetrun_dataset *d, const float *mean, const float *std) {
     const int64_t f = d->features;
     for (int64_t i = 0; i < d->samples; i++)
-        for (int64_t j = 0; j < f; j++) d->x[i * f + j] = (d->x[i * f + j] - mean[j]) / std[j];
+        for (int64_t j = 0; j < f; j++)
+            d->x[i * f + j] = (d->x[i * f + j] - mean[j]) / std[j];
 }

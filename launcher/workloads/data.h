@@ -21,17 +21,17 @@ typedef enum hetrun_data_source {
 
 /** `data:` block of the train and infer workloads (filled by hetrun_data_schema). */
 typedef struct hetrun_data_params {
-    int source;             /**< ::hetrun_data_source */
-    char *path;             /**< CSV file, or IDX images file (.gz accepted) */
-    char *labels;           /**< IDX labels file */
-    int64_t label_column;   /**< CSV: 0-based label column, -1: the last */
-    bool header;            /**< CSV: first row is a header */
-    int64_t samples;        /**< synthetic: sample count */
-    int64_t features;       /**< synthetic: features per sample */
-    int64_t classes;        /**< synthetic: class count */
-    double spread;          /**< synthetic: cluster standard deviation (centres ~N(0,1)) */
-    double test_fraction;   /**< held-out fraction (0: no test split) */
-    bool standardize;       /**< per-feature mean/std from the training split */
+    int source;           /**< ::hetrun_data_source */
+    char *path;           /**< CSV file, or IDX images file (.gz accepted) */
+    char *labels;         /**< IDX labels file */
+    int64_t label_column; /**< CSV: 0-based label column, -1: the last */
+    bool header;          /**< CSV: first row is a header */
+    int64_t samples;      /**< synthetic: sample count */
+    int64_t features;     /**< synthetic: features per sample */
+    int64_t classes;      /**< synthetic: class count */
+    double spread;        /**< synthetic: cluster standard deviation (centres ~N(0,1)) */
+    double test_fraction; /**< held-out fraction (0: no test split) */
+    bool standardize;     /**< per-feature mean/std from the training split */
 } hetrun_data_params;
 
 /** Schema of the `data:` mapping. */

@@ -83,7 +83,8 @@ static double unit_roundoff(hetrun_dtype t) {
 static void matvec(const void *mat, hetrun_dtype t, int trans, int64_t rows, int64_t cols,
                    int64_t ld, const double *x, double *y, int absolute) {
     int64_t out = trans ? cols : rows, in = trans ? rows : cols;
-    for (int64_t i = 0; i < out; i++) y[i] = 0.0;
+    for (int64_t i = 0; i < out; i++)
+        y[i] = 0.0;
     for (int64_t r = 0; r < rows; r++)
         for (int64_t c = 0; c < cols; c++) {
             double v = hetrun_load_as_double(mat, t, (uint64_t)(r * ld + c));
@@ -109,19 +110,22 @@ static double check_result(const hetrun_op_desc *d, const void *a, const void *b
     double *bnd = malloc((size_t)m * sizeof *bnd), *c0x = malloc((size_t)m * sizeof *c0x);
     double worst = INFINITY;
     if (x && bx && abx && cx && ax && bnd1 && bnd && c0x) {
-        for (int64_t j = 0; j < n; j++) x[j] = hetrun_rng_uniform(rng) + 0.5;
+        for (int64_t j = 0; j < n; j++)
+            x[j] = hetrun_rng_uniform(rng) + 0.5;
         matvec(b, ti, tb, tb ? n : k, tb ? k : n, ldb, x, bx, 0);
         matvec(a, ti, ta, ta ? k : m, ta ? m : k, lda, bx, abx, 0);
         matvec(b, ti, tb, tb ? n : k, tb ? k : n, ldb, x, bnd1, 1);
         matvec(a, ti, ta, ta ? k : m, ta ? m : k, lda, bnd1, bnd, 1);
         matvec(c, to, 0, m, n, n, x, cx, 0);
         if (d->beta != 0.0) matvec(c0, to, 0, m, n, n, x, c0x, 0);
-        const double u = unit_roundoff(ti) > unit_roundoff(to) ? unit_roundoff(ti) : unit_roundoff(to);
+        const double u =
+            unit_roundoff(ti) > unit_roundoff(to) ? unit_roundoff(ti) : unit_roundoff(to);
         const double tol = 8.0 * u * sqrt((double)k) + 1e-300;
         worst = 0.0;
         for (int64_t i = 0; i < m; i++) {
             double want = d->alpha * abx[i] + (d->beta != 0.0 ? d->beta * c0x[i] : 0.0);
-            double scale = fabs(d->alpha) * bnd[i] + (d->beta != 0.0 ? fabs(d->beta * c0x[i]) : 0.0);
+            double scale =
+                fabs(d->alpha) * bnd[i] + (d->beta != 0.0 ? fabs(d->beta * c0x[i]) : 0.0);
             double err = fabs(cx[i] - want);
             double rel = scale > 0.0 ? err / scale : err;
             if (!(rel <= worst)) worst = rel; /* NaN propagates as a failure */
@@ -141,13 +145,15 @@ static int gemm_run(hetrun_session *s, const void *params, cJSON *result) {
     d.flags = (p->trans_a ? HETRUN_OP_TRANS_A : 0) | (p->trans_b ? HETRUN_OP_TRANS_B : 0);
     if (s->job && s->job->allow_tf32) d.flags |= HETRUN_OP_ALLOW_TF32;
     uint64_t bytes[3];
-    for (int a = 0; a < 3; a++) bytes[a] = hetrun_op_arg_bytes(&d, a);
+    for (int a = 0; a < 3; a++)
+        bytes[a] = hetrun_op_arg_bytes(&d, a);
 
     int rc = -1;
     hetrun_buffer *buf[3] = {NULL, NULL, NULL};
     void *host[4] = {NULL, NULL, NULL, NULL}; /* A, B, C0, C */
     double *times = calloc((size_t)p->iterations, sizeof *times);
-    for (int a = 0; a < 3; a++) host[a] = malloc(bytes[a]);
+    for (int a = 0; a < 3; a++)
+        host[a] = malloc(bytes[a]);
     host[3] = malloc(bytes[2]);
     if (!times || !host[0] || !host[1] || !host[2] || !host[3]) {
         snprintf(s->error, sizeof s->error, "gemm: out of host memory for %llu bytes",
@@ -157,8 +163,10 @@ static int gemm_run(hetrun_session *s, const void *params, cJSON *result) {
     uint64_t seed = s->job ? (uint64_t)s->job->seed : 1;
     hetrun_rng rng = hetrun_rng_seed(seed, (uint64_t)s->rank);
     double range = p->dtype == HETRUN_I8 ? 8.0 : 1.0;
-    hetrun_fill_uniform(host[0], d.dtype, bytes[0] / hetrun_dtype_size(d.dtype), -range, range, &rng);
-    hetrun_fill_uniform(host[1], d.dtype, bytes[1] / hetrun_dtype_size(d.dtype), -range, range, &rng);
+    hetrun_fill_uniform(host[0], d.dtype, bytes[0] / hetrun_dtype_size(d.dtype), -range, range,
+                        &rng);
+    hetrun_fill_uniform(host[1], d.dtype, bytes[1] / hetrun_dtype_size(d.dtype), -range, range,
+                        &rng);
     hetrun_fill_uniform(host[2], d.out_dtype, bytes[2] / hetrun_dtype_size(d.out_dtype), -range,
                         range, &rng);
     for (int a = 0; a < 3; a++) {
@@ -173,7 +181,8 @@ static int gemm_run(hetrun_session *s, const void *params, cJSON *result) {
         if (d.beta == 0.0) {
             memset(host[3], 0xff, bytes[2]); /* NaN for floats, -1 for int32 */
             if (d.out_dtype == HETRUN_I32)
-                for (uint64_t i = 0; i < bytes[2] / 4; i++) ((int32_t *)host[3])[i] = INT32_MIN;
+                for (uint64_t i = 0; i < bytes[2] / 4; i++)
+                    ((int32_t *)host[3])[i] = INT32_MIN;
             if (hetrun_session_h2d(s, args[2], host[3], bytes[2]) != 0) goto out;
         }
         if (hetrun_exec_op(s, &d, args) != 0 || hetrun_session_sync(s) != 0) goto out;
@@ -195,7 +204,8 @@ static int gemm_run(hetrun_session *s, const void *params, cJSON *result) {
     cJSON_AddNumberToObject(result, "gflops_max", flops / (t.min * 1e-3) / 1e9);
     double peak = s->info.peak_flops[d.dtype < HETRUN_MAX_DTYPES ? d.dtype : 0];
     if (peak > 0.0)
-        cJSON_AddNumberToObject(result, "percent_of_peak", 100.0 * flops / (t.median * 1e-3) / peak);
+        cJSON_AddNumberToObject(result, "percent_of_peak",
+                                100.0 * flops / (t.median * 1e-3) / peak);
     else
         cJSON_AddNullToObject(result, "percent_of_peak");
     if (p->check) {
@@ -206,15 +216,18 @@ static int gemm_run(hetrun_session *s, const void *params, cJSON *result) {
         cJSON_AddStringToObject(result, "check", ok ? "passed" : "failed");
         cJSON_AddNumberToObject(result, "max_error", isfinite(err) ? err : -1.0);
         cJSON_AddNumberToObject(result, "tolerance", tol);
-        cJSON_AddStringToObject(result, "check_method",
-                                "random projection vs double reference, error relative to |A||B||x|");
+        cJSON_AddStringToObject(
+            result, "check_method",
+            "random projection vs double reference, error relative to |A||B||x|");
     } else {
         cJSON_AddStringToObject(result, "check", "skipped");
     }
     rc = 0;
 out:
-    for (int a = 0; a < 3; a++) hetrun_session_free(s, buf[a], bytes[a]);
-    for (int a = 0; a < 4; a++) free(host[a]);
+    for (int a = 0; a < 3; a++)
+        hetrun_session_free(s, buf[a], bytes[a]);
+    for (int a = 0; a < 4; a++)
+        free(host[a]);
     free(times);
     return rc;
 }

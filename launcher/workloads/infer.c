@@ -33,8 +33,10 @@ static const char *const act_names[] = {"relu", "gelu", NULL};
 
 static const hetrun_field infer_fields[] = {
     {"checkpoint", HETRUN_FIELD_STRING, 0, offsetof(infer_params, checkpoint), 1, 0, NULL, NULL,
-     NULL, "checkpoint file, or a folder (its newest valid checkpoint); absent: random weights "
-     "of the shape below (a relative path is taken from the working directory, like checkpoint.dir)"},
+     NULL,
+     "checkpoint file, or a folder (its newest valid checkpoint); absent: random weights "
+     "of the shape below (a relative path is taken from the working directory, like "
+     "checkpoint.dir)"},
     {"features", HETRUN_FIELD_INT, 0, offsetof(infer_params, features), 1, 1 << 24, NULL, NULL,
      "784", "without checkpoint: input features"},
     {"classes", HETRUN_FIELD_INT, 0, offsetof(infer_params, classes), 2, 1 << 24, NULL, NULL, "10",
@@ -43,8 +45,8 @@ static const hetrun_field infer_fields[] = {
      "[1024, 1024]", "without checkpoint: hidden layer widths"},
     {"activation", HETRUN_FIELD_ENUM, 0, offsetof(infer_params, activation), 1, 0, act_names, NULL,
      "relu", "without checkpoint: activation"},
-    {"batch_sizes", HETRUN_FIELD_INT_LIST, 0, offsetof(infer_params, batch_sizes), 1, 1 << 20,
-     NULL, NULL, "[1, 64]", "batch sizes to serve, each timed separately"},
+    {"batch_sizes", HETRUN_FIELD_INT_LIST, 0, offsetof(infer_params, batch_sizes), 1, 1 << 20, NULL,
+     NULL, "[1, 64]", "batch sizes to serve, each timed separately"},
     {"warmup", HETRUN_FIELD_INT, 0, offsetof(infer_params, warmup), 0, 1000000, NULL, NULL, "5",
      "untimed requests per batch size"},
     {"iterations", HETRUN_FIELD_INT, 0, offsetof(infer_params, iterations), 1, 100000000, NULL,
@@ -112,7 +114,8 @@ static int infer_run(hetrun_session *s, const void *params, cJSON *result) {
         sh.layers = (int32_t)p->hidden.count + 1;
         sh.act = p->activation;
         sh.dims[0] = p->features;
-        for (size_t i = 0; i < p->hidden.count; i++) sh.dims[i + 1] = p->hidden.items[i];
+        for (size_t i = 0; i < p->hidden.count; i++)
+            sh.dims[i + 1] = p->hidden.items[i];
         sh.dims[sh.layers] = p->classes;
     }
     int64_t maxb = 0;
@@ -121,7 +124,8 @@ static int infer_run(hetrun_session *s, const void *params, cJSON *result) {
     const int64_t f = sh.dims[0], C = sh.dims[sh.layers];
     int64_t rows = maxb > 256 ? maxb : 256;
     if (hetrun_mlp_create(s, &m, &sh, -1, rows) != 0) goto out;
-    if (p->checkpoint ? hetrun_mlp_set_params(s, &m, ck.params) : hetrun_mlp_init_weights(s, &m, seed))
+    if (p->checkpoint ? hetrun_mlp_set_params(s, &m, ck.params)
+                      : hetrun_mlp_init_weights(s, &m, seed))
         goto out;
     hx = malloc((size_t)(rows * f) * 4);
     out = malloc((size_t)(rows * C) * 4);
@@ -134,7 +138,8 @@ static int infer_run(hetrun_session *s, const void *params, cJSON *result) {
     }
     /* Request inputs: random standardised features (the model sees the same scale). */
     hetrun_rng rng = hetrun_rng_seed(seed, 0x1f3e + (uint64_t)s->rank);
-    for (int64_t i = 0; i < rows * f; i++) hx[i] = (float)hetrun_rng_normal(&rng);
+    for (int64_t i = 0; i < rows * f; i++)
+        hx[i] = (float)hetrun_rng_normal(&rng);
 
     char shape_text[256];
     hetrun_mlp_shape_text(&sh, shape_text, sizeof shape_text);
@@ -182,7 +187,8 @@ static int infer_run(hetrun_session *s, const void *params, cJSON *result) {
         cJSON_AddNumberToObject(e, "latency_ms_p99", hetrun_percentile(sorted, (size_t)count, 99));
         cJSON_AddNumberToObject(e, "latency_ms_max", st.max);
         cJSON_AddNumberToObject(e, "latency_ms_mean", st.mean);
-        cJSON_AddNumberToObject(e, "samples_per_s", elapsed > 0 ? (double)(count * b) / elapsed : 0);
+        cJSON_AddNumberToObject(e, "samples_per_s",
+                                elapsed > 0 ? (double)(count * b) / elapsed : 0);
         cJSON_AddItemToArray(sweep, e);
         free(sorted);
     }
@@ -191,7 +197,8 @@ static int infer_run(hetrun_session *s, const void *params, cJSON *result) {
     if (has_data(&p->data)) {
         if (hetrun_train_prepare_data(s, &p->data, seed, &train, &test, &mean, &std) != 0) goto out;
         if (train.features != f) {
-            snprintf(s->error, sizeof s->error, "infer: data has %lld features, model %s takes %lld",
+            snprintf(s->error, sizeof s->error,
+                     "infer: data has %lld features, model %s takes %lld",
                      (long long)train.features, shape_text, (long long)f);
             goto out;
         }
@@ -226,7 +233,8 @@ static int infer_run(hetrun_session *s, const void *params, cJSON *result) {
             ok = acc >= p->min_accuracy;
         }
     }
-    cJSON_AddStringToObject(result, "check", ok ? (p->min_accuracy > 0 ? "passed" : "skipped") : "failed");
+    cJSON_AddStringToObject(result, "check",
+                            ok ? (p->min_accuracy > 0 ? "passed" : "skipped") : "failed");
     rc = 0;
 out:
     hetrun_mlp_destroy(s, &m);

@@ -10,7 +10,9 @@
 
 #define ALIGN_FLOATS 64u /* 256 bytes: sub-buffer alignment of common OpenCL devices */
 
-static uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+static uint64_t align_up(uint64_t v, uint64_t a) {
+    return (v + a - 1) / a * a;
+}
 
 uint64_t hetrun_mlp_param_count(const hetrun_mlp_shape *sh) {
     uint64_t n = 0;
@@ -68,7 +70,9 @@ int hetrun_mlp_create(hetrun_session *s, hetrun_mlp *m, const hetrun_mlp_shape *
     for (int l = 0; l <= sh->layers; l++)
         if (sh->dims[l] > widest) widest = sh->dims[l];
     m->param_count = off;
-    m->state_count = optimizer == HETRUN_OPT_ADAMW ? 2 * off : optimizer == HETRUN_OPT_SGD ? off : 0;
+    m->state_count = optimizer == HETRUN_OPT_ADAMW ? 2 * off
+                     : optimizer == HETRUN_OPT_SGD ? off
+                                                   : 0;
     /* Activations: A_0 is the input; Z_l and A_l for each layer (A_L unused); two scratch
      * gradients as wide as the widest layer; probs, loss and labels. */
     const uint64_t r = (uint64_t)rows, A = 256;
@@ -78,7 +82,8 @@ int hetrun_mlp_create(hetrun_session *s, hetrun_mlp *m, const hetrun_mlp_shape *
         m->z_off[l] = b, b = align_up(b + r * (uint64_t)sh->dims[l] * 4, A);
         if (l < sh->layers) m->a_off[l] = b, b = align_up(b + r * (uint64_t)sh->dims[l] * 4, A);
     }
-    for (int i = 0; i < 2; i++) m->d_off[i] = b, b = align_up(b + r * (uint64_t)widest * 4, A);
+    for (int i = 0; i < 2; i++)
+        m->d_off[i] = b, b = align_up(b + r * (uint64_t)widest * 4, A);
     m->probs_off = b, b = align_up(b + r * (uint64_t)sh->dims[sh->layers] * 4, A);
     m->loss_off = b, b = align_up(b + r * 4, A);
     m->labels_off = b, b = align_up(b + r * 4, A);
@@ -109,7 +114,8 @@ int hetrun_mlp_init_weights(hetrun_session *s, hetrun_mlp *m, uint64_t seed) {
     for (int l = 0; l < m->shape.layers; l++) {
         const int64_t in = m->shape.dims[l], out = m->shape.dims[l + 1];
         const double sd = sqrt(2.0 / (double)in);
-        for (int64_t i = 0; i < in * out; i++) h[m->w_off[l] + (uint64_t)i] = (float)(sd * hetrun_rng_normal(&r));
+        for (int64_t i = 0; i < in * out; i++)
+            h[m->w_off[l] + (uint64_t)i] = (float)(sd * hetrun_rng_normal(&r));
     }
     int rc = hetrun_mlp_set_params(s, m, h);
     free(h);
@@ -131,12 +137,18 @@ int hetrun_mlp_get_state(hetrun_session *s, hetrun_mlp *m, float *host) {
     return hetrun_session_d2h(s, host, hetrun_tensor_at(m->state, 0), m->state_count * 4);
 }
 
-hetrun_tensor hetrun_mlp_input(const hetrun_mlp *m) { return hetrun_tensor_at(m->act, m->a_off[0]); }
-hetrun_tensor hetrun_mlp_labels(const hetrun_mlp *m) { return hetrun_tensor_at(m->act, m->labels_off); }
+hetrun_tensor hetrun_mlp_input(const hetrun_mlp *m) {
+    return hetrun_tensor_at(m->act, m->a_off[0]);
+}
+hetrun_tensor hetrun_mlp_labels(const hetrun_mlp *m) {
+    return hetrun_tensor_at(m->act, m->labels_off);
+}
 hetrun_tensor hetrun_mlp_output(const hetrun_mlp *m, int probs) {
     return hetrun_tensor_at(m->act, probs ? m->probs_off : m->z_off[m->shape.layers]);
 }
-hetrun_tensor hetrun_mlp_loss(const hetrun_mlp *m) { return hetrun_tensor_at(m->act, m->loss_off); }
+hetrun_tensor hetrun_mlp_loss(const hetrun_mlp *m) {
+    return hetrun_tensor_at(m->act, m->loss_off);
+}
 
 static hetrun_tensor W(const hetrun_mlp *m, hetrun_buffer *buf, int l) {
     return hetrun_tensor_at(buf, m->w_off[l] * 4);
@@ -144,7 +156,9 @@ static hetrun_tensor W(const hetrun_mlp *m, hetrun_buffer *buf, int l) {
 static hetrun_tensor B(const hetrun_mlp *m, hetrun_buffer *buf, int l) {
     return hetrun_tensor_at(buf, m->b_off[l] * 4);
 }
-static hetrun_tensor ACT(const hetrun_mlp *m, uint64_t off) { return hetrun_tensor_at(m->act, off); }
+static hetrun_tensor ACT(const hetrun_mlp *m, uint64_t off) {
+    return hetrun_tensor_at(m->act, off);
+}
 
 static int gemm(hetrun_session *s, uint32_t flags, int64_t M, int64_t N, int64_t K, hetrun_tensor a,
                 hetrun_tensor b, hetrun_tensor c) {
@@ -154,16 +168,16 @@ static int gemm(hetrun_session *s, uint32_t flags, int64_t M, int64_t N, int64_t
     return hetrun_exec_op(s, &d, args);
 }
 
-static int op2(hetrun_session *s, hetrun_op_kind kind, int64_t M, int64_t N, int act,
-               double alpha, hetrun_tensor a, hetrun_tensor b) {
+static int op2(hetrun_session *s, hetrun_op_kind kind, int64_t M, int64_t N, int act, double alpha,
+               hetrun_tensor a, hetrun_tensor b) {
     hetrun_op_desc d = hetrun_op_desc_init(kind, HETRUN_F32);
     d.m = M, d.n = N, d.act = (uint32_t)act, d.alpha = alpha;
     hetrun_tensor args[2] = {a, b};
     return hetrun_exec_op(s, &d, args);
 }
 
-static int op3(hetrun_session *s, hetrun_op_kind kind, int64_t M, int64_t N, int act,
-               double alpha, hetrun_tensor a, hetrun_tensor b, hetrun_tensor c) {
+static int op3(hetrun_session *s, hetrun_op_kind kind, int64_t M, int64_t N, int act, double alpha,
+               hetrun_tensor a, hetrun_tensor b, hetrun_tensor c) {
     hetrun_op_desc d = hetrun_op_desc_init(kind, HETRUN_F32);
     d.m = M, d.n = N, d.act = (uint32_t)act, d.alpha = alpha;
     hetrun_tensor args[3] = {a, b, c};
@@ -199,7 +213,8 @@ int hetrun_mlp_forward(hetrun_session *s, hetrun_mlp *m, int64_t rows, int with_
         return hetrun_exec_op(s, &d, args);
     }
     if (softmax)
-        return op2(s, HETRUN_OP_SOFTMAX, rows, C, 0, 1.0, ACT(m, m->z_off[L]), ACT(m, m->probs_off));
+        return op2(s, HETRUN_OP_SOFTMAX, rows, C, 0, 1.0, ACT(m, m->z_off[L]),
+                   ACT(m, m->probs_off));
     return 0;
 }
 

@@ -21,8 +21,8 @@
 
 /** Shape: dims[0] features, dims[1..layers-1] hidden widths, dims[layers] classes. */
 typedef struct hetrun_mlp_shape {
-    int32_t layers;   /**< linear layers (hidden count + 1) */
-    int32_t act;      /**< ::hetrun_activation between layers */
+    int32_t layers; /**< linear layers (hidden count + 1) */
+    int32_t act;    /**< ::hetrun_activation between layers */
     int64_t dims[HETRUN_MLP_MAX_LAYERS + 1];
 } hetrun_mlp_shape;
 
@@ -31,13 +31,13 @@ typedef enum hetrun_optimizer { HETRUN_OPT_SGD = 0, HETRUN_OPT_ADAMW = 1 } hetru
 
 typedef struct hetrun_mlp {
     hetrun_mlp_shape shape;
-    int optimizer;          /**< ::hetrun_optimizer, or -1: inference only (no grads/state) */
-    int64_t rows;           /**< largest batch the activation buffers hold */
+    int optimizer; /**< ::hetrun_optimizer, or -1: inference only (no grads/state) */
+    int64_t rows;  /**< largest batch the activation buffers hold */
     uint64_t w_off[HETRUN_MLP_MAX_LAYERS], b_off[HETRUN_MLP_MAX_LAYERS]; /**< float offsets */
-    uint64_t param_count;   /**< floats in the flat parameter buffer, padding included */
-    uint64_t state_count;   /**< floats of optimizer state (1x or 2x param_count) */
+    uint64_t param_count; /**< floats in the flat parameter buffer, padding included */
+    uint64_t state_count; /**< floats of optimizer state (1x or 2x param_count) */
     hetrun_buffer *params, *grads, *state; /**< state: V (sgd) or M then V (adamw) */
-    hetrun_buffer *act;     /**< Z_l, A_l per layer, two scratch, probs, loss, labels, input */
+    hetrun_buffer *act; /**< Z_l, A_l per layer, two scratch, probs, loss, labels, input */
     uint64_t act_bytes;
     uint64_t z_off[HETRUN_MLP_MAX_LAYERS + 1], a_off[HETRUN_MLP_MAX_LAYERS + 1]; /**< bytes */
     uint64_t d_off[2], probs_off, loss_off, labels_off; /**< bytes into act */
@@ -53,8 +53,8 @@ void hetrun_mlp_shape_text(const hetrun_mlp_shape *shape, char *out, size_t len)
  * optimizer >= 0) gradients and zeroed optimizer state. Weights are uninitialised: call
  * hetrun_mlp_init_weights or hetrun_mlp_set_params. Returns 0 or -1 (s->error).
  */
-int hetrun_mlp_create(hetrun_session *s, hetrun_mlp *m, const hetrun_mlp_shape *shape, int optimizer,
-                      int64_t rows);
+int hetrun_mlp_create(hetrun_session *s, hetrun_mlp *m, const hetrun_mlp_shape *shape,
+                      int optimizer, int64_t rows);
 /** Frees every buffer (safe on a partly created model). */
 void hetrun_mlp_destroy(hetrun_session *s, hetrun_mlp *m);
 /** He-normal weights (std sqrt(2/in)), zero biases, from a seeded host generator. */

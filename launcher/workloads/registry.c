@@ -10,7 +10,8 @@ extern const hetrun_workload_type hetrun_workload_bench;
 
 static const hetrun_workload_type *const all_types[] = {
     &hetrun_workload_gemm,
-    &hetrun_workload_train, &hetrun_workload_infer,
+    &hetrun_workload_train,
+    &hetrun_workload_infer,
     &hetrun_workload_bench,
     NULL,
 };
@@ -21,4 +22,6 @@ const hetrun_workload_type *hetrun_workload_find(const char *name) {
     return NULL;
 }
 
-const hetrun_workload_type *const *hetrun_workload_all(void) { return all_types; }
+const hetrun_workload_type *const *hetrun_workload_all(void) {
+    return all_types;
+}

@@ -26,7 +26,8 @@ hetrun_stats hetrun_stats_of(const double *samples, size_t n) {
     memcpy(s, samples, n * sizeof *s);
     qsort(s, n, sizeof *s, cmp_double);
     double sum = 0.0;
-    for (size_t i = 0; i < n; i++) sum += s[i];
+    for (size_t i = 0; i < n; i++)
+        sum += s[i];
     st.min = s[0];
     st.max = s[n - 1];
     st.median = hetrun_percentile(s, n, 50.0);
@@ -58,7 +59,9 @@ uint64_t hetrun_rng_next(hetrun_rng *r) {
     return z ^ (z >> 31);
 }
 
-double hetrun_rng_uniform(hetrun_rng *r) { return (double)(hetrun_rng_next(r) >> 11) * 0x1.0p-53; }
+double hetrun_rng_uniform(hetrun_rng *r) {
+    return (double)(hetrun_rng_next(r) >> 11) * 0x1.0p-53;
+}
 
 double hetrun_rng_normal(hetrun_rng *r) {
     double u1 = hetrun_rng_uniform(r), u2 = hetrun_rng_uniform(r);

@@ -49,8 +49,8 @@ static const hetrun_field train_fields[] = {
      &hetrun_data_schema, NULL, "the samples: source, path, split, standardisation (below)"},
     {"hidden", HETRUN_FIELD_INT_LIST, 0, offsetof(train_params, hidden), 1, 1 << 20, NULL, NULL,
      "[64]", "hidden layer widths, e.g. [1024, 1024]; [] for a linear model"},
-    {"activation", HETRUN_FIELD_ENUM, 0, offsetof(train_params, activation), 1, 0, act_names,
-     NULL, "relu", "activation between layers: relu or gelu"},
+    {"activation", HETRUN_FIELD_ENUM, 0, offsetof(train_params, activation), 1, 0, act_names, NULL,
+     "relu", "activation between layers: relu or gelu"},
     {"optimizer", HETRUN_FIELD_ENUM, 0, offsetof(train_params, optimizer), 1, 0, opt_names, NULL,
      "adamw", "sgd (momentum, L2 weight decay) or adamw (decoupled weight decay)"},
     {"lr", HETRUN_FIELD_FLOAT, 0, offsetof(train_params, lr), 0.0, 100.0, NULL, NULL, "0.001",
@@ -61,30 +61,30 @@ static const hetrun_field train_fields[] = {
      NULL, "0.0", "weight decay (sgd: added to the gradient; adamw: decoupled)"},
     {"beta1", HETRUN_FIELD_FLOAT, 0, offsetof(train_params, beta1), 0.0, 1.0, NULL, NULL, "0.9",
      "adamw: first-moment decay"},
-    {"beta2", HETRUN_FIELD_FLOAT, 0, offsetof(train_params, beta2), 0.0, 1.0, NULL, NULL,
-     "0.999", "adamw: second-moment decay"},
+    {"beta2", HETRUN_FIELD_FLOAT, 0, offsetof(train_params, beta2), 0.0, 1.0, NULL, NULL, "0.999",
+     "adamw: second-moment decay"},
     {"eps", HETRUN_FIELD_FLOAT, 0, offsetof(train_params, eps), 0.0, 1.0, NULL, NULL, "1e-8",
      "adamw: denominator epsilon"},
     {"schedule", HETRUN_FIELD_ENUM, 0, offsetof(train_params, schedule), 1, 0, sched_names, NULL,
      "constant", "learning rate schedule: constant, or cosine decay to min_lr"},
-    {"warmup_steps", HETRUN_FIELD_INT, 0, offsetof(train_params, warmup_steps), 0, 100000000,
-     NULL, NULL, "0", "linear warm-up steps from lr/warmup_steps to lr (either schedule)"},
-    {"min_lr", HETRUN_FIELD_FLOAT, 0, offsetof(train_params, min_lr), 0.0, 100.0, NULL, NULL,
-     "0.0", "cosine: final learning rate"},
-    {"batch", HETRUN_FIELD_INT, HETRUN_FIELD_SWEEP, offsetof(train_params, batch), 1, 1 << 24,
-     NULL, NULL, "64", "global batch size, split over the ranks"},
+    {"warmup_steps", HETRUN_FIELD_INT, 0, offsetof(train_params, warmup_steps), 0, 100000000, NULL,
+     NULL, "0", "linear warm-up steps from lr/warmup_steps to lr (either schedule)"},
+    {"min_lr", HETRUN_FIELD_FLOAT, 0, offsetof(train_params, min_lr), 0.0, 100.0, NULL, NULL, "0.0",
+     "cosine: final learning rate"},
+    {"batch", HETRUN_FIELD_INT, HETRUN_FIELD_SWEEP, offsetof(train_params, batch), 1, 1 << 24, NULL,
+     NULL, "64", "global batch size, split over the ranks"},
     {"epochs", HETRUN_FIELD_INT, HETRUN_FIELD_SWEEP, offsetof(train_params, epochs), 1, 1000000,
      NULL, NULL, "10", "passes over the training split (ignored when steps > 0)"},
-    {"steps", HETRUN_FIELD_INT, HETRUN_FIELD_SWEEP, offsetof(train_params, steps), 0,
-     1000000000, NULL, NULL, "0", "total optimizer steps; 0: epochs x steps per epoch"},
-    {"seed", HETRUN_FIELD_INT, 0, offsetof(train_params, seed), -1, INT64_MAX / 2, NULL, NULL,
-     "-1", "seed of data split, shuffles and weights; -1: the job's seed"},
+    {"steps", HETRUN_FIELD_INT, HETRUN_FIELD_SWEEP, offsetof(train_params, steps), 0, 1000000000,
+     NULL, NULL, "0", "total optimizer steps; 0: epochs x steps per epoch"},
+    {"seed", HETRUN_FIELD_INT, 0, offsetof(train_params, seed), -1, INT64_MAX / 2, NULL, NULL, "-1",
+     "seed of data split, shuffles and weights; -1: the job's seed"},
     {"min_accuracy", HETRUN_FIELD_FLOAT, 0, offsetof(train_params, min_accuracy), 0.0, 1.0, NULL,
      NULL, "0.0", "check: final test accuracy must reach this (0: no accuracy check)"},
     {"stop_after", HETRUN_FIELD_INT, 0, offsetof(train_params, stop_after), 0, 1000000000, NULL,
      NULL, "0", "debug: stop after this many steps of this run, as if killed (no end checkpoint)"},
-    {"log_every", HETRUN_FIELD_INT, 0, offsetof(train_params, log_every), 0, 1000000000, NULL,
-     NULL, "0", "progress line every N steps on rank 0; 0: once per epoch"},
+    {"log_every", HETRUN_FIELD_INT, 0, offsetof(train_params, log_every), 0, 1000000000, NULL, NULL,
+     "0", "progress line every N steps on rank 0; 0: once per epoch"},
 };
 
 static void train_check(const void *obj, const hetrun_check_ctx *ctx) {
@@ -138,13 +138,15 @@ static void config_hash(const train_params *p, uint64_t seed, const hetrun_mlp_s
         n += snprintf(text + n, sizeof text - (size_t)n, "%lld,", (long long)sh->dims[l]);
     unsigned char md[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)text, strlen(text), md);
-    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) snprintf(out + 2 * i, 3, "%02x", md[i]);
+    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
 /* Permutation of n training rows from the generator state `state`. */
 static void shuffle(int64_t *perm, int64_t n, uint64_t state) {
     hetrun_rng r = {state};
-    for (int64_t i = 0; i < n; i++) perm[i] = i;
+    for (int64_t i = 0; i < n; i++)
+        perm[i] = i;
     for (int64_t i = n - 1; i > 0; i--) {
         int64_t j = (int64_t)(hetrun_rng_next(&r) % (uint64_t)(i + 1));
         int64_t t = perm[i];
@@ -203,7 +205,8 @@ static int write_ckpt(hetrun_session *s, hetrun_mlp *m, int64_t step, uint64_t r
         snprintf(c.h.spec_sha256, sizeof c.h.spec_sha256, "%s", job->spec_sha256);
         c.mean = (float *)mean, c.std = (float *)std, c.params = hp, c.state = hs;
         char err[1024];
-        if (hetrun_ckpt_write(job->checkpoint.dir, &c, job->checkpoint.keep, err, sizeof err) != 0) {
+        if (hetrun_ckpt_write(job->checkpoint.dir, &c, job->checkpoint.keep, err, sizeof err) !=
+            0) {
             snprintf(s->error, sizeof s->error, "%s", err);
             rc = -1;
         }
@@ -253,7 +256,8 @@ static int train_run(hetrun_session *s, const void *params, cJSON *result) {
     sh.layers = (int32_t)p->hidden.count + 1;
     sh.act = p->activation;
     sh.dims[0] = train.features;
-    for (size_t i = 0; i < p->hidden.count; i++) sh.dims[i + 1] = p->hidden.items[i];
+    for (size_t i = 0; i < p->hidden.count; i++)
+        sh.dims[i + 1] = p->hidden.items[i];
     sh.dims[sh.layers] = train.classes;
 
     const int64_t B = p->batch, n = s->nranks, r = s->rank;
@@ -300,7 +304,8 @@ static int train_run(hetrun_session *s, const void *params, cJSON *result) {
     if (job && job->checkpoint.dir && job->checkpoint.resume) {
         hetrun_ckpt c;
         char path[4096], err[1536];
-        int got = hetrun_ckpt_load_newest(job->checkpoint.dir, &c, path, sizeof path, err, sizeof err);
+        int got =
+            hetrun_ckpt_load_newest(job->checkpoint.dir, &c, path, sizeof path, err, sizeof err);
         if (got < 0) {
             snprintf(s->error, sizeof s->error, "train: resume: %s", err);
             goto out;
@@ -310,10 +315,14 @@ static int train_run(hetrun_session *s, const void *params, cJSON *result) {
             hetrun_mlp_shape_text(&sh, want, sizeof want);
             hetrun_mlp_shape_text(&c.h.shape, have, sizeof have);
             const char *why = NULL;
-            if (memcmp(&c.h.shape, &sh, sizeof sh) != 0) why = "model shape";
-            else if (c.h.optimizer != p->optimizer || c.h.state_count != m.state_count) why = "optimizer";
-            else if (strcmp(c.h.config_sha256, hash) != 0) why = "training configuration hash";
-            else if (c.h.step > total) why = "step count (beyond this run's total)";
+            if (memcmp(&c.h.shape, &sh, sizeof sh) != 0)
+                why = "model shape";
+            else if (c.h.optimizer != p->optimizer || c.h.state_count != m.state_count)
+                why = "optimizer";
+            else if (strcmp(c.h.config_sha256, hash) != 0)
+                why = "training configuration hash";
+            else if (c.h.step > total)
+                why = "step count (beyond this run's total)";
             if (why) {
                 snprintf(s->error, sizeof s->error,
                          "train: resume: checkpoint %s does not match this job: %s differs "
@@ -324,7 +333,8 @@ static int train_run(hetrun_session *s, const void *params, cJSON *result) {
                 hetrun_ckpt_free(&c);
                 goto out;
             }
-            if (hetrun_mlp_set_params(s, &m, c.params) != 0 || hetrun_mlp_set_state(s, &m, c.state) != 0) {
+            if (hetrun_mlp_set_params(s, &m, c.params) != 0 ||
+                hetrun_mlp_set_state(s, &m, c.state) != 0) {
                 hetrun_ckpt_free(&c);
                 goto out;
             }
@@ -333,7 +343,8 @@ static int train_run(hetrun_session *s, const void *params, cJSON *result) {
             have_state = 1;
             cJSON_AddStringToObject(result, "resumed_from", path);
             cJSON_AddNumberToObject(result, "resumed_at_step", (double)step);
-            if (s->rank == 0) HETRUN_INFO("train: resumed from %s at step %lld", path, (long long)step);
+            if (s->rank == 0)
+                HETRUN_INFO("train: resumed from %s at step %lld", path, (long long)step);
             hetrun_ckpt_free(&c);
         } else if (s->rank == 0) {
             HETRUN_INFO("train: no checkpoint in %s yet; starting at step 0", job->checkpoint.dir);
@@ -368,12 +379,18 @@ static int train_run(hetrun_session *s, const void *params, cJSON *result) {
         double t1 = now_s();
         if (hetrun_allreduce_sum_f32(s, hetrun_tensor_at(m.grads, 0), m.param_count) != 0) goto out;
         double t2 = now_s();
-        hetrun_opt_step o = {lr_at(p, step, total), p->momentum, p->weight_decay, p->beta1,
-                             p->beta2, p->eps, step + 1};
+        hetrun_opt_step o = {lr_at(p, step, total),
+                             p->momentum,
+                             p->weight_decay,
+                             p->beta1,
+                             p->beta2,
+                             p->eps,
+                             step + 1};
         if (hetrun_mlp_step(s, &m, &o) != 0 ||
             hetrun_session_d2h(s, logits, hetrun_mlp_loss(&m), (uint64_t)lb * 4) != 0)
             goto out;
-        for (int64_t i = 0; i < lb; i++) loss_sum += logits[i];
+        for (int64_t i = 0; i < lb; i++)
+            loss_sum += logits[i];
         double t3 = now_s();
         compute_s += (t1 - t0) + (t3 - t2), reduce_s += t2 - t1, train_s += t3 - t0;
         step_ms[steps_run] = (t3 - t0) * 1e3;
@@ -391,8 +408,10 @@ static int train_run(hetrun_session *s, const void *params, cJSON *result) {
             cJSON_AddNumberToObject(e, "epoch", (double)epoch);
             cJSON_AddNumberToObject(e, "steps", (double)epoch_steps);
             cJSON_AddNumberToObject(e, "loss", gl / (double)(epoch_steps * B));
-            if (isnan(acc)) cJSON_AddNullToObject(e, "test_accuracy");
-            else cJSON_AddNumberToObject(e, "test_accuracy", acc);
+            if (isnan(acc))
+                cJSON_AddNullToObject(e, "test_accuracy");
+            else
+                cJSON_AddNumberToObject(e, "test_accuracy", acc);
             cJSON_AddNumberToObject(e, "seconds", secs);
             cJSON_AddItemToArray(epochs, e);
             progress(s, tty, step, total, epoch, gl / (double)(epoch_steps * B), acc,
@@ -427,7 +446,8 @@ static int train_run(hetrun_session *s, const void *params, cJSON *result) {
     char shape_text[256];
     hetrun_mlp_shape_text(&sh, shape_text, sizeof shape_text);
     uint64_t real = 0;
-    for (int l = 0; l < sh.layers; l++) real += (uint64_t)((sh.dims[l] + 1) * sh.dims[l + 1]);
+    for (int l = 0; l < sh.layers; l++)
+        real += (uint64_t)((sh.dims[l] + 1) * sh.dims[l + 1]);
     cJSON_AddStringToObject(result, "model", shape_text);
     cJSON_AddNumberToObject(result, "parameters", (double)real);
     cJSON_AddStringToObject(result, "optimizer", opt_names[p->optimizer]);
@@ -440,22 +460,32 @@ static int train_run(hetrun_session *s, const void *params, cJSON *result) {
     cJSON_AddNumberToObject(result, "steps_run", (double)steps_run);
     cJSON_AddNumberToObject(result, "final_step", (double)step);
     cJSON_AddBoolToObject(result, "interrupted", interrupted);
-    if (isnan(acc)) cJSON_AddNullToObject(result, "final_test_accuracy");
-    else cJSON_AddNumberToObject(result, "final_test_accuracy", acc);
-    cJSON_AddNumberToObject(result, "samples_per_s", train_s > 0 ? (double)(steps_run * B) / train_s : 0.0);
+    if (isnan(acc))
+        cJSON_AddNullToObject(result, "final_test_accuracy");
+    else
+        cJSON_AddNumberToObject(result, "final_test_accuracy", acc);
+    cJSON_AddNumberToObject(result, "samples_per_s",
+                            train_s > 0 ? (double)(steps_run * B) / train_s : 0.0);
     hetrun_stats st = hetrun_stats_of(step_ms, (size_t)steps_run);
     cJSON_AddItemToObject(result, "step_time_ms", hetrun_stats_json(st));
-    cJSON_AddNumberToObject(result, "compute_ms_per_step", steps_run ? 1e3 * compute_s / (double)steps_run : 0.0);
-    cJSON_AddNumberToObject(result, "allreduce_ms_per_step", steps_run ? 1e3 * reduce_s / (double)steps_run : 0.0);
+    cJSON_AddNumberToObject(result, "compute_ms_per_step",
+                            steps_run ? 1e3 * compute_s / (double)steps_run : 0.0);
+    cJSON_AddNumberToObject(result, "allreduce_ms_per_step",
+                            steps_run ? 1e3 * reduce_s / (double)steps_run : 0.0);
     cJSON_AddStringToObject(result, "allreduce",
-                            n == 1 ? "none" : hetrun_collective_is_device(s) ? "device" : "host-mpi");
+                            n == 1                           ? "none"
+                            : hetrun_collective_is_device(s) ? "device"
+                                                             : "host-mpi");
     cJSON_AddStringToObject(result, "weights_crc32", crc);
     cJSON_AddBoolToObject(result, "weights_equal_on_all_ranks", equal == 1);
     cJSON_AddStringToObject(result, "config_sha256", hash);
     cJSON_AddNumberToObject(result, "checkpoints_written", ckpts);
     int ok = equal == 1 && (p->min_accuracy <= 0.0 || (!isnan(acc) && acc >= p->min_accuracy));
     if (p->min_accuracy > 0.0) cJSON_AddNumberToObject(result, "min_accuracy", p->min_accuracy);
-    cJSON_AddStringToObject(result, "check", interrupted && equal == 1 ? "skipped" : ok ? "passed" : "failed");
+    cJSON_AddStringToObject(result, "check",
+                            interrupted && equal == 1 ? "skipped"
+                            : ok                      ? "passed"
+                                                      : "failed");
     rc = 0;
 out:
     hetrun_mlp_destroy(s, &m);

@@ -26,8 +26,8 @@ int hetrun_train_prepare_data(hetrun_session *s, const hetrun_data_params *p, ui
     if (p->labels) hetrun_train_resolve(s, p->labels, labels, sizeof labels), q.labels = labels;
     hetrun_dataset all;
     if (hetrun_data_load(&q, seed, &all, s->error, sizeof s->error) != 0) return -1;
-    int rc = hetrun_data_split(&all, p->test_fraction, seed, train, test, s->error,
-                               sizeof s->error);
+    int rc =
+        hetrun_data_split(&all, p->test_fraction, seed, train, test, s->error, sizeof s->error);
     hetrun_data_free(&all);
     if (rc != 0) return -1;
     const int64_t f = train->features;
@@ -43,7 +43,8 @@ int hetrun_train_prepare_data(hetrun_session *s, const hetrun_data_params *p, ui
         hetrun_data_apply_moments(train, *mean, *std);
         hetrun_data_apply_moments(test, *mean, *std);
     } else {
-        for (int64_t j = 0; j < f; j++) (*mean)[j] = 0.0f, (*std)[j] = 1.0f;
+        for (int64_t j = 0; j < f; j++)
+            (*mean)[j] = 0.0f, (*std)[j] = 1.0f;
     }
     return 0;
 }

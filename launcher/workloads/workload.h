@@ -12,9 +12,9 @@
 #include "spec/schema.h"
 
 typedef struct hetrun_workload_type {
-    const char *name;             /**< key under `workloads:` items, e.g. "gemm" */
-    const char *summary;          /**< one line for docs and `--help` */
-    const hetrun_schema *schema;  /**< parameters */
+    const char *name;            /**< key under `workloads:` items, e.g. "gemm" */
+    const char *summary;         /**< one line for docs and `--help` */
+    const hetrun_schema *schema; /**< parameters */
     /**
      * Runs one workload point on this rank. Writes its results (figures, checks) into
      * `result` (a JSON object the report embeds under ranks[].results[]). Returns 0 on

@@ -27,8 +27,8 @@
 typedef struct shape {
     int64_t m, n, k;
     unsigned flags;
-    int pad;     /* extra elements per row (GEMM leading dimensions) */
-    int offset;  /* operand offset in elements */
+    int pad;    /* extra elements per row (GEMM leading dimensions) */
+    int offset; /* operand offset in elements */
 } shape;
 
 typedef struct backend_ctx {
@@ -58,7 +58,8 @@ static int open_backend(backend_ctx *b, const char *name, int device) {
         return 77;
     }
     const hetrun_backend_ops *o = b->module.ops;
-    if (o->device_open(device, &b->dev) != HETRUN_OK || o->queue_create(b->dev, &b->q) != HETRUN_OK) {
+    if (o->device_open(device, &b->dev) != HETRUN_OK ||
+        o->queue_create(b->dev, &b->q) != HETRUN_OK) {
         fprintf(stderr, "conformance: backend %s device %d: %s\n", name, device, o->last_error());
         return -1;
     }
@@ -97,20 +98,24 @@ static int output_is_read(const hetrun_op_desc *d, int a) {
 }
 
 /* Random host contents for operand `a` (labels in range, AdamW second moment >= 0). */
-static void fill_operand(const hetrun_op_desc *d, int a, void *host, uint64_t count, hetrun_rng *r) {
+static void fill_operand(const hetrun_op_desc *d, int a, void *host, uint64_t count,
+                         hetrun_rng *r) {
     hetrun_dtype t = hetrun_op_arg_dtype(d, a);
     if ((d->kind == HETRUN_OP_XENT_FORWARD || d->kind == HETRUN_OP_XENT_BACKWARD) && a == 1) {
-        for (uint64_t i = 0; i < count; i++) ((int32_t *)host)[i] = (int32_t)(hetrun_rng_next(r) % (uint64_t)d->n);
+        for (uint64_t i = 0; i < count; i++)
+            ((int32_t *)host)[i] = (int32_t)(hetrun_rng_next(r) % (uint64_t)d->n);
         return;
     }
     if (d->kind == HETRUN_OP_XENT_BACKWARD && a == 0) { /* probabilities: rows of softmax */
-        for (uint64_t i = 0; i < count; i++) hetrun_store_from_double(host, t, i, 0.05 + hetrun_rng_uniform(r));
+        for (uint64_t i = 0; i < count; i++)
+            hetrun_store_from_double(host, t, i, 0.05 + hetrun_rng_uniform(r));
         return;
     }
     double lo = -1.0, hi = 1.0;
     if (d->kind == HETRUN_OP_ADAMW && a == 3) lo = 0.01;
     if (t == HETRUN_I8) lo = -8.0, hi = 8.0;
-    if (d->kind == HETRUN_OP_CAST && t == HETRUN_F32 && d->out_dtype == HETRUN_F16) lo = -60000, hi = 60000;
+    if (d->kind == HETRUN_OP_CAST && t == HETRUN_F32 && d->out_dtype == HETRUN_F16)
+        lo = -60000, hi = 60000;
     hetrun_fill_uniform(host, t, count, lo, hi, r);
 }
 
@@ -142,13 +147,15 @@ static int run_on(backend_ctx *b, const hetrun_op_desc *d, void *const *in, void
     if (o->op_workspace_size(b->dev, d, &ws_bytes) != HETRUN_OK) goto fail;
     if (ws_bytes && o->mem_alloc(b->dev, ws_bytes, &ws) != HETRUN_OK) goto fail;
     hetrun_tensor wst = {ws, 0};
-    if (o->op_run(b->q, d, args, arity, wst) != HETRUN_OK || o->queue_sync(b->q) != HETRUN_OK) goto fail;
+    if (o->op_run(b->q, d, args, arity, wst) != HETRUN_OK || o->queue_sync(b->q) != HETRUN_OK)
+        goto fail;
     for (int a = 0; a < arity; a++)
         if (is_output(d, a) && o->copy_d2h(b->q, out[a], args[a], bytes[a]) != HETRUN_OK) goto fail;
     rc = 0;
 fail:
     if (rc != 0) snprintf(why, whylen, "%s", o->last_error());
-    for (int a = 0; a < arity; a++) o->mem_free(buf[a]);
+    for (int a = 0; a < arity; a++)
+        o->mem_free(buf[a]);
     o->mem_free(ws);
     return rc;
 }
@@ -176,8 +183,8 @@ static int check_case(backend_ctx *target, backend_ctx *ref, const hetrun_op_des
     snprintf(label, sizeof label, "%s %s->%s m=%lld n=%lld k=%lld%s%s pad=%d off=%d",
              hetrun_op_name(d->kind), hetrun_dtype_name(d->dtype), hetrun_dtype_name(d->out_dtype),
              (long long)d->m, (long long)d->n, (long long)d->k,
-             (d->flags & HETRUN_OP_TRANS_A) ? " tA" : "", (d->flags & HETRUN_OP_TRANS_B) ? " tB" : "",
-             s->pad, s->offset);
+             (d->flags & HETRUN_OP_TRANS_A) ? " tA" : "",
+             (d->flags & HETRUN_OP_TRANS_B) ? " tB" : "", s->pad, s->offset);
     if (o->op_supported(target->dev, d) != HETRUN_OK) {
         if (verbose) printf("  unsupported  %s: %s\n", label, o->last_error());
         (*n_unsup)++;
@@ -185,7 +192,8 @@ static int check_case(backend_ctx *target, backend_ctx *ref, const hetrun_op_des
     }
     int arity = hetrun_op_arity(d->kind);
     uint64_t bytes[HETRUN_OP_MAX_ARGS], offs[HETRUN_OP_MAX_ARGS];
-    void *in[HETRUN_OP_MAX_ARGS] = {0}, *got[HETRUN_OP_MAX_ARGS] = {0}, *want[HETRUN_OP_MAX_ARGS] = {0};
+    void *in[HETRUN_OP_MAX_ARGS] = {0}, *got[HETRUN_OP_MAX_ARGS] = {0},
+         *want[HETRUN_OP_MAX_ARGS] = {0};
     int ok = 1;
     for (int a = 0; a < arity; a++) {
         bytes[a] = hetrun_op_arg_bytes(d, a);
@@ -221,7 +229,8 @@ static int check_case(backend_ctx *target, backend_ctx *ref, const hetrun_op_des
             printf("  pass  %s: operand %d error %.3g <= %.3g\n", label, a, err, tol);
         }
     }
-    for (int a = 0; a < arity; a++) free(in[a]), free(got[a]), free(want[a]);
+    for (int a = 0; a < arity; a++)
+        free(in[a]), free(got[a]), free(want[a]);
     ok ? (*n_pass)++ : (*n_fail)++;
     return ok ? 0 : -1;
 }
@@ -276,7 +285,8 @@ int main(int argc, char **argv) {
         case 'q': quick = 1; break;
         case 'v': verbose = 1; break;
         case 'h':
-            printf("usage: hetrun-conformance --backend NAME [--device N] [--op NAME] [--dtype NAME] [--quick] [--verbose]\n");
+            printf("usage: hetrun-conformance --backend NAME [--device N] [--op NAME] [--dtype "
+                   "NAME] [--quick] [--verbose]\n");
             return 0;
         default: return 2;
         }
@@ -299,23 +309,28 @@ int main(int argc, char **argv) {
         return 1;
     }
     /* Shapes: odd and round sizes; GEMM adds transposes, padded rows and offsets. */
-    static const shape gemm_shapes[] = {
-        {1, 1, 1, 0, 0, 0},       {7, 7, 7, 0, 0, 0},         {127, 127, 127, 0, 0, 1},
-        {128, 256, 64, 0, 0, 0},  {7, 127, 1000, 0, 3, 0},    {127, 7, 33, HETRUN_OP_TRANS_A, 0, 0},
-        {33, 65, 17, HETRUN_OP_TRANS_B, 1, 3}, {65, 33, 127, HETRUN_OP_TRANS_A | HETRUN_OP_TRANS_B, 2, 0},
-        {1000, 1000, 1000, 0, 0, 0}, {256, 256, 256, HETRUN_OP_TRANS_B, 0, 0}};
-    static const shape elem_shapes[] = {{1, 1, 1, 0, 0, 0},     {1, 7, 1, 0, 0, 0},
-                                        {7, 127, 1, 0, 0, 3},   {127, 1000, 1, 0, 0, 0},
+    static const shape gemm_shapes[] = {{1, 1, 1, 0, 0, 0},
+                                        {7, 7, 7, 0, 0, 0},
+                                        {127, 127, 127, 0, 0, 1},
+                                        {128, 256, 64, 0, 0, 0},
+                                        {7, 127, 1000, 0, 3, 0},
+                                        {127, 7, 33, HETRUN_OP_TRANS_A, 0, 0},
+                                        {33, 65, 17, HETRUN_OP_TRANS_B, 1, 3},
+                                        {65, 33, 127, HETRUN_OP_TRANS_A | HETRUN_OP_TRANS_B, 2, 0},
+                                        {1000, 1000, 1000, 0, 0, 0},
+                                        {256, 256, 256, HETRUN_OP_TRANS_B, 0, 0}};
+    static const shape elem_shapes[] = {{1, 1, 1, 0, 0, 0},       {1, 7, 1, 0, 0, 0},
+                                        {7, 127, 1, 0, 0, 3},     {127, 1000, 1, 0, 0, 0},
                                         {1000, 1000, 1, 0, 0, 1}, {64, 256, 1, 0, 0, 0}};
     const size_t n_gemm = sizeof gemm_shapes / sizeof gemm_shapes[0] - (quick || is_cpu ? 2 : 0);
     const size_t n_elem = sizeof elem_shapes / sizeof elem_shapes[0] - (quick ? 1 : 0);
-    static const int gemm_pairs[][2] = {{HETRUN_F32, HETRUN_F32},  {HETRUN_F64, HETRUN_F64},
-                                        {HETRUN_F16, HETRUN_F16},  {HETRUN_F16, HETRUN_F32},
+    static const int gemm_pairs[][2] = {{HETRUN_F32, HETRUN_F32},   {HETRUN_F64, HETRUN_F64},
+                                        {HETRUN_F16, HETRUN_F16},   {HETRUN_F16, HETRUN_F32},
                                         {HETRUN_BF16, HETRUN_BF16}, {HETRUN_BF16, HETRUN_F32},
                                         {HETRUN_I8, HETRUN_I32}};
-    static const int cast_pairs[][2] = {{HETRUN_F32, HETRUN_F16}, {HETRUN_F16, HETRUN_F32},
+    static const int cast_pairs[][2] = {{HETRUN_F32, HETRUN_F16},  {HETRUN_F16, HETRUN_F32},
                                         {HETRUN_F32, HETRUN_BF16}, {HETRUN_BF16, HETRUN_F32},
-                                        {HETRUN_F32, HETRUN_F64}, {HETRUN_F64, HETRUN_F32}};
+                                        {HETRUN_F32, HETRUN_F64},  {HETRUN_F64, HETRUN_F32}};
     static const int float_types[] = {HETRUN_F32, HETRUN_F64, HETRUN_F16, HETRUN_BF16};
     hetrun_rng rng = hetrun_rng_seed(20261122, 0);
     int pass = 0, fail = 0, unsup = 0;
@@ -327,11 +342,14 @@ int main(int argc, char **argv) {
         int pairs[8][2];
         size_t npairs = 0;
         if (kind == HETRUN_OP_GEMM) {
-            for (size_t i = 0; i < 7; i++) pairs[npairs][0] = gemm_pairs[i][0], pairs[npairs++][1] = gemm_pairs[i][1];
+            for (size_t i = 0; i < 7; i++)
+                pairs[npairs][0] = gemm_pairs[i][0], pairs[npairs++][1] = gemm_pairs[i][1];
         } else if (kind == HETRUN_OP_CAST) {
-            for (size_t i = 0; i < 6; i++) pairs[npairs][0] = cast_pairs[i][0], pairs[npairs++][1] = cast_pairs[i][1];
+            for (size_t i = 0; i < 6; i++)
+                pairs[npairs][0] = cast_pairs[i][0], pairs[npairs++][1] = cast_pairs[i][1];
         } else {
-            for (size_t i = 0; i < 4; i++) pairs[npairs][0] = pairs[npairs][1] = float_types[i], npairs++;
+            for (size_t i = 0; i < 4; i++)
+                pairs[npairs][0] = pairs[npairs][1] = float_types[i], npairs++;
         }
         for (size_t p = 0; p < npairs; p++) {
             if (only_dtype && hetrun_dtype_from_name(only_dtype) != pairs[p][0]) continue;
@@ -339,15 +357,19 @@ int main(int argc, char **argv) {
             size_t nshapes = kind == HETRUN_OP_GEMM ? n_gemm : n_elem;
             /* The double reference of big GEMMs in half precision is slow: skip 1000^3 there. */
             for (size_t si = 0; si < nshapes; si++) {
-                int acts = (kind == HETRUN_OP_ACT_FORWARD || kind == HETRUN_OP_ACT_BACKWARD) ? HETRUN_ACT_COUNT : 1;
+                int acts = (kind == HETRUN_OP_ACT_FORWARD || kind == HETRUN_OP_ACT_BACKWARD)
+                               ? HETRUN_ACT_COUNT
+                               : 1;
                 for (int act = 0; act < acts; act++) {
-                    hetrun_op_desc d = make_desc(kind, pairs[p][0], pairs[p][1], &shapes[si], (unsigned)act);
-                    check_case(&target, is_cpu ? NULL : &reference, &d, &shapes[si], &rng, &pass, &fail, &unsup);
+                    hetrun_op_desc d =
+                        make_desc(kind, pairs[p][0], pairs[p][1], &shapes[si], (unsigned)act);
+                    check_case(&target, is_cpu ? NULL : &reference, &d, &shapes[si], &rng, &pass,
+                               &fail, &unsup);
                 }
             }
         }
-        printf("%-18s %3d passed %3d failed\n", hetrun_op_name((hetrun_op_kind)kind), pass - before_pass,
-               fail - before_fail);
+        printf("%-18s %3d passed %3d failed\n", hetrun_op_name((hetrun_op_kind)kind),
+               pass - before_pass, fail - before_fail);
     }
     printf("%d passed, %d failed, %d skipped\n", pass, fail, unsup);
     close_backend(&target);

@@ -24,26 +24,107 @@ static hetrun_status fake_init(const hetrun_host_services *h) {
 #endif
 }
 static void fake_finalize(void) {}
-static const char *fake_last_error(void) { return fake_error; }
-static hetrun_status fake_count(int32_t *n) { *n = 0; return HETRUN_OK; }
-static hetrun_status fake_info(int32_t i, hetrun_device_info *d) { (void)i; (void)d; return HETRUN_ERR_INVALID; }
-static hetrun_status fake_open(int32_t i, hetrun_device **d) { (void)i; (void)d; return HETRUN_ERR_INVALID; }
-static void fake_close(hetrun_device *d) { (void)d; }
-static hetrun_status fake_alloc(hetrun_device *d, uint64_t b, hetrun_buffer **o) { (void)d; (void)b; (void)o; return HETRUN_ERR_NO_MEMORY; }
-static void fake_free(hetrun_buffer *b) { (void)b; }
-static hetrun_status fake_h2d(hetrun_queue *q, hetrun_tensor t, const void *s, uint64_t b) { (void)q; (void)t; (void)s; (void)b; return HETRUN_ERR_INVALID; }
-static hetrun_status fake_d2h(hetrun_queue *q, void *d, hetrun_tensor t, uint64_t b) { (void)q; (void)d; (void)t; (void)b; return HETRUN_ERR_INVALID; }
-static hetrun_status fake_d2d(hetrun_queue *q, hetrun_tensor a, hetrun_tensor b, uint64_t n) { (void)q; (void)a; (void)b; (void)n; return HETRUN_ERR_INVALID; }
-static hetrun_status fake_qc(hetrun_device *d, hetrun_queue **q) { (void)d; (void)q; return HETRUN_ERR_INVALID; }
-static void fake_qd(hetrun_queue *q) { (void)q; }
-static hetrun_status fake_qs(hetrun_queue *q) { (void)q; return HETRUN_OK; }
-static hetrun_status fake_ec(hetrun_device *d, hetrun_event **e) { (void)d; (void)e; return HETRUN_ERR_INVALID; }
-static void fake_ed(hetrun_event *e) { (void)e; }
-static hetrun_status fake_er(hetrun_event *e, hetrun_queue *q) { (void)e; (void)q; return HETRUN_ERR_INVALID; }
-static hetrun_status fake_el(hetrun_event *a, hetrun_event *b, double *ms) { (void)a; (void)b; (void)ms; return HETRUN_ERR_INVALID; }
-static hetrun_status fake_sup(hetrun_device *d, const hetrun_op_desc *o) { (void)d; (void)o; return HETRUN_ERR_UNSUPPORTED; }
-static hetrun_status fake_ws(hetrun_device *d, const hetrun_op_desc *o, uint64_t *b) { (void)d; (void)o; (void)b; return HETRUN_ERR_UNSUPPORTED; }
-static hetrun_status fake_run(hetrun_queue *q, const hetrun_op_desc *o, const hetrun_tensor *a, int32_t n, hetrun_tensor w) { (void)q; (void)o; (void)a; (void)n; (void)w; return HETRUN_ERR_UNSUPPORTED; }
+static const char *fake_last_error(void) {
+    return fake_error;
+}
+static hetrun_status fake_count(int32_t *n) {
+    *n = 0;
+    return HETRUN_OK;
+}
+static hetrun_status fake_info(int32_t i, hetrun_device_info *d) {
+    (void)i;
+    (void)d;
+    return HETRUN_ERR_INVALID;
+}
+static hetrun_status fake_open(int32_t i, hetrun_device **d) {
+    (void)i;
+    (void)d;
+    return HETRUN_ERR_INVALID;
+}
+static void fake_close(hetrun_device *d) {
+    (void)d;
+}
+static hetrun_status fake_alloc(hetrun_device *d, uint64_t b, hetrun_buffer **o) {
+    (void)d;
+    (void)b;
+    (void)o;
+    return HETRUN_ERR_NO_MEMORY;
+}
+static void fake_free(hetrun_buffer *b) {
+    (void)b;
+}
+static hetrun_status fake_h2d(hetrun_queue *q, hetrun_tensor t, const void *s, uint64_t b) {
+    (void)q;
+    (void)t;
+    (void)s;
+    (void)b;
+    return HETRUN_ERR_INVALID;
+}
+static hetrun_status fake_d2h(hetrun_queue *q, void *d, hetrun_tensor t, uint64_t b) {
+    (void)q;
+    (void)d;
+    (void)t;
+    (void)b;
+    return HETRUN_ERR_INVALID;
+}
+static hetrun_status fake_d2d(hetrun_queue *q, hetrun_tensor a, hetrun_tensor b, uint64_t n) {
+    (void)q;
+    (void)a;
+    (void)b;
+    (void)n;
+    return HETRUN_ERR_INVALID;
+}
+static hetrun_status fake_qc(hetrun_device *d, hetrun_queue **q) {
+    (void)d;
+    (void)q;
+    return HETRUN_ERR_INVALID;
+}
+static void fake_qd(hetrun_queue *q) {
+    (void)q;
+}
+static hetrun_status fake_qs(hetrun_queue *q) {
+    (void)q;
+    return HETRUN_OK;
+}
+static hetrun_status fake_ec(hetrun_device *d, hetrun_event **e) {
+    (void)d;
+    (void)e;
+    return HETRUN_ERR_INVALID;
+}
+static void fake_ed(hetrun_event *e) {
+    (void)e;
+}
+static hetrun_status fake_er(hetrun_event *e, hetrun_queue *q) {
+    (void)e;
+    (void)q;
+    return HETRUN_ERR_INVALID;
+}
+static hetrun_status fake_el(hetrun_event *a, hetrun_event *b, double *ms) {
+    (void)a;
+    (void)b;
+    (void)ms;
+    return HETRUN_ERR_INVALID;
+}
+static hetrun_status fake_sup(hetrun_device *d, const hetrun_op_desc *o) {
+    (void)d;
+    (void)o;
+    return HETRUN_ERR_UNSUPPORTED;
+}
+static hetrun_status fake_ws(hetrun_device *d, const hetrun_op_desc *o, uint64_t *b) {
+    (void)d;
+    (void)o;
+    (void)b;
+    return HETRUN_ERR_UNSUPPORTED;
+}
+static hetrun_status fake_run(hetrun_queue *q, const hetrun_op_desc *o, const hetrun_tensor *a,
+                              int32_t n, hetrun_tensor w) {
+    (void)q;
+    (void)o;
+    (void)a;
+    (void)n;
+    (void)w;
+    return HETRUN_ERR_UNSUPPORTED;
+}
 
 static const hetrun_backend_ops fake_ops = {
     .abi_major = FAKE_ABI_MAJOR,
@@ -53,24 +134,45 @@ static const hetrun_backend_ops fake_ops = {
 #else
     .struct_size = sizeof(hetrun_backend_ops),
 #endif
-    .name = "fake", .version = "0",
-    .init = fake_init, .finalize = fake_finalize, .last_error = fake_last_error,
-    .device_count = fake_count, .device_info = fake_info, .device_open = fake_open,
-    .device_close = fake_close, .mem_alloc = fake_alloc, .mem_free = fake_free,
-    .copy_h2d = fake_h2d, .copy_d2h = fake_d2h, .copy_d2d = fake_d2d,
-    .queue_create = fake_qc, .queue_destroy = fake_qd, .queue_sync = fake_qs,
-    .event_create = fake_ec, .event_destroy = fake_ed, .event_record = fake_er,
-    .event_elapsed_ms = fake_el, .op_supported = fake_sup, .op_workspace_size = fake_ws,
+    .name = "fake",
+    .version = "0",
+    .init = fake_init,
+    .finalize = fake_finalize,
+    .last_error = fake_last_error,
+    .device_count = fake_count,
+    .device_info = fake_info,
+    .device_open = fake_open,
+    .device_close = fake_close,
+    .mem_alloc = fake_alloc,
+    .mem_free = fake_free,
+    .copy_h2d = fake_h2d,
+    .copy_d2h = fake_d2h,
+    .copy_d2d = fake_d2d,
+    .queue_create = fake_qc,
+    .queue_destroy = fake_qd,
+    .queue_sync = fake_qs,
+    .event_create = fake_ec,
+    .event_destroy = fake_ed,
+    .event_record = fake_er,
+    .event_elapsed_ms = fake_el,
+    .op_supported = fake_sup,
+    .op_workspace_size = fake_ws,
     .op_run = fake_run,
 };
 
 #ifndef FAKE_NO_ENTRY
-HETRUN_BACKEND_EXPORT const hetrun_backend_ops *hetrun_backend_entry(void) { return &fake_ops; }
+HETRUN_BACKEND_EXPORT const hetrun_backend_ops *hetrun_backend_entry(void) {
+    return &fake_ops;
+}
 #else
-HETRUN_BACKEND_EXPORT const hetrun_backend_ops *some_other_symbol(void) { return &fake_ops; }
+HETRUN_BACKEND_EXPORT const hetrun_backend_ops *some_other_symbol(void) {
+    return &fake_ops;
+}
 #endif
 
 #ifdef FAKE_NEEDS_DEP
 int fake_vendor_runtime_version(void);
-int fake_uses_runtime(void) { return fake_vendor_runtime_version(); }
+int fake_uses_runtime(void) {
+    return fake_vendor_runtime_version();
+}
 #endif

@@ -58,7 +58,8 @@ static void test_short_struct_refused(void **state) {
     assert_contains(m.reason, m.path);
     assert_contains(m.reason, "too small for ABI 1.0");
     char expected[64];
-    snprintf(expected, sizeof expected, "expected at least %zu bytes", (size_t)HETRUN_OPS_SIZE_V1_0);
+    snprintf(expected, sizeof expected, "expected at least %zu bytes",
+             (size_t)HETRUN_OPS_SIZE_V1_0);
     assert_contains(m.reason, expected);
     char found[64];
     snprintf(found, sizeof found, "found %zu", offsetof(hetrun_backend_ops, op_run));

@@ -43,29 +43,38 @@ int main(int argc, char **argv) {
     const char *want_status = argv[3];
     CHECK(cJSON_IsString(cJSON_GetObjectItem(r, "schema_version")), "schema_version missing");
     const char *status = cJSON_GetStringValue(cJSON_GetObjectItem(r, "status"));
-    CHECK(status && strcmp(status, want_status) == 0, "status %s, expected %s", status ? status : "(none)", want_status);
+    CHECK(status && strcmp(status, want_status) == 0, "status %s, expected %s",
+          status ? status : "(none)", want_status);
     cJSON *job = cJSON_GetObjectItem(r, "job");
-    CHECK(cJSON_IsObject(job) && cJSON_IsString(cJSON_GetObjectItem(job, "spec_sha256")), "job.spec_sha256 missing");
+    CHECK(cJSON_IsObject(job) && cJSON_IsString(cJSON_GetObjectItem(job, "spec_sha256")),
+          "job.spec_sha256 missing");
     cJSON *ranks = cJSON_GetObjectItem(r, "ranks");
-    CHECK(cJSON_GetArraySize(ranks) == want_ranks, "%d ranks, expected %d", cJSON_GetArraySize(ranks), want_ranks);
+    CHECK(cJSON_GetArraySize(ranks) == want_ranks, "%d ranks, expected %d",
+          cJSON_GetArraySize(ranks), want_ranks);
     int cpu_owner[4096];
-    for (int i = 0; i < 4096; i++) cpu_owner[i] = -1;
+    for (int i = 0; i < 4096; i++)
+        cpu_owner[i] = -1;
     int idx = 0;
     cJSON *rank;
     cJSON_ArrayForEach(rank, ranks) {
-        CHECK((int)cJSON_GetNumberValue(cJSON_GetObjectItem(rank, "rank")) == idx, "ranks[%d].rank out of order", idx);
+        CHECK((int)cJSON_GetNumberValue(cJSON_GetObjectItem(rank, "rank")) == idx,
+              "ranks[%d].rank out of order", idx);
         CHECK(cJSON_IsString(cJSON_GetObjectItem(rank, "host")), "ranks[%d].host missing", idx);
-        CHECK(cJSON_IsString(cJSON_GetObjectItem(rank, "backend")), "ranks[%d].backend missing", idx);
+        CHECK(cJSON_IsString(cJSON_GetObjectItem(rank, "backend")), "ranks[%d].backend missing",
+              idx);
         cJSON *dev = cJSON_GetObjectItem(rank, "device");
-        CHECK(cJSON_IsString(cJSON_GetObjectItem(dev, "name")), "ranks[%d].device.name missing", idx);
+        CHECK(cJSON_IsString(cJSON_GetObjectItem(dev, "name")), "ranks[%d].device.name missing",
+              idx);
         cJSON *pci = cJSON_GetObjectItem(dev, "pci_bus_id");
-        CHECK(cJSON_IsNull(pci) || cJSON_IsString(pci), "ranks[%d].device.pci_bus_id must be null or a string", idx);
+        CHECK(cJSON_IsNull(pci) || cJSON_IsString(pci),
+              "ranks[%d].device.pci_bus_id must be null or a string", idx);
         cJSON *cpus = cJSON_GetObjectItem(rank, "cpus"), *c;
         CHECK(cJSON_IsArray(cpus) && cJSON_GetArraySize(cpus) > 0, "ranks[%d].cpus empty", idx);
         cJSON_ArrayForEach(c, cpus) {
             int cpu = (int)cJSON_GetNumberValue(c);
             if (cpu < 0 || cpu >= 4096) continue;
-            CHECK(cpu_owner[cpu] < 0, "cpu %d is bound to rank %d and rank %d", cpu, cpu_owner[cpu], idx);
+            CHECK(cpu_owner[cpu] < 0, "cpu %d is bound to rank %d and rank %d", cpu, cpu_owner[cpu],
+                  idx);
             cpu_owner[cpu] = idx;
         }
         double predicted = 0.0;
@@ -74,20 +83,26 @@ int main(int argc, char **argv) {
             if (strcmp(want_status, "ok") == 0) {
                 const char *chk = cJSON_GetStringValue(cJSON_GetObjectItem(res, "check"));
                 CHECK(chk && strcmp(chk, "passed") == 0, "ranks[%d] %s check %s", idx,
-                      cJSON_GetStringValue(cJSON_GetObjectItem(res, "label")), chk ? chk : "(none)");
-                CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(res, "gflops")) > 0, "ranks[%d] gflops not positive", idx);
+                      cJSON_GetStringValue(cJSON_GetObjectItem(res, "label")),
+                      chk ? chk : "(none)");
+                CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(res, "gflops")) > 0,
+                      "ranks[%d] gflops not positive", idx);
             }
             predicted += cJSON_GetNumberValue(cJSON_GetObjectItem(res, "flops_per_iteration"));
         }
         if (argc == 6 && strcmp(want_status, "ok") == 0) {
             double runs = 1.0 + atof(argv[4]) + atof(argv[5]);
-            double counted = cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(rank, "usage"), "flops"));
-            CHECK(fabs(counted - predicted * runs) <= 1e-9 * counted, "ranks[%d] usage.flops %.17g, predicted %.17g", idx, counted, predicted * runs);
+            double counted = cJSON_GetNumberValue(
+                cJSON_GetObjectItem(cJSON_GetObjectItem(rank, "usage"), "flops"));
+            CHECK(fabs(counted - predicted * runs) <= 1e-9 * counted,
+                  "ranks[%d] usage.flops %.17g, predicted %.17g", idx, counted, predicted * runs);
         }
         idx++;
     }
     CHECK(cJSON_IsObject(cJSON_GetObjectItem(r, "summary")), "summary missing");
     cJSON_Delete(r);
-    if (!failures) printf("report %s: %d ranks, status %s: all properties hold\n", argv[1], want_ranks, want_status);
+    if (!failures)
+        printf("report %s: %d ranks, status %s: all properties hold\n", argv[1], want_ranks,
+               want_status);
     return failures ? 1 : 0;
 }

@@ -48,10 +48,11 @@ int main(int argc, char **argv) {
     const int want_ranks = atoi(argv[2]);
     const double min_acc = atof(argv[3]);
     const char *status = cJSON_GetStringValue(cJSON_GetObjectItem(r, "status"));
-    CHECK(status && strcmp(status, "ok") == 0, "job status %s, expected ok", status ? status : "(none)");
+    CHECK(status && strcmp(status, "ok") == 0, "job status %s, expected ok",
+          status ? status : "(none)");
     cJSON *ranks = cJSON_GetObjectItem(r, "ranks");
-    CHECK(cJSON_GetArraySize(ranks) == want_ranks, "%d ranks, expected %d", cJSON_GetArraySize(ranks),
-          want_ranks);
+    CHECK(cJSON_GetArraySize(ranks) == want_ranks, "%d ranks, expected %d",
+          cJSON_GetArraySize(ranks), want_ranks);
     const char *crc0 = NULL;
     const cJSON *rank;
     int idx = 0;
@@ -79,16 +80,19 @@ int main(int argc, char **argv) {
         } else {
             double acc = num(res, "final_test_accuracy");
             CHECK(acc >= min_acc, "rank %d final test accuracy %.4f < %.4f", idx, acc, min_acc);
-            CHECK(check && strcmp(check, "passed") == 0, "rank %d check %s", idx, check ? check : "(none)");
+            CHECK(check && strcmp(check, "passed") == 0, "rank %d check %s", idx,
+                  check ? check : "(none)");
             const char *crc = cJSON_GetStringValue(cJSON_GetObjectItem(res, "weights_crc32"));
             CHECK(crc && strlen(crc) == 8, "rank %d weights_crc32 missing", idx);
             if (crc && !crc0) crc0 = crc;
-            CHECK(crc && crc0 && strcmp(crc, crc0) == 0, "rank %d weights %s differ from rank 0's %s",
-                  idx, crc ? crc : "-", crc0 ? crc0 : "-");
+            CHECK(crc && crc0 && strcmp(crc, crc0) == 0,
+                  "rank %d weights %s differ from rank 0's %s", idx, crc ? crc : "-",
+                  crc0 ? crc0 : "-");
             CHECK(cJSON_IsTrue(cJSON_GetObjectItem(res, "weights_equal_on_all_ranks")),
                   "rank %d: weights_equal_on_all_ranks is not true", idx);
             CHECK(num(res, "samples_per_s") > 0, "rank %d: samples_per_s missing", idx);
-            CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(res, "epochs")) > 0, "rank %d: no epochs", idx);
+            CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(res, "epochs")) > 0, "rank %d: no epochs",
+                  idx);
         }
         idx++;
     }
