@@ -17,12 +17,12 @@ struct hetrun_workload_type;
 /** One workload point to run: a workload after sweep expansion. */
 typedef struct hetrun_job_workload {
     const struct hetrun_workload_type *type; /**< gemm, bench, train, infer... */
-    void *params;      /**< struct filled by type->schema; owned here */
-    size_t index;      /**< position in `workloads:` (before expansion) */
-    size_t point;      /**< sweep point number within that workload (0 if no sweep) */
-    char *label;       /**< e.g. "gemm[m=1024,dtype=fp32]"; owned */
-    char *sweep_json;  /**< JSON object of the swept keys and values, or NULL; owned */
-    int line, column;  /**< location of the workload in the spec */
+    void *params;                            /**< struct filled by type->schema; owned here */
+    size_t index;                            /**< position in `workloads:` (before expansion) */
+    size_t point;     /**< sweep point number within that workload (0 if no sweep) */
+    char *label;      /**< e.g. "gemm[m=1024,dtype=fp32]"; owned */
+    char *sweep_json; /**< JSON object of the swept keys and values, or NULL; owned */
+    int line, column; /**< location of the workload in the spec */
 } hetrun_job_workload;
 
 /** Placement policies (semantics in docs/placement.md). */
@@ -34,40 +34,40 @@ typedef enum hetrun_placement_policy {
 } hetrun_placement_policy;
 
 typedef struct hetrun_job_placement {
-    int policy;                 /**< ::hetrun_placement_policy */
-    int64_t ranks_per_device;   /**< 0: as many as needed to spread evenly */
-    hetrun_int_list map;        /**< policy map: device index per local rank (-1: CPU) */
-    bool bind;                  /**< bind the process to its cpus (default true) */
+    int policy;               /**< ::hetrun_placement_policy */
+    int64_t ranks_per_device; /**< 0: as many as needed to spread evenly */
+    hetrun_int_list map;      /**< policy map: device index per local rank (-1: CPU) */
+    bool bind;                /**< bind the process to its cpus (default true) */
 } hetrun_job_placement;
 
 typedef struct hetrun_job_limits {
-    double timeout_s;              /**< 0: none */
-    int64_t memory_per_device;     /**< bytes, 0: none */
+    double timeout_s;          /**< 0: none */
+    int64_t memory_per_device; /**< bytes, 0: none */
 } hetrun_job_limits;
 
 typedef struct hetrun_job_report {
-    char *path;                    /**< JSON report path (CSV beside it) */
-    hetrun_string_list formats;    /**< "json", "csv" */
+    char *path;                 /**< JSON report path (CSV beside it) */
+    hetrun_string_list formats; /**< "json", "csv" */
 } hetrun_job_report;
 
 typedef struct hetrun_job_checkpoint {
-    char *dir;        /**< directory for checkpoints, NULL: none */
-    int64_t every;    /**< steps between checkpoints, 0: only at the end */
-    bool resume;      /**< resume from the newest valid checkpoint */
-    int64_t keep;     /**< checkpoints kept */
+    char *dir;     /**< directory for checkpoints, NULL: none */
+    int64_t every; /**< steps between checkpoints, 0: only at the end */
+    bool resume;   /**< resume from the newest valid checkpoint */
+    int64_t keep;  /**< checkpoints kept */
 } hetrun_job_checkpoint;
 
 typedef struct hetrun_job {
-    char *spec_path;            /**< as given on the command line */
-    char spec_sha256[65];       /**< hex SHA-256 of the spec file bytes */
-    int64_t version;            /**< spec format version (1) */
+    char *spec_path;      /**< as given on the command line */
+    char spec_sha256[65]; /**< hex SHA-256 of the spec file bytes */
+    int64_t version;      /**< spec format version (1) */
     char *name;
     char *description;
     hetrun_string_list tags;
     hetrun_string_list backends; /**< preference order; {"auto"} by default */
     bool cpu_fallback;           /**< may fall back to the cpu backend */
     hetrun_job_placement placement;
-    int precision;               /**< default ::hetrun_dtype for workloads */
+    int precision; /**< default ::hetrun_dtype for workloads */
     bool allow_tf32;
     int64_t seed;
     hetrun_job_limits limits;

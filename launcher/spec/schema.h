@@ -36,8 +36,9 @@ typedef enum hetrun_field_type {
 
 /** Field flags. */
 #define HETRUN_FIELD_REQUIRED 0x1u /**< missing key is an error */
-#define HETRUN_FIELD_SWEEP 0x2u    /**< a list value is a sweep (workload parameters of scalar
-                                        types only; ignored on list/object fields) */
+#define HETRUN_FIELD_SWEEP                                                                         \
+    0x2u /**< a list value is a sweep (workload parameters of scalar                               \
+              types only; ignored on list/object fields) */
 
 typedef struct hetrun_int_list {
     int64_t *items;
@@ -54,14 +55,14 @@ typedef struct hetrun_schema hetrun_schema;
 typedef struct hetrun_field {
     const char *key;
     hetrun_field_type type;
-    unsigned flags;                /**< HETRUN_FIELD_* */
-    size_t offset;                 /**< offsetof(struct, member) */
-    double min, max;               /**< numeric range, inclusive (ignored when min > max) */
-    const char *const *choices;    /**< ENUM: NULL-terminated list of names */
-    const hetrun_schema *schema;   /**< OBJECT: the nested mapping's schema */
-    const char *default_value;     /**< YAML text parsed like user input when the key is
-                                        absent; NULL: zero / unset */
-    const char *doc;               /**< one line for docs/jobspec.md */
+    unsigned flags;              /**< HETRUN_FIELD_* */
+    size_t offset;               /**< offsetof(struct, member) */
+    double min, max;             /**< numeric range, inclusive (ignored when min > max) */
+    const char *const *choices;  /**< ENUM: NULL-terminated list of names */
+    const hetrun_schema *schema; /**< OBJECT: the nested mapping's schema */
+    const char *default_value;   /**< YAML text parsed like user input when the key is
+                                      absent; NULL: zero / unset */
+    const char *doc;             /**< one line for docs/jobspec.md */
 } hetrun_field;
 
 /** Context handed to a schema's cross-field check. */
@@ -70,12 +71,12 @@ typedef struct hetrun_check_ctx {
     const char *path;        /**< key path of the mapping, e.g. "workloads[0].gemm" */
     const hetrun_node *node; /**< the mapping (for locations of its keys) */
     hetrun_diags *diags;
-    int *error_count;        /**< incremented by hetrun_check_error (may be NULL) */
+    int *error_count; /**< incremented by hetrun_check_error (may be NULL) */
 } hetrun_check_ctx;
 
 struct hetrun_schema {
-    const char *name;            /**< e.g. "gemm", "report" */
-    size_t size;                 /**< sizeof the struct the fields fill */
+    const char *name; /**< e.g. "gemm", "report" */
+    size_t size;      /**< sizeof the struct the fields fill */
     const hetrun_field *fields;
     size_t field_count;
     /** (optional) checks that involve several fields ("conflicting options"); reports

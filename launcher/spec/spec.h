@@ -10,13 +10,14 @@
 #include "node.h"
 
 /** Hard limits on hostile input (documented in docs/jobspec.md). */
-#define HETRUN_SPEC_MAX_BYTES (1u << 20)   /**< 1 MiB file */
-#define HETRUN_SPEC_MAX_DEPTH 64           /**< nesting depth */
-#define HETRUN_SPEC_MAX_NODES 100000       /**< nodes in the document */
-#define HETRUN_SPEC_MAX_SCALAR 4096        /**< bytes in one scalar */
+#define HETRUN_SPEC_MAX_BYTES (1u << 20) /**< 1 MiB file */
+#define HETRUN_SPEC_MAX_DEPTH 64         /**< nesting depth */
+#define HETRUN_SPEC_MAX_NODES 100000     /**< nodes in the document */
+#define HETRUN_SPEC_MAX_SCALAR 4096      /**< bytes in one scalar */
 #ifndef HETRUN_SPEC_MAX_POINTS
-#define HETRUN_SPEC_MAX_POINTS 10000 /**< workload points after sweep expansion (the fuzz
-                                          build lowers it to spend its time elsewhere) */
+#define HETRUN_SPEC_MAX_POINTS                                                                     \
+    10000 /**< workload points after sweep expansion (the fuzz                                     \
+               build lowers it to spend its time elsewhere) */
 #endif
 
 /**

@@ -39,7 +39,8 @@ static void type_text(const hetrun_field *f, char *out, size_t len) {
 int main(int argc, char **argv) {
     const hetrun_workload_type *const *all = hetrun_workload_all();
     if (argc < 2) {
-        for (size_t i = 0; all[i]; i++) printf("%s\t%s\n", all[i]->name, all[i]->summary);
+        for (size_t i = 0; all[i]; i++)
+            printf("%s\t%s\n", all[i]->name, all[i]->summary);
         return 0;
     }
     const hetrun_workload_type *t = hetrun_workload_find(argv[1]);
@@ -55,8 +56,8 @@ int main(int argc, char **argv) {
         char ty[512];
         type_text(f, ty, sizeof ty);
         const char *def = (f->flags & HETRUN_FIELD_REQUIRED) ? "required"
-                          : f->default_value                ? f->default_value
-                                                            : "none";
+                          : f->default_value                 ? f->default_value
+                                                             : "none";
         bool code = f->default_value && !(f->flags & HETRUN_FIELD_REQUIRED);
         printf("| `%s` | %s | %s | %s%s%s | %s |\n", f->key, ty,
                (f->flags & HETRUN_FIELD_SWEEP) ? "sweep" : "", code ? "`" : "", def,
