@@ -2,7 +2,8 @@
 # hetrun vs PyTorch (CPU) on the same work: MLP 784-1024-1024-10 fp32, SGD momentum,
 # batch 256, synthetic data; inference at batch 1 and 64. Thread counts matched: hetrun
 # 1 thread via a 1-core hwloc topology (HWLOC_XMLFILE), 2 threads = the whole machine;
-# torch via torch.set_num_threads. OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE are cleared.
+# torch via torch.set_num_threads plus OPENBLAS_NUM_THREADS (Debian's torch GEMMs run in
+# OpenBLAS, which otherwise takes every core). OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE are cleared.
 # usage: bench/train/run.sh BUILD_DIR [REPEATS]   (prints one line per measurement)
 set -u
 build=$1 reps=${2:-3}
@@ -32,7 +33,9 @@ for i in $(seq 1 "$reps"); do
     med "$tmp/i1.json" infer | sed 's/^/hetrun infer 1 thread batch p50_ms samples_per_s: /'
     ITERS=300 "$H" run -q --report "$tmp/i2.json" "$here/infer-mlp.yaml" > /dev/null 2>&1
     med "$tmp/i2.json" infer | sed 's/^/hetrun infer 2 threads batch p50_ms samples_per_s: /'
-    for t in 1 2; do
-        echo "torch $t thread(s): $(/usr/bin/python3 "$here/torch_mlp.py" $t 30 300)"
-    done
+    # Debian's torch calls OpenBLAS (BLAS_INFO=generic -> libblas.so.3), whose own thread
+    # count is not torch.set_num_threads: match it too, and pin the 1-thread run to one
+    # core as hetrun's 1-thread rank is.
+    echo "torch 1 thread(s): $(OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 taskset -c 0 /usr/bin/python3 "$here/torch_mlp.py" 1 30 300)"
+    echo "torch 2 thread(s): $(OPENBLAS_NUM_THREADS=2 OMP_NUM_THREADS=2 /usr/bin/python3 "$here/torch_mlp.py" 2 30 300)"
 done

@@ -9,6 +9,81 @@
 #include "hetrun/ops.h"
 #include "kernels/half.h"
 
+/* Hot loops are compiled for AVX-512, AVX2 and baseline x86-64 and picked at load time
+ * (GCC function multiversioning), since the module itself is built for baseline x86-64. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define HETRUN_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define HETRUN_CLONES
+#endif
+
+/* exp(x) for float without a libm call, so loops vectorise: x = n ln2 + r with |r| <=
+ * ln2/2, exp(r) by its degree-7 Taylor polynomial (truncation < 2e-8 relative), times
+ * 2^n built in the exponent bits. Within a few ulp of expf on [-86.9, 88.7]; below that
+ * it flushes to 0, above it saturates at exp(88.7) (callers pass x <= 0 or clamp), and
+ * NaN stays NaN. */
+static inline __attribute__((always_inline)) float vexpf(float x) {
+    const float magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
+    x = x < -87.0f ? -87.0f : x;
+    x = x > 88.7f ? 88.7f : x;
+    float t = x * 1.44269504088896341f + magic;
+    float n = t - magic;
+    float r = x - n * 0.693145751953125f - n * 1.428606765330187e-06f;
+    float p =
+        1.0f +
+        r * (1.0f +
+             r * (0.5f +
+                  r * (1.0f / 6 +
+                       r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720 + r * (1.0f / 5040)))))));
+    int32_t ni;
+    memcpy(&ni, &t, sizeof ni);
+    ni -= 0x4b400000; /* the bits of magic: leaves n */
+    int32_t bits = (ni + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return x < -86.9f ? 0.0f : p * scale;
+}
+
+/* tanh(u) = 1 - 2 / (1 + exp(2u)); |u| > 9 is +-1 to float precision. */
+static inline __attribute__((always_inline)) float vtanhf(float u) {
+    u = u > 9.0f ? 9.0f : u;
+    u = u < -9.0f ? -9.0f : u;
+    return 1.0f - 2.0f / (1.0f + vexpf(2.0f * u));
+}
+
+/* Sum in 16 fixed double lanes: vectorises without reassociating, so results do not
+ * depend on the machine, and stays accurate for long rows. */
+static inline __attribute__((always_inline)) double lane_sum(const float *v, int64_t n) {
+    double lane[16] = {0};
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int l = 0; l < 16; l++)
+            lane[l] += (double)v[i + l];
+    double s = 0.0;
+    for (; i < n; i++)
+        s += (double)v[i];
+    for (int l = 0; l < 16; l++)
+        s += lane[l];
+    return s;
+}
+
+static inline __attribute__((always_inline)) float row_max(const float *v, int64_t n) {
+    float lane[16];
+    int64_t i = 0;
+    for (int l = 0; l < 16; l++)
+        lane[l] = -INFINITY;
+    for (; i + 16 <= n; i += 16)
+        for (int l = 0; l < 16; l++)
+            lane[l] = v[i + l] > lane[l] ? v[i + l] : lane[l];
+    float mx = -INFINITY;
+    for (; i < n; i++)
+        mx = v[i] > mx ? v[i] : mx;
+    for (int l = 0; l < 16; l++)
+        mx = lane[l] > mx ? lane[l] : mx;
+    return mx;
+}
+
+HETRUN_CLONES
 void hetrun_cpu_bias_add_f32(const float *x, const float *bias, float *y, int64_t m, int64_t n) {
     for (int64_t i = 0; i < m; i++) {
         const float *xr = x + i * n;
@@ -21,6 +96,7 @@ void hetrun_cpu_bias_add_f32(const float *x, const float *bias, float *y, int64_
 static const float gelu_k = 0.7978845608028654f; /* sqrt(2/pi) */
 static const float gelu_c = 0.044715f;
 
+HETRUN_CLONES
 void hetrun_cpu_act_forward_f32(unsigned act, const float *x, float *y, int64_t count) {
     if (act == HETRUN_ACT_RELU) {
         for (int64_t i = 0; i < count; i++)
@@ -29,10 +105,11 @@ void hetrun_cpu_act_forward_f32(unsigned act, const float *x, float *y, int64_t 
     }
     for (int64_t i = 0; i < count; i++) {
         float v = x[i];
-        y[i] = 0.5f * v * (1.0f + tanhf(gelu_k * (v + gelu_c * v * v * v)));
+        y[i] = 0.5f * v * (1.0f + vtanhf(gelu_k * (v + gelu_c * v * v * v)));
     }
 }
 
+HETRUN_CLONES
 void hetrun_cpu_act_backward_f32(unsigned act, const float *x, const float *dy, float *dx,
                                  int64_t count) {
     if (act == HETRUN_ACT_RELU) {
@@ -42,51 +119,52 @@ void hetrun_cpu_act_backward_f32(unsigned act, const float *x, const float *dy, 
     }
     for (int64_t i = 0; i < count; i++) {
         float v = x[i];
-        float t = tanhf(gelu_k * (v + gelu_c * v * v * v));
+        float t = vtanhf(gelu_k * (v + gelu_c * v * v * v));
         float du = gelu_k * (1.0f + 3.0f * gelu_c * v * v);
         dx[i] = dy[i] * (0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * du);
     }
 }
 
-/* Row max and sum of exp(x - max), the stable softmax denominators. */
-static void row_stats(const float *xr, int64_t n, float *maxv, double *sum) {
-    float mx = -INFINITY;
+/* e[j] = exp(x[j] - max) for one row; returns max and the double sum of e. */
+static inline __attribute__((always_inline)) void row_exp(const float *xr, float *e, int64_t n,
+                                                          float *maxv, double *sum) {
+    float mx = row_max(xr, n);
     for (int64_t j = 0; j < n; j++)
-        mx = xr[j] > mx ? xr[j] : mx;
-    double s = 0.0;
-    for (int64_t j = 0; j < n; j++)
-        s += expf(xr[j] - mx);
+        e[j] = vexpf(xr[j] - mx);
     *maxv = mx;
-    *sum = s;
+    *sum = lane_sum(e, n);
 }
 
+HETRUN_CLONES
 void hetrun_cpu_softmax_f32(const float *x, float *y, int64_t m, int64_t n) {
     for (int64_t i = 0; i < m; i++) {
         float mx;
         double s;
-        row_stats(x + i * n, n, &mx, &s);
+        row_exp(x + i * n, y + i * n, n, &mx, &s);
         float inv = (float)(1.0 / s);
         for (int64_t j = 0; j < n; j++)
-            y[i * n + j] = expf(x[i * n + j] - mx) * inv;
+            y[i * n + j] *= inv;
     }
 }
 
+HETRUN_CLONES
 void hetrun_cpu_xent_forward_f32(const float *logits, const int32_t *labels, float *probs,
                                  float *loss, int64_t m, int64_t n) {
     for (int64_t i = 0; i < m; i++) {
         const float *xr = logits + i * n;
         float mx;
         double s;
-        row_stats(xr, n, &mx, &s);
+        row_exp(xr, probs + i * n, n, &mx, &s);
         float inv = (float)(1.0 / s);
         for (int64_t j = 0; j < n; j++)
-            probs[i * n + j] = expf(xr[j] - mx) * inv;
+            probs[i * n + j] *= inv;
         int32_t label = labels[i];
         loss[i] =
             (label >= 0 && label < n) ? (float)((double)mx + log(s) - (double)xr[label]) : NAN;
     }
 }
 
+HETRUN_CLONES
 void hetrun_cpu_xent_backward_f32(const float *probs, const int32_t *labels, float *dlogits,
                                   int64_t m, int64_t n, float alpha) {
     for (int64_t i = 0; i < m; i++) {
@@ -97,25 +175,31 @@ void hetrun_cpu_xent_backward_f32(const float *probs, const int32_t *labels, flo
     }
 }
 
+HETRUN_CLONES
 void hetrun_cpu_layernorm_f32(const float *x, const float *gamma, const float *beta, float *y,
                               int64_t m, int64_t n, float eps) {
     for (int64_t i = 0; i < m; i++) {
         const float *xr = x + i * n;
-        double mean = 0.0, var = 0.0;
-        for (int64_t j = 0; j < n; j++)
-            mean += xr[j];
-        mean /= (double)n;
-        for (int64_t j = 0; j < n; j++) {
-            double c = xr[j] - mean;
-            var += c * c;
-        }
+        double mean = lane_sum(xr, n) / (double)n;
+        double lane[16] = {0}, var = 0.0;
+        int64_t j = 0;
+        for (; j + 16 <= n; j += 16)
+            for (int l = 0; l < 16; l++) {
+                double c = (double)xr[j + l] - mean;
+                lane[l] += c * c;
+            }
+        for (; j < n; j++)
+            var += ((double)xr[j] - mean) * ((double)xr[j] - mean);
+        for (int l = 0; l < 16; l++)
+            var += lane[l];
         var /= (double)n;
         float inv = (float)(1.0 / sqrt(var + eps)), fm = (float)mean;
-        for (int64_t j = 0; j < n; j++)
+        for (j = 0; j < n; j++)
             y[i * n + j] = (xr[j] - fm) * inv * gamma[j] + beta[j];
     }
 }
 
+HETRUN_CLONES
 void hetrun_cpu_reduce_axis0_f32(const float *x, float *out, int64_t m, int64_t n, float alpha,
                                  float beta) {
     /* Column sums: walk rows in order so memory is read once, sequentially. */
@@ -135,26 +219,26 @@ void hetrun_cpu_reduce_axis0_f32(const float *x, float *out, int64_t m, int64_t 
     }
 }
 
+HETRUN_CLONES
 void hetrun_cpu_reduce_axis1_f32(const float *x, float *out, int64_t m, int64_t n, float alpha,
                                  float beta) {
-    for (int64_t i = 0; i < m; i++) {
-        double s = 0.0;
-        for (int64_t j = 0; j < n; j++)
-            s += x[i * n + j];
-        out[i] = alpha * (float)s + (beta != 0.0f ? beta * out[i] : 0.0f);
-    }
+    for (int64_t i = 0; i < m; i++)
+        out[i] = alpha * (float)lane_sum(x + i * n, n) + (beta != 0.0f ? beta * out[i] : 0.0f);
 }
 
+HETRUN_CLONES
 void hetrun_cpu_scale_f32(const float *x, float *y, int64_t count, float alpha) {
     for (int64_t i = 0; i < count; i++)
         y[i] = alpha * x[i];
 }
 
+HETRUN_CLONES
 void hetrun_cpu_axpy_f32(const float *x, float *y, int64_t count, float alpha) {
     for (int64_t i = 0; i < count; i++)
         y[i] += alpha * x[i];
 }
 
+HETRUN_CLONES
 void hetrun_cpu_mul_f32(const float *x, const float *y, float *z, int64_t count) {
     for (int64_t i = 0; i < count; i++)
         z[i] = x[i] * y[i];
@@ -165,6 +249,7 @@ void hetrun_cpu_fill_f32(float *y, int64_t count, float value) {
         y[i] = value;
 }
 
+HETRUN_CLONES
 void hetrun_cpu_sgd_momentum_f32(float *w, const float *g, float *v, int64_t count, float lr,
                                  float momentum, float wd) {
     for (int64_t i = 0; i < count; i++) {
@@ -174,6 +259,7 @@ void hetrun_cpu_sgd_momentum_f32(float *w, const float *g, float *v, int64_t cou
     }
 }
 
+HETRUN_CLONES
 void hetrun_cpu_adamw_f32(float *w, const float *g, float *m1, float *m2, int64_t count,
                           const double p[6]) {
     const float lr = (float)p[0], b1 = (float)p[1], b2 = (float)p[2], eps = (float)p[3];
