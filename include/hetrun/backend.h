@@ -15,6 +15,10 @@
  *   `struct_size`). A module built against 1.0 keeps loading in every 1.x launcher.
  * - Every struct that crosses the boundary carries `struct_size`, set by whoever
  *   fills it; readers never touch bytes past it.
+ * - The table is flat, its groups marked by comments, rather than one sub-struct per
+ *   group (as PaddlePaddle's CustomDevice has): one size field then covers everything,
+ *   and appending to any group is the same single rule. Optional groups are all-NULL or
+ *   all-set; the loader checks that.
  *
  * ## Ownership rules
  * - The side that allocates frees: buffers, queues, events, devices and workspace
