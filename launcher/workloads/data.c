@@ -77,19 +77,30 @@ static int vec_push(vec *v, const void *item) {
     return 0;
 }
 
-/* Reads one line (any length) from gz into *buf; returns its length, -1 at EOF. */
+/* Longest CSV line accepted: a file without newlines (or /dev/zero) must not grow the
+ * buffer without bound. */
+#define HETRUN_CSV_MAX_LINE (16u << 20)
+
+/* Reads one line from gz into *buf; returns its length, -1 at EOF, -2 out of memory,
+ * -3 a NUL byte (binary data, not CSV), -4 a line longer than HETRUN_CSV_MAX_LINE. */
 static long gz_line(gzFile gz, char **buf, size_t *cap) {
     size_t len = 0;
     for (;;) {
         if (len + 2 > *cap) {
+            if (*cap >= HETRUN_CSV_MAX_LINE) return -4;
             size_t nc = *cap ? *cap * 2 : 4096;
             char *nb = realloc(*buf, nc);
             if (!nb) return -2;
             *buf = nb, *cap = nc;
         }
-        if (!gzgets(gz, *buf + len, (int)(*cap - len))) return len ? (long)len : -1;
-        len += strlen(*buf + len);
+        size_t room = *cap - len;
+        if (!gzgets(gz, *buf + len, (int)room)) return len ? (long)len : -1;
+        size_t got = strlen(*buf + len);
+        len += got;
         if (len && (*buf)[len - 1] == '\n') return (long)len;
+        /* gzgets stops at a newline, the end of the file, or a full buffer; anything
+         * shorter means a NUL byte hid the rest. */
+        if (got < room - 1 && !gzeof(gz)) return -3;
     }
 }
 
@@ -165,6 +176,12 @@ int hetrun_data_load_csv(const char *path, int64_t label_column, bool header, he
         if (label > max_label) max_label = label;
     }
     if (n == -2) goto oom;
+    if (n == -3 || n == -4) {
+        snprintf(err, err_len, "data: %s line %lld: %s", path, (long long)lineno + 1,
+                 n == -3 ? "NUL byte: binary data, not CSV"
+                         : "line longer than 16 MiB (no newline?)");
+        goto out;
+    }
     int gzerr = 0;
     const char *gzmsg = gzerror(gz, &gzerr);
     if (gzerr != Z_OK && gzerr != Z_BUF_ERROR) {

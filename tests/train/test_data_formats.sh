@@ -57,4 +57,13 @@ grep -q "badlabel.csv line 4: label 2.5 is not a class index" bl.txt || { cat bl
 spec missing "{source: idx, path: nothing.gz, labels: labels.idx1-ubyte}"
 "$hetrun" run --report m.json missing.yaml > m.txt 2>&1 && { echo "FAIL: missing file accepted"; fail=1; }
 grep -q "cannot open IDX .*nothing.gz: No such file" m.txt || { cat m.txt; echo "FAIL: missing-file message"; fail=1; }
+# Binary data and endless lines end with an error, not a hang or unbounded memory.
+spec devzero "{source: csv, path: /dev/zero}"
+timeout 30 "$hetrun" run --report z.json devzero.yaml > z.txt 2>&1
+[ $? -eq 1 ] || { cat z.txt; echo "FAIL: /dev/zero as CSV did not fail cleanly"; fail=1; }
+grep -q "/dev/zero line 1: NUL byte" z.txt || { cat z.txt; echo "FAIL: NUL-byte message"; fail=1; }
+head -c 17000000 /dev/zero | tr '\000' '1' > longline.csv
+spec longline "{source: csv, path: longline.csv}"
+timeout 30 "$hetrun" run --report l.json longline.yaml > l.txt 2>&1
+grep -q "longline.csv line 1: line longer than 16 MiB" l.txt || { cat l.txt; echo "FAIL: long-line message"; fail=1; }
 exit $fail
