@@ -211,6 +211,33 @@ static int count_failed_checks(const cJSON *ranks) {
     return failed;
 }
 
+/* Whether any workload point exchanges data between ranks during its run. */
+static int job_communicates(const hetrun_job *job) {
+    for (size_t i = 0; i < job->workload_count; i++)
+        if (job->workloads[i].type->collective) return 1;
+    return 0;
+}
+
+/* The report rank 0 leaves when it must abort the job: its own record and the cause. */
+static void write_abort_report(const char *path, const cJSON *job_obj, const cJSON *mine,
+                               const char *why) {
+    cJSON *report = cJSON_CreateObject();
+    char reason[1200], err[512];
+    snprintf(reason, sizeof reason, "rank 0 failed and the job was aborted: %s",
+             why ? why : "unknown error");
+    cJSON_AddStringToObject(report, "schema_version", HETRUN_REPORT_SCHEMA_VERSION);
+    cJSON_AddStringToObject(report, "status", "failed");
+    cJSON_AddStringToObject(report, "reason", reason);
+    cJSON_AddItemToObject(report, "job", cJSON_Duplicate(job_obj, 1));
+    cJSON *ranks = cJSON_AddArrayToObject(report, "ranks");
+    cJSON_AddItemToArray(ranks, cJSON_Duplicate(mine, 1));
+    char *text = cJSON_Print(report);
+    if (text && hetrun_write_atomic(path, text, strlen(text), err, sizeof err) != 0)
+        HETRUN_ERROR("cannot write the report: %s", err);
+    cJSON_free(text);
+    cJSON_Delete(report);
+}
+
 static int has_format(const hetrun_job *job, const char *fmt) {
     if (!job->report.formats.count) return strcmp(fmt, "json") == 0;
     for (size_t i = 0; i < job->report.formats.count; i++)
@@ -325,7 +352,19 @@ int hetrun_cmd_run(int argc, char **argv) {
     cJSON *cpus = placement ? cJSON_GetObjectItem(placement, "cpus") : NULL;
     cJSON_AddItemToObject(mine, "cpus", cpus ? cJSON_Duplicate(cpus, 1) : cJSON_CreateArray());
     cJSON_AddItemToObject(mine, "placement", placement ? placement : cJSON_CreateNull());
-    run_rank(job, backend, &pl, rank, nranks, mine);
+    if (run_rank(job, backend, &pl, rank, nranks, mine) != 0 && nranks > 1 &&
+        job_communicates(job)) {
+        /* Peers may be waiting in a collective this rank will never join: end the job
+         * rather than hang. Rank 0 leaves a failed report with the cause first; mpirun
+         * then stops the other ranks (whose guard exits 128+signal). */
+        const char *why = cJSON_GetStringValue(cJSON_GetObjectItem(mine, "error"));
+        HETRUN_ERROR("rank %d failed in a job whose workloads communicate between ranks; "
+                     "aborting the job so no rank waits forever: %s",
+                     rank, why ? why : "unknown error");
+        if (rank == 0) write_abort_report(report_path, job_obj, mine, why);
+        hetrun_guard_disarm();
+        MPI_Abort(MPI_COMM_WORLD, HETRUN_EXIT_FAILED);
+    }
     char *mine_text = cJSON_PrintUnformatted(mine);
     cJSON_Delete(mine);
 

@@ -468,6 +468,7 @@ const hetrun_workload_type hetrun_workload_bench = {
     "op and collective benchmarks: sizes x dtypes, GFLOP/s, GB/s, % of peak, busbw, checked",
     &bench_schema,
     bench_run,
+    1, /* collective */
 };
 
 /** The name of choice `op` of the bench `op` field (for bench_coll.c). */

@@ -237,4 +237,5 @@ const hetrun_workload_type hetrun_workload_gemm = {
     "matrix multiply C = alpha op(A) op(B) + beta C, timed and checked",
     &gemm_schema,
     gemm_run,
+    0, /* ranks work independently */
 };

@@ -250,4 +250,5 @@ const hetrun_workload_type hetrun_workload_infer = {
     "MLP inference over batch sizes: latency p50/p90/p99/max, samples/s, accuracy",
     &infer_schema,
     infer_run,
+    0, /* ranks work independently */
 };

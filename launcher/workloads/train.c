@@ -501,4 +501,5 @@ const hetrun_workload_type hetrun_workload_train = {
     "MLP classifier trained data-parallel (CSV/IDX/synthetic data, sgd/adamw, checkpoints)",
     &train_schema,
     train_run,
+    1, /* collective */
 };

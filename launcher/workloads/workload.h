@@ -23,6 +23,10 @@ typedef struct hetrun_workload_type {
      * makes the job status "failed".
      */
     int (*run)(hetrun_session *s, const void *params, cJSON *result);
+    /** 1 when run() communicates between ranks (allreduce, collectives benchmark): a rank
+     *  that fails then cannot just stop, its peers would wait for it forever, so `run`
+     *  aborts the whole job instead (see cli/cmd_run.c). */
+    int collective;
 } hetrun_workload_type;
 
 /** The workload type called `name`, or NULL. */
