@@ -21,6 +21,7 @@
 #include <cjson/cJSON.h>
 
 #include "cli/commands.h"
+#include "report/csv.h"
 #include "report/report.h"
 #include "util/exitcodes.h"
 
@@ -189,29 +190,6 @@ static cJSON *group_json(const group *x) {
     return o;
 }
 
-/* Appends one CSV field (quoted when it holds a comma, quote or newline). */
-static int csv_put(char **buf, size_t *len, size_t *cap, const char *field, int last) {
-    size_t need = 2 * strlen(field) + 4;
-    if (*len + need >= *cap) {
-        size_t ncap = 2 * (*cap + need);
-        char *grown = realloc(*buf, ncap);
-        if (!grown) return -1;
-        *buf = grown;
-        *cap = ncap;
-    }
-    int quote = strpbrk(field, ",\"\n") != NULL;
-    char *p = *buf + *len;
-    if (quote) *p++ = '"';
-    for (; *field; field++) {
-        if (*field == '"') *p++ = '"';
-        *p++ = *field;
-    }
-    if (quote) *p++ = '"';
-    *p++ = last ? '\n' : ',';
-    *len = (size_t)(p - *buf);
-    return 0;
-}
-
 static int write_csv(const char *path, const cJSON *rows, char *err, size_t errlen) {
     static const char *const cols[] = {"backend",
                                        "device_kind",
@@ -231,31 +209,22 @@ static int write_csv(const char *path, const cJSON *rows, char *err, size_t errl
                                        "device_memory_peak_bytes",
                                        "energy_joules"};
     const size_t nc = sizeof cols / sizeof cols[0];
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    int oom = buf == NULL;
-    for (size_t c = 0; !oom && c < nc; c++)
-        oom = csv_put(&buf, &len, &cap, cols[c], c + 1 == nc);
+    hetrun_csv b = {malloc(4096), 0, 4096, 0};
+    b.oom = b.text == NULL;
+    hetrun_csv_row(&b, cols, nc);
     const cJSON *row;
     cJSON_ArrayForEach(row, rows) {
-        for (size_t c = 0; !oom && c < nc; c++) {
+        for (size_t c = 0; c < nc; c++) {
             char field[320] = "";
             const cJSON *v = cJSON_GetObjectItem(row, cols[c]);
             if (cJSON_IsNumber(v))
                 snprintf(field, sizeof field, "%.17g", v->valuedouble);
             else if (cJSON_IsString(v))
                 snprintf(field, sizeof field, "%s", v->valuestring);
-            oom = csv_put(&buf, &len, &cap, field, c + 1 == nc);
+            hetrun_csv_field(&b, field, c + 1 == nc);
         }
     }
-    if (oom) {
-        free(buf);
-        snprintf(err, errlen, "%s: out of memory building the CSV", path);
-        return -1;
-    }
-    int rc = hetrun_write_atomic(path, buf, len, err, errlen);
-    free(buf);
-    return rc;
+    return hetrun_csv_write(path, &b, err, errlen);
 }
 
 static void print_table(const cJSON *out, FILE *f) {

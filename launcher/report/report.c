@@ -1,6 +1,8 @@
 /* Building the report: usage records, environment, summary over ranks, table and CSV. */
 #include "report/report.h"
 
+#include "report/csv.h"
+
 #include <cjson/cJSON.h>
 #include <hwloc.h>
 #include <math.h>
@@ -565,60 +567,12 @@ void hetrun_report_csv_path(const char *json_path, char *out, size_t len) {
         snprintf(out, len, "%s.csv", json_path);
 }
 
-/* A growing CSV text; fields quoted when they hold a comma, quote or newline. */
-typedef struct csv_buf {
-    char *text;
-    size_t len, cap;
-    int oom;
-} csv_buf;
-
-static void csv_field(csv_buf *b, const char *s, int last) {
-    size_t need = 2 * strlen(s) + 4;
-    if (b->oom) return;
-    if (b->len + need >= b->cap) {
-        size_t ncap = (b->cap + need) * 2;
-        char *grown = realloc(b->text, ncap);
-        if (!grown) {
-            b->oom = 1;
-            return;
-        }
-        b->text = grown;
-        b->cap = ncap;
-    }
-    int quote = strpbrk(s, ",\"\n") != NULL;
-    char *p = b->text + b->len;
-    if (quote) *p++ = '"';
-    for (; *s; s++) {
-        if (*s == '"') *p++ = '"';
-        *p++ = *s;
-    }
-    if (quote) *p++ = '"';
-    *p++ = last ? '\n' : ',';
-    b->len = (size_t)(p - b->text);
-}
-
-static void csv_row(csv_buf *b, const char *const *fields, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        csv_field(b, fields[i] ? fields[i] : "", i + 1 == n);
-}
-
 static void csv_num(char *buf, size_t len, const cJSON *o, const char *key) {
     const cJSON *v = cJSON_GetObjectItem(o, key);
     if (cJSON_IsNumber(v))
         snprintf(buf, len, "%.10g", v->valuedouble);
     else
         buf[0] = '\0';
-}
-
-static int csv_write(const char *path, csv_buf *b, char *err, size_t errlen) {
-    if (b->oom || !b->text) {
-        snprintf(err, errlen, "%s: out of memory building the CSV", path);
-        free(b->text);
-        return -1;
-    }
-    int rc = hetrun_write_atomic(path, b->text, b->len, err, errlen);
-    free(b->text);
-    return rc;
 }
 
 /* Results: one row per rank and workload point (collectives: in their own file). */
@@ -646,9 +600,9 @@ static int write_results(const char *path, const cJSON *report, char *err, size_
                                        "time_ms_max",
                                        "check"};
     enum { NC = sizeof cols / sizeof cols[0] };
-    csv_buf b = {malloc(4096), 0, 4096, 0};
+    hetrun_csv b = {malloc(4096), 0, 4096, 0};
     b.oom = b.text == NULL;
-    csv_row(&b, cols, NC);
+    hetrun_csv_row(&b, cols, NC);
     const cJSON *rank, *res;
     cJSON_ArrayForEach(rank, cJSON_GetObjectItem(report, "ranks")) {
         const cJSON *dev = cJSON_GetObjectItem(rank, "device");
@@ -684,10 +638,10 @@ static int write_results(const char *path, const cJSON *report, char *err, size_
             for (int i = 9; i <= 20; i++)
                 row[i] = v[i];
             row[21] = str_or(res, "check", "");
-            csv_row(&b, row, NC);
+            hetrun_csv_row(&b, row, NC);
         }
     }
-    return csv_write(path, &b, err, errlen);
+    return hetrun_csv_write(path, &b, err, errlen);
 }
 
 /* Collectives: one row per rank, point, size and column (host, mpi_reference, device). */
@@ -697,9 +651,9 @@ static int write_collectives(const char *path, const cJSON *report, char *err, s
                                        "time_us", "algbw_gbps", "busbw_gbps", "wrong"};
     static const char *const columns[] = {"host", "mpi_reference", "device"};
     enum { NC = sizeof cols / sizeof cols[0] };
-    csv_buf b = {malloc(4096), 0, 4096, 0};
+    hetrun_csv b = {malloc(4096), 0, 4096, 0};
     b.oom = b.text == NULL;
-    csv_row(&b, cols, NC);
+    hetrun_csv_row(&b, cols, NC);
     const cJSON *rank, *res, *row;
     cJSON_ArrayForEach(rank, cJSON_GetObjectItem(report, "ranks")) {
         cJSON_ArrayForEach(res, cJSON_GetObjectItem(rank, "results")) {
@@ -734,12 +688,12 @@ static int write_collectives(const char *path, const cJSON *report, char *err, s
                                          v[5],
                                          v[6],
                                          v[7]};
-                    csv_row(&b, r, NC);
+                    hetrun_csv_row(&b, r, NC);
                 }
             }
         }
     }
-    return csv_write(path, &b, err, errlen);
+    return hetrun_csv_write(path, &b, err, errlen);
 }
 
 /* Usage: one row per rank, the record `hetrun usage` bills from. */
@@ -763,9 +717,9 @@ static int write_usage(const char *path, const cJSON *report, char *err, size_t 
                                        "device_memory_peak_bytes",
                                        "energy_joules"};
     enum { NC = sizeof cols / sizeof cols[0] };
-    csv_buf b = {malloc(4096), 0, 4096, 0};
+    hetrun_csv b = {malloc(4096), 0, 4096, 0};
     b.oom = b.text == NULL;
-    csv_row(&b, cols, NC);
+    hetrun_csv_row(&b, cols, NC);
     const cJSON *job = cJSON_GetObjectItem(report, "job"), *rank;
     cJSON_ArrayForEach(rank, cJSON_GetObjectItem(report, "ranks")) {
         const cJSON *dev = cJSON_GetObjectItem(rank, "device"),
@@ -780,9 +734,9 @@ static int write_usage(const char *path, const cJSON *report, char *err, size_t 
                              str_or(dev, "name", ""),      str_or(dev, "kind", "")};
         for (int i = 8; i < NC; i++)
             r[i] = v[i - 7];
-        csv_row(&b, r, NC);
+        hetrun_csv_row(&b, r, NC);
     }
-    return csv_write(path, &b, err, errlen);
+    return hetrun_csv_write(path, &b, err, errlen);
 }
 
 static int has_collectives(const cJSON *report) {
