@@ -236,7 +236,9 @@ typedef struct hetrun_backend_ops {
 
     /* ---- ops (see hetrun/ops.h for the catalogue) ---- */
     /** Whether the op kind works with this dtype combination on `dev`. Returns HETRUN_OK
-     *  when supported, ::HETRUN_ERR_UNSUPPORTED (with a reason) when not. */
+     *  when supported, ::HETRUN_ERR_UNSUPPORTED (with a reason) when not. The answer, like
+     *  op_workspace_size's, must not depend on alpha, beta or p[]: the launcher asks once
+     *  per shape and reuses it. */
     hetrun_status (*op_supported)(hetrun_device *dev, const hetrun_op_desc *desc);
     /** Phase 1: bytes of device workspace `op_run` needs for `desc` (0 is common).
      *  Runtimes with "get workspace size, then run" APIs map here directly. */

@@ -139,17 +139,38 @@ int hetrun_session_timer_stop(hetrun_session *s, double *ms) {
     return 0;
 }
 
-int hetrun_exec_op(hetrun_session *s, const hetrun_op_desc *desc, const hetrun_tensor *args) {
-    char why[256];
-    const char *name = hetrun_op_name(desc->kind) ? hetrun_op_name(desc->kind) : "?";
-    if (!hetrun_op_desc_valid(desc, why, sizeof why)) return fail(s, "op %s: %s", name, why);
+/* Asks the backend whether it supports `desc` and how much workspace it needs, once per
+ * shape: the answers may not depend on alpha, beta or p[] (backend.h), so those are
+ * zeroed in the key. Returns 0 with *ws set, or -1 (s->error). */
+static int check_support(hetrun_session *s, const hetrun_op_desc *desc, const char *name,
+                         uint64_t *ws) {
+    hetrun_op_desc key = *desc;
+    key.alpha = key.beta = 0.0;
+    memset(key.p, 0, sizeof key.p);
+    for (unsigned i = 0; i < s->checked_count; i++)
+        if (memcmp(&s->checked[i].key, &key, sizeof key) == 0) {
+            *ws = s->checked[i].workspace;
+            return 0;
+        }
     if (s->ops->op_supported(s->device, desc) != HETRUN_OK)
         return fail(s, "op %s with dtype %s -> %s is not supported: %s", name,
                     hetrun_dtype_name(desc->dtype), hetrun_dtype_name(desc->out_dtype),
                     s->ops->last_error());
-    uint64_t ws = 0;
-    if (s->ops->op_workspace_size(s->device, desc, &ws) != HETRUN_OK)
+    if (s->ops->op_workspace_size(s->device, desc, ws) != HETRUN_OK)
         return fail(s, "op %s: workspace size: %s", name, s->ops->last_error());
+    const unsigned n = sizeof s->checked / sizeof s->checked[0];
+    unsigned slot = s->checked_count < n ? s->checked_count++ : s->checked_next++ % n;
+    s->checked[slot].key = key;
+    s->checked[slot].workspace = *ws;
+    return 0;
+}
+
+int hetrun_exec_op(hetrun_session *s, const hetrun_op_desc *desc, const hetrun_tensor *args) {
+    char why[256];
+    const char *name = hetrun_op_name(desc->kind) ? hetrun_op_name(desc->kind) : "?";
+    if (!hetrun_op_desc_valid(desc, why, sizeof why)) return fail(s, "op %s: %s", name, why);
+    uint64_t ws = 0;
+    if (check_support(s, desc, name, &ws) != 0) return -1;
     if (ws > s->workspace_bytes) { /* grow once, reuse: fresh pages are expensive */
         hetrun_buffer *grown;
         if (hetrun_session_alloc(s, ws, &grown) != 0) return -1;

@@ -54,7 +54,14 @@ typedef struct hetrun_session {
     hetrun_event *timer_start, *timer_stop; /**< for hetrun_session_timer_* */
     hetrun_event *busy_start, *busy_stop;   /**< the open busy span (usage.device_busy_s) */
     bool busy_open;                         /**< busy_start recorded, not yet closed */
-    char error[1024];                       /**< last error: names backend, device, op and cause */
+    /** Descriptors already answered by op_supported and op_workspace_size (scalars
+     *  zeroed), so a training loop asks the backend once per shape, not once per op. */
+    struct {
+        hetrun_op_desc key;
+        uint64_t workspace;
+    } checked[16];
+    unsigned checked_count, checked_next;
+    char error[1024]; /**< last error: names backend, device, op and cause */
 } hetrun_session;
 
 /** Allocates device memory (counted in usage.mem_*); on error fills s->error. */
@@ -71,7 +78,8 @@ int hetrun_session_sync(hetrun_session *s);
 /**
  * Executes one op: validates the descriptor against the catalogue, checks the backend
  * supports it (an unsupported op is an error naming op, dtype and backend), sizes and
- * reuses the workspace, enqueues it, counts FLOPs and bytes. Returns 0 or -1 (s->error).
+ * reuses the workspace, enqueues it, counts FLOPs and bytes. The support and workspace
+ * answers are remembered per shape (see `checked`). Returns 0 or -1 (s->error).
  */
 int hetrun_exec_op(hetrun_session *s, const hetrun_op_desc *desc, const hetrun_tensor *args);
 
