@@ -34,20 +34,21 @@ static void gemm_spans(const hetrun_op_desc *d, uint64_t span[3]) {
         span[a] = hetrun_op_arg_elements(d, a);
 }
 
+/* fp32 (or fp64, for exact int8) copies of the operands the widened GEMMs need. */
+static uint64_t workspace_bytes(const hetrun_op_desc *d) {
+    if (d->kind != HETRUN_OP_GEMM) return 0;
+    uint64_t s[3];
+    gemm_spans(d, s);
+    if (d->dtype == HETRUN_F16 || d->dtype == HETRUN_BF16)
+        return (s[0] + s[1] + (d->out_dtype == HETRUN_F32 ? 0 : s[2])) * sizeof(float);
+    if (d->dtype == HETRUN_I8) return (s[0] + s[1] + s[2]) * sizeof(double);
+    return 0;
+}
+
 hetrun_status cpu_op_workspace_size(hetrun_device *dev, const hetrun_op_desc *d, uint64_t *bytes) {
     hetrun_status st = cpu_op_supported(dev, d);
-    if (st != HETRUN_OK) return st;
-    *bytes = 0;
-    if (d->kind == HETRUN_OP_GEMM && (d->dtype == HETRUN_F16 || d->dtype == HETRUN_BF16)) {
-        uint64_t s[3];
-        gemm_spans(d, s);
-        *bytes = (s[0] + s[1] + (d->out_dtype == HETRUN_F32 ? 0 : s[2])) * sizeof(float);
-    } else if (d->kind == HETRUN_OP_GEMM && d->dtype == HETRUN_I8) {
-        uint64_t s[3];
-        gemm_spans(d, s);
-        *bytes = (s[0] + s[1] + s[2]) * sizeof(double);
-    }
-    return HETRUN_OK;
+    if (st == HETRUN_OK) *bytes = workspace_bytes(d);
+    return st;
 }
 
 static int lead(int64_t ld, int64_t cols) {
@@ -176,8 +177,7 @@ hetrun_status cpu_op_run(hetrun_queue *q, const hetrun_op_desc *d, const hetrun_
                              (unsigned long long)(args[a].buffer ? args[a].buffer->bytes : 0));
         p[a] = (char *)args[a].buffer->ptr + args[a].offset;
     }
-    uint64_t ws_need = 0;
-    cpu_op_workspace_size(NULL, d, &ws_need);
+    uint64_t ws_need = workspace_bytes(d);
     void *ws = NULL;
     if (ws_need) {
         if (!workspace.buffer || workspace.offset > workspace.buffer->bytes ||
