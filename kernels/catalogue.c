@@ -73,6 +73,16 @@ size_t hetrun_dtype_size(hetrun_dtype dtype) {
     return (unsigned)dtype < HETRUN_DTYPE_COUNT ? dtype_sizes[dtype] : 0;
 }
 
+double hetrun_dtype_unit_roundoff(hetrun_dtype dtype) {
+    switch (dtype) {
+    case HETRUN_F32: return 0x1.0p-24;
+    case HETRUN_F64: return 0x1.0p-53;
+    case HETRUN_F16: return 0x1.0p-11;
+    case HETRUN_BF16: return 0x1.0p-8;
+    default: return 0.0;
+    }
+}
+
 const char *hetrun_activation_name(hetrun_activation act) {
     return (unsigned)act < HETRUN_ACT_COUNT ? act_names[act] : NULL;
 }

@@ -37,6 +37,9 @@ const char *hetrun_dtype_name(hetrun_dtype dtype);
 int hetrun_dtype_from_name(const char *name);
 /** Bytes per element. */
 size_t hetrun_dtype_size(hetrun_dtype dtype);
+/** Unit roundoff of a float dtype (2^-24 for fp32, 2^-11 fp16, 2^-8 bf16, 2^-53 fp64);
+ *  0 for the integer types, whose arithmetic here is exact. */
+double hetrun_dtype_unit_roundoff(hetrun_dtype dtype);
 /** Activation name ("relu", "gelu") or NULL; and back (-1 when unknown). */
 const char *hetrun_activation_name(hetrun_activation act);
 int hetrun_activation_from_name(const char *name);

@@ -121,17 +121,6 @@ static const hetrun_schema bench_schema = {"bench", sizeof(hetrun_bench_params),
                                            sizeof bench_fields / sizeof bench_fields[0],
                                            bench_check_fields};
 
-static double unit_roundoff(hetrun_dtype t) {
-    switch (t) {
-    case HETRUN_F64: return 0x1.0p-53;
-    case HETRUN_F16: return 0x1.0p-11;
-    case HETRUN_BF16: return 0x1.0p-8;
-    case HETRUN_I8:
-    case HETRUN_I32: return 0.0;
-    default: return 0x1.0p-24;
-    }
-}
-
 /* The descriptor a point benchmarks; parameters are typical of training. */
 static hetrun_op_desc point_desc(const hetrun_bench_params *p, const hetrun_session *s) {
     hetrun_op_kind kind = (hetrun_op_kind)p->op;
@@ -209,10 +198,9 @@ static double reduction_length(const hetrun_op_desc *d) {
 /* The check tolerance of a point (see the file comment). */
 static double check_tolerance(const hetrun_op_desc *d) {
     const hetrun_dtype ti = (hetrun_dtype)d->dtype, to = (hetrun_dtype)d->out_dtype;
-    const double u_out =
-        unit_roundoff(ti) > unit_roundoff(to) ? unit_roundoff(ti) : unit_roundoff(to);
-    double u_acc = unit_roundoff(ti);
-    if (ti == HETRUN_F16 || ti == HETRUN_BF16) u_acc = unit_roundoff(HETRUN_F32);
+    const double u_out = fmax(hetrun_dtype_unit_roundoff(ti), hetrun_dtype_unit_roundoff(to));
+    double u_acc = hetrun_dtype_unit_roundoff(ti);
+    if (ti == HETRUN_F16 || ti == HETRUN_BF16) u_acc = hetrun_dtype_unit_roundoff(HETRUN_F32);
     if (ti == HETRUN_F32 && d->kind == HETRUN_OP_GEMM && (d->flags & HETRUN_OP_ALLOW_TF32))
         u_acc = 0x1.0p-11;
     return 4.0 * u_out + 8.0 * u_acc * sqrt(reduction_length(d));

@@ -69,16 +69,6 @@ static const hetrun_schema gemm_schema = {"gemm", sizeof(gemm_params), gemm_fiel
                                           sizeof gemm_fields / sizeof gemm_fields[0],
                                           gemm_check_fields};
 
-static double unit_roundoff(hetrun_dtype t) {
-    switch (t) {
-    case HETRUN_F64: return 0x1.0p-53;
-    case HETRUN_F16: return 0x1.0p-11;
-    case HETRUN_BF16: return 0x1.0p-8;
-    case HETRUN_I8: return 0.0;
-    default: return 0x1.0p-24;
-    }
-}
-
 /* y = op(M) x in double, M stored rows x cols with row stride ld. */
 static void matvec(const void *mat, hetrun_dtype t, int trans, int64_t rows, int64_t cols,
                    int64_t ld, const double *x, double *y, int absolute) {
@@ -118,8 +108,7 @@ static double check_result(const hetrun_op_desc *d, const void *a, const void *b
         matvec(a, ti, ta, ta ? k : m, ta ? m : k, lda, bnd1, bnd, 1);
         matvec(c, to, 0, m, n, n, x, cx, 0);
         if (d->beta != 0.0) matvec(c0, to, 0, m, n, n, x, c0x, 0);
-        const double u =
-            unit_roundoff(ti) > unit_roundoff(to) ? unit_roundoff(ti) : unit_roundoff(to);
+        const double u = fmax(hetrun_dtype_unit_roundoff(ti), hetrun_dtype_unit_roundoff(to));
         const double tol = 8.0 * u * sqrt((double)k) + 1e-300;
         worst = 0.0;
         for (int64_t i = 0; i < m; i++) {
