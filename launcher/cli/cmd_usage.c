@@ -209,9 +209,7 @@ static int write_csv(const char *path, const cJSON *rows, char *err, size_t errl
                                        "device_memory_peak_bytes",
                                        "energy_joules"};
     const size_t nc = sizeof cols / sizeof cols[0];
-    hetrun_csv b = {malloc(4096), 0, 4096, 0};
-    b.oom = b.text == NULL;
-    hetrun_csv_row(&b, cols, nc);
+    hetrun_csv b = hetrun_csv_begin(cols, nc);
     const cJSON *row;
     cJSON_ArrayForEach(row, rows) {
         for (size_t c = 0; c < nc; c++) {

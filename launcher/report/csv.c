@@ -47,3 +47,10 @@ int hetrun_csv_write(const char *path, hetrun_csv *b, char *err, size_t errlen) 
     free(b->text);
     return rc;
 }
+
+hetrun_csv hetrun_csv_begin(const char *const *header, size_t n) {
+    hetrun_csv b = {malloc(4096), 0, 4096, 0};
+    b.oom = b.text == NULL;
+    hetrun_csv_row(&b, header, n);
+    return b;
+}

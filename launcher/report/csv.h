@@ -14,6 +14,8 @@ typedef struct hetrun_csv {
     int oom; /**< set when an allocation failed; later appends do nothing */
 } hetrun_csv;
 
+/** A new CSV text holding the header row. */
+hetrun_csv hetrun_csv_begin(const char *const *header, size_t n);
 /** Appends one field, quoted when it holds a comma, quote or newline; `last` ends the row. */
 void hetrun_csv_field(hetrun_csv *b, const char *s, int last);
 /** Appends a row of `n` fields (NULL is an empty field). */

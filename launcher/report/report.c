@@ -600,9 +600,7 @@ static int write_results(const char *path, const cJSON *report, char *err, size_
                                        "time_ms_max",
                                        "check"};
     enum { NC = sizeof cols / sizeof cols[0] };
-    hetrun_csv b = {malloc(4096), 0, 4096, 0};
-    b.oom = b.text == NULL;
-    hetrun_csv_row(&b, cols, NC);
+    hetrun_csv b = hetrun_csv_begin(cols, NC);
     const cJSON *rank, *res;
     cJSON_ArrayForEach(rank, cJSON_GetObjectItem(report, "ranks")) {
         const cJSON *dev = cJSON_GetObjectItem(rank, "device");
@@ -651,9 +649,7 @@ static int write_collectives(const char *path, const cJSON *report, char *err, s
                                        "time_us", "algbw_gbps", "busbw_gbps", "wrong"};
     static const char *const columns[] = {"host", "mpi_reference", "device"};
     enum { NC = sizeof cols / sizeof cols[0] };
-    hetrun_csv b = {malloc(4096), 0, 4096, 0};
-    b.oom = b.text == NULL;
-    hetrun_csv_row(&b, cols, NC);
+    hetrun_csv b = hetrun_csv_begin(cols, NC);
     const cJSON *rank, *res, *row;
     cJSON_ArrayForEach(rank, cJSON_GetObjectItem(report, "ranks")) {
         cJSON_ArrayForEach(res, cJSON_GetObjectItem(rank, "results")) {
@@ -717,9 +713,7 @@ static int write_usage(const char *path, const cJSON *report, char *err, size_t 
                                        "device_memory_peak_bytes",
                                        "energy_joules"};
     enum { NC = sizeof cols / sizeof cols[0] };
-    hetrun_csv b = {malloc(4096), 0, 4096, 0};
-    b.oom = b.text == NULL;
-    hetrun_csv_row(&b, cols, NC);
+    hetrun_csv b = hetrun_csv_begin(cols, NC);
     const cJSON *job = cJSON_GetObjectItem(report, "job"), *rank;
     cJSON_ArrayForEach(rank, cJSON_GetObjectItem(report, "ranks")) {
         const cJSON *dev = cJSON_GetObjectItem(rank, "device"),
