@@ -22,15 +22,14 @@
 extern "C" {
 #endif
 
-/** Maximum operand count of any op. */
-#define HETRUN_OP_MAX_ARGS 4
-
 /** Short lower-case name of an op kind ("gemm", "bias_add"...), or NULL. */
 const char *hetrun_op_name(hetrun_op_kind kind);
 /** Op kind by name; returns -1 when unknown. */
 int hetrun_op_from_name(const char *name);
-/** Number of tensor operands the op takes. */
-int hetrun_op_arity(hetrun_op_kind kind);
+/** Whether operand `arg` of `desc` is used: false for an optional operand whose flag
+ *  (HETRUN_OP_HAS_BIAS, HETRUN_OP_HAS_AUX, HETRUN_OP_KEY_PADDING_MASK) is not set; its
+ *  tensor may then have a NULL buffer. (The operand count is hetrun_op_arity, ops.h.) */
+bool hetrun_op_arg_present(const hetrun_op_desc *desc, int arg);
 /** Lower-case dtype name ("fp32", "bf16"...), or NULL. */
 const char *hetrun_dtype_name(hetrun_dtype dtype);
 /** Dtype by name (accepts fp32/f32/float32 ...); returns -1 when unknown. */
@@ -50,6 +49,16 @@ uint64_t hetrun_op_arg_elements(const hetrun_op_desc *desc, int arg);
 hetrun_dtype hetrun_op_arg_dtype(const hetrun_op_desc *desc, int arg);
 /** Bytes operand `arg` spans. */
 uint64_t hetrun_op_arg_bytes(const hetrun_op_desc *desc, int arg);
+
+/** Elements between batch entries of GEMM operand `arg` (0 A, 1 B, 2 C): 0 for a
+ *  broadcast A or B; C's packed default resolved. */
+int64_t hetrun_gemm_batch_stride(const hetrun_op_desc *desc, int arg);
+/** Attention operand geometry for role 'q' (Q, dQ), 'k' (K, V, dK, dV) or 'o' (O, dO):
+ *  token stride and batch stride in elements, defaults resolved. */
+void hetrun_attention_geometry(const hetrun_op_desc *desc, char role, int64_t *ld,
+                               int64_t *bstride);
+/** (query, key) pairs attention computes per (batch, head): Lq x Lk, or fewer when causal. */
+double hetrun_attention_kept_pairs(const hetrun_op_desc *desc);
 
 /** Nominal floating-point (or integer for I8 GEMM) operations of one call. */
 double hetrun_op_flops(const hetrun_op_desc *desc);

@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "catalogue.h"
 #include "half.h"
@@ -36,20 +37,36 @@ void hetrun_store_from_double(void *base, hetrun_dtype dtype, uint64_t i, double
 
 static const double gelu_k = 0.7978845608028654; /* sqrt(2/pi) */
 
+static const double inv_sqrt2 = 0.7071067811865476, inv_sqrt2pi = 0.3989422804014327;
+
 static double act_fwd(unsigned act, double x) {
-    if (act == HETRUN_ACT_RELU) return x > 0.0 ? x : 0.0;
-    return 0.5 * x * (1.0 + tanh(gelu_k * (x + 0.044715 * x * x * x)));
+    switch (act) {
+    case HETRUN_ACT_RELU: return x > 0.0 ? x : 0.0;
+    case HETRUN_ACT_GELU: return 0.5 * x * (1.0 + tanh(gelu_k * (x + 0.044715 * x * x * x)));
+    case HETRUN_ACT_GELU_ERF: return 0.5 * x * (1.0 + erf(x * inv_sqrt2));
+    default: return x;
+    }
 }
 
 static double act_grad(unsigned act, double x) {
-    if (act == HETRUN_ACT_RELU) return x > 0.0 ? 1.0 : 0.0;
-    double u = gelu_k * (x + 0.044715 * x * x * x);
-    double t = tanh(u);
-    double du = gelu_k * (1.0 + 3.0 * 0.044715 * x * x);
-    return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du;
+    switch (act) {
+    case HETRUN_ACT_RELU: return x > 0.0 ? 1.0 : 0.0;
+    case HETRUN_ACT_GELU: {
+        double u = gelu_k * (x + 0.044715 * x * x * x);
+        double t = tanh(u);
+        double du = gelu_k * (1.0 + 3.0 * 0.044715 * x * x);
+        return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du;
+    }
+    case HETRUN_ACT_GELU_ERF:
+        return 0.5 * (1.0 + erf(x * inv_sqrt2)) + x * inv_sqrt2pi * exp(-0.5 * x * x);
+    default: return 1.0;
+    }
 }
 
-static void gemm(const hetrun_op_desc *d, void *const *a) {
+/* One GEMM problem: C = alpha op(A) op(B) + beta C, then the epilogue (bias, aux, act)
+ * when `epi` is set. Operand pointers address the problem's first elements. */
+static void gemm_one(const hetrun_op_desc *d, const void *A, const void *B, void *C,
+                     const void *bias, void *aux, int epi) {
     const hetrun_dtype ti = (hetrun_dtype)d->dtype, to = (hetrun_dtype)d->out_dtype;
     const int ta = (d->flags & HETRUN_OP_TRANS_A) != 0, tb = (d->flags & HETRUN_OP_TRANS_B) != 0;
     const int64_t lda = d->lda ? d->lda : (ta ? d->m : d->k);
@@ -59,13 +76,31 @@ static void gemm(const hetrun_op_desc *d, void *const *a) {
         for (int64_t j = 0; j < d->n; j++) {
             double acc = 0.0;
             for (int64_t p = 0; p < d->k; p++) {
-                double x = LD(a[0], ti, ta ? p * lda + i : i * lda + p);
-                double y = LD(a[1], ti, tb ? j * ldb + p : p * ldb + j);
+                double x = LD(A, ti, ta ? p * lda + i : i * lda + p);
+                double y = LD(B, ti, tb ? j * ldb + p : p * ldb + j);
                 acc += x * y;
             }
-            double c = d->beta != 0.0 ? d->beta * LD(a[2], to, i * ldc + j) : 0.0;
-            ST(a[2], to, i * ldc + j, d->alpha * acc + c);
+            double v = d->alpha * acc + (d->beta != 0.0 ? d->beta * LD(C, to, i * ldc + j) : 0.0);
+            if (epi) {
+                if (bias) v += LD(bias, to, j);
+                if (aux) ST(aux, to, i * d->n + j, v);
+                v = act_fwd(d->act, v);
+            }
+            ST(C, to, i * ldc + j, v);
         }
+}
+
+static const void *at(const void *base, hetrun_dtype t, int64_t elements) {
+    return (const char *)base + (size_t)elements * hetrun_dtype_size(t);
+}
+
+static void gemm(const hetrun_op_desc *d, void *const *a) {
+    const hetrun_dtype ti = (hetrun_dtype)d->dtype, to = (hetrun_dtype)d->out_dtype;
+    const int64_t batch = d->struct_size >= HETRUN_OP_DESC_SIZE_V1_1 && d->batch > 1 ? d->batch : 1;
+    for (int64_t b = 0; b < batch; b++)
+        gemm_one(d, at(a[0], ti, b * hetrun_gemm_batch_stride(d, 0)),
+                 at(a[1], ti, b * hetrun_gemm_batch_stride(d, 1)),
+                 (void *)at(a[2], to, b * hetrun_gemm_batch_stride(d, 2)), NULL, NULL, 0);
 }
 
 static void softmax_row(const void *x, hetrun_dtype t, int64_t row, int64_t n, double *maxv,
@@ -77,6 +112,110 @@ static void softmax_row(const void *x, hetrun_dtype t, int64_t row, int64_t n, d
         s += exp(LD(x, t, row * n + j) - mx);
     *maxv = mx;
     *sum = s;
+}
+
+/* Row statistics in double: mean and 1/sqrt(var + eps). */
+static void row_stats(const void *x, hetrun_dtype t, int64_t row, int64_t n, double eps,
+                      double *mean, double *rstd) {
+    double mu = 0.0, var = 0.0;
+    for (int64_t j = 0; j < n; j++)
+        mu += LD(x, t, row * n + j);
+    mu /= (double)n;
+    for (int64_t j = 0; j < n; j++) {
+        double c = LD(x, t, row * n + j) - mu;
+        var += c * c;
+    }
+    *mean = mu;
+    *rstd = 1.0 / sqrt(var / (double)n + eps);
+}
+
+static void layernorm_forward(const hetrun_op_desc *d, void *const *a) {
+    const hetrun_dtype t = (hetrun_dtype)d->dtype;
+    for (int64_t i = 0; i < d->m; i++) {
+        double mean, rstd;
+        row_stats(a[0], t, i, d->n, d->p[0], &mean, &rstd);
+        for (int64_t j = 0; j < d->n; j++)
+            ST(a[3], t, i * d->n + j,
+               (LD(a[0], t, i * d->n + j) - mean) * rstd * LD(a[1], t, j) + LD(a[2], t, j));
+        ST(a[4], HETRUN_F32, i, mean);
+        ST(a[5], HETRUN_F32, i, rstd);
+    }
+}
+
+/* dxhat = dy * gamma; dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)). */
+static void layernorm_backward(const hetrun_op_desc *d, void *const *a) {
+    const hetrun_dtype t = (hetrun_dtype)d->dtype;
+    const int64_t m = d->m, n = d->n;
+    for (int64_t j = 0; j < n; j++) { /* parameter gradients, summed over rows */
+        double dg = 0.0, db = 0.0;
+        for (int64_t i = 0; i < m; i++) {
+            double xhat =
+                (LD(a[0], t, i * n + j) - LD(a[2], HETRUN_F32, i)) * LD(a[3], HETRUN_F32, i);
+            double dy = LD(a[4], t, i * n + j);
+            dg += dy * xhat;
+            db += dy;
+        }
+        if (d->p[1] != 0.0) {
+            dg += LD(a[6], t, j);
+            db += LD(a[7], t, j);
+        }
+        ST(a[6], t, j, dg);
+        ST(a[7], t, j, db);
+    }
+    for (int64_t i = 0; i < m; i++) {
+        const double mean = LD(a[2], HETRUN_F32, i), rstd = LD(a[3], HETRUN_F32, i);
+        double s1 = 0.0, s2 = 0.0;
+        for (int64_t j = 0; j < n; j++) {
+            double xhat = (LD(a[0], t, i * n + j) - mean) * rstd;
+            double dxhat = LD(a[4], t, i * n + j) * LD(a[1], t, j);
+            s1 += dxhat;
+            s2 += dxhat * xhat;
+        }
+        s1 /= (double)n;
+        s2 /= (double)n;
+        for (int64_t j = 0; j < n; j++) {
+            double xhat = (LD(a[0], t, i * n + j) - mean) * rstd;
+            double dxhat = LD(a[4], t, i * n + j) * LD(a[1], t, j);
+            double dx = rstd * (dxhat - s1 - xhat * s2);
+            if (d->beta != 0.0) dx += LD(a[5], t, i * n + j);
+            ST(a[5], t, i * n + j, dx);
+        }
+    }
+}
+
+/* Rows summed in ascending token order: the deterministic order every backend matches.
+ * Tokens are grouped by id with a counting sort, so the cost is O(m n + k n). */
+static void embedding_backward(const hetrun_op_desc *d, void *const *a) {
+    const hetrun_dtype t = (hetrun_dtype)d->dtype, to = (hetrun_dtype)d->out_dtype;
+    const int32_t *ids = a[0];
+    const int64_t m = d->m, n = d->n, k = d->k;
+    int64_t *start = calloc((size_t)k + 1, sizeof *start),
+            *order = malloc((size_t)m * sizeof *order);
+    double *acc = malloc((size_t)n * sizeof *acc);
+    if (!start || !order || !acc) abort(); /* reference on test-sized problems only */
+    for (int64_t i = 0; i < m; i++)
+        if (ids[i] >= 0 && ids[i] < k) start[ids[i] + 1]++;
+    for (int64_t r = 0; r < k; r++)
+        start[r + 1] += start[r];
+    for (int64_t i = 0, *fill = start; i < m; i++) /* stable: i ascending within a row */
+        if (ids[i] >= 0 && ids[i] < k) order[fill[ids[i]]++] = i;
+    for (int64_t r = k; r > 0; r--) /* undo the shift the fill loop made */
+        start[r] = start[r - 1];
+    start[0] = 0;
+    for (int64_t r = 0; r < k; r++) {
+        for (int64_t j = 0; j < n; j++)
+            acc[j] = 0.0;
+        for (int64_t e = start[r]; e < start[r + 1]; e++)
+            for (int64_t j = 0; j < n; j++)
+                acc[j] += LD(a[1], t, order[e] * n + j);
+        for (int64_t j = 0; j < n; j++) {
+            double old = d->beta != 0.0 ? LD(a[2], to, r * n + j) : 0.0;
+            ST(a[2], to, r * n + j, old + d->alpha * acc[j]);
+        }
+    }
+    free(start);
+    free(order);
+    free(acc);
 }
 
 int hetrun_reference_run(const hetrun_op_desc *d, void *const *a) {
@@ -204,6 +343,52 @@ int hetrun_reference_run(const hetrun_op_desc *d, void *const *a) {
         for (int64_t i = 0; i < mn; i++)
             ST(a[1], (hetrun_dtype)d->out_dtype, i, LD(a[0], t, i));
         break;
+    case HETRUN_OP_GEMM_BIAS_ACT:
+        gemm_one(d, a[0], a[1], a[3], (d->flags & HETRUN_OP_HAS_BIAS) ? a[2] : NULL,
+                 (d->flags & HETRUN_OP_HAS_AUX) ? a[4] : NULL, 1);
+        break;
+    case HETRUN_OP_ATTENTION_FORWARD: hetrun_reference_attention_forward(d, a); break;
+    case HETRUN_OP_ATTENTION_BACKWARD: hetrun_reference_attention_backward(d, a); break;
+    case HETRUN_OP_LAYERNORM_FORWARD: layernorm_forward(d, a); break;
+    case HETRUN_OP_LAYERNORM_BACKWARD: layernorm_backward(d, a); break;
+    case HETRUN_OP_SOFTMAX_BACKWARD:
+        for (int64_t i = 0; i < m; i++) {
+            double dot = 0.0;
+            for (int64_t j = 0; j < n; j++)
+                dot += LD(a[0], t, i * n + j) * LD(a[1], t, i * n + j);
+            for (int64_t j = 0; j < n; j++) /* dX may alias dY: each element read first */
+                ST(a[2], t, i * n + j, LD(a[0], t, i * n + j) * (LD(a[1], t, i * n + j) - dot));
+        }
+        break;
+    case HETRUN_OP_EMBEDDING_FORWARD:
+        for (int64_t i = 0; i < m; i++) {
+            int32_t id = ((const int32_t *)a[0])[i];
+            for (int64_t j = 0; j < n; j++) {
+                double v =
+                    (id >= 0 && id < d->k) ? d->alpha * LD(a[1], t, (int64_t)id * n + j) : NAN;
+                if (d->beta != 0.0) v += d->beta * LD(a[2], t, i * n + j);
+                ST(a[2], t, i * n + j, v);
+            }
+        }
+        break;
+    case HETRUN_OP_EMBEDDING_BACKWARD: embedding_backward(d, a); break;
+    case HETRUN_OP_NONFINITE_COUNT: {
+        int32_t count = d->beta != 0.0 ? ((const int32_t *)a[1])[0] : 0;
+        for (int64_t i = 0; i < mn; i++)
+            count += !isfinite(LD(a[0], t, i));
+        ((int32_t *)a[1])[0] = count;
+        break;
+    }
+    case HETRUN_OP_SUM_SQUARES: {
+        double sum = 0.0;
+        for (int64_t i = 0; i < mn; i++) {
+            double x = LD(a[0], t, i);
+            sum += x * x;
+        }
+        double old = d->beta != 0.0 ? d->beta * LD(a[1], HETRUN_F32, 0) : 0.0;
+        ST(a[1], HETRUN_F32, 0, d->alpha * sum + old);
+        break;
+    }
     default: return -1;
     }
     return 0;

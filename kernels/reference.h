@@ -20,6 +20,11 @@ extern "C" {
  */
 int hetrun_reference_run(const hetrun_op_desc *desc, void *const *args);
 
+/** Attention forward and backward (kernels/reference_attention.c); operands as
+ *  hetrun_reference_run's, descriptor already valid. */
+void hetrun_reference_attention_forward(const hetrun_op_desc *desc, void *const *args);
+void hetrun_reference_attention_backward(const hetrun_op_desc *desc, void *const *args);
+
 /** Reads element `i` of a buffer of `dtype` as double. */
 double hetrun_load_as_double(const void *base, hetrun_dtype dtype, uint64_t i);
 /** Writes `v` into element `i` of a buffer of `dtype` (rounding to nearest even). */

@@ -1,6 +1,7 @@
 /* CPU backend ops: GEMM through CBLAS (OpenBLAS), fp32 kernels from kernels/cpu, and the
  * catalogue's reference code for the remaining float dtypes (fp64/fp16/bf16 non-GEMM ops
- * run at reference speed: correct, documented, not tuned). */
+ * run at reference speed: correct, documented, not tuned) and, until their tuned kernels
+ * land, for the ABI 1.1 transformer ops. */
 #include <cblas.h>
 #include <stdio.h>
 #include <string.h>
@@ -122,6 +123,21 @@ static void gemm(const hetrun_op_desc *d, void *const *p, void *ws) {
     }
 }
 
+/* One GEMM per batch entry; a broadcast operand (stride 0) is read by every entry. */
+static void batched_gemm(const hetrun_op_desc *d, void *const *p, void *ws) {
+    hetrun_op_desc one = *d;
+    one.batch = 1;
+    const hetrun_dtype t[3] = {(hetrun_dtype)d->dtype, (hetrun_dtype)d->dtype,
+                               (hetrun_dtype)d->out_dtype};
+    for (int64_t b = 0; b < d->batch; b++) {
+        void *q[3];
+        for (int a = 0; a < 3; a++)
+            q[a] = (char *)p[a] +
+                   (size_t)(b * hetrun_gemm_batch_stride(d, a)) * hetrun_dtype_size(t[a]);
+        gemm(&one, q, ws);
+    }
+}
+
 static void run_f32(const hetrun_op_desc *d, void *const *p) {
     const int64_t m = d->m, n = d->n, mn = m * n;
     const float alpha = (float)d->alpha, beta = (float)d->beta;
@@ -167,6 +183,7 @@ hetrun_status cpu_op_run(hetrun_queue *q, const hetrun_op_desc *d, const hetrun_
                          hetrun_op_name(d->kind), arity, nargs);
     void *p[HETRUN_OP_MAX_ARGS] = {0};
     for (int a = 0; a < arity; a++) {
+        if (!hetrun_op_arg_present(d, a)) continue; /* optional operand not in use */
         uint64_t need = hetrun_op_arg_bytes(d, a);
         if (!args[a].buffer || args[a].offset > args[a].buffer->bytes ||
             need > args[a].buffer->bytes - args[a].offset)
@@ -186,11 +203,13 @@ hetrun_status cpu_op_run(hetrun_queue *q, const hetrun_op_desc *d, const hetrun_
                              hetrun_op_name(d->kind), (unsigned long long)ws_need);
         ws = (char *)workspace.buffer->ptr + workspace.offset;
     }
-    if (d->kind == HETRUN_OP_GEMM) {
+    if (d->kind == HETRUN_OP_GEMM && d->batch > 1) {
+        batched_gemm(d, p, ws);
+    } else if (d->kind == HETRUN_OP_GEMM) {
         gemm(d, p, ws);
     } else if (d->kind == HETRUN_OP_CAST) {
         hetrun_cpu_cast(p[0], (int)d->dtype, p[1], (int)d->out_dtype, d->m * d->n);
-    } else if (d->dtype == HETRUN_F32) {
+    } else if (d->dtype == HETRUN_F32 && d->kind < HETRUN_OP_FIRST_V1_1) {
         run_f32(d, p);
     } else if (hetrun_reference_run(d, p) != 0) {
         return cpu_error(HETRUN_ERR_INTERNAL, "cpu: reference path rejected %s",

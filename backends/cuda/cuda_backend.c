@@ -739,6 +739,12 @@ static hetrun_status cuda_op_supported(hetrun_device *dev, const hetrun_op_desc 
     if (!d) return hcu_fail(HETRUN_ERR_INVALID, "cuda: op_supported: NULL descriptor");
     if (!hetrun_op_desc_valid(d, why, sizeof why))
         return hcu_fail(HETRUN_ERR_UNSUPPORTED, "cuda: op_supported: %s", why);
+    if (d->kind >= HETRUN_OP_FIRST_V1_1 || (d->kind == HETRUN_OP_GEMM && d->batch > 1) ||
+        ((d->kind == HETRUN_OP_ACT_FORWARD || d->kind == HETRUN_OP_ACT_BACKWARD) &&
+         d->act >= HETRUN_ACT_GELU_ERF))
+        return hcu_fail(HETRUN_ERR_UNSUPPORTED,
+                        "cuda: op %s%s not supported yet (ABI 1.1 kernels pending)",
+                        hetrun_op_name(d->kind), d->kind == HETRUN_OP_GEMM ? " (batched)" : "");
     return d->kind == HETRUN_OP_GEMM ? hcu_gemm_supported(dev, d) : kernels_supported(dev, d);
 }
 

@@ -45,6 +45,12 @@ hetrun_status ocl_op_supported(hetrun_device *dev, const hetrun_op_desc *d) {
     if (!hetrun_op_desc_valid(d, why, sizeof why))
         return ocl_fail(HETRUN_ERR_INVALID, "op %s: invalid descriptor: %s", opname(d), why);
     const char *dev_name = dev->rec->info.name;
+    if (d->kind >= HETRUN_OP_FIRST_V1_1 || (d->kind == HETRUN_OP_GEMM && d->batch > 1) ||
+        ((d->kind == HETRUN_OP_ACT_FORWARD || d->kind == HETRUN_OP_ACT_BACKWARD) &&
+         d->act >= HETRUN_ACT_GELU_ERF))
+        return ocl_fail(HETRUN_ERR_UNSUPPORTED,
+                        "op %s%s not supported by the opencl backend yet (ABI 1.1 kernels pending)",
+                        opname(d), d->kind == HETRUN_OP_GEMM ? " (batched)" : "");
     int in = dt_index(d->dtype), out = dt_index(d->out_dtype);
     if (d->kind == HETRUN_OP_GEMM && d->dtype == HETRUN_I8) in = out = 0; /* gemm_int8.cl */
     if (in < 0 || out < 0) {

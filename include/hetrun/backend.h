@@ -57,7 +57,7 @@ extern "C" {
 /** ABI major: a change here breaks every module. */
 #define HETRUN_ABI_MAJOR 1
 /** ABI minor: grows when members are appended to a table. */
-#define HETRUN_ABI_MINOR 0
+#define HETRUN_ABI_MINOR 1
 
 /** Name of the one exported entry symbol, as a string for dlsym(). */
 #define HETRUN_BACKEND_ENTRY_SYMBOL "hetrun_backend_entry"
@@ -269,8 +269,10 @@ typedef struct hetrun_backend_ops {
     hetrun_status (*memory_peak)(hetrun_device *dev, uint64_t *bytes);
 } hetrun_backend_ops;
 
-/** Size of the ops table each ABI 1.x minor defines (the loader's minimum). */
+/** Size of the ops table each ABI 1.x minor defines (the loader's minimum). ABI 1.1
+ *  appended op kinds and descriptor fields (ops.h), not table members. */
 #define HETRUN_OPS_SIZE_V1_0 (offsetof(hetrun_backend_ops, memory_peak) + sizeof(void *))
+#define HETRUN_OPS_SIZE_V1_1 HETRUN_OPS_SIZE_V1_0
 
 /** Signature of the entry symbol. */
 typedef const hetrun_backend_ops *(*hetrun_backend_entry_fn)(void);

@@ -8,10 +8,30 @@
  * on m * n contiguous elements. Operands (`args`) come in the order listed for each op;
  * their count is hetrun_op_arity(). FLOP and byte counts, and the reference semantics
  * in plain C, live in kernels/catalogue.c (one place for everyone).
+ *
+ * ## ABI 1.1 (appended)
+ * Ops 17-26 (GEMM epilogue, attention, layernorm/softmax/embedding backward, checks) and
+ * the descriptor fields from `batch` on are new in 1.1. The launcher never sends a 1.1 op
+ * kind, nor a batched GEMM, to a module that declares ABI minor 0: it runs a batched GEMM
+ * on such a module as one call per batch entry. A 1.1 module must read the 1.1 fields only
+ * when `desc->struct_size` covers them (HETRUN_OP_DESC_SIZE_V1_1).
+ *
+ * ## Optional operands
+ * An operand documented as optional is used only when the descriptor flag named with it is
+ * set; otherwise its tensor is ignored and may have a NULL buffer.
+ *
+ * ## Attention layout
+ * Q, K, V, O and their gradients are "BSHD": element (b, token i, head h, d) of Q is at
+ * b * stride_a + i * lda + h * k + d (K and V use stride_b/ldb, O and dO stride_c/ldc).
+ * Row strides of 0 mean packed (heads * k); batch strides of 0 mean packed (rows * ld).
+ * This lets Q, K and V be read straight out of one fused QKV projection [B, L, 3, H, D]
+ * (ld = 3 * H * D) and O be written straight into the [B, L, H * D] input of the output
+ * projection: no permute copies. dQ uses Q's strides, dK and dV K's, dO O's.
  */
 #ifndef HETRUN_OPS_H
 #define HETRUN_OPS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -80,20 +100,97 @@ typedef enum hetrun_op_kind {
     /** Y = (out_dtype) X, elementwise, round to nearest even. args: X (dtype), Y
      *  (out_dtype). Pairs: F32<->F16, F32<->BF16, F32<->F64. */
     HETRUN_OP_CAST = 16,
-    HETRUN_OP_KIND_COUNT = 17
+
+    /* ---- ABI 1.1 ---- */
+
+    /** C = act(alpha * op(A) * op(B) + beta * C + bias[j]), the GEMM with a fused
+     *  epilogue. args: A, B, bias (n, out_dtype; optional: HETRUN_OP_HAS_BIAS), C (m x n,
+     *  out_dtype, ldc), aux (m x n packed, out_dtype; optional: HETRUN_OP_HAS_AUX; receives
+     *  the pre-activation value, which ACT_BACKWARD needs). Shapes, strides, flags and dtype pairs
+     * as GEMM (float types only); `act` from ::hetrun_activation (HETRUN_ACT_IDENTITY for bias
+     * only). Not batched. aux and C never alias. */
+    HETRUN_OP_GEMM_BIAS_ACT = 17,
+    /** Scaled-dot-product attention, forward. args: Q, K, V, mask, O, lse.
+     *  batch = B, heads = H, m = Lq (query tokens), n = Lk (key tokens), k = D (head dim);
+     *  layout as in "Attention layout" above. S = alpha * Q K^T per (b, h) (alpha is the
+     *  softmax scale, usually 1/sqrt(D)); masked scores are -inf; P = softmax(S) over keys;
+     *  O = P V. mask (optional, I32, B x Lk packed, nonzero = key kept) is read only with
+     *  HETRUN_OP_KEY_PADDING_MASK; HETRUN_OP_CAUSAL keeps key j for query i iff
+     *  j <= i + (Lk - Lq). lse (F32, B x H x Lq packed) = log(sum over kept keys of
+     *  exp(S)): the softmax statistics backward needs. A query with no kept key gets O = 0
+     *  and lse = -inf. dtype: F32, F16 or BF16 for Q, K, V, O (out_dtype == dtype);
+     *  backends accumulate in F32 at least. No operand aliases another. */
+    HETRUN_OP_ATTENTION_FORWARD = 18,
+    /** Attention backward. args: Q, K, V, mask, O, dO, lse, dQ, dK, dV. Fields, flags,
+     *  layout and dtypes as ATTENTION_FORWARD (lse from it); dQ, dK, dV are overwritten
+     *  (not accumulated). dQ/dK/dV may share one fused buffer (like QKV) but never alias
+     *  an input. Backends may ask for workspace (e.g. rowsum(dO * O)). */
+    HETRUN_OP_ATTENTION_BACKWARD = 19,
+    /** LayerNorm forward for training: as LAYERNORM, also writing the row statistics.
+     *  args: X (m x n), gamma (n), beta (n), Y (m x n), mean (m, F32), rstd (m, F32:
+     *  1/sqrt(var + eps)); eps = p[0]. */
+    HETRUN_OP_LAYERNORM_FORWARD = 20,
+    /** LayerNorm backward. args: X (m x n), gamma (n), mean (m, F32), rstd (m, F32),
+     *  dY (m x n), dX (m x n), dgamma (n), dbeta (n).
+     *  dX = computed + beta * dX; dgamma and dbeta = computed + p[1] * old value
+     *  (beta and p[1] each 0 or 1: 1 accumulates, e.g. into a residual gradient or over
+     *  micro-batches; 0 must not read the old value). */
+    HETRUN_OP_LAYERNORM_BACKWARD = 21,
+    /** Row-wise softmax backward. args: Y (m x n, softmax output), dY, dX (may alias dY).
+     *  dX[i,j] = Y[i,j] * (dY[i,j] - sum_l dY[i,l] * Y[i,l]). */
+    HETRUN_OP_SOFTMAX_BACKWARD = 22,
+    /** Embedding lookup. args: ids (m, I32), table (k x n, dtype), out (m x n, dtype).
+     *  out[i,:] = alpha * table[ids[i],:] + beta * out[i,:] (beta 0 must not read out).
+     *  An id outside [0, k) yields a row of NaN, so the error cannot pass unnoticed. */
+    HETRUN_OP_EMBEDDING_FORWARD = 23,
+    /** Embedding backward (scatter-add). args: ids (m, I32), dout (m x n, dtype),
+     *  dtable (k x n, out_dtype: F32 master gradients may take F16/BF16 dout).
+     *  dtable = beta * dtable + alpha * sum over i with ids[i] == r of dout[i,:], per row r.
+     *  Deterministic: the same inputs give the same bits on every run (no float atomics
+     *  in unspecified order). Ids outside [0, k) contribute nothing. */
+    HETRUN_OP_EMBEDDING_BACKWARD = 24,
+    /** Counts non-finite elements. args: X (m * n, dtype), count (1, I32).
+     *  count = (number of NaN or +-inf in X) + (beta != 0 ? count : 0). For loss scaling and
+     *  for the launcher's "nothing false" checks without copying tensors to the host. */
+    HETRUN_OP_NONFINITE_COUNT = 25,
+    /** Sum of squares. args: X (m * n, dtype), out (1, F32).
+     *  out = alpha * sum(X^2) + beta * out (gradient-norm clipping, weight norms). */
+    HETRUN_OP_SUM_SQUARES = 26,
+    HETRUN_OP_KIND_COUNT = 27
 } hetrun_op_kind;
+
+/** Largest operand count of any op (ATTENTION_BACKWARD). */
+#define HETRUN_OP_MAX_ARGS 10
+
+/** Number of tensor operands of `kind` (0 for an unknown kind). Inline so that a module
+ *  built from the installed headers alone can check `nargs`. */
+static inline int hetrun_op_arity(uint32_t kind) {
+    static const unsigned char arity[HETRUN_OP_KIND_COUNT] = {
+        3, 3, 2,  3, 2, 4, 3, 4, 2, 2, 2, 2, 3, 1, 3, 4, 2, /* 1.0: GEMM .. CAST */
+        5, 6, 10, 6, 8, 3, 3, 3, 2, 2};                     /* 1.1: GEMM_BIAS_ACT .. */
+    return kind < HETRUN_OP_KIND_COUNT ? arity[kind] : 0;
+}
+
+/** First op kind new in ABI 1.1: a 1.0 module is never sent a kind >= this. */
+#define HETRUN_OP_FIRST_V1_1 HETRUN_OP_GEMM_BIAS_ACT
 
 /** Activations for ACT_FORWARD / ACT_BACKWARD. */
 typedef enum hetrun_activation {
-    HETRUN_ACT_RELU = 0, /**< max(x, 0); derivative 1 for x > 0, else 0 */
-    HETRUN_ACT_GELU = 1, /**< 0.5x(1+tanh(sqrt(2/pi)(x+0.044715x^3))), the tanh form */
-    HETRUN_ACT_COUNT = 2
+    HETRUN_ACT_RELU = 0,     /**< max(x, 0); derivative 1 for x > 0, else 0 */
+    HETRUN_ACT_GELU = 1,     /**< 0.5x(1+tanh(sqrt(2/pi)(x+0.044715x^3))), the tanh form */
+    HETRUN_ACT_GELU_ERF = 2, /**< 0.5x(1+erf(x/sqrt(2))), the exact form (BERT); ABI 1.1 */
+    HETRUN_ACT_IDENTITY = 3, /**< x (GEMM_BIAS_ACT with bias only); ABI 1.1 */
+    HETRUN_ACT_COUNT = 4
 } hetrun_activation;
 
 /** Descriptor flags. */
-#define HETRUN_OP_TRANS_A 0x1u    /**< GEMM: use A transposed (A stored k x m) */
-#define HETRUN_OP_TRANS_B 0x2u    /**< GEMM: use B transposed (B stored n x k) */
-#define HETRUN_OP_ALLOW_TF32 0x4u /**< GEMM f32: reduced-precision tensor cores allowed */
+#define HETRUN_OP_TRANS_A 0x1u           /**< GEMM: use A transposed (A stored k x m) */
+#define HETRUN_OP_TRANS_B 0x2u           /**< GEMM: use B transposed (B stored n x k) */
+#define HETRUN_OP_ALLOW_TF32 0x4u        /**< GEMM f32: reduced-precision tensor cores allowed */
+#define HETRUN_OP_CAUSAL 0x8u            /**< attention: causal mask (1.1) */
+#define HETRUN_OP_KEY_PADDING_MASK 0x10u /**< attention: read the mask operand (1.1) */
+#define HETRUN_OP_HAS_BIAS 0x20u         /**< GEMM_BIAS_ACT: read the bias operand (1.1) */
+#define HETRUN_OP_HAS_AUX 0x40u          /**< GEMM_BIAS_ACT: write the aux operand (1.1) */
 
 /** Number of op-specific scalar parameters in a descriptor. */
 #define HETRUN_OP_PARAMS 8
@@ -113,7 +210,22 @@ typedef struct hetrun_op_desc {
     int64_t lda, ldb, ldc;      /**< GEMM row strides in elements; 0 means packed */
     double alpha, beta;         /**< scalars; see each op */
     double p[HETRUN_OP_PARAMS]; /**< op-specific scalars; see each op */
+
+    /* ---- ABI 1.1: read only when struct_size >= HETRUN_OP_DESC_SIZE_V1_1 ---- */
+    /** Number of problems in a batched call (GEMM, attention); 0 and 1 both mean one. */
+    int64_t batch;
+    /** Attention: heads per token (the head dimension is `k`); 0 means 1. */
+    int64_t heads;
+    /** Elements between consecutive batch entries of operand A, B, C (GEMM) or Q, K/V, O
+     *  (attention). GEMM: 0 for A or B means every batch entry reads the same matrix
+     *  (broadcast), 0 for C means packed; a non-zero stride must be at least the span of
+     *  one matrix. Attention: 0 means packed. */
+    int64_t stride_a, stride_b, stride_c;
 } hetrun_op_desc;
+
+/** Descriptor size in ABI 1.0 and 1.1: modules compare `struct_size` against these. */
+#define HETRUN_OP_DESC_SIZE_V1_0 (offsetof(hetrun_op_desc, batch))
+#define HETRUN_OP_DESC_SIZE_V1_1 (offsetof(hetrun_op_desc, stride_c) + sizeof(int64_t))
 
 #ifdef __cplusplus
 }

@@ -103,6 +103,15 @@ void hetrun_cpu_act_forward_f32(unsigned act, const float *x, float *y, int64_t 
             y[i] = x[i] > 0.0f ? x[i] : 0.0f;
         return;
     }
+    if (act == HETRUN_ACT_IDENTITY) {
+        if (y != x) memmove(y, x, (size_t)count * sizeof *y);
+        return;
+    }
+    if (act == HETRUN_ACT_GELU_ERF) {
+        for (int64_t i = 0; i < count; i++)
+            y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678f));
+        return;
+    }
     for (int64_t i = 0; i < count; i++) {
         float v = x[i];
         y[i] = 0.5f * v * (1.0f + vtanhf(gelu_k * (v + gelu_c * v * v * v)));
@@ -115,6 +124,18 @@ void hetrun_cpu_act_backward_f32(unsigned act, const float *x, const float *dy, 
     if (act == HETRUN_ACT_RELU) {
         for (int64_t i = 0; i < count; i++)
             dx[i] = x[i] > 0.0f ? dy[i] : 0.0f;
+        return;
+    }
+    if (act == HETRUN_ACT_IDENTITY) {
+        if (dx != dy) memmove(dx, dy, (size_t)count * sizeof *dx);
+        return;
+    }
+    if (act == HETRUN_ACT_GELU_ERF) { /* Phi(x) + x phi(x) */
+        for (int64_t i = 0; i < count; i++) {
+            float v = x[i];
+            dx[i] = dy[i] *
+                    (0.5f * (1.0f + erff(v * 0.70710678f)) + v * 0.39894228f * expf(-0.5f * v * v));
+        }
         return;
     }
     for (int64_t i = 0; i < count; i++) {

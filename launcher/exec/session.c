@@ -165,10 +165,37 @@ static int check_support(hetrun_session *s, const hetrun_op_desc *desc, const ch
     return 0;
 }
 
+/* A module built against ABI 1.0 knows neither batched GEMM nor the 1.1 descriptor fields:
+ * run the batch as one call per entry, each with batch 1. Accounting is per entry too. */
+static int exec_batched_gemm_v1_0(hetrun_session *s, const hetrun_op_desc *desc,
+                                  const hetrun_tensor *args) {
+    hetrun_op_desc one = *desc;
+    one.batch = 1;
+    const hetrun_dtype t[3] = {(hetrun_dtype)desc->dtype, (hetrun_dtype)desc->dtype,
+                               (hetrun_dtype)desc->out_dtype};
+    for (int64_t b = 0; b < desc->batch; b++) {
+        hetrun_tensor entry[3];
+        for (int a = 0; a < 3; a++) {
+            entry[a] = args[a];
+            entry[a].offset +=
+                (uint64_t)(b * hetrun_gemm_batch_stride(desc, a)) * hetrun_dtype_size(t[a]);
+        }
+        if (hetrun_exec_op(s, &one, entry) != 0) return -1;
+    }
+    return 0;
+}
+
 int hetrun_exec_op(hetrun_session *s, const hetrun_op_desc *desc, const hetrun_tensor *args) {
     char why[256];
     const char *name = hetrun_op_name(desc->kind) ? hetrun_op_name(desc->kind) : "?";
     if (!hetrun_op_desc_valid(desc, why, sizeof why)) return fail(s, "op %s: %s", name, why);
+    if (s->ops->abi_minor < 1) {
+        if (desc->kind >= HETRUN_OP_FIRST_V1_1)
+            return fail(s, "op %s needs backend ABI 1.1; module %s declares ABI %u.%u", name,
+                        s->ops->name, s->ops->abi_major, s->ops->abi_minor);
+        if (desc->kind == HETRUN_OP_GEMM && desc->batch > 1)
+            return exec_batched_gemm_v1_0(s, desc, args);
+    }
     uint64_t ws = 0;
     if (check_support(s, desc, name, &ws) != 0) return -1;
     if (ws > s->workspace_bytes) { /* grow once, reuse: fresh pages are expensive */

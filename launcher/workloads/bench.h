@@ -15,7 +15,8 @@
 
 /** Collective kinds benchmarked after the catalogue ops in the `op` choice list. */
 enum {
-    HETRUN_BENCH_ALLREDUCE = HETRUN_OP_KIND_COUNT,
+    /* ABI 1.1 ops are not benchmarkable until the op table drives this list */
+    HETRUN_BENCH_ALLREDUCE = HETRUN_OP_FIRST_V1_1,
     HETRUN_BENCH_ALLGATHER,
     HETRUN_BENCH_REDUCE_SCATTER,
     HETRUN_BENCH_BROADCAST,
