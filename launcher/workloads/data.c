@@ -241,6 +241,8 @@ int hetrun_data_load_csv(const char *path, int64_t label_column, bool header, he
 oom:
     snprintf(err, err_len, "data: out of memory reading %s (%zu values so far)", path, xs.len);
 out:
+    /* A line cut short by a truncated stream is reported as the truncation it is. */
+    if (rc != 0) (void)gz_finished(gz, path, err, err_len);
     free(line);
     free(xs.p);
     free(ys.p);
