@@ -322,7 +322,14 @@ int hetrun_cmd_run(int argc, char **argv) {
     }
     hetrun_diags_free(&diags);
 
-    /* Backend and placement, before MPI_Init and before any vendor runtime starts. */
+    /* Backend and placement, before MPI_Init and before any vendor runtime starts. The
+     * probe of each module is bounded by the default, HETRUN_PROBE_TIMEOUT, and the job's
+     * own limits.timeout, whichever is shortest. */
+    const char *pt = getenv("HETRUN_PROBE_TIMEOUT");
+    double probe_s = pt && atof(pt) > 0 ? atof(pt) : 20.0;
+    if (job->limits.timeout_s > 0 && job->limits.timeout_s < probe_s)
+        probe_s = job->limits.timeout_s;
+    hetrun_probe_set_timeout(probe_s);
     char backend[64];
     hetrun_probe_device *devs = NULL;
     int ndevs = 0;
