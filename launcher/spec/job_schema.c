@@ -8,12 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 #include <openssl/evp.h>
 
 #include "kernels/catalogue.h"
 #include "spec.h"
+#include "util/safe_file.h"
 #include "workloads/workload.h"
 
 #define NO_RANGE 1.0, 0.0
@@ -644,15 +646,18 @@ static int load_bytes(const char *name, const unsigned char *bytes, size_t len, 
 
 int hetrun_spec_load(const char *path, hetrun_job **out, hetrun_diags *d) {
     if (out) *out = NULL;
-    FILE *fp = fopen(path, "rb");
+    /* Regular files only: a FIFO or device as the spec must not block or stream forever. */
+    char why[1024];
+    uint64_t size = 0;
+    int fd = hetrun_file_open_regular(path, "spec", UINT64_MAX, &size, why, sizeof why);
+    FILE *fp = fd >= 0 ? fdopen(fd, "rb") : NULL;
     if (!fp) {
-        hetrun_diags_add(d, path, 0, 0, "", "cannot open the spec: %s", strerror(errno));
-        return -1;
-    }
-    struct stat st;
-    if (fstat(fileno(fp), &st) == 0 && S_ISDIR(st.st_mode)) {
-        fclose(fp);
-        hetrun_diags_add(d, path, 0, 0, "", "cannot read the spec: it is a directory");
+        if (fd >= 0) close(fd);
+        size_t skip = strlen("spec : ") + strlen(path); /* "spec PATH: cause" */
+        const char *cause = strlen(why) > skip ? why + skip : why;
+        hetrun_diags_add(d, path, 0, 0, "", "%s the spec: %s",
+                         strncmp(cause, "cannot open: ", 13) == 0 ? "cannot open" : "cannot read",
+                         strncmp(cause, "cannot open: ", 13) == 0 ? cause + 13 : cause);
         return -1;
     }
     /* Read at most one byte past the limit: enough to know the file is too big. */
