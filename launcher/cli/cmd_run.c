@@ -12,6 +12,7 @@
 
 #include "cli/backend_select.h"
 #include "cli/commands.h"
+#include "cli/heartbeat.h"
 #include "cli/run_guard.h"
 #include "exec/session.h"
 #include "loader/loader.h"
@@ -376,6 +377,7 @@ int hetrun_cmd_run(int argc, char **argv) {
         goto done;
     }
 
+    hetrun_heartbeat_start(job->limits.peer_timeout_s, rank, nranks);
     char started[32], finished[32];
     iso_time(started, sizeof started);
     double t0 = now_s();
@@ -458,6 +460,7 @@ int hetrun_cmd_run(int argc, char **argv) {
     }
     cJSON_Delete(job_obj);
     MPI_Bcast(&exit_code, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    hetrun_heartbeat_stop();
 done:
     MPI_Finalize();
     hetrun_placement_free(&pl);

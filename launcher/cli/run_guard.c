@@ -15,7 +15,7 @@
 
 /* Texts sized for the job record, whatever the length of its name or spec path. */
 static char path_final[4096], path_tmp[4300];
-static char *text_timeout, *text_signal[3];
+static char *text_timeout, *text_signal[3], *job_saved;
 static volatile sig_atomic_t armed;
 static int have_report;
 
@@ -83,6 +83,8 @@ int hetrun_guard_arm(double timeout_s, const char *report_path, const char *job_
         text_signal[0] = render(job_json, "killed by signal 15 (SIGTERM)");
         text_signal[1] = render(job_json, "killed by signal 2 (SIGINT)");
         text_signal[2] = render(job_json, "killed by signal 1 (SIGHUP)");
+        free(job_saved);
+        job_saved = job_json ? strdup(job_json) : NULL;
         char *placeholder = render(job_json, "job did not finish (still running, or killed)");
         if (!placeholder || !text_timeout || !text_signal[0] || !text_signal[1] ||
             !text_signal[2]) {
@@ -112,6 +114,30 @@ int hetrun_guard_arm(double timeout_s, const char *report_path, const char *job_
         setitimer(ITIMER_REAL, &it, NULL);
     }
     return 0;
+}
+
+void hetrun_guard_fail(const char *reason) {
+    /* JSON-escape the reason: it may quote a host name or a path. */
+    char esc[2048];
+    size_t o = 0;
+    for (const char *c = reason; *c && o + 7 < sizeof esc; c++) {
+        if (*c == '"' || *c == '\\')
+            esc[o++] = '\\', esc[o++] = *c;
+        else if ((unsigned char)*c < 0x20)
+            o += (size_t)snprintf(esc + o, sizeof esc - o, "\\u%04x", (unsigned)*c);
+        else
+            esc[o++] = *c;
+    }
+    esc[o] = '\0';
+    fprintf(stderr, "hetrun: error: %s; ending the job\n", reason);
+    if (armed && have_report) {
+        armed = 0;
+        char err[512], *text = render(job_saved, esc);
+        if (text && hetrun_write_atomic(path_final, text, strlen(text), err, sizeof err) != 0)
+            fprintf(stderr, "hetrun: error: cannot write the report: %s\n", err);
+        free(text);
+    }
+    _exit(HETRUN_EXIT_FAILED);
 }
 
 void hetrun_guard_disarm(void) {

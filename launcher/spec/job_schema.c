@@ -80,6 +80,10 @@ static const hetrun_field limits_fields[] = {
      NULL, NULL, "0", "wall-clock limit of the whole job (e.g. 10m); 0: none"},
     {"memory_per_device", HETRUN_FIELD_BYTES, 0, offsetof(hetrun_job_limits, memory_per_device), 0,
      I64_UNBOUNDED, NULL, NULL, "0", "device memory a rank may allocate (e.g. 16GiB); 0: none"},
+    {"peer_timeout", HETRUN_FIELD_SECONDS, 0, offsetof(hetrun_job_limits, peer_timeout_s), 0,
+     86400.0, NULL, NULL, "60s",
+     "multi-rank jobs: a rank whose heartbeat is silent this long (stopped, node lost) ends the "
+     "job, named; 0: off"},
 };
 static const hetrun_schema limits_schema = {"limits", sizeof(hetrun_job_limits), limits_fields,
                                             sizeof limits_fields / sizeof limits_fields[0], NULL};
