@@ -71,7 +71,11 @@ refused sparse "sparse.csv: largest label 7 means 8 classes, more than its 3 row
 # Checkpoints: train once, then craft copies with a valid CRC over bad contents.
 ck="checkpoint: {dir: ck, every: 0, resume: true}"
 spec base "{source: csv, path: digits.csv}" "      lr: 0.05" "$ck"
+sh -c 'exit 0' & dead=$!
+wait $dead
+mkdir ck && touch "ck/.ckpt-000000000007.bin.tmp.$dead" "ck/.ckpt-000000000009.bin.tmp.$dead.x1Y2z3"
 "$hetrun" run -q --report base.json base.yaml > base.txt 2>&1 || { cat base.txt; echo "FAIL: base run"; fail=1; }
+[ -z "$(ls -A ck | grep tmp)" ] || { ls -A ck; echo "FAIL: stale checkpoint temp files stayed"; fail=1; }
 good=$(ls ck/ckpt-*.bin | tail -1)
 craft() { # craft OFFSET PACKED-HEX: rewrites bytes at OFFSET, then the trailing CRC32
     perl -MCompress::Zlib -e '
