@@ -35,10 +35,10 @@ static inline __attribute__((always_inline)) float vexpf(float x) {
              r * (0.5f +
                   r * (1.0f / 6 +
                        r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720 + r * (1.0f / 5040)))))));
-    int32_t ni;
+    uint32_t ni; /* unsigned: a NaN's bits must not make the shift undefined */
     memcpy(&ni, &t, sizeof ni);
-    ni -= 0x4b400000; /* the bits of magic: leaves n */
-    int32_t bits = (ni + 127) << 23;
+    ni -= 0x4b400000u; /* the bits of magic: leaves n */
+    uint32_t bits = (ni + 127u) << 23;
     float scale;
     memcpy(&scale, &bits, sizeof scale);
     return x < -86.9f ? 0.0f : p * scale;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "loader/loader.h"
+#include "util/log.h"
 
 /* Order in which `auto` considers modules: cuda, vendor modules (by name), opencl. */
 static int auto_rank(const char *name) {
@@ -34,6 +35,9 @@ static int try_backend(const char *name, int accel_only, hetrun_probe_device **d
     int rc = hetrun_probe_backend(name, devs, n, why, sizeof why);
     if (rc != 0) {
         append(err, errlen, "  %s: %s\n", name, why);
+        /* Unavailable is normal (no driver); a broken or hung module is worth a line even
+         * when a later backend is chosen. */
+        if (rc < 0) HETRUN_WARN("%s; trying the next backend", why);
         return 0;
     }
     if (*n == 0 || (accel_only && !has_accelerator(*devs, *n))) {

@@ -1,6 +1,7 @@
 /* `hetrun run JOB.yaml`: validate, choose the backend, place this rank (before MPI_Init
  * and before any vendor runtime starts), run every workload point, gather every rank's
  * record to rank 0, and write one report. */
+#include <errno.h>
 #include <getopt.h>
 #include <mpi.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 
 #include "cli/backend_select.h"
 #include "cli/commands.h"
+#include "cli/heartbeat.h"
 #include "cli/run_guard.h"
 #include "exec/session.h"
 #include "loader/loader.h"
@@ -226,6 +228,7 @@ static void write_abort_report(const char *path, const cJSON *job_obj, const cJS
     snprintf(reason, sizeof reason, "rank 0 failed and the job was aborted: %s",
              why ? why : "unknown error");
     cJSON_AddStringToObject(report, "schema_version", HETRUN_REPORT_SCHEMA_VERSION);
+    cJSON_AddStringToObject(report, "generator", HETRUN_REPORT_GENERATOR);
     cJSON_AddStringToObject(report, "status", "failed");
     cJSON_AddStringToObject(report, "reason", reason);
     cJSON_AddItemToObject(report, "job", cJSON_Duplicate(job_obj, 1));
@@ -243,6 +246,34 @@ static int has_format(const hetrun_job *job, const char *fmt) {
     for (size_t i = 0; i < job->report.formats.count; i++)
         if (strcmp(job->report.formats.items[i], fmt) == 0) return 1;
     return 0;
+}
+
+/* Rank 0, before anything runs: refuse a report path (or a CSV table beside it) that
+ * would replace a file hetrun did not write, then leave the placeholder report and remove
+ * tables of an earlier run, so no stale "ok" table sits beside this run's report. Returns
+ * an exit code: 0, HETRUN_EXIT_INVALID_SPEC (path refused) or HETRUN_EXIT_FAILED. */
+static int prepare_report(const char *path, const hetrun_job *job, const char *job_text, char *err,
+                          size_t errlen) {
+    char tables[3][4200];
+    hetrun_report_table_paths(path, tables);
+    int owned[3];
+    if (hetrun_report_target_check(path, job->spec_path, err, errlen) < 0)
+        return HETRUN_EXIT_INVALID_SPEC;
+    for (int i = 0; i < 3; i++) { /* a table this job will not write is only left alone */
+        owned[i] = hetrun_report_target_check(tables[i], job->spec_path, err, errlen);
+        if (owned[i] < 0 && has_format(job, "csv")) return HETRUN_EXIT_INVALID_SPEC;
+    }
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) : 1,
+             slash ? (slash == path ? "/" : path) : ".");
+    hetrun_clean_stale_temps(dir, slash ? slash + 1 : path);
+    if (hetrun_guard_arm(job->limits.timeout_s, path, job_text, err, errlen) != 0)
+        return HETRUN_EXIT_FAILED;
+    for (int i = 0; i < 3; i++)
+        if (owned[i] == 1 && unlink(tables[i]) != 0)
+            HETRUN_WARN("cannot remove %s of an earlier run: %s", tables[i], strerror(errno));
+    return HETRUN_EXIT_OK;
 }
 
 int hetrun_cmd_run(int argc, char **argv) {
@@ -292,7 +323,14 @@ int hetrun_cmd_run(int argc, char **argv) {
     }
     hetrun_diags_free(&diags);
 
-    /* Backend and placement, before MPI_Init and before any vendor runtime starts. */
+    /* Backend and placement, before MPI_Init and before any vendor runtime starts. The
+     * probe of each module is bounded by the default, HETRUN_PROBE_TIMEOUT, and the job's
+     * own limits.timeout, whichever is shortest. */
+    const char *pt = getenv("HETRUN_PROBE_TIMEOUT");
+    double probe_s = pt && atof(pt) > 0 ? atof(pt) : 20.0;
+    if (job->limits.timeout_s > 0 && job->limits.timeout_s < probe_s)
+        probe_s = job->limits.timeout_s;
+    hetrun_probe_set_timeout(probe_s);
     char backend[64];
     hetrun_probe_device *devs = NULL;
     int ndevs = 0;
@@ -328,18 +366,18 @@ int hetrun_cmd_run(int argc, char **argv) {
                                                  : "hetrun-report.json";
     cJSON *job_obj = job_json(job);
     char *job_text = cJSON_PrintUnformatted(job_obj);
-    int guard_ok = hetrun_guard_arm(job->limits.timeout_s, rank == 0 ? report_path : NULL, job_text,
-                                    err, sizeof err);
-    free(job_text);
     int exit_code = HETRUN_EXIT_OK;
-    MPI_Bcast(&guard_ok, 1, MPI_INT, 0, MPI_COMM_WORLD);
-    if (guard_ok != 0) {
-        if (rank == 0) fprintf(stderr, "hetrun run: cannot write the report: %s\n", err);
-        exit_code = HETRUN_EXIT_FAILED;
+    if (rank == 0) exit_code = prepare_report(report_path, job, job_text, err, sizeof err);
+    if (rank != 0) (void)hetrun_guard_arm(job->limits.timeout_s, NULL, NULL, err, sizeof err);
+    free(job_text);
+    MPI_Bcast(&exit_code, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (exit_code != HETRUN_EXIT_OK) {
+        if (rank == 0) fprintf(stderr, "hetrun run: %s; nothing ran\n", err);
         cJSON_Delete(job_obj);
         goto done;
     }
 
+    hetrun_heartbeat_start(job->limits.peer_timeout_s, rank, nranks);
     char started[32], finished[32];
     iso_time(started, sizeof started);
     double t0 = now_s();
@@ -376,6 +414,7 @@ int hetrun_cmd_run(int argc, char **argv) {
         int failed = count_failed_checks(ranks) + (gather_rc != 0);
         iso_time(finished, sizeof finished);
         cJSON_AddStringToObject(report, "schema_version", HETRUN_REPORT_SCHEMA_VERSION);
+        cJSON_AddStringToObject(report, "generator", HETRUN_REPORT_GENERATOR);
         cJSON_AddStringToObject(report, "status", failed ? "failed" : "ok");
         if (failed)
             cJSON_AddStringToObject(report, "reason",
@@ -421,6 +460,7 @@ int hetrun_cmd_run(int argc, char **argv) {
     }
     cJSON_Delete(job_obj);
     MPI_Bcast(&exit_code, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    hetrun_heartbeat_stop();
 done:
     MPI_Finalize();
     hetrun_placement_free(&pl);

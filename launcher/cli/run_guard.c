@@ -13,22 +13,30 @@
 #include "report/report.h"
 #include "util/exitcodes.h"
 
-enum { GUARD_TEXT = 2048 };
-static char path_final[4096], path_tmp[4200];
-static char text_timeout[GUARD_TEXT], text_signal[3][GUARD_TEXT];
+/* Texts sized for the job record, whatever the length of its name or spec path. */
+static char path_final[4096], path_tmp[4300];
+static char *text_timeout, *text_signal[3], *job_saved;
 static volatile sig_atomic_t armed;
 static int have_report;
 
-static void render(char *out, const char *job_json, const char *reason) {
-    snprintf(out, GUARD_TEXT,
-             "{\n  \"schema_version\": \"%s\",\n  \"status\": \"failed\",\n"
-             "  \"reason\": \"%s\",\n  \"job\": %s,\n  \"ranks\": []\n}\n",
-             HETRUN_REPORT_SCHEMA_VERSION, reason, job_json ? job_json : "null");
+static char *render(const char *job_json, const char *reason) {
+    static const char fmt[] = "{\n  \"schema_version\": \"%s\",\n  \"generator\": \"%s\",\n"
+                              "  \"status\": \"failed\",\n  \"reason\": \"%s\",\n"
+                              "  \"job\": %s,\n  \"ranks\": []\n}\n";
+    if (!job_json) job_json = "null";
+    size_t len = sizeof fmt + strlen(HETRUN_REPORT_SCHEMA_VERSION) +
+                 strlen(HETRUN_REPORT_GENERATOR) + strlen(reason) + strlen(job_json);
+    char *out = malloc(len);
+    if (out)
+        snprintf(out, len, fmt, HETRUN_REPORT_SCHEMA_VERSION, HETRUN_REPORT_GENERATOR, reason,
+                 job_json);
+    return out;
 }
 
+/* Async-signal-safe: open (never over an existing name), write, fsync, rename. */
 static void write_report_now(const char *text) {
-    if (!have_report) return;
-    int fd = open(path_tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (!have_report || !text) return;
+    int fd = open(path_tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd < 0) return;
     size_t len = strlen(text), done = 0;
     while (done < len) {
@@ -36,9 +44,9 @@ static void write_report_now(const char *text) {
         if (w <= 0) break;
         done += (size_t)w;
     }
-    fsync(fd);
+    int ok = done == len && fsync(fd) == 0;
     close(fd);
-    rename(path_tmp, path_final);
+    if (!ok || rename(path_tmp, path_final) != 0) unlink(path_tmp);
 }
 
 static void on_signal(int sig) {
@@ -63,18 +71,30 @@ int hetrun_guard_arm(double timeout_s, const char *report_path, const char *job_
                      unsigned long errlen) {
     have_report = report_path != NULL;
     if (report_path) {
-        snprintf(path_final, sizeof path_final, "%s", report_path);
-        snprintf(path_tmp, sizeof path_tmp, "%s.tmp.guard", report_path);
+        if (snprintf(path_final, sizeof path_final, "%s", report_path) >= (int)sizeof path_final) {
+            snprintf(err, errlen, "report path %.200s...: longer than %zu bytes", report_path,
+                     sizeof path_final - 1);
+            return -1;
+        }
+        hetrun_atomic_temp_name(report_path, "guard", path_tmp, sizeof path_tmp);
         char reason[128];
         snprintf(reason, sizeof reason, "timeout: job exceeded limits.timeout of %g s", timeout_s);
-        render(text_timeout, job_json, reason);
-        render(text_signal[0], job_json, "killed by signal 15 (SIGTERM)");
-        render(text_signal[1], job_json, "killed by signal 2 (SIGINT)");
-        render(text_signal[2], job_json, "killed by signal 1 (SIGHUP)");
-        char placeholder[GUARD_TEXT];
-        render(placeholder, job_json, "job did not finish (still running, or killed)");
-        if (hetrun_write_atomic(report_path, placeholder, strlen(placeholder), err, errlen) != 0)
+        text_timeout = render(job_json, reason);
+        text_signal[0] = render(job_json, "killed by signal 15 (SIGTERM)");
+        text_signal[1] = render(job_json, "killed by signal 2 (SIGINT)");
+        text_signal[2] = render(job_json, "killed by signal 1 (SIGHUP)");
+        free(job_saved);
+        job_saved = job_json ? strdup(job_json) : NULL;
+        char *placeholder = render(job_json, "job did not finish (still running, or killed)");
+        if (!placeholder || !text_timeout || !text_signal[0] || !text_signal[1] ||
+            !text_signal[2]) {
+            free(placeholder);
+            snprintf(err, errlen, "%s: out of memory for the guard report", report_path);
             return -1;
+        }
+        int rc = hetrun_write_atomic(report_path, placeholder, strlen(placeholder), err, errlen);
+        free(placeholder);
+        if (rc != 0) return -1;
     }
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -96,9 +116,39 @@ int hetrun_guard_arm(double timeout_s, const char *report_path, const char *job_
     return 0;
 }
 
+void hetrun_guard_fail(const char *reason) {
+    /* JSON-escape the reason: it may quote a host name or a path. */
+    char esc[2048];
+    size_t o = 0;
+    for (const char *c = reason; *c && o + 7 < sizeof esc; c++) {
+        if (*c == '"' || *c == '\\')
+            esc[o++] = '\\', esc[o++] = *c;
+        else if ((unsigned char)*c < 0x20)
+            o += (size_t)snprintf(esc + o, sizeof esc - o, "\\u%04x", (unsigned)*c);
+        else
+            esc[o++] = *c;
+    }
+    esc[o] = '\0';
+    fprintf(stderr, "hetrun: error: %s; ending the job\n", reason);
+    if (armed && have_report) {
+        armed = 0;
+        char err[512], *text = render(job_saved, esc);
+        if (text && hetrun_write_atomic(path_final, text, strlen(text), err, sizeof err) != 0)
+            fprintf(stderr, "hetrun: error: cannot write the report: %s\n", err);
+        free(text);
+    }
+    _exit(HETRUN_EXIT_FAILED);
+}
+
 void hetrun_guard_disarm(void) {
     struct itimerval it;
     memset(&it, 0, sizeof it);
     setitimer(ITIMER_REAL, &it, NULL);
     armed = 0;
+    free(text_timeout);
+    text_timeout = NULL;
+    for (int i = 0; i < 3; i++) {
+        free(text_signal[i]);
+        text_signal[i] = NULL;
+    }
 }

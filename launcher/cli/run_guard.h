@@ -15,6 +15,11 @@
  */
 int hetrun_guard_arm(double timeout_s, const char *report_path, const char *job_json, char *err,
                      unsigned long errlen);
+/**
+ * Ends the job from any thread: while armed, replaces the report with a failed one giving
+ * `reason`; prints it; exits 1 (mpirun then stops the other ranks).
+ */
+void hetrun_guard_fail(const char *reason) __attribute__((noreturn));
 /** Disarms (before the final report is written). */
 void hetrun_guard_disarm(void);
 

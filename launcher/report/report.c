@@ -749,6 +749,14 @@ static void kind_path(const char *csv_path, const char *kind, char *out, size_t 
         snprintf(out, len, "%s.%s.csv", csv_path, kind);
 }
 
+void hetrun_report_table_paths(const char *json_path, char out[3][4200]) {
+    char csv[4200];
+    hetrun_report_csv_path(json_path, csv, sizeof csv);
+    snprintf(out[0], sizeof out[0], "%s", csv);
+    kind_path(csv, "usage", out[1], sizeof out[1]);
+    kind_path(csv, "collectives", out[2], sizeof out[2]);
+}
+
 int hetrun_report_write_csv(const char *path, const cJSON *report, char *err, size_t errlen) {
     char other[4200];
     if (write_results(path, report, err, errlen) != 0) return -1;

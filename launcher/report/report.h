@@ -12,15 +12,26 @@
 #include <stdio.h>
 
 #include "exec/session.h"
+#include "util/safe_file.h"
 
 /** Report schema version written into every report. */
 #define HETRUN_REPORT_SCHEMA_VERSION "1.0"
 
+/** The "generator" field that marks a report (JSON) as written by hetrun. */
+#define HETRUN_REPORT_GENERATOR "hetrun"
+
 /**
- * Writes `text` to `path` atomically: temp file in the same directory, fsync, rename,
- * fsync of the directory. Returns 0, or -1 with the cause (path and errno text) in err.
+ * Whether hetrun may write one of its report files (the JSON or a CSV table) at `path`:
+ * yes for a new name, or a regular file hetrun wrote (a report with `"generator": "hetrun"`,
+ * or a 1.x report of an earlier version; a CSV whose header row is one of hetrun's tables).
+ * Refused: the job spec `spec_path`, a symbolic link, a directory, device, FIFO or socket,
+ * and any other existing file. Returns 0 (new name), 1 (hetrun's own file, may be
+ * replaced) or -1 with the path and cause in err.
  */
-int hetrun_write_atomic(const char *path, const char *text, size_t len, char *err, size_t errlen);
+int hetrun_report_target_check(const char *path, const char *spec_path, char *err, size_t errlen);
+
+/** The CSV tables beside a JSON report: results, usage and collectives paths. */
+void hetrun_report_table_paths(const char *json_path, char out[3][4200]);
 
 /** The usage record of one rank. */
 cJSON *hetrun_report_usage_json(const hetrun_usage *u);

@@ -43,6 +43,7 @@ typedef struct hetrun_job_placement {
 typedef struct hetrun_job_limits {
     double timeout_s;          /**< 0: none */
     int64_t memory_per_device; /**< bytes, 0: none */
+    double peer_timeout_s;     /**< silence after which a peer rank counts as lost; 0: off */
 } hetrun_job_limits;
 
 typedef struct hetrun_job_report {

@@ -8,12 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 #include <openssl/evp.h>
 
 #include "kernels/catalogue.h"
 #include "spec.h"
+#include "util/safe_file.h"
 #include "workloads/workload.h"
 
 #define NO_RANGE 1.0, 0.0
@@ -78,6 +80,10 @@ static const hetrun_field limits_fields[] = {
      NULL, NULL, "0", "wall-clock limit of the whole job (e.g. 10m); 0: none"},
     {"memory_per_device", HETRUN_FIELD_BYTES, 0, offsetof(hetrun_job_limits, memory_per_device), 0,
      I64_UNBOUNDED, NULL, NULL, "0", "device memory a rank may allocate (e.g. 16GiB); 0: none"},
+    {"peer_timeout", HETRUN_FIELD_SECONDS, 0, offsetof(hetrun_job_limits, peer_timeout_s), 0,
+     86400.0, NULL, NULL, "60s",
+     "multi-rank jobs: a rank whose heartbeat is silent this long (stopped, node lost) ends the "
+     "job, named; 0: off"},
 };
 static const hetrun_schema limits_schema = {"limits", sizeof(hetrun_job_limits), limits_fields,
                                             sizeof limits_fields / sizeof limits_fields[0], NULL};
@@ -644,15 +650,18 @@ static int load_bytes(const char *name, const unsigned char *bytes, size_t len, 
 
 int hetrun_spec_load(const char *path, hetrun_job **out, hetrun_diags *d) {
     if (out) *out = NULL;
-    FILE *fp = fopen(path, "rb");
+    /* Regular files only: a FIFO or device as the spec must not block or stream forever. */
+    char why[1024];
+    uint64_t size = 0;
+    int fd = hetrun_file_open_regular(path, "spec", UINT64_MAX, &size, why, sizeof why);
+    FILE *fp = fd >= 0 ? fdopen(fd, "rb") : NULL;
     if (!fp) {
-        hetrun_diags_add(d, path, 0, 0, "", "cannot open the spec: %s", strerror(errno));
-        return -1;
-    }
-    struct stat st;
-    if (fstat(fileno(fp), &st) == 0 && S_ISDIR(st.st_mode)) {
-        fclose(fp);
-        hetrun_diags_add(d, path, 0, 0, "", "cannot read the spec: it is a directory");
+        if (fd >= 0) close(fd);
+        size_t skip = strlen("spec : ") + strlen(path); /* "spec PATH: cause" */
+        const char *cause = strlen(why) > skip ? why + skip : why;
+        hetrun_diags_add(d, path, 0, 0, "", "%s the spec: %s",
+                         strncmp(cause, "cannot open: ", 13) == 0 ? "cannot open" : "cannot read",
+                         strncmp(cause, "cannot open: ", 13) == 0 ? cause + 13 : cause);
         return -1;
     }
     /* Read at most one byte past the limit: enough to know the file is too big. */

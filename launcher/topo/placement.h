@@ -52,6 +52,9 @@ typedef struct hetrun_probe_device {
 int hetrun_probe_backend(const char *backend, hetrun_probe_device **devs, int *ndevs, char *why,
                          size_t whylen);
 
+/** Bounds each probe (default 20 s); seconds <= 0 leaves it unchanged. */
+void hetrun_probe_set_timeout(double seconds);
+
 /** The placement applied to this process. */
 typedef struct hetrun_placement {
     hetrun_rank_identity id;

@@ -15,7 +15,9 @@
 #include "loader/loader.h"
 #include "topo/placement.h"
 
-#define PROBE_TIMEOUT_MS 60000 /* a cold CUDA/ROCm init can take tens of seconds */
+/* A module that hangs must not hold every `auto` job; a cold runtime init that needs longer
+ * than the default raises it (HETRUN_PROBE_TIMEOUT, see hetrun_probe_set_timeout). */
+static long long probe_timeout_ms = 20000;
 #define PROBE_MAX_DEVICES 4096
 
 typedef struct probe_header {
@@ -119,6 +121,10 @@ static void child(const char *backend, int fd) {
     _exit(0);
 }
 
+void hetrun_probe_set_timeout(double seconds) {
+    if (seconds > 0) probe_timeout_ms = (long long)(seconds * 1000.0 + 0.5);
+}
+
 int hetrun_probe_backend(const char *backend, hetrun_probe_device **devs, int *ndevs, char *why,
                          size_t whylen) {
     *devs = NULL;
@@ -149,7 +155,7 @@ int hetrun_probe_backend(const char *backend, hetrun_probe_device **devs, int *n
     close(fds[1]);
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
-    long long deadline = now.tv_sec * 1000LL + now.tv_nsec / 1000000 + PROBE_TIMEOUT_MS;
+    long long deadline = now.tv_sec * 1000LL + now.tv_nsec / 1000000 + probe_timeout_ms;
     probe_header h;
     int rc = read_all(fds[0], &h, sizeof(h), deadline);
     hetrun_probe_device *v = NULL;
@@ -165,8 +171,11 @@ int hetrun_probe_backend(const char *backend, hetrun_probe_device **devs, int *n
     if (rc != 0) {
         free(v);
         if (rc == -2)
-            snprintf(why, whylen, "probe of backend %s: no answer within %d s (child killed)",
-                     backend, PROBE_TIMEOUT_MS / 1000);
+            snprintf(why, whylen,
+                     "probe of backend %s: module libhetrun_backend_%s.so gave no device list "
+                     "within %.3g s (hung in its init, device_count or device_info; probe "
+                     "killed); HETRUN_PROBE_TIMEOUT=SECONDS allows a slower runtime start",
+                     backend, backend, (double)probe_timeout_ms / 1000.0);
         else if (rc == -3)
             snprintf(why, whylen, "probe of backend %s: out of memory for %d devices", backend,
                      (int)h.count);

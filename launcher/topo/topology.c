@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/safe_file.h"
+
 static hetrun_topo *topo_new(void) {
     hetrun_topo *t = calloc(1, sizeof(*t));
     if (!t) return NULL;
@@ -125,15 +127,20 @@ hetrun_topo *hetrun_topo_load_node_cached(int local_rank, const char *cache_dir,
         hetrun_topo *t = hetrun_topo_load_system(1, err, errlen);
         if (!t) return NULL;
         mkdir(cache_dir, 0700);
-        char tmp[4200];
-        snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid());
-        /* Write then rename, so readers never see a half-written file; failure to cache
-         * only costs the other ranks their own scan. */
-        if (hwloc_topology_export_xml(t->topo, tmp, 0) == 0) {
-            if (rename(tmp, path) != 0) unlink(tmp);
-        } else {
-            unlink(tmp);
+        /* Through the atomic writer (no fsync: a cache lost in a crash is rebuilt), so
+         * readers never see a half-written file; failure to cache only costs the other
+         * ranks their own scan. */
+        char *xml = NULL, why[512];
+        int len = 0;
+        hetrun_atomic_file a;
+        if (hwloc_topology_export_xmlbuffer(t->topo, &xml, &len, 0) == 0 && len > 0 &&
+            hetrun_atomic_begin(&a, path, 0, why, sizeof why) == 0) {
+            if (hetrun_atomic_write(&a, xml, (size_t)len - 1, why, sizeof why) == 0)
+                (void)hetrun_atomic_commit(&a, why, sizeof why);
+            else
+                hetrun_atomic_abort(&a);
         }
+        if (xml) hwloc_free_xmlbuffer(t->topo, xml);
         return t;
     }
     /* Others: wait for local rank 0's export, then load it (cheaper than a scan). When the

@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include <zlib.h>
 
 #include "util/log.h"
+#include "util/safe_file.h"
 
 static const char magic[8] = {'H', 'T', 'R', 'N', 'C', 'K', 'P', '1'};
 
@@ -23,19 +25,32 @@ void hetrun_ckpt_free(hetrun_ckpt *c) {
     c->mean = c->std = c->params = c->state = NULL;
 }
 
-/* write() all of it, retrying short writes and EINTR; updates the running CRC. */
-static int write_all(int fd, const void *p, size_t n, uLong *crc) {
-    const char *b = p;
-    *crc = crc32(*crc, p, (uInt)0);
-    for (size_t off = 0; off < n;) {
-        size_t chunk = n - off > (1u << 30) ? (1u << 30) : n - off;
-        ssize_t w = write(fd, b + off, chunk);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return -1;
-        *crc = crc32(*crc, (const Bytef *)(b + off), (uInt)w);
-        off += (size_t)w;
+/* Appends to the temp file and updates the running CRC. */
+static int put(hetrun_atomic_file *a, const void *p, size_t n, uLong *crc, char *err,
+               size_t err_len) {
+    const Bytef *b = p;
+    for (size_t off = 0; crc && off < n;) {
+        uInt chunk = n - off > (1u << 30) ? (1u << 30) : (uInt)(n - off);
+        *crc = crc32(*crc, b + off, chunk);
+        off += chunk;
     }
-    return 0;
+    return hetrun_atomic_write(a, p, n, err, err_len);
+}
+
+/* Whether all `n` floats are finite; the index of the first that is not in *bad. */
+static int all_finite(const float *v, uint64_t n, uint64_t *bad) {
+    for (uint64_t i = 0; i < n; i++)
+        if (!isfinite(v[i])) {
+            *bad = i;
+            return 0;
+        }
+    return 1;
+}
+
+static int is_hex64(const char *s, int may_be_empty) {
+    size_t n = strnlen(s, 65);
+    if (n == 0) return may_be_empty;
+    return n == 64 && strspn(s, "0123456789abcdef") == 64;
 }
 
 static int is_ckpt_name(const char *n) {
@@ -84,43 +99,30 @@ int hetrun_ckpt_write(const char *dir, const hetrun_ckpt *c, int64_t keep, char 
         snprintf(err, err_len, "checkpoint: mkdir %s: %s", dir, strerror(errno));
         return -1;
     }
-    char tmp[4096], final[4096];
+    char final[4096], why[1024];
     snprintf(final, sizeof final, "%s/ckpt-%012lld.bin", dir, (long long)c->h.step);
-    snprintf(tmp, sizeof tmp, "%s/.ckpt-%012lld.bin.tmp.%ld", dir, (long long)c->h.step,
-             (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        snprintf(err, err_len, "checkpoint: open %s: %s", tmp, strerror(errno));
+    hetrun_clean_stale_temps(dir, "ckpt-");
+    hetrun_atomic_file a;
+    if (hetrun_atomic_begin(&a, final, 1, why, sizeof why) != 0) {
+        snprintf(err, err_len, "checkpoint: %s", why);
         return -1;
     }
     uLong crc = crc32(0L, Z_NULL, 0);
     const size_t f = (size_t)c->h.shape.dims[0];
-    int bad = write_all(fd, magic, sizeof magic, &crc) || write_all(fd, &c->h, sizeof c->h, &crc) ||
-              write_all(fd, c->mean, f * 4, &crc) || write_all(fd, c->std, f * 4, &crc) ||
-              write_all(fd, c->params, (size_t)c->h.param_count * 4, &crc) ||
-              (c->h.state_count && write_all(fd, c->state, (size_t)c->h.state_count * 4, &crc));
+    int bad = put(&a, magic, sizeof magic, &crc, why, sizeof why) ||
+              put(&a, &c->h, sizeof c->h, &crc, why, sizeof why) ||
+              put(&a, c->mean, f * 4, &crc, why, sizeof why) ||
+              put(&a, c->std, f * 4, &crc, why, sizeof why) ||
+              put(&a, c->params, (size_t)c->h.param_count * 4, &crc, why, sizeof why) ||
+              (c->h.state_count &&
+               put(&a, c->state, (size_t)c->h.state_count * 4, &crc, why, sizeof why));
     uint32_t crc32v = (uint32_t)crc;
-    uLong ignore = 0;
-    if (!bad) bad = write_all(fd, &crc32v, 4, &ignore);
-    if (bad || fsync(fd) != 0) {
-        snprintf(err, err_len, "checkpoint: writing %s: %s", tmp, strerror(errno));
-        close(fd);
-        unlink(tmp);
+    if (!bad) bad = put(&a, &crc32v, 4, NULL, why, sizeof why);
+    if (bad) hetrun_atomic_abort(&a);
+    if (bad || hetrun_atomic_commit(&a, why, sizeof why) != 0) {
+        snprintf(err, err_len, "checkpoint: %s", why);
         return -1;
     }
-    if (close(fd) != 0 || rename(tmp, final) != 0) {
-        snprintf(err, err_len, "checkpoint: rename %s -> %s: %s", tmp, final, strerror(errno));
-        unlink(tmp);
-        return -1;
-    }
-    /* The rename is durable only once the directory entry is on disk. */
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0 || fsync(dfd) != 0) {
-        snprintf(err, err_len, "checkpoint: fsync of directory %s: %s", dir, strerror(errno));
-        if (dfd >= 0) close(dfd);
-        return -1;
-    }
-    close(dfd);
     size_t n = 0;
     char **names = list_ckpts(dir, &n);
     for (size_t i = 0; keep > 0 && i + (size_t)keep < n; i++) {
@@ -132,73 +134,108 @@ int hetrun_ckpt_write(const char *dir, const hetrun_ckpt *c, int64_t keep, char 
     return 0;
 }
 
+/* Every header field in range after the CRC matched: a valid CRC over crafted values must
+ * be refused, never trusted (sizes, step, counts). */
+static int check_header(const char *path, const hetrun_ckpt_header *h, uint64_t size, char *err,
+                        size_t err_len) {
+    const uint64_t fixed = sizeof magic + sizeof(hetrun_ckpt_header) + 4;
+    if (h->version != 1 || h->shape.layers < 1 || h->shape.layers > HETRUN_MLP_MAX_LAYERS) {
+        snprintf(err, err_len,
+                 "checkpoint %s: version %u with %d layers; expected version 1, 1..%d layers", path,
+                 h->version, h->shape.layers, HETRUN_MLP_MAX_LAYERS);
+        return -1;
+    }
+    for (int l = 0; l <= h->shape.layers; l++)
+        if (h->shape.dims[l] < 1 || h->shape.dims[l] > (1 << 24)) {
+            snprintf(err, err_len, "checkpoint %s: header field dims[%d] = %lld out of 1..%d", path,
+                     l, (long long)h->shape.dims[l], 1 << 24);
+            return -1;
+        }
+    for (int l = h->shape.layers + 1; l <= HETRUN_MLP_MAX_LAYERS; l++)
+        if (h->shape.dims[l] != 0) {
+            snprintf(err, err_len, "checkpoint %s: header field dims[%d] = %lld beyond %d layers",
+                     path, l, (long long)h->shape.dims[l], h->shape.layers);
+            return -1;
+        }
+    const char *field = NULL;
+    long long value = 0;
+    if (h->shape.act < 0 || h->shape.act > 1)
+        field = "shape.act", value = h->shape.act;
+    else if (h->optimizer != HETRUN_OPT_SGD && h->optimizer != HETRUN_OPT_ADAMW)
+        field = "optimizer", value = h->optimizer;
+    else if (h->step < 0 || h->step > (1ll << 50))
+        field = "step", value = h->step;
+    else if (h->nranks < 1 || h->nranks > (1 << 24))
+        field = "nranks", value = h->nranks;
+    else if (h->param_count != hetrun_mlp_param_count(&h->shape))
+        field = "param_count", value = (long long)h->param_count;
+    else if (h->state_count != (h->optimizer == HETRUN_OPT_ADAMW ? 2 : 1) * h->param_count)
+        field = "state_count", value = (long long)h->state_count;
+    if (field) {
+        snprintf(err, err_len, "checkpoint %s: header field %s = %lld is out of range", path, field,
+                 value);
+        return -1;
+    }
+    if (!is_hex64(h->config_sha256, 0) || !is_hex64(h->spec_sha256, 1)) {
+        snprintf(err, err_len, "checkpoint %s: header hash fields are not 64 hex digits", path);
+        return -1;
+    }
+    /* Counts are bounded above (dims <= 2^24, <= 16 layers), so this cannot overflow. */
+    const uint64_t f = (uint64_t)h->shape.dims[0];
+    if (size != fixed + (2 * f + h->param_count + h->state_count) * 4) {
+        snprintf(err, err_len,
+                 "checkpoint %s: %llu bytes do not match its header (%llu features, %llu params, "
+                 "%llu state floats)",
+                 path, (unsigned long long)size, (unsigned long long)f,
+                 (unsigned long long)h->param_count, (unsigned long long)h->state_count);
+        return -1;
+    }
+    return 0;
+}
+
 int hetrun_ckpt_read(const char *path, hetrun_ckpt *c, char *err, size_t err_len) {
     memset(c, 0, sizeof *c);
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
-        snprintf(err, err_len, "checkpoint %s: cannot open: %s", path, strerror(errno));
+    char *buf = NULL;
+    size_t size = 0;
+    char why[1024];
+    if (hetrun_file_read_all(path, "checkpoint", HETRUN_CKPT_MAX_BYTES, &buf, &size, why,
+                             sizeof why) != 0) {
+        snprintf(err, err_len, "%s", why);
         return -1;
     }
     int rc = -1;
-    char *buf = NULL;
-    if (fseek(fp, 0, SEEK_END) != 0) goto io;
-    long size = ftell(fp);
-    if (size < 0 || fseek(fp, 0, SEEK_SET) != 0) goto io;
     const size_t fixed = sizeof magic + sizeof(hetrun_ckpt_header) + 4;
-    if ((size_t)size < fixed) {
-        snprintf(err, err_len, "checkpoint %s: %ld bytes, shorter than the %zu-byte header", path,
+    if (size < fixed) {
+        snprintf(err, err_len, "checkpoint %s: %zu bytes, shorter than the %zu-byte header", path,
                  size, fixed);
         goto out;
     }
-    buf = malloc((size_t)size);
-    if (!buf) {
-        snprintf(err, err_len, "checkpoint %s: out of memory for %ld bytes", path, size);
-        goto out;
-    }
-    if (fread(buf, 1, (size_t)size, fp) != (size_t)size) goto io;
     if (memcmp(buf, magic, sizeof magic) != 0) {
         snprintf(err, err_len, "checkpoint %s: bad magic (not a hetrun checkpoint v1)", path);
         goto out;
     }
     uint32_t stored;
     memcpy(&stored, buf + size - 4, 4);
-    uint32_t actual = (uint32_t)crc32(crc32(0L, Z_NULL, 0), (const Bytef *)buf, (uInt)(size - 4));
-    if (stored != actual) {
+    uLong crc = crc32(0L, Z_NULL, 0);
+    for (size_t off = 0; off < size - 4;) {
+        uInt chunk = size - 4 - off > (1u << 30) ? (1u << 30) : (uInt)(size - 4 - off);
+        crc = crc32(crc, (const Bytef *)buf + off, chunk);
+        off += chunk;
+    }
+    if (stored != (uint32_t)crc) {
         snprintf(err, err_len,
-                 "checkpoint %s: CRC32 mismatch (stored %08x, computed %08x): "
-                 "the file is corrupt",
-                 path, stored, actual);
+                 "checkpoint %s: CRC32 mismatch (stored %08x, computed %08x): the file is corrupt",
+                 path, stored, (uint32_t)crc);
         goto out;
     }
     memcpy(&c->h, buf + sizeof magic, sizeof c->h);
     const hetrun_ckpt_header *h = &c->h;
-    if (h->version != 1 || h->shape.layers < 1 || h->shape.layers > HETRUN_MLP_MAX_LAYERS) {
-        snprintf(err, err_len,
-                 "checkpoint %s: version %u with %d layers; expected version 1, "
-                 "1..%d layers",
-                 path, h->version, h->shape.layers, HETRUN_MLP_MAX_LAYERS);
-        goto out;
-    }
-    for (int l = 0; l <= h->shape.layers; l++)
-        if (h->shape.dims[l] < 1 || h->shape.dims[l] > (1 << 24)) {
-            snprintf(err, err_len, "checkpoint %s: layer width %lld out of range", path,
-                     (long long)h->shape.dims[l]);
-            goto out;
-        }
+    if (check_header(path, h, size, err, err_len) != 0) goto out;
     const uint64_t f = (uint64_t)h->shape.dims[0];
-    if (h->param_count != hetrun_mlp_param_count(&h->shape) ||
-        (uint64_t)size != fixed + (2 * f + h->param_count + h->state_count) * 4) {
-        snprintf(err, err_len,
-                 "checkpoint %s: %ld bytes do not match its shape (%llu params, "
-                 "%llu state floats)",
-                 path, size, (unsigned long long)h->param_count,
-                 (unsigned long long)h->state_count);
-        goto out;
-    }
     c->mean = malloc(f * 4), c->std = malloc(f * 4);
     c->params = malloc(h->param_count * 4);
-    c->state = h->state_count ? malloc(h->state_count * 4) : NULL;
-    if (!c->mean || !c->std || !c->params || (h->state_count && !c->state)) {
+    c->state = malloc(h->state_count * 4);
+    if (!c->mean || !c->std || !c->params || !c->state) {
         snprintf(err, err_len, "checkpoint %s: out of memory", path);
         goto out;
     }
@@ -206,15 +243,30 @@ int hetrun_ckpt_read(const char *path, hetrun_ckpt *c, char *err, size_t err_len
     memcpy(c->mean, p, f * 4), p += f * 4;
     memcpy(c->std, p, f * 4), p += f * 4;
     memcpy(c->params, p, h->param_count * 4), p += h->param_count * 4;
-    if (h->state_count) memcpy(c->state, p, h->state_count * 4);
+    memcpy(c->state, p, h->state_count * 4);
+    /* A run that diverged must not come back as a valid starting point. */
+    static const char *const parts[] = {"feature mean", "feature std", "weights",
+                                        "optimizer state"};
+    const float *arrays[] = {c->mean, c->std, c->params, c->state};
+    const uint64_t counts[] = {f, f, h->param_count, h->state_count};
+    for (int i = 0; i < 4; i++) {
+        uint64_t bad = 0;
+        if (!all_finite(arrays[i], counts[i], &bad)) {
+            snprintf(err, err_len, "checkpoint %s: %s value %llu is %g, not finite", path, parts[i],
+                     (unsigned long long)bad, (double)arrays[i][bad]);
+            goto out;
+        }
+    }
+    for (uint64_t j = 0; j < f; j++)
+        if (c->std[j] <= 0.0f) {
+            snprintf(err, err_len, "checkpoint %s: feature std %llu is %g, not positive", path,
+                     (unsigned long long)j, (double)c->std[j]);
+            goto out;
+        }
     rc = 0;
-    goto out;
-io:
-    snprintf(err, err_len, "checkpoint %s: read error: %s", path, strerror(errno));
 out:
     if (rc != 0) hetrun_ckpt_free(c);
     free(buf);
-    fclose(fp);
     return rc;
 }
 

@@ -31,6 +31,9 @@ typedef struct hetrun_ckpt_header {
     char reserved[6];
 } hetrun_ckpt_header;
 
+/** Largest checkpoint file read (the whole file is held in memory to check its CRC). */
+#define HETRUN_CKPT_MAX_BYTES (64ull << 30)
+
 /** A checkpoint in host memory. */
 typedef struct hetrun_ckpt {
     hetrun_ckpt_header h;
@@ -40,15 +43,18 @@ typedef struct hetrun_ckpt {
 } hetrun_ckpt;
 
 /**
- * Writes `c` as dir/ckpt-<step>.bin atomically (temp file, fsync, rename, fsync of the
- * directory; the directory is created if missing), then deletes the oldest so that at
- * most `keep` remain. Returns 0 or -1 with the path and cause in `err`.
+ * Writes `c` as dir/ckpt-<step>.bin atomically (hidden temp file, fsync, rename, fsync of
+ * the directory; the directory is created if missing; temp files of dead writers are
+ * removed first), then deletes the oldest so that at most `keep` remain. Returns 0 or -1 with the
+ * path and cause in `err`.
  */
 int hetrun_ckpt_write(const char *dir, const hetrun_ckpt *c, int64_t keep, char *err,
                       size_t err_len);
 /**
- * Reads and verifies one file: magic, version, sizes and CRC32. Returns 0, or -1 with a
- * message naming the file and the mismatch.
+ * Reads and verifies one regular file: magic, CRC32, then every header field in range
+ * (version, shape, optimizer, step >= 0, ranks, counts matching the file size, hashes) and
+ * every stored float finite (feature std > 0). Returns 0, or -1 with a message naming the
+ * file and the field or value refused.
  */
 int hetrun_ckpt_read(const char *path, hetrun_ckpt *c, char *err, size_t err_len);
 /**

@@ -7,8 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
 
+#include "util/safe_file.h"
 #include "workloads/stats.h"
 
 const char *const hetrun_data_sources[] = {"csv", "idx", "synthetic", NULL};
@@ -104,13 +106,39 @@ static long gz_line(gzFile gz, char **buf, size_t *cap) {
     }
 }
 
+/* Opens a data file through zlib (plain or gzip), refusing FIFOs, devices and folders
+ * first so a read can neither block nor run forever. */
+static gzFile open_data(const char *path, const char *what, char *err, size_t err_len) {
+    uint64_t size = 0;
+    int fd = hetrun_file_open_regular(path, what, UINT64_MAX, &size, err, err_len);
+    if (fd < 0) return NULL;
+    gzFile gz = gzdopen(fd, "rb");
+    if (!gz) {
+        snprintf(err, err_len, "%s %s: cannot start reading: out of memory", what, path);
+        close(fd);
+    }
+    return gz;
+}
+
+/* After the last read: a gzip stream must have ended with its CRC and length trailer. */
+static int gz_finished(gzFile gz, const char *path, char *err, size_t err_len) {
+    int gzerr = 0;
+    const char *msg = gzerror(gz, &gzerr);
+    if (gzerr == Z_OK) return 0;
+    if (gzerr == Z_BUF_ERROR)
+        snprintf(err, err_len,
+                 "data: %s is truncated: the gzip stream ends before its end-of-data trailer "
+                 "(%s); the file is incomplete",
+                 path, msg);
+    else
+        snprintf(err, err_len, "data: reading %s: zlib: %s (the gzip data is corrupt)", path, msg);
+    return -1;
+}
+
 int hetrun_data_load_csv(const char *path, int64_t label_column, bool header, hetrun_dataset *out,
                          char *err, size_t err_len) {
-    gzFile gz = gzopen(path, "rb");
-    if (!gz) {
-        snprintf(err, err_len, "data: cannot open CSV %s: %s", path, strerror(errno));
-        return -1;
-    }
+    gzFile gz = open_data(path, "data: CSV", err, err_len);
+    if (!gz) return -1;
     gzbuffer(gz, 1 << 17);
     vec xs = {NULL, 0, 0, sizeof(float)}, ys = {NULL, 0, 0, sizeof(int32_t)};
     char *line = NULL;
@@ -131,8 +159,11 @@ int hetrun_data_load_csv(const char *path, int64_t label_column, bool header, he
             errno = 0;
             double v = strtod(s, &end);
             if (end == s || errno == ERANGE || !isfinite(v)) {
-                snprintf(err, err_len, "data: %s line %lld column %lld: not a finite number", path,
-                         (long long)lineno, (long long)col + 1);
+                snprintf(err, err_len, "data: %s line %lld column %lld: not a finite number%s",
+                         path, (long long)lineno, (long long)col + 1,
+                         lineno == 1 && !header
+                             ? " (if line 1 is a header row of column names, set data.header: true)"
+                             : "");
                 goto out;
             }
             while (*end == ' ' || *end == '\t')
@@ -144,15 +175,22 @@ int hetrun_data_load_csv(const char *path, int64_t label_column, bool header, he
             }
             int is_label = label_column >= 0 ? col == label_column : *end == '\0';
             if (is_label) {
-                if (v < 0 || v != floor(v) || v > 1e6) {
+                if (v < 0 || v != floor(v) || v >= HETRUN_DATA_MAX_CLASSES) {
                     snprintf(err, err_len,
-                             "data: %s line %lld: label %g is not a class index (integer 0..1e6)",
-                             path, (long long)lineno, v);
+                             "data: %s line %lld: label %g is not a class index (integer 0..%d)",
+                             path, (long long)lineno, v, HETRUN_DATA_MAX_CLASSES - 1);
                     goto out;
                 }
                 label = (int64_t)v;
             } else {
-                float f = (float)v;
+                float f = (float)v; /* finite in the type stored: 1e39 is inf in fp32 */
+                if (!isfinite(f)) {
+                    snprintf(err, err_len,
+                             "data: %s line %lld column %lld: %g does not fit a float32 "
+                             "(|x| <= 3.4e38)",
+                             path, (long long)lineno, (long long)col + 1, v);
+                    goto out;
+                }
                 if (vec_push(&xs, &f) != 0) goto oom;
             }
             col++;
@@ -182,15 +220,17 @@ int hetrun_data_load_csv(const char *path, int64_t label_column, bool header, he
                          : "line longer than 16 MiB (no newline?)");
         goto out;
     }
-    int gzerr = 0;
-    const char *gzmsg = gzerror(gz, &gzerr);
-    if (gzerr != Z_OK && gzerr != Z_BUF_ERROR) {
-        snprintf(err, err_len, "data: reading %s: zlib %s", path, gzmsg);
-        goto out;
-    }
+    if (gz_finished(gz, path, err, err_len) != 0) goto out;
     if (ys.len < 2 || max_label < 1) {
         snprintf(err, err_len, "data: %s has %zu samples and %lld classes; need >= 2 of each", path,
                  ys.len, (long long)max_label + 1);
+        goto out;
+    }
+    if ((size_t)max_label >= ys.len) {
+        snprintf(err, err_len,
+                 "data: %s: largest label %lld means %lld classes, more than its %zu rows; "
+                 "labels must be class indices 0..classes-1",
+                 path, (long long)max_label, (long long)max_label + 1, ys.len);
         goto out;
     }
     out->x = xs.p, out->y = ys.p;
@@ -201,6 +241,8 @@ int hetrun_data_load_csv(const char *path, int64_t label_column, bool header, he
 oom:
     snprintf(err, err_len, "data: out of memory reading %s (%zu values so far)", path, xs.len);
 out:
+    /* A line cut short by a truncated stream is reported as the truncation it is. */
+    if (rc != 0) (void)gz_finished(gz, path, err, err_len);
     free(line);
     free(xs.p);
     free(ys.p);
@@ -211,11 +253,8 @@ out:
 /* Reads an IDX file of unsigned bytes: dims and data (caller frees *data). */
 static int idx_read(const char *path, int want_rank_min, uint32_t dims[4], int *rank,
                     uint8_t **data, uint64_t *count, char *err, size_t err_len) {
-    gzFile gz = gzopen(path, "rb");
-    if (!gz) {
-        snprintf(err, err_len, "data: cannot open IDX %s: %s", path, strerror(errno));
-        return -1;
-    }
+    gzFile gz = open_data(path, "data: IDX", err, err_len);
+    if (!gz) return -1;
     uint8_t magic[4];
     int rc = -1;
     if (gzread(gz, magic, 4) != 4 || magic[0] != 0 || magic[1] != 0) {
@@ -260,9 +299,18 @@ static int idx_read(const char *path, int want_rank_min, uint32_t dims[4], int *
         if (r <= 0) break;
         got += (uint64_t)r;
     }
-    if (got != total) {
+    uint8_t extra;
+    if (got == total && gzread(gz, &extra, 1) > 0) { /* the read also checks the trailer */
+        snprintf(err, err_len, "data: %s: more bytes than its IDX header declares (%llu)", path,
+                 (unsigned long long)total);
+        got = 0;
+    } else if (gz_finished(gz, path, err, err_len) != 0) {
+        got = 0;
+    } else if (got != total) {
         snprintf(err, err_len, "data: %s: truncated IDX data (%llu of %llu bytes)", path,
                  (unsigned long long)got, (unsigned long long)total);
+    }
+    if (got != total) {
         free(*data);
         *data = NULL;
         goto out;

@@ -12,6 +12,9 @@
 
 #include "spec/schema.h"
 
+/** Most classes a dataset may have: labels are class indices 0..65535. */
+#define HETRUN_DATA_MAX_CLASSES 65536
+
 /** Where the samples come from (index into hetrun_data_sources). */
 typedef enum hetrun_data_source {
     HETRUN_DATA_CSV = 0,
@@ -48,7 +51,10 @@ typedef struct hetrun_dataset {
 
 /**
  * Loads the samples `p` describes (all of them, before any split). Classes = largest label
- * + 1. Returns 0, or -1 with a message naming the file, line/offset and cause in `err`.
+ * + 1, at most HETRUN_DATA_MAX_CLASSES and (CSV) at most the row count. Only regular files
+ * are read; a gzip stream must end with its trailer (truncation is an error); every value
+ * must be finite as the float32 it is stored as. Returns 0, or -1 with a message naming
+ * the file, line/offset and cause in `err`.
  */
 int hetrun_data_load(const hetrun_data_params *p, uint64_t seed, hetrun_dataset *out, char *err,
                      size_t err_len);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "spec/job.h"
@@ -97,15 +98,21 @@ static int infer_run(hetrun_session *s, const void *params, cJSON *result) {
     if (p->checkpoint) {
         char path[4096], found[4096], err[1536];
         snprintf(path, sizeof path, "%s", p->checkpoint); /* like checkpoint.dir: from the cwd */
-        int got = hetrun_ckpt_read(path, &ck, err, sizeof err) == 0 ? 1 : 0;
-        if (!got) { /* maybe a folder of checkpoints */
-            char err2[1536];
-            int g = hetrun_ckpt_load_newest(path, &ck, found, sizeof found, err2, sizeof err2);
+        struct stat st;
+        if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) { /* a folder: its newest valid file */
+            int g = hetrun_ckpt_load_newest(path, &ck, found, sizeof found, err, sizeof err);
             if (g <= 0) {
-                snprintf(s->error, sizeof s->error, "infer: %s", g < 0 ? err2 : err);
+                if (g < 0)
+                    snprintf(s->error, sizeof s->error, "infer: %s", err);
+                else
+                    snprintf(s->error, sizeof s->error,
+                             "infer: checkpoint folder %s holds no ckpt-*.bin file", path);
                 goto out;
             }
             snprintf(path, sizeof path, "%s", found);
+        } else if (hetrun_ckpt_read(path, &ck, err, sizeof err) != 0) {
+            snprintf(s->error, sizeof s->error, "infer: %s", err);
+            goto out;
         }
         sh = ck.h.shape;
         cJSON_AddStringToObject(result, "checkpoint", path);

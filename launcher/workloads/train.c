@@ -25,6 +25,12 @@
 #include "workloads/train_common.h"
 #include "workloads/workload.h"
 
+/* `divergence:` guard: fail when the smoothed loss climbs far above its best. */
+typedef struct divergence_params {
+    double max_loss_ratio; /* 0: off */
+    int64_t after_steps;
+} divergence_params;
+
 typedef struct train_params {
     hetrun_data_params data;
     hetrun_int_list hidden;
@@ -37,12 +43,25 @@ typedef struct train_params {
     int64_t batch, epochs, steps, seed;
     double min_accuracy;
     int64_t stop_after, log_every;
+    divergence_params divergence;
 } train_params;
 
 static const char *const act_names[] = {"relu", "gelu", NULL};
 static const char *const opt_names[] = {"sgd", "adamw", NULL};
 static const char *const sched_names[] = {"constant", "cosine", NULL};
 enum { SCHED_CONSTANT = 0, SCHED_COSINE = 1 };
+
+static const hetrun_field divergence_fields[] = {
+    {"max_loss_ratio", HETRUN_FIELD_FLOAT, 0, offsetof(divergence_params, max_loss_ratio), 0.0, 1e6,
+     NULL, NULL, "0",
+     "fail when the smoothed loss exceeds this multiple of its lowest value; 0: off"},
+    {"after_steps", HETRUN_FIELD_INT, 0, offsetof(divergence_params, after_steps), 1, 1000000000,
+     NULL, NULL, "20", "steps of this run before the guard starts (the loss settles first)"},
+};
+
+static const hetrun_schema divergence_schema = {
+    "divergence", sizeof(divergence_params), divergence_fields,
+    sizeof divergence_fields / sizeof divergence_fields[0], NULL};
 
 static const hetrun_field train_fields[] = {
     {"data", HETRUN_FIELD_OBJECT, HETRUN_FIELD_REQUIRED, offsetof(train_params, data), 1, 0, NULL,
@@ -85,6 +104,8 @@ static const hetrun_field train_fields[] = {
      NULL, "0", "debug: stop after this many steps of this run, as if killed (no end checkpoint)"},
     {"log_every", HETRUN_FIELD_INT, 0, offsetof(train_params, log_every), 0, 1000000000, NULL, NULL,
      "0", "progress line every N steps on rank 0; 0: once per epoch"},
+    {"divergence", HETRUN_FIELD_OBJECT, 0, offsetof(train_params, divergence), 1, 0, NULL,
+     &divergence_schema, NULL, "divergence guard: max_loss_ratio, after_steps (below)"},
 };
 
 static void train_check(const void *obj, const hetrun_check_ctx *ctx) {
@@ -184,12 +205,56 @@ static int evaluate(hetrun_session *s, hetrun_mlp *m, const hetrun_dataset *test
     return 0;
 }
 
+/* Names the first non-finite parameter ("layer 2 weight [17] = nan, 40 of 6272 values
+ * non-finite"); empty when every value is finite. */
+static void first_nonfinite(const hetrun_mlp *m, const float *hp, char *out, size_t len) {
+    out[0] = '\0';
+    for (int l = 0; l < m->shape.layers; l++) {
+        const uint64_t nw = (uint64_t)(m->shape.dims[l] * m->shape.dims[l + 1]);
+        const uint64_t nb = (uint64_t)m->shape.dims[l + 1];
+        const uint64_t off[2] = {m->w_off[l], m->b_off[l]}, cnt[2] = {nw, nb};
+        for (int k = 0; k < 2; k++) {
+            uint64_t bad = 0, first = 0;
+            for (uint64_t i = cnt[k]; i-- > 0;)
+                if (!isfinite(hp[off[k] + i])) bad++, first = i;
+            if (bad) {
+                snprintf(out, len, "layer %d %s [%llu] = %g, %llu of %llu values non-finite", l + 1,
+                         k ? "bias" : "weight", (unsigned long long)first,
+                         (double)hp[off[k] + first], (unsigned long long)bad,
+                         (unsigned long long)cnt[k]);
+                return;
+            }
+        }
+    }
+}
+
+/* Ends a run whose loss went non-finite: names the step and where the weights broke. */
+static void fail_nonfinite(hetrun_session *s, hetrun_mlp *m, float *hp, int64_t step, double loss) {
+    char where[256] = "";
+    if (hetrun_mlp_get_params(s, m, hp) == 0) first_nonfinite(m, hp, where, sizeof where);
+    snprintf(s->error, sizeof s->error,
+             "train: step %lld: the loss is %g (not finite); %s%s; lower train.lr or check the "
+             "data's scale",
+             (long long)step, loss, where[0] ? "weights after the optimizer step: " : "",
+             where[0] ? where
+                      : "weights are still finite: the forward pass (xent_forward) "
+                        "overflowed");
+}
+
 static int write_ckpt(hetrun_session *s, hetrun_mlp *m, int64_t step, uint64_t rng_state,
                       const char *hash, const float *mean, const float *std, float *hp, float *hs,
                       int *written) {
     const hetrun_job *job = s->job;
     int rc = 0;
     if (hetrun_mlp_get_params(s, m, hp) != 0 || hetrun_mlp_get_state(s, m, hs) != 0) rc = -1;
+    char where[256] = "";
+    if (rc == 0) first_nonfinite(m, hp, where, sizeof where); /* same weights on every rank */
+    if (where[0]) {
+        snprintf(s->error, sizeof s->error,
+                 "train: step %lld: non-finite weights (%s); no checkpoint written",
+                 (long long)step, where);
+        return -1;
+    }
     if (rc == 0 && s->rank == 0) {
         hetrun_ckpt c;
         memset(&c, 0, sizeof c);
@@ -359,7 +424,7 @@ static int train_run(hetrun_session *s, const void *params, cJSON *result) {
     double compute_s = 0.0, reduce_s = 0.0, train_s = 0.0, loss_sum = 0.0, epoch_t0 = now_s();
     int64_t epoch_steps = 0, steps_run = 0;
     int ckpts = 0, interrupted = 0;
-    double acc = NAN;
+    double acc = NAN, ema = 0.0, best_ema = INFINITY;
     cJSON *epochs = cJSON_AddArrayToObject(result, "epochs");
     const double inv_b = 1.0 / (double)B;
     const int64_t every = job ? job->checkpoint.every : 0;
@@ -389,8 +454,31 @@ static int train_run(hetrun_session *s, const void *params, cJSON *result) {
         if (hetrun_mlp_step(s, &m, &o) != 0 ||
             hetrun_session_d2h(s, logits, hetrun_mlp_loss(&m), (uint64_t)lb * 4) != 0)
             goto out;
+        double step_loss = 0.0;
         for (int64_t i = 0; i < lb; i++)
-            loss_sum += logits[i];
+            step_loss += logits[i];
+        loss_sum += step_loss;
+        /* Every rank decides on the global loss, so all stop at the same step together. */
+        if (n > 1) MPI_Allreduce(MPI_IN_PLACE, &step_loss, 1, MPI_DOUBLE, MPI_SUM, s->comm);
+        step_loss *= inv_b;
+        if (!isfinite(step_loss)) {
+            fail_nonfinite(s, &m, hp, step + 1, step_loss);
+            goto out;
+        }
+        if (p->divergence.max_loss_ratio > 0.0) {
+            ema = steps_run ? 0.9 * ema + 0.1 * step_loss : step_loss;
+            if (steps_run + 1 >= p->divergence.after_steps) {
+                if (ema < best_ema) best_ema = ema;
+                if (best_ema > 0.0 && ema > p->divergence.max_loss_ratio * best_ema) {
+                    snprintf(s->error, sizeof s->error,
+                             "train: step %lld: the loss diverged: smoothed loss %.4g is %.1fx its "
+                             "lowest %.4g (train.divergence.max_loss_ratio %g); lower train.lr",
+                             (long long)step + 1, ema, ema / best_ema, best_ema,
+                             p->divergence.max_loss_ratio);
+                    goto out;
+                }
+            }
+        }
         double t3 = now_s();
         compute_s += (t1 - t0) + (t3 - t2), reduce_s += t2 - t1, train_s += t3 - t0;
         step_ms[steps_run] = (t3 - t0) * 1e3;
@@ -438,6 +526,13 @@ static int train_run(hetrun_session *s, const void *params, cJSON *result) {
 
     /* Weights identical on every rank: CRC32 of the flat parameter buffer. */
     if (hetrun_mlp_get_params(s, &m, hp) != 0) goto out;
+    char broken[256];
+    first_nonfinite(&m, hp, broken, sizeof broken);
+    if (broken[0]) {
+        snprintf(s->error, sizeof s->error, "train: step %lld: non-finite weights at the end: %s",
+                 (long long)step, broken);
+        goto out;
+    }
     char crc[9];
     hetrun_train_crc_hex(hp, m.param_count, crc);
     int equal = hetrun_train_crc_all_equal(s, crc, result);

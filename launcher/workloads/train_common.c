@@ -1,6 +1,7 @@
 /* Shared helpers of the train and infer workloads. */
 #include "workloads/train_common.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,18 @@ int hetrun_train_prepare_data(hetrun_session *s, const hetrun_data_params *p, ui
         for (int64_t j = 0; j < f; j++)
             (*mean)[j] = 0.0f, (*std)[j] = 1.0f;
     }
+    /* Standardising values near the float32 limit can overflow: never train on inf. */
+    const hetrun_dataset *sets[] = {train, test};
+    for (int k = 0; k < 2; k++)
+        for (int64_t i = 0; i < sets[k]->samples * f; i++)
+            if (!isfinite(sets[k]->x[i])) {
+                snprintf(s->error, sizeof s->error,
+                         "data: %s: feature %lld of a %s sample is not finite after "
+                         "standardising (mean %g, std %g): values too large for float32",
+                         p->path ? p->path : "synthetic data", (long long)(i % f),
+                         k ? "test" : "training", (double)(*mean)[i % f], (double)(*std)[i % f]);
+                return -1;
+            }
     return 0;
 }
 

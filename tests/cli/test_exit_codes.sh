@@ -78,13 +78,31 @@ workloads:
   - gemm: {m: 2048, n: 2048, k: 2048, warmup: 0, iterations: 100000, check: false}
 YAML
 start=$(date +%s.%N)
+# Data files are read while the job runs: a data error is exit 1 with a failed report
+# naming the file and line (docs/exit-codes.md), not 3.
+printf '1,2,0\n3,x,1\n' > bad.csv
+cat > baddata.yaml <<'YAML'
+version: 1
+backend: cpu
+workloads:
+  - train: {data: {source: csv, path: bad.csv}, epochs: 1}
+YAML
+expect 1 "a data error" -- "$hetrun" run --report baddata.json baddata.yaml
+report_has baddata.json failed "bad.csv line 2 column 2: not a finite number"
+# A report path that would replace a file hetrun did not write: 3, nothing written.
+echo "precious" > precious.txt
+expect 3 "report path over a foreign file" -- "$hetrun" run --report precious.txt ok.yaml
+stderr_has "report path precious.txt is an existing file hetrun did not write"
+[ "$(cat precious.txt)" = precious ] || { echo "FAIL: precious.txt was modified"; fail=1; }
+
 expect 124 "timeout" -- "$hetrun" run --report slow.json slow.yaml
 report_has slow.json failed "timeout"
-awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { exit !(e - s < 20) }' || { echo "FAIL: timeout took too long"; fail=1; }
+awk -v s="$start" -v e="$(date +%s.%N)" -v k="${HETRUN_TEST_TIME_SCALE:-1}" 'BEGIN { exit !(e - s < 20 * k) }' || { echo "FAIL: timeout took too long"; fail=1; }
 
 "$hetrun" run --report term.json slow.yaml > /dev/null 2>&1 &
 pid=$!
-sleep 0.7
+# The placeholder report says the guard is armed; on a loaded machine that takes a while.
+for _ in $(seq 100); do [ -e term.json ] && break; sleep 0.1; done
 kill -TERM $pid
 wait $pid
 got=$?

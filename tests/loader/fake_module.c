@@ -4,8 +4,10 @@
  *   FAKE_SHORT_STRUCT    claims a struct_size too small for ABI 1.0
  *   FAKE_UNAVAILABLE     init reports "no driver"
  *   FAKE_NO_ENTRY        exports no entry symbol
+ *   FAKE_HANG            device_count never returns (a driver stuck in init)
  * Its functions do nothing useful: the loader must refuse or skip it before use. */
 #include <string.h>
+#include <unistd.h>
 
 #include "hetrun/backend.h"
 
@@ -28,6 +30,10 @@ static const char *fake_last_error(void) {
     return fake_error;
 }
 static hetrun_status fake_count(int32_t *n) {
+#ifdef FAKE_HANG
+    for (;;)
+        pause();
+#endif
     *n = 0;
     return HETRUN_OK;
 }

@@ -56,12 +56,17 @@ spec badlabel "{source: csv, path: badlabel.csv}"
 grep -q "badlabel.csv line 4: label 2.5 is not a class index" bl.txt || { cat bl.txt; echo "FAIL: label message"; fail=1; }
 spec missing "{source: idx, path: nothing.gz, labels: labels.idx1-ubyte}"
 "$hetrun" run --report m.json missing.yaml > m.txt 2>&1 && { echo "FAIL: missing file accepted"; fail=1; }
-grep -q "cannot open IDX .*nothing.gz: No such file" m.txt || { cat m.txt; echo "FAIL: missing-file message"; fail=1; }
-# Binary data and endless lines end with an error, not a hang or unbounded memory.
+grep -q "IDX .*nothing.gz: cannot open: No such file" m.txt || { cat m.txt; echo "FAIL: missing-file message"; fail=1; }
+# Devices and binary data and endless lines end with an error, not a hang or unbounded memory.
 spec devzero "{source: csv, path: /dev/zero}"
 timeout 30 "$hetrun" run --report z.json devzero.yaml > z.txt 2>&1
 [ $? -eq 1 ] || { cat z.txt; echo "FAIL: /dev/zero as CSV did not fail cleanly"; fail=1; }
-grep -q "/dev/zero line 1: NUL byte" z.txt || { cat z.txt; echo "FAIL: NUL-byte message"; fail=1; }
+grep -q "/dev/zero: is a character device" z.txt || { cat z.txt; echo "FAIL: device message"; fail=1; }
+head -c 100000 /dev/zero > zeros.csv
+spec zeros "{source: csv, path: zeros.csv}"
+timeout 30 "$hetrun" run --report zz.json zeros.yaml > zz.txt 2>&1
+[ $? -eq 1 ] || { cat zz.txt; echo "FAIL: NUL bytes as CSV did not fail cleanly"; fail=1; }
+grep -q "zeros.csv line 1: NUL byte" zz.txt || { cat zz.txt; echo "FAIL: NUL-byte message"; fail=1; }
 head -c 17000000 /dev/zero | tr '\000' '1' > longline.csv
 spec longline "{source: csv, path: longline.csv}"
 timeout 30 "$hetrun" run --report l.json longline.yaml > l.txt 2>&1

@@ -1,0 +1,254 @@
+/* Heartbeat between rank 0 and every other rank (see heartbeat.h): one TCP connection per
+ * rank to rank 0, a byte each way every period, silence beyond the limit ends the job. */
+#include "cli/heartbeat.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <mpi.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/run_guard.h"
+#include "util/exitcodes.h"
+#include "util/log.h"
+
+typedef struct hello {
+    int32_t rank;
+    char host[64];
+} hello;
+
+typedef struct peer {
+    int fd; /* -1 once the peer closed (it finished) */
+    int rank;
+    char host[64];
+    double last;
+} peer;
+
+static peer *peers;
+static int npeers, me, stop_fds[2] = {-1, -1}, running;
+static double limit_s, period_s;
+static pthread_t thread;
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void set_nonblocking(int fd) {
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0) fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+/* Reads exactly n bytes within `secs`; 0 or -1. */
+static int read_within(int fd, void *buf, size_t n, double secs) {
+    char *p = buf;
+    double end = now_s() + secs;
+    while (n > 0) {
+        struct pollfd pfd = {fd, POLLIN, 0};
+        int left = (int)((end - now_s()) * 1000.0);
+        if (left <= 0 || poll(&pfd, 1, left) <= 0) return -1;
+        ssize_t r = read(fd, p, n);
+        if (r < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+        if (r <= 0) return -1;
+        p += r, n -= (size_t)r;
+    }
+    return 0;
+}
+
+/* Connects to host:port within `secs`; the socket or -1 with the cause in why. */
+static int connect_within(const char *host, int port, double secs, char *why, size_t len) {
+    char service[16];
+    snprintf(service, sizeof service, "%d", port);
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    int gai = getaddrinfo(host, service, &hints, &res);
+    if (gai != 0) {
+        snprintf(why, len, "cannot resolve %s: %s", host, gai_strerror(gai));
+        return -1;
+    }
+    int fd = -1;
+    snprintf(why, len, "no address of %s answered", host);
+    for (struct addrinfo *a = res; a && fd < 0; a = a->ai_next) {
+        fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+        if (fd < 0) continue;
+        set_nonblocking(fd);
+        int rc = connect(fd, a->ai_addr, a->ai_addrlen), err = 0;
+        if (rc != 0 && errno == EINPROGRESS) {
+            struct pollfd pfd = {fd, POLLOUT, 0};
+            socklen_t el = sizeof err;
+            rc = poll(&pfd, 1, (int)(secs * 1000.0)) == 1 &&
+                         getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) == 0 && err == 0
+                     ? 0
+                     : -1;
+            if (rc != 0) errno = err ? err : ETIMEDOUT;
+        }
+        if (rc != 0) {
+            snprintf(why, len, "connect to %s:%d: %s", host, port, strerror(errno));
+            close(fd);
+            fd = -1;
+        }
+    }
+    freeaddrinfo(res);
+    return fd;
+}
+
+static void lost(const peer *p, double silent) {
+    char reason[512];
+    snprintf(reason, sizeof reason,
+             "rank %d (host %s) sent no heartbeat for %.1f s: stopped, hung outside hetrun, or "
+             "its node is lost (limits.peer_timeout %g s)",
+             p->rank, p->host, silent, limit_s);
+    if (me == 0) hetrun_guard_fail(reason); /* writes the report, exits 1 */
+    HETRUN_ERROR("%s; ending rank %d so the job does not wait forever", reason, me);
+    _exit(HETRUN_EXIT_FAILED);
+}
+
+static void *beat(void *arg) {
+    (void)arg;
+    struct pollfd *pfd = calloc((size_t)npeers + 1, sizeof *pfd);
+    if (!pfd) return NULL;
+    double next_send = 0.0;
+    for (;;) {
+        pfd[0] = (struct pollfd){stop_fds[0], POLLIN, 0};
+        for (int i = 0; i < npeers; i++)
+            pfd[i + 1] = (struct pollfd){peers[i].fd, POLLIN, 0}; /* fd -1 is ignored */
+        int pr = poll(pfd, (nfds_t)npeers + 1, (int)(period_s * 1000.0));
+        if (pr < 0 && errno != EINTR) break;
+        if (pfd[0].revents) break;
+        double t = now_s();
+        for (int i = 0; i < npeers; i++) {
+            if (peers[i].fd < 0 || !pfd[i + 1].revents) continue;
+            char buf[64];
+            ssize_t r = read(peers[i].fd, buf, sizeof buf);
+            if (r > 0) {
+                peers[i].last = t;
+            } else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
+                close(peers[i].fd); /* the peer finished (or died: mpirun ends the job) */
+                peers[i].fd = -1;
+            }
+        }
+        if (t >= next_send) {
+            for (int i = 0; i < npeers; i++)
+                if (peers[i].fd >= 0) (void)!send(peers[i].fd, "b", 1, MSG_NOSIGNAL);
+            next_send = t + period_s;
+        }
+        for (int i = 0; i < npeers; i++)
+            if (peers[i].fd >= 0 && t - peers[i].last > limit_s) lost(&peers[i], t - peers[i].last);
+    }
+    free(pfd);
+    return NULL;
+}
+
+static void close_peers(void) {
+    for (int i = 0; i < npeers; i++)
+        if (peers[i].fd >= 0) close(peers[i].fd);
+    free(peers);
+    peers = NULL;
+    npeers = 0;
+}
+
+void hetrun_heartbeat_start(double timeout_s, int rank, int nranks) {
+    if (timeout_s <= 0 || nranks < 2) return;
+    me = rank;
+    limit_s = timeout_s;
+    period_s = timeout_s / 4 < 1.0 ? timeout_s / 4 : 1.0;
+    struct {
+        char host[256];
+        int32_t port;
+    } addr;
+    memset(&addr, 0, sizeof addr);
+    addr.port = -1;
+    int lfd = -1, ok = 1;
+    char why[512] = "";
+    if (rank == 0) {
+        struct sockaddr_in sa;
+        socklen_t sl = sizeof sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sin_family = AF_INET;
+        sa.sin_addr.s_addr = htonl(INADDR_ANY);
+        lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (lfd >= 0 && bind(lfd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+            listen(lfd, nranks) == 0 && getsockname(lfd, (struct sockaddr *)&sa, &sl) == 0)
+            addr.port = ntohs(sa.sin_port);
+        else
+            snprintf(why, sizeof why, "rank 0 cannot listen: %s", strerror(errno));
+        gethostname(addr.host, sizeof addr.host - 1);
+    }
+    MPI_Bcast(&addr, sizeof addr, MPI_BYTE, 0, MPI_COMM_WORLD);
+    npeers = rank == 0 ? nranks - 1 : 1;
+    peers = calloc((size_t)npeers, sizeof *peers);
+    for (int i = 0; peers && i < npeers; i++)
+        peers[i].fd = -1;
+    ok = peers != NULL && addr.port > 0;
+    /* Connections complete in rank 0's listen backlog; it accepts once all connected. */
+    if (ok && rank != 0) {
+        hello h;
+        memset(&h, 0, sizeof h);
+        h.rank = rank;
+        gethostname(h.host, sizeof h.host - 1);
+        peers[0].fd = connect_within(addr.host, addr.port, 10.0, why, sizeof why);
+        peers[0].rank = 0;
+        snprintf(peers[0].host, sizeof peers[0].host, "%.63s", addr.host);
+        ok = peers[0].fd >= 0 && send(peers[0].fd, &h, sizeof h, MSG_NOSIGNAL) == sizeof h;
+    }
+    MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    if (ok && rank == 0) {
+        set_nonblocking(lfd);
+        for (int i = 0; ok && i < npeers; i++) {
+            struct pollfd pfd = {lfd, POLLIN, 0};
+            int fd = poll(&pfd, 1, 10000) == 1 ? accept(lfd, NULL, NULL) : -1;
+            hello h;
+            if (fd < 0 || read_within(fd, &h, sizeof h, 10.0) != 0 || h.rank < 1 ||
+                h.rank >= nranks) {
+                snprintf(why, sizeof why, "rank 0 got no greeting from every rank");
+                if (fd >= 0) close(fd);
+                ok = 0;
+                break;
+            }
+            peers[i].fd = fd;
+            peers[i].rank = h.rank;
+            h.host[sizeof h.host - 1] = '\0';
+            snprintf(peers[i].host, sizeof peers[i].host, "%s", h.host);
+        }
+    }
+    if (lfd >= 0) close(lfd);
+    MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    if (ok && pipe(stop_fds) != 0) ok = 0;
+    double t = now_s();
+    for (int i = 0; ok && i < npeers; i++) {
+        set_nonblocking(peers[i].fd);
+        peers[i].last = t;
+    }
+    if (ok && pthread_create(&thread, NULL, beat, NULL) == 0) {
+        running = 1;
+        return;
+    }
+    if (why[0]) HETRUN_WARN("heartbeat: %s", why);
+    if (rank == 0)
+        HETRUN_WARN("heartbeat between ranks is off: a stopped rank is not detected "
+                    "(limits.timeout still bounds the job)");
+    close_peers();
+}
+
+void hetrun_heartbeat_stop(void) {
+    if (!running) return;
+    (void)!write(stop_fds[1], "x", 1);
+    pthread_join(thread, NULL);
+    close(stop_fds[0]);
+    close(stop_fds[1]);
+    stop_fds[0] = stop_fds[1] = -1;
+    running = 0;
+    close_peers();
+}

@@ -1,0 +1,56 @@
+#!/bin/bash
+# Bounded: a rank stopped with SIGSTOP mid-training (a hung node, a debugger) ends the job
+# failed within limits.peer_timeout plus slack, naming the silent rank; whichever rank is
+# stopped, no rank spins forever.
+# usage: test_peer_stop.sh HETRUN
+set -u
+hetrun=$1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cd "$tmp" || exit 1
+fail=0
+cat > job.yaml <<'YAML'
+version: 1
+job: {name: peer-stop}
+backend: cpu
+limits: {peer_timeout: 3s, timeout: 10m}
+workloads:
+  - train:
+      data: {source: synthetic, samples: 2000, features: 32, classes: 4}
+      hidden: [64]
+      epochs: 100000
+YAML
+stop_rank() { # stop_rank RANK: runs 2 ranks, SIGSTOPs RANK once training runs, checks the end
+    local victim=$1 pid p mp start took rc
+    rm -f r.json
+    mpirun -np 2 "$hetrun" run -q --report r.json job.yaml > out.txt 2>&1 &
+    mp=$!
+    pid=
+    for _ in $(seq 300); do # until the placeholder exists and the victim's pid is known
+        for p in $(pgrep -f "hetrun run -q --report r.json"); do
+            tr '\0' '\n' < "/proc/$p/environ" 2> /dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$victim" && pid=$p
+        done
+        [ -n "$pid" ] && [ -e r.json ] && break
+        sleep 0.1
+    done
+    [ -n "$pid" ] || { echo "FAIL: rank $victim never started"; cat out.txt; kill $mp; fail=1; return; }
+    sleep 1
+    kill -STOP "$pid"
+    start=$(date +%s)
+    wait $mp
+    rc=$?
+    took=$(($(date +%s) - start))
+    kill -KILL "$pid" 2> /dev/null # in case mpirun left it stopped
+    [ $rc -ne 0 ] || { echo "FAIL: stopped rank $victim: job exited 0"; fail=1; }
+    [ $took -le $((30 * ${HETRUN_TEST_TIME_SCALE:-1})) ] || { echo "FAIL: stopped rank $victim: job took $took s to end"; fail=1; }
+    grep -q "rank $victim (host .*) sent no heartbeat for" out.txt ||
+        { cat out.txt; echo "FAIL: stopped rank $victim is not named"; fail=1; }
+    if [ "$victim" = 1 ]; then
+        grep -q '"reason":.*rank 1 (host .*) sent no heartbeat' r.json ||
+            { cat r.json; echo "FAIL: the report does not name rank 1"; fail=1; }
+    fi
+    [ $fail = 1 ] || echo "ok:   stopped rank $victim: exit $rc after $took s"
+}
+stop_rank 1
+stop_rank 0
+exit $fail

@@ -1,0 +1,39 @@
+#!/bin/bash
+# Bounded probes: a backend module that hangs in device_count costs at most the job's
+# limits.timeout (or HETRUN_PROBE_TIMEOUT, default 20 s), and the message names the module.
+# usage: test_probe_timeout.sh HETRUN HANGING_MODULE_DIR
+set -u
+hetrun=$1 hang=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cd "$tmp" || exit 1
+export HETRUN_BACKEND_PATH="$hang${HETRUN_BACKEND_PATH:+:$HETRUN_BACKEND_PATH}"
+fail=0
+scale=${HETRUN_TEST_TIME_SCALE:-1} # sanitizer builds run slower
+job() { # job NAME BACKEND LIMITS
+    cat > "$1.yaml" <<YAML
+version: 1
+backend: $2
+$3
+workloads:
+  - gemm: {m: 32, n: 32, k: 32, iterations: 1}
+YAML
+}
+timed() { # timed MAX_S WANT_EXIT NAME -- command...: exit code and wall-time bound
+    local max=$1 want=$2 name=$3 start rc
+    shift 4
+    start=$(date +%s)
+    "$@" > "$name.txt" 2>&1
+    rc=$?
+    local took=$(($(date +%s) - start))
+    [ $rc -eq "$want" ] || { cat "$name.txt"; echo "FAIL: $name: exit $rc, expected $want"; fail=1; }
+    [ $took -le $((max * scale)) ] || { echo "FAIL: $name took $took s, bound $max s"; fail=1; }
+    grep -q "module libhetrun_backend_fake.so gave no device list within" "$name.txt" ||
+        { cat "$name.txt"; echo "FAIL: $name: message does not name the hung module"; fail=1; }
+    [ $fail = 1 ] || echo "ok:   $name ($took s)"
+}
+job only fake "limits: {timeout: 2s}"
+timed 15 4 only-limit -- "$hetrun" run -q --report only.json only.yaml
+job fallback "[fake, cpu]" ""
+HETRUN_PROBE_TIMEOUT=1 timed 15 0 env-limit -- "$hetrun" run -v --report fb.json fallback.yaml
+exit $fail
