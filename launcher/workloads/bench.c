@@ -25,7 +25,6 @@
 #include <string.h>
 
 #include "kernels/reference.h"
-#include "loader/loader.h"
 #include "spec/job.h"
 #include "workloads/stats.h"
 #include "workloads/workload.h"
@@ -301,14 +300,10 @@ static int bench_op(hetrun_session *s, const hetrun_bench_params *p, cJSON *resu
     cJSON_AddStringToObject(result, "dtype", hetrun_dtype_name((hetrun_dtype)d.dtype));
     /* A sweep over op x dtype meets pairs a backend lacks: such a point is recorded as
      * unsupported (with the backend's reason) and skipped, visibly, not run elsewhere. */
-    if (s->ops->op_supported(s->device, &d) != HETRUN_OK) {
+    char reason[512];
+    if (!hetrun_session_supports(s, &d, reason, sizeof reason)) {
         cJSON_AddFalseToObject(result, "supported");
         cJSON_AddStringToObject(result, "check", "skipped");
-        char reason[512];
-        snprintf(reason, sizeof reason, "%s backend does not support %s with %s -> %s: %s",
-                 s->backend ? s->backend->name : "?", name,
-                 hetrun_dtype_name((hetrun_dtype)d.dtype),
-                 hetrun_dtype_name((hetrun_dtype)d.out_dtype), s->ops->last_error());
         cJSON_AddStringToObject(result, "skipped_reason", reason);
         return 0;
     }
