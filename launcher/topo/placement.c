@@ -11,6 +11,7 @@
 #include "topo/plan.h"
 #include "topo/topology.h"
 #include "util/log.h"
+#include "topo/device_json.h"
 
 static const char *env_get(const char *name) {
     return getenv(name);
@@ -211,15 +212,6 @@ int hetrun_placement_apply(const struct hetrun_job *job, const char *backend, he
     return rc;
 }
 
-static const char *kind_name(uint32_t kind) {
-    switch (kind) {
-    case HETRUN_DEVICE_CPU: return "cpu";
-    case HETRUN_DEVICE_GPU: return "gpu";
-    case HETRUN_DEVICE_ACCELERATOR: return "accelerator";
-    default: return "unknown";
-    }
-}
-
 cJSON *hetrun_placement_to_json(const hetrun_placement *p) {
     cJSON *o = cJSON_CreateObject();
     if (!o) return NULL;
@@ -237,7 +229,7 @@ cJSON *hetrun_placement_to_json(const hetrun_placement *p) {
             cJSON_AddNumberToObject(d, "index", p->device_index);
             cJSON_AddNumberToObject(d, "global_index", p->device_global);
             cJSON_AddStringToObject(d, "name", p->device.name);
-            cJSON_AddStringToObject(d, "kind", kind_name(p->device.kind));
+            cJSON_AddStringToObject(d, "kind", hetrun_device_kind_name(p->device.kind));
             cJSON_AddStringToObject(d, "pci_bus_id", p->device.pci_bus_id);
             cJSON_AddNumberToObject(d, "numa_node", p->numa_node);
         }

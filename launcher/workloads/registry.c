@@ -1,5 +1,6 @@
 /* The workload types hetrun knows. Adding one: a file with its schema and run function,
- * and one line here. */
+ * and one line here. The spec reads workloads against the schemas listed here, passed
+ * in (the spec room does not know the workloads). */
 #include <string.h>
 
 #include "workloads/workload.h"
@@ -24,4 +25,23 @@ const hetrun_workload_type *hetrun_workload_find(const char *name) {
 
 const hetrun_workload_type *const *hetrun_workload_all(void) {
     return all_types;
+}
+
+const hetrun_workload_schema *hetrun_workload_schemas(void) {
+    enum { N = sizeof all_types / sizeof all_types[0] };
+    static hetrun_workload_schema schemas[N]; /* the last stays zero: the end mark */
+    if (!schemas[0].name)
+        for (size_t i = 0; all_types[i]; i++)
+            schemas[i] =
+                (hetrun_workload_schema){all_types[i]->name, all_types[i]->schema, all_types[i]};
+    return schemas;
+}
+
+int hetrun_spec_load(const char *path, hetrun_job **job, hetrun_diags *diags) {
+    return hetrun_spec_read(path, hetrun_workload_schemas(), job, diags);
+}
+
+int hetrun_spec_load_bytes(const char *name, const unsigned char *bytes, size_t len,
+                           hetrun_job **job, hetrun_diags *diags) {
+    return hetrun_spec_read_bytes(name, bytes, len, hetrun_workload_schemas(), job, diags);
 }

@@ -9,22 +9,18 @@
 #include <time.h>
 
 #include "spec/spec.h"
+#include "workloads/workload.h"
+#include "util/clock.h"
 
 static int failures;
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static void expect_rejected(const char *what, const char *bytes, size_t len, const char *want,
                             double limit_s) {
     hetrun_diags d = {0};
     hetrun_job *job = NULL;
-    double t0 = now_s();
+    double t0 = hetrun_now_s();
     int rc = hetrun_spec_load_bytes(what, (const unsigned char *)bytes, len, &job, &d);
-    double dt = now_s() - t0;
+    double dt = hetrun_now_s() - t0;
     bool found = false;
     for (size_t i = 0; i < d.count; i++)
         if (strstr(d.items[i].message, want)) found = true;
