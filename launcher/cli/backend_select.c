@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "loader/loader.h"
+#include "loader/probe.h"
 
 /* Order in which `auto` considers modules: cuda, vendor modules (by name), opencl. */
 static int auto_rank(const char *name) {

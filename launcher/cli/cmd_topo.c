@@ -12,6 +12,7 @@
 
 #include "cli/commands.h"
 #include "loader/loader.h"
+#include "loader/probe.h"
 #include "topo/placement.h"
 #include "topo/topology.h"
 #include "util/exitcodes.h"

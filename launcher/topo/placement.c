@@ -6,10 +6,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "loader/loader.h"
 #include "spec/job.h"
 #include "topo/plan.h"
 #include "topo/topology.h"
+#include "util/cache_dir.h"
 #include "util/log.h"
 #include "topo/device_json.h"
 
@@ -49,9 +49,9 @@ static void job_key(char *out, size_t len) {
 }
 
 static void cache_dir(char *out, size_t len) {
-    const hetrun_host_services *hs = hetrun_host_services_get();
-    if (hs && hs->cache_dir && *hs->cache_dir) {
-        snprintf(out, len, "%s", hs->cache_dir);
+    const char *dir = hetrun_cache_dir();
+    if (dir) {
+        snprintf(out, len, "%s", dir);
         return;
     }
     const char *t = getenv("TMPDIR");
@@ -193,22 +193,6 @@ done:
     hetrun_plan_free(plans, p.id.local_size);
     hetrun_topo_free(t);
     free(pd);
-    return rc;
-}
-
-int hetrun_placement_apply(const struct hetrun_job *job, const char *backend, hetrun_placement *out,
-                           char *err, size_t errlen) {
-    hetrun_probe_device *devs = NULL;
-    int ndevs = 0;
-    char why[1024];
-    int rc = hetrun_probe_backend(backend, &devs, &ndevs, why, sizeof(why));
-    if (rc != 0) {
-        snprintf(err, errlen, "placement: backend %s %s: %s", backend,
-                 rc > 0 ? "unavailable" : "probe failed", why);
-        return -1;
-    }
-    rc = hetrun_placement_apply_devices(job, backend, devs, ndevs, out, err, errlen);
-    free(devs);
     return rc;
 }
 

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "loader/loader.h"
-#include "topo/placement.h"
+#include "loader/probe.h"
 
 #define PROBE_TIMEOUT_MS 60000 /* a cold CUDA/ROCm init can take tens of seconds */
 #define PROBE_MAX_DEVICES 4096
