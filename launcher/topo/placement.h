@@ -31,11 +31,9 @@ typedef struct hetrun_rank_identity {
  * tests). Precedence (first source whose local-rank variable is set wins): Open MPI
  * (OMPI_COMM_WORLD_*), MPICH hydra (MPI_LOCALRANKID), PMI (PMI_LOCAL_RANK), Flux
  * (FLUX_TASK_LOCAL_ID), Slurm (SLURM_LOCALID), else a single process. Returns 0, or -1
- * when a variable is malformed or inconsistent (logged, naming the variable).
+ * when a variable is malformed or inconsistent, with the cause (naming the variable)
+ * in `err`.
  */
-int hetrun_identity_from_env(const char *(*get)(const char *name), hetrun_rank_identity *out);
-
-/** Same as hetrun_identity_from_env with the error text returned in `err`. */
 int hetrun_identity_parse(const char *(*get)(const char *name), hetrun_rank_identity *out,
                           char *err, size_t errlen);
 

@@ -51,7 +51,6 @@ static const char *const op_choices[] = {"gemm",
                                          "reduce_scatter",
                                          "broadcast",
                                          NULL};
-static const char *const act_choices[] = {"relu", "gelu", NULL};
 static const char *const peak_choices[] = {"auto", "backend", "probe", "none", NULL};
 static const char *const buffer_choices[] = {"both", "host", "device", NULL};
 
@@ -68,7 +67,7 @@ static const hetrun_field bench_fields[] = {
      "gemm: m = n = k = size; other ops: rows of the m x n operand"},
     {"cols", HETRUN_FIELD_INT, HETRUN_FIELD_SWEEP, P(cols), 1, 1 << 24, NULL, NULL, "1024",
      "other ops: columns n (the row length softmax, layernorm and axis-1 sums reduce over)"},
-    {"act", HETRUN_FIELD_ENUM, HETRUN_FIELD_SWEEP, P(act), 1, 0, act_choices, NULL, "gelu",
+    {"act", HETRUN_FIELD_ENUM, HETRUN_FIELD_SWEEP, P(act), 1, 0, hetrun_act_choices, NULL, "gelu",
      "activation of act_forward and act_backward"},
     {"warmup", HETRUN_FIELD_INT, HETRUN_FIELD_SWEEP, P(warmup), 0, 1000000, NULL, NULL, "2",
      "untimed runs before the timed ones"},

@@ -17,6 +17,9 @@ static const hetrun_workload_type *const all_types[] = {
     NULL,
 };
 
+_Static_assert(HETRUN_ACT_COUNT == 2, "list every activation in hetrun_act_choices");
+const char *const hetrun_act_choices[HETRUN_ACT_COUNT + 1] = {"relu", "gelu", NULL};
+
 const hetrun_workload_type *hetrun_workload_find(const char *name) {
     for (size_t i = 0; name && all_types[i]; i++)
         if (strcmp(all_types[i]->name, name) == 0) return all_types[i];

@@ -30,6 +30,10 @@ typedef struct hetrun_workload_type {
     int collective;
 } hetrun_workload_type;
 
+/** The activation names workload schemas accept (an enum field's choices, NULL-ended),
+ *  indexed by ::hetrun_activation: the catalogue's names, in its order. */
+extern const char *const hetrun_act_choices[];
+
 /** The workload type called `name`, or NULL. */
 const hetrun_workload_type *hetrun_workload_find(const char *name);
 /** All workload types, NULL-terminated (for docs and did-you-mean). */
