@@ -40,7 +40,7 @@ static void join_device_comm(hetrun_session *s) {
 
 int hetrun_collective_prepare(hetrun_session *s, uint64_t bytes) {
     if (s->nranks <= 1) return 0;
-    if (hetrun_session_has_device_comm(s) && !s->device_comm && !s->device_comm_tried)
+    if (hetrun_session_has_device_collective(s) && !s->device_comm && !s->device_comm_tried)
         join_device_comm(s);
     if (s->device_comm) return 0;
     void *host;

@@ -263,7 +263,7 @@ int hetrun_session_staging(hetrun_session *s, uint64_t bytes, void **host) {
     return 0;
 }
 
-bool hetrun_session_has_device_comm(const hetrun_session *s) {
+bool hetrun_session_has_device_collective(const hetrun_session *s) {
     const hetrun_backend_ops *o = s->ops;
     return o && o->comm_id_create && o->comm_init && o->comm_destroy && o->comm_allreduce;
 }

@@ -4,9 +4,9 @@
  *        MPI communicator, and the usage counters every op feeds.
  *
  * Workload code calls only these functions (never a backend directly), so the same
- * workload runs on every backend and every op it executes is counted. The fields below
- * `ops` are the session's own; workloads read rank, nranks, comm, job, info, usage and
- * error, and go through the functions for everything else.
+ * workload runs on every backend and every op it executes is counted. Workloads read the
+ * fields rank, nranks, comm, job, info, usage and error; the others are the session's
+ * own, and everything else goes through the functions below.
  */
 #ifndef HETRUN_EXEC_SESSION_H
 #define HETRUN_EXEC_SESSION_H
@@ -119,12 +119,12 @@ const char *hetrun_session_cache_dir(const hetrun_session *s);
 int hetrun_session_staging(hetrun_session *s, uint64_t bytes, void **host);
 
 /**
- * The backend's device collective, when it has one: rank 0 creates the id, every rank
- * joins with it as s->rank of s->nranks, and the session owns the communicator. Used by
- * exec/collective.c only, which sets it up collectively and decides when to fall back
- * to host staging. Each returns 0 or -1 (s->error).
+ * The backend's device collective, when it has one (all four comm_* functions): rank 0
+ * creates the id, every rank joins with it as s->rank of s->nranks, and the session owns
+ * the communicator. Used by exec/collective.c only, which sets it up collectively and
+ * decides when to fall back to host staging. The int functions return 0 or -1 (s->error).
  */
-bool hetrun_session_has_device_comm(const hetrun_session *s);
+bool hetrun_session_has_device_collective(const hetrun_session *s);
 int hetrun_session_comm_id_create(hetrun_session *s, uint8_t id[HETRUN_COMM_ID_BYTES]);
 int hetrun_session_comm_join(hetrun_session *s, const uint8_t id[HETRUN_COMM_ID_BYTES]);
 /** Destroys the device communicator (when another rank failed to join). */

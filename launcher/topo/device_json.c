@@ -23,7 +23,7 @@ static void add_text_or_null(cJSON *o, const char *key, const char *text) {
 cJSON *hetrun_device_info_json(const hetrun_device_info *d, int index) {
     cJSON *o = cJSON_CreateObject();
     if (!o) return NULL;
-    cJSON_AddNumberToObject(o, "index", index);
+    if (index >= 0) cJSON_AddNumberToObject(o, "index", index);
     cJSON_AddStringToObject(o, "name", d->name);
     cJSON_AddStringToObject(o, "vendor", d->vendor);
     cJSON_AddStringToObject(o, "kind", hetrun_device_kind_name(d->kind));

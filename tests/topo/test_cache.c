@@ -39,12 +39,13 @@ int main(void) {
            b ? b->source : "-", tb * 1e3);
     hetrun_topo_free(a);
     hetrun_topo_free(b);
-    /* No cache folder possible: no 10 s wait for a file that will never come. */
+    /* No cache folder possible: no 10 s wait for a file that will never come (8 s of wall
+     * time tells that wait from a scan on a loaded node). */
     t0 = hetrun_now_s();
     hetrun_topo *c =
         hetrun_topo_load_node_cached(1, "/proc/hetrun-no-such-dir", key, err, sizeof(err));
     double tc = hetrun_now_s() - t0;
-    if (!c || strcmp(c->source, "system+io") != 0 || tc > 2.0) {
+    if (!c || strcmp(c->source, "system+io") != 0 || tc > 8.0) {
         fprintf(stderr, "FAIL: unusable cache dir: %s after %.2f s\n", c ? c->source : err, tc);
         fail = 1;
     }
