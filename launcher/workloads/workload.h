@@ -31,7 +31,7 @@ typedef struct hetrun_workload_type {
 } hetrun_workload_type;
 
 /** The activation names workload schemas accept (an enum field's choices, NULL-ended),
- *  indexed by ::hetrun_activation: the catalogue's names, in its order. */
+ *  indexed by ::hetrun_activation: the catalogue's names, in its order (a prefix of it). */
 extern const char *const hetrun_act_choices[];
 
 /** The workload type called `name`, or NULL. */
