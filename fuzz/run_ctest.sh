@@ -1,12 +1,14 @@
 #!/bin/sh
-# ctest driver: builds the fuzzer and runs it for SECONDS (default 60) on a copy of the spec
-# corpus. Exit 77 (skipped) without clang/libFuzzer; non-zero on any finding.
+# ctest driver: builds the fuzzer and runs it for SECONDS on a copy of the spec corpus.
+#   run_ctest.sh OUT_DIR SECONDS LIB...   (LIB: the build's static libraries, see build.sh)
+# Exit 77 (skipped) without clang/libFuzzer; non-zero on any finding.
 set -eu
-out=${1:?usage: run_ctest.sh OUT_DIR CORE_LIB KERNELS_LIB [SECONDS]}
-secs=${4:-60}
+out=${1:?usage: run_ctest.sh OUT_DIR SECONDS LIB...}
+secs=${2:?seconds}
+shift 2
 src=$(cd "$(dirname "$0")/.." && pwd)
 rc=0
-sh "$src/fuzz/build.sh" "$out" "$2" "$3" || rc=$?
+sh "$src/fuzz/build.sh" "$out" "$@" || rc=$?
 [ "$rc" -eq 0 ] || exit "$rc"
 rm -rf "$out/corpus" && mkdir -p "$out/corpus"
 cp "$src"/tests/spec/invalid/*.yaml "$src"/tests/spec/valid/*.yaml "$out/corpus/"

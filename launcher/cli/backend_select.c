@@ -7,6 +7,7 @@
 
 #include "loader/loader.h"
 #include "util/log.h"
+#include "loader/probe.h"
 
 /* Order in which `auto` considers modules: cuda, vendor modules (by name), opencl. */
 static int auto_rank(const char *name) {

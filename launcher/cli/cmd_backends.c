@@ -10,6 +10,7 @@
 #include "loader/loader.h"
 #include "util/exitcodes.h"
 #include "util/log.h"
+#include "topo/device_json.h"
 
 static void usage(FILE *out) {
     fprintf(out, "usage: hetrun backends [--format table|json]\n\n"
@@ -18,41 +19,6 @@ static void usage(FILE *out) {
                  "(broken module, ABI mismatch), with the reason, and each device's facts.\n"
                  "exit codes: 0 ok (also when some modules are unavailable), 2 usage,\n"
                  "            4 a module was refused or no module was found\n");
-}
-
-static const char *kind_name(uint32_t k) {
-    return k == HETRUN_DEVICE_CPU ? "cpu" : k == HETRUN_DEVICE_GPU ? "gpu" : "accelerator";
-}
-
-static cJSON *device_json(const hetrun_device_info *d, int index) {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "index", index);
-    cJSON_AddStringToObject(o, "name", d->name);
-    cJSON_AddStringToObject(o, "vendor", d->vendor);
-    cJSON_AddStringToObject(o, "kind", kind_name(d->kind));
-    cJSON_AddStringToObject(o, "driver_version", d->driver_version);
-    if (d->uuid[0])
-        cJSON_AddStringToObject(o, "uuid", d->uuid);
-    else
-        cJSON_AddNullToObject(o, "uuid");
-    if (d->pci_bus_id[0])
-        cJSON_AddStringToObject(o, "pci_bus_id", d->pci_bus_id);
-    else
-        cJSON_AddNullToObject(o, "pci_bus_id");
-    cJSON_AddStringToObject(o, "arch", d->arch);
-    cJSON_AddNumberToObject(o, "memory_bytes", (double)d->memory_bytes);
-    cJSON_AddNumberToObject(o, "max_alloc_bytes", (double)d->max_alloc_bytes);
-    cJSON_AddNumberToObject(o, "compute_units", d->compute_units);
-    cJSON_AddNumberToObject(o, "clock_mhz", d->clock_mhz);
-    cJSON *peak = cJSON_AddObjectToObject(o, "peak_flops");
-    for (int t = 0; t < HETRUN_DTYPE_COUNT; t++)
-        if (d->peak_flops[t] > 0)
-            cJSON_AddNumberToObject(peak, hetrun_dtype_name((hetrun_dtype)t), d->peak_flops[t]);
-    if (d->visibility_env[0])
-        cJSON_AddStringToObject(o, "visibility_env", d->visibility_env);
-    else
-        cJSON_AddNullToObject(o, "visibility_env");
-    return o;
 }
 
 int hetrun_cmd_backends(int argc, char **argv) {
@@ -117,7 +83,7 @@ int hetrun_cmd_backends(int argc, char **argv) {
                             m->ops->last_error());
                     continue;
                 }
-                cJSON_AddItemToArray(devs, device_json(&info, d));
+                cJSON_AddItemToArray(devs, hetrun_device_info_json(&info, d));
                 if (!json)
                     printf("%-8s %-12s %-44.44s %s\n", m->name, d == 0 ? "loaded" : "", info.name,
                            info.pci_bus_id[0] ? info.pci_bus_id : "-");

@@ -14,6 +14,7 @@
 #include "cli/backend_select.h"
 #include "cli/commands.h"
 #include "spec/spec.h"
+#include "workloads/workload.h"
 #include "topo/placement.h"
 #include "topo/plan.h"
 #include "topo/topology.h"

@@ -12,9 +12,11 @@
 
 #include "cli/commands.h"
 #include "loader/loader.h"
+#include "loader/probe.h"
 #include "topo/placement.h"
 #include "topo/topology.h"
 #include "util/exitcodes.h"
+#include "topo/device_json.h"
 
 static void usage(FILE *out) {
     fprintf(out,
@@ -34,15 +36,6 @@ static void usage(FILE *out) {
             "exit codes: 0 ok, 2 usage, 4 bad topology file\n");
 }
 
-static const char *kind_name(uint32_t kind) {
-    switch (kind) {
-    case HETRUN_DEVICE_CPU: return "cpu";
-    case HETRUN_DEVICE_GPU: return "gpu";
-    case HETRUN_DEVICE_ACCELERATOR: return "accelerator";
-    default: return "unknown";
-    }
-}
-
 /* Device row: locality from the topology, as JSON (also the source of the table). */
 static cJSON *device_json(const hetrun_topo *t, int index, const hetrun_device_info *info,
                           const char *osdev) {
@@ -53,17 +46,11 @@ static cJSON *device_json(const hetrun_topo *t, int index, const hetrun_device_i
     if (hetrun_cpuset_to_list(loc.cpuset, &cpus, &n) == 0)
         hetrun_cpus_format(cpus, n, cs, sizeof(cs));
     free(cpus);
-    cJSON *d = cJSON_CreateObject();
+    cJSON *d = hetrun_device_info_json(info, index);
     if (d) {
-        cJSON_AddNumberToObject(d, "index", index);
-        cJSON_AddStringToObject(d, "name", info->name);
-        cJSON_AddStringToObject(d, "vendor", info->vendor);
-        cJSON_AddStringToObject(d, "kind", kind_name(info->kind));
-        cJSON_AddStringToObject(d, "pci_bus_id", info->pci_bus_id);
         cJSON_AddNumberToObject(d, "numa_node", loc.numa_node);
         cJSON_AddStringToObject(d, "locality", loc.how);
         cJSON_AddStringToObject(d, "cpus", cs);
-        cJSON_AddStringToObject(d, "visibility_env", info->visibility_env);
     }
     hetrun_locality_fini(&loc);
     return d;

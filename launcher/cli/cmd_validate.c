@@ -11,6 +11,7 @@
 
 #include "cli/commands.h"
 #include "spec/spec.h"
+#include "workloads/workload.h"
 #include "util/exitcodes.h"
 
 static void usage(FILE *out) {

@@ -5,8 +5,10 @@
  * Uses the backend's device collective (ops->comm_*) when the module has one: the
  * communicator is created lazily and collectively on first use (rank 0 comm_id_create,
  * MPI_Bcast of the id, comm_init on every rank; if any rank fails, every rank falls back
- * together). Otherwise the data is staged through ONE persistent host buffer, allocated
- * and pre-faulted once per process and reused, and reduced with MPI_Allreduce.
+ * together, with a warning: host staging is the one fallback). Otherwise the data is staged
+ * through the session's persistent host buffer (hetrun_session_staging: allocated and
+ * pre-faulted once, reused, freed at session close) and reduced with MPI_Allreduce. With
+ * one rank there is nothing to reduce and no communicator is made.
  *
  * Determinism: the host path's result depends only on MPI's reduction order, which Open
  * MPI keeps fixed for a given rank count, message size and communicator (its tuned
@@ -33,10 +35,15 @@ int hetrun_collective_prepare(hetrun_session *s, uint64_t bytes);
  */
 int hetrun_allreduce_sum_f32(hetrun_session *s, hetrun_tensor buf, uint64_t count);
 
+/**
+ * In-place sum allreduce of `count` elements of `dtype` at `buf`: on the device
+ * communicator when prepare made one, else host-staged (fp32, fp64 and int32). Counts
+ * nothing in s->usage (callers that reduce data, not benchmarks, count it). Collective.
+ * Returns 0 or -1 (s->error).
+ */
+int hetrun_allreduce_sum(hetrun_session *s, hetrun_tensor buf, uint64_t count, hetrun_dtype dtype);
+
 /** True when the last prepare chose the backend's device collective. */
 int hetrun_collective_is_device(const hetrun_session *s);
-
-/** Frees the host staging buffer (the device communicator is the session's). */
-void hetrun_collective_release(void);
 
 #endif

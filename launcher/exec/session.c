@@ -4,6 +4,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "loader/loader.h"
@@ -46,8 +47,9 @@ int hetrun_session_open(hetrun_session *s, const hetrun_backend_module *backend,
 
 /* Busy spans: opened lazily before the first device command after idle, closed at a
  * synchronisation point, where the queue has drained and the elapsed time is final. An
- * event failure only loses accounting precision, so it is not fatal. */
-void hetrun_session_activity(hetrun_session *s) {
+ * event failure only loses accounting precision, so it is not fatal. Every device command
+ * (op, copy, collective) goes through the session, so every one opens a span. */
+static void activity(hetrun_session *s) {
     if (s->busy_open || !s->busy_start || !s->queue) return;
     if (s->ops->event_record(s->busy_start, s->queue) == HETRUN_OK) s->busy_open = true;
 }
@@ -62,6 +64,9 @@ static void busy_close(hetrun_session *s) {
 }
 
 void hetrun_session_close(hetrun_session *s) {
+    free(s->staging);
+    s->staging = NULL;
+    s->staging_bytes = 0;
     if (!s->ops) return;
     if (s->queue) s->ops->queue_sync(s->queue);
     if (s->queue) busy_close(s);
@@ -69,6 +74,7 @@ void hetrun_session_close(hetrun_session *s) {
     s->workspace = NULL;
     if (s->device_comm && s->ops->comm_destroy) s->ops->comm_destroy(s->device_comm);
     s->device_comm = NULL;
+    s->device_comm_tried = false;
     if (s->timer_start) s->ops->event_destroy(s->timer_start);
     if (s->timer_stop) s->ops->event_destroy(s->timer_stop);
     if (s->busy_start) s->ops->event_destroy(s->busy_start);
@@ -97,7 +103,7 @@ void hetrun_session_free(hetrun_session *s, hetrun_buffer *buf, uint64_t bytes) 
 }
 
 int hetrun_session_h2d(hetrun_session *s, hetrun_tensor dst, const void *src, uint64_t bytes) {
-    hetrun_session_activity(s);
+    activity(s);
     if (s->ops->copy_h2d(s->queue, dst, src, bytes) != HETRUN_OK)
         return fail(s, "copy_h2d of %llu bytes: %s", (unsigned long long)bytes,
                     s->ops->last_error());
@@ -106,7 +112,7 @@ int hetrun_session_h2d(hetrun_session *s, hetrun_tensor dst, const void *src, ui
 }
 
 int hetrun_session_d2h(hetrun_session *s, void *dst, hetrun_tensor src, uint64_t bytes) {
-    hetrun_session_activity(s);
+    activity(s);
     if (s->ops->copy_d2h(s->queue, dst, src, bytes) != HETRUN_OK)
         return fail(s, "copy_d2h of %llu bytes: %s", (unsigned long long)bytes,
                     s->ops->last_error());
@@ -123,7 +129,7 @@ int hetrun_session_sync(hetrun_session *s) {
 }
 
 int hetrun_session_timer_start(hetrun_session *s) {
-    hetrun_session_activity(s);
+    activity(s);
     if (s->ops->event_record(s->timer_start, s->queue) != HETRUN_OK)
         return fail(s, "event_record: %s", s->ops->last_error());
     return 0;
@@ -207,7 +213,7 @@ int hetrun_exec_op(hetrun_session *s, const hetrun_op_desc *desc, const hetrun_t
         s->workspace_bytes = ws;
     }
     hetrun_tensor workspace = {ws ? s->workspace : NULL, 0};
-    hetrun_session_activity(s);
+    activity(s);
     int arity = hetrun_op_arity(desc->kind);
     if (s->ops->op_run(s->queue, desc, args, arity, workspace) != HETRUN_OK)
         return fail(s, "op %s (%s, m=%lld n=%lld k=%lld): %s", name, hetrun_dtype_name(desc->dtype),
@@ -219,5 +225,74 @@ int hetrun_exec_op(hetrun_session *s, const hetrun_op_desc *desc, const hetrun_t
     s->usage.ops++;
     s->usage.op_counts[desc->kind]++;
     s->usage.op_flops[desc->kind] += flops;
+    return 0;
+}
+
+int hetrun_session_supports(hetrun_session *s, const hetrun_op_desc *desc, char *why,
+                            size_t whylen) {
+    if (s->ops->op_supported(s->device, desc) == HETRUN_OK) return 1;
+    const char *name = hetrun_op_name(desc->kind) ? hetrun_op_name(desc->kind) : "?";
+    snprintf(why, whylen, "%s backend does not support %s with %s -> %s: %s",
+             hetrun_session_backend_name(s), name, hetrun_dtype_name(desc->dtype),
+             hetrun_dtype_name(desc->out_dtype), s->ops->last_error());
+    return 0;
+}
+
+const char *hetrun_session_backend_name(const hetrun_session *s) {
+    return s->backend ? s->backend->name : "?";
+}
+
+const char *hetrun_session_cache_dir(const hetrun_session *s) {
+    (void)s; /* one cache folder per host, the one every module is told about */
+    const hetrun_host_services *h = hetrun_host_services_get();
+    return h && h->cache_dir && *h->cache_dir ? h->cache_dir : NULL;
+}
+
+int hetrun_session_staging(hetrun_session *s, uint64_t bytes, void **host) {
+    if (bytes > s->staging_bytes) {
+        void *p = NULL;
+        if (posix_memalign(&p, 4096, (size_t)bytes) != 0 || !p)
+            return fail(s, "posix_memalign(%llu bytes) for the host staging buffer failed",
+                        (unsigned long long)bytes);
+        memset(p, 0, (size_t)bytes); /* pre-fault every page now, not inside a timed step */
+        free(s->staging);
+        s->staging = p;
+        s->staging_bytes = bytes;
+    }
+    *host = s->staging;
+    return 0;
+}
+
+bool hetrun_session_has_device_collective(const hetrun_session *s) {
+    const hetrun_backend_ops *o = s->ops;
+    return o && o->comm_id_create && o->comm_init && o->comm_destroy && o->comm_allreduce;
+}
+
+int hetrun_session_comm_id_create(hetrun_session *s, uint8_t id[HETRUN_COMM_ID_BYTES]) {
+    if (s->ops->comm_id_create(id) != HETRUN_OK)
+        return fail(s, "comm_id_create: %s", s->ops->last_error());
+    return 0;
+}
+
+int hetrun_session_comm_join(hetrun_session *s, const uint8_t id[HETRUN_COMM_ID_BYTES]) {
+    hetrun_comm *comm = NULL;
+    if (s->ops->comm_init(s->device, id, s->nranks, s->rank, &comm) != HETRUN_OK)
+        return fail(s, "comm_init (rank %d of %d): %s", s->rank, s->nranks, s->ops->last_error());
+    s->device_comm = comm;
+    return 0;
+}
+
+void hetrun_session_comm_leave(hetrun_session *s) {
+    if (s->device_comm) s->ops->comm_destroy(s->device_comm);
+    s->device_comm = NULL;
+}
+
+int hetrun_session_comm_allreduce(hetrun_session *s, hetrun_tensor buf, uint64_t count,
+                                  hetrun_dtype dtype) {
+    activity(s); /* device work outside hetrun_exec_op: count it busy */
+    if (s->ops->comm_allreduce(s->device_comm, s->queue, buf, count, dtype, HETRUN_REDUCE_SUM) !=
+        HETRUN_OK)
+        return fail(s, "comm_allreduce of %llu %s elements: %s", (unsigned long long)count,
+                    hetrun_dtype_name(dtype), s->ops->last_error());
     return 0;
 }

@@ -4,13 +4,16 @@
  *        MPI communicator, and the usage counters every op feeds.
  *
  * Workload code calls only these functions (never a backend directly), so the same
- * workload runs on every backend and every op it executes is counted.
+ * workload runs on every backend and every op it executes is counted. Workloads read the
+ * fields rank, nranks, comm, job, info, usage and error; the others are the session's
+ * own, and everything else goes through the functions below.
  */
 #ifndef HETRUN_EXEC_SESSION_H
 #define HETRUN_EXEC_SESSION_H
 
 #include <mpi.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "hetrun/backend.h"
@@ -47,7 +50,10 @@ typedef struct hetrun_session {
     hetrun_buffer *workspace; /**< grown on demand, reused */
     uint64_t workspace_bytes;
     hetrun_comm *device_comm; /**< backend collective communicator, or NULL */
-    MPI_Comm comm;            /**< all ranks of the job */
+    bool device_comm_tried;   /**< its collective setup ran (exec/collective.c) */
+    void *staging;            /**< host staging buffer, page-aligned and pre-faulted */
+    uint64_t staging_bytes;
+    MPI_Comm comm; /**< all ranks of the job */
     int rank, nranks;
     const struct hetrun_job *job;
     hetrun_usage usage;
@@ -93,15 +99,43 @@ int hetrun_session_timer_start(hetrun_session *s);
 int hetrun_session_timer_stop(hetrun_session *s, double *ms);
 
 /**
- * Marks the start of device work enqueued outside the session (a backend collective
- * called through s->ops), so that work is counted in usage.device_busy_s. The span it
- * opens closes at the next hetrun_session_sync(). Cheap when a span is already open.
+ * Whether the backend supports `desc` (the answer depends on the shape, not on scalars).
+ * Returns 1, or 0 with the backend's reason, naming op, dtypes and backend, in `why`.
  */
-void hetrun_session_activity(hetrun_session *s);
+int hetrun_session_supports(hetrun_session *s, const hetrun_op_desc *desc, char *why,
+                            size_t whylen);
+
+/** The loaded backend's name ("cpu", "opencl", ...). */
+const char *hetrun_session_backend_name(const hetrun_session *s);
+
+/** The host's cache folder (created on demand), or NULL when there is none. */
+const char *hetrun_session_cache_dir(const hetrun_session *s);
+
+/**
+ * A host buffer of at least `bytes` for staging device data through MPI: page-aligned,
+ * every page touched once (so no page fault lands in a timed region), kept and reused
+ * until hetrun_session_close. Returns 0 with *host set, or -1 (s->error).
+ */
+int hetrun_session_staging(hetrun_session *s, uint64_t bytes, void **host);
+
+/**
+ * The backend's device collective, when it has one (all four comm_* functions): rank 0
+ * creates the id, every rank joins with it as s->rank of s->nranks, and the session owns
+ * the communicator. Used by exec/collective.c only, which sets it up collectively and
+ * decides when to fall back to host staging. The int functions return 0 or -1 (s->error).
+ */
+bool hetrun_session_has_device_collective(const hetrun_session *s);
+int hetrun_session_comm_id_create(hetrun_session *s, uint8_t id[HETRUN_COMM_ID_BYTES]);
+int hetrun_session_comm_join(hetrun_session *s, const uint8_t id[HETRUN_COMM_ID_BYTES]);
+/** Destroys the device communicator (when another rank failed to join). */
+void hetrun_session_comm_leave(hetrun_session *s);
+/** In-place sum allreduce of `count` elements of `dtype` at `buf` on the device comm. */
+int hetrun_session_comm_allreduce(hetrun_session *s, hetrun_tensor buf, uint64_t count,
+                                  hetrun_dtype dtype);
 
 /** Opens device `index` of the loaded module: device, queue, events. Returns 0 or -1. */
 int hetrun_session_open(hetrun_session *s, const struct hetrun_backend_module *backend, int index);
-/** Frees the workspace, events, queue and device. */
+/** Frees the workspace, staging buffer, device communicator, events, queue and device. */
 void hetrun_session_close(hetrun_session *s);
 
 /** Shorthand for a tensor at `offset` bytes into `buf`. */

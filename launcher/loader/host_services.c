@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "loader/loader.h"
+#include "util/cache_dir.h"
 #include "util/log.h"
 
 static void host_log(hetrun_log_level level, const char *backend, const char *message) {
@@ -17,30 +18,6 @@ static void *host_alloc(size_t bytes) {
 }
 static void host_free(void *ptr) {
     free(ptr);
-}
-
-/* Cache folder: $HETRUN_CACHE_DIR, else $XDG_CACHE_HOME/hetrun, else ~/.cache/hetrun.
- * Created on demand; NULL when none can be made (modules then do without a cache). */
-static const char *cache_dir(void) {
-    static char dir[PATH_MAX];
-    const char *env = getenv("HETRUN_CACHE_DIR");
-    if (env && *env) {
-        snprintf(dir, sizeof dir, "%s", env);
-    } else if ((env = getenv("XDG_CACHE_HOME")) && *env) {
-        snprintf(dir, sizeof dir, "%s/hetrun", env);
-    } else if ((env = getenv("HOME")) && *env) {
-        char parent[PATH_MAX];
-        snprintf(parent, sizeof parent, "%s/.cache", env);
-        mkdir(parent, 0755);
-        snprintf(dir, sizeof dir, "%s/hetrun", parent);
-    } else {
-        return NULL;
-    }
-    if (mkdir(dir, 0755) != 0) {
-        struct stat st;
-        if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) return NULL;
-    }
-    return dir;
 }
 
 static hetrun_host_services services;
@@ -59,7 +36,7 @@ const hetrun_host_services *hetrun_host_services_get(void) {
         services.log = host_log;
         services.alloc = host_alloc;
         services.free = host_free;
-        services.cache_dir = cache_dir();
+        services.cache_dir = hetrun_cache_dir();
         if (services.cpu_threads < 1) services.cpu_threads = default_threads();
         initialised = 1;
     }

@@ -14,10 +14,23 @@
 
 struct hetrun_workload_type;
 
+/**
+ * What the spec knows of a workload type: its key under `workloads:` and its parameter
+ * schema. The registry of these is passed in by the caller (workloads/registry.c fills
+ * it), so the spec never depends on the workloads. `type` is the runner's handle, copied
+ * into each point untouched (the spec never looks inside it).
+ */
+typedef struct hetrun_workload_schema {
+    const char *name;                        /**< e.g. "gemm" */
+    const hetrun_schema *schema;             /**< its parameters */
+    const struct hetrun_workload_type *type; /**< the runner's handle (workloads/workload.h) */
+} hetrun_workload_schema;
+
 /** One workload point to run: a workload after sweep expansion. */
 typedef struct hetrun_job_workload {
     const struct hetrun_workload_type *type; /**< gemm, bench, train, infer... */
-    void *params;                            /**< struct filled by type->schema; owned here */
+    const hetrun_schema *schema;             /**< the schema `params` was read with */
+    void *params;                            /**< struct filled by `schema`; owned here */
     size_t index;                            /**< position in `workloads:` (before expansion) */
     size_t point;     /**< sweep point number within that workload (0 if no sweep) */
     char *label;      /**< e.g. "gemm[m=1024,dtype=fp32]"; owned */

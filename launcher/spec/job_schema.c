@@ -1,7 +1,7 @@
 /**
  * @file launcher/spec/job_schema.c
  * @brief The top-level job spec: its schema tables, `workloads:` with sweep expansion and
- *        the precision default, and hetrun_spec_load / hetrun_job_free.
+ *        the precision default, and hetrun_spec_read / hetrun_job_free.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -16,7 +16,6 @@
 #include "kernels/catalogue.h"
 #include "spec.h"
 #include "util/safe_file.h"
-#include "workloads/workload.h"
 
 #define NO_RANGE 1.0, 0.0
 #define I64_UNBOUNDED 9.3e18
@@ -234,7 +233,7 @@ typedef struct borrowed_map {
 static void job_free_workloads(hetrun_job *job) {
     for (size_t i = 0; i < job->workload_count; i++) {
         hetrun_job_workload *w = &job->workloads[i];
-        if (w->type && w->params) hetrun_schema_free(w->type->schema, w->params);
+        if (w->schema && w->params) hetrun_schema_free(w->schema, w->params);
         free(w->params);
         free(w->label);
         free(w->sweep_json);
@@ -298,31 +297,23 @@ static int push_point(hetrun_job *job, size_t *cap, hetrun_job_workload *w) {
     return 0;
 }
 
-static char *xstrdup(const char *s) {
-    size_t n = strlen(s);
-    char *d = malloc(n + 1);
-    if (d) memcpy(d, s, n + 1);
-    return d;
-}
-
 /** Reads one `workloads:` item: type, params (with precision default), sweep points. */
 static int read_workload(hetrun_job *job, size_t *cap, size_t index, const hetrun_node *item,
-                         const hetrun_node *precision_node, const char *file, size_t *points,
-                         hetrun_diags *d) {
+                         const hetrun_workload_schema *types, const hetrun_node *precision_node,
+                         const char *file, size_t *points, hetrun_diags *d) {
     /* Past the error limit the spec is invalid anyway: skip the did-you-mean work, which
      * would otherwise be paid once per item of a hostile 100,000-item list. */
     if (hetrun_diags_full(d)) return 1;
     char path[128];
     snprintf(path, sizeof path, "workloads[%zu]", index);
-    const hetrun_workload_type *const *all = hetrun_workload_all();
     const char *names[64];
     size_t nn = 0;
     char list[512] = "";
     size_t lo = 0;
-    for (; all && all[nn] && nn < 64; nn++) {
-        names[nn] = all[nn]->name;
+    for (; types && types[nn].name && nn < 64; nn++) {
+        names[nn] = types[nn].name;
         lo += (size_t)snprintf(list + lo, lo < sizeof list ? sizeof list - lo : 0, "%s%s",
-                               nn ? ", " : "", all[nn]->name);
+                               nn ? ", " : "", types[nn].name);
     }
     if (item->kind != HETRUN_NODE_MAP || item->count != 1) {
         hetrun_diags_add(d, file, item->line, item->column, path,
@@ -337,7 +328,9 @@ static int read_workload(hetrun_job *job, size_t *cap, size_t index, const hetru
     }
     const hetrun_node *kn = item->keys[0], *vn = item->values[0];
     if (kn->kind != HETRUN_NODE_SCALAR) return 1; /* reported by the reader */
-    const hetrun_workload_type *type = hetrun_workload_find(kn->scalar);
+    const hetrun_workload_schema *type = NULL;
+    for (size_t i = 0; i < nn && !type; i++)
+        if (strcmp(names[i], kn->scalar) == 0) type = &types[i];
     char wpath[256];
     snprintf(wpath, sizeof wpath, "%s.%.80s", path, kn->scalar);
     if (!type) {
@@ -472,7 +465,8 @@ static int read_workload(hetrun_job *job, size_t *cap, size_t index, const hetru
         }
         hetrun_job_workload w;
         memset(&w, 0, sizeof w);
-        w.type = type;
+        w.type = type->type;
+        w.schema = schema;
         w.params = params;
         w.index = index;
         w.point = (size_t)p;
@@ -493,7 +487,7 @@ static int read_workload(hetrun_job *job, size_t *cap, size_t index, const hetru
             w.sweep_json = js ? cJSON_PrintUnformatted(js) : NULL;
             cJSON_Delete(js);
         }
-        w.label = xstrdup(label);
+        w.label = strdup(label);
         if (!w.label || (nd > 0 && !w.sweep_json) || push_point(job, cap, &w) != 0) {
             hetrun_schema_free(schema, params);
             free(params);
@@ -529,21 +523,21 @@ static void sha256_hex(const unsigned char *bytes, size_t len, char out[65]) {
         snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
-static int load_bytes(const char *name, const unsigned char *bytes, size_t len, hetrun_job **out,
-                      hetrun_diags *d);
+static int load_bytes(const char *name, const unsigned char *bytes, size_t len,
+                      const hetrun_workload_schema *types, hetrun_job **out, hetrun_diags *d);
 
-int hetrun_spec_load_bytes(const char *name, const unsigned char *bytes, size_t len,
-                           hetrun_job **out, hetrun_diags *d) {
+int hetrun_spec_read_bytes(const char *name, const unsigned char *bytes, size_t len,
+                           const hetrun_workload_schema *types, hetrun_job **out, hetrun_diags *d) {
     if (out) *out = NULL;
     hetrun_diags local = {0};
     if (!d) d = &local; /* callers that only want a yes/no */
-    int rc = load_bytes(name, bytes, len, out, d);
+    int rc = load_bytes(name, bytes, len, types, out, d);
     if (d == &local) hetrun_diags_free(&local);
     return rc;
 }
 
-static int load_bytes(const char *name, const unsigned char *bytes, size_t len, hetrun_job **out,
-                      hetrun_diags *d) {
+static int load_bytes(const char *name, const unsigned char *bytes, size_t len,
+                      const hetrun_workload_schema *types, hetrun_job **out, hetrun_diags *d) {
     const char *file = name ? name : "<spec>";
     hetrun_node *root = hetrun_yaml_parse(file, bytes, len, d);
     if (!root) {
@@ -630,8 +624,8 @@ static int load_bytes(const char *name, const unsigned char *bytes, size_t len, 
         const hetrun_node *prec_dtype = prec ? hetrun_node_get(prec, "dtype") : NULL;
         size_t cap = 0, points = 0;
         for (size_t i = 0; i < wl->count; i++)
-            errs += read_workload(job, &cap, i, wl->values[i], prec_dtype ? prec_dtype : prec, file,
-                                  &points, d);
+            errs += read_workload(job, &cap, i, wl->values[i], types,
+                                  prec_dtype ? prec_dtype : prec, file, &points, d);
     }
     free(top.keys);
     free(top.values);
@@ -648,7 +642,8 @@ static int load_bytes(const char *name, const unsigned char *bytes, size_t len, 
     return 0;
 }
 
-int hetrun_spec_load(const char *path, hetrun_job **out, hetrun_diags *d) {
+int hetrun_spec_read(const char *path, const hetrun_workload_schema *types, hetrun_job **out,
+                     hetrun_diags *d) {
     if (out) *out = NULL;
     /* Regular files only: a FIFO or device as the spec must not block or stream forever. */
     char why[1024];
@@ -691,10 +686,10 @@ int hetrun_spec_load(const char *path, hetrun_job **out, hetrun_diags *d) {
         return 1;
     }
     hetrun_job *job = NULL;
-    int rc = hetrun_spec_load_bytes(path, buf, len, &job, d);
+    int rc = hetrun_spec_read_bytes(path, buf, len, types, &job, d);
     free(buf);
     if (rc == 0) {
-        job->spec_path = xstrdup(path);
+        job->spec_path = strdup(path);
         if (!job->spec_path) {
             hetrun_job_free(job);
             hetrun_diags_add(d, path, 0, 0, "", "out of memory");

@@ -63,13 +63,6 @@ static void add(hetrun_diags *d, const char *file, const hetrun_node *n, const c
     hetrun_diags_add(d, file, n ? n->line : 0, n ? n->column : 0, path, "%s", msg);
 }
 
-static char *xstrdup(const char *s) {
-    size_t n = strlen(s);
-    char *d = malloc(n + 1);
-    if (d) memcpy(d, s, n + 1);
-    return d;
-}
-
 /* ---- edit distance ---- */
 
 static size_t edit_distance(const char *a, const char *b) {
@@ -454,7 +447,7 @@ int hetrun_field_parse(const hetrun_field *f, const hetrun_node *n, const char *
     }
     case HETRUN_FIELD_STRING: {
         if (parse_string_scalar(n, file, path, "a string", d)) return 1;
-        char *s = xstrdup(n->scalar);
+        char *s = strdup(n->scalar);
         if (!s) {
             add(d, file, n, path, "out of memory copying a string of %zu bytes", strlen(n->scalar));
             return 1;
@@ -579,7 +572,7 @@ int hetrun_field_parse(const hetrun_field *f, const hetrun_node *n, const char *
             return 1;
         }
         for (size_t i = 0; i < count; i++) {
-            items[i] = xstrdup(one ? one->scalar : n->values[i]->scalar);
+            items[i] = strdup(one ? one->scalar : n->values[i]->scalar);
             if (!items[i]) {
                 for (size_t j = 0; j < i; j++)
                     free(items[j]);

@@ -29,16 +29,19 @@ hetrun_node *hetrun_yaml_parse(const char *file, const unsigned char *bytes, siz
                                hetrun_diags *diags);
 
 /**
- * Reads and validates the spec at `path`. On success returns 0 and sets `*job` (free
- * with hetrun_job_free); on any error returns the error count (> 0), with every error
- * in `diags`, or -1 when the file cannot be read (also in diags). Needs no MPI, no
- * backends.
+ * Reads and validates the spec at `path` against the workload types in `types` (an
+ * array ending with a NULL name; workloads/workload.h has this build's registry and
+ * hetrun_spec_load, which passes it). On success returns 0 and sets `*job` (free with
+ * hetrun_job_free); on any error returns the error count (> 0), with every error in
+ * `diags`, or -1 when the file cannot be read (also in diags). Needs no MPI, no backends.
  */
-int hetrun_spec_load(const char *path, hetrun_job **job, hetrun_diags *diags);
+int hetrun_spec_read(const char *path, const hetrun_workload_schema *types, hetrun_job **job,
+                     hetrun_diags *diags);
 
 /** Same, from memory (fuzzing and tests); `name` is used in locations. */
-int hetrun_spec_load_bytes(const char *name, const unsigned char *bytes, size_t len,
-                           hetrun_job **job, hetrun_diags *diags);
+int hetrun_spec_read_bytes(const char *name, const unsigned char *bytes, size_t len,
+                           const hetrun_workload_schema *types, hetrun_job **job,
+                           hetrun_diags *diags);
 
 /** Frees a job from hetrun_spec_load (NULL is fine). */
 void hetrun_job_free(hetrun_job *job);
@@ -46,7 +49,7 @@ void hetrun_job_free(hetrun_job *job);
 /** The schema of the top-level keys (`workloads` is read separately, item by item). */
 const hetrun_schema *hetrun_spec_top_schema(void);
 /** Every fixed schema table of the spec (top level and its sections), NULL-terminated;
- *  workload types are listed by hetrun_workload_all(). Used by docs tests. */
+ *  workload types are passed in (hetrun_spec_read). Used by docs tests. */
 const hetrun_schema *const *hetrun_spec_schemas(void);
 
 #endif

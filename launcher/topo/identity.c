@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "topo/placement.h"
-#include "util/log.h"
 
 /* Strict non-negative int: the whole string, no sign games. -1 absent, -2 malformed. */
 static int get_int(const char *(*get)(const char *), const char *name, int *val, char *err,
@@ -151,14 +150,5 @@ int hetrun_identity_parse(const char *(*get)(const char *name), hetrun_rank_iden
         if (id.node_index >= id.nnodes) id.node_index = id.nnodes - 1;
     }
     *out = id;
-    return 0;
-}
-
-int hetrun_identity_from_env(const char *(*get)(const char *name), hetrun_rank_identity *out) {
-    char err[512];
-    if (hetrun_identity_parse(get, out, err, sizeof(err)) != 0) {
-        HETRUN_ERROR("rank identity: %s", err);
-        return -1;
-    }
     return 0;
 }

@@ -6,11 +6,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "loader/loader.h"
 #include "spec/job.h"
 #include "topo/plan.h"
 #include "topo/topology.h"
+#include "util/cache_dir.h"
 #include "util/log.h"
+#include "topo/device_json.h"
 
 static const char *env_get(const char *name) {
     return getenv(name);
@@ -48,9 +49,9 @@ static void job_key(char *out, size_t len) {
 }
 
 static void cache_dir(char *out, size_t len) {
-    const hetrun_host_services *hs = hetrun_host_services_get();
-    if (hs && hs->cache_dir && *hs->cache_dir) {
-        snprintf(out, len, "%s", hs->cache_dir);
+    const char *dir = hetrun_cache_dir();
+    if (dir) {
+        snprintf(out, len, "%s", dir);
         return;
     }
     const char *t = getenv("TMPDIR");
@@ -195,31 +196,6 @@ done:
     return rc;
 }
 
-int hetrun_placement_apply(const struct hetrun_job *job, const char *backend, hetrun_placement *out,
-                           char *err, size_t errlen) {
-    hetrun_probe_device *devs = NULL;
-    int ndevs = 0;
-    char why[1024];
-    int rc = hetrun_probe_backend(backend, &devs, &ndevs, why, sizeof(why));
-    if (rc != 0) {
-        snprintf(err, errlen, "placement: backend %s %s: %s", backend,
-                 rc > 0 ? "unavailable" : "probe failed", why);
-        return -1;
-    }
-    rc = hetrun_placement_apply_devices(job, backend, devs, ndevs, out, err, errlen);
-    free(devs);
-    return rc;
-}
-
-static const char *kind_name(uint32_t kind) {
-    switch (kind) {
-    case HETRUN_DEVICE_CPU: return "cpu";
-    case HETRUN_DEVICE_GPU: return "gpu";
-    case HETRUN_DEVICE_ACCELERATOR: return "accelerator";
-    default: return "unknown";
-    }
-}
-
 cJSON *hetrun_placement_to_json(const hetrun_placement *p) {
     cJSON *o = cJSON_CreateObject();
     if (!o) return NULL;
@@ -237,7 +213,7 @@ cJSON *hetrun_placement_to_json(const hetrun_placement *p) {
             cJSON_AddNumberToObject(d, "index", p->device_index);
             cJSON_AddNumberToObject(d, "global_index", p->device_global);
             cJSON_AddStringToObject(d, "name", p->device.name);
-            cJSON_AddStringToObject(d, "kind", kind_name(p->device.kind));
+            cJSON_AddStringToObject(d, "kind", hetrun_device_kind_name(p->device.kind));
             cJSON_AddStringToObject(d, "pci_bus_id", p->device.pci_bus_id);
             cJSON_AddNumberToObject(d, "numa_node", p->numa_node);
         }

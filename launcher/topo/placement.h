@@ -1,8 +1,9 @@
 /**
  * @file launcher/topo/placement.h
  * @brief This rank's placement, applied before MPI_Init and before any vendor runtime
- *        starts: identity from the launcher's environment, device probe in a child
- *        process, plan (plan.h), visibility variable, binding and thread counts.
+ *        starts: identity from the launcher's environment, plan (plan.h) over the
+ *        devices the probe found (loader/probe.h), visibility variable, binding and
+ *        thread counts.
  */
 #ifndef HETRUN_TOPO_PLACEMENT_H
 #define HETRUN_TOPO_PLACEMENT_H
@@ -13,6 +14,7 @@
 #include <cjson/cJSON.h>
 
 #include "hetrun/backend.h"
+#include "loader/probe.h"
 
 struct hetrun_job;
 
@@ -29,31 +31,11 @@ typedef struct hetrun_rank_identity {
  * tests). Precedence (first source whose local-rank variable is set wins): Open MPI
  * (OMPI_COMM_WORLD_*), MPICH hydra (MPI_LOCALRANKID), PMI (PMI_LOCAL_RANK), Flux
  * (FLUX_TASK_LOCAL_ID), Slurm (SLURM_LOCALID), else a single process. Returns 0, or -1
- * when a variable is malformed or inconsistent (logged, naming the variable).
+ * when a variable is malformed or inconsistent, with the cause (naming the variable)
+ * in `err`.
  */
-int hetrun_identity_from_env(const char *(*get)(const char *name), hetrun_rank_identity *out);
-
-/** Same as hetrun_identity_from_env with the error text returned in `err`. */
 int hetrun_identity_parse(const char *(*get)(const char *name), hetrun_rank_identity *out,
                           char *err, size_t errlen);
-
-/** One device reported by a backend probe. */
-typedef struct hetrun_probe_device {
-    hetrun_device_info info;
-    int index;
-} hetrun_probe_device;
-
-/**
- * Lists a backend's devices without starting its runtime in this process: a forked child
- * opens the module, reads device_count/device_info, writes them to a pipe and exits.
- * Returns 0 (free `*devs` with free()), 1 when the module is unavailable or not found
- * (reason in `why`), -1 on error (reason in `why`).
- */
-int hetrun_probe_backend(const char *backend, hetrun_probe_device **devs, int *ndevs, char *why,
-                         size_t whylen);
-
-/** Bounds each probe (default 20 s); seconds <= 0 leaves it unchanged. */
-void hetrun_probe_set_timeout(double seconds);
 
 /** The placement applied to this process. */
 typedef struct hetrun_placement {
@@ -72,17 +54,13 @@ typedef struct hetrun_placement {
 } hetrun_placement;
 
 /**
- * Computes and applies this rank's placement for `backend` (see docs/placement.md): reads
- * the identity, loads the topology (I/O scan only when a device has a PCI id, once per
- * node), probes the devices, plans with the job's policy, narrows the visibility variable
- * (within one the scheduler already set), binds when job->placement.bind, and sets
- * OPENBLAS/OMP/MKL_NUM_THREADS unless the user set them. Returns 0, or -1 with the cause
- * in `err`.
+ * Computes and applies this rank's placement for `backend`, given its devices (from
+ * hetrun_probe_backend, loader/probe.h; see docs/placement.md): reads the identity, loads
+ * the topology (I/O scan only when a device has a PCI id, once per node), plans with the
+ * job's policy, narrows the visibility variable (within one the scheduler already set),
+ * binds when job->placement.bind, and sets OPENBLAS/OMP/MKL_NUM_THREADS unless the user
+ * set them. Returns 0, or -1 with the cause in `err`.
  */
-int hetrun_placement_apply(const struct hetrun_job *job, const char *backend, hetrun_placement *out,
-                           char *err, size_t errlen);
-
-/** Applies a placement for devices already probed (tests, and backends probed once). */
 int hetrun_placement_apply_devices(const struct hetrun_job *job, const char *backend,
                                    const hetrun_probe_device *devs, int ndevs,
                                    hetrun_placement *out, char *err, size_t errlen);

@@ -4,6 +4,7 @@
 
 #include "topo/placement.h"
 #include "topo/plan.h"
+#include "topo/device_json.h"
 
 int hetrun_plan_devices_from_topo(const hetrun_topo *topo, hetrun_plan_device **devs, int *ndev) {
     hetrun_topo_device *td = NULL;
@@ -27,15 +28,6 @@ int hetrun_plan_devices_from_topo(const hetrun_topo *topo, hetrun_plan_device **
     *devs = v;
     *ndev = n;
     return 0;
-}
-
-static const char *kind_name(uint32_t kind) {
-    switch (kind) {
-    case HETRUN_DEVICE_CPU: return "cpu";
-    case HETRUN_DEVICE_GPU: return "gpu";
-    case HETRUN_DEVICE_ACCELERATOR: return "accelerator";
-    default: return "unknown";
-    }
 }
 
 static cJSON *int_array(const int *v, int n) {
@@ -71,7 +63,7 @@ cJSON *hetrun_plan_job_json(const hetrun_topo *topo, const hetrun_plan_device *d
         cJSON *d = cJSON_CreateObject();
         cJSON_AddNumberToObject(d, "index", devs[i].index);
         cJSON_AddStringToObject(d, "name", devs[i].info.name);
-        cJSON_AddStringToObject(d, "kind", kind_name(devs[i].info.kind));
+        cJSON_AddStringToObject(d, "kind", hetrun_device_kind_name(devs[i].info.kind));
         cJSON_AddStringToObject(d, "pci_bus_id", devs[i].info.pci_bus_id);
         cJSON_AddNumberToObject(d, "numa_node", loc.numa_node);
         cJSON_AddStringToObject(d, "locality", loc.how);
@@ -115,7 +107,7 @@ cJSON *hetrun_plan_job_json(const hetrun_topo *topo, const hetrun_plan_device *d
                 cJSON_AddNumberToObject(jdv, "index", d->index);
                 cJSON_AddStringToObject(jdv, "pci_bus_id", d->info.pci_bus_id);
                 cJSON_AddStringToObject(jdv, "name", d->info.name);
-                cJSON_AddStringToObject(jdv, "kind", kind_name(d->info.kind));
+                cJSON_AddStringToObject(jdv, "kind", hetrun_device_kind_name(d->info.kind));
                 cJSON_AddNumberToObject(jdv, "numa_node", p->numa_node);
             } else {
                 cJSON_AddNullToObject(r, "device");

@@ -25,7 +25,6 @@
 #include <string.h>
 
 #include "kernels/reference.h"
-#include "loader/loader.h"
 #include "spec/job.h"
 #include "workloads/stats.h"
 #include "workloads/workload.h"
@@ -52,7 +51,6 @@ static const char *const op_choices[] = {"gemm",
                                          "reduce_scatter",
                                          "broadcast",
                                          NULL};
-static const char *const act_choices[] = {"relu", "gelu", NULL};
 static const char *const peak_choices[] = {"auto", "backend", "probe", "none", NULL};
 static const char *const buffer_choices[] = {"both", "host", "device", NULL};
 
@@ -69,7 +67,7 @@ static const hetrun_field bench_fields[] = {
      "gemm: m = n = k = size; other ops: rows of the m x n operand"},
     {"cols", HETRUN_FIELD_INT, HETRUN_FIELD_SWEEP, P(cols), 1, 1 << 24, NULL, NULL, "1024",
      "other ops: columns n (the row length softmax, layernorm and axis-1 sums reduce over)"},
-    {"act", HETRUN_FIELD_ENUM, HETRUN_FIELD_SWEEP, P(act), 1, 0, act_choices, NULL, "gelu",
+    {"act", HETRUN_FIELD_ENUM, HETRUN_FIELD_SWEEP, P(act), 1, 0, hetrun_act_choices, NULL, "gelu",
      "activation of act_forward and act_backward"},
     {"warmup", HETRUN_FIELD_INT, HETRUN_FIELD_SWEEP, P(warmup), 0, 1000000, NULL, NULL, "2",
      "untimed runs before the timed ones"},
@@ -301,14 +299,10 @@ static int bench_op(hetrun_session *s, const hetrun_bench_params *p, cJSON *resu
     cJSON_AddStringToObject(result, "dtype", hetrun_dtype_name((hetrun_dtype)d.dtype));
     /* A sweep over op x dtype meets pairs a backend lacks: such a point is recorded as
      * unsupported (with the backend's reason) and skipped, visibly, not run elsewhere. */
-    if (s->ops->op_supported(s->device, &d) != HETRUN_OK) {
+    char reason[512];
+    if (!hetrun_session_supports(s, &d, reason, sizeof reason)) {
         cJSON_AddFalseToObject(result, "supported");
         cJSON_AddStringToObject(result, "check", "skipped");
-        char reason[512];
-        snprintf(reason, sizeof reason, "%s backend does not support %s with %s -> %s: %s",
-                 s->backend ? s->backend->name : "?", name,
-                 hetrun_dtype_name((hetrun_dtype)d.dtype),
-                 hetrun_dtype_name((hetrun_dtype)d.out_dtype), s->ops->last_error());
         cJSON_AddStringToObject(result, "skipped_reason", reason);
         return 0;
     }

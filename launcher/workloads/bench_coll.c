@@ -8,7 +8,8 @@
  *  - mpi_reference: a plain MPI loop on its own buffers, the yardstick the host column
  *    must match (it shows the harness adds nothing);
  *  - device: device buffers, through the backend's collective when it has one
- *    (allreduce only in ABI v1), else staged through the persistent host buffers
+ *    (allreduce only in ABI v1; set up and used through exec/collective.c, so the
+ *    fallback is the same as training's), else staged through the persistent host buffers
  *    (copy to host, MPI, copy back), which is what a workload without device
  *    collectives pays.
  * Times are wall-clock per call over back-to-back calls after `warmup` calls, from a
@@ -26,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "exec/collective.h"
 #include "spec/job.h"
 #include "workloads/bench.h"
 
@@ -210,18 +212,7 @@ static int device_call(coll_ctx *c, hetrun_buffer *dev, uint64_t half, void *sen
                        uint64_t in, uint64_t out, int backend) {
     hetrun_session *s = c->s;
     hetrun_tensor din = hetrun_tensor_at(dev, 0), dout = hetrun_tensor_at(dev, half);
-    if (backend) {
-        hetrun_session_activity(s);
-        if (s->ops->comm_allreduce(s->device_comm, s->queue, din, in, c->t, HETRUN_REDUCE_SUM) !=
-            HETRUN_OK) {
-            snprintf(s->error, sizeof s->error,
-                     "bench allreduce: comm_allreduce of %llu %s elements on device %d: %s",
-                     (unsigned long long)in, hetrun_dtype_name(c->t), s->device_index,
-                     s->ops->last_error());
-            return -1;
-        }
-        return 0;
-    }
+    if (backend) return hetrun_allreduce_sum(s, din, in, c->t);
     if ((c->coll != HETRUN_BENCH_BROADCAST || c->rank == 0) &&
         hetrun_session_d2h(s, c->coll == HETRUN_BENCH_BROADCAST ? recv : send, din, in * c->es) !=
             0)
@@ -267,37 +258,6 @@ static int device_column(coll_ctx *c, hetrun_buffer *dev, uint64_t half, void *s
     return 0;
 }
 
-/* Joins the backend's device communicator once; every rank agrees on the outcome so
- * no rank is left waiting in a collective the others skipped. */
-static int ensure_device_comm(hetrun_session *s) {
-    uint8_t id[HETRUN_COMM_ID_BYTES];
-    memset(id, 0, sizeof id);
-    int st = HETRUN_OK, worst = HETRUN_OK;
-    char why[512] = "";
-    if (s->device_comm) return 0;
-    if (s->rank == 0 && (st = s->ops->comm_id_create(id)) != HETRUN_OK)
-        snprintf(why, sizeof why, "comm_id_create: %s", s->ops->last_error());
-    MPI_Bcast(&st, 1, MPI_INT, 0, s->comm);
-    if (st == HETRUN_OK) {
-        MPI_Bcast(id, HETRUN_COMM_ID_BYTES, MPI_BYTE, 0, s->comm);
-        st = s->ops->comm_init(s->device, id, s->nranks, s->rank, &s->device_comm);
-        if (st != HETRUN_OK) {
-            s->device_comm = NULL;
-            snprintf(why, sizeof why, "comm_init (rank %d of %d): %s", s->rank, s->nranks,
-                     s->ops->last_error());
-        }
-    } else if (!why[0]) {
-        snprintf(why, sizeof why, "comm_id_create failed on rank 0");
-    }
-    MPI_Allreduce(&st, &worst, 1, MPI_INT, MPI_MIN, s->comm);
-    if (worst == HETRUN_OK) return 0;
-    if (s->device_comm) s->ops->comm_destroy(s->device_comm);
-    s->device_comm = NULL;
-    snprintf(s->error, sizeof s->error, "bench allreduce: device communicator: %s",
-             why[0] ? why : "another rank failed to join");
-    return -1;
-}
-
 static cJSON *column_json(uint64_t bytes, double sec, double factor, const uint64_t *wrong) {
     cJSON *o = cJSON_CreateObject();
     double algbw = sec > 0.0 ? (double)bytes / sec / 1e9 : 0.0;
@@ -323,8 +283,11 @@ int hetrun_bench_collective(hetrun_session *s, const hetrun_bench_params *p, cJS
     }
     const int do_host = p->buffers != HETRUN_BENCH_BUF_DEVICE;
     const int do_dev = p->buffers != HETRUN_BENCH_BUF_HOST;
-    const int backend = do_dev && c.coll == HETRUN_BENCH_ALLREDUCE && s->ops->comm_allreduce;
-    if (backend && ensure_device_comm(s) != 0) return -1;
+    /* The device communicator is set up as for training (exec/collective.c): every rank
+     * or none, and host staging where the backend has none or it failed to start. */
+    const int dev_allreduce = do_dev && c.coll == HETRUN_BENCH_ALLREDUCE;
+    if (dev_allreduce && hetrun_collective_prepare(s, 0) != 0) return -1;
+    const int backend = dev_allreduce && hetrun_collective_is_device(s);
 
     int rc = -1;
     void *send = malloc(max), *recv = malloc(max);

@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "loader/loader.h"
 #include "report/report.h"
 #include "workloads/bench.h"
 #include "workloads/stats.h"
@@ -22,19 +21,18 @@ static int64_t memo_size[HETRUN_MAX_DTYPES];
 
 static void cache_path(const hetrun_session *s, hetrun_dtype t, int64_t size, char *out,
                        size_t len) {
-    const hetrun_host_services *h = hetrun_host_services_get();
+    const char *dir = hetrun_session_cache_dir(s);
     char dev[96];
     size_t j = 0;
     for (const char *c = s->info.name; *c && j + 1 < sizeof dev; c++)
         dev[j++] = isalnum((unsigned char)*c) ? *c : '_';
     dev[j] = '\0';
-    if (!h || !h->cache_dir) {
+    if (!dir) {
         out[0] = '\0';
         return;
     }
-    snprintf(out, len, "%s/peak-%s-%s-cu%u-%s-%lld.txt", h->cache_dir,
-             s->backend ? s->backend->name : "unknown", dev, s->info.compute_units,
-             hetrun_dtype_name(t), (long long)size);
+    snprintf(out, len, "%s/peak-%s-%s-cu%u-%s-%lld.txt", dir, hetrun_session_backend_name(s), dev,
+             s->info.compute_units, hetrun_dtype_name(t), (long long)size);
 }
 
 /* One GEMM probe; the best of three timed runs. */
@@ -43,7 +41,8 @@ static int probe(hetrun_session *s, hetrun_dtype t, int64_t size, double *peak) 
     d.m = d.n = d.k = size;
     if (t == HETRUN_I8) d.out_dtype = HETRUN_I32;
     *peak = 0.0;
-    if (s->ops->op_supported(s->device, &d) != HETRUN_OK) return 0; /* no GEMM: unknown */
+    char why[512];
+    if (!hetrun_session_supports(s, &d, why, sizeof why)) return 0; /* no GEMM: unknown */
     uint64_t bytes[3];
     hetrun_buffer *buf[3] = {NULL, NULL, NULL};
     hetrun_tensor args[3];

@@ -96,10 +96,10 @@ static double check_result(const hetrun_op_desc *d, const void *a, const void *b
     const int64_t lda = ta ? m : k, ldb = tb ? k : n;
     double *x = malloc((size_t)n * sizeof *x), *bx = malloc((size_t)k * sizeof *bx);
     double *abx = malloc((size_t)m * sizeof *abx), *cx = malloc((size_t)m * sizeof *cx);
-    double *ax = malloc((size_t)n * sizeof *ax), *bnd1 = malloc((size_t)k * sizeof *bnd1);
+    double *bnd1 = malloc((size_t)k * sizeof *bnd1);
     double *bnd = malloc((size_t)m * sizeof *bnd), *c0x = malloc((size_t)m * sizeof *c0x);
     double worst = INFINITY;
-    if (x && bx && abx && cx && ax && bnd1 && bnd && c0x) {
+    if (x && bx && abx && cx && bnd1 && bnd && c0x) {
         for (int64_t j = 0; j < n; j++)
             x[j] = hetrun_rng_uniform(rng) + 0.5;
         matvec(b, ti, tb, tb ? n : k, tb ? k : n, ldb, x, bx, 0);
@@ -121,7 +121,7 @@ static double check_result(const hetrun_op_desc *d, const void *a, const void *b
         }
         *tol_out = ti == HETRUN_I8 ? 0.0 : tol;
     }
-    free(x), free(bx), free(abx), free(cx), free(ax), free(bnd1), free(bnd), free(c0x);
+    free(x), free(bx), free(abx), free(cx), free(bnd1), free(bnd), free(c0x);
     return worst;
 }
 

@@ -1,5 +1,6 @@
 /* The workload types hetrun knows. Adding one: a file with its schema and run function,
- * and one line here. */
+ * and one line here. The spec reads workloads against the schemas listed here, passed
+ * in (the spec room does not know the workloads). */
 #include <string.h>
 
 #include "workloads/workload.h"
@@ -16,6 +17,12 @@ static const hetrun_workload_type *const all_types[] = {
     NULL,
 };
 
+/* The activations workloads take, by their ::hetrun_activation value (an enum field stores
+ * the index): the catalogue's first two. gelu_erf and identity (ABI 1.1) are not offered
+ * to specs yet. */
+_Static_assert(HETRUN_ACT_RELU == 0 && HETRUN_ACT_GELU == 1, "hetrun_act_choices order");
+const char *const hetrun_act_choices[] = {"relu", "gelu", NULL};
+
 const hetrun_workload_type *hetrun_workload_find(const char *name) {
     for (size_t i = 0; name && all_types[i]; i++)
         if (strcmp(all_types[i]->name, name) == 0) return all_types[i];
@@ -24,4 +31,23 @@ const hetrun_workload_type *hetrun_workload_find(const char *name) {
 
 const hetrun_workload_type *const *hetrun_workload_all(void) {
     return all_types;
+}
+
+const hetrun_workload_schema *hetrun_workload_schemas(void) {
+    enum { N = sizeof all_types / sizeof all_types[0] };
+    static hetrun_workload_schema schemas[N]; /* the last stays zero: the end mark */
+    if (!schemas[0].name)
+        for (size_t i = 0; all_types[i]; i++)
+            schemas[i] =
+                (hetrun_workload_schema){all_types[i]->name, all_types[i]->schema, all_types[i]};
+    return schemas;
+}
+
+int hetrun_spec_load(const char *path, hetrun_job **job, hetrun_diags *diags) {
+    return hetrun_spec_read(path, hetrun_workload_schemas(), job, diags);
+}
+
+int hetrun_spec_load_bytes(const char *name, const unsigned char *bytes, size_t len,
+                           hetrun_job **job, hetrun_diags *diags) {
+    return hetrun_spec_read_bytes(name, bytes, len, hetrun_workload_schemas(), job, diags);
 }

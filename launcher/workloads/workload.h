@@ -10,6 +10,7 @@
 
 #include "exec/session.h"
 #include "spec/schema.h"
+#include "spec/spec.h"
 
 typedef struct hetrun_workload_type {
     const char *name;            /**< key under `workloads:` items, e.g. "gemm" */
@@ -29,9 +30,21 @@ typedef struct hetrun_workload_type {
     int collective;
 } hetrun_workload_type;
 
+/** The activation names workload schemas accept (an enum field's choices, NULL-ended),
+ *  indexed by ::hetrun_activation: the catalogue's names, in its order (a prefix of it). */
+extern const char *const hetrun_act_choices[];
+
 /** The workload type called `name`, or NULL. */
 const hetrun_workload_type *hetrun_workload_find(const char *name);
 /** All workload types, NULL-terminated (for docs and did-you-mean). */
 const hetrun_workload_type *const *hetrun_workload_all(void);
+/** The same types as the spec sees them (name, schema, handle), ending with a NULL name:
+ *  the registry hetrun_spec_read takes. */
+const hetrun_workload_schema *hetrun_workload_schemas(void);
+
+/** hetrun_spec_read / hetrun_spec_read_bytes with this build's workload types. */
+int hetrun_spec_load(const char *path, hetrun_job **job, hetrun_diags *diags);
+int hetrun_spec_load_bytes(const char *name, const unsigned char *bytes, size_t len,
+                           hetrun_job **job, hetrun_diags *diags);
 
 #endif

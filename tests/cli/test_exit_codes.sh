@@ -99,10 +99,18 @@ expect 124 "timeout" -- "$hetrun" run --report slow.json slow.yaml
 report_has slow.json failed "timeout"
 awk -v s="$start" -v e="$(date +%s.%N)" -v k="${HETRUN_TEST_TIME_SCALE:-1}" 'BEGIN { exit !(e - s < 20 * k) }' || { echo "FAIL: timeout took too long"; fail=1; }
 
-"$hetrun" run --report term.json slow.yaml > /dev/null 2>&1 &
+# SIGTERM once the job is running: `-v` logs "running <workload>" after the signal
+# handlers are armed (cli/cmd_run.c), so wait for that line, not for a fixed time. The
+# job's own timeout is far away, so on a loaded machine the signal still comes first.
+sed 's/timeout: 1s/timeout: 10m/' slow.yaml > term.yaml
+"$hetrun" run -v --report term.json term.yaml > /dev/null 2> term.err &
 pid=$!
-# The placeholder report says the guard is armed; on a loaded machine that takes a while.
-for _ in $(seq 100); do [ -e term.json ] && break; sleep 0.1; done
+for _ in $(seq 600); do # up to 60 s; the job itself runs far longer
+    grep -q "running gemm" term.err 2>/dev/null && break
+    kill -0 $pid 2>/dev/null || break
+    sleep 0.1
+done
+grep -q "running gemm" term.err || { echo "FAIL: the job never logged 'running gemm'"; cat term.err; fail=1; }
 kill -TERM $pid
 wait $pid
 got=$?

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "spec/spec.h"
+#include "workloads/workload.h"
 
 static int failures, checked;
 

@@ -282,6 +282,39 @@ static void test_env(void) {
     hetrun_diags_free(&d);
 }
 
+/* The spec knows the workload types it is given and no others; the activation names
+ * workload schemas accept are the catalogue's, in its order (an enum stores the index). */
+static void test_registry(void) {
+    int a = 0;
+    for (; a < HETRUN_ACT_COUNT && hetrun_act_choices[a]; a++)
+        CHECK(strcmp(hetrun_act_choices[a], hetrun_activation_name((hetrun_activation)a)) == 0,
+              "activation %d: %s, catalogue %s", a, hetrun_act_choices[a],
+              hetrun_activation_name((hetrun_activation)a));
+    CHECK(a >= 2 && !hetrun_act_choices[a], "hetrun_act_choices: %d names, not NULL-ended", a);
+    const hetrun_workload_type *gemm = hetrun_workload_find("gemm");
+    if (!gemm) return;
+    const hetrun_workload_schema only[2] = {{"matmul", gemm->schema, gemm}, {NULL, NULL, NULL}};
+    const char *y = "version: 1\nworkloads:\n  - matmul: {m: 8, n: 8, k: 8}\n"
+                    "  - gemm: {m: 8, n: 8, k: 8}\n";
+    hetrun_diags d = {0};
+    hetrun_job *job = NULL;
+    int rc = hetrun_spec_read_bytes("r.yaml", (const unsigned char *)y, strlen(y), only, &job, &d);
+    CHECK(rc == 1 && !job && d.count == 1 &&
+              strstr(d.items[0].message, "unknown workload type 'gemm'") &&
+              strstr(d.items[0].message, "matmul"),
+          "registry not honoured: rc %d, %zu errors, first: %s", rc, d.count,
+          d.count ? d.items[0].message : "");
+    hetrun_diags_free(&d);
+    memset(&d, 0, sizeof d);
+    const char *ok = "version: 1\nworkloads:\n  - matmul: {m: 8, n: 8, k: 8}\n";
+    rc = hetrun_spec_read_bytes("r.yaml", (const unsigned char *)ok, strlen(ok), only, &job, &d);
+    CHECK(rc == 0 && job && job->workload_count == 1 && job->workloads[0].type == gemm &&
+              job->workloads[0].schema == gemm->schema,
+          "a registered type was not read: rc %d", rc);
+    hetrun_job_free(job);
+    hetrun_diags_free(&d);
+}
+
 /* Job building: defaults of the top level, sweeps, precision default into workloads. */
 static void test_job(void) {
     const hetrun_workload_type *gemm = hetrun_workload_find("gemm");
@@ -352,6 +385,7 @@ int main(void) {
     test_diags();
     test_env();
     test_job();
+    test_registry();
     printf("# %d checks, %d failed\n", checks, failures);
     return failures ? 1 : 0;
 }

@@ -1,5 +1,6 @@
-/* Under `mpiexec -n 2 --bind-to none`: hetrun_placement_apply (before MPI_Init) binds each
- * rank to its own core; checked with sched_getaffinity and compared across ranks. */
+/* Under `mpiexec -n 2 --bind-to none`: the placement (probe, then apply before MPI_Init,
+ * as `hetrun run` does) binds each rank to its own core; checked with sched_getaffinity
+ * and compared across ranks. */
 #define _GNU_SOURCE
 #include <sched.h>
 #include <stdio.h>
@@ -20,7 +21,12 @@ int main(int argc, char **argv) {
     char err[2048];
     const char *how = "cpu backend";
     /* Placement must happen before MPI_Init, as `hetrun run` does it. */
-    int rc = hetrun_placement_apply(NULL, "cpu", &p, err, sizeof(err));
+    hetrun_probe_device *devs = NULL;
+    int ndevs = 0;
+    int rc = hetrun_probe_backend("cpu", &devs, &ndevs, err, sizeof(err));
+    if (rc == 0)
+        rc = hetrun_placement_apply_devices(NULL, "cpu", devs, ndevs, &p, err, sizeof(err));
+    free(devs);
     if (rc != 0) {
         /* Without a usable cpu module (not built yet), plan for one synthetic CPU device. */
         fprintf(stderr, "note: %s; using a synthetic CPU device\n", err);

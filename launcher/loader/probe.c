@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "loader/loader.h"
-#include "topo/placement.h"
+#include "loader/probe.h"
 
 /* A module that hangs must not hold every `auto` job; a cold runtime init that needs longer
  * than the default raises it (HETRUN_PROBE_TIMEOUT, see hetrun_probe_set_timeout). */
