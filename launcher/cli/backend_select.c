@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "loader/loader.h"
-#include "util/log.h"
 #include "loader/probe.h"
+#include "util/log.h"
 
 /* Order in which `auto` considers modules: cuda, vendor modules (by name), opencl. */
 static int auto_rank(const char *name) {
