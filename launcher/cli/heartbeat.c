@@ -14,10 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli/run_guard.h"
+#include "util/clock.h"
 #include "util/exitcodes.h"
 #include "util/log.h"
 
@@ -38,12 +38,6 @@ static int npeers, me, stop_fds[2] = {-1, -1}, running;
 static double limit_s, period_s;
 static pthread_t thread;
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static void set_nonblocking(int fd) {
     int fl = fcntl(fd, F_GETFL);
     if (fl >= 0) fcntl(fd, F_SETFL, fl | O_NONBLOCK);
@@ -52,10 +46,10 @@ static void set_nonblocking(int fd) {
 /* Reads exactly n bytes within `secs`; 0 or -1. */
 static int read_within(int fd, void *buf, size_t n, double secs) {
     char *p = buf;
-    double end = now_s() + secs;
+    double end = hetrun_now_s() + secs;
     while (n > 0) {
         struct pollfd pfd = {fd, POLLIN, 0};
-        int left = (int)((end - now_s()) * 1000.0);
+        int left = (int)((end - hetrun_now_s()) * 1000.0);
         if (left <= 0 || poll(&pfd, 1, left) <= 0) return -1;
         ssize_t r = read(fd, p, n);
         if (r < 0 && (errno == EINTR || errno == EAGAIN)) continue;
@@ -127,7 +121,7 @@ static void *beat(void *arg) {
         int pr = poll(pfd, (nfds_t)npeers + 1, (int)(period_s * 1000.0));
         if (pr < 0 && errno != EINTR) break;
         if (pfd[0].revents) break;
-        double t = now_s();
+        double t = hetrun_now_s();
         for (int i = 0; i < npeers; i++) {
             if (peers[i].fd < 0 || !pfd[i + 1].revents) continue;
             char buf[64];
@@ -226,7 +220,7 @@ void hetrun_heartbeat_start(double timeout_s, int rank, int nranks) {
     if (lfd >= 0) close(lfd);
     MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
     if (ok && pipe(stop_fds) != 0) ok = 0;
-    double t = now_s();
+    double t = hetrun_now_s();
     for (int i = 0; ok && i < npeers; i++) {
         set_nonblocking(peers[i].fd);
         peers[i].last = t;
