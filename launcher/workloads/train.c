@@ -23,6 +23,7 @@
 #include "workloads/model.h"
 #include "workloads/stats.h"
 #include "workloads/train_common.h"
+#include "workloads/train_gpt.h"
 #include "workloads/workload.h"
 
 /* `divergence:` guard: fail when the smoothed loss climbs far above its best. */
@@ -32,6 +33,9 @@ typedef struct divergence_params {
 } divergence_params;
 
 typedef struct train_params {
+    int model;
+    hetrun_gpt_params gpt;
+    hetrun_text_params text;
     hetrun_data_params data;
     hetrun_int_list hidden;
     int activation;
@@ -46,6 +50,8 @@ typedef struct train_params {
     divergence_params divergence;
 } train_params;
 
+static const char *const model_names[] = {"mlp", "gpt", NULL};
+enum { MODEL_MLP = 0, MODEL_GPT = 1 };
 static const char *const act_names[] = {"relu", "gelu", NULL};
 static const char *const opt_names[] = {"sgd", "adamw", NULL};
 static const char *const sched_names[] = {"constant", "cosine", NULL};
@@ -64,8 +70,14 @@ static const hetrun_schema divergence_schema = {
     sizeof divergence_fields / sizeof divergence_fields[0], NULL};
 
 static const hetrun_field train_fields[] = {
-    {"data", HETRUN_FIELD_OBJECT, HETRUN_FIELD_REQUIRED, offsetof(train_params, data), 1, 0, NULL,
-     &hetrun_data_schema, NULL, "the samples: source, path, split, standardisation (below)"},
+    {"model", HETRUN_FIELD_ENUM, 0, offsetof(train_params, model), 1, 0, model_names, NULL, "mlp",
+     "mlp (classifier on `data`) or gpt (decoder language model on `text`)"},
+    {"gpt", HETRUN_FIELD_OBJECT, 0, offsetof(train_params, gpt), 1, 0, NULL, &hetrun_gpt_schema,
+     NULL, "model gpt: shape, batch in tokens, clipping, evaluation (below)"},
+    {"text", HETRUN_FIELD_OBJECT, 0, offsetof(train_params, text), 1, 0, NULL, &hetrun_text_schema,
+     NULL, "model gpt: corpus, token file, held-out fraction (below)"},
+    {"data", HETRUN_FIELD_OBJECT, 0, offsetof(train_params, data), 1, 0, NULL, &hetrun_data_schema,
+     NULL, "model mlp (required): the samples: source, path, split, standardisation (below)"},
     {"hidden", HETRUN_FIELD_INT_LIST, 0, offsetof(train_params, hidden), 1, 1 << 20, NULL, NULL,
      "[64]", "hidden layer widths, e.g. [1024, 1024]; [] for a linear model"},
     {"activation", HETRUN_FIELD_ENUM, 0, offsetof(train_params, activation), 1, 0, act_names, NULL,
@@ -110,6 +122,14 @@ static const hetrun_field train_fields[] = {
 
 static void train_check(const void *obj, const hetrun_check_ctx *ctx) {
     const train_params *p = obj;
+    if (p->model == MODEL_MLP && p->data.source != HETRUN_DATA_SYNTHETIC && !p->data.path)
+        hetrun_check_error(ctx, "data", "model mlp needs a 'data' section with a path");
+    if (p->model == MODEL_GPT && !p->text.tokens && !p->gpt.reference)
+        hetrun_check_error(ctx, "text",
+                           "model gpt needs 'text.tokens' (and 'text.corpus' to "
+                           "create it)");
+    if (p->model == MODEL_GPT && p->optimizer != HETRUN_OPT_ADAMW)
+        hetrun_check_error(ctx, "optimizer", "model gpt trains with adamw only");
     if (p->hidden.count + 1 > HETRUN_MLP_MAX_LAYERS)
         hetrun_check_error(ctx, "hidden", "%zu hidden layers; at most %d", p->hidden.count,
                            HETRUN_MLP_MAX_LAYERS - 1);
@@ -304,6 +324,21 @@ static void progress(const hetrun_session *s, int tty, int64_t step, int64_t tot
 
 static int train_run(hetrun_session *s, const void *params, cJSON *result) {
     const train_params *p = params;
+    if (p->model == MODEL_GPT) {
+        hetrun_lm_hparams h = {p->lr,
+                               p->weight_decay,
+                               p->beta1,
+                               p->beta2,
+                               p->eps,
+                               p->min_lr,
+                               p->schedule == SCHED_COSINE,
+                               p->warmup_steps,
+                               p->steps,
+                               p->seed,
+                               p->stop_after,
+                               p->log_every};
+        return hetrun_train_gpt_run(s, &p->gpt, &p->text, &h, result);
+    }
     const hetrun_job *job = s->job;
     const uint64_t seed = p->seed >= 0 ? (uint64_t)p->seed : job ? (uint64_t)job->seed : 1;
     hetrun_dataset train = {0}, test = {0};
@@ -593,7 +628,7 @@ out:
 
 const hetrun_workload_type hetrun_workload_train = {
     "train",
-    "MLP classifier trained data-parallel (CSV/IDX/synthetic data, sgd/adamw, checkpoints)",
+    "MLP classifier or GPT language model trained data-parallel (sgd/adamw, checkpoints)",
     &train_schema,
     train_run,
     1, /* collective */

@@ -1,0 +1,113 @@
+/**
+ * @file launcher/workloads/gpt.h
+ * @brief A GPT-2-style decoder on a session's device, written only against catalogue
+ *        ops: token + position embeddings, pre-LayerNorm blocks (causal multi-head
+ *        attention on a fused QKV projection, GELU-tanh MLP 4x), final LayerNorm, LM head
+ *        tied to the token embedding.
+ *
+ * Parameters carry Hugging Face GPT-2 names and layouts (linear weights stored in x out,
+ * "transformer.h.<l>.attn.c_attn.weight" ...), so a checkpoint loads into PyTorch's
+ * GPT2LMHeadModel. Flat layout (nn_model.h): block 0 .. block L-1, then the embeddings and
+ * final LayerNorm; gradient buckets in completion order: block L-1 first, embeddings last.
+ */
+#ifndef HETRUN_WORKLOADS_GPT_H
+#define HETRUN_WORKLOADS_GPT_H
+
+#include <stdint.h>
+
+#include "exec/session.h"
+#include "workloads/nn_model.h"
+
+/** Most transformer blocks. */
+#define HETRUN_GPT_MAX_LAYERS 96
+/** Parameter tensors per block, and outside the blocks. */
+#define HETRUN_GPT_BLOCK_TENSORS 12
+#define HETRUN_GPT_HEAD_TENSORS 4
+
+typedef struct hetrun_gpt_config {
+    int64_t layers, heads, width, context, vocab;
+} hetrun_gpt_config;
+
+/** Device regions of one block's activations (byte offsets into the activation buffer). */
+typedef struct hetrun_gpt_block_acts {
+    uint64_t ln1, mean1, rstd1, qkv, atty, lse, ln2, mean2, rstd2, fc_pre, fc_act;
+} hetrun_gpt_block_acts;
+
+typedef struct hetrun_gpt {
+    hetrun_gpt_config cfg;
+    int64_t max_batch; /**< sequences per forward the activation buffers hold */
+    int trainable;     /**< gradients and optimizer state allocated */
+    int tensor_count;
+    hetrun_param_tensor
+        tensors[HETRUN_GPT_MAX_LAYERS * HETRUN_GPT_BLOCK_TENSORS + HETRUN_GPT_HEAD_TENSORS];
+    hetrun_grad_bucket buckets[HETRUN_GPT_MAX_LAYERS + 1]; /**< completion order */
+    uint64_t param_count;                  /**< floats of the flat buffer, padding included */
+    uint64_t real_params;                  /**< parameters without padding */
+    hetrun_buffer *params, *grads, *state; /**< state: AdamW M then V (2 x param_count) */
+    hetrun_buffer *act;
+    uint64_t act_bytes;
+    hetrun_gpt_block_acts blk[HETRUN_GPT_MAX_LAYERS];
+    uint64_t res;                         /**< 2L+1 residual streams of N x C, one after another */
+    uint64_t lnf, meanf, rstdf;           /**< final LayerNorm */
+    uint64_t logits, probs, loss;         /**< N x V, N x V, N; logits turn into dlogits backward */
+    uint64_t dres, dln, dfc, dqkv, datty; /**< backward scratch */
+    uint64_t ids, targets, pos;           /**< I32 N each */
+    uint64_t scalar_f, scalar_i;          /**< one F32 and one I32 for reductions */
+    int64_t pos_len; /**< sequence length the position ids are laid out for (0: none) */
+} hetrun_gpt;
+
+/**
+ * Lays out and allocates parameters, activations for `max_batch` sequences of
+ * cfg.context tokens and, when `trainable`, zeroed gradients and AdamW state. Validates
+ * the configuration (width divisible by heads...). Returns 0 or -1 (s->error).
+ */
+int hetrun_gpt_create(hetrun_session *s, hetrun_gpt *g, const hetrun_gpt_config *cfg,
+                      int64_t max_batch, int trainable);
+void hetrun_gpt_destroy(hetrun_session *s, hetrun_gpt *g);
+/** GPT-2 initialisation: N(0, 0.02) weights, c_proj scaled by 1/sqrt(2L), zero biases,
+ *  unit LayerNorm gains; from a seeded host generator. */
+int hetrun_gpt_init_weights(hetrun_session *s, hetrun_gpt *g, uint64_t seed);
+
+/** Tensor of the token ids and targets (I32, batch x T, row-major). */
+hetrun_tensor hetrun_gpt_ids(const hetrun_gpt *g);
+hetrun_tensor hetrun_gpt_targets(const hetrun_gpt *g);
+/** Logits (N x V; valid after a forward, before backward) and per-token loss (N). */
+hetrun_tensor hetrun_gpt_logits(const hetrun_gpt *g);
+hetrun_tensor hetrun_gpt_loss(const hetrun_gpt *g);
+
+/**
+ * Forward of `batch` sequences of `T` tokens (T <= context) whose ids are in the ids
+ * region; with targets, also softmax probabilities and the per-token loss.
+ */
+int hetrun_gpt_forward(hetrun_session *s, hetrun_gpt *g, int64_t batch, int64_t T,
+                       int with_targets);
+
+/** Called by backward when a bucket's gradients are complete (index into g->buckets). */
+typedef int (*hetrun_gpt_bucket_fn)(hetrun_session *s, hetrun_gpt *g, int bucket, void *ctx);
+
+/**
+ * Backward after a forward with targets: adds the gradients of scale * sum(loss) to the
+ * gradient buffer (accumulates: zero it with hetrun_gpt_zero_grads once per step). When
+ * `on_bucket` is set it is called as each bucket completes (data-parallel overlap).
+ */
+int hetrun_gpt_backward(hetrun_session *s, hetrun_gpt *g, int64_t batch, int64_t T, double scale,
+                        hetrun_gpt_bucket_fn on_bucket, void *ctx);
+int hetrun_gpt_zero_grads(hetrun_session *s, hetrun_gpt *g);
+
+/** Gradient squared norm and non-finite count over the whole gradient buffer (synchronous). */
+int hetrun_gpt_grad_stats(hetrun_session *s, hetrun_gpt *g, double *sumsq, int64_t *nonfinite);
+/** Scales every gradient by `alpha` (gradient clipping). */
+int hetrun_gpt_scale_grads(hetrun_session *s, hetrun_gpt *g, double alpha);
+
+/** AdamW hyper-parameters; weight decay applies to 2-D tensors only (as nanoGPT). */
+typedef struct hetrun_gpt_adamw {
+    double lr, beta1, beta2, eps, weight_decay;
+    int64_t t; /**< step from 1 */
+} hetrun_gpt_adamw;
+int hetrun_gpt_step(hetrun_session *s, hetrun_gpt *g, const hetrun_gpt_adamw *o);
+
+/** FLOPs per token of forward + backward counted the 6N way (cross-check of the op table):
+ *  6 x non-embedding-position parameters + 12 x layers x width x T (attention). */
+double hetrun_gpt_flops_per_token_estimate(const hetrun_gpt *g, int64_t T);
+
+#endif

@@ -1,0 +1,48 @@
+/**
+ * @file launcher/workloads/train_gpt.h
+ * @brief The GPT model of the train workload (`model: gpt`): its spec sections `gpt:`
+ *        (shape and language-model training knobs) and `text:` (corpus and token file),
+ *        and the data-parallel training loop over a memory-mapped token file.
+ */
+#ifndef HETRUN_WORKLOADS_TRAIN_GPT_H
+#define HETRUN_WORKLOADS_TRAIN_GPT_H
+
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "exec/session.h"
+#include "spec/schema.h"
+
+typedef struct hetrun_gpt_params {
+    int64_t layers, heads, width, context, vocab;
+    int64_t batch_tokens; /**< global batch in tokens per optimizer step */
+    int64_t micro_batch;  /**< sequences per forward on one rank (gradient accumulation) */
+    double grad_clip;     /**< global gradient-norm limit, 0: none */
+    int64_t eval_every, eval_tokens, sample_tokens;
+    double temperature;
+    double max_val_loss; /**< check: final validation loss must be at most this (0: none) */
+    char *loss_csv;      /**< loss curve CSV path (rank 0), or NULL */
+    char *reference;     /**< folder of PyTorch reference tensors: check instead of train */
+} hetrun_gpt_params;
+
+typedef struct hetrun_text_params {
+    hetrun_string_list corpus; /**< UTF-8 text files, tokenised when `tokens` is missing */
+    char *tokens;              /**< token file (tokens.h) */
+    double val_fraction;       /**< tail of the token stream held out */
+} hetrun_text_params;
+
+extern const hetrun_schema hetrun_gpt_schema, hetrun_text_schema;
+
+/** The optimizer and schedule settings the train workload shares between models. */
+typedef struct hetrun_lm_hparams {
+    double lr, weight_decay, beta1, beta2, eps, min_lr;
+    int cosine;
+    int64_t warmup_steps, steps, seed, stop_after, log_every;
+} hetrun_lm_hparams;
+
+/** Runs `model: gpt` (or its reference check). Returns 0 or -1 (s->error). Collective. */
+int hetrun_train_gpt_run(hetrun_session *s, const hetrun_gpt_params *g, const hetrun_text_params *t,
+                         const hetrun_lm_hparams *h, cJSON *result);
+
+#endif
