@@ -458,13 +458,12 @@ int hetrun_train_gpt_run(hetrun_session *s, const hetrun_gpt_params *gp,
     const double base = unigram_baseline(&tok, ntrain, ntrain, windows, T, gp->vocab);
     const double inv = 1.0 / (double)(G * T);
     const uint64_t span = ntrain - (uint64_t)T; /* start positions 0 .. span-1 */
-    const double flops0 = s->usage.flops;
-    double train_s = 0.0, reduce_s = 0.0, val = NAN;
+    double train_flops = 0.0, train_s = 0.0, reduce_s = 0.0, val = NAN;
     int64_t steps_run = 0;
     int ckpts = 0, interrupted = 0, ok = 1;
     const int64_t every = job ? job->checkpoint.every : 0;
     while (step < total) {
-        double t0 = now_s();
+        const double t0 = now_s(), f0 = s->usage.flops;
         for (int64_t i = 0; i < lb; i++)
             starts[i] = splitmix(seed ^ splitmix((uint64_t)step * 0x100000001b3ull +
                                                  (uint64_t)(loff + i))) %
@@ -504,6 +503,7 @@ int hetrun_train_gpt_run(hetrun_session *s, const hetrun_gpt_params *gp,
         hetrun_gpt_adamw o = {lr, h->beta1, h->beta2, h->eps, h->weight_decay, step + 1};
         if (hetrun_gpt_step(s, &g, &o) != 0 || hetrun_session_sync(s) != 0) goto out;
         double dt = now_s() - t0;
+        train_flops += s->usage.flops - f0;
         train_s += dt, reduce_s += bc.reduce_s;
         step_ms[steps_run++] = dt * 1e3;
         step++;
@@ -529,7 +529,6 @@ int hetrun_train_gpt_run(hetrun_session *s, const hetrun_gpt_params *gp,
             break;
         }
     }
-    const double train_flops = s->usage.flops - flops0;
     if (!interrupted && steps_run > 0 && job && job->checkpoint.dir &&
         write_ckpt(s, &g, step, hash, model, hp, hs, &ckpts) != 0)
         goto out;
