@@ -19,6 +19,7 @@ static const command commands[] = {
     {"topo", hetrun_cmd_topo, "show the node's devices with PCI id, NUMA node and nearest cores"},
     {"plan", hetrun_cmd_plan, "print the rank -> device -> cpus plan for a job, without running"},
     {"usage", hetrun_cmd_usage, "sum compute usage records over reports, for accounting"},
+    {"tokenize", hetrun_cmd_tokenize, "pre-tokenise UTF-8 text into a token file (train gpt)"},
 };
 
 static void print_help(FILE *out) {

@@ -14,5 +14,6 @@ int hetrun_cmd_backends(int argc, char **argv); /**< list modules/devices (cmd_b
 int hetrun_cmd_topo(int argc, char **argv);     /**< node devices and locality (cmd_topo.c) */
 int hetrun_cmd_plan(int argc, char **argv);     /**< placement plan, no run (cmd_plan.c) */
 int hetrun_cmd_usage(int argc, char **argv);    /**< sum usage over reports (cmd_usage.c) */
+int hetrun_cmd_tokenize(int argc, char **argv); /**< text to a token file (cmd_tokenize.c) */
 
 #endif
