@@ -13,5 +13,6 @@ $SUDO apt-get install -y -qq --no-install-recommends \
     libopenblas-dev libcjson-dev libssl-dev zlib1g-dev libcmocka-dev \
     ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clinfo libclblast-dev \
     clang libclang-rt-14-dev clang-format \
-    python3 python3-jsonschema python3-matplotlib > /dev/null
+    python3 python3-jsonschema python3-matplotlib \
+    fortunes fortunes-min fortunes-zh > /dev/null
 echo "install-deps: done"

@@ -128,6 +128,8 @@ static void train_check(const void *obj, const hetrun_check_ctx *ctx) {
         hetrun_check_error(ctx, "text",
                            "model gpt needs 'text.tokens' (and 'text.corpus' to "
                            "create it)");
+    if (p->model == MODEL_GPT && p->steps < 1 && !p->gpt.reference)
+        hetrun_check_error(ctx, "steps", "model gpt needs 'steps' > 0");
     if (p->model == MODEL_GPT && p->optimizer != HETRUN_OPT_ADAMW)
         hetrun_check_error(ctx, "optimizer", "model gpt trains with adamw only");
     if (p->hidden.count + 1 > HETRUN_MLP_MAX_LAYERS)

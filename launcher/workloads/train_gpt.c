@@ -384,7 +384,7 @@ int hetrun_train_gpt_run(hetrun_session *s, const hetrun_gpt_params *gp,
     const int64_t mb = gp->micro_batch < lb ? gp->micro_batch : lb;
     const int64_t mb_max =
         gp->micro_batch < G / n + (G % n != 0) ? gp->micro_batch : G / n + (G % n != 0);
-    const int64_t total = h->steps > 0 ? h->steps : 1;
+    const int64_t total = h->steps; /* > 0: train_check */
     const int64_t eval_max = (int64_t)((nval - 1) / (uint64_t)T);
     int64_t windows = gp->eval_tokens / T > 0 ? gp->eval_tokens / T : 1;
     if (windows > eval_max) windows = eval_max;
