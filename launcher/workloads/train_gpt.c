@@ -66,7 +66,9 @@ static const hetrun_field gpt_fields[] = {
     {"max_val_loss", HETRUN_FIELD_FLOAT, 0, offsetof(hetrun_gpt_params, max_val_loss), 0.0, 1e6,
      NULL, NULL, "0.0", "check: the final validation loss must be at most this (0: no check)"},
     {"loss_csv", HETRUN_FIELD_STRING, 0, offsetof(hetrun_gpt_params, loss_csv), 1, 0, NULL, NULL,
-     NULL, "write the loss curve (step, lr, train loss, grad norm, val loss) here (rank 0)"},
+     NULL,
+     "write the loss curve (step, lr, train loss, grad norm, val loss, step ms) here (rank "
+     "0; relative to the working folder, like the report)"},
     {"reference", HETRUN_FIELD_STRING, 0, offsetof(hetrun_gpt_params, reference), 1, 0, NULL, NULL,
      NULL,
      "folder of PyTorch reference tensors (tests/data/gpt): check logits, loss and every "
@@ -444,12 +446,10 @@ int hetrun_train_gpt_run(hetrun_session *s, const hetrun_gpt_params *gp,
     }
     if (hetrun_collective_prepare(s, g.param_count * 4) != 0) goto out;
     if (s->rank == 0 && gp->loss_csv) {
-        char path[4096];
-        hetrun_train_resolve(s, gp->loss_csv, path, sizeof path);
-        csv = fopen(path, step > 0 ? "a" : "w");
+        csv = fopen(gp->loss_csv, step > 0 ? "a" : "w");
         if (!csv) {
             snprintf(s->error, sizeof s->error, "train: gpt.loss_csv %s: cannot open for writing",
-                     path);
+                     gp->loss_csv);
             goto out;
         }
         if (step == 0) fprintf(csv, "step,lr,train_loss,grad_norm,val_loss,step_ms\n");
