@@ -5,7 +5,9 @@
 #    weights are equal on all ranks;
 # 2. a run stopped after 3 of 6 steps (stop_after; checkpoint every 2) and resumed ends with
 #    weights bitwise equal to an uninterrupted run's, on 2 ranks;
-# 3. resuming with another vocabulary is refused, naming the checkpoint and gpt.vocab.
+# 3. resuming with another vocabulary is refused, naming the checkpoint and gpt.vocab;
+# 4. a checkpoint with a flipped byte is skipped by its CRC with a warning naming the file,
+#    and the run resumes from the older one.
 # usage: test_gpt_train.sh HETRUN SOURCE_DIR
 set -u
 hetrun=$1 src=$2
@@ -75,5 +77,15 @@ spec vocab "" "checkpoint: {dir: ck, resume: true}" 300
 run vocab 1 && { echo "FAIL: vocabulary mismatch accepted"; fail=1; }
 grep -q "ckpt-.*vocabulary 256 does not match the job's gpt.vocab 300" vocab.txt ||
     { tail -3 vocab.txt; echo "FAIL: vocabulary mismatch not named"; fail=1; }
+# One flipped byte in the newest checkpoint's data: skipped (CRC32 in __metadata__), the
+# older one (step 4) used.
+f=ck/ckpt-000000000006.safetensors
+size=$(stat -c %s "$f")
+printf '\x5a' | dd of="$f" bs=1 seek=$((size - 100)) conv=notrunc status=none
+spec crc "" "checkpoint: {dir: ck, resume: true}"
+run crc 1 || { tail -3 crc.txt; echo "FAIL: resume from the older checkpoint"; fail=1; }
+grep -q "ckpt-000000000006.safetensors: CRC32.*trying an older checkpoint" crc.txt ||
+    { tail -3 crc.txt; echo "FAIL: CRC mismatch not named"; fail=1; }
+grep -q '"resumed_at_step":\s*4' crc.json || { echo "FAIL: did not fall back to step 4"; fail=1; }
 [ $fail -eq 0 ] && echo PASS
 exit $fail
