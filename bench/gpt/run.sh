@@ -1,7 +1,7 @@
 #!/bin/bash
 # hetrun vs PyTorch (CPU, fp32) training the same GPT (6 layers, 6 heads, width 384, context
 # 256, byte vocabulary): median step time and tokens/s, alternated REPEATS times, side by
-# side. hetrun uses the whole machine (its cpu backend threads); torch runs at 1 and 2
+# side; tokens/s from the median step time on both sides. hetrun uses the whole machine (its cpu backend threads); torch runs at 1 and 2
 # threads (its best is taken per repeat), with OPENBLAS_NUM_THREADS matched (Debian's torch
 # GEMMs run in OpenBLAS). OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE are cleared and printed.
 # usage: bench/gpt/run.sh BUILD_DIR [REPEATS] [BATCH] [STEPS]
@@ -20,7 +20,8 @@ for i in $(seq 1 "$reps"); do
     h=$(python3 -c "
 import json,sys
 r=json.load(open(sys.argv[1]))['ranks'][0]['results'][0]
-print('%.1f %.1f' % (r['step_time_ms']['median'], r['tokens_per_s']))" "$tmp/h.json")
+m=r['step_time_ms']['median']
+print('%.1f %.1f' % (m, int(sys.argv[2]) * 256 / m * 1e3))" "$tmp/h.json" "$batch")
     t1=$(OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 /usr/bin/python3 "$here/torch_gpt.py" 1 "$batch" "$steps")
     t2=$(OPENBLAS_NUM_THREADS=2 OMP_NUM_THREADS=2 /usr/bin/python3 "$here/torch_gpt.py" 2 "$batch" "$steps")
     best=$(printf '%s\n%s\n' "$t1" "$t2" | sort -k2 -g | tail -1)
