@@ -40,15 +40,15 @@ spec idx "{source: idx, path: images.idx3-ubyte.gz, labels: labels.idx1-ubyte}"
 spec header "{source: csv, path: header.csv, header: true, label_column: 0}"
 spec synthetic "{source: synthetic, samples: 3000, features: 40, classes: 5, spread: 1.0}"
 for name in idx header synthetic; do
-    "$hetrun" run --report "$name.json" "$name.yaml" > "$name.txt" 2>&1 ||
+    "$hetrun" run --report "$name.report.json" "$name.yaml" > "$name.txt" 2>&1 ||
         { tail -5 "$name.txt"; echo "FAIL: $name run"; fail=1; }
-    acc=$("$check" "$name.json" 1 0.96) || { echo "$acc"; echo "FAIL: $name accuracy"; fail=1; }
-    echo "$name: ($(grep -o '"final_test_accuracy":[^,]*' "$name.json"))"
+    acc=$("$check" "$name.report.json" 1 0.96) || { echo "$acc"; echo "FAIL: $name accuracy"; fail=1; }
+    echo "$name: ($(grep -o '"final_test_accuracy":[^,]*' "$name.report.json"))"
 done
 # Refusals: each names the file and the cause.
 head -3 digits.csv > ragged.csv; echo "1,2,3" >> ragged.csv
 spec ragged "{source: csv, path: ragged.csv}"
-"$hetrun" run --report ragged.json ragged.yaml > ragged.txt 2>&1 && { echo "FAIL: ragged CSV accepted"; fail=1; }
+"$hetrun" run --report rg.json ragged.yaml > ragged.txt 2>&1 && { echo "FAIL: ragged CSV accepted"; fail=1; }
 grep -q "ragged.csv line 4: 2 features, earlier rows have 64" ragged.txt || { cat ragged.txt; echo "FAIL: ragged message"; fail=1; }
 head -3 digits.csv > badlabel.csv; sed -n 4p digits.csv | sed 's/,[0-9]*$/,2.5/' >> badlabel.csv
 spec badlabel "{source: csv, path: badlabel.csv}"
