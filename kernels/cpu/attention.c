@@ -13,8 +13,9 @@
 #include "kernels/catalogue.h"
 #include "kernels/half.h"
 
-#define BQ 48 /* query rows per block */
-#define BK 64 /* keys per block */
+#define BQ 48  /* query rows per block, backward */
+#define BQF 24 /* query rows per block, forward: finer causal edges, K and V stay in L2 */
+#define BK 64  /* keys per block */
 
 typedef struct attn_job {
     int dtype, causal;
@@ -80,7 +81,6 @@ static inline __attribute__((always_inline)) void attn_store(void *p, int t, int
 #undef SFX
 
 typedef struct variant {
-    const char *name;
     void (*forward)(const attn_job *, int64_t, int64_t, int64_t, int64_t, float *);
     void (*backward)(const attn_job *, int64_t, int64_t, float *);
     int64_t (*forward_floats)(const attn_job *);
@@ -89,19 +89,13 @@ typedef struct variant {
 } variant;
 
 static const variant *pick(void) {
-    static const variant base = {
-        "sse2", forward_unit_base, backward_unit_base, forward_floats_base, backward_floats_base,
-        8};
+    static const variant base = {forward_unit_base, backward_unit_base, forward_floats_base,
+                                 backward_floats_base, 8};
 #ifdef HAVE_X86_VARIANTS
-    static const variant v512 = {"avx512",
-                                 forward_unit_avx512,
-                                 backward_unit_avx512,
-                                 forward_floats_avx512,
-                                 backward_floats_avx512,
-                                 32};
-    static const variant v256 = {
-        "avx2", forward_unit_avx2, backward_unit_avx2, forward_floats_avx2, backward_floats_avx2,
-        16};
+    static const variant v512 = {forward_unit_avx512, backward_unit_avx512, forward_floats_avx512,
+                                 backward_floats_avx512, 32};
+    static const variant v256 = {forward_unit_avx2, backward_unit_avx2, forward_floats_avx2,
+                                 backward_floats_avx2, 16};
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq"))
@@ -109,10 +103,6 @@ static const variant *pick(void) {
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return &v256;
 #endif
     return &base;
-}
-
-const char *hetrun_cpu_attention_isa(void) {
-    return pick()->name;
 }
 
 static int64_t round_up(int64_t x, int64_t m) {
@@ -142,7 +132,7 @@ static int job_init(attn_job *j, const hetrun_op_desc *d, const variant *v, cons
     const int64_t units = j->B * j->H;
     j->qsplit = 1;
     if (!backward && units < 2 * threads) {
-        int64_t blocks = (j->Lq + BQ - 1) / BQ, want = (2 * threads + units - 1) / units;
+        int64_t blocks = (j->Lq + BQF - 1) / BQF, want = (2 * threads + units - 1) / units;
         j->qsplit = want < blocks ? want : blocks;
     }
     int64_t per = backward ? v->backward_floats(j) : v->forward_floats(j);
@@ -170,8 +160,8 @@ static void forward_task(void *arg, int64_t t, int worker) {
     const task_ctx *c = arg;
     const attn_job *j = c->job;
     const int64_t unit = t / j->qsplit, part = t % j->qsplit;
-    const int64_t blocks = (j->Lq + BQ - 1) / BQ;
-    const int64_t lo = blocks * part / j->qsplit * BQ, hi = blocks * (part + 1) / j->qsplit * BQ;
+    const int64_t blocks = (j->Lq + BQF - 1) / BQF;
+    const int64_t lo = blocks * part / j->qsplit * BQF, hi = blocks * (part + 1) / j->qsplit * BQF;
     c->v->forward(j, unit / j->H, unit % j->H, lo, hi < j->Lq ? hi : j->Lq,
                   j->scratch + (int64_t)worker * j->per_worker);
 }

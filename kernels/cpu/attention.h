@@ -14,7 +14,5 @@
 int hetrun_cpu_attention_forward(const hetrun_op_desc *desc, void *const *args);
 /** Backward; args (Q, K, V, mask, O, dO, lse, dQ, dK, dV). Returns 0 or -1 as forward. */
 int hetrun_cpu_attention_backward(const hetrun_op_desc *desc, void *const *args);
-/** Name of the vector variant in use ("avx512", "avx2", "sse2"), for reports. */
-const char *hetrun_cpu_attention_isa(void);
 
 #endif

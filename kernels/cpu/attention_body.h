@@ -103,7 +103,7 @@ static void SFX(gemm)(int64_t M, int64_t N, int64_t K, const float *a, int64_t l
                 SFX(micro)(K, a + r, ars, aks, b + p * ps, ldb, c + r * ldc + p * NR, ldc, mr, acc);
             else
                 SFX(micro)
-                (K, a + r * lda, ars, aks, b + p * ps, ldb, c + r * ldc + p * NR, ldc, mr, acc);
+            (K, a + r * lda, ars, aks, b + p * ps, ldb, c + r * ldc + p * NR, ldc, mr, acc);
         }
 }
 
@@ -145,6 +145,11 @@ static void SFX(mask_scores)(const attn_job *j, float *s, int64_t rows, int64_t 
         float *sr = s + r * BK;
         int64_t limit = kend; /* first key index not kept for this row */
         if (j->causal && i0 + r + j->off + 1 < limit) limit = i0 + r + j->off + 1;
+        if (!bias && limit >= j0 + nbp) { /* every key kept: scale only */
+            for (int64_t c = 0; c < nbp; c += VL)
+                *(vf *)(sr + c) *= j->alpha;
+            continue;
+        }
         for (int64_t c = 0; c < nbp; c += VL) {
             vf x = *(vf *)(sr + c) * j->alpha;
             if (bias) x += *(const vf *)(bias + j0 + c);
@@ -160,8 +165,8 @@ static void SFX(mask_scores)(const attn_job *j, float *s, int64_t rows, int64_t 
 static void SFX(forward_unit)(const attn_job *j, int64_t b, int64_t h, int64_t q_lo, int64_t q_hi,
                               float *ws) {
     const int64_t D = j->D, Dp = j->Dp, Lkp = j->Lkp;
-    float *kt = ws, *vr = kt + Lkp * D, *qp = vr + Lkp * Dp, *s = qp + (BQ + MR) * Dp;
-    float *oacc = s + (BQ + MR) * BK, *mrow = oacc + (BQ + MR) * Dp, *lrow = mrow + BQ;
+    float *kt = ws, *vr = kt + Lkp * D, *qp = vr + Lkp * Dp, *s = qp + (BQF + MR) * Dp;
+    float *oacc = s + (BQF + MR) * BK, *mrow = oacc + (BQF + MR) * Dp, *lrow = mrow + BQF;
     const float *bias = j->mask ? j->bias + b * Lkp : NULL;
     /* keys this unit can see at most */
     int64_t kmax = j->Lk;
@@ -170,8 +175,8 @@ static void SFX(forward_unit)(const attn_job *j, int64_t b, int64_t h, int64_t q
     const int64_t koff = b * j->bsk + h * D;
     SFX(pack_panels)(j, j->k, koff, j->ldk, kmax, kt);
     SFX(pack_rows)(j, j->v, koff, j->ldk, kmax, (kmax + NR - 1) / NR * NR, vr, Dp);
-    for (int64_t i0 = q_lo; i0 < q_hi; i0 += BQ) {
-        const int64_t mb = q_hi - i0 < BQ ? q_hi - i0 : BQ;
+    for (int64_t i0 = q_lo; i0 < q_hi; i0 += BQF) {
+        const int64_t mb = q_hi - i0 < BQF ? q_hi - i0 : BQF;
         int64_t kend = kmax;
         if (j->causal && i0 + mb - 1 + j->off + 1 < kend) kend = i0 + mb - 1 + j->off + 1;
         if (kend < 0) kend = 0;
@@ -248,41 +253,43 @@ static void SFX(backward_unit)(const attn_job *j, int64_t b, int64_t h, float *w
     }
     memset(dq, 0, (size_t)(Lq * Dp) * sizeof *dq);
     for (int64_t j0 = 0; j0 < Lk; j0 += BK) {
-        const int64_t nb = Lk - j0 < BK ? Lk - j0 : BK, nbp = (nb + NR - 1) / NR * NR;
+        const int64_t nb = Lk - j0 < BK ? Lk - j0 : BK;
         memset(dk, 0, (size_t)(nb * Dp) * sizeof *dk);
         memset(dv, 0, (size_t)(nb * Dp) * sizeof *dv);
         int64_t qstart = 0; /* causal: queries before j0 - off see none of these keys */
-        if (j->causal && j0 - j->off > 0) qstart = (j0 - j->off) / BQ * BQ;
+        if (j->causal && j0 - j->off > 0) qstart = j0 - j->off;
         for (int64_t i0 = qstart; i0 < Lq; i0 += BQ) {
             const int64_t mb = Lq - i0 < BQ ? Lq - i0 : BQ;
             int64_t kend = Lk;
             if (j->causal && i0 + mb - 1 + j->off + 1 < kend) kend = i0 + mb - 1 + j->off + 1;
-            SFX(gemm)(mb, nbp, D, qp + i0 * Dp, Dp, 0, kt + j0 * D, NR, D * NR, p, BK, 0);
-            SFX(mask_scores)(j, p, mb, i0, j0, nbp, kend, bias);
+            /* keys of this block some query of the block keeps: the rest is all zero */
+            const int64_t ne = kend - j0 < nb ? kend - j0 : nb, nep = (ne + NR - 1) / NR * NR;
+            SFX(gemm)(mb, nep, D, qp + i0 * Dp, Dp, 0, kt + j0 * D, NR, D * NR, p, BK, 0);
+            SFX(mask_scores)(j, p, mb, i0, j0, nep, kend, bias);
             for (int64_t r = 0; r < mb; r++) { /* P = exp(S - lse); rows with no key: 0 */
                 float *pr = p + r * BK;
                 const float l = lse[i0 + r];
                 if (l == -INFINITY) {
-                    memset(pr, 0, (size_t)nbp * sizeof *pr);
+                    memset(pr, 0, (size_t)nep * sizeof *pr);
                     continue;
                 }
-                for (int64_t c = 0; c < nbp; c += VL)
+                for (int64_t c = 0; c < nep; c += VL)
                     *(vf *)(pr + c) = SFX(vexp)(*(vf *)(pr + c) - l);
             }
             /* dV += P^T dO */
-            SFX(gemm)(nb, Dp, mb, p, BK, 1, dop + i0 * Dp, Dp, NR, dv, Dp, 1);
+            SFX(gemm)(ne, Dp, mb, p, BK, 1, dop + i0 * Dp, Dp, NR, dv, Dp, 1);
             /* dP = dO V^T, then dS = alpha P (dP - D_i) */
-            SFX(gemm)(mb, nbp, D, dop + i0 * Dp, Dp, 0, vt + j0 * D, NR, D * NR, dp, BK, 0);
+            SFX(gemm)(mb, nep, D, dop + i0 * Dp, Dp, 0, vt + j0 * D, NR, D * NR, dp, BK, 0);
             for (int64_t r = 0; r < mb; r++) {
                 const vf dr = SFX(splat)(di[i0 + r]);
-                for (int64_t c = 0; c < nbp; c += VL) {
+                for (int64_t c = 0; c < nep; c += VL) {
                     vf *x = (vf *)(dp + r * BK + c);
                     *x = *(const vf *)(p + r * BK + c) * (*x - dr) * j->alpha;
                 }
             }
             /* dQ += dS K;  dK += dS^T Q */
-            SFX(gemm)(mb, Dp, nbp, dp, BK, 0, kr + j0 * Dp, Dp, NR, dq + i0 * Dp, Dp, 1);
-            SFX(gemm)(nb, Dp, mb, dp, BK, 1, qp + i0 * Dp, Dp, NR, dk, Dp, 1);
+            SFX(gemm)(mb, Dp, nep, dp, BK, 0, kr + j0 * Dp, Dp, NR, dq + i0 * Dp, Dp, 1);
+            SFX(gemm)(ne, Dp, mb, dp, BK, 1, qp + i0 * Dp, Dp, NR, dk, Dp, 1);
         }
         for (int64_t r = 0; r < nb; r++) {
             const int64_t kk = koff + (j0 + r) * j->ldk;
@@ -299,7 +306,7 @@ static void SFX(backward_unit)(const attn_job *j, int64_t b, int64_t h, float *w
 
 /* Scratch floats per worker for forward / backward. */
 static int64_t SFX(forward_floats)(const attn_job *j) {
-    return j->Lkp * j->D + j->Lkp * j->Dp + 2 * (BQ + MR) * j->Dp + (BQ + MR) * BK + 2 * BQ;
+    return j->Lkp * j->D + j->Lkp * j->Dp + 2 * (BQF + MR) * j->Dp + (BQF + MR) * BK + 2 * BQF;
 }
 
 static int64_t SFX(backward_floats)(const attn_job *j) {
