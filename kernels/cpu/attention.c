@@ -32,19 +32,36 @@ typedef struct attn_job {
     int64_t per_worker; /* floats */
 } attn_job;
 
-static inline __attribute__((always_inline)) float attn_load(const void *p, int t, int64_t i) {
-    if (t == HETRUN_F32) return ((const float *)p)[i];
-    if (t == HETRUN_BF16) return hetrun_bf16_to_f32(((const uint16_t *)p)[i]);
-    return hetrun_f16_to_f32(((const uint16_t *)p)[i]);
+/* One row of n elements of `t` at element offset `off` to fp32 and back; the dtype switch
+ * sits outside the loops so each loop vectorises. */
+static void load_row(const void *base, int t, int64_t off, int64_t n, float *dst) {
+    if (t == HETRUN_F32) {
+        memcpy(dst, (const float *)base + off, (size_t)n * sizeof *dst);
+        return;
+    }
+    const uint16_t *h = (const uint16_t *)base + off;
+    if (t == HETRUN_BF16)
+        for (int64_t e = 0; e < n; e++)
+            dst[e] = hetrun_bf16_to_f32(h[e]);
+    else
+        for (int64_t e = 0; e < n; e++)
+            dst[e] = hetrun_f16_to_f32(h[e]);
 }
 
-static inline __attribute__((always_inline)) void attn_store(void *p, int t, int64_t i, float v) {
-    if (t == HETRUN_F32)
-        ((float *)p)[i] = v;
-    else if (t == HETRUN_BF16)
-        ((uint16_t *)p)[i] = hetrun_f32_to_bf16(v);
+static void store_row(void *base, int t, int64_t off, int64_t n, const float *src, float scale) {
+    if (t == HETRUN_F32) {
+        float *o = (float *)base + off;
+        for (int64_t e = 0; e < n; e++)
+            o[e] = src[e] * scale;
+        return;
+    }
+    uint16_t *h = (uint16_t *)base + off;
+    if (t == HETRUN_BF16)
+        for (int64_t e = 0; e < n; e++)
+            h[e] = hetrun_f32_to_bf16(src[e] * scale);
     else
-        ((uint16_t *)p)[i] = hetrun_f32_to_f16(v);
+        for (int64_t e = 0; e < n; e++)
+            h[e] = hetrun_f32_to_f16(src[e] * scale);
 }
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)

@@ -108,32 +108,38 @@ static void SFX(gemm)(int64_t M, int64_t N, int64_t K, const float *a, int64_t l
 }
 
 /* rows x D elements of a BSHD operand (row stride ld) into fp32 rows of width w (zero
- * pad), scaled; rows up to `pad_rows` are zero. */
+ * pad); rows from `rows` up to `pad_rows` are zero. */
 static void SFX(pack_rows)(const attn_job *j, const void *base, int64_t off, int64_t ld,
                            int64_t rows, int64_t pad_rows, float *dst, int64_t w) {
     for (int64_t r = 0; r < pad_rows; r++) {
         float *o = dst + r * w;
         int64_t e = 0;
-        if (r < rows)
-            for (; e < j->D; e++)
-                o[e] = attn_load(base, j->dtype, off + r * ld + e);
+        if (r < rows) {
+            load_row(base, j->dtype, off + r * ld, j->D, o);
+            e = j->D;
+        }
         for (; e < w; e++)
             o[e] = 0.0f;
     }
 }
 
 /* Keys [0, rows) of K or V (row stride ld) transposed into NR-wide panels of D rows:
- * panel p holds dst[p * D * NR + e * NR + c] = X[p * NR + c][e]; padded keys are 0. */
+ * panel p holds dst[p * D * NR + e * NR + c] = X[p * NR + c][e]; padded keys are 0.
+ * tmp: D floats. */
 static void SFX(pack_panels)(const attn_job *j, const void *base, int64_t off, int64_t ld,
-                             int64_t rows, float *dst) {
-    const int64_t panels = (rows + NR - 1) / NR;
-    for (int64_t p = 0; p < panels; p++)
-        for (int64_t c = 0; c < NR; c++) {
-            const int64_t key = p * NR + c;
-            float *o = dst + p * j->D * NR + c;
-            for (int64_t e = 0; e < j->D; e++)
-                o[e * NR] = key < rows ? attn_load(base, j->dtype, off + key * ld + e) : 0.0f;
+                             int64_t rows, float *dst, float *tmp) {
+    const int64_t padded = (rows + NR - 1) / NR * NR, D = j->D;
+    for (int64_t key = 0; key < padded; key++) {
+        float *o = dst + key / NR * D * NR + key % NR;
+        if (key < rows) {
+            load_row(base, j->dtype, off + key * ld, D, tmp);
+            for (int64_t e = 0; e < D; e++)
+                o[e * NR] = tmp[e];
+        } else {
+            for (int64_t e = 0; e < D; e++)
+                o[e * NR] = 0.0f;
         }
+    }
 }
 
 /* Scores of a block already in s (rows x nbp, row stride BK): scale, mask (key padding
@@ -167,13 +173,14 @@ static void SFX(forward_unit)(const attn_job *j, int64_t b, int64_t h, int64_t q
     const int64_t D = j->D, Dp = j->Dp, Lkp = j->Lkp;
     float *kt = ws, *vr = kt + Lkp * D, *qp = vr + Lkp * Dp, *s = qp + (BQF + MR) * Dp;
     float *oacc = s + (BQF + MR) * BK, *mrow = oacc + (BQF + MR) * Dp, *lrow = mrow + BQF;
+    float *tmp = lrow + BQF; /* one row of D */
     const float *bias = j->mask ? j->bias + b * Lkp : NULL;
     /* keys this unit can see at most */
     int64_t kmax = j->Lk;
     if (j->causal && q_hi - 1 + j->off + 1 < kmax) kmax = q_hi - 1 + j->off + 1;
     if (kmax < 0) kmax = 0;
     const int64_t koff = b * j->bsk + h * D;
-    SFX(pack_panels)(j, j->k, koff, j->ldk, kmax, kt);
+    SFX(pack_panels)(j, j->k, koff, j->ldk, kmax, kt, tmp);
     SFX(pack_rows)(j, j->v, koff, j->ldk, kmax, (kmax + NR - 1) / NR * NR, vr, Dp);
     for (int64_t i0 = q_lo; i0 < q_hi; i0 += BQF) {
         const int64_t mb = q_hi - i0 < BQF ? q_hi - i0 : BQF;
@@ -220,9 +227,7 @@ static void SFX(forward_unit)(const attn_job *j, int64_t b, int64_t h, int64_t q
         for (int64_t r = 0; r < mb; r++) {
             const int64_t i = i0 + r;
             const float inv = lrow[r] > 0.0f ? 1.0f / lrow[r] : 0.0f;
-            const int64_t oo = b * j->bso + i * j->ldo + h * D;
-            for (int64_t e = 0; e < D; e++)
-                attn_store(j->out, j->dtype, oo + e, oacc[r * Dp + e] * inv);
+            store_row(j->out, j->dtype, b * j->bso + i * j->ldo + h * D, D, oacc + r * Dp, inv);
             j->lse[(b * j->H + h) * j->Lq + i] =
                 lrow[r] > 0.0f ? mrow[r] + logf(lrow[r]) : -INFINITY;
         }
@@ -236,18 +241,19 @@ static void SFX(backward_unit)(const attn_job *j, int64_t b, int64_t h, float *w
     float *qp = ws, *dop = qp + Lqp * Dp, *kr = dop + Lqp * Dp, *kt = kr + Lkp * Dp;
     float *vt = kt + Lkp * D, *dq = vt + Lkp * D, *dk = dq + Lqp * Dp, *dv = dk + (BK + MR) * Dp;
     float *p = dv + (BK + MR) * Dp, *dp = p + (BQ + MR) * BK, *lse = dp + (BQ + MR) * BK;
-    float *di = lse + Lqp;
+    float *di = lse + Lqp, *tmp = di + Lqp; /* tmp: one row of D */
     const float *bias = j->mask ? j->bias + b * Lkp : NULL;
     const int64_t qoff = b * j->bsq + h * D, koff = b * j->bsk + h * D, ooff = b * j->bso + h * D;
     SFX(pack_rows)(j, j->q, qoff, j->ldq, Lq, Lqp, qp, Dp);
     SFX(pack_rows)(j, j->dout, ooff, j->ldo, Lq, Lqp, dop, Dp);
     SFX(pack_rows)(j, j->k, koff, j->ldk, Lk, Lkp, kr, Dp);
-    SFX(pack_panels)(j, j->k, koff, j->ldk, Lk, kt);
-    SFX(pack_panels)(j, j->v, koff, j->ldk, Lk, vt);
-    for (int64_t i = 0; i < Lq; i++) {
+    SFX(pack_panels)(j, j->k, koff, j->ldk, Lk, kt, tmp);
+    SFX(pack_panels)(j, j->v, koff, j->ldk, Lk, vt, tmp);
+    for (int64_t i = 0; i < Lq; i++) { /* D_i = dO_i . O_i */
+        load_row(j->o, j->dtype, ooff + i * j->ldo, D, tmp);
         float acc = 0.0f;
         for (int64_t e = 0; e < D; e++)
-            acc += dop[i * Dp + e] * attn_load(j->o, j->dtype, ooff + i * j->ldo + e);
+            acc += dop[i * Dp + e] * tmp[e];
         di[i] = acc;
         lse[i] = j->lse[(b * j->H + h) * Lq + i];
     }
@@ -292,26 +298,23 @@ static void SFX(backward_unit)(const attn_job *j, int64_t b, int64_t h, float *w
             SFX(gemm)(ne, Dp, mb, dp, BK, 1, qp + i0 * Dp, Dp, NR, dk, Dp, 1);
         }
         for (int64_t r = 0; r < nb; r++) {
-            const int64_t kk = koff + (j0 + r) * j->ldk;
-            for (int64_t e = 0; e < D; e++) {
-                attn_store(j->dk, j->dtype, kk + e, dk[r * Dp + e]);
-                attn_store(j->dv, j->dtype, kk + e, dv[r * Dp + e]);
-            }
+            store_row(j->dk, j->dtype, koff + (j0 + r) * j->ldk, D, dk + r * Dp, 1.0f);
+            store_row(j->dv, j->dtype, koff + (j0 + r) * j->ldk, D, dv + r * Dp, 1.0f);
         }
     }
     for (int64_t i = 0; i < Lq; i++)
-        for (int64_t e = 0; e < D; e++)
-            attn_store(j->dq, j->dtype, qoff + i * j->ldq + e, dq[i * Dp + e]);
+        store_row(j->dq, j->dtype, qoff + i * j->ldq, D, dq + i * Dp, 1.0f);
 }
 
 /* Scratch floats per worker for forward / backward. */
 static int64_t SFX(forward_floats)(const attn_job *j) {
-    return j->Lkp * j->D + j->Lkp * j->Dp + 2 * (BQF + MR) * j->Dp + (BQF + MR) * BK + 2 * BQF;
+    return j->Lkp * j->D + j->Lkp * j->Dp + 2 * (BQF + MR) * j->Dp + (BQF + MR) * BK + 2 * BQF +
+           j->D;
 }
 
 static int64_t SFX(backward_floats)(const attn_job *j) {
     return 3 * j->Lqp * j->Dp + j->Lkp * j->Dp + 2 * j->Lkp * j->D + 2 * (BK + MR) * j->Dp +
-           2 * (BQ + MR) * BK + 2 * j->Lqp;
+           2 * (BQ + MR) * BK + 2 * j->Lqp + j->D;
 }
 
 #undef vf
