@@ -5,7 +5,9 @@
  * <fraction of the module's measured fp32 peak>".
  *
  * usage: attn_bench MODULE THREADS attention B H L D CAUSAL ITERS
- *        attn_bench MODULE THREADS bgemm BATCH M N K ITERS   (module, then both peers) */
+ *        attn_bench MODULE THREADS bgemm BATCH M N K ITERS   (module, then both peers)
+ * ATTN_BENCH_CPU_TIME=1 times with the process's CPU time instead of the wall clock: on a
+ * shared, oversubscribed machine that shows what the kernels do with the cycles they get. */
 #include <cblas.h>
 #include <dlfcn.h>
 #include <math.h>
@@ -22,9 +24,11 @@ static hetrun_device *dev;
 static hetrun_queue *queue;
 static double peak; /* FLOP/s, the module's declared (measured) fp32 peak */
 
+static clockid_t clock_id = CLOCK_MONOTONIC;
+
 static double now(void) {
     struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
+    clock_gettime(clock_id, &t);
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
@@ -174,6 +178,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: attn_bench MODULE THREADS attention|bgemm ...\n");
         return 2;
     }
+    const char *cpu_time = getenv("ATTN_BENCH_CPU_TIME");
+    if (cpu_time && strcmp(cpu_time, "1") == 0) clock_id = CLOCK_PROCESS_CPUTIME_ID;
     void *lib = dlopen(argv[1], RTLD_NOW | RTLD_GLOBAL);
     if (!lib) {
         fprintf(stderr, "attn_bench: %s\n", dlerror());
