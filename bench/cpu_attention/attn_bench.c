@@ -133,44 +133,44 @@ static void bgemm(int argc, char **argv, int threads) {
     hetrun_tensor args[3] = {buffer((size_t)(batch * m * k)), buffer((size_t)(batch * k * n)),
                              buffer((size_t)(batch * m * n))};
     const double flops = 2.0 * (double)(batch * m * n) * (double)k;
-    double *t = malloc((size_t)iters * sizeof *t);
-    for (int it = -2; it < iters; it++) {
-        double t0 = now();
-        run(&d, args);
-        if (it >= 0) t[it] = now() - t0;
-    }
-    report("hetrun_batched", median(t, iters), flops);
-    /* peers on the module's own buffers (host memory on the cpu backend): fresh arrays */
+    /* peers on fresh host arrays of the same sizes */
     float *a = malloc((size_t)(batch * m * k) * 4), *b = malloc((size_t)(batch * k * n) * 4),
           *c = malloc((size_t)(batch * m * n) * 4);
+    if (!a || !b || !c) exit(1);
     for (int64_t i = 0; i < batch * m * k; i++)
         a[i] = (float)(i % 7) * 0.1f;
     for (int64_t i = 0; i < batch * k * n; i++)
         b[i] = (float)(i % 5) * 0.1f;
-    for (int split = 0; split < 2; split++) {
-        for (int it = -2; it < iters; it++) {
+    double *t[3];
+    for (int w = 0; w < 3; w++)
+        if (!(t[w] = malloc((size_t)iters * sizeof *t[w]))) exit(1);
+    /* the three take turns every iteration, so a load change on the machine hits them alike */
+    for (int it = -2; it < iters; it++)
+        for (int w = 0; w < 3; w++) {
             double t0 = now();
-            if (split == 0) { /* OpenBLAS's threads inside each GEMM */
-                openblas_set_num_threads(threads);
+            if (w == 0) {
+                run(&d, args);
+            } else if (w == 1) { /* OpenBLAS's threads inside each GEMM */
                 peer_ctx all = {0, batch, m, n, k, a, b, c};
                 peer_range(&all);
             } else { /* one thread per share of the entries, one BLAS thread each */
                 openblas_set_num_threads(1);
                 pthread_t tid[64];
                 peer_ctx p[64];
-                for (int w = 0; w < threads; w++) {
-                    p[w] = (peer_ctx){
-                        batch * w / threads, batch * (w + 1) / threads, m, n, k, a, b, c};
-                    pthread_create(&tid[w], NULL, peer_range, &p[w]);
+                for (int x = 0; x < threads && x < 64; x++) {
+                    p[x] = (peer_ctx){
+                        batch * x / threads, batch * (x + 1) / threads, m, n, k, a, b, c};
+                    pthread_create(&tid[x], NULL, peer_range, &p[x]);
                 }
-                for (int w = 0; w < threads; w++)
-                    pthread_join(tid[w], NULL);
+                for (int x = 0; x < threads && x < 64; x++)
+                    pthread_join(tid[x], NULL);
                 openblas_set_num_threads(threads);
             }
-            if (it >= 0) t[it] = now() - t0;
+            if (it >= 0) t[w][it] = now() - t0;
         }
-        report(split ? "openblas_loop_across" : "openblas_loop_inside", median(t, iters), flops);
-    }
+    report("hetrun_batched", median(t[0], iters), flops);
+    report("openblas_loop_inside", median(t[1], iters), flops);
+    report("openblas_loop_across", median(t[2], iters), flops);
 }
 
 int main(int argc, char **argv) {
