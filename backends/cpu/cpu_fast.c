@@ -1,10 +1,12 @@
 /* The CPU backend's tuned paths for the ABI 1.1 ops and the fp32 batched GEMM: fused
  * attention (kernels/cpu/attention.c), the row-wise transformer kernels
- * (kernels/cpu/transformer.c), SGEMM followed by a threaded bias/activation pass, and a
+ * (kernels/cpu/transformer.c), SGEMM followed by a threaded bias/activation pass (fp16 and
+ * bf16 widened to fp32 first), and a
  * batched SGEMM that runs whole entries on separate threads (one BLAS thread each) when
  * there are at least as many entries as threads, and the remainder with the BLAS's own
  * threads. Other dtypes of these ops take the reference path in cpu_ops.c. */
 #include <cblas.h>
+#include <stdlib.h>
 
 #include "cpu_internal.h"
 #include "kernels/catalogue.h"
@@ -35,7 +37,7 @@ int cpu_fast_path(const hetrun_op_desc *d) {
     case HETRUN_OP_ATTENTION_FORWARD:
     case HETRUN_OP_ATTENTION_BACKWARD: /* token indices are int32 lanes in the kernels */
         return d->m < ((int64_t)1 << 30) && d->n < ((int64_t)1 << 30);
-    case HETRUN_OP_GEMM_BIAS_ACT:
+    case HETRUN_OP_GEMM_BIAS_ACT: return d->dtype != HETRUN_F64;
     case HETRUN_OP_LAYERNORM_FORWARD:
     case HETRUN_OP_LAYERNORM_BACKWARD:
     case HETRUN_OP_SOFTMAX_BACKWARD:
@@ -93,7 +95,8 @@ static void epilogue_rows(void *arg, int64_t t, int worker) {
     }
 }
 
-static void gemm_bias_act(const hetrun_op_desc *d, void *const *p) {
+/* fp32 operands: SGEMM, then the epilogue over the rows. */
+static void gemm_bias_act_f32(const hetrun_op_desc *d, void *const *p) {
     sgemm(d, p[0], p[1], p[3]);
     if (!(d->flags & (HETRUN_OP_HAS_BIAS | HETRUN_OP_HAS_AUX)) && d->act == HETRUN_ACT_IDENTITY)
         return;
@@ -101,12 +104,54 @@ static void gemm_bias_act(const hetrun_op_desc *d, void *const *p) {
     hetrun_cpu_parallel((d->m + c.chunk - 1) / c.chunk, epilogue_rows, &c);
 }
 
+/* fp16/bf16 inputs: widened to fp32 copies (exact), the fp32 path, one rounding of C and
+ * aux at the end. C is widened even when beta is 0 so its row padding comes back as it
+ * was. Returns 0 or -1 (no memory for the copies). */
+static int gemm_bias_act(const hetrun_op_desc *d, void *const *p) {
+    if (d->dtype == HETRUN_F32) {
+        gemm_bias_act_f32(d, p);
+        return 0;
+    }
+    const int in = (int)d->dtype, out = (int)d->out_dtype, narrow = out != HETRUN_F32;
+    const uint64_t sa = hetrun_op_arg_elements(d, 0), sb = hetrun_op_arg_elements(d, 1);
+    const uint64_t sc = hetrun_op_arg_elements(d, 3), sn = (uint64_t)d->n;
+    const uint64_t sx = (uint64_t)d->m * (uint64_t)d->n;
+    const int bias = (d->flags & HETRUN_OP_HAS_BIAS) != 0,
+              aux = (d->flags & HETRUN_OP_HAS_AUX) != 0;
+    float *w = malloc((sa + sb + (narrow ? sc + sn + sx : 0)) * sizeof *w);
+    if (!w) return -1;
+    void *q[5] = {w, w + sa, p[2], p[3], p[4]};
+    hetrun_cpu_cast(p[0], in, q[0], HETRUN_F32, (int64_t)sa);
+    hetrun_cpu_cast(p[1], in, q[1], HETRUN_F32, (int64_t)sb);
+    if (narrow) {
+        q[3] = w + sa + sb;
+        q[2] = (float *)q[3] + sc;
+        q[4] = (float *)q[2] + sn;
+        hetrun_cpu_cast(p[3], out, q[3], HETRUN_F32, (int64_t)sc);
+        if (bias) hetrun_cpu_cast(p[2], out, q[2], HETRUN_F32, (int64_t)sn);
+    }
+    gemm_bias_act_f32(d, q);
+    if (narrow) {
+        hetrun_cpu_cast(q[3], HETRUN_F32, p[3], out, (int64_t)sc);
+        if (aux) hetrun_cpu_cast(q[4], HETRUN_F32, p[4], out, (int64_t)sx);
+    }
+    free(w);
+    return 0;
+}
+
 hetrun_status cpu_fast_run(const hetrun_op_desc *d, void *const *p) {
     const int64_t m = d->m, n = d->n, mn = m * n;
     const float alpha = (float)d->alpha, beta = (float)d->beta;
     switch ((hetrun_op_kind)d->kind) {
     case HETRUN_OP_GEMM: batched_sgemm(d, p); break;
-    case HETRUN_OP_GEMM_BIAS_ACT: gemm_bias_act(d, p); break;
+    case HETRUN_OP_GEMM_BIAS_ACT:
+        if (gemm_bias_act(d, p) != 0)
+            return cpu_error(HETRUN_ERR_NO_MEMORY,
+                             "cpu: gemm_bias_act %s (m %lld, n %lld, k %lld): no memory for the "
+                             "fp32 copies",
+                             hetrun_dtype_name(d->dtype), (long long)m, (long long)n,
+                             (long long)d->k);
+        break;
     case HETRUN_OP_ATTENTION_FORWARD:
     case HETRUN_OP_ATTENTION_BACKWARD:
         if ((d->kind == HETRUN_OP_ATTENTION_FORWARD ? hetrun_cpu_attention_forward(d, p)

@@ -11,8 +11,10 @@
 #define NR (2 * VL)
 typedef float SFX(vf) __attribute__((vector_size(VL * 4), aligned(4), may_alias));
 typedef int32_t SFX(vi) __attribute__((vector_size(VL * 4), aligned(4), may_alias));
+typedef uint32_t SFX(vu) __attribute__((vector_size(VL * 4), aligned(4), may_alias));
 #define vf SFX(vf)
 #define vi SFX(vi)
+#define vu SFX(vu)
 
 static inline __attribute__((always_inline)) vf SFX(splat)(float x) {
     return (vf){0} + x;
@@ -40,7 +42,7 @@ static inline __attribute__((always_inline)) vf SFX(vexp)(vf x) {
     p = p * r + 0.5f;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
-    vi bits = (((vi)t - 0x4b400000) + 127) << 23;
+    vu bits = (((vu)t - 0x4b400000u) + 127u) << 23; /* unsigned: no shift of a negative */
     return SFX(sel)(under, SFX(splat)(0.0f), p * (vf)bits);
 }
 
@@ -319,4 +321,5 @@ static int64_t SFX(backward_floats)(const attn_job *j) {
 
 #undef vf
 #undef vi
+#undef vu
 #undef NR

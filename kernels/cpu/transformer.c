@@ -3,6 +3,7 @@
  * accumulate in double, as the existing layernorm does. */
 #include "transformer.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -285,10 +286,9 @@ static void nonfinite_chunk(void *arg, int64_t t, int worker) {
     (void)worker;
     reduce_ctx *c = arg;
     const int64_t lo = t * c->chunk, hi = lo + c->chunk < c->count ? lo + c->chunk : c->count;
-    const uint32_t *bits = (const uint32_t *)(const void *)c->x;
     int64_t bad = 0;
     for (int64_t i = lo; i < hi; i++)
-        bad += (bits[i] & 0x7f800000u) == 0x7f800000u; /* exponent all ones: inf or NaN */
+        bad += !(fabsf(c->x[i]) <= FLT_MAX); /* NaN compares false, inf is above FLT_MAX */
     c->part[t] = (double)bad;
 }
 

@@ -409,6 +409,12 @@ static void gemm_cases(void) {
     d.flags = HETRUN_OP_HAS_AUX, d.act = HETRUN_ACT_GELU, d.beta = 0.0;
     d.lda = d.ldb = d.ldc = 0;
     op_case("gemm_bias_act gelu tanh, aux, no bias", d, 0x18, -1, -1, NULL);
+    d = hetrun_op_desc_init(HETRUN_OP_GEMM_BIAS_ACT, HETRUN_BF16);
+    d.m = 40, d.n = 24, d.k = 50, d.ldc = 30, d.beta = 1.0, d.act = HETRUN_ACT_GELU_ERF;
+    d.flags = HETRUN_OP_HAS_BIAS | HETRUN_OP_HAS_AUX;
+    op_case("gemm_bias_act bf16 gelu_erf bias aux, padded C", d, 0x18, -1, -1, NULL);
+    d.dtype = HETRUN_F16, d.out_dtype = HETRUN_F32, d.flags |= HETRUN_OP_TRANS_B;
+    op_case("gemm_bias_act fp16 -> fp32, B^T", d, 0x18, -1, -1, NULL);
     d = hetrun_op_desc_init(HETRUN_OP_GEMM, HETRUN_F32);
     d.m = 30, d.n = 20, d.k = 17, d.batch = 7, d.beta = 0.25;
     d.ldc = 23, d.stride_b = 17 * 20 + 9, d.stride_c = 30 * 23 + 2;
