@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cpu_internal.h"
+#include "kernels/cpu/cpu_parallel.h"
 
 static _Thread_local char last_error_text[1024];
 static const hetrun_host_services *host;
@@ -38,11 +39,13 @@ static hetrun_status cpu_init(const hetrun_host_services *services) {
     host = services;
     int threads = services->cpu_threads > 0 ? services->cpu_threads : 1;
     openblas_set_num_threads(threads);
+    hetrun_cpu_threads_set(threads); /* the backend's own kernels (attention...) */
     mem_in_use = mem_peak = 0;
     return HETRUN_OK;
 }
 
 static void cpu_finalize(void) {
+    hetrun_cpu_threads_shutdown(); /* no worker may outlive the module's code */
     host = NULL;
 }
 

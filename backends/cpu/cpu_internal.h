@@ -23,4 +23,9 @@ hetrun_status cpu_op_workspace_size(hetrun_device *dev, const hetrun_op_desc *de
 hetrun_status cpu_op_run(hetrun_queue *q, const hetrun_op_desc *desc, const hetrun_tensor *args,
                          int32_t nargs, hetrun_tensor workspace);
 
+/** Whether cpu_fast.c has a tuned path for `desc` (ABI 1.1 ops, fp32 batched GEMM). */
+int cpu_fast_path(const hetrun_op_desc *desc);
+/** Runs a validated `desc` on host pointers `args` through that path. */
+hetrun_status cpu_fast_run(const hetrun_op_desc *desc, void *const *args);
+
 #endif

@@ -1,7 +1,7 @@
-/* CPU backend ops: GEMM through CBLAS (OpenBLAS), fp32 kernels from kernels/cpu, and the
- * catalogue's reference code for the remaining float dtypes (fp64/fp16/bf16 non-GEMM ops
- * run at reference speed: correct, documented, not tuned) and, until their tuned kernels
- * land, for the ABI 1.1 transformer ops. */
+/* CPU backend ops: GEMM through CBLAS (OpenBLAS), fp32 kernels from kernels/cpu, the
+ * ABI 1.1 transformer ops and the fp32 batched GEMM in cpu_fast.c, and the catalogue's
+ * reference code for the remaining float dtypes (fp64/fp16/bf16 non-GEMM ops run at
+ * reference speed: correct, documented, not tuned). */
 #include <cblas.h>
 #include <stdio.h>
 #include <string.h>
@@ -203,7 +203,9 @@ hetrun_status cpu_op_run(hetrun_queue *q, const hetrun_op_desc *d, const hetrun_
                              hetrun_op_name(d->kind), (unsigned long long)ws_need);
         ws = (char *)workspace.buffer->ptr + workspace.offset;
     }
-    if (d->kind == HETRUN_OP_GEMM && d->batch > 1) {
+    if (cpu_fast_path(d)) {
+        return cpu_fast_run(d, p);
+    } else if (d->kind == HETRUN_OP_GEMM && d->batch > 1) {
         batched_gemm(d, p, ws);
     } else if (d->kind == HETRUN_OP_GEMM) {
         gemm(d, p, ws);

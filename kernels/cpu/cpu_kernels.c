@@ -9,14 +9,6 @@
 #include "hetrun/ops.h"
 #include "kernels/half.h"
 
-/* Hot loops are compiled for AVX-512, AVX2 and baseline x86-64 and picked at load time
- * (GCC function multiversioning), since the module itself is built for baseline x86-64. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define HETRUN_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define HETRUN_CLONES
-#endif
-
 /* exp(x) for float without a libm call, so loops vectorise: x = n ln2 + r with |r| <=
  * ln2/2, exp(r) by its degree-7 Taylor polynomial (truncation < 2e-8 relative), times
  * 2^n built in the exponent bits. Within a few ulp of expf on [-86.9, 88.7]; below that

@@ -8,6 +8,14 @@
 
 #include <stdint.h>
 
+/* Hot loops are compiled for AVX-512, AVX2 and baseline x86-64 and picked at load time
+ * (GCC function multiversioning), since the module itself is built for baseline x86-64. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define HETRUN_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define HETRUN_CLONES
+#endif
+
 void hetrun_cpu_bias_add_f32(const float *x, const float *bias, float *y, int64_t m, int64_t n);
 void hetrun_cpu_act_forward_f32(unsigned act, const float *x, float *y, int64_t count);
 void hetrun_cpu_act_backward_f32(unsigned act, const float *x, const float *dy, float *dx,

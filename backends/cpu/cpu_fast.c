@@ -1,0 +1,198 @@
+/* The CPU backend's tuned paths for the ABI 1.1 ops and the fp32 batched GEMM: fused
+ * attention (kernels/cpu/attention.c), the row-wise transformer kernels
+ * (kernels/cpu/transformer.c), SGEMM followed by a threaded bias/activation pass (fp16 and
+ * bf16 widened to fp32 first), and a
+ * batched SGEMM that runs whole entries on separate threads (one BLAS thread each) when
+ * there are at least as many entries as threads, and the remainder with the BLAS's own
+ * threads. Other dtypes of these ops take the reference path in cpu_ops.c. */
+#include <cblas.h>
+#include <stdlib.h>
+
+#include "cpu_internal.h"
+#include "kernels/catalogue.h"
+#include "kernels/cpu/attention.h"
+#include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/cpu_parallel.h"
+#include "kernels/cpu/transformer.h"
+
+/* The only two BLAS entry points this file uses. */
+static void sgemm(const hetrun_op_desc *d, const float *a, const float *b, float *c) {
+    const int ta = (d->flags & HETRUN_OP_TRANS_A) != 0, tb = (d->flags & HETRUN_OP_TRANS_B) != 0;
+    const int lda = (int)(d->lda ? d->lda : ta ? d->m : d->k);
+    const int ldb = (int)(d->ldb ? d->ldb : tb ? d->k : d->n);
+    const int ldc = (int)(d->ldc ? d->ldc : d->n);
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                (int)d->m, (int)d->n, (int)d->k, (float)d->alpha, a, lda, b, ldb, (float)d->beta, c,
+                ldc);
+}
+
+static void blas_threads(int n) {
+    openblas_set_num_threads(n);
+}
+
+int cpu_fast_path(const hetrun_op_desc *d) {
+    const int f32 = d->dtype == HETRUN_F32 && d->out_dtype == HETRUN_F32;
+    switch ((hetrun_op_kind)d->kind) {
+    case HETRUN_OP_GEMM: return f32 && d->struct_size >= HETRUN_OP_DESC_SIZE_V1_1 && d->batch > 1;
+    case HETRUN_OP_ATTENTION_FORWARD:
+    case HETRUN_OP_ATTENTION_BACKWARD: /* token indices are int32 lanes in the kernels */
+        return d->m < ((int64_t)1 << 30) && d->n < ((int64_t)1 << 30);
+    case HETRUN_OP_GEMM_BIAS_ACT: return d->dtype != HETRUN_F64;
+    case HETRUN_OP_LAYERNORM_FORWARD:
+    case HETRUN_OP_LAYERNORM_BACKWARD:
+    case HETRUN_OP_SOFTMAX_BACKWARD:
+    case HETRUN_OP_EMBEDDING_FORWARD:
+    case HETRUN_OP_EMBEDDING_BACKWARD:
+    case HETRUN_OP_NONFINITE_COUNT:
+    case HETRUN_OP_SUM_SQUARES: return f32;
+    default: return 0;
+    }
+}
+
+typedef struct gemm_ctx {
+    const hetrun_op_desc *d;
+    void *const *p;
+    int64_t chunk; /* epilogue rows per task */
+} gemm_ctx;
+
+static void batch_entry(void *arg, int64_t t, int worker) {
+    (void)worker;
+    const gemm_ctx *c = arg;
+    const float *a = (const float *)c->p[0] + t * hetrun_gemm_batch_stride(c->d, 0);
+    const float *b = (const float *)c->p[1] + t * hetrun_gemm_batch_stride(c->d, 1);
+    sgemm(c->d, a, b, (float *)c->p[2] + t * hetrun_gemm_batch_stride(c->d, 2));
+}
+
+static void batched_sgemm(const hetrun_op_desc *d, void *const *p) {
+    const int threads = hetrun_cpu_threads();
+    gemm_ctx c = {d, p, 0};
+    const int64_t across = threads > 1 ? d->batch / threads * threads : 0;
+    if (across > 0) {
+        blas_threads(1);
+        hetrun_cpu_parallel(across, batch_entry, &c);
+        blas_threads(threads);
+    }
+    for (int64_t t = across; t < d->batch; t++)
+        batch_entry(&c, t, 0);
+}
+
+/* C = act(C + bias) row by row, the pre-activation value into aux. */
+static void epilogue_rows(void *arg, int64_t t, int worker) {
+    (void)worker;
+    const gemm_ctx *c = arg;
+    const hetrun_op_desc *d = c->d;
+    const int64_t n = d->n, ldc = d->ldc ? d->ldc : n;
+    const int64_t end = (t + 1) * c->chunk < d->m ? (t + 1) * c->chunk : d->m;
+    const float *bias = (d->flags & HETRUN_OP_HAS_BIAS) ? c->p[2] : NULL;
+    float *aux = (d->flags & HETRUN_OP_HAS_AUX) ? c->p[4] : NULL;
+    for (int64_t i = t * c->chunk; i < end; i++) {
+        float *row = (float *)c->p[3] + i * ldc;
+        if (bias) hetrun_cpu_bias_add_f32(row, bias, row, 1, n);
+        if (aux)
+            for (int64_t j = 0; j < n; j++)
+                aux[i * n + j] = row[j];
+        hetrun_cpu_act_forward_f32(d->act, row, row, n);
+    }
+}
+
+/* fp32 operands: SGEMM, then the epilogue over the rows. */
+static void gemm_bias_act_f32(const hetrun_op_desc *d, void *const *p) {
+    sgemm(d, p[0], p[1], p[3]);
+    if (!(d->flags & (HETRUN_OP_HAS_BIAS | HETRUN_OP_HAS_AUX)) && d->act == HETRUN_ACT_IDENTITY)
+        return;
+    gemm_ctx c = {d, p, (1 << 14) / d->n + 1};
+    hetrun_cpu_parallel((d->m + c.chunk - 1) / c.chunk, epilogue_rows, &c);
+}
+
+/* fp16/bf16 inputs: widened to fp32 copies (exact), the fp32 path, one rounding of C and
+ * aux at the end. C is widened even when beta is 0 so its row padding comes back as it
+ * was. Returns 0 or -1 (no memory for the copies). */
+static int gemm_bias_act(const hetrun_op_desc *d, void *const *p) {
+    if (d->dtype == HETRUN_F32) {
+        gemm_bias_act_f32(d, p);
+        return 0;
+    }
+    const int in = (int)d->dtype, out = (int)d->out_dtype, narrow = out != HETRUN_F32;
+    const uint64_t sa = hetrun_op_arg_elements(d, 0), sb = hetrun_op_arg_elements(d, 1);
+    const uint64_t sc = hetrun_op_arg_elements(d, 3), sn = (uint64_t)d->n;
+    const uint64_t sx = (uint64_t)d->m * (uint64_t)d->n;
+    const int bias = (d->flags & HETRUN_OP_HAS_BIAS) != 0,
+              aux = (d->flags & HETRUN_OP_HAS_AUX) != 0;
+    float *w = malloc((sa + sb + (narrow ? sc + sn + sx : 0)) * sizeof *w);
+    if (!w) return -1;
+    void *q[5] = {w, w + sa, p[2], p[3], p[4]};
+    hetrun_cpu_cast(p[0], in, q[0], HETRUN_F32, (int64_t)sa);
+    hetrun_cpu_cast(p[1], in, q[1], HETRUN_F32, (int64_t)sb);
+    if (narrow) {
+        q[3] = w + sa + sb;
+        q[2] = (float *)q[3] + sc;
+        q[4] = (float *)q[2] + sn;
+        hetrun_cpu_cast(p[3], out, q[3], HETRUN_F32, (int64_t)sc);
+        if (bias) hetrun_cpu_cast(p[2], out, q[2], HETRUN_F32, (int64_t)sn);
+    }
+    gemm_bias_act_f32(d, q);
+    if (narrow) {
+        hetrun_cpu_cast(q[3], HETRUN_F32, p[3], out, (int64_t)sc);
+        if (aux) hetrun_cpu_cast(q[4], HETRUN_F32, p[4], out, (int64_t)sx);
+    }
+    free(w);
+    return 0;
+}
+
+hetrun_status cpu_fast_run(const hetrun_op_desc *d, void *const *p) {
+    const int64_t m = d->m, n = d->n, mn = m * n;
+    const float alpha = (float)d->alpha, beta = (float)d->beta;
+    switch ((hetrun_op_kind)d->kind) {
+    case HETRUN_OP_GEMM: batched_sgemm(d, p); break;
+    case HETRUN_OP_GEMM_BIAS_ACT:
+        if (gemm_bias_act(d, p) != 0)
+            return cpu_error(HETRUN_ERR_NO_MEMORY,
+                             "cpu: gemm_bias_act %s (m %lld, n %lld, k %lld): no memory for the "
+                             "fp32 copies",
+                             hetrun_dtype_name(d->dtype), (long long)m, (long long)n,
+                             (long long)d->k);
+        break;
+    case HETRUN_OP_ATTENTION_FORWARD:
+    case HETRUN_OP_ATTENTION_BACKWARD:
+        if ((d->kind == HETRUN_OP_ATTENTION_FORWARD ? hetrun_cpu_attention_forward(d, p)
+                                                    : hetrun_cpu_attention_backward(d, p)) != 0)
+            return cpu_error(HETRUN_ERR_NO_MEMORY,
+                             "cpu: %s (batch %lld, heads %lld, m %lld, n %lld, k %lld): no memory "
+                             "for its per-thread scratch",
+                             hetrun_op_name(d->kind), (long long)d->batch, (long long)d->heads,
+                             (long long)m, (long long)n, (long long)d->k);
+        break;
+    case HETRUN_OP_LAYERNORM_FORWARD:
+        hetrun_cpu_layernorm_forward_f32(p[0], p[1], p[2], p[3], p[4], p[5], m, n, (float)d->p[0]);
+        break;
+    case HETRUN_OP_LAYERNORM_BACKWARD:
+        hetrun_cpu_layernorm_backward_f32(p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], m, n,
+                                          d->beta != 0.0, d->p[1] != 0.0);
+        break;
+    case HETRUN_OP_SOFTMAX_BACKWARD: hetrun_cpu_softmax_backward_f32(p[0], p[1], p[2], m, n); break;
+    case HETRUN_OP_EMBEDDING_FORWARD:
+        hetrun_cpu_embedding_forward_f32(p[0], p[1], p[2], m, n, d->k, alpha, beta);
+        break;
+    case HETRUN_OP_EMBEDDING_BACKWARD:
+        if (hetrun_cpu_embedding_backward_f32(p[0], p[1], p[2], m, n, d->k, alpha, beta != 0.0f))
+            return cpu_error(HETRUN_ERR_NO_MEMORY,
+                             "cpu: embedding_backward (m %lld, k %lld): no memory to sort the ids",
+                             (long long)m, (long long)d->k);
+        break;
+    case HETRUN_OP_NONFINITE_COUNT: {
+        int32_t *count = p[1];
+        int64_t bad = hetrun_cpu_nonfinite_count_f32(p[0], mn) + (beta != 0.0f ? *count : 0);
+        *count = (int32_t)bad;
+        break;
+    }
+    case HETRUN_OP_SUM_SQUARES: {
+        float *out = p[1];
+        double s = d->alpha * hetrun_cpu_sum_squares_f32(p[0], mn);
+        *out = (float)(s + (d->beta != 0.0 ? d->beta * (double)*out : 0.0));
+        break;
+    }
+    default:
+        return cpu_error(HETRUN_ERR_INTERNAL, "cpu: no tuned path for %s", hetrun_op_name(d->kind));
+    }
+    return HETRUN_OK;
+}

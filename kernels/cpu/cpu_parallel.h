@@ -1,0 +1,31 @@
+/**
+ * @file kernels/cpu/cpu_parallel.h
+ * @brief A small persistent thread pool for the CPU backend's own kernels (attention,
+ *        row-wise transformer ops, batched GEMM split across entries).
+ *
+ * Workers sleep on a condition variable between calls (no spinning, so they do not steal
+ * the cores from the BLAS's own threads). Tasks are handed out in ascending order from a
+ * shared counter; kernels must make each task's result independent of which worker runs
+ * it, so results do not depend on the thread count.
+ */
+#ifndef HETRUN_KERNELS_CPU_PARALLEL_H
+#define HETRUN_KERNELS_CPU_PARALLEL_H
+
+#include <stdint.h>
+
+/** Task body: `task` in [0, ntasks), `worker` in [0, hetrun_cpu_threads()). */
+typedef void (*hetrun_cpu_task_fn)(void *ctx, int64_t task, int worker);
+
+/** Sets how many threads (the caller included) kernels may use; >= 1. Workers start on
+ *  first use. */
+void hetrun_cpu_threads_set(int threads);
+/** The thread count set (1 before any call). */
+int hetrun_cpu_threads(void);
+/** Runs fn(ctx, t, worker) for every t in [0, ntasks) on up to hetrun_cpu_threads()
+ *  threads, the caller included; returns when all are done. Not reentrant: call it from
+ *  one thread at a time (the backend's queues run ops synchronously). */
+void hetrun_cpu_parallel(int64_t ntasks, hetrun_cpu_task_fn fn, void *ctx);
+/** Joins the workers (before the module is unloaded). */
+void hetrun_cpu_threads_shutdown(void);
+
+#endif
