@@ -1,0 +1,103 @@
+/* GEMM (batched too) on the CPU through the BLAS loaded by cpu_blas.c. fp16 and bf16 accumulate in
+ * fp32: bf16 goes to cblas_sbgemm when the library has it (and it passed the self-check), else both
+ * are widened to fp32 for one SGEMM and rounded once. int8 runs exactly in fp64. */
+#include "cpu_blas.h"
+#include "kernels/catalogue.h"
+#include "kernels/cpu/cpu_kernels.h"
+
+/* Entries of a batched GEMM: 1 for a 1.0 descriptor, which has no `batch`. */
+static int64_t batch_of(const hetrun_op_desc *d) {
+    return d->struct_size >= HETRUN_OP_DESC_SIZE_V1_1 && d->batch > 1 ? d->batch : 1;
+}
+
+/* Elements of one batch entry's A, B, C including leading-dimension padding. */
+static void gemm_spans(const hetrun_op_desc *d, uint64_t span[3]) {
+    hetrun_op_desc one = *d;
+    if (one.struct_size >= HETRUN_OP_DESC_SIZE_V1_1) one.batch = 1;
+    for (int a = 0; a < 3; a++)
+        span[a] = hetrun_op_arg_elements(&one, a);
+}
+
+uint64_t cpu_gemm_workspace(const hetrun_op_desc *d) {
+    if (d->kind != HETRUN_OP_GEMM) return 0;
+    uint64_t s[3];
+    gemm_spans(d, s);
+    /* Sized for the widening path whichever path runs: the answer must not change with
+     * the library a process happened to load. */
+    if (d->dtype == HETRUN_F16 || d->dtype == HETRUN_BF16)
+        return (s[0] + s[1] + (d->out_dtype == HETRUN_F32 ? 0 : s[2])) * sizeof(float);
+    if (d->dtype == HETRUN_I8) return (s[0] + s[1] + s[2]) * sizeof(double);
+    return 0;
+}
+
+static int lead(int64_t ld, int64_t cols) {
+    return (int)(ld ? ld : cols);
+}
+
+static void gemm_one(const hetrun_op_desc *d, void *const *p, void *ws) {
+    const cpu_blas *L = &cpu_blas_lib;
+    const int ta = (d->flags & HETRUN_OP_TRANS_A) ? CPU_TRANS : CPU_NO_TRANS;
+    const int tb = (d->flags & HETRUN_OP_TRANS_B) ? CPU_TRANS : CPU_NO_TRANS;
+    const int m = (int)d->m, n = (int)d->n, k = (int)d->k;
+    const int lda = lead(d->lda, ta == CPU_TRANS ? m : k);
+    const int ldb = lead(d->ldb, tb == CPU_TRANS ? k : n);
+    const int ldc = lead(d->ldc, n);
+    const float alpha = (float)d->alpha, beta = (float)d->beta;
+    uint64_t s[3];
+    gemm_spans(d, s);
+    switch (d->dtype) {
+    case HETRUN_F32:
+        L->sgemm(CPU_ROW_MAJOR, ta, tb, m, n, k, alpha, p[0], lda, p[1], ldb, beta, p[2], ldc);
+        break;
+    case HETRUN_F64:
+        L->dgemm(CPU_ROW_MAJOR, ta, tb, m, n, k, d->alpha, p[0], lda, p[1], ldb, d->beta, p[2],
+                 ldc);
+        break;
+    case HETRUN_F16:
+    case HETRUN_BF16: {
+        const int native = d->dtype == HETRUN_BF16 && L->sbgemm;
+        float *a = ws, *b = a + s[0], *c = d->out_dtype == HETRUN_F32 ? p[2] : b + s[1];
+        if (d->out_dtype != HETRUN_F32 && d->beta != 0.0)
+            hetrun_cpu_cast(p[2], (int)d->out_dtype, c, HETRUN_F32, (int64_t)s[2]);
+        if (native) {
+            L->sbgemm(CPU_ROW_MAJOR, ta, tb, m, n, k, alpha, p[0], lda, p[1], ldb, beta, c, ldc);
+        } else {
+            hetrun_cpu_cast(p[0], (int)d->dtype, a, HETRUN_F32, (int64_t)s[0]);
+            hetrun_cpu_cast(p[1], (int)d->dtype, b, HETRUN_F32, (int64_t)s[1]);
+            L->sgemm(CPU_ROW_MAJOR, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        }
+        if (d->out_dtype != HETRUN_F32)
+            hetrun_cpu_cast(c, HETRUN_F32, p[2], (int)d->out_dtype, (int64_t)s[2]);
+        break;
+    }
+    case HETRUN_I8: { /* exact in fp64: |sum| <= k * 2^14 < 2^53 */
+        double *a = ws, *b = a + s[0], *c = b + s[1];
+        for (uint64_t i = 0; i < s[0]; i++)
+            a[i] = ((const int8_t *)p[0])[i];
+        for (uint64_t i = 0; i < s[1]; i++)
+            b[i] = ((const int8_t *)p[1])[i];
+        for (uint64_t i = 0; i < s[2]; i++)
+            c[i] = d->beta != 0.0 ? ((int32_t *)p[2])[i] : 0.0;
+        L->dgemm(CPU_ROW_MAJOR, ta, tb, m, n, k, 1.0, a, lda, b, ldb, d->beta, c, ldc);
+        for (int64_t i = 0; i < d->m; i++)
+            for (int64_t j = 0; j < d->n; j++)
+                ((int32_t *)p[2])[i * ldc + j] = (int32_t)c[i * ldc + j];
+        break;
+    }
+    default: break;
+    }
+}
+
+/* One GEMM per batch entry; a broadcast operand (stride 0) is read by every entry. */
+void cpu_gemm(const hetrun_op_desc *d, void *const *p, void *ws) {
+    const int64_t batch = batch_of(d);
+    const hetrun_dtype t[3] = {(hetrun_dtype)d->dtype, (hetrun_dtype)d->dtype,
+                               (hetrun_dtype)d->out_dtype};
+    for (int64_t b = 0; b < batch; b++) {
+        void *q[3];
+        for (int a = 0; a < 3; a++)
+            q[a] = (char *)p[a] + (size_t)(b * (batch > 1 ? hetrun_gemm_batch_stride(d, a) : 0)) *
+                                      hetrun_dtype_size(t[a]);
+        gemm_one(d, q, ws);
+    }
+}
