@@ -2,7 +2,8 @@
  * ISA. /proc/cpuinfo has neither the boost clock the cores really run at nor the number of
  * FMA pipes, so the rate is measured; it is measured once per CPU model + ISA + thread count
  * and cached (with how and when it was measured), so %peak compares across runs instead of
- * moving with whatever else the machine ran at probe time.
+ * moving with whatever else the machine ran at probe time. HETRUN_CPU_PEAK_REMEASURE=1 probes
+ * again (on a quiet machine) and replaces the cached value.
  *
  * What each dtype's peak means (GEMM accumulates in fp32 for fp16 and bf16):
  *   fp32, fp64  FMA rate of the widest vector unit (AVX-512 or AVX2);
@@ -176,7 +177,10 @@ void cpu_peak_get(const hetrun_host_services *host, const cpu_isa *isa, const ch
              avx512 ? "AVX-512" : "AVX2", threads, REPS);
     const char *dir = host ? host->cache_dir : NULL;
     if (dir) cache_path(dir, key, path, sizeof path);
-    if (!have_rate && path[0] && read_cache(path, key, rate, when, sizeof when) == 0) {
+    const char *redo = getenv("HETRUN_CPU_PEAK_REMEASURE");
+    int remeasure = redo && *redo && strcmp(redo, "0") != 0;
+    if (!have_rate && path[0] && !remeasure &&
+        read_cache(path, key, rate, when, sizeof when) == 0) {
         have_rate = 1;
         snprintf(msg, sizeof msg, "peak from cache %s (%s, measured %s): fp32 %.1f GFLOP/s", path,
                  key, when, rate[P_F32] * 1e-9);
