@@ -46,9 +46,10 @@ static float rnd(uint64_t *s) {
 
 enum { CHK_M = 67, CHK_N = 45, CHK_K = 131, CHK_LD = 140 };
 
-/* Max of |got - ref| / bound over C, with the bound (k+2) u sum|a||b| per element from a
- * reference run on |A|, |B|; > 1 means the kernels are wrong. `bf16`: A and B are bf16. */
-static double check_ratio(const float *got, const void *a, const void *b, int bf16, int trans_a) {
+/* The reference C = op(A) B and the per-element error bound (k+2) u sum|a||b| (from a
+ * reference run on |A|, |B|). `bf16`: A and B are bf16. Returns 0, or -1 without memory. */
+static int reference(const void *a, const void *b, int bf16, int trans_a, float *ref,
+                     float *bound) {
     hetrun_op_desc d = {.struct_size = sizeof d,
                         .kind = HETRUN_OP_GEMM,
                         .dtype = bf16 ? HETRUN_BF16 : HETRUN_F32,
@@ -62,10 +63,8 @@ static double check_ratio(const float *got, const void *a, const void *b, int bf
                         .beta = 0.0};
     size_t na = (size_t)CHK_LD * (trans_a ? CHK_K : CHK_M), nb = (size_t)CHK_K * CHK_N;
     size_t esz = bf16 ? sizeof(uint16_t) : sizeof(float);
-    float *ref = malloc(sizeof(float) * CHK_M * CHK_N * 2), *bound = ref + CHK_M * CHK_N;
     char *abs_a = malloc(esz * (na + nb)), *abs_b = abs_a + esz * na;
-    double worst = INFINITY;
-    if (!ref || !abs_a) goto out;
+    if (!abs_a) return -1;
     memcpy(abs_a, a, esz * na);
     memcpy(abs_b, b, esz * nb);
     for (size_t i = 0; i < na + nb; i++) /* clear the sign bit, in either width */
@@ -76,15 +75,19 @@ static double check_ratio(const float *got, const void *a, const void *b, int bf
     void *ra[3] = {(void *)a, (void *)b, ref}, *rb[3] = {abs_a, abs_b, bound};
     hetrun_reference_run(&d, ra);
     hetrun_reference_run(&d, rb);
-    worst = 0.0;
+    for (int i = 0; i < CHK_M * CHK_N; i++)
+        bound[i] = (float)((CHK_K + 2) * ldexp(1.0, -24) * bound[i] + 1e-30);
+    free(abs_a);
+    return 0;
+}
+
+/* Max of |got - ref| / bound over C: > 1 (or NaN) means the kernels are wrong. */
+static double worst_ratio(const float *got, const float *ref, const float *bound) {
+    double worst = 0.0;
     for (int i = 0; i < CHK_M * CHK_N; i++) {
-        double tol = (CHK_K + 2) * ldexp(1.0, -24) * bound[i] + 1e-30;
-        double r = fabs((double)got[i] - ref[i]) / tol;
+        double r = fabs((double)got[i] - ref[i]) / bound[i];
         if (!(r <= worst)) worst = r; /* NaN counts as the worst */
     }
-out:
-    free(ref);
-    free(abs_a);
     return worst;
 }
 
@@ -92,7 +95,8 @@ out:
  * on `threads`. Returns NULL when the kernels pass, else what failed (in `why`). */
 static const char *self_check(int bf, int threads, char *why, size_t len) {
     size_t na = (size_t)CHK_LD * CHK_K, nb = (size_t)CHK_K * CHK_N, nc = (size_t)CHK_M * CHK_N;
-    float *a = malloc(sizeof(float) * (na + nb + nc)), *b = a + na, *c = b + nb;
+    float *a = malloc(sizeof(float) * (na + nb + 5 * nc)), *b = a + na, *c = b + nb;
+    float *ref = c + nc, *bound = ref + 2 * nc; /* [trans][element] */
     uint16_t *ha = malloc(sizeof(uint16_t) * (na + nb)), *hb = ha + na;
     const char *fail = NULL;
     if (!a || !ha) {
@@ -105,6 +109,12 @@ static const char *self_check(int bf, int threads, char *why, size_t len) {
         a[i] = rnd(&seed);
         ha[i] = hetrun_f32_to_bf16(a[i]);
     }
+    for (int trans = 0; trans < 2 && !fail; trans++)
+        if (reference(bf ? (void *)ha : a, bf ? (void *)hb : b, bf, trans, ref + trans * nc,
+                      bound + trans * nc) != 0) {
+            snprintf(why, len, "cannot allocate the self-check's reference");
+            fail = why;
+        }
     struct sigaction act = {.sa_handler = on_sigill}, old;
     sigemptyset(&act.sa_mask);
     sigaction(SIGILL, &act, &old);
@@ -127,7 +137,7 @@ static const char *self_check(int bf, int threads, char *why, size_t len) {
         else
             cpu_blas_lib.sgemm(CPU_ROW_MAJOR, ta, CPU_NO_TRANS, CHK_M, CHK_N, CHK_K, 1.0f, a,
                                CHK_LD, b, CHK_N, 0.0f, c, CHK_N);
-        double r = bf ? check_ratio(c, ha, hb, 1, trans) : check_ratio(c, a, b, 0, trans);
+        double r = worst_ratio(c, ref + trans * nc, bound + trans * nc);
         if (!(r <= 1.0)) {
             snprintf(why, len,
                      "%s %dx%dx%d%s on %d thread(s) is off the reference by %.3g times the "
