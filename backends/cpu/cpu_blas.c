@@ -120,7 +120,7 @@ static const char *self_check(int bf, int threads, char *why, size_t len) {
     sigaction(SIGILL, &act, &old);
     /* One thread first: an illegal instruction then lands on this thread, where the
      * handler can jump back; worker threads come second, once the kernels are known. */
-    const char *what = bf ? "cblas_sbgemm" : "cblas_sgemm";
+    const char *what = bf ? cpu_blas_lib.bf16_path : "cblas_sgemm";
     for (int pass = 0; pass < 4 && !fail; pass++) {
         int t = pass < 2 ? 1 : threads, trans = pass & 1;
         int ta = trans ? CPU_TRANS : CPU_NO_TRANS;
@@ -185,6 +185,8 @@ static hetrun_status open_library(const char *path, const char *coretype) {
     cpu_blas_lib.sgemm = (cpu_sgemm_fn)sym("cblas_sgemm");
     cpu_blas_lib.dgemm = (cpu_dgemm_fn)sym("cblas_dgemm");
     cpu_blas_lib.sbgemm = (cpu_sbgemm_fn)sym("cblas_sbgemm");
+    if (cpu_blas_lib.sbgemm)
+        snprintf(cpu_blas_lib.bf16_path, sizeof cpu_blas_lib.bf16_path, "cblas_sbgemm");
     cpu_blas_lib.set_num_threads = (void (*)(int))sym("openblas_set_num_threads");
     char *(*config)(void) = (char *(*)(void))sym("openblas_get_config");
     char *(*corename)(void) = (char *(*)(void))sym("openblas_get_corename");
@@ -206,6 +208,48 @@ static hetrun_status open_library(const char *path, const char *coretype) {
     if (!cpu_blas_lib.version[0])
         snprintf(cpu_blas_lib.version, sizeof cpu_blas_lib.version, "CBLAS");
     return HETRUN_OK;
+}
+
+/* ---- bf16 from oneDNN ---- */
+
+/* dnnl_gemm_bf16bf16f32: oneDNN's BLAS-like bf16 GEMM (fp32 accumulate and output, row-major
+ * like dnnl_sgemm), exported with C linkage by libdnnl 2.x though not in its public header;
+ * JIT kernels for AVX512-BF16 and AMX. Its status is not ours to return from a void GEMM: a
+ * failure leaves C NaN, which the self-check (and every conformance test) catches. */
+typedef int (*dnnl_bf16_fn)(char ta, char tb, int64_t m, int64_t n, int64_t k, float alpha,
+                            const uint16_t *a, int64_t lda, const uint16_t *b, int64_t ldb,
+                            float beta, float *c, int64_t ldc);
+static dnnl_bf16_fn dnnl_bf16;
+
+static void dnnl_sbgemm(int order, int ta, int tb, int m, int n, int k, float alpha,
+                        const uint16_t *a, int lda, const uint16_t *b, int ldb, float beta,
+                        float *c, int ldc) {
+    (void)order; /* row-major only, as every caller here */
+    if (dnnl_bf16(ta == CPU_TRANS ? 'T' : 'N', tb == CPU_TRANS ? 'T' : 'N', m, n, k, alpha, a, lda,
+                  b, ldb, beta, c, ldc) != 0)
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+                c[(size_t)i * (size_t)ldc + (size_t)j] = NAN;
+}
+
+/* Takes oneDNN's bf16 GEMM when the BLAS has none and the CPU has bf16 instructions (or
+ * $HETRUN_CPU_BF16_LIB names a library explicitly). Quiet when oneDNN is not installed. */
+static void find_dnnl_bf16(const cpu_isa *isa) {
+    const char *env = getenv("HETRUN_CPU_BF16_LIB");
+    int asked = env && *env;
+    if (cpu_blas_lib.sbgemm || (!asked && !isa->avx512_bf16 && !isa->amx_bf16)) return;
+    const char *path = asked ? env : "libdnnl.so.2";
+    void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    dnnl_bf16 = lib ? (dnnl_bf16_fn)dlsym(lib, "dnnl_gemm_bf16bf16f32") : NULL;
+    if (!dnnl_bf16) {
+        if (asked) say(HETRUN_LOG_WARN, "%s: no dnnl_gemm_bf16bf16f32 (%s)", path, dlerror());
+        if (lib) dlclose(lib);
+        return;
+    }
+    cpu_blas_lib.bf16_lib = lib;
+    cpu_blas_lib.sbgemm = dnnl_sbgemm;
+    snprintf(cpu_blas_lib.bf16_path, sizeof cpu_blas_lib.bf16_path, "dnnl_gemm_bf16bf16f32 (%s)",
+             path);
 }
 
 /* The library to load: the user's, else the one found at build time, else the soname. */
@@ -252,10 +296,11 @@ hetrun_status cpu_blas_load(const hetrun_host_services *host, const cpu_isa *isa
                 cpu_blas_lib.corename);
         char why[256];
         const char *fail = self_check(0, threads, why, sizeof why);
+        if (!fail) find_dnnl_bf16(isa);
         if (!fail && cpu_blas_lib.sbgemm && self_check(1, threads, why, sizeof why)) {
-            say(HETRUN_LOG_ERROR, "self-check of %s: %s; bf16 GEMM widens to fp32 instead", path,
-                why);
+            say(HETRUN_LOG_ERROR, "self-check: %s; bf16 GEMM widens to fp32 instead", why);
             cpu_blas_lib.sbgemm = NULL;
+            cpu_blas_lib.bf16_path[0] = '\0';
         }
         if (!fail) break;
         const char *safer = cpu_isa_safer_coretype(coretype);
@@ -276,13 +321,15 @@ hetrun_status cpu_blas_load(const hetrun_host_services *host, const cpu_isa *isa
         cpu_blas_lib.config[0] ? cpu_blas_lib.config : cpu_blas_lib.version,
         cpu_blas_lib.corename[0] ? cpu_blas_lib.corename : "the library's own", cpu_blas_lib.source,
         cpu_isa_name(isa),
-        cpu_blas_lib.sbgemm ? "cblas_sbgemm (native)" : "widened to fp32 + SGEMM");
+        cpu_blas_lib.sbgemm ? cpu_blas_lib.bf16_path : "widened to fp32 + SGEMM");
     return HETRUN_OK;
 }
 
 void cpu_blas_unload(void) {
     if (cpu_blas_lib.lib) dlclose(cpu_blas_lib.lib);
-    cpu_blas_lib.lib = NULL;
+    if (cpu_blas_lib.bf16_lib) dlclose(cpu_blas_lib.bf16_lib);
+    cpu_blas_lib.lib = cpu_blas_lib.bf16_lib = NULL;
+    cpu_blas_lib.bf16_path[0] = '\0';
     cpu_blas_lib.sgemm = NULL;
     cpu_blas_lib.dgemm = NULL;
     cpu_blas_lib.sbgemm = NULL;
@@ -290,9 +337,12 @@ void cpu_blas_unload(void) {
 }
 
 void cpu_blas_summary(char *buf, size_t len) {
+    const char *bf16 = !cpu_blas_lib.sbgemm            ? ""
+                       : cpu_blas_lib.bf16_lib != NULL ? " + oneDNN bf16"
+                                                       : " + sbgemm";
     if (cpu_blas_lib.corename[0])
-        snprintf(buf, len, "%s %s (%s)", cpu_blas_lib.version, cpu_blas_lib.corename,
-                 cpu_blas_lib.source);
+        snprintf(buf, len, "%s %s (%s)%s", cpu_blas_lib.version, cpu_blas_lib.corename,
+                 cpu_blas_lib.source, bf16);
     else
-        snprintf(buf, len, "%s", cpu_blas_lib.version);
+        snprintf(buf, len, "%s%s", cpu_blas_lib.version, bf16);
 }

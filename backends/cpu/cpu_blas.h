@@ -54,7 +54,9 @@ typedef struct cpu_blas {
     void *lib;
     cpu_sgemm_fn sgemm;
     cpu_dgemm_fn dgemm;
-    cpu_sbgemm_fn sbgemm; /* NULL when the library has none or it failed the self-check */
+    cpu_sbgemm_fn sbgemm; /* NULL when no bf16 GEMM was found or it failed the self-check */
+    void *bf16_lib;       /* oneDNN, when it provides `sbgemm` */
+    char bf16_path[160];  /* "cblas_sbgemm", "dnnl_gemm_bf16bf16f32 (libdnnl.so.2)" or "" */
     void (*set_num_threads)(int);
     char path[256];     /* the library dlopen'ed */
     char requested[32]; /* core type hetrun asked for ("" when the library has no such knob) */

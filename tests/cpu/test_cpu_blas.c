@@ -1,8 +1,10 @@
 /* The CPU backend's BLAS choice: the OpenBLAS core type follows CPUID feature bits (Intel and
  * AMD, AVX2 to AVX512-BF16), a user's OPENBLAS_CORETYPE wins and stays in the environment,
  * ours does not leak, and kernels that fail the self-check (wrong result or SIGILL) are
- * replaced, loudly, by a safer core type; when none is left, init fails naming the library. */
+ * replaced, loudly, by a safer core type; when none is left, init fails naming the library.
+ * A bf16 GEMM from oneDNN is used when it passes the self-check and dropped when not. */
 #include <dlfcn.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +16,8 @@
 
 #include "cpu_blas.h"
 #include "hetrun/backend.h"
+#include "kernels/half.h"
+#include "kernels/reference.h"
 
 static char logged[8192];
 
@@ -160,6 +164,73 @@ static void test_no_safe_kernels_fail_init(void **state) {
     unsetenv("FAKE_BLAS_BAD");
 }
 
+/* A bf16 GEMM through the module against the reference: bf16 in, fp32 out. */
+static double bf16_gemm_error(void) {
+    enum { M = 33, N = 29, K = 70 };
+    hetrun_device *dev;
+    hetrun_queue *q;
+    assert_int_equal(ops->device_open(0, &dev), HETRUN_OK);
+    assert_int_equal(ops->queue_create(dev, &q), HETRUN_OK);
+    hetrun_op_desc d = {.struct_size = sizeof d,
+                        .kind = HETRUN_OP_GEMM,
+                        .dtype = HETRUN_BF16,
+                        .out_dtype = HETRUN_F32,
+                        .m = M,
+                        .n = N,
+                        .k = K,
+                        .alpha = 1.0};
+    uint16_t a[M * K], b[K * N];
+    float c[M * N], ref[M * N];
+    for (int i = 0; i < M * K; i++)
+        a[i] = hetrun_f32_to_bf16((float)((i * 7919) % 61 - 30) / 16.0f);
+    for (int i = 0; i < K * N; i++)
+        b[i] = hetrun_f32_to_bf16((float)((i * 104729) % 53 - 26) / 8.0f);
+    void *host[3] = {a, b, ref};
+    assert_int_equal(hetrun_reference_run(&d, host), 0);
+    uint64_t ws_bytes = 0;
+    assert_int_equal(ops->op_workspace_size(dev, &d, &ws_bytes), HETRUN_OK);
+    hetrun_buffer *buf[4] = {0};
+    assert_int_equal(ops->mem_alloc(dev, sizeof a, &buf[0]), HETRUN_OK);
+    assert_int_equal(ops->mem_alloc(dev, sizeof b, &buf[1]), HETRUN_OK);
+    assert_int_equal(ops->mem_alloc(dev, sizeof c, &buf[2]), HETRUN_OK);
+    assert_int_equal(ops->mem_alloc(dev, ws_bytes, &buf[3]), HETRUN_OK);
+    hetrun_tensor t[3] = {{buf[0], 0}, {buf[1], 0}, {buf[2], 0}};
+    assert_int_equal(ops->copy_h2d(q, t[0], a, sizeof a), HETRUN_OK);
+    assert_int_equal(ops->copy_h2d(q, t[1], b, sizeof b), HETRUN_OK);
+    assert_int_equal(ops->op_run(q, &d, t, 3, (hetrun_tensor){buf[3], 0}), HETRUN_OK);
+    assert_int_equal(ops->copy_d2h(q, c, t[2], sizeof c), HETRUN_OK);
+    double worst = 0.0;
+    for (int i = 0; i < M * N; i++)
+        worst = fmax(worst, fabs((double)c[i] - ref[i]));
+    for (int i = 0; i < 4; i++)
+        ops->mem_free(buf[i]);
+    ops->queue_destroy(q);
+    ops->device_close(dev);
+    return worst;
+}
+
+static void test_dnnl_bf16_used_when_it_checks_out(void **state) {
+    (void)state;
+    char driver[64];
+    setenv("HETRUN_CPU_BF16_LIB", FAKE_BLAS, 1);
+    unsetenv("FAKE_BLAS_BF16_BAD");
+    assert_int_equal(init_with(NULL, NULL, driver, sizeof driver), HETRUN_OK);
+    assert_contains(driver, "+ oneDNN bf16");
+    assert_contains(logged, "bf16 GEMM dnnl_gemm_bf16bf16f32");
+    /* Inputs are small multiples of 1/16 and 1/8: every product and sum is exact in fp32. */
+    assert_true(bf16_gemm_error() == 0.0);
+    ops->finalize();
+    setenv("FAKE_BLAS_BF16_BAD", "1", 1);
+    assert_int_equal(init_with(NULL, NULL, driver, sizeof driver), HETRUN_OK);
+    assert_null(strstr(driver, "bf16"));
+    assert_contains(logged, "self-check: dnnl_gemm_bf16bf16f32");
+    assert_contains(logged, "bf16 GEMM widens to fp32 instead");
+    assert_true(bf16_gemm_error() == 0.0); /* the widening path */
+    ops->finalize();
+    unsetenv("FAKE_BLAS_BF16_BAD");
+    unsetenv("HETRUN_CPU_BF16_LIB");
+}
+
 static void test_missing_library_is_named(void **state) {
     (void)state;
     char driver[64];
@@ -184,6 +255,7 @@ int main(void) {
         cmocka_unit_test(test_user_coretype_wins),
         cmocka_unit_test(test_failed_kernels_fall_back_loudly),
         cmocka_unit_test(test_no_safe_kernels_fail_init),
+        cmocka_unit_test(test_dnnl_bf16_used_when_it_checks_out),
         cmocka_unit_test(test_missing_library_is_named),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
