@@ -49,6 +49,7 @@ static hetrun_status cpu_init(const hetrun_host_services *services) {
 }
 
 static void cpu_finalize(void) {
+    cpu_pool_shutdown();
     cpu_blas_unload();
     host = NULL;
 }

@@ -317,6 +317,7 @@ hetrun_status cpu_blas_load(const hetrun_host_services *host, const cpu_isa *isa
         snprintf(cpu_blas_lib.source, sizeof cpu_blas_lib.source, "fallback");
     }
     if (cpu_blas_lib.set_num_threads) cpu_blas_lib.set_num_threads(threads);
+    cpu_blas_lib.threads = threads;
     say(HETRUN_LOG_INFO, "BLAS %s: %s; kernels %s (%s); ISA %s; bf16 GEMM %s", path,
         cpu_blas_lib.config[0] ? cpu_blas_lib.config : cpu_blas_lib.version,
         cpu_blas_lib.corename[0] ? cpu_blas_lib.corename : "the library's own", cpu_blas_lib.source,

@@ -58,6 +58,7 @@ typedef struct cpu_blas {
     void *bf16_lib;       /* oneDNN, when it provides `sbgemm` */
     char bf16_path[160];  /* "cblas_sbgemm", "dnnl_gemm_bf16bf16f32 (libdnnl.so.2)" or "" */
     void (*set_num_threads)(int);
+    int threads;        /* the rank's threads, which the BLAS was given */
     char path[256];     /* the library dlopen'ed */
     char requested[32]; /* core type hetrun asked for ("" when the library has no such knob) */
     char source[16];    /* who chose it: "cpuid", "user" (OPENBLAS_CORETYPE) or "fallback" */

@@ -18,16 +18,34 @@ static void gemm_spans(const hetrun_op_desc *d, uint64_t span[3]) {
         span[a] = hetrun_op_arg_elements(&one, a);
 }
 
-uint64_t cpu_gemm_workspace(const hetrun_op_desc *d) {
-    if (d->kind != HETRUN_OP_GEMM) return 0;
+/* Widening scratch of one batch entry, in bytes (fp32 copies; fp64 for exact int8). */
+static uint64_t entry_workspace(const hetrun_op_desc *d) {
     uint64_t s[3];
     gemm_spans(d, s);
-    /* Sized for the widening path whichever path runs: the answer must not change with
-     * the library a process happened to load. */
     if (d->dtype == HETRUN_F16 || d->dtype == HETRUN_BF16)
         return (s[0] + s[1] + (d->out_dtype == HETRUN_F32 ? 0 : s[2])) * sizeof(float);
     if (d->dtype == HETRUN_I8) return (s[0] + s[1] + s[2]) * sizeof(double);
     return 0;
+}
+
+/* Threads that take batch entries side by side (each entry then runs on one BLAS thread),
+ * or 1 to run the entries one after another, each on all of the BLAS's threads. Side by side
+ * wins while the entries are small enough that splitting one over the threads costs a
+ * synchronisation per entry; large entries split well on their own (bench/cpu/batched.sh). */
+static int batch_workers(const hetrun_op_desc *d) {
+    const int64_t batch = batch_of(d);
+    const int threads = cpu_blas_lib.threads;
+    const double flops = 2.0 * (double)d->m * (double)d->n * (double)d->k;
+    if (batch < 2 || threads < 2 || !cpu_blas_lib.set_num_threads || flops > 2.0 * 512 * 512 * 512)
+        return 1;
+    return batch < threads ? (int)batch : threads;
+}
+
+uint64_t cpu_gemm_workspace(const hetrun_op_desc *d) {
+    if (d->kind != HETRUN_OP_GEMM) return 0;
+    /* Sized for the widening path whichever path runs (the answer must not change with the
+     * library a process happened to load), once per thread taking batch entries. */
+    return entry_workspace(d) * (uint64_t)batch_workers(d);
 }
 
 static int lead(int64_t ld, int64_t cols) {
@@ -88,16 +106,36 @@ static void gemm_one(const hetrun_op_desc *d, void *const *p, void *ws) {
     }
 }
 
-/* One GEMM per batch entry; a broadcast operand (stride 0) is read by every entry. */
+typedef struct batch_job {
+    const hetrun_op_desc *d;
+    void *const *p;
+    char *ws;
+    uint64_t ws_per_worker;
+} batch_job;
+
+/* Batch entry `b`: operands at their batch strides; a broadcast operand (stride 0) is read
+ * by every entry. */
+static void run_entry(void *ctx, int64_t b, int worker) {
+    const batch_job *j = ctx;
+    const hetrun_dtype t[3] = {(hetrun_dtype)j->d->dtype, (hetrun_dtype)j->d->dtype,
+                               (hetrun_dtype)j->d->out_dtype};
+    void *q[3];
+    for (int a = 0; a < 3; a++)
+        q[a] = (char *)j->p[a] +
+               (size_t)(b * (b ? hetrun_gemm_batch_stride(j->d, a) : 0)) * hetrun_dtype_size(t[a]);
+    gemm_one(j->d, q, j->ws ? j->ws + (size_t)worker * j->ws_per_worker : NULL);
+}
+
 void cpu_gemm(const hetrun_op_desc *d, void *const *p, void *ws) {
     const int64_t batch = batch_of(d);
-    const hetrun_dtype t[3] = {(hetrun_dtype)d->dtype, (hetrun_dtype)d->dtype,
-                               (hetrun_dtype)d->out_dtype};
-    for (int64_t b = 0; b < batch; b++) {
-        void *q[3];
-        for (int a = 0; a < 3; a++)
-            q[a] = (char *)p[a] + (size_t)(b * (batch > 1 ? hetrun_gemm_batch_stride(d, a) : 0)) *
-                                      hetrun_dtype_size(t[a]);
-        gemm_one(d, q, ws);
+    batch_job job = {.d = d, .p = p, .ws = ws, .ws_per_worker = entry_workspace(d)};
+    const int workers = batch_workers(d);
+    if (workers > 1) {
+        cpu_blas_lib.set_num_threads(1);
+        cpu_pool_run(workers, batch, run_entry, &job);
+        cpu_blas_lib.set_num_threads(cpu_blas_lib.threads);
+    } else {
+        for (int64_t b = 0; b < batch; b++)
+            run_entry(&job, b, 0);
     }
 }

@@ -231,6 +231,89 @@ static void test_dnnl_bf16_used_when_it_checks_out(void **state) {
     unsetenv("HETRUN_CPU_BF16_LIB");
 }
 
+/* A batched GEMM (padded batch strides, broadcast B, padded ldc, beta 1) through the module
+ * on 2 threads, against the reference. Inputs are small multiples of 1/16: every product and
+ * sum is exact in fp32, so any wrong entry, offset or race shows as a difference. */
+static void batched_case(uint32_t dtype, uint32_t out_dtype, uint32_t flags) {
+    enum { B = 5, M = 19, N = 17, K = 33, LDC = N + 3 };
+    hetrun_op_desc d = {.struct_size = sizeof d,
+                        .kind = HETRUN_OP_GEMM,
+                        .dtype = dtype,
+                        .out_dtype = out_dtype,
+                        .flags = flags,
+                        .m = M,
+                        .n = N,
+                        .k = K,
+                        .ldc = LDC,
+                        .alpha = 1.0,
+                        .beta = 1.0,
+                        .batch = B,
+                        .stride_a = M * K + 7,
+                        .stride_b = 0,
+                        .stride_c = M * LDC + 5};
+    size_t esz = dtype == HETRUN_F32 ? 4 : 2, osz = out_dtype == HETRUN_F32 ? 4 : 2;
+    size_t na = (size_t)B * (M * K + 7), nb = (size_t)K * N, nc = (size_t)B * (M * LDC + 5);
+    char *a = calloc(na, esz), *b = calloc(nb, esz), *c = calloc(nc, osz), *ref = calloc(nc, osz);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_non_null(c);
+    assert_non_null(ref);
+    for (size_t i = 0; i < na; i++)
+        hetrun_store_from_double(a, (hetrun_dtype)dtype, i, (double)((i * 7919) % 61) / 16 - 2);
+    for (size_t i = 0; i < nb; i++)
+        hetrun_store_from_double(b, (hetrun_dtype)dtype, i, (double)((i * 104729) % 53) / 16 - 1);
+    for (size_t i = 0; i < nc; i++)
+        hetrun_store_from_double(c, (hetrun_dtype)out_dtype, i, (double)(i % 5) - 2);
+    memcpy(ref, c, nc * osz);
+    void *host[3] = {a, b, ref};
+    assert_int_equal(hetrun_reference_run(&d, host), 0);
+    hetrun_device *dev;
+    hetrun_queue *q;
+    assert_int_equal(ops->device_open(0, &dev), HETRUN_OK);
+    assert_int_equal(ops->queue_create(dev, &q), HETRUN_OK);
+    uint64_t ws_bytes = 0;
+    assert_int_equal(ops->op_workspace_size(dev, &d, &ws_bytes), HETRUN_OK);
+    hetrun_buffer *buf[4] = {0};
+    assert_int_equal(ops->mem_alloc(dev, na * esz, &buf[0]), HETRUN_OK);
+    assert_int_equal(ops->mem_alloc(dev, nb * esz, &buf[1]), HETRUN_OK);
+    assert_int_equal(ops->mem_alloc(dev, nc * osz, &buf[2]), HETRUN_OK);
+    if (ws_bytes) assert_int_equal(ops->mem_alloc(dev, ws_bytes, &buf[3]), HETRUN_OK);
+    hetrun_tensor t[3] = {{buf[0], 0}, {buf[1], 0}, {buf[2], 0}};
+    assert_int_equal(ops->copy_h2d(q, t[0], a, na * esz), HETRUN_OK);
+    assert_int_equal(ops->copy_h2d(q, t[1], b, nb * esz), HETRUN_OK);
+    assert_int_equal(ops->copy_h2d(q, t[2], c, nc * osz), HETRUN_OK);
+    assert_int_equal(ops->op_run(q, &d, t, 3, (hetrun_tensor){buf[3], 0}), HETRUN_OK);
+    assert_int_equal(ops->copy_d2h(q, c, t[2], nc * osz), HETRUN_OK);
+    for (size_t i = 0; i < nc; i++)
+        if (hetrun_load_as_double(c, (hetrun_dtype)out_dtype, i) !=
+            hetrun_load_as_double(ref, (hetrun_dtype)out_dtype, i))
+            fail_msg("batched %s GEMM (flags %u): element %zu is %g, reference %g",
+                     dtype == HETRUN_F32 ? "fp32" : "bf16", flags, i,
+                     hetrun_load_as_double(c, (hetrun_dtype)out_dtype, i),
+                     hetrun_load_as_double(ref, (hetrun_dtype)out_dtype, i));
+    for (int i = 0; i < 4; i++)
+        ops->mem_free(buf[i]);
+    ops->queue_destroy(q);
+    ops->device_close(dev);
+    free(a);
+    free(b);
+    free(c);
+    free(ref);
+}
+
+static void test_batched_gemm_matches_reference(void **state) {
+    (void)state;
+    char driver[64];
+    assert_int_equal(init_with(NULL, NULL, driver, sizeof driver), HETRUN_OK);
+    for (int rep = 0; rep < 3; rep++) { /* the worker threads are reused across calls */
+        batched_case(HETRUN_F32, HETRUN_F32, 0);
+        batched_case(HETRUN_F32, HETRUN_F32, HETRUN_OP_TRANS_A | HETRUN_OP_TRANS_B);
+        batched_case(HETRUN_BF16, HETRUN_BF16, HETRUN_OP_TRANS_B);
+        batched_case(HETRUN_BF16, HETRUN_F32, 0);
+    }
+    ops->finalize();
+}
+
 static void test_missing_library_is_named(void **state) {
     (void)state;
     char driver[64];
@@ -256,6 +339,7 @@ int main(void) {
         cmocka_unit_test(test_failed_kernels_fall_back_loudly),
         cmocka_unit_test(test_no_safe_kernels_fail_init),
         cmocka_unit_test(test_dnnl_bf16_used_when_it_checks_out),
+        cmocka_unit_test(test_batched_gemm_matches_reference),
         cmocka_unit_test(test_missing_library_is_named),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
