@@ -16,6 +16,7 @@
 
 #include "cpu_blas.h"
 #include "hetrun/backend.h"
+#include "kernels/catalogue.h"
 #include "kernels/half.h"
 #include "kernels/reference.h"
 
@@ -164,13 +165,50 @@ static void test_no_safe_kernels_fail_init(void **state) {
     unsetenv("FAKE_BLAS_BAD");
 }
 
-/* A bf16 GEMM through the module against the reference: bf16 in, fp32 out. */
-static double bf16_gemm_error(void) {
-    enum { M = 33, N = 29, K = 70 };
+/* Runs GEMM `d` through the module on host operands A, B, C (C updated in place) and
+ * returns the largest |module - reference| over C's `nc` elements. */
+static double gemm_vs_reference(const hetrun_op_desc *d, const void *a, const void *b, void *c,
+                                size_t na, size_t nb, size_t nc) {
+    size_t esz = hetrun_dtype_size((hetrun_dtype)d->dtype);
+    size_t osz = hetrun_dtype_size((hetrun_dtype)d->out_dtype);
+    char *ref = malloc(nc * osz);
+    assert_non_null(ref);
+    memcpy(ref, c, nc * osz);
+    void *host[3] = {(void *)a, (void *)b, ref};
+    assert_int_equal(hetrun_reference_run(d, host), 0);
     hetrun_device *dev;
     hetrun_queue *q;
     assert_int_equal(ops->device_open(0, &dev), HETRUN_OK);
     assert_int_equal(ops->queue_create(dev, &q), HETRUN_OK);
+    uint64_t ws_bytes = 0;
+    assert_int_equal(ops->op_workspace_size(dev, d, &ws_bytes), HETRUN_OK);
+    hetrun_buffer *buf[4] = {0};
+    assert_int_equal(ops->mem_alloc(dev, na * esz, &buf[0]), HETRUN_OK);
+    assert_int_equal(ops->mem_alloc(dev, nb * esz, &buf[1]), HETRUN_OK);
+    assert_int_equal(ops->mem_alloc(dev, nc * osz, &buf[2]), HETRUN_OK);
+    if (ws_bytes) assert_int_equal(ops->mem_alloc(dev, ws_bytes, &buf[3]), HETRUN_OK);
+    hetrun_tensor t[3] = {{buf[0], 0}, {buf[1], 0}, {buf[2], 0}};
+    assert_int_equal(ops->copy_h2d(q, t[0], a, na * esz), HETRUN_OK);
+    assert_int_equal(ops->copy_h2d(q, t[1], b, nb * esz), HETRUN_OK);
+    assert_int_equal(ops->copy_h2d(q, t[2], c, nc * osz), HETRUN_OK);
+    assert_int_equal(ops->op_run(q, d, t, 3, (hetrun_tensor){buf[3], 0}), HETRUN_OK);
+    assert_int_equal(ops->copy_d2h(q, c, t[2], nc * osz), HETRUN_OK);
+    double worst = 0.0;
+    for (size_t i = 0; i < nc; i++)
+        worst = fmax(worst, fabs(hetrun_load_as_double(c, (hetrun_dtype)d->out_dtype, i) -
+                                 hetrun_load_as_double(ref, (hetrun_dtype)d->out_dtype, i)));
+    for (int i = 0; i < 4; i++)
+        ops->mem_free(buf[i]);
+    ops->queue_destroy(q);
+    ops->device_close(dev);
+    free(ref);
+    return worst;
+}
+
+/* A bf16 GEMM (bf16 in, fp32 out) on inputs that are small multiples of 1/16 and 1/8, so that
+ * every product and sum is exact in fp32: returns the largest error against the reference. */
+static double bf16_gemm_error(void) {
+    enum { M = 33, N = 29, K = 70 };
     hetrun_op_desc d = {.struct_size = sizeof d,
                         .kind = HETRUN_OP_GEMM,
                         .dtype = HETRUN_BF16,
@@ -180,33 +218,12 @@ static double bf16_gemm_error(void) {
                         .k = K,
                         .alpha = 1.0};
     uint16_t a[M * K], b[K * N];
-    float c[M * N], ref[M * N];
+    float c[M * N] = {0};
     for (int i = 0; i < M * K; i++)
         a[i] = hetrun_f32_to_bf16((float)((i * 7919) % 61 - 30) / 16.0f);
     for (int i = 0; i < K * N; i++)
         b[i] = hetrun_f32_to_bf16((float)((i * 104729) % 53 - 26) / 8.0f);
-    void *host[3] = {a, b, ref};
-    assert_int_equal(hetrun_reference_run(&d, host), 0);
-    uint64_t ws_bytes = 0;
-    assert_int_equal(ops->op_workspace_size(dev, &d, &ws_bytes), HETRUN_OK);
-    hetrun_buffer *buf[4] = {0};
-    assert_int_equal(ops->mem_alloc(dev, sizeof a, &buf[0]), HETRUN_OK);
-    assert_int_equal(ops->mem_alloc(dev, sizeof b, &buf[1]), HETRUN_OK);
-    assert_int_equal(ops->mem_alloc(dev, sizeof c, &buf[2]), HETRUN_OK);
-    assert_int_equal(ops->mem_alloc(dev, ws_bytes, &buf[3]), HETRUN_OK);
-    hetrun_tensor t[3] = {{buf[0], 0}, {buf[1], 0}, {buf[2], 0}};
-    assert_int_equal(ops->copy_h2d(q, t[0], a, sizeof a), HETRUN_OK);
-    assert_int_equal(ops->copy_h2d(q, t[1], b, sizeof b), HETRUN_OK);
-    assert_int_equal(ops->op_run(q, &d, t, 3, (hetrun_tensor){buf[3], 0}), HETRUN_OK);
-    assert_int_equal(ops->copy_d2h(q, c, t[2], sizeof c), HETRUN_OK);
-    double worst = 0.0;
-    for (int i = 0; i < M * N; i++)
-        worst = fmax(worst, fabs((double)c[i] - ref[i]));
-    for (int i = 0; i < 4; i++)
-        ops->mem_free(buf[i]);
-    ops->queue_destroy(q);
-    ops->device_close(dev);
-    return worst;
+    return gemm_vs_reference(&d, a, b, c, M * K, K * N, M * N);
 }
 
 static void test_dnnl_bf16_used_when_it_checks_out(void **state) {
@@ -251,54 +268,24 @@ static void batched_case(uint32_t dtype, uint32_t out_dtype, uint32_t flags) {
                         .stride_a = M * K + 7,
                         .stride_b = 0,
                         .stride_c = M * LDC + 5};
-    size_t esz = dtype == HETRUN_F32 ? 4 : 2, osz = out_dtype == HETRUN_F32 ? 4 : 2;
     size_t na = (size_t)B * (M * K + 7), nb = (size_t)K * N, nc = (size_t)B * (M * LDC + 5);
-    char *a = calloc(na, esz), *b = calloc(nb, esz), *c = calloc(nc, osz), *ref = calloc(nc, osz);
+    char *a = calloc(na, 4), *b = calloc(nb, 4), *c = calloc(nc, 4);
     assert_non_null(a);
     assert_non_null(b);
     assert_non_null(c);
-    assert_non_null(ref);
     for (size_t i = 0; i < na; i++)
         hetrun_store_from_double(a, (hetrun_dtype)dtype, i, (double)((i * 7919) % 61) / 16 - 2);
     for (size_t i = 0; i < nb; i++)
         hetrun_store_from_double(b, (hetrun_dtype)dtype, i, (double)((i * 104729) % 53) / 16 - 1);
     for (size_t i = 0; i < nc; i++)
         hetrun_store_from_double(c, (hetrun_dtype)out_dtype, i, (double)(i % 5) - 2);
-    memcpy(ref, c, nc * osz);
-    void *host[3] = {a, b, ref};
-    assert_int_equal(hetrun_reference_run(&d, host), 0);
-    hetrun_device *dev;
-    hetrun_queue *q;
-    assert_int_equal(ops->device_open(0, &dev), HETRUN_OK);
-    assert_int_equal(ops->queue_create(dev, &q), HETRUN_OK);
-    uint64_t ws_bytes = 0;
-    assert_int_equal(ops->op_workspace_size(dev, &d, &ws_bytes), HETRUN_OK);
-    hetrun_buffer *buf[4] = {0};
-    assert_int_equal(ops->mem_alloc(dev, na * esz, &buf[0]), HETRUN_OK);
-    assert_int_equal(ops->mem_alloc(dev, nb * esz, &buf[1]), HETRUN_OK);
-    assert_int_equal(ops->mem_alloc(dev, nc * osz, &buf[2]), HETRUN_OK);
-    if (ws_bytes) assert_int_equal(ops->mem_alloc(dev, ws_bytes, &buf[3]), HETRUN_OK);
-    hetrun_tensor t[3] = {{buf[0], 0}, {buf[1], 0}, {buf[2], 0}};
-    assert_int_equal(ops->copy_h2d(q, t[0], a, na * esz), HETRUN_OK);
-    assert_int_equal(ops->copy_h2d(q, t[1], b, nb * esz), HETRUN_OK);
-    assert_int_equal(ops->copy_h2d(q, t[2], c, nc * osz), HETRUN_OK);
-    assert_int_equal(ops->op_run(q, &d, t, 3, (hetrun_tensor){buf[3], 0}), HETRUN_OK);
-    assert_int_equal(ops->copy_d2h(q, c, t[2], nc * osz), HETRUN_OK);
-    for (size_t i = 0; i < nc; i++)
-        if (hetrun_load_as_double(c, (hetrun_dtype)out_dtype, i) !=
-            hetrun_load_as_double(ref, (hetrun_dtype)out_dtype, i))
-            fail_msg("batched %s GEMM (flags %u): element %zu is %g, reference %g",
-                     dtype == HETRUN_F32 ? "fp32" : "bf16", flags, i,
-                     hetrun_load_as_double(c, (hetrun_dtype)out_dtype, i),
-                     hetrun_load_as_double(ref, (hetrun_dtype)out_dtype, i));
-    for (int i = 0; i < 4; i++)
-        ops->mem_free(buf[i]);
-    ops->queue_destroy(q);
-    ops->device_close(dev);
+    double err = gemm_vs_reference(&d, a, b, c, na, nb, nc);
+    if (err != 0.0)
+        fail_msg("batched %s GEMM (flags %u) is off the reference by %g",
+                 dtype == HETRUN_F32 ? "fp32" : "bf16", flags, err);
     free(a);
     free(b);
     free(c);
-    free(ref);
 }
 
 static void test_batched_gemm_matches_reference(void **state) {
