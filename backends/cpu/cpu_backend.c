@@ -60,10 +60,9 @@ static hetrun_status cpu_device_count(int32_t *count) {
 }
 
 /* "model name" from /proc/cpuinfo, and the max MHz seen. */
-static void cpu_model(char *name, size_t len, double *mhz, int *amd) {
+static void cpu_model(char *name, size_t len, double *mhz) {
     snprintf(name, len, "CPU");
     *mhz = 0.0;
-    *amd = 0;
     FILE *f = fopen("/proc/cpuinfo", "r");
     if (!f) return;
     char line[512];
@@ -79,8 +78,6 @@ static void cpu_model(char *name, size_t len, double *mhz, int *amd) {
         } else if (strncmp(line, "cpu MHz", 7) == 0) {
             double v = atof(val);
             if (v > *mhz) *mhz = v;
-        } else if (strncmp(line, "vendor_id", 9) == 0) {
-            *amd = strstr(val, "AMD") != NULL;
         }
     }
     fclose(f);
@@ -95,9 +92,11 @@ static hetrun_status cpu_device_info(int32_t index, hetrun_device_info *info) {
     d.struct_size = sizeof d;
     d.kind = HETRUN_DEVICE_CPU;
     double mhz;
-    int amd;
-    cpu_model(d.name, sizeof d.name, &mhz, &amd);
-    snprintf(d.vendor, sizeof d.vendor, "%s", amd ? "AMD" : "CPU");
+    cpu_model(d.name, sizeof d.name, &mhz);
+    snprintf(d.vendor, sizeof d.vendor, "%s",
+             strcmp(isa.vendor, "GenuineIntel") == 0   ? "Intel"
+             : strcmp(isa.vendor, "AuthenticAMD") == 0 ? "AMD"
+                                                       : isa.vendor);
     /* The BLAS, its version and kernel set ("OpenBLAS 0.3.21 Zen (cpuid)"), and the ISA. */
     cpu_blas_summary(d.driver_version, sizeof d.driver_version);
     snprintf(d.arch, sizeof d.arch, "x86-64 %s%s%s", cpu_isa_name(&isa),
