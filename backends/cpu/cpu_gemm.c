@@ -39,7 +39,10 @@ static int batch_workers(const hetrun_op_desc *d) {
     const int64_t batch = batch_of(d);
     const int threads = cpu_blas_lib.threads;
     const double flops = 2.0 * (double)d->m * (double)d->n * (double)d->k;
-    if (batch < 2 || threads < 2 || !cpu_blas_lib.set_num_threads || flops > 2.0 * 512 * 512 * 512)
+    /* oneDNN's bf16 GEMM threads through OpenMP, which set_num_threads does not reach. */
+    const int openmp = d->dtype == HETRUN_BF16 && cpu_blas_lib.bf16_lib && cpu_blas_lib.sbgemm;
+    if (batch < 2 || threads < 2 || !cpu_blas_lib.set_num_threads || openmp ||
+        flops > 2.0 * 512 * 512 * 512)
         return 1;
     return batch < threads ? (int)batch : threads;
 }
