@@ -1,6 +1,7 @@
-/* GEMM (batched too) on the CPU through the BLAS loaded by cpu_blas.c. fp16 and bf16 accumulate in
- * fp32: bf16 goes to cblas_sbgemm when the library has it (and it passed the self-check), else both
- * are widened to fp32 for one SGEMM and rounded once. int8 runs exactly in fp64. */
+/* GEMM (batched too) on the CPU through the BLAS loaded by cpu_blas.c. fp16 and bf16 accumulate
+ * in fp32: bf16 goes to the native bf16 GEMM cpu_blas.c found and self-checked (cblas_sbgemm or
+ * oneDNN's), else both are widened to fp32 for one SGEMM and rounded once. int8 runs exactly
+ * in fp64. */
 #include <immintrin.h>
 
 #include "cpu_blas.h"
