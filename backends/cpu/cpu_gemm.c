@@ -34,16 +34,18 @@ static uint64_t entry_workspace(const hetrun_op_desc *d) {
 
 /* Threads that take batch entries side by side (each entry then runs on one BLAS thread),
  * or 1 to run the entries one after another, each on all of the BLAS's threads. Side by side
- * wins while the entries are small enough that splitting one over the threads costs a
- * synchronisation per entry; large entries split well on their own (bench/cpu/batched.sh). */
+ * saves the BLAS a thread synchronisation per entry, which dominates small entries; large
+ * entries split well on their own, so they go side by side only when the entries divide
+ * evenly over the threads (or are many), else a thread would idle (bench/cpu/batched.sh). */
 static int batch_workers(const hetrun_op_desc *d) {
     const int64_t batch = batch_of(d);
     const int threads = cpu_blas_lib.threads;
     const double flops = 2.0 * (double)d->m * (double)d->n * (double)d->k;
     /* oneDNN's bf16 GEMM threads through OpenMP, which set_num_threads does not reach. */
     const int openmp = d->dtype == HETRUN_BF16 && cpu_blas_lib.bf16_lib && cpu_blas_lib.sbgemm;
+    const int large = flops > 2.0 * 512 * 512 * 512;
     if (batch < 2 || threads < 2 || !cpu_blas_lib.set_num_threads || openmp ||
-        flops > 2.0 * 512 * 512 * 512)
+        (large && batch % threads != 0 && batch < 4 * threads))
         return 1;
     return batch < threads ? (int)batch : threads;
 }

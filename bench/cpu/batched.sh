@@ -19,7 +19,7 @@ src=$(cd "$here/../.." && pwd)
 cc -O2 -I"$src/include" -o "$tmp/batched_gemm" "$here/batched_gemm.c" -ldl -lpthread
 module=$build/lib/hetrun/libhetrun_backend_cpu.so
 printf '| batch x m x n x k | hetrun GFLOP/s | OpenBLAS all threads per entry | OpenBLAS one entry per thread | hetrun / best split min / median / max |\n|---|---:|---:|---:|---|\n'
-for shape in 12x128x128x64 12x128x64x128 16x256x256x64 8x512x512x512 2x1024x1024x1024; do
+for shape in 12x128x128x64 12x128x64x128 16x256x256x64 8x512x512x512 2x1024x1024x1024 3x1024x1024x1024; do
     IFS=x read -r b m n k <<< "$shape"
     iters=$(( b * m * n * k > 1000000000 ? 3 : 15 ))
     "$tmp/batched_gemm" "$module" "$threads" "$b" "$m" "$n" "$k" "$iters" "$reps" > "$tmp/out"
