@@ -1,10 +1,9 @@
 /* CPU backend module: devices, memory, queues and events. Ops are in cpu_ops.c.
  *
  * The "device" is the set of cores this rank was given; queues execute synchronously
- * (an op is done when op_run returns), so events are host timestamps. GEMM runs in
- * OpenBLAS with its thread count bounded by the launcher's cpu_threads. */
-#include <cblas.h>
-#include <immintrin.h>
+ * (an op is done when op_run returns), so events are host timestamps. GEMM runs in the
+ * BLAS that cpu_blas.c loads at init, with its thread count bounded by the launcher's
+ * cpu_threads. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cpu_blas.h"
 #include "cpu_internal.h"
 #include "kernels/cpu/cpu_parallel.h"
 
@@ -20,6 +20,7 @@ static _Thread_local char last_error_text[1024];
 static const hetrun_host_services *host;
 static hetrun_device the_device;
 static uint64_t mem_in_use, mem_peak;
+static cpu_isa isa;
 
 hetrun_status cpu_error(hetrun_status status, const char *fmt, ...) {
     va_list ap;
@@ -38,14 +39,21 @@ static hetrun_status cpu_init(const hetrun_host_services *services) {
         return cpu_error(HETRUN_ERR_INVALID, "cpu: host services missing or too old");
     host = services;
     int threads = services->cpu_threads > 0 ? services->cpu_threads : 1;
-    openblas_set_num_threads(threads);
+    cpu_isa_detect(&isa);
+    char features[256], msg[512];
+    cpu_isa_features(&isa, features, sizeof features);
+    snprintf(msg, sizeof msg, "CPUID: %s family %u model %u: %s", isa.vendor, isa.family, isa.model,
+             features);
+    if (services->log) services->log(HETRUN_LOG_INFO, "cpu", msg);
     hetrun_cpu_threads_set(threads); /* the backend's own kernels (attention...) */
     mem_in_use = mem_peak = 0;
-    return HETRUN_OK;
+    return cpu_blas_load(services, &isa, threads);
 }
 
 static void cpu_finalize(void) {
     hetrun_cpu_threads_shutdown(); /* no worker may outlive the module's code */
+    cpu_pool_shutdown();
+    cpu_blas_unload();
     host = NULL;
 }
 
@@ -55,10 +63,9 @@ static hetrun_status cpu_device_count(int32_t *count) {
 }
 
 /* "model name" from /proc/cpuinfo, and the max MHz seen. */
-static void cpu_model(char *name, size_t len, double *mhz, int *amd) {
+static void cpu_model(char *name, size_t len, double *mhz) {
     snprintf(name, len, "CPU");
     *mhz = 0.0;
-    *amd = 0;
     FILE *f = fopen("/proc/cpuinfo", "r");
     if (!f) return;
     char line[512];
@@ -74,63 +81,9 @@ static void cpu_model(char *name, size_t len, double *mhz, int *amd) {
         } else if (strncmp(line, "cpu MHz", 7) == 0) {
             double v = atof(val);
             if (v > *mhz) *mhz = v;
-        } else if (strncmp(line, "vendor_id", 9) == 0) {
-            *amd = strstr(val, "AMD") != NULL;
         }
     }
     fclose(f);
-}
-
-/* Peak FP32 FLOP/s of one core, measured once: /proc/cpuinfo gives the base clock, not
- * the boost clock the cores really run at (2.6 vs ~3.3 GHz here), and the number of FMA
- * pipes is not in cpuinfo at all. Twelve independent FMA chains cover the latency of two
- * pipes; ~4 ms, cached for the process. */
-__attribute__((target("avx2,fma"))) static double fma_rate_avx2(long iters) {
-    __m256 acc[12], x = _mm256_set1_ps(0.999999f), y = _mm256_set1_ps(1e-7f);
-    for (int i = 0; i < 12; i++)
-        acc[i] = _mm256_set1_ps((float)i);
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (long it = 0; it < iters; it++)
-        for (int i = 0; i < 12; i++)
-            acc[i] = _mm256_fmadd_ps(acc[i], x, y);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    float sink = 0.0f;
-    for (int i = 0; i < 12; i++)
-        sink += _mm256_cvtss_f32(acc[i]);
-    double sec = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
-    return sink == 12345.0f ? 0.0 : (double)iters * 12.0 * 16.0 / sec; /* 8 lanes x 2 flops */
-}
-
-__attribute__((target("avx512f"))) static double fma_rate_avx512(long iters) {
-    __m512 acc[12], x = _mm512_set1_ps(0.999999f), y = _mm512_set1_ps(1e-7f);
-    for (int i = 0; i < 12; i++)
-        acc[i] = _mm512_set1_ps((float)i);
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (long it = 0; it < iters; it++)
-        for (int i = 0; i < 12; i++)
-            acc[i] = _mm512_fmadd_ps(acc[i], x, y);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    float sink = 0.0f;
-    for (int i = 0; i < 12; i++)
-        sink += _mm512_reduce_add_ps(acc[i]);
-    double sec = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
-    return sink == 12345.0f ? 0.0 : (double)iters * 12.0 * 32.0 / sec; /* 16 lanes x 2 */
-}
-
-static double core_peak_f32(void) {
-    static double peak;
-    if (peak > 0.0) return peak;
-    __builtin_cpu_init();
-    int avx512 = __builtin_cpu_supports("avx512f");
-    int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    if (!avx2 && !avx512) return 0.0;
-    for (int rep = 0; rep < 3; rep++) { /* best of three: the VM may be preempted */
-        double r = avx512 ? fma_rate_avx512(20000) : fma_rate_avx2(40000);
-        if (r > peak) peak = r;
-    }
-    return peak;
 }
 
 static hetrun_status cpu_device_info(int32_t index, hetrun_device_info *info) {
@@ -142,33 +95,23 @@ static hetrun_status cpu_device_info(int32_t index, hetrun_device_info *info) {
     d.struct_size = sizeof d;
     d.kind = HETRUN_DEVICE_CPU;
     double mhz;
-    int amd;
-    cpu_model(d.name, sizeof d.name, &mhz, &amd);
-    snprintf(d.vendor, sizeof d.vendor, "%s", amd ? "AMD" : "CPU");
-    /* OPENBLAS_VERSION reads " OpenBLAS 0.3.21 ": keep the words, drop the padding. */
-    const char *ver = OPENBLAS_VERSION;
-    while (*ver == ' ')
-        ver++;
-    snprintf(d.driver_version, sizeof d.driver_version, "%s", ver);
-    size_t vl = strlen(d.driver_version);
-    while (vl && d.driver_version[vl - 1] == ' ')
-        d.driver_version[--vl] = '\0';
-    __builtin_cpu_init();
-    int avx512 = __builtin_cpu_supports("avx512f"), avx2 = __builtin_cpu_supports("avx2");
-    snprintf(d.arch, sizeof d.arch, "%s",
-             avx512 ? "x86-64 avx512"
-             : avx2 ? "x86-64 avx2"
-                    : "x86-64");
+    cpu_model(d.name, sizeof d.name, &mhz);
+    snprintf(d.vendor, sizeof d.vendor, "%s",
+             strcmp(isa.vendor, "GenuineIntel") == 0   ? "Intel"
+             : strcmp(isa.vendor, "AuthenticAMD") == 0 ? "AMD"
+                                                       : isa.vendor);
+    /* The BLAS, its version and kernel set ("OpenBLAS 0.3.21 Zen (cpuid)"), and the ISA. */
+    cpu_blas_summary(d.driver_version, sizeof d.driver_version);
+    snprintf(d.arch, sizeof d.arch, "x86-64 %s%s%s", cpu_isa_name(&isa),
+             isa.avx512_fp16 ? " +fp16" : "", isa.amx_tile && isa.amx_bf16 ? " +amx-bf16" : "");
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
     d.memory_bytes = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 0;
     d.max_alloc_bytes = d.memory_bytes;
     int threads = host && host->cpu_threads > 0 ? host->cpu_threads : 1;
     d.compute_units = (uint32_t)threads;
     d.clock_mhz = (uint32_t)mhz;
-    /* Declared peak: the measured FMA rate of one core times the cores this rank was
-     * given; fp64 runs at half the lanes. */
-    d.peak_flops[HETRUN_F32] = core_peak_f32() * threads;
-    d.peak_flops[HETRUN_F64] = d.peak_flops[HETRUN_F32] / 2.0;
+    /* Declared peak: the FMA probe on as many threads as this rank has, cached. */
+    cpu_peak_get(host, &isa, d.name, threads, d.peak_flops);
     memcpy(info, &d, info->struct_size < sizeof d ? info->struct_size : sizeof d);
     info->struct_size = info->struct_size < sizeof d ? info->struct_size : (uint32_t)sizeof d;
     return HETRUN_OK;

@@ -1,12 +1,11 @@
-/* The CPU backend's tuned paths for the ABI 1.1 ops and the fp32 batched GEMM: fused
- * attention (kernels/cpu/attention.c), the row-wise transformer kernels
- * (kernels/cpu/transformer.c), SGEMM followed by a threaded bias/activation pass (fp16 and
- * bf16 widened to fp32 first), and a
- * batched SGEMM that runs whole entries on separate threads (one BLAS thread each) when
- * there are at least as many entries as threads, and the remainder with the BLAS's own
- * threads. Other dtypes of these ops take the reference path in cpu_ops.c. */
-#include <cblas.h>
+/* The CPU backend's tuned paths for the ABI 1.1 ops: fused attention
+ * (kernels/cpu/attention.c), the row-wise transformer kernels (kernels/cpu/transformer.c),
+ * and SGEMM followed by a threaded bias/activation pass (fp16 and bf16 widened to fp32
+ * first). GEMM itself, batched included, is cpu_gemm.c's (the one owner of the BLAS). Other
+ * dtypes of these ops take the reference path in cpu_ops.c. */
 #include <stdlib.h>
+
+#include "cpu_blas.h"
 
 #include "cpu_internal.h"
 #include "kernels/catalogue.h"
@@ -15,25 +14,20 @@
 #include "kernels/cpu/cpu_parallel.h"
 #include "kernels/cpu/transformer.h"
 
-/* The only two BLAS entry points this file uses. */
+/* The one BLAS entry point this file uses: the loaded BLAS (cpu_blas.c). */
 static void sgemm(const hetrun_op_desc *d, const float *a, const float *b, float *c) {
     const int ta = (d->flags & HETRUN_OP_TRANS_A) != 0, tb = (d->flags & HETRUN_OP_TRANS_B) != 0;
     const int lda = (int)(d->lda ? d->lda : ta ? d->m : d->k);
     const int ldb = (int)(d->ldb ? d->ldb : tb ? d->k : d->n);
     const int ldc = (int)(d->ldc ? d->ldc : d->n);
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                (int)d->m, (int)d->n, (int)d->k, (float)d->alpha, a, lda, b, ldb, (float)d->beta, c,
-                ldc);
-}
-
-static void blas_threads(int n) {
-    openblas_set_num_threads(n);
+    cpu_blas_lib.sgemm(CPU_ROW_MAJOR, ta ? CPU_TRANS : CPU_NO_TRANS, tb ? CPU_TRANS : CPU_NO_TRANS,
+                       (int)d->m, (int)d->n, (int)d->k, (float)d->alpha, a, lda, b, ldb,
+                       (float)d->beta, c, ldc);
 }
 
 int cpu_fast_path(const hetrun_op_desc *d) {
     const int f32 = d->dtype == HETRUN_F32 && d->out_dtype == HETRUN_F32;
     switch ((hetrun_op_kind)d->kind) {
-    case HETRUN_OP_GEMM: return f32 && d->struct_size >= HETRUN_OP_DESC_SIZE_V1_1 && d->batch > 1;
     case HETRUN_OP_ATTENTION_FORWARD:
     case HETRUN_OP_ATTENTION_BACKWARD: /* token indices are int32 lanes in the kernels */
         return d->m < ((int64_t)1 << 30) && d->n < ((int64_t)1 << 30);
@@ -54,27 +48,6 @@ typedef struct gemm_ctx {
     void *const *p;
     int64_t chunk; /* epilogue rows per task */
 } gemm_ctx;
-
-static void batch_entry(void *arg, int64_t t, int worker) {
-    (void)worker;
-    const gemm_ctx *c = arg;
-    const float *a = (const float *)c->p[0] + t * hetrun_gemm_batch_stride(c->d, 0);
-    const float *b = (const float *)c->p[1] + t * hetrun_gemm_batch_stride(c->d, 1);
-    sgemm(c->d, a, b, (float *)c->p[2] + t * hetrun_gemm_batch_stride(c->d, 2));
-}
-
-static void batched_sgemm(const hetrun_op_desc *d, void *const *p) {
-    const int threads = hetrun_cpu_threads();
-    gemm_ctx c = {d, p, 0};
-    const int64_t across = threads > 1 ? d->batch / threads * threads : 0;
-    if (across > 0) {
-        blas_threads(1);
-        hetrun_cpu_parallel(across, batch_entry, &c);
-        blas_threads(threads);
-    }
-    for (int64_t t = across; t < d->batch; t++)
-        batch_entry(&c, t, 0);
-}
 
 /* C = act(C + bias) row by row, the pre-activation value into aux. */
 static void epilogue_rows(void *arg, int64_t t, int worker) {
@@ -143,7 +116,6 @@ hetrun_status cpu_fast_run(const hetrun_op_desc *d, void *const *p) {
     const int64_t m = d->m, n = d->n, mn = m * n;
     const float alpha = (float)d->alpha, beta = (float)d->beta;
     switch ((hetrun_op_kind)d->kind) {
-    case HETRUN_OP_GEMM: batched_sgemm(d, p); break;
     case HETRUN_OP_GEMM_BIAS_ACT:
         if (gemm_bias_act(d, p) != 0)
             return cpu_error(HETRUN_ERR_NO_MEMORY,

@@ -1,15 +1,14 @@
-/* CPU backend ops: GEMM through CBLAS (OpenBLAS), fp32 kernels from kernels/cpu, the
- * ABI 1.1 transformer ops and the fp32 batched GEMM in cpu_fast.c, and the catalogue's
- * reference code for the remaining float dtypes (fp64/fp16/bf16 non-GEMM ops run at
- * reference speed: correct, documented, not tuned). */
-#include <cblas.h>
+/* CPU backend ops: GEMM in cpu_gemm.c (the loaded BLAS), fp32 kernels from kernels/cpu, and the
+ * catalogue's reference code for the remaining float dtypes (fp64/fp16/bf16 non-GEMM ops
+ * run at reference speed: correct, documented, not tuned); the ABI 1.1 transformer ops in
+ * cpu_fast.c. */
 #include <stdio.h>
 #include <string.h>
 
+#include "cpu_blas.h"
 #include "cpu_internal.h"
 #include "kernels/catalogue.h"
 #include "kernels/cpu/cpu_kernels.h"
-#include "kernels/half.h"
 #include "kernels/reference.h"
 
 static int is_float(uint32_t t) {
@@ -29,113 +28,10 @@ hetrun_status cpu_op_supported(hetrun_device *dev, const hetrun_op_desc *d) {
     return HETRUN_OK;
 }
 
-/* Elements of GEMM operands A, B, C including leading-dimension padding. */
-static void gemm_spans(const hetrun_op_desc *d, uint64_t span[3]) {
-    for (int a = 0; a < 3; a++)
-        span[a] = hetrun_op_arg_elements(d, a);
-}
-
-/* fp32 (or fp64, for exact int8) copies of the operands the widened GEMMs need. */
-static uint64_t workspace_bytes(const hetrun_op_desc *d) {
-    if (d->kind != HETRUN_OP_GEMM) return 0;
-    uint64_t s[3];
-    gemm_spans(d, s);
-    if (d->dtype == HETRUN_F16 || d->dtype == HETRUN_BF16)
-        return (s[0] + s[1] + (d->out_dtype == HETRUN_F32 ? 0 : s[2])) * sizeof(float);
-    if (d->dtype == HETRUN_I8) return (s[0] + s[1] + s[2]) * sizeof(double);
-    return 0;
-}
-
 hetrun_status cpu_op_workspace_size(hetrun_device *dev, const hetrun_op_desc *d, uint64_t *bytes) {
     hetrun_status st = cpu_op_supported(dev, d);
-    if (st == HETRUN_OK) *bytes = workspace_bytes(d);
+    if (st == HETRUN_OK) *bytes = cpu_gemm_workspace(d);
     return st;
-}
-
-static int lead(int64_t ld, int64_t cols) {
-    return (int)(ld ? ld : cols);
-}
-
-static void widen(const void *src, uint32_t dtype, float *dst, uint64_t count) {
-    const uint16_t *h = src;
-    if (dtype == HETRUN_BF16)
-        for (uint64_t i = 0; i < count; i++)
-            dst[i] = hetrun_bf16_to_f32(h[i]);
-    else
-        for (uint64_t i = 0; i < count; i++)
-            dst[i] = hetrun_f16_to_f32(h[i]);
-}
-
-static void narrow(const float *src, uint32_t dtype, void *dst, uint64_t count) {
-    uint16_t *h = dst;
-    if (dtype == HETRUN_BF16)
-        for (uint64_t i = 0; i < count; i++)
-            h[i] = hetrun_f32_to_bf16(src[i]);
-    else
-        for (uint64_t i = 0; i < count; i++)
-            h[i] = hetrun_f32_to_f16(src[i]);
-}
-
-static void gemm(const hetrun_op_desc *d, void *const *p, void *ws) {
-    const enum CBLAS_TRANSPOSE ta = (d->flags & HETRUN_OP_TRANS_A) ? CblasTrans : CblasNoTrans;
-    const enum CBLAS_TRANSPOSE tb = (d->flags & HETRUN_OP_TRANS_B) ? CblasTrans : CblasNoTrans;
-    const int m = (int)d->m, n = (int)d->n, k = (int)d->k;
-    const int lda = lead(d->lda, ta == CblasTrans ? m : k);
-    const int ldb = lead(d->ldb, tb == CblasTrans ? k : n);
-    const int ldc = lead(d->ldc, n);
-    uint64_t s[3];
-    gemm_spans(d, s);
-    switch (d->dtype) {
-    case HETRUN_F32:
-        cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, (float)d->alpha, p[0], lda, p[1], ldb,
-                    (float)d->beta, p[2], ldc);
-        break;
-    case HETRUN_F64:
-        cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, d->alpha, p[0], lda, p[1], ldb, d->beta, p[2],
-                    ldc);
-        break;
-    case HETRUN_F16:
-    case HETRUN_BF16: { /* widen to fp32, one SGEMM (fp32 accumulate), round once */
-        float *a = ws, *b = a + s[0], *c = d->out_dtype == HETRUN_F32 ? p[2] : b + s[1];
-        widen(p[0], d->dtype, a, s[0]);
-        widen(p[1], d->dtype, b, s[1]);
-        if (d->out_dtype != HETRUN_F32 && d->beta != 0.0) widen(p[2], d->out_dtype, c, s[2]);
-        cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, (float)d->alpha, a, lda, b, ldb, (float)d->beta,
-                    c, ldc);
-        if (d->out_dtype != HETRUN_F32) narrow(c, d->out_dtype, p[2], s[2]);
-        break;
-    }
-    case HETRUN_I8: { /* exact in fp64: |sum| <= k * 2^14 < 2^53 */
-        double *a = ws, *b = a + s[0], *c = b + s[1];
-        for (uint64_t i = 0; i < s[0]; i++)
-            a[i] = ((const int8_t *)p[0])[i];
-        for (uint64_t i = 0; i < s[1]; i++)
-            b[i] = ((const int8_t *)p[1])[i];
-        for (uint64_t i = 0; i < s[2]; i++)
-            c[i] = d->beta != 0.0 ? ((int32_t *)p[2])[i] : 0.0;
-        cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, 1.0, a, lda, b, ldb, d->beta, c, ldc);
-        for (int64_t i = 0; i < d->m; i++)
-            for (int64_t j = 0; j < d->n; j++)
-                ((int32_t *)p[2])[i * ldc + j] = (int32_t)c[i * ldc + j];
-        break;
-    }
-    default: break;
-    }
-}
-
-/* One GEMM per batch entry; a broadcast operand (stride 0) is read by every entry. */
-static void batched_gemm(const hetrun_op_desc *d, void *const *p, void *ws) {
-    hetrun_op_desc one = *d;
-    one.batch = 1;
-    const hetrun_dtype t[3] = {(hetrun_dtype)d->dtype, (hetrun_dtype)d->dtype,
-                               (hetrun_dtype)d->out_dtype};
-    for (int64_t b = 0; b < d->batch; b++) {
-        void *q[3];
-        for (int a = 0; a < 3; a++)
-            q[a] = (char *)p[a] +
-                   (size_t)(b * hetrun_gemm_batch_stride(d, a)) * hetrun_dtype_size(t[a]);
-        gemm(&one, q, ws);
-    }
 }
 
 static void run_f32(const hetrun_op_desc *d, void *const *p) {
@@ -194,7 +90,7 @@ hetrun_status cpu_op_run(hetrun_queue *q, const hetrun_op_desc *d, const hetrun_
                              (unsigned long long)(args[a].buffer ? args[a].buffer->bytes : 0));
         p[a] = (char *)args[a].buffer->ptr + args[a].offset;
     }
-    uint64_t ws_need = workspace_bytes(d);
+    uint64_t ws_need = cpu_gemm_workspace(d);
     void *ws = NULL;
     if (ws_need) {
         if (!workspace.buffer || workspace.offset > workspace.buffer->bytes ||
@@ -205,10 +101,8 @@ hetrun_status cpu_op_run(hetrun_queue *q, const hetrun_op_desc *d, const hetrun_
     }
     if (cpu_fast_path(d)) {
         return cpu_fast_run(d, p);
-    } else if (d->kind == HETRUN_OP_GEMM && d->batch > 1) {
-        batched_gemm(d, p, ws);
     } else if (d->kind == HETRUN_OP_GEMM) {
-        gemm(d, p, ws);
+        cpu_gemm(d, p, ws);
     } else if (d->kind == HETRUN_OP_CAST) {
         hetrun_cpu_cast(p[0], (int)d->dtype, p[1], (int)d->out_dtype, d->m * d->n);
     } else if (d->dtype == HETRUN_F32 && d->kind < HETRUN_OP_FIRST_V1_1) {
