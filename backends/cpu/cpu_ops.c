@@ -20,7 +20,7 @@ hetrun_status cpu_op_supported(hetrun_device *dev, const hetrun_op_desc *d) {
     (void)dev;
     char why[256];
     if (!hetrun_op_desc_valid(d, why, sizeof why))
-        return cpu_error(HETRUN_ERR_UNSUPPORTED, "cpu: %s", why);
+        return cpu_error(HETRUN_ERR_INVALID, "cpu: invalid descriptor: %s", why);
     /* Every catalogue pair is implemented; float dtypes only outside GEMM (the catalogue
      * already enforces that). */
     if (d->kind != HETRUN_OP_GEMM && d->kind != HETRUN_OP_CAST && !is_float(d->dtype))
