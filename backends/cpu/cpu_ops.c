@@ -102,7 +102,9 @@ static void gemm(const hetrun_op_desc *d, void *const *p, void *ws) {
         if (d->out_dtype != HETRUN_F32 && d->beta != 0.0) widen(p[2], d->out_dtype, c, s[2]);
         cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, (float)d->alpha, a, lda, b, ldb, (float)d->beta,
                     c, ldc);
-        if (d->out_dtype != HETRUN_F32) narrow(c, d->out_dtype, p[2], s[2]);
+        if (d->out_dtype != HETRUN_F32) /* C's rows only: the padding between them is not C */
+            for (int64_t i = 0; i < d->m; i++)
+                narrow(c + i * ldc, d->out_dtype, (uint16_t *)p[2] + i * ldc, (uint64_t)d->n);
         break;
     }
     case HETRUN_I8: { /* exact in fp64: |sum| <= k * 2^14 < 2^53 */
@@ -179,8 +181,8 @@ hetrun_status cpu_op_run(hetrun_queue *q, const hetrun_op_desc *d, const hetrun_
     if (st != HETRUN_OK) return st;
     const int arity = hetrun_op_arity(d->kind);
     if (nargs != arity)
-        return cpu_error(HETRUN_ERR_INVALID, "cpu: %s takes %d operands, got %d",
-                         hetrun_op_name(d->kind), arity, nargs);
+        return cpu_error(HETRUN_ERR_INVALID, "cpu: %s: nargs %d, but the op takes %d operands",
+                         hetrun_op_name(d->kind), nargs, arity);
     void *p[HETRUN_OP_MAX_ARGS] = {0};
     for (int a = 0; a < arity; a++) {
         if (!hetrun_op_arg_present(d, a)) continue; /* optional operand not in use */
