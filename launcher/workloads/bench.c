@@ -62,7 +62,7 @@ static const hetrun_field bench_fields[] = {
      "columns n (the row length softmax, layernorm and axis-1 sums reduce over); attention: "
      "heads x 64 (head dim 64, causal); embeddings: width (8192 table rows)"},
     {"act", HETRUN_FIELD_ENUM, HETRUN_FIELD_SWEEP, P(act), 1, 0, hetrun_act_choices, NULL, "gelu",
-     "activation of act_forward and act_backward"},
+     "activation of act_forward, act_backward and gemm_bias_act"},
     {"warmup", HETRUN_FIELD_INT, HETRUN_FIELD_SWEEP, P(warmup), 0, 1000000, NULL, NULL, "2",
      "untimed runs before the timed ones"},
     {"iterations", HETRUN_FIELD_INT, HETRUN_FIELD_SWEEP, P(iterations), 1, 1000000, NULL, NULL,
