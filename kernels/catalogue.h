@@ -126,24 +126,24 @@ typedef enum hetrun_op_bench_shape {
 
 /** One row of the op table. */
 typedef struct hetrun_op_info {
-    const char *name;    /**< short lower-case name: "gemm", "attention_forward" */
-    const char *summary; /**< one line; the full contract is in ops.h */
+    const char *name;     /**< short lower-case name: "gemm", "attention_forward" */
+    const char *summary;  /**< one line; the full contract is in ops.h */
     uint32_t since_minor; /**< ABI 1.x minor that added the op */
     int arity;
     hetrun_op_arg args[HETRUN_OP_MAX_ARGS];
     uint8_t pairs[8][2]; /**< accepted (dtype, out_dtype) pairs */
     int npairs;
-    uint32_t flags;                   /**< accepted descriptor flags */
-    bool uses_act;                    /**< reads desc->act */
-    bool batched;                     /**< accepts batch > 1 */
-    double alpha, beta;               /**< typical scalars (bench, conformance) */
-    double p[HETRUN_OP_PARAMS];       /**< typical op parameters */
-    double flops_mn;                  /**< FLOPs per m*n element, when `flops` is NULL */
+    uint32_t flags;             /**< accepted descriptor flags */
+    bool uses_act;              /**< reads desc->act */
+    bool batched;               /**< accepts batch > 1 */
+    double alpha, beta;         /**< typical scalars (bench, conformance) */
+    double p[HETRUN_OP_PARAMS]; /**< typical op parameters */
+    double flops_mn;            /**< FLOPs per m*n element, when `flops` is NULL */
     double (*flops)(const hetrun_op_desc *desc);
-    const char *flops_doc;            /**< the FLOP count as a formula */
-    uint8_t reduction;                /**< ::hetrun_op_reduction */
-    bool tol_linear;                  /**< error grows with L, not sqrt(L) (cancelling sums) */
-    double tol_ulps;                  /**< final-rounding (and transcendental) ulps of the bound */
+    const char *flops_doc; /**< the FLOP count as a formula */
+    uint8_t reduction;     /**< ::hetrun_op_reduction */
+    bool tol_linear;       /**< error grows with L, not sqrt(L) (cancelling sums) */
+    double tol_ulps;       /**< final-rounding (and transcendental) ulps of the bound */
     /** Op-specific validity beyond the generic rules; writes "field value ..." into why. */
     bool (*check)(const hetrun_op_desc *desc, char *why, size_t len);
     /** The plain C definition (kernels/reference*.c) on host operands. */
@@ -223,8 +223,8 @@ bool hetrun_op_desc_valid(const hetrun_op_desc *desc, char *why, size_t why_len)
 hetrun_op_desc hetrun_op_desc_init(hetrun_op_kind kind, hetrun_dtype dtype);
 /** The descriptor of case `c` of `kind` with a dtype pair: shapes, strides and flags from
  *  the case, scalars from the row (an integer output takes alpha 1, beta 0 or 1). */
-hetrun_op_desc hetrun_op_case_desc(hetrun_op_kind kind, const hetrun_op_case *c,
-                                   hetrun_dtype dtype, hetrun_dtype out_dtype, uint32_t act);
+hetrun_op_desc hetrun_op_case_desc(hetrun_op_kind kind, const hetrun_op_case *c, hetrun_dtype dtype,
+                                   hetrun_dtype out_dtype, uint32_t act);
 /** The bench descriptor of `kind` at `size` x `cols` (see ::hetrun_op_bench_shape). */
 hetrun_op_desc hetrun_op_bench_desc(hetrun_op_kind kind, hetrun_dtype dtype, int64_t size,
                                     int64_t cols);

@@ -263,7 +263,8 @@ static int bench_op(hetrun_session *s, const hetrun_bench_params *p, cJSON *resu
     if (p->check) {
         if (hetrun_exec_op(s, &d, args) != 0 || hetrun_session_sync(s) != 0) goto out;
         for (int a = 0; a < arity; a++)
-            if (hetrun_op_arg_writes(&d, a) && hetrun_session_d2h(s, got[a], args[a], bytes[a]) != 0)
+            if (hetrun_op_arg_writes(&d, a) &&
+                hetrun_session_d2h(s, got[a], args[a], bytes[a]) != 0)
                 goto out;
     }
     for (int64_t i = 0; i < p->warmup; i++)

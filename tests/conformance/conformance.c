@@ -157,8 +157,8 @@ static int run_on(backend_ctx *b, const hetrun_op_desc *d, const layout *l, void
         o->queue_sync(b->q) != HETRUN_OK)
         goto fail;
     for (int a = 0; a < l->arity; a++)
-        if (l->bytes[a] && o->copy_d2h(b->q, out[a], (hetrun_tensor){buf[a], 0}, l->bytes[a]) !=
-                               HETRUN_OK)
+        if (l->bytes[a] &&
+            o->copy_d2h(b->q, out[a], (hetrun_tensor){buf[a], 0}, l->bytes[a]) != HETRUN_OK)
             goto fail;
     rc = 0;
 fail:
@@ -210,10 +210,9 @@ static void check_case(backend_ctx *target, backend_ctx *ref, const hetrun_op_de
     const hetrun_op_info *op = hetrun_op_info_of(d->kind);
     char label[320];
     snprintf(label, sizeof label, "%s %s->%s%s%s m=%lld n=%lld k=%lld batch=%lld [%s]", op->name,
-             hetrun_dtype_name(d->dtype), hetrun_dtype_name(d->out_dtype),
-             op->uses_act ? " " : "",
-             op->uses_act ? hetrun_activation_name((hetrun_activation)d->act) : "",
-             (long long)d->m, (long long)d->n, (long long)d->k, (long long)d->batch, c->what);
+             hetrun_dtype_name(d->dtype), hetrun_dtype_name(d->out_dtype), op->uses_act ? " " : "",
+             op->uses_act ? hetrun_activation_name((hetrun_activation)d->act) : "", (long long)d->m,
+             (long long)d->n, (long long)d->k, (long long)d->batch, c->what);
     char why[1024] = "";
     if (!hetrun_op_desc_valid(d, why, sizeof why)) {
         printf("  FAIL  %s: the table's own case is invalid: %s\n", label, why);
@@ -255,9 +254,8 @@ static void check_case(backend_ctx *target, backend_ctx *ref, const hetrun_op_de
     } else {
         void *args[HETRUN_OP_MAX_ARGS];
         for (int a = 0; a < l.arity; a++)
-            args[a] = hetrun_op_arg_present(d, a)
-                          ? (char *)want[l.buf[a]] + l.off[a] * esize(d, a)
-                          : NULL;
+            args[a] = hetrun_op_arg_present(d, a) ? (char *)want[l.buf[a]] + l.off[a] * esize(d, a)
+                                                  : NULL;
         if (hetrun_reference_run(d, args) != 0) {
             printf("  FAIL  %s: reference rejected the descriptor\n", label);
             ok = 0;
@@ -299,8 +297,9 @@ static void check_invalid(backend_ctx *b, tally *t) {
             args[a] = (hetrun_tensor){buf, 0};
         int ok = 1;
         for (int call = c->nargs_delta ? 1 : 0; call < 2; call++) {
-            hetrun_status st = call == 0 ? o->op_supported(b->dev, &d)
-                                         : o->op_run(b->q, &d, args, nargs, (hetrun_tensor){NULL, 0});
+            hetrun_status st = call == 0
+                                   ? o->op_supported(b->dev, &d)
+                                   : o->op_run(b->q, &d, args, nargs, (hetrun_tensor){NULL, 0});
             const char *msg = o->last_error();
             const char *fn = call == 0 ? "op_supported" : "op_run";
             if (st != HETRUN_ERR_INVALID) {
@@ -308,8 +307,8 @@ static void check_invalid(backend_ctx *b, tally *t) {
                        c->what, fn, st, HETRUN_ERR_INVALID, msg);
                 ok = 0;
             } else if (!strstr(msg, op->name) || !strstr(msg, c->expect)) {
-                printf("  FAIL  invalid %s: %s message does not name '%s' and '%s': %s\n",
-                       c->what, fn, op->name, c->expect, msg);
+                printf("  FAIL  invalid %s: %s message does not name '%s' and '%s': %s\n", c->what,
+                       fn, op->name, c->expect, msg);
                 ok = 0;
             } else if (verbose) {
                 printf("  pass  invalid %s: %s: %s\n", c->what, fn, msg);

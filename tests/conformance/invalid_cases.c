@@ -20,7 +20,8 @@ const hetrun_invalid_case hetrun_invalid_cases[] = {
     {"int8 GEMM alpha 2", "alpha 2", 0},
     {"one operand short", "nargs 2", -1},
 };
-const int hetrun_invalid_case_count = (int)(sizeof hetrun_invalid_cases / sizeof hetrun_invalid_cases[0]);
+const int hetrun_invalid_case_count =
+    (int)(sizeof hetrun_invalid_cases / sizeof hetrun_invalid_cases[0]);
 
 static hetrun_op_desc small(hetrun_op_kind kind, hetrun_dtype t) {
     hetrun_op_desc d = hetrun_op_desc_init(kind, t);

@@ -10,11 +10,19 @@
 
 static const char *const role_text[] = {"in", "out", "in-out", "out (read if beta != 0)",
                                         "out (read if p[1] != 0)"};
-static const char *const extent_text[HETRUN_EXT_COUNT] = {
-    "m x n",          "m",        "n",      "k x n", "1", "op(A) m x k, lda, stride_a",
-    "op(B) k x n, ldb, stride_b", "m x n, ldc, stride_c",
-    "batch x m x heads x k, lda, stride_a", "batch x n x heads x k, ldb, stride_b",
-    "batch x m x heads x k, ldc, stride_c", "batch x n", "batch x heads x m"};
+static const char *const extent_text[HETRUN_EXT_COUNT] = {"m x n",
+                                                          "m",
+                                                          "n",
+                                                          "k x n",
+                                                          "1",
+                                                          "op(A) m x k, lda, stride_a",
+                                                          "op(B) k x n, ldb, stride_b",
+                                                          "m x n, ldc, stride_c",
+                                                          "batch x m x heads x k, lda, stride_a",
+                                                          "batch x n x heads x k, ldb, stride_b",
+                                                          "batch x m x heads x k, ldc, stride_c",
+                                                          "batch x n",
+                                                          "batch x heads x m"};
 static const char *const type_text[] = {"dtype", "out_dtype", "int32", "fp32"};
 static const char *const red_text[] = {"1", "k", "n", "m", "m n", "max(m, n)", "k + max(m, n)"};
 
@@ -80,9 +88,8 @@ static void write_doc(FILE *f) {
                     hetrun_dtype_name(op->pairs[p][1]));
         fprintf(f, "\n- flags: %s%s%s\n", flags, op->uses_act ? "; reads `act`" : "",
                 op->batched ? "; batched (`batch`, strides)" : "");
-        fprintf(f, "- FLOPs: %s; reduction length L: %s; tolerance: %g ulps + %s\n",
-                op->flops_doc, red_text[op->reduction], op->tol_ulps,
-                op->tol_linear ? "linear in L" : "sqrt(L)");
+        fprintf(f, "- FLOPs: %s; reduction length L: %s; tolerance: %g ulps + %s\n", op->flops_doc,
+                red_text[op->reduction], op->tol_ulps, op->tol_linear ? "linear in L" : "sqrt(L)");
         fprintf(f, "- conformance cases:");
         for (int c = 0; c < op->ncases; c++) {
             const hetrun_op_case *cs = &op->cases[c];

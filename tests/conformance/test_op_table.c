@@ -30,8 +30,8 @@ static void check_row(int kind) {
     CHECK(op->arity == hetrun_op_arity((uint32_t)kind), "%s: arity %d, ops.h says %d", op->name,
           op->arity, hetrun_op_arity((uint32_t)kind));
     CHECK(hetrun_op_from_name(op->name) == kind, "%s: name does not round-trip", op->name);
-    CHECK(op->since_minor == (kind >= HETRUN_OP_FIRST_V1_1 ? 1u : 0u), "%s: since 1.%u",
-          op->name, (unsigned)op->since_minor);
+    CHECK(op->since_minor == (kind >= HETRUN_OP_FIRST_V1_1 ? 1u : 0u), "%s: since 1.%u", op->name,
+          (unsigned)op->since_minor);
     CHECK(op->reference && op->npairs > 0 && op->ncases > 0 && op->tol_ulps > 0,
           "%s: reference, pairs, cases and tolerance are required", op->name);
     int written = 0;
@@ -40,8 +40,8 @@ static void check_row(int kind) {
         written += g->role != HETRUN_ARG_IN;
         CHECK(g->name && g->extent < HETRUN_EXT_COUNT, "%s operand %d: name and extent", op->name,
               a);
-        CHECK((g->present_flag & ~op->flags) == 0, "%s %s: optional with a foreign flag",
-              op->name, g->name);
+        CHECK((g->present_flag & ~op->flags) == 0, "%s %s: optional with a foreign flag", op->name,
+              g->name);
         for (int b = 0; b < op->arity; b++)
             if (g->may_alias & (1u << b))
                 CHECK(b != a && g->role == HETRUN_ARG_OUT && op->args[b].role == HETRUN_ARG_IN &&
@@ -65,11 +65,11 @@ static void check_row(int kind) {
                   "%s case '%s': tolerance %g", op->name, op->cases[c].what,
                   hetrun_op_tolerance(&d));
         }
-    hetrun_op_desc b = hetrun_op_bench_desc((hetrun_op_kind)kind, (hetrun_dtype)op->pairs[0][0],
-                                            256, 512);
+    hetrun_op_desc b =
+        hetrun_op_bench_desc((hetrun_op_kind)kind, (hetrun_dtype)op->pairs[0][0], 256, 512);
     char why[256] = "";
-    CHECK(hetrun_op_desc_valid(&b, why, sizeof why), "%s: bench descriptor invalid: %s",
-          op->name, why);
+    CHECK(hetrun_op_desc_valid(&b, why, sizeof why), "%s: bench descriptor invalid: %s", op->name,
+          why);
 }
 
 /* Counting conventions on descriptors whose counts are known by hand. */
