@@ -143,7 +143,7 @@ typedef struct hetrun_op_info {
     const char *flops_doc; /**< the FLOP count as a formula */
     uint8_t reduction;     /**< ::hetrun_op_reduction */
     bool tol_linear;       /**< error grows with L, not sqrt(L) (cancelling sums) */
-    double tol_ulps;       /**< final-rounding (and transcendental) ulps of the bound */
+    double tol_ulps;       /**< ulps of the arithmetic its transcendental functions add (exp...) */
     /** Op-specific validity beyond the generic rules; writes "field value ..." into why. */
     bool (*check)(const hetrun_op_desc *desc, char *why, size_t len);
     /** The plain C definition (kernels/reference*.c) on host operands. */
@@ -204,11 +204,11 @@ double hetrun_op_bytes(const hetrun_op_desc *desc);
 double hetrun_op_reduction_length(const hetrun_op_desc *desc);
 /**
  * Check tolerance of one call, relative to the largest |reference| of an output:
- *   ulps * u_out + 8 u_acc sqrt(L)   (or 8 u_acc L for a row with tol_linear)
- * u_out: unit roundoff of the coarser of dtype and out_dtype (the final rounding; ulps is
- * the row's, 4 unless transcendental functions add their own error); u_acc: that of the
- * arithmetic (fp32 for fp16/bf16, TF32 for an fp32 GEMM allowed TF32, the dtype's own
- * otherwise); L: hetrun_op_reduction_length.
+ *   4 u_out + ulps u_acc + 8 u_acc sqrt(L)   (8 u_acc L for a row with tol_linear)
+ * u_out: unit roundoff of the coarser of dtype and out_dtype (the final rounding, with room
+ * for a tie); u_acc: that of the arithmetic (fp32 for fp16/bf16, TF32 for an fp32 GEMM
+ * allowed TF32, the dtype's own otherwise); ulps: the row's allowance for transcendental
+ * functions (0 without); L: hetrun_op_reduction_length.
  */
 double hetrun_op_tolerance(const hetrun_op_desc *desc);
 

@@ -11,14 +11,14 @@
  * double-precision dot product. An element passes when
  *   |got - ref| <= tol * (|ref| + max|ref|)          (all ops but GEMM)
  *   |got - ref| <= tol * sum_l |a_il b_lj|            (GEMM, the classical bound)
- * with tol the op table's hetrun_op_tolerance: ulps u_out + 8 u_acc sqrt(L) (linear in L
- * for cancelling backward sums), u_out the unit roundoff of the coarser of the input and
- * output dtypes (the final rounding; ulps 4, more where transcendental functions round on
- * their own), u_acc that of the arithmetic (fp32 for fp16/bf16 inputs, which every backend
- * computes in fp32; the TF32 roundoff for an fp32 GEMM allowed TF32; the dtype's own
- * otherwise) and L the reduction length of the op (1 for elementwise ops). Shapes, inputs
- * and which operands are written come from the op table too. Pure outputs are poisoned
- * before the checked run, so an element never written fails. */
+ * with tol the op table's hetrun_op_tolerance: 4 u_out + ulps u_acc + 8 u_acc sqrt(L)
+ * (8 u_acc L for cancelling backward sums), u_out the unit roundoff of the coarser of the
+ * input and output dtypes (the final rounding, with room for a tie), ulps the row's
+ * allowance for transcendental functions (16, or 0 without), u_acc that of the arithmetic (fp32 for
+ * fp16/bf16 inputs, which every backend computes in fp32; the TF32 roundoff for an fp32 GEMM
+ * allowed TF32; the dtype's own otherwise) and L the reduction length of the op (1 for elementwise
+ * ops). Shapes, inputs and which operands are written come from the op table too. Pure outputs are
+ * poisoned before the checked run, so an element never written fails. */
 #include "workloads/bench.h"
 
 #include <math.h>

@@ -54,9 +54,10 @@ static void write_doc(FILE *f) {
                "is used only with its flag (its tensor may otherwise have a NULL buffer); \"may\n"
                "alias\" names the operands an output may share memory with (the in-place form).\n\n"
                "Check tolerance, relative to the largest |reference| of an output:\n"
-               "`ulps u_out + 8 u_acc sqrt(L)` (`8 u_acc L` where marked linear), u_out the unit\n"
-               "roundoff of the coarser of dtype and out_dtype, u_acc that of the arithmetic\n"
-               "(fp32 for fp16/bf16; TF32 with ALLOW_TF32), L the reduction length.\n\n");
+               "`4 u_out + ulps u_acc + 8 u_acc sqrt(L)` (`8 u_acc L` where marked linear), u_out\n"
+               "the unit roundoff of the coarser of dtype and out_dtype, u_acc that of the\n"
+               "arithmetic (fp32 for fp16/bf16; TF32 with ALLOW_TF32), ulps the allowance for\n"
+               "transcendental functions, L the reduction length.\n\n");
     fprintf(f, "| kind | op | ABI | operands | FLOPs |\n|---:|---|---|---|---|\n");
     for (int k = 0; k < HETRUN_OP_KIND_COUNT; k++) {
         const hetrun_op_info *op = hetrun_op_info_of((uint32_t)k);
@@ -88,8 +89,9 @@ static void write_doc(FILE *f) {
                     hetrun_dtype_name(op->pairs[p][1]));
         fprintf(f, "\n- flags: %s%s%s\n", flags, op->uses_act ? "; reads `act`" : "",
                 op->batched ? "; batched (`batch`, strides)" : "");
-        fprintf(f, "- FLOPs: %s; reduction length L: %s; tolerance: %g ulps + %s\n", op->flops_doc,
-                red_text[op->reduction], op->tol_ulps, op->tol_linear ? "linear in L" : "sqrt(L)");
+        fprintf(f, "- FLOPs: %s; reduction length L: %s; tolerance: 4 u_out + %g u_acc + %s\n",
+                op->flops_doc, red_text[op->reduction], op->tol_ulps,
+                op->tol_linear ? "8 u_acc L" : "8 u_acc sqrt(L)");
         fprintf(f, "- conformance cases:");
         for (int c = 0; c < op->ncases; c++) {
             const hetrun_op_case *cs = &op->cases[c];
