@@ -380,8 +380,8 @@ static const hetrun_op_case gemm_cases[] = {
 };
 
 static const hetrun_op_case gemm_bias_act_cases[] = {
-    {"plain", 7, 9, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0},
     {"bias", 33, 65, 17, 0, 0, HETRUN_OP_HAS_BIAS, 0, 0, 0, 0, 0, 1},
+    {"plain", 7, 9, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0},
     {"bias + aux, beta 0.5", 31, 47, 64, 0, 0, HETRUN_OP_HAS_BIAS | HETRUN_OP_HAS_AUX, 0, 0, 0,
      HETRUN_CASE_BETA, 0.5, 0},
     {"A^T, aux, padded", 17, 33, 29, 0, 0, HETRUN_OP_TRANS_A | HETRUN_OP_HAS_AUX, 3, 0, 0, 0, 0, 0},
@@ -1117,7 +1117,7 @@ hetrun_op_desc hetrun_op_bench_desc(hetrun_op_kind kind, hetrun_dtype dtype, int
     hetrun_op_case c = {"bench", size, cols, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0};
     hetrun_dtype out = dtype;
     if (op) {
-        if (op->ncases) c.k = op->cases[0].k;
+        if (op->ncases) c.k = op->cases[0].k, c.flags = op->cases[0].flags; /* the typical form */
         /* the row's first pair from dtype: int8 GEMM gives int32, fp32 casts give fp16 */
         for (int i = op->npairs - 1; i >= 0; i--)
             if (op->pairs[i][0] == dtype) out = (hetrun_dtype)op->pairs[i][1];
@@ -1125,7 +1125,7 @@ hetrun_op_desc hetrun_op_bench_desc(hetrun_op_kind kind, hetrun_dtype dtype, int
         case HETRUN_BENCH_CUBE: c.n = c.k = size; break;
         case HETRUN_BENCH_ATTENTION:
             c.n = size, c.k = 64, c.heads = cols / 64 > 1 ? cols / 64 : 1;
-            c.flags = HETRUN_OP_CAUSAL;
+            c.flags |= HETRUN_OP_CAUSAL;
             break;
         case HETRUN_BENCH_VOCAB: c.k = 8192; break;
         default: break;

@@ -118,7 +118,7 @@ typedef struct hetrun_op_case {
 
 /** How bench's `size` and `cols` make a shape. */
 typedef enum hetrun_op_bench_shape {
-    HETRUN_BENCH_ROWS = 0,  /**< m = size, n = cols (k from the row's first case) */
+    HETRUN_BENCH_ROWS = 0,  /**< m = size, n = cols (k, flags from the row's first case) */
     HETRUN_BENCH_CUBE,      /**< m = n = k = size */
     HETRUN_BENCH_ATTENTION, /**< m = n = size tokens, heads = cols / 64, k = 64, causal */
     HETRUN_BENCH_VOCAB      /**< m = size tokens, n = cols, k = 8192 table rows */
