@@ -1,11 +1,12 @@
 #!/bin/bash
 # ABI compatibility: a module built against the 1.0 headers (tests/abi/v1_0) loads in this
 # 1.1 launcher, runs examples/gemm.yaml (checked), is refused a 1.1 op by name, and gets
-# batched GEMMs split per entry by the session (test_abi_session).
-# usage: test_abi_v1_0.sh HETRUN SESSION_TEST MODULE_DIR SOURCE_DIR
+# batched GEMMs split per entry by the session (test_abi_session); hetrun-conformance shows
+# it only the 1.0 cases and its fp32 GEMM passes them.
+# usage: test_abi_v1_0.sh HETRUN SESSION_TEST CONFORMANCE MODULE_DIR CPU_MODULE_DIR SOURCE_DIR
 set -u
-hetrun=$1 session_test=$2 dir=$3 src=$4
-export HETRUN_BACKEND_PATH=$dir
+hetrun=$1 session_test=$2 conformance=$3 dir=$4 cpu_dir=$5 src=$6
+export HETRUN_BACKEND_PATH=$dir:$cpu_dir
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail=0
@@ -44,4 +45,6 @@ print(("" if ok else "FAIL: ") + "1.1 op on abi10: %s" % p.get("skipped_reason")
 sys.exit(0 if ok else 1)
 PY
 "$session_test" || fail=1
+"$conformance" --backend abi10 --op gemm > "$tmp/conf.txt" 2>&1 || { cat "$tmp/conf.txt"; echo "FAIL: conformance of the 1.0 module"; fail=1; }
+tail -1 "$tmp/conf.txt"
 exit $fail

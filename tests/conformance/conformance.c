@@ -219,6 +219,14 @@ static void check_case(backend_ctx *target, backend_ctx *ref, const hetrun_op_de
         t->fail++;
         return;
     }
+    /* A module of an older ABI minor is never shown newer ops or fields (ops.h). */
+    const bool v11_fields =
+        d->batch > 1 || d->heads > 1 || d->stride_a || d->stride_b || d->stride_c;
+    if (o->abi_minor < op->since_minor || (o->abi_minor < 1 && v11_fields)) {
+        if (verbose) printf("  unsupported  %s: module declares ABI 1.%u\n", label, o->abi_minor);
+        t->unsup++;
+        return;
+    }
     hetrun_status st = o->op_supported(target->dev, d);
     if (st == HETRUN_ERR_UNSUPPORTED) {
         if (verbose) printf("  unsupported  %s: %s\n", label, o->last_error());
