@@ -1,6 +1,6 @@
 /* hetrun-ops-doc: writes docs/ops.md from the op table (kernels/catalogue.c), so the
  * reference a vendor reads is the table the code runs. With --check FILE it compares
- * instead and exits 1 when FILE is stale (the ops_doc_current test).
+ * instead and exits 1 when FILE is stale (the conformance_ops_doc_current test).
  * usage: hetrun-ops-doc [--check docs/ops.md] */
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,7 +48,8 @@ static void flags_text(uint32_t flags, char *out, size_t len) {
 static void write_doc(FILE *f) {
     fprintf(f, "# The op table\n\n"
                "Generated from `kernels/catalogue.c` by `hetrun-ops-doc > docs/ops.md`; the\n"
-               "`ops_doc_current` test fails when this file is stale. Semantics in full are on\n"
+               "`conformance_ops_doc_current` test fails when this file is stale. Semantics in "
+               "full are on\n"
                "`hetrun_op_kind` in `include/hetrun/ops.h`; the plain C definitions are in\n"
                "`kernels/reference*.c`. Operands come in the order listed; an optional operand\n"
                "is used only with its flag (its tensor may otherwise have a NULL buffer); \"may\n"
