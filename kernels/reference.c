@@ -94,7 +94,7 @@ static const void *at(const void *base, hetrun_dtype t, int64_t elements) {
     return (const char *)base + (size_t)elements * hetrun_dtype_size(t);
 }
 
-static void gemm(const hetrun_op_desc *d, void *const *a) {
+void hetrun_ref_gemm(const hetrun_op_desc *d, void *const *a) {
     const hetrun_dtype ti = (hetrun_dtype)d->dtype, to = (hetrun_dtype)d->out_dtype;
     const int64_t batch = d->struct_size >= HETRUN_OP_DESC_SIZE_V1_1 && d->batch > 1 ? d->batch : 1;
     for (int64_t b = 0; b < batch; b++)
@@ -129,7 +129,7 @@ static void row_stats(const void *x, hetrun_dtype t, int64_t row, int64_t n, dou
     *rstd = 1.0 / sqrt(var / (double)n + eps);
 }
 
-static void layernorm_forward(const hetrun_op_desc *d, void *const *a) {
+void hetrun_ref_layernorm_forward(const hetrun_op_desc *d, void *const *a) {
     const hetrun_dtype t = (hetrun_dtype)d->dtype;
     for (int64_t i = 0; i < d->m; i++) {
         double mean, rstd;
@@ -143,7 +143,7 @@ static void layernorm_forward(const hetrun_op_desc *d, void *const *a) {
 }
 
 /* dxhat = dy * gamma; dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)). */
-static void layernorm_backward(const hetrun_op_desc *d, void *const *a) {
+void hetrun_ref_layernorm_backward(const hetrun_op_desc *d, void *const *a) {
     const hetrun_dtype t = (hetrun_dtype)d->dtype;
     const int64_t m = d->m, n = d->n;
     for (int64_t j = 0; j < n; j++) { /* parameter gradients, summed over rows */
@@ -185,7 +185,7 @@ static void layernorm_backward(const hetrun_op_desc *d, void *const *a) {
 
 /* Rows summed in ascending token order: the deterministic order every backend matches.
  * Tokens are grouped by id with a counting sort, so the cost is O(m n + k n). */
-static void embedding_backward(const hetrun_op_desc *d, void *const *a) {
+void hetrun_ref_embedding_backward(const hetrun_op_desc *d, void *const *a) {
     const hetrun_dtype t = (hetrun_dtype)d->dtype, to = (hetrun_dtype)d->out_dtype;
     const int32_t *ids = a[0];
     const int64_t m = d->m, n = d->n, k = d->k;
@@ -218,178 +218,203 @@ static void embedding_backward(const hetrun_op_desc *d, void *const *a) {
     free(acc);
 }
 
+/* Shorthands of the elementwise references: t the dtype, m, n, mn the shape. */
+#define SHAPE                                                                                      \
+    const hetrun_dtype t = (hetrun_dtype)d->dtype;                                                 \
+    const int64_t m = d->m, n = d->n, mn = m * n;                                                  \
+    (void)t, (void)m, (void)n, (void)mn
+
+void hetrun_ref_bias_add(const hetrun_op_desc *d, void *const *a) {
+    SHAPE;
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++)
+            ST(a[2], t, i * n + j, LD(a[0], t, i * n + j) + LD(a[1], t, j));
+}
+
+void hetrun_ref_act_forward(const hetrun_op_desc *d, void *const *a) {
+    SHAPE;
+    for (int64_t i = 0; i < mn; i++)
+        ST(a[1], t, i, act_fwd(d->act, LD(a[0], t, i)));
+}
+
+void hetrun_ref_act_backward(const hetrun_op_desc *d, void *const *a) {
+    SHAPE;
+    for (int64_t i = 0; i < mn; i++)
+        ST(a[2], t, i, LD(a[1], t, i) * act_grad(d->act, LD(a[0], t, i)));
+}
+
+void hetrun_ref_softmax(const hetrun_op_desc *d, void *const *a) {
+    SHAPE;
+    for (int64_t i = 0; i < m; i++) {
+        double mx, s;
+        softmax_row(a[0], t, i, n, &mx, &s);
+        for (int64_t j = 0; j < n; j++)
+            ST(a[1], t, i * n + j, exp(LD(a[0], t, i * n + j) - mx) / s);
+    }
+}
+
+void hetrun_ref_xent_forward(const hetrun_op_desc *d, void *const *a) {
+    SHAPE;
+    for (int64_t i = 0; i < m; i++) {
+        double mx, s;
+        softmax_row(a[0], t, i, n, &mx, &s);
+        for (int64_t j = 0; j < n; j++)
+            ST(a[2], t, i * n + j, exp(LD(a[0], t, i * n + j) - mx) / s);
+        int32_t label = ((const int32_t *)a[1])[i];
+        double xl = (label >= 0 && label < n) ? LD(a[0], t, i * n + label) : NAN;
+        ST(a[3], t, i, mx + log(s) - xl);
+    }
+}
+
+void hetrun_ref_xent_backward(const hetrun_op_desc *d, void *const *a) {
+    SHAPE;
+    for (int64_t i = 0; i < m; i++) {
+        int32_t label = ((const int32_t *)a[1])[i];
+        for (int64_t j = 0; j < n; j++) {
+            double p = LD(a[0], t, i * n + j) - (j == label ? 1.0 : 0.0);
+            ST(a[2], t, i * n + j, d->alpha * p);
+        }
+    }
+}
+
+void hetrun_ref_layernorm(const hetrun_op_desc *d, void *const *a) {
+    SHAPE;
+    for (int64_t i = 0; i < m; i++) {
+        double mean, rstd;
+        row_stats(a[0], t, i, n, d->p[0], &mean, &rstd);
+        for (int64_t j = 0; j < n; j++)
+            ST(a[3], t, i * n + j,
+               (LD(a[0], t, i * n + j) - mean) * rstd * LD(a[1], t, j) + LD(a[2], t, j));
+    }
+}
+
+void hetrun_ref_reduce_sum_axis0(const hetrun_op_desc *d, void *const *a) {
+    SHAPE;
+    for (int64_t j = 0; j < n; j++) {
+        double s = 0.0;
+        for (int64_t i = 0; i < m; i++)
+            s += LD(a[0], t, i * n + j);
+        double old = d->beta != 0.0 ? d->beta * LD(a[1], t, j) : 0.0;
+        ST(a[1], t, j, d->alpha * s + old);
+    }
+}
+
+void hetrun_ref_reduce_sum_axis1(const hetrun_op_desc *d, void *const *a) {
+    SHAPE;
+    for (int64_t i = 0; i < m; i++) {
+        double s = 0.0;
+        for (int64_t j = 0; j < n; j++)
+            s += LD(a[0], t, i * n + j);
+        double old = d->beta != 0.0 ? d->beta * LD(a[1], t, i) : 0.0;
+        ST(a[1], t, i, d->alpha * s + old);
+    }
+}
+
+void hetrun_ref_scale(const hetrun_op_desc *d, void *const *a) {
+    SHAPE;
+    for (int64_t i = 0; i < mn; i++)
+        ST(a[1], t, i, d->alpha * LD(a[0], t, i));
+}
+
+void hetrun_ref_axpy(const hetrun_op_desc *d, void *const *a) {
+    SHAPE;
+    for (int64_t i = 0; i < mn; i++)
+        ST(a[1], t, i, d->alpha * LD(a[0], t, i) + LD(a[1], t, i));
+}
+
+void hetrun_ref_mul(const hetrun_op_desc *d, void *const *a) {
+    SHAPE;
+    for (int64_t i = 0; i < mn; i++)
+        ST(a[2], t, i, LD(a[0], t, i) * LD(a[1], t, i));
+}
+
+void hetrun_ref_fill(const hetrun_op_desc *d, void *const *a) {
+    SHAPE;
+    for (int64_t i = 0; i < mn; i++)
+        ST(a[0], t, i, d->alpha);
+}
+
+void hetrun_ref_sgd_momentum(const hetrun_op_desc *d, void *const *a) {
+    SHAPE;
+    for (int64_t i = 0; i < mn; i++) {
+        double w = LD(a[0], t, i), g = LD(a[1], t, i), v = LD(a[2], t, i);
+        v = d->p[1] * v + g + d->p[2] * w;
+        ST(a[2], t, i, v);
+        ST(a[0], t, i, w - d->p[0] * v);
+    }
+}
+
+void hetrun_ref_adamw(const hetrun_op_desc *d, void *const *a) {
+    SHAPE;
+    const double lr = d->p[0], b1 = d->p[1], b2 = d->p[2], eps = d->p[3], wd = d->p[4];
+    const double c1 = 1.0 - pow(b1, d->p[5]), c2 = 1.0 - pow(b2, d->p[5]);
+    for (int64_t i = 0; i < mn; i++) {
+        double w = LD(a[0], t, i), g = LD(a[1], t, i);
+        double mo = b1 * LD(a[2], t, i) + (1.0 - b1) * g;
+        double ve = b2 * LD(a[3], t, i) + (1.0 - b2) * g * g;
+        w -= lr * wd * w;
+        w -= lr * (mo / c1) / (sqrt(ve / c2) + eps);
+        ST(a[0], t, i, w);
+        ST(a[2], t, i, mo);
+        ST(a[3], t, i, ve);
+    }
+}
+
+void hetrun_ref_cast(const hetrun_op_desc *d, void *const *a) {
+    SHAPE;
+    for (int64_t i = 0; i < mn; i++)
+        ST(a[1], (hetrun_dtype)d->out_dtype, i, LD(a[0], t, i));
+}
+
+void hetrun_ref_gemm_bias_act(const hetrun_op_desc *d, void *const *a) {
+    gemm_one(d, a[0], a[1], a[3], (d->flags & HETRUN_OP_HAS_BIAS) ? a[2] : NULL,
+             (d->flags & HETRUN_OP_HAS_AUX) ? a[4] : NULL, 1);
+}
+
+void hetrun_ref_softmax_backward(const hetrun_op_desc *d, void *const *a) {
+    SHAPE;
+    for (int64_t i = 0; i < m; i++) {
+        double dot = 0.0;
+        for (int64_t j = 0; j < n; j++)
+            dot += LD(a[0], t, i * n + j) * LD(a[1], t, i * n + j);
+        for (int64_t j = 0; j < n; j++) /* dX may alias dY: each element read first */
+            ST(a[2], t, i * n + j, LD(a[0], t, i * n + j) * (LD(a[1], t, i * n + j) - dot));
+    }
+}
+
+void hetrun_ref_embedding_forward(const hetrun_op_desc *d, void *const *a) {
+    SHAPE;
+    for (int64_t i = 0; i < m; i++) {
+        int32_t id = ((const int32_t *)a[0])[i];
+        for (int64_t j = 0; j < n; j++) {
+            double v = (id >= 0 && id < d->k) ? d->alpha * LD(a[1], t, (int64_t)id * n + j) : NAN;
+            if (d->beta != 0.0) v += d->beta * LD(a[2], t, i * n + j);
+            ST(a[2], t, i * n + j, v);
+        }
+    }
+}
+
+void hetrun_ref_nonfinite_count(const hetrun_op_desc *d, void *const *a) {
+    SHAPE;
+    int32_t count = d->beta != 0.0 ? ((const int32_t *)a[1])[0] : 0;
+    for (int64_t i = 0; i < mn; i++)
+        count += !isfinite(LD(a[0], t, i));
+    ((int32_t *)a[1])[0] = count;
+}
+
+void hetrun_ref_sum_squares(const hetrun_op_desc *d, void *const *a) {
+    SHAPE;
+    double sum = 0.0;
+    for (int64_t i = 0; i < mn; i++) {
+        double x = LD(a[0], t, i);
+        sum += x * x;
+    }
+    double old = d->beta != 0.0 ? d->beta * LD(a[1], HETRUN_F32, 0) : 0.0;
+    ST(a[1], HETRUN_F32, 0, d->alpha * sum + old);
+}
+
 int hetrun_reference_run(const hetrun_op_desc *d, void *const *a) {
     if (!hetrun_op_desc_valid(d, NULL, 0)) return -1;
-    const hetrun_dtype t = (hetrun_dtype)d->dtype;
-    const int64_t m = d->m, n = d->n, mn = m * n;
-    switch ((hetrun_op_kind)d->kind) {
-    case HETRUN_OP_GEMM: gemm(d, a); break;
-    case HETRUN_OP_BIAS_ADD:
-        for (int64_t i = 0; i < m; i++)
-            for (int64_t j = 0; j < n; j++)
-                ST(a[2], t, i * n + j, LD(a[0], t, i * n + j) + LD(a[1], t, j));
-        break;
-    case HETRUN_OP_ACT_FORWARD:
-        for (int64_t i = 0; i < mn; i++)
-            ST(a[1], t, i, act_fwd(d->act, LD(a[0], t, i)));
-        break;
-    case HETRUN_OP_ACT_BACKWARD:
-        for (int64_t i = 0; i < mn; i++)
-            ST(a[2], t, i, LD(a[1], t, i) * act_grad(d->act, LD(a[0], t, i)));
-        break;
-    case HETRUN_OP_SOFTMAX:
-        for (int64_t i = 0; i < m; i++) {
-            double mx, s;
-            softmax_row(a[0], t, i, n, &mx, &s);
-            for (int64_t j = 0; j < n; j++)
-                ST(a[1], t, i * n + j, exp(LD(a[0], t, i * n + j) - mx) / s);
-        }
-        break;
-    case HETRUN_OP_XENT_FORWARD:
-        for (int64_t i = 0; i < m; i++) {
-            double mx, s;
-            softmax_row(a[0], t, i, n, &mx, &s);
-            for (int64_t j = 0; j < n; j++)
-                ST(a[2], t, i * n + j, exp(LD(a[0], t, i * n + j) - mx) / s);
-            int32_t label = ((const int32_t *)a[1])[i];
-            double xl = (label >= 0 && label < n) ? LD(a[0], t, i * n + label) : NAN;
-            ST(a[3], t, i, mx + log(s) - xl);
-        }
-        break;
-    case HETRUN_OP_XENT_BACKWARD:
-        for (int64_t i = 0; i < m; i++) {
-            int32_t label = ((const int32_t *)a[1])[i];
-            for (int64_t j = 0; j < n; j++) {
-                double p = LD(a[0], t, i * n + j) - (j == label ? 1.0 : 0.0);
-                ST(a[2], t, i * n + j, d->alpha * p);
-            }
-        }
-        break;
-    case HETRUN_OP_LAYERNORM:
-        for (int64_t i = 0; i < m; i++) {
-            double mean = 0.0, var = 0.0;
-            for (int64_t j = 0; j < n; j++)
-                mean += LD(a[0], t, i * n + j);
-            mean /= (double)n;
-            for (int64_t j = 0; j < n; j++) {
-                double c = LD(a[0], t, i * n + j) - mean;
-                var += c * c;
-            }
-            var /= (double)n;
-            double inv = 1.0 / sqrt(var + d->p[0]);
-            for (int64_t j = 0; j < n; j++)
-                ST(a[3], t, i * n + j,
-                   (LD(a[0], t, i * n + j) - mean) * inv * LD(a[1], t, j) + LD(a[2], t, j));
-        }
-        break;
-    case HETRUN_OP_REDUCE_SUM_AXIS0:
-        for (int64_t j = 0; j < n; j++) {
-            double s = 0.0;
-            for (int64_t i = 0; i < m; i++)
-                s += LD(a[0], t, i * n + j);
-            double old = d->beta != 0.0 ? d->beta * LD(a[1], t, j) : 0.0;
-            ST(a[1], t, j, d->alpha * s + old);
-        }
-        break;
-    case HETRUN_OP_REDUCE_SUM_AXIS1:
-        for (int64_t i = 0; i < m; i++) {
-            double s = 0.0;
-            for (int64_t j = 0; j < n; j++)
-                s += LD(a[0], t, i * n + j);
-            double old = d->beta != 0.0 ? d->beta * LD(a[1], t, i) : 0.0;
-            ST(a[1], t, i, d->alpha * s + old);
-        }
-        break;
-    case HETRUN_OP_SCALE:
-        for (int64_t i = 0; i < mn; i++)
-            ST(a[1], t, i, d->alpha * LD(a[0], t, i));
-        break;
-    case HETRUN_OP_AXPY:
-        for (int64_t i = 0; i < mn; i++)
-            ST(a[1], t, i, d->alpha * LD(a[0], t, i) + LD(a[1], t, i));
-        break;
-    case HETRUN_OP_MUL:
-        for (int64_t i = 0; i < mn; i++)
-            ST(a[2], t, i, LD(a[0], t, i) * LD(a[1], t, i));
-        break;
-    case HETRUN_OP_FILL:
-        for (int64_t i = 0; i < mn; i++)
-            ST(a[0], t, i, d->alpha);
-        break;
-    case HETRUN_OP_SGD_MOMENTUM:
-        for (int64_t i = 0; i < mn; i++) {
-            double w = LD(a[0], t, i), g = LD(a[1], t, i), v = LD(a[2], t, i);
-            v = d->p[1] * v + g + d->p[2] * w;
-            ST(a[2], t, i, v);
-            ST(a[0], t, i, w - d->p[0] * v);
-        }
-        break;
-    case HETRUN_OP_ADAMW: {
-        const double lr = d->p[0], b1 = d->p[1], b2 = d->p[2], eps = d->p[3], wd = d->p[4];
-        const double c1 = 1.0 - pow(b1, d->p[5]), c2 = 1.0 - pow(b2, d->p[5]);
-        for (int64_t i = 0; i < mn; i++) {
-            double w = LD(a[0], t, i), g = LD(a[1], t, i);
-            double mo = b1 * LD(a[2], t, i) + (1.0 - b1) * g;
-            double ve = b2 * LD(a[3], t, i) + (1.0 - b2) * g * g;
-            w -= lr * wd * w;
-            w -= lr * (mo / c1) / (sqrt(ve / c2) + eps);
-            ST(a[0], t, i, w);
-            ST(a[2], t, i, mo);
-            ST(a[3], t, i, ve);
-        }
-        break;
-    }
-    case HETRUN_OP_CAST:
-        for (int64_t i = 0; i < mn; i++)
-            ST(a[1], (hetrun_dtype)d->out_dtype, i, LD(a[0], t, i));
-        break;
-    case HETRUN_OP_GEMM_BIAS_ACT:
-        gemm_one(d, a[0], a[1], a[3], (d->flags & HETRUN_OP_HAS_BIAS) ? a[2] : NULL,
-                 (d->flags & HETRUN_OP_HAS_AUX) ? a[4] : NULL, 1);
-        break;
-    case HETRUN_OP_ATTENTION_FORWARD: hetrun_reference_attention_forward(d, a); break;
-    case HETRUN_OP_ATTENTION_BACKWARD: hetrun_reference_attention_backward(d, a); break;
-    case HETRUN_OP_LAYERNORM_FORWARD: layernorm_forward(d, a); break;
-    case HETRUN_OP_LAYERNORM_BACKWARD: layernorm_backward(d, a); break;
-    case HETRUN_OP_SOFTMAX_BACKWARD:
-        for (int64_t i = 0; i < m; i++) {
-            double dot = 0.0;
-            for (int64_t j = 0; j < n; j++)
-                dot += LD(a[0], t, i * n + j) * LD(a[1], t, i * n + j);
-            for (int64_t j = 0; j < n; j++) /* dX may alias dY: each element read first */
-                ST(a[2], t, i * n + j, LD(a[0], t, i * n + j) * (LD(a[1], t, i * n + j) - dot));
-        }
-        break;
-    case HETRUN_OP_EMBEDDING_FORWARD:
-        for (int64_t i = 0; i < m; i++) {
-            int32_t id = ((const int32_t *)a[0])[i];
-            for (int64_t j = 0; j < n; j++) {
-                double v =
-                    (id >= 0 && id < d->k) ? d->alpha * LD(a[1], t, (int64_t)id * n + j) : NAN;
-                if (d->beta != 0.0) v += d->beta * LD(a[2], t, i * n + j);
-                ST(a[2], t, i * n + j, v);
-            }
-        }
-        break;
-    case HETRUN_OP_EMBEDDING_BACKWARD: embedding_backward(d, a); break;
-    case HETRUN_OP_NONFINITE_COUNT: {
-        int32_t count = d->beta != 0.0 ? ((const int32_t *)a[1])[0] : 0;
-        for (int64_t i = 0; i < mn; i++)
-            count += !isfinite(LD(a[0], t, i));
-        ((int32_t *)a[1])[0] = count;
-        break;
-    }
-    case HETRUN_OP_SUM_SQUARES: {
-        double sum = 0.0;
-        for (int64_t i = 0; i < mn; i++) {
-            double x = LD(a[0], t, i);
-            sum += x * x;
-        }
-        double old = d->beta != 0.0 ? d->beta * LD(a[1], HETRUN_F32, 0) : 0.0;
-        ST(a[1], HETRUN_F32, 0, d->alpha * sum + old);
-        break;
-    }
-    default: return -1;
-    }
+    hetrun_op_info_of(d->kind)->reference(d, a);
     return 0;
 }

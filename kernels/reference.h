@@ -15,15 +15,40 @@ extern "C" {
 
 /**
  * Runs `desc` on host operands `args[0..arity)` (each pointing at the operand's first
- * element, laid out as the catalogue says). Returns 0, or -1 when the descriptor is not
- * valid for the catalogue.
+ * element, laid out as the catalogue says) through the op table's reference function.
+ * Returns 0, or -1 when the descriptor is not valid for the catalogue.
  */
 int hetrun_reference_run(const hetrun_op_desc *desc, void *const *args);
 
-/** Attention forward and backward (kernels/reference_attention.c); operands as
- *  hetrun_reference_run's, descriptor already valid. */
-void hetrun_reference_attention_forward(const hetrun_op_desc *desc, void *const *args);
-void hetrun_reference_attention_backward(const hetrun_op_desc *desc, void *const *args);
+/* The reference of each op (the op table's `reference`): descriptor already valid,
+ * operands as hetrun_reference_run's. Attention is in kernels/reference_attention.c. */
+void hetrun_ref_gemm(const hetrun_op_desc *desc, void *const *args);
+void hetrun_ref_bias_add(const hetrun_op_desc *desc, void *const *args);
+void hetrun_ref_act_forward(const hetrun_op_desc *desc, void *const *args);
+void hetrun_ref_act_backward(const hetrun_op_desc *desc, void *const *args);
+void hetrun_ref_softmax(const hetrun_op_desc *desc, void *const *args);
+void hetrun_ref_xent_forward(const hetrun_op_desc *desc, void *const *args);
+void hetrun_ref_xent_backward(const hetrun_op_desc *desc, void *const *args);
+void hetrun_ref_layernorm(const hetrun_op_desc *desc, void *const *args);
+void hetrun_ref_reduce_sum_axis0(const hetrun_op_desc *desc, void *const *args);
+void hetrun_ref_reduce_sum_axis1(const hetrun_op_desc *desc, void *const *args);
+void hetrun_ref_scale(const hetrun_op_desc *desc, void *const *args);
+void hetrun_ref_axpy(const hetrun_op_desc *desc, void *const *args);
+void hetrun_ref_mul(const hetrun_op_desc *desc, void *const *args);
+void hetrun_ref_fill(const hetrun_op_desc *desc, void *const *args);
+void hetrun_ref_sgd_momentum(const hetrun_op_desc *desc, void *const *args);
+void hetrun_ref_adamw(const hetrun_op_desc *desc, void *const *args);
+void hetrun_ref_cast(const hetrun_op_desc *desc, void *const *args);
+void hetrun_ref_gemm_bias_act(const hetrun_op_desc *desc, void *const *args);
+void hetrun_ref_attention_forward(const hetrun_op_desc *desc, void *const *args);
+void hetrun_ref_attention_backward(const hetrun_op_desc *desc, void *const *args);
+void hetrun_ref_layernorm_forward(const hetrun_op_desc *desc, void *const *args);
+void hetrun_ref_layernorm_backward(const hetrun_op_desc *desc, void *const *args);
+void hetrun_ref_softmax_backward(const hetrun_op_desc *desc, void *const *args);
+void hetrun_ref_embedding_forward(const hetrun_op_desc *desc, void *const *args);
+void hetrun_ref_embedding_backward(const hetrun_op_desc *desc, void *const *args);
+void hetrun_ref_nonfinite_count(const hetrun_op_desc *desc, void *const *args);
+void hetrun_ref_sum_squares(const hetrun_op_desc *desc, void *const *args);
 
 /** Reads element `i` of a buffer of `dtype` as double. */
 double hetrun_load_as_double(const void *base, hetrun_dtype dtype, uint64_t i);

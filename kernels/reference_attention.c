@@ -57,7 +57,7 @@ static double score_row(const hetrun_op_desc *d, const attn_layout *l, void *con
     return mx;
 }
 
-void hetrun_reference_attention_forward(const hetrun_op_desc *d, void *const *a) {
+void hetrun_ref_attention_forward(const hetrun_op_desc *d, void *const *a) {
     const hetrun_dtype t = (hetrun_dtype)d->dtype;
     const attn_layout l = layout_of(d);
     double *s = malloc((size_t)l.lk * sizeof *s);
@@ -85,7 +85,7 @@ void hetrun_reference_attention_forward(const hetrun_op_desc *d, void *const *a)
 /* With P = exp(S - lse) and D_i = dO_i . O_i:
  *   dV_j = sum_i P_ij dO_i;  dP_ij = dO_i . V_j;  dS_ij = P_ij (dP_ij - D_i);
  *   dQ_i = alpha sum_j dS_ij K_j;  dK_j = alpha sum_i dS_ij Q_i. */
-void hetrun_reference_attention_backward(const hetrun_op_desc *d, void *const *a) {
+void hetrun_ref_attention_backward(const hetrun_op_desc *d, void *const *a) {
     const hetrun_dtype t = (hetrun_dtype)d->dtype;
     const attn_layout l = layout_of(d);
     double *s = malloc((size_t)l.lk * sizeof *s);

@@ -77,9 +77,10 @@ static void gemm_bias_act_f32(const hetrun_op_desc *d, void *const *p) {
     hetrun_cpu_parallel((d->m + c.chunk - 1) / c.chunk, epilogue_rows, &c);
 }
 
-/* fp16/bf16 inputs: widened to fp32 copies (exact), the fp32 path, one rounding of C and
- * aux at the end. C is widened even when beta is 0 so its row padding comes back as it
- * was. Returns 0 or -1 (no memory for the copies). */
+/* fp16/bf16 inputs: widened to fp32 copies (exact), the fp32 path, one rounding of C's
+ * rows and aux at the end (the padding between C's rows is never written back: a NaN
+ * there would not survive the round trip bit for bit). Returns 0 or -1 (no memory for the copies).
+ */
 static int gemm_bias_act(const hetrun_op_desc *d, void *const *p) {
     if (d->dtype == HETRUN_F32) {
         gemm_bias_act_f32(d, p);
@@ -105,7 +106,10 @@ static int gemm_bias_act(const hetrun_op_desc *d, void *const *p) {
     }
     gemm_bias_act_f32(d, q);
     if (narrow) {
-        hetrun_cpu_cast(q[3], HETRUN_F32, p[3], out, (int64_t)sc);
+        const int64_t ldc = d->ldc ? d->ldc : d->n; /* C's rows only: padding is not C */
+        for (int64_t i = 0; i < d->m; i++)
+            hetrun_cpu_cast((float *)q[3] + i * ldc, HETRUN_F32, (uint16_t *)p[3] + i * ldc, out,
+                            d->n);
         if (aux) hetrun_cpu_cast(q[4], HETRUN_F32, p[4], out, (int64_t)sx);
     }
     free(w);

@@ -134,7 +134,10 @@ static void gemm_one(const hetrun_op_desc *d, void *const *p, void *ws) {
             convert(p[1], (int)d->dtype, b, HETRUN_F32, s[1]);
             L->sgemm(CPU_ROW_MAJOR, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         }
-        if (d->out_dtype != HETRUN_F32) convert(c, HETRUN_F32, p[2], (int)d->out_dtype, s[2]);
+        if (d->out_dtype != HETRUN_F32) /* C's rows only: the padding between them is not C */
+            for (int64_t i = 0; i < d->m; i++)
+                convert(c + i * ldc, HETRUN_F32, (uint16_t *)p[2] + i * ldc, (int)d->out_dtype,
+                        (uint64_t)d->n);
         break;
     }
     case HETRUN_I8: { /* exact in fp64: |sum| <= k * 2^14 < 2^53 */

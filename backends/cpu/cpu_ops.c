@@ -19,7 +19,7 @@ hetrun_status cpu_op_supported(hetrun_device *dev, const hetrun_op_desc *d) {
     (void)dev;
     char why[256];
     if (!hetrun_op_desc_valid(d, why, sizeof why))
-        return cpu_error(HETRUN_ERR_UNSUPPORTED, "cpu: %s", why);
+        return cpu_error(HETRUN_ERR_INVALID, "cpu: invalid descriptor: %s", why);
     /* Every catalogue pair is implemented; float dtypes only outside GEMM (the catalogue
      * already enforces that). */
     if (d->kind != HETRUN_OP_GEMM && d->kind != HETRUN_OP_CAST && !is_float(d->dtype))
@@ -75,8 +75,8 @@ hetrun_status cpu_op_run(hetrun_queue *q, const hetrun_op_desc *d, const hetrun_
     if (st != HETRUN_OK) return st;
     const int arity = hetrun_op_arity(d->kind);
     if (nargs != arity)
-        return cpu_error(HETRUN_ERR_INVALID, "cpu: %s takes %d operands, got %d",
-                         hetrun_op_name(d->kind), arity, nargs);
+        return cpu_error(HETRUN_ERR_INVALID, "cpu: %s: nargs %d, but the op takes %d operands",
+                         hetrun_op_name(d->kind), nargs, arity);
     void *p[HETRUN_OP_MAX_ARGS] = {0};
     for (int a = 0; a < arity; a++) {
         if (!hetrun_op_arg_present(d, a)) continue; /* optional operand not in use */

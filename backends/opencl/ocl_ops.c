@@ -279,8 +279,8 @@ hetrun_status ocl_op_run(hetrun_queue *q, const hetrun_op_desc *d, const hetrun_
     if (st != HETRUN_OK) return st;
     const int arity = hetrun_op_arity((hetrun_op_kind)d->kind);
     if (nargs != arity || !t)
-        return ocl_fail(HETRUN_ERR_INVALID, "op %s: %d operands given, %d expected", opname(d),
-                        nargs, arity);
+        return ocl_fail(HETRUN_ERR_INVALID, "op %s: nargs %d, but the op takes %d operands",
+                        opname(d), nargs, arity);
     for (int i = 0; i < arity; i++) {
         hetrun_dtype adt = hetrun_op_arg_dtype(d, i);
         uint64_t es = hetrun_dtype_size(adt), bytes = hetrun_op_arg_bytes(d, i);

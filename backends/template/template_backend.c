@@ -236,7 +236,8 @@ static hetrun_status tpl_event_elapsed_ms(hetrun_event *a, hetrun_event *b, doub
 static hetrun_status tpl_op_supported(hetrun_device *dev, const hetrun_op_desc *d) {
     (void)dev;
     char why[256];
-    if (!hetrun_op_desc_valid(d, why, sizeof why)) return fail(HETRUN_ERR_UNSUPPORTED, "%s", why);
+    if (!hetrun_op_desc_valid(d, why, sizeof why))
+        return fail(HETRUN_ERR_INVALID, "invalid descriptor: %s", why);
     if (d->dtype != HETRUN_F32 && !(d->kind == HETRUN_OP_CAST))
         return fail(HETRUN_ERR_UNSUPPORTED, "%s supports fp32 only, not %s",
                     hetrun_op_name(d->kind), hetrun_dtype_name(d->dtype));
@@ -258,10 +259,11 @@ static hetrun_status tpl_op_run(hetrun_queue *q, const hetrun_op_desc *d, const 
     hetrun_status st = tpl_op_supported(q->dev, d);
     if (st != HETRUN_OK) return st;
     if (nargs != hetrun_op_arity(d->kind))
-        return fail(HETRUN_ERR_INVALID, "%s takes %d operands, got %d", hetrun_op_name(d->kind),
-                    hetrun_op_arity(d->kind), nargs);
-    void *p[HETRUN_OP_MAX_ARGS];
+        return fail(HETRUN_ERR_INVALID, "%s: nargs %d, but the op takes %d operands",
+                    hetrun_op_name(d->kind), nargs, hetrun_op_arity(d->kind));
+    void *p[HETRUN_OP_MAX_ARGS] = {NULL};
     for (int a = 0; a < nargs; a++) {
+        if (!hetrun_op_arg_present(d, a)) continue; /* optional operand not in use */
         if ((st = in_range(args[a], hetrun_op_arg_bytes(d, a), hetrun_op_name(d->kind))) !=
             HETRUN_OK)
             return st;

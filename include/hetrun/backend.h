@@ -277,6 +277,10 @@ typedef struct hetrun_backend_ops {
 /** Signature of the entry symbol. */
 typedef const hetrun_backend_ops *(*hetrun_backend_entry_fn)(void);
 
+/** The entry point every module defines (with HETRUN_BACKEND_EXPORT); declared here so a
+ *  module's definition is checked against it. */
+HETRUN_BACKEND_EXPORT const hetrun_backend_ops *hetrun_backend_entry(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -230,8 +230,15 @@ int hetrun_exec_op(hetrun_session *s, const hetrun_op_desc *desc, const hetrun_t
 
 int hetrun_session_supports(hetrun_session *s, const hetrun_op_desc *desc, char *why,
                             size_t whylen) {
-    if (s->ops->op_supported(s->device, desc) == HETRUN_OK) return 1;
     const char *name = hetrun_op_name(desc->kind) ? hetrun_op_name(desc->kind) : "?";
+    const hetrun_op_info *op = hetrun_op_info_of(desc->kind);
+    if (op && s->ops->abi_minor < op->since_minor) { /* never shown to an older module */
+        snprintf(why, whylen, "op %s needs backend ABI 1.%u; module %s declares ABI %u.%u", name,
+                 (unsigned)op->since_minor, s->ops->name, (unsigned)s->ops->abi_major,
+                 (unsigned)s->ops->abi_minor);
+        return 0;
+    }
+    if (s->ops->op_supported(s->device, desc) == HETRUN_OK) return 1;
     snprintf(why, whylen, "%s backend does not support %s with %s -> %s: %s",
              hetrun_session_backend_name(s), name, hetrun_dtype_name(desc->dtype),
              hetrun_dtype_name(desc->out_dtype), s->ops->last_error());

@@ -11,12 +11,14 @@
  * double-precision dot product. An element passes when
  *   |got - ref| <= tol * (|ref| + max|ref|)          (all ops but GEMM)
  *   |got - ref| <= tol * sum_l |a_il b_lj|            (GEMM, the classical bound)
- * with tol = 4 u_out + 8 u_acc sqrt(L): u_out the unit roundoff of the coarser of the
- * input and output dtypes (the final rounding, with room for a 1-ulp tie), u_acc that of
- * the arithmetic (fp32 for fp16/bf16 inputs, which every backend computes in fp32; the
- * TF32 roundoff for an fp32 GEMM allowed TF32; the dtype's own otherwise) and L the
- * reduction length of the op (1 for elementwise ops). Pure outputs are poisoned with NaN
- * before the checked run, so an element never written fails. */
+ * with tol the op table's hetrun_op_tolerance: 4 u_out + ulps u_acc + 8 u_acc sqrt(L)
+ * (8 u_acc L for cancelling backward sums), u_out the unit roundoff of the coarser of the
+ * input and output dtypes (the final rounding, with room for a tie), ulps the row's
+ * allowance for transcendental functions (16, or 0 without), u_acc that of the arithmetic (fp32 for
+ * fp16/bf16 inputs, which every backend computes in fp32; the TF32 roundoff for an fp32 GEMM
+ * allowed TF32; the dtype's own otherwise) and L the reduction length of the op (1 for elementwise
+ * ops). Shapes, inputs and which operands are written come from the op table too. Pure outputs are
+ * poisoned before the checked run, so an element never written fails. */
 #include "workloads/bench.h"
 
 #include <math.h>
@@ -29,28 +31,18 @@
 #include "workloads/stats.h"
 #include "workloads/workload.h"
 
-static const char *const op_choices[] = {"gemm",
-                                         "bias_add",
-                                         "act_forward",
-                                         "act_backward",
-                                         "softmax",
-                                         "xent_forward",
-                                         "xent_backward",
-                                         "layernorm",
-                                         "reduce_sum_axis0",
-                                         "reduce_sum_axis1",
-                                         "scale",
-                                         "axpy",
-                                         "mul",
-                                         "fill",
-                                         "sgd_momentum",
-                                         "adamw",
-                                         "cast",
-                                         "allreduce",
-                                         "allgather",
-                                         "reduce_scatter",
-                                         "broadcast",
-                                         NULL};
+/* The `op` choices come from the op table (kind order), then the collectives. Filled
+ * before main, read by the schema. */
+static const char *op_choices[HETRUN_BENCH_OP_CHOICES + 1];
+
+__attribute__((constructor)) static void bench_fill_choices(void) {
+    static const char *const collectives[] = {"allreduce", "allgather", "reduce_scatter",
+                                              "broadcast"};
+    for (int k = 0; k < HETRUN_OP_KIND_COUNT; k++)
+        op_choices[k] = hetrun_op_name((hetrun_op_kind)k);
+    for (int c = HETRUN_BENCH_ALLREDUCE; c < HETRUN_BENCH_OP_CHOICES; c++)
+        op_choices[c] = collectives[c - HETRUN_BENCH_ALLREDUCE];
+}
 static const char *const peak_choices[] = {"auto", "backend", "probe", "none", NULL};
 static const char *const buffer_choices[] = {"both", "host", "device", NULL};
 
@@ -58,17 +50,19 @@ static const char *const buffer_choices[] = {"both", "host", "device", NULL};
 static const hetrun_field bench_fields[] = {
     {"op", HETRUN_FIELD_ENUM, HETRUN_FIELD_REQUIRED | HETRUN_FIELD_SWEEP, P(op), 1, 0, op_choices,
      NULL, NULL,
-     "catalogue op (gemm, softmax, layernorm, ...) or collective (allreduce, allgather, "
-     "reduce_scatter, broadcast)"},
+     "op of the op table (docs/ops.md: gemm, softmax, attention_forward, ...) or collective "
+     "(allreduce, allgather, reduce_scatter, broadcast)"},
     {"dtype", HETRUN_FIELD_DTYPE, HETRUN_FIELD_SWEEP, P(dtype), 1, 0, NULL, NULL, NULL,
-     "element type; gemm also int8 (C int32); cast converts fp32 to fp16, others to fp32; "
-     "collectives: fp32, fp64 or int32; default: the job's precision"},
+     "input type, one the op accepts (docs/ops.md; the output type is the op's first pair "
+     "with it: int8 gemm gives int32, cast fp32 gives fp16, others to fp32); collectives: "
+     "fp32, fp64 or int32; default: the job's precision"},
     {"size", HETRUN_FIELD_INT, HETRUN_FIELD_SWEEP, P(size), 1, 1 << 20, NULL, NULL, "1024",
-     "gemm: m = n = k = size; other ops: rows of the m x n operand"},
+     "gemm, gemm_bias_act: m = n = k = size; attention: tokens (m = n); other ops: rows m"},
     {"cols", HETRUN_FIELD_INT, HETRUN_FIELD_SWEEP, P(cols), 1, 1 << 24, NULL, NULL, "1024",
-     "other ops: columns n (the row length softmax, layernorm and axis-1 sums reduce over)"},
+     "columns n (the row length softmax, layernorm and axis-1 sums reduce over); attention: "
+     "heads x 64 (head dim 64, causal); embeddings: width (8192 table rows)"},
     {"act", HETRUN_FIELD_ENUM, HETRUN_FIELD_SWEEP, P(act), 1, 0, hetrun_act_choices, NULL, "gelu",
-     "activation of act_forward and act_backward"},
+     "activation of act_forward, act_backward and gemm_bias_act"},
     {"warmup", HETRUN_FIELD_INT, HETRUN_FIELD_SWEEP, P(warmup), 0, 1000000, NULL, NULL, "2",
      "untimed runs before the timed ones"},
     {"iterations", HETRUN_FIELD_INT, HETRUN_FIELD_SWEEP, P(iterations), 1, 1000000, NULL, NULL,
@@ -105,128 +99,52 @@ static void bench_check_fields(const void *obj, const hetrun_check_ctx *ctx) {
                                (long long)p->min_bytes, (long long)p->max_bytes);
         return;
     }
-    if (t == HETRUN_I32)
-        hetrun_check_error(ctx, "dtype", "int32 is not an input type of any benchmarked op");
-    if (t == HETRUN_I8 && p->op != HETRUN_OP_GEMM)
-        hetrun_check_error(ctx, "dtype", "int8 is a GEMM input type only (op %s)",
-                           op_choices[p->op]);
-    double s = (double)p->size;
-    if (p->op == HETRUN_OP_GEMM ? 3.0 * s * s > 1e12 : s * (double)p->cols > 1e12)
-        hetrun_check_error(ctx, "size", "operands larger than 1e12 elements");
+    const hetrun_op_info *op = hetrun_op_info_of((uint32_t)p->op);
+    int accepted = 0;
+    for (int i = 0; i < op->npairs; i++)
+        accepted |= op->pairs[i][0] == t;
+    if (!accepted) {
+        hetrun_check_error(ctx, "dtype", "%s is not an input type of op %s (docs/ops.md)",
+                           hetrun_dtype_name(t), op->name);
+        return;
+    }
+    hetrun_op_desc d = hetrun_op_bench_desc((hetrun_op_kind)p->op, t, p->size, p->cols);
+    double elements = 0.0;
+    for (int a = 0; a < op->arity; a++)
+        elements += (double)hetrun_op_arg_elements(&d, a);
+    if (elements > 1e12) hetrun_check_error(ctx, "size", "operands larger than 1e12 elements");
 }
 
 static const hetrun_schema bench_schema = {"bench", sizeof(hetrun_bench_params), bench_fields,
                                            sizeof bench_fields / sizeof bench_fields[0],
                                            bench_check_fields};
 
-/* The descriptor a point benchmarks; parameters are typical of training. */
+/* The descriptor a point benchmarks: the op table's bench shape, typical scalars. */
 static hetrun_op_desc point_desc(const hetrun_bench_params *p, const hetrun_session *s) {
-    hetrun_op_kind kind = (hetrun_op_kind)p->op;
-    hetrun_op_desc d = hetrun_op_desc_init(kind, (hetrun_dtype)p->dtype);
-    d.m = p->size;
-    d.n = p->cols;
-    switch (kind) {
-    case HETRUN_OP_GEMM:
-        d.n = d.k = p->size;
-        if (p->dtype == HETRUN_I8) d.out_dtype = HETRUN_I32;
-        if (s->job && s->job->allow_tf32) d.flags |= HETRUN_OP_ALLOW_TF32;
-        break;
-    case HETRUN_OP_ACT_FORWARD:
-    case HETRUN_OP_ACT_BACKWARD: d.act = (uint32_t)p->act; break;
-    case HETRUN_OP_XENT_BACKWARD: d.alpha = 1.0 / (double)d.m; break;
-    case HETRUN_OP_LAYERNORM: d.p[0] = 1e-5; break;
-    case HETRUN_OP_SCALE:
-    case HETRUN_OP_AXPY: d.alpha = 0.5; break;
-    case HETRUN_OP_FILL: d.alpha = 1.5; break;
-    case HETRUN_OP_SGD_MOMENTUM: d.p[0] = 0.01, d.p[1] = 0.9, d.p[2] = 1e-4; break;
-    case HETRUN_OP_ADAMW:
-        d.p[0] = 1e-3, d.p[1] = 0.9, d.p[2] = 0.999, d.p[3] = 1e-8, d.p[4] = 0.01, d.p[5] = 1;
-        break;
-    case HETRUN_OP_CAST: d.out_dtype = p->dtype == HETRUN_F32 ? HETRUN_F16 : HETRUN_F32; break;
-    default: break;
-    }
+    hetrun_op_desc d =
+        hetrun_op_bench_desc((hetrun_op_kind)p->op, (hetrun_dtype)p->dtype, p->size, p->cols);
+    const hetrun_op_info *op = hetrun_op_info_of(d.kind);
+    if (op->uses_act) d.act = (uint32_t)p->act;
+    if (s->job && s->job->allow_tf32 && (op->flags & HETRUN_OP_ALLOW_TF32))
+        d.flags |= HETRUN_OP_ALLOW_TF32;
     return d;
 }
 
-/* Operand roles: bit a set in `out` = operand a is written; in `poison` = written
- * without being read (so it is NaN-poisoned before the checked run). */
-static void op_roles(const hetrun_op_desc *d, unsigned *out, unsigned *poison) {
-    static const unsigned outs[HETRUN_OP_KIND_COUNT] = {[HETRUN_OP_GEMM] = 4,
-                                                        [HETRUN_OP_BIAS_ADD] = 4,
-                                                        [HETRUN_OP_ACT_FORWARD] = 2,
-                                                        [HETRUN_OP_ACT_BACKWARD] = 4,
-                                                        [HETRUN_OP_SOFTMAX] = 2,
-                                                        [HETRUN_OP_XENT_FORWARD] = 12,
-                                                        [HETRUN_OP_XENT_BACKWARD] = 4,
-                                                        [HETRUN_OP_LAYERNORM] = 8,
-                                                        [HETRUN_OP_REDUCE_SUM_AXIS0] = 2,
-                                                        [HETRUN_OP_REDUCE_SUM_AXIS1] = 2,
-                                                        [HETRUN_OP_SCALE] = 2,
-                                                        [HETRUN_OP_AXPY] = 2,
-                                                        [HETRUN_OP_MUL] = 4,
-                                                        [HETRUN_OP_FILL] = 1,
-                                                        [HETRUN_OP_SGD_MOMENTUM] = 5,
-                                                        [HETRUN_OP_ADAMW] = 13,
-                                                        [HETRUN_OP_CAST] = 2};
-    *out = outs[d->kind];
-    switch ((hetrun_op_kind)d->kind) {
-    case HETRUN_OP_AXPY:
-    case HETRUN_OP_SGD_MOMENTUM:
-    case HETRUN_OP_ADAMW:
-    case HETRUN_OP_REDUCE_SUM_AXIS0: /* alpha/beta ops: not poisoned, beta = 0 anyway */
-    case HETRUN_OP_REDUCE_SUM_AXIS1: *poison = 0; break;
-    default: *poison = *out;
-    }
-}
-
-/* Length of the sums behind one output element, for the tolerance. */
-static double reduction_length(const hetrun_op_desc *d) {
-    switch ((hetrun_op_kind)d->kind) {
-    case HETRUN_OP_GEMM: return (double)d->k;
-    case HETRUN_OP_SOFTMAX:
-    case HETRUN_OP_XENT_FORWARD:
-    case HETRUN_OP_XENT_BACKWARD:
-    case HETRUN_OP_LAYERNORM:
-    case HETRUN_OP_REDUCE_SUM_AXIS1: return (double)d->n;
-    case HETRUN_OP_REDUCE_SUM_AXIS0: return (double)d->m;
-    default: return 1.0;
-    }
-}
-
-/* The check tolerance of a point (see the file comment). */
-static double check_tolerance(const hetrun_op_desc *d) {
-    const hetrun_dtype ti = (hetrun_dtype)d->dtype, to = (hetrun_dtype)d->out_dtype;
-    const double u_out = fmax(hetrun_dtype_unit_roundoff(ti), hetrun_dtype_unit_roundoff(to));
-    double u_acc = hetrun_dtype_unit_roundoff(ti);
-    if (ti == HETRUN_F16 || ti == HETRUN_BF16) u_acc = hetrun_dtype_unit_roundoff(HETRUN_F32);
-    if (ti == HETRUN_F32 && d->kind == HETRUN_OP_GEMM && (d->flags & HETRUN_OP_ALLOW_TF32))
-        u_acc = 0x1.0p-11;
-    return 4.0 * u_out + 8.0 * u_acc * sqrt(reduction_length(d));
-}
-
-/* Random inputs: values in [-1, 1) (int8: [-8, 8)), labels in [0, n), second moments of
- * AdamW in [0, 1) (they are squares); pure outputs poisoned. */
+/* Inputs from the op table's value rules; outputs the op does not read are poisoned (NaN
+ * in every float format, INT32_MIN for integers) so an element never written fails. */
 static void fill_inputs(const hetrun_op_desc *d, void *const *host, const uint64_t *bytes,
-                        unsigned poison, hetrun_rng *rng) {
-    int arity = hetrun_op_arity((hetrun_op_kind)d->kind);
-    for (int a = 0; a < arity; a++) {
+                        hetrun_rng *rng) {
+    uint64_t state = hetrun_rng_next(rng);
+    for (int a = 0; a < hetrun_op_arity(d->kind); a++) {
         hetrun_dtype t = hetrun_op_arg_dtype(d, a);
         uint64_t count = bytes[a] / hetrun_dtype_size(t);
-        if (poison & (1u << a)) {
-            if (t == HETRUN_I32)
-                for (uint64_t i = 0; i < count; i++)
-                    ((int32_t *)host[a])[i] = INT32_MIN;
-            else
-                memset(host[a], 0xff, bytes[a]); /* NaN in every float format */
-        } else if ((d->kind == HETRUN_OP_XENT_FORWARD || d->kind == HETRUN_OP_XENT_BACKWARD) &&
-                   a == 1) {
+        if (hetrun_op_arg_reads(d, a)) {
+            hetrun_op_fill_arg(d, a, host[a], count, &state);
+        } else if (t == HETRUN_I32) {
             for (uint64_t i = 0; i < count; i++)
-                ((int32_t *)host[a])[i] = (int32_t)(hetrun_rng_next(rng) % (uint64_t)d->n);
-        } else if (d->kind == HETRUN_OP_ADAMW && a == 3) {
-            hetrun_fill_uniform(host[a], t, count, 0.0, 1.0, rng);
+                ((int32_t *)host[a])[i] = INT32_MIN;
         } else {
-            double r = t == HETRUN_I8 ? 8.0 : 1.0;
-            hetrun_fill_uniform(host[a], t, count, -r, r, rng);
+            memset(host[a], 0xff, bytes[a]);
         }
     }
 }
@@ -234,11 +152,11 @@ static void fill_inputs(const hetrun_op_desc *d, void *const *host, const uint64
 /* Full comparison of every written operand with the reference. Returns the worst
  * error / (|ref| + max|ref|) over all elements; NaN or an unwritten element gives +inf. */
 static double compare_full(const hetrun_op_desc *d, void *const *got, void *const *ref,
-                           const uint64_t *bytes, unsigned out) {
+                           const uint64_t *bytes) {
     double worst = 0.0;
     int arity = hetrun_op_arity((hetrun_op_kind)d->kind);
     for (int a = 0; a < arity; a++) {
-        if (!(out & (1u << a))) continue;
+        if (!hetrun_op_arg_writes(d, a)) continue;
         hetrun_dtype t = hetrun_op_arg_dtype(d, a);
         uint64_t count = bytes[a] / hetrun_dtype_size(t);
         double maxref = 0.0;
@@ -309,8 +227,6 @@ static int bench_op(hetrun_session *s, const hetrun_bench_params *p, cJSON *resu
     uint64_t bytes[HETRUN_OP_MAX_ARGS] = {0};
     for (int a = 0; a < arity; a++)
         bytes[a] = hetrun_op_arg_bytes(&d, a);
-    unsigned out = 0, poison = 0;
-    op_roles(&d, &out, &poison);
 
     int rc = -1;
     hetrun_buffer *buf[HETRUN_OP_MAX_ARGS] = {NULL};
@@ -337,7 +253,7 @@ static int bench_op(hetrun_session *s, const hetrun_bench_params *p, cJSON *resu
     }
     uint64_t seed = s->job ? (uint64_t)s->job->seed : 1;
     hetrun_rng rng = hetrun_rng_seed(seed, (uint64_t)s->rank);
-    fill_inputs(&d, host, bytes, poison, &rng);
+    fill_inputs(&d, host, bytes, &rng);
     hetrun_tensor args[HETRUN_OP_MAX_ARGS];
     for (int a = 0; a < arity; a++) {
         if (hetrun_session_alloc(s, bytes[a], &buf[a]) != 0) goto out;
@@ -347,7 +263,8 @@ static int bench_op(hetrun_session *s, const hetrun_bench_params *p, cJSON *resu
     if (p->check) {
         if (hetrun_exec_op(s, &d, args) != 0 || hetrun_session_sync(s) != 0) goto out;
         for (int a = 0; a < arity; a++)
-            if ((out & (1u << a)) && hetrun_session_d2h(s, got[a], args[a], bytes[a]) != 0)
+            if (hetrun_op_arg_writes(&d, a) &&
+                hetrun_session_d2h(s, got[a], args[a], bytes[a]) != 0)
                 goto out;
     }
     for (int64_t i = 0; i < p->warmup; i++)
@@ -396,7 +313,7 @@ static int bench_op(hetrun_session *s, const hetrun_bench_params *p, cJSON *resu
     cJSON_AddStringToObject(result, "peak_source", source);
 
     if (p->check) {
-        double tol = check_tolerance(&d);
+        double tol = hetrun_op_tolerance(&d);
         double err;
         char method[160];
         if (d.kind == HETRUN_OP_GEMM) {
@@ -414,7 +331,7 @@ static int bench_op(hetrun_session *s, const hetrun_bench_params *p, cJSON *resu
                          "bench %s: the reference refused the descriptor", name);
                 goto out;
             }
-            err = compare_full(&d, got, ref, bytes, out);
+            err = compare_full(&d, got, ref, bytes);
             snprintf(method, sizeof method,
                      "every output element vs kernels/reference.c, error relative to "
                      "|ref| + max|ref|");

@@ -13,10 +13,10 @@
 
 #include "exec/session.h"
 
-/** Collective kinds benchmarked after the catalogue ops in the `op` choice list. */
+/** The bench `op` choices: every op of the op table in kind order (an op's choice index is
+ *  its kind), then these collectives. */
 enum {
-    /* ABI 1.1 ops are not benchmarkable until the op table drives this list */
-    HETRUN_BENCH_ALLREDUCE = HETRUN_OP_FIRST_V1_1,
+    HETRUN_BENCH_ALLREDUCE = HETRUN_OP_KIND_COUNT,
     HETRUN_BENCH_ALLGATHER,
     HETRUN_BENCH_REDUCE_SCATTER,
     HETRUN_BENCH_BROADCAST,
@@ -38,8 +38,8 @@ enum {
 typedef struct hetrun_bench_params {
     int op;       /**< index into the choice list: catalogue op kind or HETRUN_BENCH_* */
     int dtype;    /**< ::hetrun_dtype */
-    int64_t size; /**< gemm: m = n = k = size; other ops: rows m */
-    int64_t cols; /**< other ops: columns n */
+    int64_t size; /**< the op table's bench shape: gemm m = n = k = size; rows, tokens */
+    int64_t cols; /**< columns n; attention: model width (heads x 64) */
     int act;      /**< ::hetrun_activation for act_* ops */
     int64_t warmup, iterations;
     bool check;

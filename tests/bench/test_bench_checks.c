@@ -1,7 +1,7 @@
 /* The bench correctness checks must be able to fail: the op comparison (every catalogue
  * op but GEMM, against kernels/reference.c), the GEMM comparison (full and sampled) and
  * the collectives' exact #wrong count, each fed a correct output (must pass) and outputs
- * with one wrong element, an unwritten (NaN-poisoned) element, or a wrong rank's data
+ * with one wrong element, an unwritten (poisoned) element, or a wrong rank's data
  * (must fail). The bench sources are included so their static helpers are reachable. */
 #include "../../launcher/workloads/bench.c"
 #include "../../launcher/workloads/bench_coll.c"
@@ -19,7 +19,8 @@ static int failures, checks;
     } while (0)
 
 /* Runs the reference twice on the same inputs (as "device" and as reference), then
- * perturbs one output element and checks the comparison notices. */
+ * perturbs one output element and checks the comparison notices. Shapes, inputs and
+ * written operands come from the op table, as in a bench point. */
 static void op_case(hetrun_op_kind kind, hetrun_dtype t) {
     hetrun_bench_params p;
     memset(&p, 0, sizeof p);
@@ -35,32 +36,37 @@ static void op_case(hetrun_op_kind kind, hetrun_dtype t) {
         bytes[a] = hetrun_op_arg_bytes(&d, a);
         host[a] = malloc(bytes[a]), got[a] = malloc(bytes[a]), ref[a] = malloc(bytes[a]);
     }
-    unsigned out, poison;
-    op_roles(&d, &out, &poison);
     hetrun_rng rng = hetrun_rng_seed(5, (uint64_t)kind);
-    fill_inputs(&d, host, bytes, poison, &rng);
+    fill_inputs(&d, host, bytes, &rng);
     for (int a = 0; a < arity; a++)
         memcpy(got[a], host[a], bytes[a]), memcpy(ref[a], host[a], bytes[a]);
     const char *name = hetrun_op_name(kind);
     CHECK(hetrun_reference_run(&d, got) == 0 && hetrun_reference_run(&d, ref) == 0,
           "%s: reference refused", name);
-    double tol = check_tolerance(&d);
-    double e = compare_full(&d, got, ref, bytes, out);
+    double tol = hetrun_op_tolerance(&d);
+    double e = compare_full(&d, got, ref, bytes);
     CHECK(e <= tol, "%s %s: identical outputs rejected (%g > %g)", name, hetrun_dtype_name(t), e,
           tol);
-    /* The last written operand, element 3: add 5 % of the largest |ref| plus one. */
+    /* The last written operand, element 3 (or its only one): add one plus 5 % of
+     * |ref| + max|ref| (the comparison's scale, so wide-range casts are hit too). */
     int w = 0;
     for (int a = 0; a < arity; a++)
-        if (out & (1u << a)) w = a;
+        if (hetrun_op_arg_writes(&d, a)) w = a;
     hetrun_dtype wt = hetrun_op_arg_dtype(&d, w);
-    double v = hetrun_load_as_double(got[w], wt, 3);
-    hetrun_store_from_double(got[w], wt, 3, v + 1.0 + 0.05 * fabs(v));
-    e = compare_full(&d, got, ref, bytes, out);
+    uint64_t at = hetrun_op_arg_elements(&d, w) > 3 ? 3 : 0;
+    double v = hetrun_load_as_double(got[w], wt, at), maxref = 0.0;
+    for (uint64_t i = 0; i < hetrun_op_arg_elements(&d, w); i++)
+        maxref = fmax(maxref, fabs(hetrun_load_as_double(ref[w], wt, i)));
+    hetrun_store_from_double(got[w], wt, at, v + 1.0 + 0.05 * (fabs(v) + maxref));
+    e = compare_full(&d, got, ref, bytes);
     CHECK(e > tol, "%s %s: a wrong element passed (%g <= %g)", name, hetrun_dtype_name(t), e, tol);
-    /* An element the "device" never wrote (still the NaN poison). */
-    hetrun_store_from_double(got[w], wt, 3, NAN);
-    e = compare_full(&d, got, ref, bytes, out);
-    CHECK(!(e <= tol), "%s %s: an unwritten (NaN) element passed", name, hetrun_dtype_name(t));
+    /* An element the "device" never wrote (still the poison). */
+    if (wt == HETRUN_I32)
+        ((int32_t *)got[w])[at] = INT32_MIN;
+    else
+        hetrun_store_from_double(got[w], wt, at, NAN);
+    e = compare_full(&d, got, ref, bytes);
+    CHECK(!(e <= tol), "%s %s: an unwritten element passed", name, hetrun_dtype_name(t));
     for (int a = 0; a < arity; a++)
         free(host[a]), free(got[a]), free(ref[a]);
 }
@@ -78,7 +84,7 @@ static void gemm_case(int64_t n, hetrun_dtype t) {
     void *args[3] = {in[0], in[1], c};
     CHECK(hetrun_reference_run(&d, args) == 0, "gemm reference refused");
     hetrun_dtype to = (hetrun_dtype)d.out_dtype;
-    double tol = check_tolerance(&d);
+    double tol = hetrun_op_tolerance(&d);
     int sampled = 0;
     hetrun_rng crng = hetrun_rng_seed(1, 2);
     double e = compare_gemm(&d, in, c, &crng, &sampled);
@@ -141,11 +147,12 @@ static void collective_case(int coll, hetrun_dtype t, int nranks) {
 }
 
 int main(void) {
-    static const hetrun_dtype types[] = {HETRUN_F32, HETRUN_F64, HETRUN_F16, HETRUN_BF16};
-    for (int k = 1; k < HETRUN_OP_FIRST_V1_1; k++) /* 1.1 ops: shapes come with the op table */
-        for (int i = 0; i < 4; i++) {
-            op_case((hetrun_op_kind)k, types[i]);
-        }
+    for (int k = 1; k < HETRUN_OP_KIND_COUNT; k++) { /* every op but GEMM, every input type */
+        const hetrun_op_info *op = hetrun_op_info_of((uint32_t)k);
+        for (int i = 0; i < op->npairs; i++)
+            if (i == 0 || op->pairs[i][0] != op->pairs[i - 1][0])
+                op_case((hetrun_op_kind)k, (hetrun_dtype)op->pairs[i][0]);
+    }
     gemm_case(33, HETRUN_F32);
     gemm_case(64, HETRUN_BF16);
     gemm_case(48, HETRUN_I8);

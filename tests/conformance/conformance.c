@@ -1,13 +1,18 @@
-/* hetrun-conformance: runs every op x dtype of the catalogue that a backend claims, on
- * random (never all-zero) inputs at odd and round sizes, transposes, padded leading
- * dimensions and non-zero offsets, and compares with the reference:
+/* hetrun-conformance: runs every op x dtype pair x case of the op table (kernels/catalogue.c)
+ * that a backend claims, on random (never all-zero) inputs, and compares with the reference:
  *   - the cpu backend is compared with kernels/reference.c (double precision);
  *   - every other backend is compared with the cpu backend.
- * Error metric (per output operand): max_i |out_i - ref_i| / max_i |ref_i| (normwise,
- * infinity norm). Bounds: fp32 1e-5, fp64 1e-12, fp16 2e-3, bf16 1.6e-2, int32 exact.
- * Outputs are poisoned (NaN bytes) before each run unless the op reads them, so an
- * unwritten element fails. Exit: 0 all passed, 1 a failure, 2 usage, 77 backend
- * unavailable (skipped).
+ * The cases come from the table: odd and round sizes, transposes, padded row and batch
+ * strides, broadcast batch operands, non-zero offsets, in-place forms where the table allows
+ * aliasing, fused QKV buffers, causal and key-padding masks, fully masked rows, beta 0 over
+ * a NaN output. Outputs the op does not read are poisoned (NaN bytes) first, so an unwritten
+ * element fails, and so does a write into padding the op must leave alone.
+ * Error metric (per output operand): max_i |out_i - ref_i| / max_i |ref_i| (normwise). The
+ * bound is the table's hetrun_op_tolerance (unit roundoffs and the reduction length), twice
+ * that when the reference is the cpu backend (both sides round). Invalid descriptors (shape
+ * overflow, overlapping batch strides, foreign flags, mismatched dtypes, wrong operand
+ * count...) must give HETRUN_ERR_INVALID with a message naming the op, field and value.
+ * Exit: 0 all passed, 1 a failure, 2 usage, 77 backend unavailable (skipped).
  *
  * usage: hetrun-conformance --backend NAME [--device N] [--op NAME] [--dtype NAME]
  *                           [--quick] [--verbose]
@@ -18,18 +23,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "invalid_cases.h"
 #include "kernels/catalogue.h"
 #include "kernels/reference.h"
 #include "loader/loader.h"
 #include "util/log.h"
-#include "workloads/stats.h"
-
-typedef struct shape {
-    int64_t m, n, k;
-    unsigned flags;
-    int pad;    /* extra elements per row (GEMM leading dimensions) */
-    int offset; /* operand offset in elements */
-} shape;
 
 typedef struct backend_ctx {
     hetrun_backend_module module;
@@ -73,199 +71,262 @@ static void close_backend(backend_ctx *b) {
     hetrun_module_close(&b->module);
 }
 
-/* Which operands an op writes, and which of those it also reads. */
-static int is_output(const hetrun_op_desc *d, int a) {
-    int last = hetrun_op_arity(d->kind) - 1;
-    switch (d->kind) {
-    case HETRUN_OP_XENT_FORWARD: return a >= 2;
-    case HETRUN_OP_SGD_MOMENTUM: return a == 0 || a == 2;
-    case HETRUN_OP_ADAMW: return a != 1;
-    case HETRUN_OP_FILL: return a == 0;
-    default: return a == last;
-    }
+/* Where each operand lives: buffer `buf` (an operand index: the owner), element offset. */
+typedef struct layout {
+    int arity, buf[HETRUN_OP_MAX_ARGS];
+    uint64_t off[HETRUN_OP_MAX_ARGS];   /* elements of the operand's dtype */
+    uint64_t bytes[HETRUN_OP_MAX_ARGS]; /* per owner: the buffer's size */
+} layout;
+
+static uint64_t esize(const hetrun_op_desc *d, int a) {
+    return hetrun_dtype_size(hetrun_op_arg_dtype(d, a));
 }
 
-static int output_is_read(const hetrun_op_desc *d, int a) {
-    switch (d->kind) {
-    case HETRUN_OP_GEMM:
-    case HETRUN_OP_REDUCE_SUM_AXIS0:
-    case HETRUN_OP_REDUCE_SUM_AXIS1: return d->beta != 0.0;
-    case HETRUN_OP_AXPY:
-    case HETRUN_OP_SGD_MOMENTUM:
-    case HETRUN_OP_ADAMW: return 1;
-    default: (void)a; return 0;
+/* Own buffers, then the case's sharing: in-place outputs on their partner input, fused
+ * Q, K, V (and dQ, dK, dV) interleaved in one buffer of rows [Q | K | V]. */
+static int make_layout(const hetrun_op_desc *d, const hetrun_op_case *c, layout *l, char *why,
+                       size_t len) {
+    const hetrun_op_info *op = hetrun_op_info_of(d->kind);
+    l->arity = op->arity;
+    for (int a = 0; a < op->arity; a++)
+        l->buf[a] = a, l->off[a] = (uint64_t)c->offset;
+    for (int a = 0; a < op->arity; a++) {
+        uint32_t partners = op->args[a].may_alias;
+        if (!(c->opts & (HETRUN_CASE_INPLACE | HETRUN_CASE_INPLACE2)) || !partners) continue;
+        int b = (c->opts & HETRUN_CASE_INPLACE2) ? 31 - __builtin_clz(partners)
+                                                 : __builtin_ctz(partners);
+        if (hetrun_op_arg_dtype(d, a) != hetrun_op_arg_dtype(d, b) ||
+            hetrun_op_arg_elements(d, a) != hetrun_op_arg_elements(d, b)) {
+            snprintf(why, len, "table: %s operand %d may alias %d but their shapes differ",
+                     op->name, a, b);
+            return -1;
+        }
+        l->buf[a] = b;
     }
+    if (c->opts & HETRUN_CASE_FUSED) {
+        const uint64_t width = (uint64_t)((d->heads > 1 ? d->heads : 1) * d->k);
+        for (int a = 0; a + 2 < op->arity; a++)
+            if (op->args[a].extent == HETRUN_EXT_ATTN_Q &&
+                op->args[a + 1].extent == HETRUN_EXT_ATTN_K &&
+                op->args[a + 2].extent == HETRUN_EXT_ATTN_K) {
+                for (int j = 1; j < 3; j++)
+                    l->buf[a + j] = a, l->off[a + j] = l->off[a] + (uint64_t)j * width;
+            }
+    }
+    memset(l->bytes, 0, sizeof l->bytes);
+    for (int a = 0; a < op->arity; a++) {
+        uint64_t end = (l->off[a] + hetrun_op_arg_elements(d, a)) * esize(d, a);
+        if (hetrun_op_arg_present(d, a) && end > l->bytes[l->buf[a]]) l->bytes[l->buf[a]] = end;
+    }
+    return 0;
 }
 
-/* Random host contents for operand `a` (labels in range, AdamW second moment >= 0). */
-static void fill_operand(const hetrun_op_desc *d, int a, void *host, uint64_t count,
-                         hetrun_rng *r) {
-    hetrun_dtype t = hetrun_op_arg_dtype(d, a);
-    if ((d->kind == HETRUN_OP_XENT_FORWARD || d->kind == HETRUN_OP_XENT_BACKWARD) && a == 1) {
-        for (uint64_t i = 0; i < count; i++)
-            ((int32_t *)host)[i] = (int32_t)(hetrun_rng_next(r) % (uint64_t)d->n);
-        return;
-    }
-    if (d->kind == HETRUN_OP_XENT_BACKWARD && a == 0) { /* probabilities: rows of softmax */
-        for (uint64_t i = 0; i < count; i++)
-            hetrun_store_from_double(host, t, i, 0.05 + hetrun_rng_uniform(r));
-        return;
-    }
-    double lo = -1.0, hi = 1.0;
-    if (d->kind == HETRUN_OP_ADAMW && a == 3) lo = 0.01;
-    if (t == HETRUN_I8) lo = -8.0, hi = 8.0;
-    if (d->kind == HETRUN_OP_CAST && t == HETRUN_F32 && d->out_dtype == HETRUN_F16)
-        lo = -60000, hi = 60000;
-    hetrun_fill_uniform(host, t, count, lo, hi, r);
+/* Host contents: everything poisoned (NaN bytes in every float format), then every operand
+ * the op reads filled with the table's values; an in-place output keeps its partner's. */
+static void fill_host(const hetrun_op_desc *d, const layout *l, void *const *host,
+                      uint64_t *state) {
+    for (int a = 0; a < l->arity; a++)
+        if (l->bytes[a]) memset(host[a], 0xff, l->bytes[a]);
+    for (int a = 0; a < l->arity; a++)
+        if (hetrun_op_arg_reads(d, a))
+            hetrun_op_fill_arg(d, a, (char *)host[l->buf[a]] + l->off[a] * esize(d, a),
+                               hetrun_op_arg_elements(d, a), state);
 }
 
-static double tolerance(hetrun_dtype t) {
-    switch (t) {
-    case HETRUN_F64: return 1e-12;
-    case HETRUN_F16: return 2e-3;
-    case HETRUN_BF16: return 1.6e-2;
-    case HETRUN_I32: return 0.0;
-    default: return 1e-5;
-    }
-}
-
-/* Runs desc on a backend: uploads `in`, runs, downloads into `out`. */
-static int run_on(backend_ctx *b, const hetrun_op_desc *d, void *const *in, void **out,
-                  const uint64_t *bytes, uint64_t offset_bytes[], char *why, size_t whylen) {
+/* Runs desc on a backend: uploads `in`, runs, downloads every buffer into `out`. */
+static int run_on(backend_ctx *b, const hetrun_op_desc *d, const layout *l, void *const *in,
+                  void *const *out, int nargs, char *why, size_t whylen) {
     const hetrun_backend_ops *o = b->module.ops;
-    int arity = hetrun_op_arity(d->kind), rc = -1;
-    hetrun_buffer *buf[HETRUN_OP_MAX_ARGS] = {0};
+    int rc = -1;
+    hetrun_buffer *buf[HETRUN_OP_MAX_ARGS] = {0}, *ws = NULL;
     hetrun_tensor args[HETRUN_OP_MAX_ARGS];
-    hetrun_buffer *ws = NULL;
     uint64_t ws_bytes = 0;
-    for (int a = 0; a < arity; a++) {
-        if (o->mem_alloc(b->dev, bytes[a] + offset_bytes[a], &buf[a]) != HETRUN_OK) goto fail;
-        args[a].buffer = buf[a];
-        args[a].offset = offset_bytes[a];
-        if (o->copy_h2d(b->q, args[a], in[a], bytes[a]) != HETRUN_OK) goto fail;
+    for (int a = 0; a < l->arity; a++) {
+        if (!l->bytes[a]) continue;
+        if (o->mem_alloc(b->dev, l->bytes[a], &buf[a]) != HETRUN_OK) goto fail;
+        if (o->copy_h2d(b->q, (hetrun_tensor){buf[a], 0}, in[a], l->bytes[a]) != HETRUN_OK)
+            goto fail;
+    }
+    for (int a = 0; a < l->arity; a++) {
+        args[a].buffer = hetrun_op_arg_present(d, a) ? buf[l->buf[a]] : NULL;
+        args[a].offset = args[a].buffer ? l->off[a] * esize(d, a) : 0;
     }
     if (o->op_workspace_size(b->dev, d, &ws_bytes) != HETRUN_OK) goto fail;
     if (ws_bytes && o->mem_alloc(b->dev, ws_bytes, &ws) != HETRUN_OK) goto fail;
-    hetrun_tensor wst = {ws, 0};
-    if (o->op_run(b->q, d, args, arity, wst) != HETRUN_OK || o->queue_sync(b->q) != HETRUN_OK)
+    if (o->op_run(b->q, d, args, nargs, (hetrun_tensor){ws, 0}) != HETRUN_OK ||
+        o->queue_sync(b->q) != HETRUN_OK)
         goto fail;
-    for (int a = 0; a < arity; a++)
-        if (is_output(d, a) && o->copy_d2h(b->q, out[a], args[a], bytes[a]) != HETRUN_OK) goto fail;
+    for (int a = 0; a < l->arity; a++)
+        if (l->bytes[a] &&
+            o->copy_d2h(b->q, out[a], (hetrun_tensor){buf[a], 0}, l->bytes[a]) != HETRUN_OK)
+            goto fail;
     rc = 0;
 fail:
     if (rc != 0) snprintf(why, whylen, "%s", o->last_error());
-    for (int a = 0; a < arity; a++)
+    for (int a = 0; a < l->arity; a++)
         o->mem_free(buf[a]);
     o->mem_free(ws);
     return rc;
 }
 
-/* Normwise relative error of output `a`; NaN anywhere gives +inf. */
-static double compare(const hetrun_op_desc *d, int a, const void *got, const void *want,
-                      uint64_t count, const shape *s) {
-    hetrun_dtype t = hetrun_op_arg_dtype(d, a);
+/* Normwise relative error of output `a`. Elements with the same bits on both sides (padding
+ * left alone, -inf statistics of fully masked rows) agree; any other non-finite value, or a
+ * write into padding, gives +inf. */
+static double compare(const hetrun_op_desc *d, const layout *l, int a, void *const *got,
+                      void *const *want) {
+    const hetrun_dtype t = hetrun_op_arg_dtype(d, a);
+    const size_t es = esize(d, a);
+    const char *g0 = (const char *)got[l->buf[a]] + l->off[a] * es;
+    const char *w0 = (const char *)want[l->buf[a]] + l->off[a] * es;
     double maxdiff = 0.0, maxref = 0.0;
-    int64_t cols = d->kind == HETRUN_OP_GEMM ? d->n : 0, ld = cols + s->pad;
-    for (uint64_t i = 0; i < count; i++) {
-        if (d->kind == HETRUN_OP_GEMM && ld > cols && (int64_t)(i % (uint64_t)ld) >= cols) continue;
-        double g = hetrun_load_as_double(got, t, i), w = hetrun_load_as_double(want, t, i);
-        if (isnan(g) || isnan(w)) return INFINITY;
+    for (uint64_t i = 0, n = hetrun_op_arg_elements(d, a); i < n; i++) {
+        double w = hetrun_load_as_double(w0, t, i);
+        if (isfinite(w) && fabs(w) > maxref) maxref = fabs(w);
+        if (memcmp(g0 + i * es, w0 + i * es, es) == 0) continue;
+        double g = hetrun_load_as_double(g0, t, i);
+        if (!isfinite(g) || !isfinite(w)) return INFINITY;
         if (fabs(g - w) > maxdiff) maxdiff = fabs(g - w);
-        if (fabs(w) > maxref) maxref = fabs(w);
     }
     return maxref > 0.0 ? maxdiff / maxref : maxdiff;
 }
 
-static int check_case(backend_ctx *target, backend_ctx *ref, const hetrun_op_desc *d,
-                      const shape *s, hetrun_rng *r, int *n_pass, int *n_fail, int *n_unsup) {
+typedef struct tally {
+    int pass, fail, unsup;
+} tally;
+
+static void alloc_all(const layout *l, void **p) {
+    for (int a = 0; a < l->arity; a++)
+        p[a] = l->bytes[a] ? malloc(l->bytes[a]) : NULL;
+}
+
+static void free_all(const layout *l, void **p) {
+    for (int a = 0; a < l->arity; a++)
+        free(p[a]);
+}
+
+static void check_case(backend_ctx *target, backend_ctx *ref, const hetrun_op_desc *d,
+                       const hetrun_op_case *c, uint64_t *state, tally *t) {
     const hetrun_backend_ops *o = target->module.ops;
-    char label[256];
-    snprintf(label, sizeof label, "%s %s->%s m=%lld n=%lld k=%lld%s%s pad=%d off=%d",
-             hetrun_op_name(d->kind), hetrun_dtype_name(d->dtype), hetrun_dtype_name(d->out_dtype),
-             (long long)d->m, (long long)d->n, (long long)d->k,
-             (d->flags & HETRUN_OP_TRANS_A) ? " tA" : "",
-             (d->flags & HETRUN_OP_TRANS_B) ? " tB" : "", s->pad, s->offset);
-    if (o->op_supported(target->dev, d) != HETRUN_OK) {
-        if (verbose) printf("  unsupported  %s: %s\n", label, o->last_error());
-        (*n_unsup)++;
-        return 0;
-    }
-    int arity = hetrun_op_arity(d->kind);
-    uint64_t bytes[HETRUN_OP_MAX_ARGS], offs[HETRUN_OP_MAX_ARGS];
-    void *in[HETRUN_OP_MAX_ARGS] = {0}, *got[HETRUN_OP_MAX_ARGS] = {0},
-         *want[HETRUN_OP_MAX_ARGS] = {0};
-    int ok = 1;
-    for (int a = 0; a < arity; a++) {
-        bytes[a] = hetrun_op_arg_bytes(d, a);
-        offs[a] = (uint64_t)s->offset * hetrun_dtype_size(hetrun_op_arg_dtype(d, a));
-        in[a] = malloc(bytes[a]);
-        got[a] = malloc(bytes[a]);
-        want[a] = malloc(bytes[a]);
-        fill_operand(d, a, in[a], hetrun_op_arg_elements(d, a), r);
-        if (is_output(d, a) && !output_is_read(d, a)) memset(in[a], 0xff, bytes[a]); /* poison */
-        memcpy(want[a], in[a], bytes[a]);
-    }
+    const hetrun_op_info *op = hetrun_op_info_of(d->kind);
+    char label[320];
+    snprintf(label, sizeof label, "%s %s->%s%s%s m=%lld n=%lld k=%lld batch=%lld [%s]", op->name,
+             hetrun_dtype_name(d->dtype), hetrun_dtype_name(d->out_dtype), op->uses_act ? " " : "",
+             op->uses_act ? hetrun_activation_name((hetrun_activation)d->act) : "", (long long)d->m,
+             (long long)d->n, (long long)d->k, (long long)d->batch, c->what);
     char why[1024] = "";
-    if (run_on(target, d, in, got, bytes, offs, why, sizeof why) != 0) {
+    if (!hetrun_op_desc_valid(d, why, sizeof why)) {
+        printf("  FAIL  %s: the table's own case is invalid: %s\n", label, why);
+        t->fail++;
+        return;
+    }
+    /* A module of an older ABI minor is never shown newer ops or fields (ops.h). */
+    const bool v11_fields =
+        d->batch > 1 || d->heads > 1 || d->stride_a || d->stride_b || d->stride_c;
+    if (o->abi_minor < op->since_minor || (o->abi_minor < 1 && v11_fields)) {
+        if (verbose) printf("  unsupported  %s: module declares ABI 1.%u\n", label, o->abi_minor);
+        t->unsup++;
+        return;
+    }
+    hetrun_status st = o->op_supported(target->dev, d);
+    if (st == HETRUN_ERR_UNSUPPORTED) {
+        if (verbose) printf("  unsupported  %s: %s\n", label, o->last_error());
+        t->unsup++;
+        return;
+    }
+    if (st != HETRUN_OK) {
+        printf("  FAIL  %s: op_supported returned %d for a valid descriptor: %s\n", label, st,
+               o->last_error());
+        t->fail++;
+        return;
+    }
+    layout l;
+    if (make_layout(d, c, &l, why, sizeof why) != 0) {
+        printf("  FAIL  %s: %s\n", label, why);
+        t->fail++;
+        return;
+    }
+    void *in[HETRUN_OP_MAX_ARGS], *got[HETRUN_OP_MAX_ARGS], *want[HETRUN_OP_MAX_ARGS];
+    alloc_all(&l, in), alloc_all(&l, got), alloc_all(&l, want);
+    fill_host(d, &l, in, state);
+    for (int a = 0; a < l.arity; a++)
+        if (l.bytes[a]) memcpy(want[a], in[a], l.bytes[a]);
+    int ok = 1;
+    if (run_on(target, d, &l, in, got, l.arity, why, sizeof why) != 0) {
         printf("  FAIL  %s: backend error: %s\n", label, why);
         ok = 0;
     } else if (ref) {
-        if (run_on(ref, d, in, want, bytes, offs, why, sizeof why) != 0) {
+        if (run_on(ref, d, &l, in, want, l.arity, why, sizeof why) != 0) {
             printf("  FAIL  %s: reference (cpu) error: %s\n", label, why);
             ok = 0;
         }
-    } else if (hetrun_reference_run(d, want) != 0) {
-        printf("  FAIL  %s: reference rejected the descriptor\n", label);
-        ok = 0;
+    } else {
+        void *args[HETRUN_OP_MAX_ARGS];
+        for (int a = 0; a < l.arity; a++)
+            args[a] = hetrun_op_arg_present(d, a) ? (char *)want[l.buf[a]] + l.off[a] * esize(d, a)
+                                                  : NULL;
+        if (hetrun_reference_run(d, args) != 0) {
+            printf("  FAIL  %s: reference rejected the descriptor\n", label);
+            ok = 0;
+        }
     }
-    for (int a = 0; ok && a < arity; a++) {
-        if (!is_output(d, a)) continue;
-        double err = compare(d, a, got[a], want[a], hetrun_op_arg_elements(d, a), s);
-        double tol = tolerance(hetrun_op_arg_dtype(d, a));
+    const double tol = hetrun_op_tolerance(d) * (ref ? 2.0 : 1.0);
+    for (int a = 0; ok && a < l.arity; a++) {
+        if (!hetrun_op_arg_writes(d, a)) continue;
+        double err = compare(d, &l, a, got, want);
         if (!(err <= tol)) {
-            printf("  FAIL  %s: operand %d error %.3g > %.3g\n", label, a, err, tol);
+            printf("  FAIL  %s: %s error %.3g > %.3g\n", label, op->args[a].name, err, tol);
             ok = 0;
         } else if (verbose) {
-            printf("  pass  %s: operand %d error %.3g <= %.3g\n", label, a, err, tol);
+            printf("  pass  %s: %s error %.3g <= %.3g\n", label, op->args[a].name, err, tol);
         }
     }
-    for (int a = 0; a < arity; a++)
-        free(in[a]), free(got[a]), free(want[a]);
-    ok ? (*n_pass)++ : (*n_fail)++;
-    return ok ? 0 : -1;
+    free_all(&l, in), free_all(&l, got), free_all(&l, want);
+    ok ? t->pass++ : t->fail++;
 }
 
-/* Descriptor for op x dtype at a shape, with op-specific parameters. */
-static hetrun_op_desc make_desc(int kind, int dtype, int out, const shape *s, unsigned act) {
-    hetrun_op_desc d = hetrun_op_desc_init((hetrun_op_kind)kind, (hetrun_dtype)dtype);
-    d.out_dtype = (uint32_t)out;
-    d.m = s->m, d.n = s->n, d.k = s->k;
-    d.act = act;
-    switch (kind) {
-    case HETRUN_OP_GEMM:
-        d.flags = s->flags;
-        d.alpha = dtype == HETRUN_I8 ? 1.0 : 0.75;
-        d.beta = dtype == HETRUN_I8 ? (s->m % 2 ? 1.0 : 0.0) : (s->m % 2 ? 0.5 : 0.0);
-        if (s->pad) {
-            d.lda = ((s->flags & HETRUN_OP_TRANS_A) ? s->m : s->k) + s->pad;
-            d.ldb = ((s->flags & HETRUN_OP_TRANS_B) ? s->k : s->n) + s->pad;
-            d.ldc = s->n + s->pad;
+/* Each invalid descriptor through op_supported and op_run: HETRUN_ERR_INVALID, with a
+ * message that names the op, the field and the value. */
+static void check_invalid(backend_ctx *b, tally *t) {
+    const hetrun_backend_ops *o = b->module.ops;
+    for (int i = 0; i < hetrun_invalid_case_count; i++) {
+        const hetrun_invalid_case *c = &hetrun_invalid_cases[i];
+        hetrun_op_desc d = hetrun_invalid_desc(c);
+        const hetrun_op_info *op = hetrun_op_info_of(d.kind);
+        int nargs = op->arity + c->nargs_delta;
+        uint64_t bytes = 1 << 20;
+        hetrun_buffer *buf = NULL;
+        hetrun_tensor args[HETRUN_OP_MAX_ARGS + 1];
+        if (o->mem_alloc(b->dev, bytes, &buf) != HETRUN_OK) {
+            printf("  FAIL  invalid %s: mem_alloc: %s\n", c->what, o->last_error());
+            t->fail++;
+            continue;
         }
-        break;
-    case HETRUN_OP_XENT_BACKWARD: d.alpha = 1.0 / (double)s->m; break;
-    case HETRUN_OP_LAYERNORM: d.p[0] = 1e-5; break;
-    case HETRUN_OP_REDUCE_SUM_AXIS0:
-    case HETRUN_OP_REDUCE_SUM_AXIS1: d.alpha = 0.5, d.beta = s->m % 2 ? 1.0 : 0.0; break;
-    case HETRUN_OP_SCALE:
-    case HETRUN_OP_AXPY: d.alpha = -1.25; break;
-    case HETRUN_OP_FILL: d.alpha = 0.375; break;
-    case HETRUN_OP_SGD_MOMENTUM: d.p[0] = 0.05, d.p[1] = 0.9, d.p[2] = 1e-4; break;
-    case HETRUN_OP_ADAMW:
-        d.p[0] = 1e-3, d.p[1] = 0.9, d.p[2] = 0.999, d.p[3] = 1e-8, d.p[4] = 0.01, d.p[5] = 3;
-        break;
-    default: break;
+        for (int a = 0; a <= HETRUN_OP_MAX_ARGS; a++)
+            args[a] = (hetrun_tensor){buf, 0};
+        int ok = 1;
+        for (int call = c->nargs_delta ? 1 : 0; call < 2; call++) {
+            hetrun_status st = call == 0
+                                   ? o->op_supported(b->dev, &d)
+                                   : o->op_run(b->q, &d, args, nargs, (hetrun_tensor){NULL, 0});
+            const char *msg = o->last_error();
+            const char *fn = call == 0 ? "op_supported" : "op_run";
+            if (st != HETRUN_ERR_INVALID) {
+                printf("  FAIL  invalid %s: %s returned %d, not HETRUN_ERR_INVALID (%d): %s\n",
+                       c->what, fn, st, HETRUN_ERR_INVALID, msg);
+                ok = 0;
+            } else if (!strstr(msg, op->name) || !strstr(msg, c->expect)) {
+                printf("  FAIL  invalid %s: %s message does not name '%s' and '%s': %s\n", c->what,
+                       fn, op->name, c->expect, msg);
+                ok = 0;
+            } else if (verbose) {
+                printf("  pass  invalid %s: %s: %s\n", c->what, fn, msg);
+            }
+        }
+        o->queue_sync(b->q);
+        o->mem_free(buf);
+        ok ? t->pass++ : t->fail++;
     }
-    return d;
+    printf("%-20s %3d checked\n", "invalid descriptors", hetrun_invalid_case_count);
 }
 
 int main(int argc, char **argv) {
@@ -296,84 +357,50 @@ int main(int argc, char **argv) {
         return 2;
     }
     if (only_op && hetrun_op_from_name(only_op) < 0) {
-        fprintf(stderr, "conformance: unknown op '%s'\n", only_op);
+        fprintf(stderr, "conformance: unknown op '%s' (docs/ops.md lists them)\n", only_op);
+        return 2;
+    }
+    if (only_dtype && hetrun_dtype_from_name(only_dtype) < 0) {
+        fprintf(stderr, "conformance: unknown dtype '%s'\n", only_dtype);
         return 2;
     }
     hetrun_log_init_from_env();
     backend_ctx target, reference;
     int rc = open_backend(&target, backend, device);
     if (rc != 0) return rc == 77 ? 77 : 1;
-    int is_cpu = strcmp(backend, "cpu") == 0;
+    const int is_cpu = strcmp(backend, "cpu") == 0;
     if (!is_cpu && open_backend(&reference, "cpu", 0) != 0) {
         close_backend(&target);
         return 1;
     }
-    /* Shapes: odd and round sizes; GEMM adds transposes, padded rows and offsets. */
-    static const shape gemm_shapes[] = {{1, 1, 1, 0, 0, 0},
-                                        {7, 7, 7, 0, 0, 0},
-                                        {127, 127, 127, 0, 0, 1},
-                                        {128, 256, 64, 0, 0, 0},
-                                        {7, 127, 1000, 0, 3, 0},
-                                        {127, 7, 33, HETRUN_OP_TRANS_A, 0, 0},
-                                        {33, 65, 17, HETRUN_OP_TRANS_B, 1, 3},
-                                        {65, 33, 127, HETRUN_OP_TRANS_A | HETRUN_OP_TRANS_B, 2, 0},
-                                        {1000, 1000, 1000, 0, 0, 0},
-                                        {256, 256, 256, HETRUN_OP_TRANS_B, 0, 0}};
-    static const shape elem_shapes[] = {{1, 1, 1, 0, 0, 0},       {1, 7, 1, 0, 0, 0},
-                                        {7, 127, 1, 0, 0, 3},     {127, 1000, 1, 0, 0, 0},
-                                        {1000, 1000, 1, 0, 0, 1}, {64, 256, 1, 0, 0, 0}};
-    const size_t n_gemm = sizeof gemm_shapes / sizeof gemm_shapes[0] - (quick || is_cpu ? 2 : 0);
-    const size_t n_elem = sizeof elem_shapes / sizeof elem_shapes[0] - (quick ? 1 : 0);
-    static const int gemm_pairs[][2] = {{HETRUN_F32, HETRUN_F32},   {HETRUN_F64, HETRUN_F64},
-                                        {HETRUN_F16, HETRUN_F16},   {HETRUN_F16, HETRUN_F32},
-                                        {HETRUN_BF16, HETRUN_BF16}, {HETRUN_BF16, HETRUN_F32},
-                                        {HETRUN_I8, HETRUN_I32}};
-    static const int cast_pairs[][2] = {{HETRUN_F32, HETRUN_F16},  {HETRUN_F16, HETRUN_F32},
-                                        {HETRUN_F32, HETRUN_BF16}, {HETRUN_BF16, HETRUN_F32},
-                                        {HETRUN_F32, HETRUN_F64},  {HETRUN_F64, HETRUN_F32}};
-    static const int float_types[] = {HETRUN_F32, HETRUN_F64, HETRUN_F16, HETRUN_BF16};
-    hetrun_rng rng = hetrun_rng_seed(20261122, 0);
-    int pass = 0, fail = 0, unsup = 0;
+    uint64_t state = 20261122;
+    tally all = {0, 0, 0};
     printf("conformance: backend %s device %d vs %s\n", backend, device,
            is_cpu ? "kernels/reference.c (double)" : "the cpu backend");
-    for (int kind = 0; kind < HETRUN_OP_FIRST_V1_1;
-         kind++ /* 1.1 ops: shapes come with the op table */) {
+    if (!only_op && !only_dtype) check_invalid(&target, &all);
+    for (int kind = 0; kind < HETRUN_OP_KIND_COUNT; kind++) {
+        const hetrun_op_info *op = hetrun_op_info_of((uint32_t)kind);
         if (only_op && hetrun_op_from_name(only_op) != kind) continue;
-        int before_fail = fail, before_pass = pass;
-        int pairs[8][2];
-        size_t npairs = 0;
-        if (kind == HETRUN_OP_GEMM) {
-            for (size_t i = 0; i < 7; i++)
-                pairs[npairs][0] = gemm_pairs[i][0], pairs[npairs++][1] = gemm_pairs[i][1];
-        } else if (kind == HETRUN_OP_CAST) {
-            for (size_t i = 0; i < 6; i++)
-                pairs[npairs][0] = cast_pairs[i][0], pairs[npairs++][1] = cast_pairs[i][1];
-        } else {
-            for (size_t i = 0; i < 4; i++)
-                pairs[npairs][0] = pairs[npairs][1] = float_types[i], npairs++;
-        }
-        for (size_t p = 0; p < npairs; p++) {
-            if (only_dtype && hetrun_dtype_from_name(only_dtype) != pairs[p][0]) continue;
-            const shape *shapes = kind == HETRUN_OP_GEMM ? gemm_shapes : elem_shapes;
-            size_t nshapes = kind == HETRUN_OP_GEMM ? n_gemm : n_elem;
-            /* The double reference of big GEMMs in half precision is slow: skip 1000^3 there. */
-            for (size_t si = 0; si < nshapes; si++) {
-                int acts = (kind == HETRUN_OP_ACT_FORWARD || kind == HETRUN_OP_ACT_BACKWARD)
-                               ? HETRUN_ACT_COUNT
-                               : 1;
-                for (int act = 0; act < acts; act++) {
+        tally t = {0, 0, 0};
+        for (int p = 0; p < op->npairs; p++) {
+            if (only_dtype && hetrun_dtype_from_name(only_dtype) != op->pairs[p][0]) continue;
+            /* BIG cases are slow on the double reference, and in --quick runs. */
+            for (int ci = 0; ci < op->ncases; ci++) {
+                const hetrun_op_case *cs = &op->cases[ci];
+                if ((cs->opts & HETRUN_CASE_BIG) && (quick || is_cpu)) continue;
+                for (int act = 0; act < (op->uses_act ? HETRUN_ACT_COUNT : 1); act++) {
                     hetrun_op_desc d =
-                        make_desc(kind, pairs[p][0], pairs[p][1], &shapes[si], (unsigned)act);
-                    check_case(&target, is_cpu ? NULL : &reference, &d, &shapes[si], &rng, &pass,
-                               &fail, &unsup);
+                        hetrun_op_case_desc((hetrun_op_kind)kind, cs, (hetrun_dtype)op->pairs[p][0],
+                                            (hetrun_dtype)op->pairs[p][1], (uint32_t)act);
+                    check_case(&target, is_cpu ? NULL : &reference, &d, cs, &state, &t);
                 }
             }
         }
-        printf("%-18s %3d passed %3d failed\n", hetrun_op_name((hetrun_op_kind)kind),
-               pass - before_pass, fail - before_fail);
+        printf("%-20s %3d passed %3d failed %3d unsupported\n", op->name, t.pass, t.fail, t.unsup);
+        all.pass += t.pass, all.fail += t.fail, all.unsup += t.unsup;
     }
-    printf("%d passed, %d failed, %d skipped\n", pass, fail, unsup);
+    printf("%d passed, %d failed, %d skipped\n", all.pass, all.fail, all.unsup);
     close_backend(&target);
     if (!is_cpu) close_backend(&reference);
-    return fail ? 1 : (pass ? 0 : 77);
+    return all.fail ? 1 : (all.pass ? 0 : 77);
 }
