@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "kernels/reference.h"
 
@@ -16,6 +17,28 @@ double hetrun_percentile(const double *sorted, size_t n, double p) {
     double pos = p / 100.0 * (double)(n - 1);
     size_t lo = (size_t)floor(pos), hi = lo + 1 < n ? lo + 1 : lo;
     return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - (double)lo);
+}
+
+void hetrun_latency_json(cJSON *obj, const double *ms, size_t n) {
+    double *s = malloc((n ? n : 1) * sizeof *s);
+    if (!s) return;
+    memcpy(s, ms, n * sizeof *s);
+    qsort(s, n, sizeof *s, cmp_double);
+    double sum = 0;
+    for (size_t i = 0; i < n; i++)
+        sum += s[i];
+    cJSON_AddNumberToObject(obj, "latency_ms_p50", hetrun_percentile(s, n, 50));
+    cJSON_AddNumberToObject(obj, "latency_ms_p90", hetrun_percentile(s, n, 90));
+    cJSON_AddNumberToObject(obj, "latency_ms_p99", hetrun_percentile(s, n, 99));
+    cJSON_AddNumberToObject(obj, "latency_ms_max", n ? s[n - 1] : NAN);
+    cJSON_AddNumberToObject(obj, "latency_ms_mean", n ? sum / (double)n : NAN);
+    free(s);
+}
+
+double hetrun_now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 hetrun_stats hetrun_stats_of(const double *samples, size_t n) {
