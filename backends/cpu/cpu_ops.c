@@ -99,7 +99,10 @@ static void gemm(const hetrun_op_desc *d, void *const *p, void *ws) {
         float *a = ws, *b = a + s[0], *c = d->out_dtype == HETRUN_F32 ? p[2] : b + s[1];
         widen(p[0], d->dtype, a, s[0]);
         widen(p[1], d->dtype, b, s[1]);
-        if (d->out_dtype != HETRUN_F32 && d->beta != 0.0) widen(p[2], d->out_dtype, c, s[2]);
+        /* C is widened even when beta is 0: the narrowing below writes C's whole span back,
+         * and the elements between rows (ldc > n: another head's columns) must come back
+         * unchanged (a round trip through fp32 is exact). */
+        if (d->out_dtype != HETRUN_F32) widen(p[2], d->out_dtype, c, s[2]);
         cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, (float)d->alpha, a, lda, b, ldb, (float)d->beta,
                     c, ldc);
         if (d->out_dtype != HETRUN_F32) narrow(c, d->out_dtype, p[2], s[2]);
