@@ -370,7 +370,8 @@ int hetrun_bert_create(hetrun_session *s, hetrun_bert *m, const char *dir, hetru
     m->tmp = place(&at, (uint64_t)(T * H), dtype);
     m->ff = place(&at, (uint64_t)(T * I), dtype);
     m->lse = place(&at, (uint64_t)(T * c->heads), HETRUN_F32);
-    m->scores = place(&at, (uint64_t)(c->heads * c->max_seq * c->max_seq), dtype);
+    m->scores = place(&at, (uint64_t)(T * c->max_seq), dtype);
+    m->key_bias = place(&at, (uint64_t)(T * c->max_seq), dtype);
     m->ids = place(&at, (uint64_t)T, HETRUN_F32); /* I32: the same 4 bytes as F32 */
     m->pos_ids = place(&at, (uint64_t)T, HETRUN_F32);
     m->mask = place(&at, (uint64_t)T, HETRUN_F32);
@@ -380,7 +381,8 @@ int hetrun_bert_create(hetrun_session *s, hetrun_bert *m, const char *dir, hetru
     if (hetrun_session_alloc(s, m->act_bytes, &m->act) != 0) return -1;
     m->stage = malloc((size_t)(3 * T) * sizeof *m->stage);
     m->pool_host = malloc((size_t)T * sizeof(float));
-    if (!m->stage || !m->pool_host) {
+    m->bias_host = malloc((size_t)(T * c->max_seq) * esize(dtype));
+    if (!m->stage || !m->pool_host || !m->bias_host) {
         snprintf(s->error, sizeof s->error, "embed: out of host memory for %lld tokens",
                  (long long)T);
         return -1;
@@ -407,6 +409,7 @@ void hetrun_bert_destroy(hetrun_session *s, hetrun_bert *m) {
     hetrun_wordpiece_free(m->tok);
     free(m->stage);
     free(m->pool_host);
+    free(m->bias_host);
     memset(m, 0, sizeof *m);
 }
 
@@ -469,52 +472,49 @@ static int attention_fused(hetrun_session *s, const hetrun_bert *m, int64_t batc
     return hetrun_exec_op(s, &d, a);
 }
 
-/* The same attention, per sentence b over its len[b] real keys and per head h (a batched GEMM
- * cannot step through heads interleaved in a row): S = alpha Q K^T, P = softmax(S) row-wise
- * for all heads at once, O = P V. Padded query rows are computed and never pooled. */
-static int attention_gemm(hetrun_session *s, const hetrun_bert *m, int64_t batch, int64_t seq,
-                          const int32_t *lens) {
+/* The same attention per head h, batched over the sentences: S = alpha Q K^T + key_bias (0 for
+ * a real key, -inf for padding, copied in first since the GEMM adds to C), P = softmax(S)
+ * row-wise, O = P V into the head's columns of ctx. Padded query rows are never pooled. */
+static int attention_gemm(hetrun_session *s, const hetrun_bert *m, int64_t batch, int64_t seq) {
     const int64_t H = m->cfg.hidden, heads = m->cfg.heads, D = H / heads;
     const uint64_t es = esize(m->dtype);
-    for (int64_t b = 0; b < batch; b++) {
-        const int64_t n = lens[b];
-        const uint64_t q0 = m->qkv + (uint64_t)(b * seq * 3 * H) * es;
-        const uint64_t o0 = m->ctx + (uint64_t)(b * seq * H) * es;
-        hetrun_op_desc qk = hetrun_op_desc_init(HETRUN_OP_GEMM, m->dtype);
-        qk.flags = HETRUN_OP_TRANS_B;
-        qk.m = seq, qk.n = n, qk.k = D, qk.lda = qk.ldb = 3 * H;
-        qk.alpha = 1.0 / sqrt((double)D);
-        for (int64_t h = 0; h < heads; h++) {
-            hetrun_tensor a[3] = {act_at(m, q0 + (uint64_t)(h * D) * es),
-                                  act_at(m, q0 + (uint64_t)(H + h * D) * es),
-                                  act_at(m, m->scores + (uint64_t)(h * seq * n) * es)};
-            if (hetrun_exec_op(s, &qk, a) != 0) return -1;
-        }
-        hetrun_op_desc sm = hetrun_op_desc_init(HETRUN_OP_SOFTMAX, m->dtype);
-        sm.m = heads * seq, sm.n = n;
-        hetrun_tensor sa[2] = {act_at(m, m->scores), act_at(m, m->scores)};
-        if (hetrun_exec_op(s, &sm, sa) != 0) return -1;
-        hetrun_op_desc pv = hetrun_op_desc_init(HETRUN_OP_GEMM, m->dtype);
-        pv.m = seq, pv.n = D, pv.k = n, pv.ldb = 3 * H, pv.ldc = H;
-        for (int64_t h = 0; h < heads; h++) {
-            hetrun_tensor a[3] = {act_at(m, m->scores + (uint64_t)(h * seq * n) * es),
-                                  act_at(m, q0 + (uint64_t)(2 * H + h * D) * es),
-                                  act_at(m, o0 + (uint64_t)(h * D) * es)};
-            if (hetrun_exec_op(s, &pv, a) != 0) return -1;
-        }
+    hetrun_op_desc cp = hetrun_op_desc_init(HETRUN_OP_SCALE, m->dtype);
+    cp.m = batch * seq, cp.n = seq;
+    hetrun_tensor ca[2] = {act_at(m, m->key_bias), act_at(m, m->scores)};
+    hetrun_op_desc qk = hetrun_op_desc_init(HETRUN_OP_GEMM, m->dtype);
+    qk.flags = HETRUN_OP_TRANS_B;
+    qk.batch = batch, qk.m = seq, qk.n = seq, qk.k = D;
+    qk.lda = qk.ldb = 3 * H, qk.stride_a = qk.stride_b = seq * 3 * H, qk.stride_c = seq * seq;
+    qk.alpha = 1.0 / sqrt((double)D), qk.beta = 1.0;
+    hetrun_op_desc sm = hetrun_op_desc_init(HETRUN_OP_SOFTMAX, m->dtype);
+    sm.m = batch * seq, sm.n = seq;
+    hetrun_tensor sa[2] = {act_at(m, m->scores), act_at(m, m->scores)};
+    hetrun_op_desc pv = hetrun_op_desc_init(HETRUN_OP_GEMM, m->dtype);
+    pv.batch = batch, pv.m = seq, pv.n = D, pv.k = seq;
+    pv.ldb = 3 * H, pv.ldc = H;
+    pv.stride_a = seq * seq, pv.stride_b = seq * 3 * H, pv.stride_c = seq * H;
+    for (int64_t h = 0; h < heads; h++) {
+        hetrun_tensor qa[3] = {act_at(m, m->qkv + (uint64_t)(h * D) * es),
+                               act_at(m, m->qkv + (uint64_t)(H + h * D) * es),
+                               act_at(m, m->scores)};
+        hetrun_tensor pa[3] = {act_at(m, m->scores),
+                               act_at(m, m->qkv + (uint64_t)(2 * H + h * D) * es),
+                               act_at(m, m->ctx + (uint64_t)(h * D) * es)};
+        if (hetrun_exec_op(s, &cp, ca) != 0 || hetrun_exec_op(s, &qk, qa) != 0 ||
+            hetrun_exec_op(s, &sm, sa) != 0 || hetrun_exec_op(s, &pv, pa) != 0)
+            return -1;
     }
     return 0;
 }
 
 /* One post-LN encoder block; the block's input and output are in x. */
-static int block(hetrun_session *s, const hetrun_bert *m, int i, int64_t batch, int64_t seq,
-                 const int32_t *lens) {
+static int block(hetrun_session *s, const hetrun_bert *m, int i, int64_t batch, int64_t seq) {
     const hetrun_bert_config *c = &m->cfg;
     const int64_t T = batch * seq, H = c->hidden, I = c->intermediate;
     if (linear(s, m, T, 3 * H, H, m->x, m->layer[i].qkv_w, m->layer[i].qkv_b, m->qkv, 0) != 0)
         return -1;
     if ((m->fused_attention ? attention_fused(s, m, batch, seq)
-                            : attention_gemm(s, m, batch, seq, lens)) != 0)
+                            : attention_gemm(s, m, batch, seq)) != 0)
         return -1;
     /* residual: x = ctx Wo^T + bo + x, then LayerNorm into tmp */
     if (linear(s, m, T, H, H, m->ctx, m->layer[i].o_w, m->layer[i].o_b, m->x, 1) != 0 ||
@@ -549,6 +549,21 @@ static int stage_inputs(hetrun_session *s, hetrun_bert *m, const int32_t *ids, c
             else
                 w16[t] = m->dtype == HETRUN_BF16 ? hetrun_f32_to_bf16(w) : hetrun_f32_to_f16(w);
         }
+    /* key bias: row i of sentence b adds 0 to its real keys and -inf to its padding */
+    const uint64_t es = esize(m->dtype);
+    for (int64_t b = 0; !m->fused_attention && b < batch; b++)
+        for (int64_t j = 0; j < seq; j++) {
+            const float v = j < lens[b] ? 0.0f : -INFINITY;
+            uint16_t h = m->dtype == HETRUN_BF16 ? hetrun_f32_to_bf16(v) : hetrun_f32_to_f16(v);
+            for (int64_t i = 0; i < seq; i++) {
+                const uint64_t at = (uint64_t)((b * seq + i) * seq + j) * es;
+                memcpy((char *)m->bias_host + at,
+                       m->dtype == HETRUN_F32 ? (const void *)&v : (const void *)&h, es);
+            }
+        }
+    if (!m->fused_attention &&
+        hetrun_session_h2d(s, act_at(m, m->key_bias), m->bias_host, (uint64_t)(T * seq) * es))
+        return -1;
     const uint64_t n4 = (uint64_t)T * 4;
     return hetrun_session_h2d(s, act_at(m, m->ids), ids, n4) ||
            hetrun_session_h2d(s, act_at(m, m->pos_ids), pos, n4) ||
@@ -577,7 +592,7 @@ int hetrun_bert_embed(hetrun_session *s, hetrun_bert *m, const int32_t *ids, con
         layernorm(s, m, T, m->tmp, m->emb_g, m->emb_b, m->x) != 0)
         return -1;
     for (int i = 0; i < c->layers; i++)
-        if (block(s, m, i, batch, seq, lens) != 0) return -1;
+        if (block(s, m, i, batch, seq) != 0) return -1;
     /* mean over each sentence's real tokens: pooled[b] = w[b] (1 x seq) * x[b] (seq x H), one
      * batched GEMM with fp32 output */
     hetrun_op_desc p = hetrun_op_desc_init(HETRUN_OP_GEMM, m->dtype);

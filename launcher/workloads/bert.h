@@ -43,9 +43,10 @@ typedef struct hetrun_bert {
         uint64_t qkv_w, qkv_b, o_w, o_b, ln1_g, ln1_b, i_w, i_b, f_w, f_b, ln2_g, ln2_b;
     } layer[HETRUN_BERT_MAX_LAYERS];
     /* byte offsets into act */
-    uint64_t x, qkv, ctx, tmp, ff, lse, scores, ids, pos_ids, mask, pool_w, pooled;
+    uint64_t x, qkv, ctx, tmp, ff, lse, scores, key_bias, ids, pos_ids, mask, pool_w, pooled;
     int32_t *stage;  /**< host staging: ids, positions, mask (max_tokens each) */
     void *pool_host; /**< host staging: pooling weights (max_tokens, model dtype) */
+    void *bias_host; /**< host staging: key bias, 0 or -inf (max_tokens x max_seq, dtype) */
 } hetrun_bert;
 
 /**
@@ -61,8 +62,9 @@ int hetrun_bert_read_config(const char *dir, const hetrun_wordpiece *tok, hetrun
  * weight from model.safetensors (names and shapes checked against the config), and
  * activation buffers for up to `max_batch` sentences of up to `max_seq` tokens (0: the
  * model's length). Attention runs as the fused ATTENTION_FORWARD op with a key-padding mask
- * when `fused_attention` is set, else per sentence as two batched GEMMs over the heads and a
- * softmax over that sentence's real keys (ops every backend has tuned today).
+ * when `fused_attention` is set, else per head as two batched GEMMs over the sentences and a
+ * softmax, padded keys masked by a -inf bias the first GEMM adds (ops every backend has
+ * tuned today).
  * Returns 0 or -1 (s->error names the file, the tensor or the op).
  */
 int hetrun_bert_create(hetrun_session *s, hetrun_bert *m, const char *dir, hetrun_dtype dtype,

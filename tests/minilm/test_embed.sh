@@ -6,9 +6,9 @@
 # numpy reads. Bad input ends with a clear error and exit 1, never a crash: missing model
 # folder, corrupt safetensors, a tokenizer that is not WordPiece, an empty sentence file,
 # invalid UTF-8 (file:line); a sentence over max_length is cut and the log says so once.
-# usage: test_embed.sh HETRUN SOURCE_DIR BACKEND [DTYPES]
+# usage: test_embed.sh HETRUN SOURCE_DIR BACKEND [DTYPES [fused]]
 set -u
-hetrun=$1 src=$2 backend=$3 dtypes=${4:-"fp32 bf16 fp16"}
+hetrun=$1 src=$2 backend=$3 dtypes=${4:-"fp32 bf16 fp16"} fused=${5:-}
 rc=0
 model=$("$src/scripts/get-model.sh") || rc=$?
 [ "$rc" -ne 75 ] || { echo "model registry unreachable: skipped"; exit 77; }
@@ -23,7 +23,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1
 fail=0
-spec() { # spec NAME MODEL INPUT DTYPE MIN_COSINE [EXTRA]
+spec() { # spec NAME MODEL INPUT DTYPE MIN_COSINE [ATTENTION BATCHES ITERATIONS]
     cat > "$1.yaml" <<YAML
 version: 1
 job: {name: embed-$1}
@@ -36,10 +36,10 @@ workloads:
       reference: $data/embeddings_f32.npy
       min_cosine: $5
       output: $1.npy
-      batch_sizes: [1, 32]
+      attention: ${6:-gemm}
+      batch_sizes: ${7:-[1, 32]}
       warmup: 1
-      iterations: 2
-$6
+      iterations: ${8:-2}
 YAML
 }
 # the .npy shape as numpy sees it (header dict), with python's stdlib only
@@ -48,21 +48,39 @@ import ast,struct,sys
 b=open(sys.argv[1],'rb').read(); n=struct.unpack('<H',b[8:10])[0]; h=ast.literal_eval(b[10:10+n].decode())
 assert b[:6]==b'\x93NUMPY' and h['descr']=='<f4' and not h['fortran_order']
 r,c=h['shape']; assert len(b)==10+n+4*r*c; print(r,c)" "$1"; }
-for dt in $dtypes; do
+# cosine and per-batch figures from a report
+report_line() { python3 -c "
+import json,sys
+x=json.load(open(sys.argv[1]))['ranks'][0]['results'][0]
+c=x.get('reference_cosine',{})
+print('cosine min %s mean %s (line %s); check %s;' % (c.get('min'), c.get('mean'), c.get('min_line'), x.get('check')),
+      ' '.join('batch %d p50 %.1f ms %.1f sentences/s' % (b['batch'], b['latency_ms_p50'], b['sentences_per_s']) for b in x.get('batches', [])),
+      x.get('error', ''))" "$1"; }
+# fused: the attention_forward op (on cpu through its plain-C reference, hence small batches)
+for dt in $dtypes $fused; do
     min=0.999
-    [ "$dt" = fp32 ] && min=0.99999
-    spec "$dt" "$model" "$data/sentences.txt" "$dt" "$min" ""
+    [ "$dt" = fp32 ] || [ "$dt" = fused ] && min=0.99999
+    if [ "$dt" = fused ]; then
+        spec "$dt" "$model" "$data/sentences.txt" fp32 "$min" fused "[4]" 0
+    else
+        spec "$dt" "$model" "$data/sentences.txt" "$dt" "$min"
+    fi
     if "$hetrun" run --report "$dt.json" "$dt.yaml" > "$dt.txt" 2>&1; then
-        echo "$backend $dt: $(grep -o '"reference_cosine":{[^}]*}' "$dt.json")"
+        echo "$backend $dt: $(report_line "$dt.json")"
         shape=$(npy_shape "$dt.npy") || shape="unreadable"
         [ "$shape" = "233 384" ] || { echo "FAIL: $dt.npy shape $shape"; fail=1; }
-        grep -o '"batch":[0-9]*,[^}]*"sentences_per_s":[0-9.e+]*' "$dt.json"
         grep -q "3 of 233 sentences are longer than 256 tokens and were cut (first: .*sentences.txt:231)" "$dt.txt" ||
             { cat "$dt.txt"; echo "FAIL: $dt: no truncation note"; fail=1; }
         [ "$(grep -c "were cut" "$dt.txt")" -eq 1 ] || { echo "FAIL: $dt: truncation said more than once"; fail=1; }
+    elif grep -q "is not supported" "$dt.txt"; then
+        # a backend without an op the model needs (e.g. ABI 1.1 kernels still pending) is
+        # named in the error; that is a skip for this backend, not a wrong answer
+        grep "is not supported" "$dt.txt" | head -1
+        echo "$backend $dt: an op is not supported yet: skipped"
+        exit 77
     else
         tail -5 "$dt.txt"
-        grep -o '"reference_cosine":{[^}]*}' "$dt.json"
+        report_line "$dt.json"
         echo "FAIL: $backend $dt run (cosine below $min?)"
         fail=1
     fi
@@ -80,24 +98,24 @@ expect_error() { # NAME WANTED_TEXT
         echo "ok: $1 refused: $(grep -o -- "$2.*" "$1.txt" | head -1)"
     fi
 }
-spec nomodel "$tmp/no-such-model" "$data/sentences.txt" fp32 0.9 ""
+spec nomodel "$tmp/no-such-model" "$data/sentences.txt" fp32 0.9
 expect_error nomodel "no-such-model/tokenizer.json: cannot open"
 mkdir bad
 for f in "$model"/*; do ln -s "$f" bad/; done
 rm bad/model.safetensors
 head -c 1000000 "$model/model.safetensors" > bad/model.safetensors
-spec corrupt "$tmp/bad" "$data/sentences.txt" fp32 0.9 ""
+spec corrupt "$tmp/bad" "$data/sentences.txt" fp32 0.9
 expect_error corrupt "bad/model.safetensors: tensor '.*' .*run past the data section"
 mkdir bpe
 for f in "$model"/*; do ln -s "$f" bpe/; done
 rm bpe/tokenizer.json
 sed 's/"type":"WordPiece","unk_token"/"type":"BPE","unk_token"/' "$model/tokenizer.json" > bpe/tokenizer.json
-spec bpe "$tmp/bpe" "$data/sentences.txt" fp32 0.9 ""
+spec bpe "$tmp/bpe" "$data/sentences.txt" fp32 0.9
 expect_error bpe "model.type is \"BPE\", not \"WordPiece\""
 : > empty.txt
-spec empty "$model" "$tmp/empty.txt" fp32 0.9 ""
+spec empty "$model" "$tmp/empty.txt" fp32 0.9
 expect_error empty "empty.txt: no sentences"
 printf 'fine\nalso fine\nbad \xff\xfe here\n' > utf8.txt
-spec utf8 "$model" "$tmp/utf8.txt" fp32 0.9 ""
+spec utf8 "$model" "$tmp/utf8.txt" fp32 0.9
 expect_error utf8 "utf8.txt:3: invalid UTF-8 at byte 5"
 exit $fail
