@@ -12,6 +12,7 @@
 #include "io/npy.h"
 #include "spec/job.h"
 #include "text/sentences.h"
+#include "util/clock.h"
 #include "util/log.h"
 #include "workloads/bert.h"
 #include "workloads/stats.h"

@@ -3,7 +3,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "kernels/reference.h"
 
@@ -33,12 +32,6 @@ void hetrun_latency_json(cJSON *obj, const double *ms, size_t n) {
     cJSON_AddNumberToObject(obj, "latency_ms_max", n ? s[n - 1] : NAN);
     cJSON_AddNumberToObject(obj, "latency_ms_mean", n ? sum / (double)n : NAN);
     free(s);
-}
-
-double hetrun_now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 hetrun_stats hetrun_stats_of(const double *samples, size_t n) {

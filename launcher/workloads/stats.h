@@ -22,8 +22,6 @@ hetrun_stats hetrun_stats_of(const double *samples, size_t n);
 double hetrun_percentile(const double *sorted, size_t n, double p);
 /** Adds latency_ms_p50/p90/p99/max/mean of `n` request latencies (ms, any order) to `obj`. */
 void hetrun_latency_json(cJSON *obj, const double *ms, size_t n);
-/** Monotonic clock in seconds (request timing). */
-double hetrun_now_s(void);
 /** {"min":..,"median":..,"max":..,"mean":..,"count":..} */
 cJSON *hetrun_stats_json(hetrun_stats st);
 
