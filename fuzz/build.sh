@@ -28,6 +28,6 @@ mpi_libs=$(pkg-config --libs ompi-c 2>/dev/null || mpicc --showme:link)
     -I"$src/launcher" -I"$src/include" -I"$src" $mpi_cflags \
     "$src/fuzz/spec_fuzzer.c" "$src"/launcher/spec/*.c \
     "$@" \
-    $(pkg-config --libs yaml-0.1 libcjson hwloc zlib libcrypto) $mpi_libs -ldl -lpthread -lm \
+    $(pkg-config --libs yaml-0.1 libcjson hwloc zlib libcrypto libutf8proc) $mpi_libs -ldl -lpthread -lm \
     -o "$out/spec_fuzzer"
 echo "built $out/spec_fuzzer"

@@ -10,7 +10,7 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
     build-essential cmake pkg-config git ca-certificates \
     libyaml-dev libhwloc-dev hwloc libopenmpi-dev openmpi-bin \
-    libopenblas-dev libcjson-dev libssl-dev zlib1g-dev libcmocka-dev \
+    libopenblas-dev libcjson-dev libssl-dev zlib1g-dev libcmocka-dev libutf8proc-dev \
     ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clinfo libclblast-dev \
     clang libclang-rt-14-dev clang-format \
     python3 python3-jsonschema python3-matplotlib \

@@ -8,13 +8,11 @@
 extern const hetrun_workload_type hetrun_workload_gemm;
 extern const hetrun_workload_type hetrun_workload_train, hetrun_workload_infer;
 extern const hetrun_workload_type hetrun_workload_bench;
+extern const hetrun_workload_type hetrun_workload_embed;
 
 static const hetrun_workload_type *const all_types[] = {
-    &hetrun_workload_gemm,
-    &hetrun_workload_train,
-    &hetrun_workload_infer,
-    &hetrun_workload_bench,
-    NULL,
+    &hetrun_workload_gemm,  &hetrun_workload_train, &hetrun_workload_infer,
+    &hetrun_workload_bench, &hetrun_workload_embed, NULL,
 };
 
 /* The activations workloads take, by their ::hetrun_activation value (an enum field stores

@@ -18,6 +18,22 @@ double hetrun_percentile(const double *sorted, size_t n, double p) {
     return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - (double)lo);
 }
 
+void hetrun_latency_json(cJSON *obj, const double *ms, size_t n) {
+    double *s = malloc((n ? n : 1) * sizeof *s);
+    if (!s) return;
+    memcpy(s, ms, n * sizeof *s);
+    qsort(s, n, sizeof *s, cmp_double);
+    double sum = 0;
+    for (size_t i = 0; i < n; i++)
+        sum += s[i];
+    cJSON_AddNumberToObject(obj, "latency_ms_p50", hetrun_percentile(s, n, 50));
+    cJSON_AddNumberToObject(obj, "latency_ms_p90", hetrun_percentile(s, n, 90));
+    cJSON_AddNumberToObject(obj, "latency_ms_p99", hetrun_percentile(s, n, 99));
+    cJSON_AddNumberToObject(obj, "latency_ms_max", n ? s[n - 1] : NAN);
+    cJSON_AddNumberToObject(obj, "latency_ms_mean", n ? sum / (double)n : NAN);
+    free(s);
+}
+
 hetrun_stats hetrun_stats_of(const double *samples, size_t n) {
     hetrun_stats st = {NAN, NAN, NAN, NAN, n};
     if (n == 0) return st;

@@ -20,6 +20,8 @@ typedef struct hetrun_stats {
 hetrun_stats hetrun_stats_of(const double *samples, size_t n);
 /** The p-th percentile (0..100) by linear interpolation of the sorted samples. */
 double hetrun_percentile(const double *sorted, size_t n, double p);
+/** Adds latency_ms_p50/p90/p99/max/mean of `n` request latencies (ms, any order) to `obj`. */
+void hetrun_latency_json(cJSON *obj, const double *ms, size_t n);
 /** {"min":..,"median":..,"max":..,"mean":..,"count":..} */
 cJSON *hetrun_stats_json(hetrun_stats st);
 
