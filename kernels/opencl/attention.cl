@@ -24,11 +24,35 @@ inline void KN(att_load)(__local float *dst, __global const ST_T *src, ulong bas
     }
 }
 
+/* a . b over dim floats: 8-wide vectors (the CPU's SIMD under PoCL), then a scalar tail. */
 inline float KN(att_dot)(__local const float *a, __local const float *b, int dim) {
-    float s = 0.0f;
-    for (int e = 0; e < dim; e++)
+    float8 s8 = (float8)(0.0f);
+    int e = 0;
+    for (; e + 8 <= dim; e += 8)
+        s8 = fma(vload8(0, a + e), vload8(0, b + e), s8);
+    float4 s4 = s8.lo + s8.hi;
+    float s = (s4.x + s4.y) + (s4.z + s4.w);
+    for (; e < dim; e++)
         s = fma(a[e], b[e], s);
     return s;
+}
+
+/* row = row * scale + sum_{c < cn} w[c] m[c dim ..]: the P V, dS K, P^T dO, dS^T Q updates. */
+inline void KN(att_acc)(__local float *row, float scale, __local const float *w,
+                        __local const float *m, int cn, int dim) {
+    int e = 0;
+    for (; e + 8 <= dim; e += 8) {
+        float8 acc = vload8(0, row + e) * scale;
+        for (int c = 0; c < cn; c++)
+            acc = fma((float8)(w[c]), vload8(0, m + c * dim + e), acc);
+        vstore8(acc, 0, row + e);
+    }
+    for (; e < dim; e++) {
+        float acc = row[e] * scale;
+        for (int c = 0; c < cn; c++)
+            acc = fma(w[c], m[c * dim + e], acc);
+        row[e] = acc;
+    }
 }
 
 /* Forward with an online softmax: per query row the running max mi, sum li and the
@@ -72,12 +96,7 @@ __kernel void KN(attn_fwd)(HR_ATT_ARGS, __global ST_T *o, ulong oo, long ldo, lo
             sr[c] = p;
             li += p;
         }
-        for (int e = 0; e < dim; e++) {
-            float acc = orow[e] * corr;
-            for (int c = 0; c < cend; c++)
-                acc = fma(sr[c], vs[c * dim + e], acc);
-            orow[e] = acc;
-        }
+        KN(att_acc)(orow, corr, sr, vs, cend, dim);
         mi = mnew;
     }
     if (!active) return;
@@ -138,12 +157,7 @@ __kernel void KN(attn_bwd_dq)(HR_ATT_ARGS, __global const ST_T *dout, ulong odo,
             }
             sr[c] = ds;
         }
-        for (int e = 0; e < dim; e++) {
-            float acc = dqr[e];
-            for (int c = 0; c < cend; c++)
-                acc = fma(sr[c], ks[c * dim + e], acc);
-            dqr[e] = acc;
-        }
+        KN(att_acc)(dqr, 1.0f, sr, ks, cend, dim);
     }
     if (qi >= lq) return;
     const ulong ob = odq + b * bsq + hb + (long)qi * ldq;
@@ -193,15 +207,8 @@ __kernel void KN(attn_bwd_dkv)(HR_ATT_ARGS, __global const ST_T *dout, ulong odo
             pr[i] = p;
             dsr[i] = ds;
         }
-        for (int e = 0; e < dim; e++) {
-            float av = dvr[e], ak = dkr[e];
-            for (int i = 0; i < rend; i++) {
-                av = fma(pr[i], dos[i * dim + e], av);
-                ak = fma(dsr[i], qs[i * dim + e], ak);
-            }
-            dvr[e] = av;
-            dkr[e] = ak;
-        }
+        KN(att_acc)(dvr, 1.0f, pr, dos, rend, dim);
+        KN(att_acc)(dkr, 1.0f, dsr, qs, rend, dim);
     }
     if (j >= lk) return;
     const long at = b * bsk + hb + (long)j * ldk;
