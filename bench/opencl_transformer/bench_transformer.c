@@ -6,7 +6,7 @@
  * Calls are interleaved (hetrun, peer, hetrun, ...) so load from other processes hits
  * both alike; each ratio is hetrun time / peer time of the same repeat, so the
  * min/median/max describe the spread of paired ratios. GFLOP/s use the catalogue's counts.
- * Usage: bench_transformer <opencl module.so> <cpu module.so> [repeats] */
+ * Usage: bench_transformer <opencl module.so> <cpu module.so> [repeats [gemm|attention]] */
 #include <dlfcn.h>
 #include <math.h>
 #include <stdio.h>
@@ -132,7 +132,7 @@ static void bench_attention(side *ocl, side *cpu, int reps) {
     static const struct {
         int64_t b, h, l, dim;
         unsigned flags;
-    } cfg[] = {{2, 12, 256, 64, HETRUN_OP_CAUSAL}, {2, 12, 256, 64, 0}};
+    } cfg[] = {{2, 12, 256, 64, HETRUN_OP_CAUSAL}};
     printf("\n## Attention forward + backward, fp32 (GFLOP/s min / median / max; ratio = cpu "
            "time / opencl time)\n\n| batch x heads x seq x dim, mask | opencl | cpu module | "
            "ratio |\n|---|---|---|---|\n");
@@ -270,10 +270,12 @@ static void bench_batched_gemm(side *ocl, side *cpu, int reps, cl_context ctx,
 
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: %s <opencl module.so> <cpu module.so> [repeats]\n", argv[0]);
+        fprintf(stderr, "usage: %s <opencl module.so> <cpu module.so> [repeats [gemm|attention]]\n",
+                argv[0]);
         return 2;
     }
     int reps = argc > 3 ? atoi(argv[3]) : 5;
+    const char *only = argc > 4 ? argv[4] : NULL; /* "gemm" or "attention": one part */
     if (reps < 1) reps = 1;
     host.cpu_threads = (int32_t)sysconf(_SC_NPROCESSORS_ONLN); /* every side gets all cores */
     printf("## Environment\n\n");
@@ -312,8 +314,8 @@ int main(int argc, char **argv) {
     cl_command_queue rq = clCreateCommandQueue(ctx, rd, 0, &err);
     if (!rq) die("clCreateCommandQueue", "failed");
 
-    bench_batched_gemm(&ocl, &cpu, reps, ctx, rq);
-    bench_attention(&ocl, &cpu, reps);
+    if (!only || !strcmp(only, "gemm")) bench_batched_gemm(&ocl, &cpu, reps, ctx, rq);
+    if (!only || !strcmp(only, "attention")) bench_attention(&ocl, &cpu, reps);
     clReleaseCommandQueue(rq);
     clReleaseContext(ctx);
     return 0;
