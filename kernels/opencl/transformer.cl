@@ -4,7 +4,9 @@
  * one work-item adds the partials in order), so the same input gives the same bits. */
 
 /* LayerNorm backward, dX: one work-item per row. dX = rstd (dxhat - mean(dxhat)
- * - xhat mean(dxhat xhat)) with dxhat = dY gamma, plus the old dX when `acc`. */
+ * - xhat mean(dxhat xhat)) with dxhat = dY gamma, plus the old dX when `acc`. Products
+ * are separate statements so that FP_CONTRACT cannot fuse them into the subtractions:
+ * dxhat - mean(dxhat) cancels exactly for n = 1, as in the reference. */
 __kernel void KN(layernorm_bwd_dx)(__global const ST_T *x, ulong ox, __global const ST_T *gam,
                                    ulong og, __global const float *mu, ulong omu,
                                    __global const float *rs, ulong ors, __global const ST_T *dy,
@@ -18,14 +20,17 @@ __kernel void KN(layernorm_bwd_dx)(__global const ST_T *x, ulong ox, __global co
     for (size_t j = 0; j < cols; j++) {
         CT xhat = (LD(x, ox + base + j) - mean) * rstd;
         CT dxh = LD(dy, ody + base + j) * LD(gam, og + j);
+        CT prod = dxh * xhat;
         HR_KADD(s1, c1, dxh);
-        HR_KADD(s2, c2, dxh * xhat);
+        HR_KADD(s2, c2, prod);
     }
     s1 /= (CT)cols;
     s2 /= (CT)cols;
     for (size_t j = 0; j < cols; j++) {
         CT xhat = (LD(x, ox + base + j) - mean) * rstd;
-        CT v = rstd * (LD(dy, ody + base + j) * LD(gam, og + j) - s1 - xhat * s2);
+        CT dxh = LD(dy, ody + base + j) * LD(gam, og + j);
+        CT xs = xhat * s2;
+        CT v = rstd * (dxh - s1 - xs);
         if (acc) v += LD(dx, odx + base + j);
         ST(dx, odx + base + j, v);
     }
@@ -42,7 +47,9 @@ __kernel void KN(layernorm_bwd_dgb)(__global const ST_T *x, ulong ox, __global c
     CT sg = C(0.0), cg = C(0.0), sb = C(0.0), cb = C(0.0);
     for (size_t i = 0; i < rows; i++) {
         CT d = LD(dy, ody + i * cols + j);
-        HR_KADD(sg, cg, d * (LD(x, ox + i * cols + j) - (CT)mu[omu + i]) * (CT)rs[ors + i]);
+        CT xhat = (LD(x, ox + i * cols + j) - (CT)mu[omu + i]) * (CT)rs[ors + i];
+        CT prod = d * xhat;
+        HR_KADD(sg, cg, prod);
         HR_KADD(sb, cb, d);
     }
     if (acc) {
