@@ -116,6 +116,9 @@ static void fill_rec(ocl_devrec *r) {
     if (clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof r->max_wg, &r->max_wg, NULL) !=
         CL_SUCCESS)
         r->max_wg = 1;
+    if (clGetDeviceInfo(d, CL_DEVICE_LOCAL_MEM_SIZE, sizeof r->local_mem, &r->local_mem, NULL) !=
+        CL_SUCCESS)
+        r->local_mem = 0;
     if (clGetDeviceInfo(d, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof r->base_align_bits,
                         &r->base_align_bits, NULL) != CL_SUCCESS)
         r->base_align_bits = 0;

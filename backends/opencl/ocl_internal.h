@@ -34,11 +34,24 @@ enum {
     HR_K_GEMM_PACK_A,
     HR_K_GEMM_PACK_B,
     HR_K_GEMM_MICRO,
+    HR_K_LN_BWD_DX, /* kernels/opencl/transformer.cl from here */
+    HR_K_LN_BWD_DGB,
+    HR_K_SOFTMAX_BWD,
+    HR_K_EMB_FWD,
+    HR_K_EMB_BWD,
+    HR_K_NONFINITE_PART,
+    HR_K_SUMSQ_PART,
+    HR_K_SUMSQ_FINAL,
+    HR_K_ATT_FWD, /* kernels/opencl/attention.cl: fp32, fp16, bf16 only */
+    HR_K_ATT_DELTA,
+    HR_K_ATT_DQ,
+    HR_K_ATT_DKV,
     HR_K_BASE_COUNT
 };
-#define HR_K_COUNT (HR_K_BASE_COUNT * HR_DT_COUNT + 1)
-/** The one kernel not instantiated per dtype: int8 GEMM (kernels/opencl/gemm_int8.cl). */
-#define HR_K_GEMM_I8 (HR_K_BASE_COUNT * HR_DT_COUNT)
+/** Kernels not instantiated per dtype (gemm_int8.cl, index.cl); id = HR_K_SINGLE + s. */
+enum { HR_S_GEMM_I8, HR_S_EMB_SORT, HR_S_NONFINITE_FINAL, HR_S_COUNT };
+#define HR_K_SINGLE (HR_K_BASE_COUNT * HR_DT_COUNT)
+#define HR_K_COUNT (HR_K_SINGLE + HR_S_COUNT)
 
 /** Static facts about one enumerated device, gathered at init. */
 typedef struct ocl_devrec {
@@ -47,6 +60,7 @@ typedef struct ocl_devrec {
     hetrun_device_info info;
     cl_device_type type;
     size_t max_wg;
+    cl_ulong local_mem; /* CL_DEVICE_LOCAL_MEM_SIZE: bounds the attention tiles */
     cl_uint base_align_bits;
     int has_fp64; /* cl_khr_fp64: the f64 kernels are compiled and offered */
     int open;     /* 1 while a handle exists (one handle per index per process) */
@@ -110,6 +124,47 @@ hetrun_status ocl_kernel_get(hetrun_queue *q, int id, cl_kernel *out);
 const char *ocl_kernel_name(int id, char *buf, size_t len);
 
 /* ---- ocl_ops.c ---- */
+/** Storage dtype -> kernel instantiation index (HR_DT_*), or -1 when there is none. */
+int ocl_dt_index(uint32_t dtype);
+/** Names for messages: the op kind and a dtype ("?" when unknown). */
+const char *ocl_opname(const hetrun_op_desc *d);
+const char *ocl_dtname(uint32_t dtype);
+
+/** Kernel argument builder: sets arguments in order, remembers the first failure. */
+typedef struct ocl_kargs {
+    cl_kernel k;
+    cl_uint n;
+    cl_int err;
+    cl_uint bad;
+} ocl_kargs;
+void ka_mem(ocl_kargs *a, cl_mem m);
+void ka_u64(ocl_kargs *a, uint64_t v);
+void ka_i64(ocl_kargs *a, int64_t v);
+void ka_i32(ocl_kargs *a, int64_t v);
+void ka_f32(ocl_kargs *a, double v);
+/** A real scalar in the kernel's compute type: double for f64 kernels, else float. */
+void ka_real(ocl_kargs *a, int f64, double v);
+/** Operand as cl_mem + element offset (`esize` bytes per element); NULL buffer -> NULL. */
+void ka_t(ocl_kargs *a, const hetrun_tensor *t, size_t esize);
+/** `bytes` of __local memory (a NULL-valued argument). */
+void ka_local(ocl_kargs *a, size_t bytes);
+/** Enqueues kernel `id` with the arguments in `a` over `dims` global/local sizes (lsz NULL:
+ *  runtime-chosen); the error names kernel, op, shape and sizes. */
+hetrun_status ocl_launch(hetrun_queue *q, ocl_kargs *a, int id, const hetrun_op_desc *d,
+                         cl_uint dims, const size_t *gsz, const size_t *lsz);
+/** 1-D launch over `n` items in groups of the kernel's work-group size (kernels bounds-check). */
+hetrun_status ocl_launch1(hetrun_queue *q, ocl_kargs *a, int id, const hetrun_op_desc *d,
+                          uint64_t n);
+/** Grows the queue's scratch (GEMM panels, reduction partials, attention row sums,
+ *  embedding grouping) to at least `bytes`; it is reused in queue order. */
+hetrun_status ocl_scratch(hetrun_queue *q, uint64_t bytes);
+
+/* ---- ocl_transformer.c: the ABI 1.1 ops other than GEMM ---- */
+/** Backend limits beyond the catalogue (sizes, local memory) for ops 18-26. */
+hetrun_status ocl_transformer_supported(hetrun_device *dev, const hetrun_op_desc *d);
+/** Runs an op of kind >= LAYERNORM_FORWARD or ATTENTION_*; operands already checked. */
+hetrun_status ocl_transformer_run(hetrun_queue *q, const hetrun_op_desc *d, const hetrun_tensor *t);
+
 hetrun_status ocl_op_supported(hetrun_device *dev, const hetrun_op_desc *desc);
 hetrun_status ocl_op_workspace_size(hetrun_device *dev, const hetrun_op_desc *desc,
                                     uint64_t *bytes);

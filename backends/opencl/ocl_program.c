@@ -10,7 +10,8 @@
 
 #include "ocl_internal.h"
 
-extern const char hr_cl_prelude[], hr_cl_elementwise[], hr_cl_gemm[], hr_cl_gemm_int8[];
+extern const char hr_cl_prelude[], hr_cl_elementwise[], hr_cl_gemm[], hr_cl_transformer[],
+    hr_cl_attention[], hr_cl_gemm_int8[], hr_cl_index[];
 
 static const char *const kbase[HR_K_BASE_COUNT] = {[HR_K_FILL] = "fill",
                                                    [HR_K_SCALE] = "scale",
@@ -31,10 +32,26 @@ static const char *const kbase[HR_K_BASE_COUNT] = {[HR_K_FILL] = "fill",
                                                    [HR_K_REDUCE1] = "reduce1",
                                                    [HR_K_GEMM_PACK_A] = "gemm_pack_a",
                                                    [HR_K_GEMM_PACK_B] = "gemm_pack_b",
-                                                   [HR_K_GEMM_MICRO] = "gemm_micro"};
+                                                   [HR_K_GEMM_MICRO] = "gemm_micro",
+                                                   [HR_K_LN_BWD_DX] = "layernorm_bwd_dx",
+                                                   [HR_K_LN_BWD_DGB] = "layernorm_bwd_dgb",
+                                                   [HR_K_SOFTMAX_BWD] = "softmax_bwd",
+                                                   [HR_K_EMB_FWD] = "emb_fwd",
+                                                   [HR_K_EMB_BWD] = "emb_bwd",
+                                                   [HR_K_NONFINITE_PART] = "nonfinite_part",
+                                                   [HR_K_SUMSQ_PART] = "sumsq_part",
+                                                   [HR_K_SUMSQ_FINAL] = "sumsq_final",
+                                                   [HR_K_ATT_FWD] = "attn_fwd",
+                                                   [HR_K_ATT_DELTA] = "attn_bwd_delta",
+                                                   [HR_K_ATT_DQ] = "attn_bwd_dq",
+                                                   [HR_K_ATT_DKV] = "attn_bwd_dkv"};
+static const char *const single[HR_S_COUNT] = {[HR_S_GEMM_I8] = "gemm_i8",
+                                               [HR_S_EMB_SORT] = "emb_sort",
+                                               [HR_S_NONFINITE_FINAL] = "nonfinite_final"};
 static const char *const dsuf[HR_DT_COUNT] = {"f32", "f16", "bf16", "f64"};
 
-/* Per-dtype macro headers that instantiate elementwise.cl and gemm.cl. The f64 one opens
+/* Per-dtype macro headers that instantiate elementwise.cl, gemm.cl, transformer.cl and
+ * (not for f64, which attention does not take) attention.cl. The f64 one opens
  * an #ifdef cl_khr_fp64 that dtype_close[] shuts, so devices without fp64 still build. */
 #define HR_F32_CT "#define CT float\n#define C(x) x##f\n"
 static const char *const dtype_hdr[HR_DT_COUNT] = {
@@ -50,10 +67,10 @@ static const char *const dtype_hdr[HR_DT_COUNT] = {
 static const char dtype_undef[] =
     "\n#undef SUF\n#undef ST_T\n#undef CT\n#undef C\n#undef HR_VEC_C\n#undef LD\n#undef ST\n"
     "#undef KN\n#undef HR_VA\n#undef HR_VB\n#undef HR_VLOADA\n#undef HR_VLOADB\n#undef "
-    "HR_VSTOREB\n";
+    "HR_VSTOREB\n#undef HR_ATT_ARGS\n";
 static const char *const dtype_close[HR_DT_COUNT] = {"", "", "", "\n#endif\n"};
 
-#define NSRC (2 + 5 * HR_DT_COUNT)
+#define NSRC (3 + 7 * HR_DT_COUNT)
 
 static void program_sources(const char *src[NSRC]) {
     int n = 0;
@@ -62,15 +79,18 @@ static void program_sources(const char *src[NSRC]) {
         src[n++] = dtype_hdr[d];
         src[n++] = hr_cl_elementwise;
         src[n++] = hr_cl_gemm;
+        src[n++] = hr_cl_transformer;
+        src[n++] = d == HR_DT_F64 ? "" : hr_cl_attention;
         src[n++] = dtype_undef;
         src[n++] = dtype_close[d];
     }
     src[n++] = hr_cl_gemm_int8;
+    src[n++] = hr_cl_index;
 }
 
 const char *ocl_kernel_name(int id, char *buf, size_t len) {
-    if (id == HR_K_GEMM_I8) {
-        snprintf(buf, len, "gemm_i8");
+    if (id >= HR_K_SINGLE) {
+        snprintf(buf, len, "%s", single[id - HR_K_SINGLE]);
         return buf;
     }
     snprintf(buf, len, "%s_%s", kbase[id % HR_K_BASE_COUNT], dsuf[id / HR_K_BASE_COUNT]);
@@ -196,7 +216,8 @@ static hetrun_status build_failed(hetrun_device *dev, cl_program prog, cl_int er
     hetrun_status st = ocl_fail(
         HETRUN_ERR_DEVICE,
         "clBuildProgram failed: %s building kernels "
-        "(prelude.cl, elementwise.cl, gemm.cl, gemm_int8.cl) for device %d '%s' "
+        "(prelude.cl, elementwise.cl, gemm.cl, transformer.cl, attention.cl, gemm_int8.cl, "
+        "index.cl) for device %d '%s' "
         "with options '%s'; build log: %s",
         ocl_err_name(err), dev->index, dev->rec->info.name, opts, log && *log ? log : "(empty)");
     free(log);

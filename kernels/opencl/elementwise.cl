@@ -17,9 +17,28 @@ inline CT KN(gelu_grad)(CT x) {
     CT s = C(1.0) / (C(1.0) + exp(C(-2.0) * u)); /* (1 + tanh u) / 2 */
     return s + C(2.0) * x * s * (C(1.0) - s) * du;
 }
-inline CT KN(act)(int act, CT x) { return act == 0 ? fmax(x, C(0.0)) : KN(gelu)(x); }
+/* GELU, erf form, as 0.5 x erfc(-x/sqrt 2): 1 + erf(z) without cancellation for x << 0. */
+inline CT KN(gelu_erf)(CT x) { return C(0.5) * x * erfc(C(-0.7071067811865476) * x); }
+inline CT KN(gelu_erf_grad)(CT x) {
+    return C(0.5) * erfc(C(-0.7071067811865476) * x) +
+           x * C(0.3989422804014327) * exp(C(-0.5) * x * x);
+}
+/* act: 0 relu, 1 gelu (tanh), 2 gelu (erf), 3 identity (hetrun_activation). */
+inline CT KN(act)(int act, CT x) {
+    switch (act) {
+    case 0: return fmax(x, C(0.0));
+    case 1: return KN(gelu)(x);
+    case 2: return KN(gelu_erf)(x);
+    default: return x;
+    }
+}
 inline CT KN(act_grad)(int act, CT x) {
-    return act == 0 ? (x > C(0.0) ? C(1.0) : C(0.0)) : KN(gelu_grad)(x);
+    switch (act) {
+    case 0: return x > C(0.0) ? C(1.0) : C(0.0);
+    case 1: return KN(gelu_grad)(x);
+    case 2: return KN(gelu_erf_grad)(x);
+    default: return C(1.0);
+    }
 }
 
 __kernel void KN(fill)(__global ST_T *y, ulong oy, ulong n, CT alpha) {
@@ -143,9 +162,11 @@ __kernel void KN(xent_fwd)(__global const ST_T *x, ulong ox, __global const int 
     ST(loss, ol + r, mx + log(s) - xl);
 }
 
+/* LAYERNORM, and LAYERNORM_FORWARD when `stats` is set: also mean and rstd (fp32). */
 __kernel void KN(layernorm)(__global const ST_T *x, ulong ox, __global const ST_T *gam, ulong og,
                             __global const ST_T *bet, ulong ob, __global ST_T *y, ulong oy,
-                            ulong rows, ulong cols, CT eps) {
+                            ulong rows, ulong cols, CT eps, int stats, __global float *mu,
+                            ulong omu, __global float *rs, ulong ors) {
     size_t r = get_global_id(0);
     if (r >= rows) return;
     size_t base = r * cols;
@@ -162,6 +183,10 @@ __kernel void KN(layernorm)(__global const ST_T *x, ulong ox, __global const ST_
     for (size_t j = 0; j < cols; j++)
         ST(y, oy + base + j,
            (LD(x, ox + base + j) - mean) * inv * LD(gam, og + j) + LD(bet, ob + j));
+    if (stats) {
+        mu[omu + r] = (float)mean;
+        rs[ors + r] = (float)inv;
+    }
 }
 
 /* out[j] = alpha * sum_i X[i,j] + beta * out[j]; out is not read when beta == 0. */

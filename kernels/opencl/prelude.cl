@@ -24,3 +24,11 @@ inline void hr_bf16_st(__global ushort *p, size_t i, float v) {
         (c) = (t_ - (s)) - y_;                                                                     \
         (s) = t_;                                                                                  \
     } while (0)
+
+/* Tree sum of `loc` (work-group size entries) into loc[0]; any group size. */
+#define HR_TREE(loc, lid, wg)                                                                      \
+    for (uint s_ = 1; s_ < (wg); s_ *= 2) {                                                        \
+        barrier(CLK_LOCAL_MEM_FENCE);                                                              \
+        if ((lid) % (2 * s_) == 0 && (lid) + s_ < (wg)) (loc)[lid] += (loc)[(lid) + s_];           \
+    }                                                                                              \
+    barrier(CLK_LOCAL_MEM_FENCE)
