@@ -717,7 +717,7 @@ static void test_errors_v11(void) {
     expect_invalid(&d, "fp64", "attention in fp64");
     d.dtype = HETRUN_F16;
     d.out_dtype = HETRUN_F32;
-    expect_invalid(&d, "fp16 -> fp32", "attention with mismatched dtypes");
+    expect_invalid(&d, "dtype fp16 / out_dtype fp32", "attention with mismatched dtypes");
     d = hetrun_op_desc_init(HETRUN_OP_EMBEDDING_BACKWARD, HETRUN_F32);
     d.beta = 0.5;
     expect_invalid(&d, "beta", "embedding backward with beta 0.5");
