@@ -91,6 +91,20 @@ static double worst_ratio(const float *got, const float *ref, const float *bound
     return worst;
 }
 
+/* One self-check GEMM with the SIGILL handler armed; -1 when it raised SIGILL. Its own
+ * function, so no local of the caller lives across sigsetjmp (they could be clobbered). */
+static int guarded_gemm(int bf, int ta, const float *a, const float *b, const uint16_t *ha,
+                        const uint16_t *hb, float *c) {
+    if (sigsetjmp(sigill_jump, 1) != 0) return -1;
+    if (bf)
+        cpu_blas_lib.sbgemm(CPU_ROW_MAJOR, ta, CPU_NO_TRANS, CHK_M, CHK_N, CHK_K, 1.0f, ha, CHK_LD,
+                            hb, CHK_N, 0.0f, c, CHK_N);
+    else
+        cpu_blas_lib.sgemm(CPU_ROW_MAJOR, ta, CPU_NO_TRANS, CHK_M, CHK_N, CHK_K, 1.0f, a, CHK_LD, b,
+                           CHK_N, 0.0f, c, CHK_N);
+    return 0;
+}
+
 /* Runs SGEMM (`bf16`: SBGEMM) on one odd-sized problem per transpose, on one thread then
  * on `threads`. Returns NULL when the kernels pass, else what failed (in `why`). */
 static const char *self_check(int bf, int threads, char *why, size_t len) {
@@ -126,17 +140,11 @@ static const char *self_check(int bf, int threads, char *why, size_t len) {
         int ta = trans ? CPU_TRANS : CPU_NO_TRANS;
         if (cpu_blas_lib.set_num_threads) cpu_blas_lib.set_num_threads(t);
         memset(c, 0xff, sizeof(float) * nc); /* NaN: unwritten elements fail */
-        if (sigsetjmp(sigill_jump, 1) != 0) {
+        if (guarded_gemm(bf, ta, a, b, ha, hb, c) != 0) {
             snprintf(why, len, "%s raised SIGILL (illegal instruction)", what);
             fail = why;
             break;
         }
-        if (bf)
-            cpu_blas_lib.sbgemm(CPU_ROW_MAJOR, ta, CPU_NO_TRANS, CHK_M, CHK_N, CHK_K, 1.0f, ha,
-                                CHK_LD, hb, CHK_N, 0.0f, c, CHK_N);
-        else
-            cpu_blas_lib.sgemm(CPU_ROW_MAJOR, ta, CPU_NO_TRANS, CHK_M, CHK_N, CHK_K, 1.0f, a,
-                               CHK_LD, b, CHK_N, 0.0f, c, CHK_N);
         double r = worst_ratio(c, ref + trans * nc, bound + trans * nc);
         if (!(r <= 1.0)) {
             snprintf(why, len,
