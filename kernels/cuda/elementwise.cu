@@ -324,13 +324,6 @@ cudaError_t cast(const hetrun_op_desc *d, void *const *a, cudaStream_t s, int sm
 
 } // namespace
 
-extern "C" int hetrun_cuda_kernel_handles(hetrun_op_kind kind) {
-    switch (kind) {
-    case HETRUN_OP_GEMM: return 0;
-    default: return (unsigned)kind < HETRUN_OP_KIND_COUNT;
-    }
-}
-
 extern "C" cudaError_t hetrun_cuda_elementwise(const hetrun_op_desc *d, void *const *args,
                                                cudaStream_t stream, int sm_count) {
     if (d->kind == HETRUN_OP_CAST) return cast(d, args, stream, sm_count);

@@ -35,9 +35,6 @@ cudaError_t hetrun_cuda_elementwise(const hetrun_op_desc *desc, void *const *arg
 cudaError_t hetrun_cuda_rowwise(const hetrun_op_desc *desc, void *const *args, cudaStream_t stream,
                                 int sm_count);
 
-/** Whether `kind` is one of the ops handled by the two functions above. */
-int hetrun_cuda_kernel_handles(hetrun_op_kind kind);
-
 #ifdef __cplusplus
 }
 #endif
