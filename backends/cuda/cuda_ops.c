@@ -1,5 +1,6 @@
 /* Op dispatch of the CUDA backend: which descriptors it runs, their workspace, and the
  * launch of cuBLASLt GEMM (cuda_gemm.c) or hetrun's own kernels (kernels/cuda). */
+#include <inttypes.h>
 #include <stdio.h>
 
 #include "kernels/catalogue.h"
@@ -29,6 +30,36 @@ static hetrun_status kernels_supported(hetrun_device *dev, const hetrun_op_desc 
     return HETRUN_OK;
 }
 
+/* Op kinds with a CUDA implementation; the other ABI 1.1 kinds are still refused. */
+static bool kind_implemented(uint32_t kind) {
+    switch (kind) {
+    case HETRUN_OP_GEMM_BIAS_ACT:
+    case HETRUN_OP_ATTENTION_FORWARD:
+    case HETRUN_OP_ATTENTION_BACKWARD: return false;
+    default: return kind < HETRUN_OP_KIND_COUNT;
+    }
+}
+
+/* Ops run by kernels/cuda/training.cu (ABI 1.1). */
+static bool is_training_op(uint32_t kind) {
+    switch (kind) {
+    case HETRUN_OP_LAYERNORM_FORWARD:
+    case HETRUN_OP_LAYERNORM_BACKWARD:
+    case HETRUN_OP_SOFTMAX_BACKWARD:
+    case HETRUN_OP_EMBEDDING_FORWARD:
+    case HETRUN_OP_EMBEDDING_BACKWARD:
+    case HETRUN_OP_NONFINITE_COUNT:
+    case HETRUN_OP_SUM_SQUARES: return true;
+    default: return false;
+    }
+}
+
+/* Workspace of hetrun's own kernels, plus room to align its start to 256 bytes. */
+static uint64_t kernel_workspace(const hetrun_op_desc *d) {
+    const uint64_t b = is_training_op(d->kind) ? hetrun_cuda_training_workspace(d) : 0;
+    return b ? b + 256u : 0;
+}
+
 hetrun_status hcu_op_supported(hetrun_device *dev, const hetrun_op_desc *d) {
     hetrun_status st = hcu_check_alive(dev);
     if (st) return st;
@@ -36,12 +67,11 @@ hetrun_status hcu_op_supported(hetrun_device *dev, const hetrun_op_desc *d) {
     if (!d) return hcu_fail(HETRUN_ERR_INVALID, "cuda: op_supported: NULL descriptor");
     if (!hetrun_op_desc_valid(d, why, sizeof why))
         return hcu_fail(HETRUN_ERR_UNSUPPORTED, "cuda: op_supported: %s", why);
-    if (d->kind >= HETRUN_OP_FIRST_V1_1 || (d->kind == HETRUN_OP_GEMM && d->batch > 1) ||
-        ((d->kind == HETRUN_OP_ACT_FORWARD || d->kind == HETRUN_OP_ACT_BACKWARD) &&
-         d->act >= HETRUN_ACT_GELU_ERF))
+    if (!kind_implemented(d->kind))
         return hcu_fail(HETRUN_ERR_UNSUPPORTED,
-                        "cuda: op %s%s not supported yet (ABI 1.1 kernels pending)",
-                        hetrun_op_name(d->kind), d->kind == HETRUN_OP_GEMM ? " (batched)" : "");
+                        "cuda: op %s not implemented by the CUDA backend yet (ABI 1.1 kernels "
+                        "pending: GEMM_BIAS_ACT, ATTENTION_FORWARD, ATTENTION_BACKWARD)",
+                        hetrun_op_name(d->kind));
     return d->kind == HETRUN_OP_GEMM ? hcu_gemm_supported(dev, d) : kernels_supported(dev, d);
 }
 
@@ -49,7 +79,7 @@ hetrun_status hcu_op_workspace_size(hetrun_device *dev, const hetrun_op_desc *d,
     hetrun_status st = hcu_check_alive(dev);
     if (st || (st = desc_check(d, "op_workspace_size"))) return st;
     if (!bytes) return hcu_fail(HETRUN_ERR_INVALID, "cuda: op_workspace_size: NULL output");
-    *bytes = d->kind == HETRUN_OP_GEMM ? HCU_GEMM_WORKSPACE : 0;
+    *bytes = d->kind == HETRUN_OP_GEMM ? HCU_GEMM_WORKSPACE : kernel_workspace(d);
     return HETRUN_OK;
 }
 
@@ -63,8 +93,9 @@ hetrun_status hcu_op_run(hetrun_queue *q, const hetrun_op_desc *d, const hetrun_
         return hcu_fail(HETRUN_ERR_INVALID, "cuda: op_run: %s takes %d operands, got %d",
                         hcu_op_text(d, text, sizeof text), arity, (int)nargs);
     if (d->kind != HETRUN_OP_GEMM && (st = kernels_supported(q->dev, d))) return st;
-    void *ptr[HETRUN_OP_MAX_ARGS] = {NULL, NULL, NULL, NULL};
+    void *ptr[HETRUN_OP_MAX_ARGS] = {NULL};
     for (int i = 0; i < arity; i++) {
+        if (!hetrun_op_arg_present(d, i)) continue; /* optional operand not used */
         if ((st = hcu_tensor_ptr(q->dev, args[i], hetrun_op_arg_bytes(d, i), "op_run operand",
                                  &ptr[i]))) {
             /* Name the op and operand only on failure: snprintf costs on the hot path. */
@@ -74,25 +105,36 @@ hetrun_status hcu_op_run(hetrun_queue *q, const hetrun_op_desc *d, const hetrun_
             return hcu_fail(st, "%s", msg);
         }
     }
-    cudaError_t e;
-    if (d->kind == HETRUN_OP_GEMM) {
-        void *wptr = NULL;
-        uint64_t wbytes = 0;
-        if (ws.buffer) {
-            if ((st = hcu_tensor_ptr(q->dev, ws, 0, "op_run workspace", &wptr))) return st;
-            wbytes = ws.buffer->bytes - ws.offset;
-        }
-        return hcu_gemm_run(q, d, ptr[0], ptr[1], ptr[2], wptr, wbytes);
+    void *wptr = NULL;
+    uint64_t wbytes = 0;
+    if (ws.buffer) {
+        if ((st = hcu_tensor_ptr(q->dev, ws, 0, "op_run workspace", &wptr))) return st;
+        wbytes = ws.buffer->bytes - ws.offset;
     }
-    switch ((hetrun_op_kind)d->kind) {
-    case HETRUN_OP_SOFTMAX:
-    case HETRUN_OP_XENT_FORWARD:
-    case HETRUN_OP_LAYERNORM:
-    case HETRUN_OP_REDUCE_SUM_AXIS0:
-    case HETRUN_OP_REDUCE_SUM_AXIS1:
-        e = hetrun_cuda_rowwise(d, ptr, q->stream, q->dev->sm_count);
-        break;
-    default: e = hetrun_cuda_elementwise(d, ptr, q->stream, q->dev->sm_count); break;
+    if (d->kind == HETRUN_OP_GEMM) return hcu_gemm_run(q, d, ptr[0], ptr[1], ptr[2], wptr, wbytes);
+    const uint64_t need = kernel_workspace(d);
+    if (need) {
+        if (!wptr || wbytes < need)
+            return hcu_fail(HETRUN_ERR_INVALID,
+                            "cuda: op_run: %s needs %" PRIu64 " bytes of workspace "
+                            "(op_workspace_size), got %" PRIu64,
+                            hcu_op_text(d, text, sizeof text), need, wptr ? wbytes : 0);
+        wptr = (void *)(((uintptr_t)wptr + 255u) & ~(uintptr_t)255u);
+    }
+    cudaError_t e;
+    if (is_training_op(d->kind)) {
+        e = hetrun_cuda_training(d, ptr, wptr, q->stream, q->dev->sm_count);
+    } else {
+        switch ((hetrun_op_kind)d->kind) {
+        case HETRUN_OP_SOFTMAX:
+        case HETRUN_OP_XENT_FORWARD:
+        case HETRUN_OP_LAYERNORM:
+        case HETRUN_OP_REDUCE_SUM_AXIS0:
+        case HETRUN_OP_REDUCE_SUM_AXIS1:
+            e = hetrun_cuda_rowwise(d, ptr, q->stream, q->dev->sm_count);
+            break;
+        default: e = hetrun_cuda_elementwise(d, ptr, q->stream, q->dev->sm_count); break;
+        }
     }
     if (e == cudaErrorNotSupported)
         return hcu_fail(HETRUN_ERR_INTERNAL, "cuda: op_run: no kernel for %s",

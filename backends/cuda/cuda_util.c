@@ -88,9 +88,11 @@ const char *hcu_op_text(const hetrun_op_desc *d, char *buf, size_t len) {
     const char *in = hetrun_dtype_name((hetrun_dtype)d->dtype);
     const char *out = hetrun_dtype_name((hetrun_dtype)d->out_dtype);
     if (d->kind == HETRUN_OP_GEMM)
-        snprintf(buf, len, "op gemm %s->%s m=%" PRId64 " n=%" PRId64 " k=%" PRId64 "%s%s%s",
-                 in ? in : "?", out ? out : "?", d->m, d->n, d->k,
-                 (d->flags & HETRUN_OP_TRANS_A) ? " transA" : "",
+        snprintf(buf, len,
+                 "op gemm %s->%s batch=%" PRId64 " m=%" PRId64 " n=%" PRId64 " k=%" PRId64 "%s%s%s",
+                 in ? in : "?", out ? out : "?",
+                 d->struct_size >= HETRUN_OP_DESC_SIZE_V1_1 && d->batch > 1 ? d->batch : 1, d->m,
+                 d->n, d->k, (d->flags & HETRUN_OP_TRANS_A) ? " transA" : "",
                  (d->flags & HETRUN_OP_TRANS_B) ? " transB" : "",
                  (d->flags & HETRUN_OP_ALLOW_TF32) ? " tf32" : "");
     else

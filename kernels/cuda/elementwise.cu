@@ -9,19 +9,6 @@ using namespace hetrun_cuda;
 
 namespace {
 
-__device__ __forceinline__ float m_tanh(float x) {
-    return tanhf(x);
-}
-__device__ __forceinline__ double m_tanh(double x) {
-    return tanh(x);
-}
-__device__ __forceinline__ float m_sqrt(float x) {
-    return sqrtf(x);
-}
-__device__ __forceinline__ double m_sqrt(double x) {
-    return sqrt(x);
-}
-
 template <int V, typename T>
 __device__ __forceinline__ void ld(const T *p, int64_t i, acc_t<T> (&o)[V]) {
     if constexpr (V == 1) {
@@ -49,12 +36,18 @@ __device__ __forceinline__ void st(T *p, int64_t i, const A (&v)[V]) {
 
 template <typename A> __device__ __forceinline__ A act_fwd(unsigned act, A x) {
     if (act == HETRUN_ACT_RELU) return x > A(0) ? x : A(0);
+    if (act == HETRUN_ACT_IDENTITY) return x;
+    if (act == HETRUN_ACT_GELU_ERF) return A(0.5) * x * (A(1) + m_erf(x * A(0.7071067811865476)));
     const A k = A(0.7978845608028654), c = A(0.044715);
     return A(0.5) * x * (A(1) + m_tanh(k * (x + c * x * x * x)));
 }
 
 template <typename A> __device__ __forceinline__ A act_grad(unsigned act, A x) {
     if (act == HETRUN_ACT_RELU) return x > A(0) ? A(1) : A(0);
+    if (act == HETRUN_ACT_IDENTITY) return A(1);
+    if (act == HETRUN_ACT_GELU_ERF) /* Phi(x) + x phi(x) */
+        return A(0.5) * (A(1) + m_erf(x * A(0.7071067811865476))) +
+               x * A(0.3989422804014327) * m_exp(A(-0.5) * x * x);
     const A k = A(0.7978845608028654), c = A(0.044715);
     A t = m_tanh(k * (x + c * x * x * x));
     A du = k * (A(1) + A(3) * c * x * x);

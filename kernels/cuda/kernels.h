@@ -6,7 +6,7 @@
  * Each function enqueues the op on `stream` and returns the launch status
  * (cudaGetLastError() right after the launch), so a bad configuration is reported
  * by the call that caused it. Operands are raw device pointers in catalogue order
- * in an array of 4 (HETRUN_OP_MAX_ARGS) with unused slots NULL;
+ * in an array of HETRUN_OP_MAX_ARGS with unused slots (and absent optional operands) NULL;
  * the descriptor has been validated by the caller (hetrun_op_desc_valid + bounds).
  */
 #ifndef HETRUN_KERNELS_CUDA_KERNELS_H
@@ -34,6 +34,17 @@ cudaError_t hetrun_cuda_elementwise(const hetrun_op_desc *desc, void *const *arg
  */
 cudaError_t hetrun_cuda_rowwise(const hetrun_op_desc *desc, void *const *args, cudaStream_t stream,
                                 int sm_count);
+
+/**
+ * ABI 1.1 training ops (training.cu): LAYERNORM_FORWARD, LAYERNORM_BACKWARD,
+ * SOFTMAX_BACKWARD, EMBEDDING_FORWARD, EMBEDDING_BACKWARD, NONFINITE_COUNT, SUM_SQUARES.
+ * `ws` is 256-byte aligned and holds hetrun_cuda_training_workspace(desc) bytes.
+ */
+cudaError_t hetrun_cuda_training(const hetrun_op_desc *desc, void *const *args, void *ws,
+                                 cudaStream_t stream, int sm_count);
+
+/** Workspace bytes hetrun_cuda_training needs for `desc` (0 for none). */
+uint64_t hetrun_cuda_training_workspace(const hetrun_op_desc *desc);
 
 #ifdef __cplusplus
 }
