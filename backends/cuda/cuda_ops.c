@@ -33,7 +33,6 @@ static hetrun_status kernels_supported(hetrun_device *dev, const hetrun_op_desc 
 /* Op kinds with a CUDA implementation; the other ABI 1.1 kinds are still refused. */
 static bool kind_implemented(uint32_t kind) {
     switch (kind) {
-    case HETRUN_OP_GEMM_BIAS_ACT:
     case HETRUN_OP_ATTENTION_FORWARD:
     case HETRUN_OP_ATTENTION_BACKWARD: return false;
     default: return kind < HETRUN_OP_KIND_COUNT;
@@ -54,6 +53,15 @@ static bool is_training_op(uint32_t kind) {
     }
 }
 
+/* The plain GEMM inside a GEMM_BIAS_ACT (cuBLASLt, then the epilogue kernel). */
+static hetrun_op_desc gemm_part(const hetrun_op_desc *d) {
+    hetrun_op_desc g = *d;
+    g.kind = HETRUN_OP_GEMM;
+    g.flags &= HETRUN_OP_TRANS_A | HETRUN_OP_TRANS_B | HETRUN_OP_ALLOW_TF32;
+    g.batch = 0;
+    return g;
+}
+
 /* Workspace of hetrun's own kernels, plus room to align its start to 256 bytes. */
 static uint64_t kernel_workspace(const hetrun_op_desc *d) {
     const uint64_t b = is_training_op(d->kind) ? hetrun_cuda_training_workspace(d) : 0;
@@ -70,8 +78,13 @@ hetrun_status hcu_op_supported(hetrun_device *dev, const hetrun_op_desc *d) {
     if (!kind_implemented(d->kind))
         return hcu_fail(HETRUN_ERR_UNSUPPORTED,
                         "cuda: op %s not implemented by the CUDA backend yet (ABI 1.1 kernels "
-                        "pending: GEMM_BIAS_ACT, ATTENTION_FORWARD, ATTENTION_BACKWARD)",
+                        "pending: ATTENTION_FORWARD, ATTENTION_BACKWARD)",
                         hetrun_op_name(d->kind));
+    if (d->kind == HETRUN_OP_GEMM_BIAS_ACT) {
+        const hetrun_op_desc g = gemm_part(d);
+        st = hcu_gemm_supported(dev, &g);
+        return st ? st : kernels_supported(dev, d);
+    }
     return d->kind == HETRUN_OP_GEMM ? hcu_gemm_supported(dev, d) : kernels_supported(dev, d);
 }
 
@@ -79,7 +92,8 @@ hetrun_status hcu_op_workspace_size(hetrun_device *dev, const hetrun_op_desc *d,
     hetrun_status st = hcu_check_alive(dev);
     if (st || (st = desc_check(d, "op_workspace_size"))) return st;
     if (!bytes) return hcu_fail(HETRUN_ERR_INVALID, "cuda: op_workspace_size: NULL output");
-    *bytes = d->kind == HETRUN_OP_GEMM ? HCU_GEMM_WORKSPACE : kernel_workspace(d);
+    *bytes = d->kind == HETRUN_OP_GEMM || d->kind == HETRUN_OP_GEMM_BIAS_ACT ? HCU_GEMM_WORKSPACE
+                                                                             : kernel_workspace(d);
     return HETRUN_OK;
 }
 
@@ -112,6 +126,15 @@ hetrun_status hcu_op_run(hetrun_queue *q, const hetrun_op_desc *d, const hetrun_
         wbytes = ws.buffer->bytes - ws.offset;
     }
     if (d->kind == HETRUN_OP_GEMM) return hcu_gemm_run(q, d, ptr[0], ptr[1], ptr[2], wptr, wbytes);
+    if (d->kind == HETRUN_OP_GEMM_BIAS_ACT) { /* GEMM into C, then bias, aux and act */
+        const hetrun_op_desc g = gemm_part(d);
+        if ((st = hcu_gemm_run(q, &g, ptr[0], ptr[1], ptr[3], wptr, wbytes))) return st;
+        cudaError_t e =
+            hetrun_cuda_bias_act(d, ptr[3], ptr[2], ptr[4], q->stream, q->dev->sm_count);
+        return e == cudaSuccess ? HETRUN_OK
+                                : hcu_cuda_fail(q->dev, e, "kernel launch (bias_act epilogue)",
+                                                hcu_op_text(d, text, sizeof text));
+    }
     const uint64_t need = kernel_workspace(d);
     if (need) {
         if (!wptr || wbytes < need)

@@ -315,7 +315,40 @@ cudaError_t cast(const hetrun_op_desc *d, void *const *a, cudaStream_t s, int sm
     return cudaErrorNotSupported;
 }
 
+/* GEMM_BIAS_ACT epilogue on the GEMM's result: v = C + bias[j]; aux = v; C = act(v). */
+template <typename T>
+__global__ void bias_act(T *c, int64_t ldc, const T *bias, T *aux, int64_t m, int64_t n,
+                         unsigned act) {
+    for (int64_t t = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; t < m * n;
+         t += (int64_t)gridDim.x * blockDim.x) {
+        const int64_t i = t / n, j = t % n;
+        acc_t<T> v = to_f(c[i * ldc + j]);
+        if (bias) v += to_f(bias[j]);
+        if (aux) aux[t] = from_f<T>(v);
+        c[i * ldc + j] = from_f<T>(act_fwd(act, v));
+    }
+}
+
+template <typename T>
+cudaError_t run_bias_act(const hetrun_op_desc *d, void *c, const void *bias, void *aux,
+                         cudaStream_t s, int sm) {
+    bias_act<T><<<grid_for(d->m * d->n, 256, sm), 256, 0, s>>>(
+        (T *)c, d->ldc ? d->ldc : d->n, (const T *)bias, (T *)aux, d->m, d->n, d->act);
+    return cudaGetLastError();
+}
+
 } // namespace
+
+extern "C" cudaError_t hetrun_cuda_bias_act(const hetrun_op_desc *d, void *c, const void *bias,
+                                            void *aux, cudaStream_t stream, int sm_count) {
+    switch ((hetrun_dtype)d->out_dtype) {
+    case HETRUN_F32: return run_bias_act<float>(d, c, bias, aux, stream, sm_count);
+    case HETRUN_F64: return run_bias_act<double>(d, c, bias, aux, stream, sm_count);
+    case HETRUN_F16: return run_bias_act<__half>(d, c, bias, aux, stream, sm_count);
+    case HETRUN_BF16: return run_bias_act<__nv_bfloat16>(d, c, bias, aux, stream, sm_count);
+    default: return cudaErrorNotSupported;
+    }
+}
 
 extern "C" cudaError_t hetrun_cuda_elementwise(const hetrun_op_desc *d, void *const *args,
                                                cudaStream_t stream, int sm_count) {

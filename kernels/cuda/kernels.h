@@ -36,6 +36,14 @@ cudaError_t hetrun_cuda_rowwise(const hetrun_op_desc *desc, void *const *args, c
                                 int sm_count);
 
 /**
+ * Epilogue of GEMM_BIAS_ACT, run after the GEMM wrote C (out_dtype, row stride ldc):
+ * v = C[i,j] + bias[j] (bias may be NULL); aux[i,j] = v (packed; aux may be NULL);
+ * C[i,j] = act(v).
+ */
+cudaError_t hetrun_cuda_bias_act(const hetrun_op_desc *desc, void *c, const void *bias, void *aux,
+                                 cudaStream_t stream, int sm_count);
+
+/**
  * ABI 1.1 training ops (training.cu): LAYERNORM_FORWARD, LAYERNORM_BACKWARD,
  * SOFTMAX_BACKWARD, EMBEDDING_FORWARD, EMBEDDING_BACKWARD, NONFINITE_COUNT, SUM_SQUARES.
  * `ws` is 256-byte aligned and holds hetrun_cuda_training_workspace(desc) bytes.

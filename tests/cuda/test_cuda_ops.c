@@ -109,13 +109,17 @@ static double v1_1_scale(const hetrun_op_desc *d, void *const *in, int arg, uint
 static double elem_scale(const hetrun_op_desc *d, void *const *in, int arg, uint64_t idx,
                          double ref) {
     const hetrun_dtype t = (hetrun_dtype)d->dtype;
-    if (d->kind == HETRUN_OP_GEMM && arg == 2) {
+    const int epi = d->kind == HETRUN_OP_GEMM_BIAS_ACT && (arg == 3 || arg == 4);
+    if ((d->kind == HETRUN_OP_GEMM && arg == 2) || epi) {
         const int ta = (d->flags & HETRUN_OP_TRANS_A) != 0,
                   tb = (d->flags & HETRUN_OP_TRANS_B) != 0;
         const int64_t lda = d->lda ? d->lda : (ta ? d->m : d->k);
         const int64_t ldb = d->ldb ? d->ldb : (tb ? d->k : d->n);
         const int64_t ldc = d->ldc ? d->ldc : d->n;
-        int64_t local = (int64_t)idx, oa = 0, ob = 0;
+        /* C is operand 2 of GEMM, 3 of GEMM_BIAS_ACT; aux (4) is packed m x n. */
+        const int carg = epi ? 3 : 2;
+        int64_t local = arg == 4 ? ((int64_t)idx / d->n) * ldc + (int64_t)idx % d->n : (int64_t)idx;
+        int64_t oa = 0, ob = 0;
         if (d->batch > 1) { /* batch entry e reads A at e * stride_a (0: broadcast), B alike */
             const int64_t sc = hetrun_gemm_batch_stride(d, 2), e = local / sc;
             local %= sc;
@@ -129,8 +133,14 @@ static double elem_scale(const hetrun_op_desc *d, void *const *in, int arg, uint
             s += fabs(
                 hetrun_load_as_double(in[0], t, (uint64_t)(oa + (ta ? p * lda + i : i * lda + p))) *
                 hetrun_load_as_double(in[1], t, (uint64_t)(ob + (tb ? j * ldb + p : p * ldb + j))));
+        const hetrun_dtype to = (hetrun_dtype)d->out_dtype;
+        const double bias = epi && (d->flags & HETRUN_OP_HAS_BIAS)
+                                ? fabs(hetrun_load_as_double(in[2], to, (uint64_t)j))
+                                : 0.0;
         return fabs(d->alpha) * s +
-               fabs(d->beta * hetrun_load_as_double(in[2], (hetrun_dtype)d->out_dtype, idx));
+               fabs(d->beta *
+                    hetrun_load_as_double(in[carg], to, arg == 4 ? (uint64_t)local : idx)) +
+               bias;
     }
     if ((d->kind == HETRUN_OP_REDUCE_SUM_AXIS0 || d->kind == HETRUN_OP_REDUCE_SUM_AXIS1) &&
         arg == 1) {
@@ -393,6 +403,30 @@ static void test_batched_gemm(void) {
             }
 }
 
+/* GEMM_BIAS_ACT: every float pair, every activation, with and without bias and aux,
+ * transposes and a padded ldc. */
+static void test_gemm_bias_act(void) {
+    static const struct {
+        hetrun_dtype in, out;
+    } pairs[] = {{HETRUN_F32, HETRUN_F32}, {HETRUN_F64, HETRUN_F64},   {HETRUN_F16, HETRUN_F16},
+                 {HETRUN_F16, HETRUN_F32}, {HETRUN_BF16, HETRUN_BF16}, {HETRUN_BF16, HETRUN_F32}};
+    for (size_t p = 0; p < sizeof pairs / sizeof pairs[0]; p++)
+        for (int act = 0; act < HETRUN_ACT_COUNT; act++)
+            for (unsigned fl = 0; fl < 4; fl++) {
+                hetrun_op_desc d = hetrun_op_desc_init(HETRUN_OP_GEMM_BIAS_ACT, pairs[p].in);
+                d.out_dtype = pairs[p].out;
+                d.m = 65, d.n = 96, d.k = 72;
+                d.act = (uint32_t)act;
+                d.alpha = 0.75;
+                d.beta = (fl & 1) ? 0.5 : 0.0;
+                d.flags = (fl & 1 ? HETRUN_OP_TRANS_A : 0u) | (fl & 2 ? HETRUN_OP_TRANS_B : 0u) |
+                          HETRUN_OP_HAS_BIAS | (act % 2 ? HETRUN_OP_HAS_AUX : 0u);
+                if (fl == 3) d.ldc = d.n + 8;
+                if (fl == 2) d.flags &= ~HETRUN_OP_HAS_BIAS;
+                run_required(&d);
+            }
+}
+
 /* ABI 1.1 training ops, every float dtype, shapes with odd sizes and long rows. */
 static void test_training_ops(void) {
     static const int64_t sh[][2] = {{1, 1}, {7, 127}, {127, 1000}, {1000, 7}, {300, 1024}};
@@ -546,6 +580,7 @@ int main(int argc, char **argv) {
     test_gemm();
     test_others();
     test_batched_gemm();
+    test_gemm_bias_act();
     test_training_ops();
 
     /* Bad input is refused with a reason, never a crash. */
