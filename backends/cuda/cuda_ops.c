@@ -30,13 +30,8 @@ static hetrun_status kernels_supported(hetrun_device *dev, const hetrun_op_desc 
     return HETRUN_OK;
 }
 
-/* Op kinds with a CUDA implementation; the other ABI 1.1 kinds are still refused. */
-static bool kind_implemented(uint32_t kind) {
-    switch (kind) {
-    case HETRUN_OP_ATTENTION_FORWARD:
-    case HETRUN_OP_ATTENTION_BACKWARD: return false;
-    default: return kind < HETRUN_OP_KIND_COUNT;
-    }
+static bool is_attention(uint32_t kind) {
+    return kind == HETRUN_OP_ATTENTION_FORWARD || kind == HETRUN_OP_ATTENTION_BACKWARD;
 }
 
 /* Ops run by kernels/cuda/training.cu (ABI 1.1). */
@@ -64,7 +59,9 @@ static hetrun_op_desc gemm_part(const hetrun_op_desc *d) {
 
 /* Workspace of hetrun's own kernels, plus room to align its start to 256 bytes. */
 static uint64_t kernel_workspace(const hetrun_op_desc *d) {
-    const uint64_t b = is_training_op(d->kind) ? hetrun_cuda_training_workspace(d) : 0;
+    const uint64_t b = is_training_op(d->kind) ? hetrun_cuda_training_workspace(d)
+                       : is_attention(d->kind) ? hetrun_cuda_attention_workspace(d)
+                                               : 0;
     return b ? b + 256u : 0;
 }
 
@@ -75,11 +72,15 @@ hetrun_status hcu_op_supported(hetrun_device *dev, const hetrun_op_desc *d) {
     if (!d) return hcu_fail(HETRUN_ERR_INVALID, "cuda: op_supported: NULL descriptor");
     if (!hetrun_op_desc_valid(d, why, sizeof why))
         return hcu_fail(HETRUN_ERR_UNSUPPORTED, "cuda: op_supported: %s", why);
-    if (!kind_implemented(d->kind))
+    const int64_t batch = d->batch > 1 ? d->batch : 1, heads = d->heads > 1 ? d->heads : 1;
+    if (is_attention(d->kind) && (d->k > hetrun_cuda_attention_max_head_dim() || d->m > INT32_MAX ||
+                                  d->n > INT32_MAX || heads > 65535 || batch > 65535))
         return hcu_fail(HETRUN_ERR_UNSUPPORTED,
-                        "cuda: op %s not implemented by the CUDA backend yet (ABI 1.1 kernels "
-                        "pending: ATTENTION_FORWARD, ATTENTION_BACKWARD)",
-                        hetrun_op_name(d->kind));
+                        "cuda: %s: head dim %" PRId64 " (max %" PRId64 "), tokens %" PRId64
+                        "/%" PRId64 " (max 2^31-1), heads %" PRId64 ", batch %" PRId64
+                        " (max 65535 each) exceed the CUDA attention kernel",
+                        hetrun_op_name(d->kind), d->k, hetrun_cuda_attention_max_head_dim(), d->m,
+                        d->n, heads, batch);
     if (d->kind == HETRUN_OP_GEMM_BIAS_ACT) {
         const hetrun_op_desc g = gemm_part(d);
         st = hcu_gemm_supported(dev, &g);
@@ -147,6 +148,8 @@ hetrun_status hcu_op_run(hetrun_queue *q, const hetrun_op_desc *d, const hetrun_
     cudaError_t e;
     if (is_training_op(d->kind)) {
         e = hetrun_cuda_training(d, ptr, wptr, q->stream, q->dev->sm_count);
+    } else if (is_attention(d->kind)) {
+        e = hetrun_cuda_attention(d, ptr, wptr, q->stream);
     } else {
         switch ((hetrun_op_kind)d->kind) {
         case HETRUN_OP_SOFTMAX:

@@ -54,6 +54,16 @@ cudaError_t hetrun_cuda_training(const hetrun_op_desc *desc, void *const *args, 
 /** Workspace bytes hetrun_cuda_training needs for `desc` (0 for none). */
 uint64_t hetrun_cuda_training_workspace(const hetrun_op_desc *desc);
 
+/**
+ * ATTENTION_FORWARD / ATTENTION_BACKWARD (attention.cu): F32, F16, BF16, head dimension
+ * (k) at most hetrun_cuda_attention_max_head_dim(). `ws` is 256-byte aligned and holds
+ * hetrun_cuda_attention_workspace(desc) bytes (backward: rowsum(dO * O)).
+ */
+cudaError_t hetrun_cuda_attention(const hetrun_op_desc *desc, void *const *args, void *ws,
+                                  cudaStream_t stream);
+uint64_t hetrun_cuda_attention_workspace(const hetrun_op_desc *desc);
+int64_t hetrun_cuda_attention_max_head_dim(void);
+
 #ifdef __cplusplus
 }
 #endif

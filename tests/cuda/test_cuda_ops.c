@@ -166,6 +166,10 @@ static void fill_arg(const hetrun_op_desc *d, int arg, void *buf, uint64_t n) {
             (d->kind == HETRUN_OP_EMBEDDING_FORWARD || d->kind == HETRUN_OP_EMBEDDING_BACKWARD)) {
             v = (double)(int64_t)(rng % (uint64_t)(d->k + 2)) - 1.0; /* ids, some out of range */
             urand();
+        } else if (t == HETRUN_I32 && (d->kind == HETRUN_OP_ATTENTION_FORWARD ||
+                                       d->kind == HETRUN_OP_ATTENTION_BACKWARD)) {
+            v = (double)(rng % 4 != 0); /* key padding mask: 3 in 4 keys kept */
+            urand();
         } else if (t == HETRUN_I32 && d->kind == HETRUN_OP_NONFINITE_COUNT) {
             v = (double)(rng % 100); /* the count accumulated into with beta != 0 */
             urand();
@@ -471,6 +475,29 @@ static void test_training_ops(void) {
     run_required(&d);
 }
 
+/* Attention forward and backward: f32/f16/bf16, head dims 64 and 128, causal with more
+ * queries than keys (rows with no kept key: O = 0, lse = -inf), key padding mask, and the
+ * fused-QKV layout (token stride 3 * heads * dim). Backward takes a random lse, so the
+ * check is of the formula, not of a forward pass. */
+static void test_attention(void) {
+    static const hetrun_dtype types[] = {HETRUN_F32, HETRUN_F16, HETRUN_BF16};
+    for (size_t t = 0; t < sizeof types / sizeof types[0]; t++)
+        for (int dim = 64; dim <= 128; dim *= 2)
+            for (unsigned fl = 0; fl < 8; fl++)
+                for (int bwd = 0; bwd < 2; bwd++) {
+                    hetrun_op_desc d = hetrun_op_desc_init(
+                        bwd ? HETRUN_OP_ATTENTION_BACKWARD : HETRUN_OP_ATTENTION_FORWARD, types[t]);
+                    d.batch = 2, d.heads = 3, d.k = dim;
+                    d.m = (fl & 1) ? 53 : 37; /* causal with Lq > Lk: early rows see no key */
+                    d.n = (fl & 1) ? 37 : 53;
+                    d.alpha = 1.0 / sqrt((double)dim);
+                    d.flags = ((fl & 1) ? HETRUN_OP_CAUSAL : 0u) |
+                              ((fl & 2) ? HETRUN_OP_KEY_PADDING_MASK : 0u);
+                    if (fl & 4) d.lda = d.ldb = 3 * d.heads * d.k; /* fused QKV rows */
+                    run_required(&d);
+                }
+}
+
 static void expect(int cond, const char *what) {
     printf("%s %s%s%s\n", cond ? "ok  " : "FAIL", what, cond ? "" : ": ",
            cond ? "" : ops->last_error());
@@ -581,6 +608,7 @@ int main(int argc, char **argv) {
     test_others();
     test_batched_gemm();
     test_gemm_bias_act();
+    test_attention();
     test_training_ops();
 
     /* Bad input is refused with a reason, never a crash. */
