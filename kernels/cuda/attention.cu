@@ -61,6 +61,19 @@ template <typename T> __device__ float dot(const float *q, const T *k, int64_t d
     return s;
 }
 
+/* acc[c] += sum_t w[t] * rows[t * ld + d] over n rows, for this thread's columns
+ * d = threadIdx.x + c * THREADS (fixed order). */
+template <typename T>
+__device__ void add_rows(float (&acc)[MAX_D / THREADS], const float *w, const T *rows, int64_t ld,
+                         int64_t n, int64_t dim) {
+    for (int c = 0; c < MAX_D / THREADS; c++) {
+        const int64_t d = threadIdx.x + (int64_t)c * THREADS;
+        if (d >= dim) break;
+        for (int64_t t = 0; t < n; t++)
+            acc[c] += w[t] * to_f(rows[t * ld + d]);
+    }
+}
+
 /* Forward: pass 1 max and sum of exp over kept keys, pass 2 O = sum_j p_j v_j by chunks. */
 template <typename T>
 __global__ void attn_forward(Geo g, const T *q, const T *k, const T *v, T *o, float *lse) {
@@ -95,13 +108,7 @@ __global__ void attn_forward(Geo g, const T *q, const T *k, const T *v, T *o, fl
                              ? expf(g.scale * dot(qs, kb + j * g.ldk, g.dim) - mx) / l
                              : 0.0f;
         __syncthreads();
-        const int64_t n = g.lk - j0 < THREADS ? g.lk - j0 : THREADS;
-        for (int c = 0; c < MAX_D / THREADS; c++) {
-            const int64_t d = threadIdx.x + (int64_t)c * THREADS;
-            if (d >= g.dim) break;
-            for (int64_t t = 0; t < n; t++)
-                acc[c] += p[t] * to_f(vb[(j0 + t) * g.ldk + d]);
-        }
+        add_rows(acc, p, vb + j0 * g.ldk, g.ldk, g.lk - j0 < THREADS ? g.lk - j0 : THREADS, g.dim);
         __syncthreads();
     }
     for (int c = 0; c < MAX_D / THREADS; c++) {
@@ -160,13 +167,7 @@ __global__ void attn_dq(Geo g, const T *q, const T *k, const T *v, const T *dout
             pair_grad(g, qs, kb + j * g.ldk, vb + j * g.ldk, doi, lse[row], dsum[row], &pv, &dsv);
         ds[threadIdx.x] = dsv;
         __syncthreads();
-        const int64_t n = g.lk - j0 < THREADS ? g.lk - j0 : THREADS;
-        for (int c = 0; c < MAX_D / THREADS; c++) {
-            const int64_t d = threadIdx.x + (int64_t)c * THREADS;
-            if (d >= g.dim) break;
-            for (int64_t t = 0; t < n; t++)
-                acc[c] += ds[t] * to_f(kb[(j0 + t) * g.ldk + d]);
-        }
+        add_rows(acc, ds, kb + j0 * g.ldk, g.ldk, g.lk - j0 < THREADS ? g.lk - j0 : THREADS, g.dim);
         __syncthreads();
     }
     for (int c = 0; c < MAX_D / THREADS; c++) {
@@ -205,15 +206,8 @@ __global__ void attn_dkv(Geo g, const T *q, const T *k, const T *v, const T *dou
         ds[threadIdx.x] = dsv;
         __syncthreads();
         const int64_t n = g.lq - i0 < THREADS ? g.lq - i0 : THREADS;
-        for (int c = 0; c < MAX_D / THREADS; c++) {
-            const int64_t d = threadIdx.x + (int64_t)c * THREADS;
-            if (d >= g.dim) break;
-            for (int64_t t = 0; t < n; t++) {
-                const int64_t ii = i0 + t;
-                accv[c] += ps[t] * to_f(dout[b * g.bso + ii * g.ldo + h * g.dim + d]);
-                acck[c] += ds[t] * to_f(q[b * g.bsq + ii * g.ldq + h * g.dim + d]);
-            }
-        }
+        add_rows(accv, ps, dout + b * g.bso + i0 * g.ldo + h * g.dim, g.ldo, n, g.dim);
+        add_rows(acck, ds, q + b * g.bsq + i0 * g.ldq + h * g.dim, g.ldq, n, g.dim);
         __syncthreads();
     }
     for (int c = 0; c < MAX_D / THREADS; c++) {
