@@ -454,6 +454,7 @@ static void test_training_ops(void) {
                 d.m = sh[s][0], d.n = sh[s][1], d.k = 50, d.alpha = 0.625, d.beta = beta * 0.5;
                 run_required(&d);
                 d.kind = HETRUN_OP_EMBEDDING_BACKWARD;
+                d.beta = beta; /* 0 or 1: overwrite or accumulate */
                 run_required(&d);
                 if (dt == HETRUN_F16 || dt == HETRUN_BF16) { /* f32 master gradients */
                     d.out_dtype = HETRUN_F32;
