@@ -3,7 +3,6 @@
  * op, NCCL for the optional collectives and NVML (dlopen'ed) for energy. */
 #include <dlfcn.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,18 +13,13 @@
 
 #include "kernels/catalogue.h"
 #include "cuda_internal.h"
-#include "kernels.h"
-
-#define HCU_VERSION "0.1.0"
 
 /* ---- module state ---- */
 
-static const hetrun_host_services *g_host;
 static bool g_initialized;
 static int g_count;
 static hetrun_device **g_open; /* g_count slots: the one handle per ordinal */
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
-static _Thread_local char t_err[1024];
 
 /* NVML, loaded at runtime so the module never needs libnvidia-ml at load time. The
  * prototypes are the documented NVML C ABI (handles are opaque pointers). */
@@ -40,90 +34,6 @@ static struct {
     void **handles;              /* per ordinal, NULL when NVML has no handle */
     unsigned long long *base_mj; /* energy counter at init */
 } g_nvml;
-
-hetrun_status hcu_fail(hetrun_status st, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(t_err, sizeof t_err, fmt, ap);
-    va_end(ap);
-    return st;
-}
-
-static void hcu_log(hetrun_log_level level, const char *msg) {
-    if (g_host && g_host->log && (int)level <= g_host->log_level) g_host->log(level, "cuda", msg);
-}
-
-/* Errors after which the CUDA context is unusable until the process exits. */
-static bool is_sticky(cudaError_t e) {
-    switch (e) {
-    case cudaErrorIllegalAddress:
-    case cudaErrorLaunchFailure:
-    case cudaErrorECCUncorrectable:
-    case cudaErrorHardwareStackError:
-    case cudaErrorIllegalInstruction:
-    case cudaErrorMisalignedAddress:
-    case cudaErrorInvalidAddressSpace:
-    case cudaErrorInvalidPc:
-    case cudaErrorLaunchTimeout:
-    case cudaErrorAssert:
-    case cudaErrorNvlinkUncorrectable:
-    case cudaErrorExternalDevice:
-    case cudaErrorContextIsDestroyed: return true;
-    default: return false;
-    }
-}
-
-hetrun_status hcu_cuda_fail(hetrun_device *dev, cudaError_t err, const char *call,
-                            const char *context) {
-    if (!is_sticky(err)) (void)cudaGetLastError(); /* do not leak into the next launch check */
-    if (dev && is_sticky(err)) {
-        atomic_store(&dev->failed, true);
-        hcu_fail(HETRUN_ERR_DEVICE_LOST,
-                 "%s failed: %s: %s (%s); device %d %s uuid %s bus %s marked failed, no retry",
-                 call, cudaGetErrorName(err), cudaGetErrorString(err), context ? context : "-",
-                 dev->index, dev->name, dev->uuid, dev->bus_id);
-        hcu_log(HETRUN_LOG_ERROR, t_err);
-        return HETRUN_ERR_DEVICE_LOST;
-    }
-    hetrun_status st = err == cudaErrorMemoryAllocation ? HETRUN_ERR_NO_MEMORY : HETRUN_ERR_DEVICE;
-    if (dev)
-        return hcu_fail(st, "%s failed: %s: %s (%s) on device %d %s bus %s", call,
-                        cudaGetErrorName(err), cudaGetErrorString(err), context ? context : "-",
-                        dev->index, dev->name, dev->bus_id);
-    return hcu_fail(st, "%s failed: %s: %s (%s)", call, cudaGetErrorName(err),
-                    cudaGetErrorString(err), context ? context : "-");
-}
-
-hetrun_status hcu_check_alive(hetrun_device *dev) {
-    if (!dev) return hcu_fail(HETRUN_ERR_INVALID, "cuda: NULL device handle");
-    if (atomic_load_explicit(&dev->failed, memory_order_relaxed))
-        return hcu_fail(HETRUN_ERR_DEVICE_LOST,
-                        "cuda: device %d %s uuid %s bus %s was marked failed after a sticky CUDA "
-                        "error; no further work is run on it",
-                        dev->index, dev->name, dev->uuid, dev->bus_id);
-    return HETRUN_OK;
-}
-
-hetrun_status hcu_bind(hetrun_device *dev) {
-    cudaError_t e = cudaSetDevice(dev->index);
-    return e == cudaSuccess ? HETRUN_OK : hcu_cuda_fail(dev, e, "cudaSetDevice", "bind");
-}
-
-const char *hcu_op_text(const hetrun_op_desc *d, char *buf, size_t len) {
-    const char *name = hetrun_op_name((hetrun_op_kind)d->kind);
-    const char *in = hetrun_dtype_name((hetrun_dtype)d->dtype);
-    const char *out = hetrun_dtype_name((hetrun_dtype)d->out_dtype);
-    if (d->kind == HETRUN_OP_GEMM)
-        snprintf(buf, len, "op gemm %s->%s m=%" PRId64 " n=%" PRId64 " k=%" PRId64 "%s%s%s",
-                 in ? in : "?", out ? out : "?", d->m, d->n, d->k,
-                 (d->flags & HETRUN_OP_TRANS_A) ? " transA" : "",
-                 (d->flags & HETRUN_OP_TRANS_B) ? " transB" : "",
-                 (d->flags & HETRUN_OP_ALLOW_TF32) ? " tf32" : "");
-    else
-        snprintf(buf, len, "op %s %s->%s m=%" PRId64 " n=%" PRId64, name ? name : "?",
-                 in ? in : "?", out ? out : "?", d->m, d->n);
-    return buf;
-}
 
 /* ---- lifecycle ---- */
 
@@ -173,7 +83,7 @@ static hetrun_status cuda_init(const hetrun_host_services *host) {
         pthread_mutex_unlock(&g_lock);
         return HETRUN_OK;
     }
-    g_host = host;
+    hcu_host = host;
     /* Before the first CUDA call: ordinals follow PCI order, as hwloc and the plan see. */
     setenv("CUDA_DEVICE_ORDER", "PCI_BUS_ID", 0);
     int count = 0;
@@ -224,10 +134,6 @@ static void cuda_finalize(void) {
         g_initialized = false;
     }
     pthread_mutex_unlock(&g_lock);
-}
-
-static const char *cuda_last_error(void) {
-    return t_err;
 }
 
 static hetrun_status need_init(void) {
@@ -444,7 +350,7 @@ static hetrun_status cuda_mem_alloc(hetrun_device *dev, uint64_t bytes, hetrun_b
     cudaError_t e = cudaMalloc(&p, (size_t)bytes);
     if (e != cudaSuccess) {
         free(b);
-        if (is_sticky(e)) return hcu_cuda_fail(dev, e, "cudaMalloc", "mem_alloc");
+        if (hcu_is_sticky(e)) return hcu_cuda_fail(dev, e, "cudaMalloc", "mem_alloc");
         (void)cudaGetLastError();
         size_t free_b = 0, total_b = 0;
         (void)cudaMemGetInfo(&free_b, &total_b);
@@ -471,28 +377,6 @@ static void cuda_mem_free(hetrun_buffer *b) {
     }
     atomic_fetch_sub(&b->dev->mem_in_use, b->bytes);
     free(b);
-}
-
-/* Resolves a tensor to a device pointer, checking the handle, device and bounds. */
-static hetrun_status tensor_ptr(hetrun_device *dev, hetrun_tensor t, uint64_t bytes,
-                                const char *what, void **out) {
-    if (!t.buffer) return hcu_fail(HETRUN_ERR_INVALID, "cuda: %s: NULL buffer", what);
-    if (t.buffer->dev != dev)
-        return hcu_fail(HETRUN_ERR_INVALID, "cuda: %s: buffer is on device %d, queue on device %d",
-                        what, t.buffer->dev->index, dev->index);
-    if (t.offset > t.buffer->bytes || bytes > t.buffer->bytes - t.offset)
-        return hcu_fail(HETRUN_ERR_INVALID,
-                        "cuda: %s: %" PRIu64 " bytes at offset %" PRIu64
-                        " exceed the buffer's %" PRIu64 " bytes",
-                        what, bytes, t.offset, t.buffer->bytes);
-    *out = (char *)t.buffer->ptr + t.offset;
-    return HETRUN_OK;
-}
-
-static hetrun_status queue_check(hetrun_queue *q, const char *call) {
-    if (!q) return hcu_fail(HETRUN_ERR_INVALID, "cuda: %s: NULL queue", call);
-    hetrun_status st = hcu_check_alive(q->dev);
-    return st ? st : hcu_bind(q->dev);
 }
 
 static bool host_is_pinned(const void *p) {
@@ -535,10 +419,10 @@ static hetrun_status copy_error(hetrun_queue *q, cudaError_t e, const char *call
  * DMA engine drains the other. Returns once the source has been consumed. */
 static hetrun_status cuda_copy_h2d(hetrun_queue *q, hetrun_tensor dst, const void *src,
                                    uint64_t bytes) {
-    hetrun_status st = queue_check(q, "copy_h2d");
+    hetrun_status st = hcu_queue_check(q, "copy_h2d");
     if (st) return st;
     void *d = NULL;
-    if ((st = tensor_ptr(q->dev, dst, bytes, "copy_h2d destination", &d))) return st;
+    if ((st = hcu_tensor_ptr(q->dev, dst, bytes, "copy_h2d destination", &d))) return st;
     if (bytes == 0) return HETRUN_OK;
     if (!src) return hcu_fail(HETRUN_ERR_INVALID, "cuda: copy_h2d: NULL source");
     cudaError_t e;
@@ -564,10 +448,10 @@ static hetrun_status cuda_copy_h2d(hetrun_queue *q, hetrun_tensor dst, const voi
 }
 
 static hetrun_status cuda_copy_d2h(hetrun_queue *q, void *dst, hetrun_tensor src, uint64_t bytes) {
-    hetrun_status st = queue_check(q, "copy_d2h");
+    hetrun_status st = hcu_queue_check(q, "copy_d2h");
     if (st) return st;
     void *s = NULL;
-    if ((st = tensor_ptr(q->dev, src, bytes, "copy_d2h source", &s))) return st;
+    if ((st = hcu_tensor_ptr(q->dev, src, bytes, "copy_d2h source", &s))) return st;
     if (bytes == 0) return HETRUN_OK;
     if (!dst) return hcu_fail(HETRUN_ERR_INVALID, "cuda: copy_d2h: NULL destination");
     cudaError_t e;
@@ -607,11 +491,11 @@ static hetrun_status cuda_copy_d2h(hetrun_queue *q, void *dst, hetrun_tensor src
 
 static hetrun_status cuda_copy_d2d(hetrun_queue *q, hetrun_tensor dst, hetrun_tensor src,
                                    uint64_t bytes) {
-    hetrun_status st = queue_check(q, "copy_d2d");
+    hetrun_status st = hcu_queue_check(q, "copy_d2d");
     if (st) return st;
     void *d = NULL, *s = NULL;
-    if ((st = tensor_ptr(q->dev, dst, bytes, "copy_d2d destination", &d))) return st;
-    if ((st = tensor_ptr(q->dev, src, bytes, "copy_d2d source", &s))) return st;
+    if ((st = hcu_tensor_ptr(q->dev, dst, bytes, "copy_d2d destination", &d))) return st;
+    if ((st = hcu_tensor_ptr(q->dev, src, bytes, "copy_d2d source", &s))) return st;
     if (bytes == 0) return HETRUN_OK;
     cudaError_t e = cudaMemcpyAsync(d, s, bytes, cudaMemcpyDeviceToDevice, q->stream);
     return e == cudaSuccess ? HETRUN_OK
@@ -652,7 +536,7 @@ static void cuda_queue_destroy(hetrun_queue *q) {
 }
 
 static hetrun_status cuda_queue_sync(hetrun_queue *q) {
-    hetrun_status st = queue_check(q, "queue_sync");
+    hetrun_status st = hcu_queue_check(q, "queue_sync");
     if (st) return st;
     cudaError_t e = cudaStreamSynchronize(q->stream);
     return e == cudaSuccess ? HETRUN_OK
@@ -684,7 +568,7 @@ static void cuda_event_destroy(hetrun_event *ev) {
 }
 
 static hetrun_status cuda_event_record(hetrun_event *ev, hetrun_queue *q) {
-    hetrun_status st = queue_check(q, "event_record");
+    hetrun_status st = hcu_queue_check(q, "event_record");
     if (st) return st;
     if (!ev || ev->dev != q->dev)
         return hcu_fail(HETRUN_ERR_INVALID, "cuda: event_record: %s",
@@ -704,105 +588,6 @@ static hetrun_status cuda_event_elapsed_ms(hetrun_event *start, hetrun_event *en
     e = cudaEventElapsedTime(&f, start->ev, end->ev);
     if (e != cudaSuccess) return hcu_cuda_fail(end->dev, e, "cudaEventElapsedTime", "elapsed");
     *ms = f;
-    return HETRUN_OK;
-}
-
-/* ---- ops ---- */
-
-static hetrun_status desc_check(const hetrun_op_desc *d, const char *call) {
-    char why[160];
-    if (!d) return hcu_fail(HETRUN_ERR_INVALID, "cuda: %s: NULL descriptor", call);
-    if (!hetrun_op_desc_valid(d, why, sizeof why)) {
-        const char *name = d->kind < HETRUN_OP_KIND_COUNT ? hetrun_op_name(d->kind) : "?";
-        return hcu_fail(HETRUN_ERR_INVALID, "cuda: %s: invalid %s descriptor: %s", call, name, why);
-    }
-    return HETRUN_OK;
-}
-
-/* Non-GEMM ops: every catalogue dtype pair (f32, f64, f16, bf16; cast pairs) has a
- * kernel, compiled for sm_80 and sm_90 (+ PTX for newer); older GPUs have no image. */
-static hetrun_status kernels_supported(hetrun_device *dev, const hetrun_op_desc *d) {
-    char text[160];
-    if (dev->cc_major < 8)
-        return hcu_fail(HETRUN_ERR_UNSUPPORTED,
-                        "cuda: %s: hetrun's CUDA kernels are built for sm_80+, device %d %s is "
-                        "sm_%d%d",
-                        hcu_op_text(d, text, sizeof text), dev->index, dev->name, dev->cc_major,
-                        dev->cc_minor);
-    return HETRUN_OK;
-}
-
-static hetrun_status cuda_op_supported(hetrun_device *dev, const hetrun_op_desc *d) {
-    hetrun_status st = hcu_check_alive(dev);
-    if (st) return st;
-    char why[160];
-    if (!d) return hcu_fail(HETRUN_ERR_INVALID, "cuda: op_supported: NULL descriptor");
-    if (!hetrun_op_desc_valid(d, why, sizeof why))
-        return hcu_fail(HETRUN_ERR_UNSUPPORTED, "cuda: op_supported: %s", why);
-    if (d->kind >= HETRUN_OP_FIRST_V1_1 || (d->kind == HETRUN_OP_GEMM && d->batch > 1) ||
-        ((d->kind == HETRUN_OP_ACT_FORWARD || d->kind == HETRUN_OP_ACT_BACKWARD) &&
-         d->act >= HETRUN_ACT_GELU_ERF))
-        return hcu_fail(HETRUN_ERR_UNSUPPORTED,
-                        "cuda: op %s%s not supported yet (ABI 1.1 kernels pending)",
-                        hetrun_op_name(d->kind), d->kind == HETRUN_OP_GEMM ? " (batched)" : "");
-    return d->kind == HETRUN_OP_GEMM ? hcu_gemm_supported(dev, d) : kernels_supported(dev, d);
-}
-
-static hetrun_status cuda_op_workspace_size(hetrun_device *dev, const hetrun_op_desc *d,
-                                            uint64_t *bytes) {
-    hetrun_status st = hcu_check_alive(dev);
-    if (st || (st = desc_check(d, "op_workspace_size"))) return st;
-    if (!bytes) return hcu_fail(HETRUN_ERR_INVALID, "cuda: op_workspace_size: NULL output");
-    *bytes = d->kind == HETRUN_OP_GEMM ? HCU_GEMM_WORKSPACE : 0;
-    return HETRUN_OK;
-}
-
-static hetrun_status cuda_op_run(hetrun_queue *q, const hetrun_op_desc *d,
-                                 const hetrun_tensor *args, int32_t nargs, hetrun_tensor ws) {
-    hetrun_status st = queue_check(q, "op_run");
-    if (st || (st = desc_check(d, "op_run"))) return st;
-    char text[160];
-    const int arity = hetrun_op_arity((hetrun_op_kind)d->kind);
-    if (!args || nargs != arity)
-        return hcu_fail(HETRUN_ERR_INVALID, "cuda: op_run: %s takes %d operands, got %d",
-                        hcu_op_text(d, text, sizeof text), arity, (int)nargs);
-    if (d->kind != HETRUN_OP_GEMM && (st = kernels_supported(q->dev, d))) return st;
-    void *ptr[HETRUN_OP_MAX_ARGS] = {NULL, NULL, NULL, NULL};
-    for (int i = 0; i < arity; i++) {
-        if ((st = tensor_ptr(q->dev, args[i], hetrun_op_arg_bytes(d, i), "op_run operand",
-                             &ptr[i]))) {
-            /* Name the op and operand only on failure: snprintf costs on the hot path. */
-            char msg[sizeof t_err];
-            snprintf(msg, sizeof msg, "%s (%s, operand %d of %d)", t_err,
-                     hcu_op_text(d, text, sizeof text), i, arity);
-            return hcu_fail(st, "%s", msg);
-        }
-    }
-    cudaError_t e;
-    if (d->kind == HETRUN_OP_GEMM) {
-        void *wptr = NULL;
-        uint64_t wbytes = 0;
-        if (ws.buffer) {
-            if ((st = tensor_ptr(q->dev, ws, 0, "op_run workspace", &wptr))) return st;
-            wbytes = ws.buffer->bytes - ws.offset;
-        }
-        return hcu_gemm_run(q, d, ptr[0], ptr[1], ptr[2], wptr, wbytes);
-    }
-    switch ((hetrun_op_kind)d->kind) {
-    case HETRUN_OP_SOFTMAX:
-    case HETRUN_OP_XENT_FORWARD:
-    case HETRUN_OP_LAYERNORM:
-    case HETRUN_OP_REDUCE_SUM_AXIS0:
-    case HETRUN_OP_REDUCE_SUM_AXIS1:
-        e = hetrun_cuda_rowwise(d, ptr, q->stream, q->dev->sm_count);
-        break;
-    default: e = hetrun_cuda_elementwise(d, ptr, q->stream, q->dev->sm_count); break;
-    }
-    if (e == cudaErrorNotSupported)
-        return hcu_fail(HETRUN_ERR_INTERNAL, "cuda: op_run: no kernel for %s",
-                        hcu_op_text(d, text, sizeof text));
-    if (e != cudaSuccess)
-        return hcu_cuda_fail(q->dev, e, "kernel launch", hcu_op_text(d, text, sizeof text));
     return HETRUN_OK;
 }
 
@@ -872,7 +657,7 @@ static void cuda_comm_destroy(hetrun_comm *c) {
 static hetrun_status cuda_comm_allreduce(hetrun_comm *c, hetrun_queue *q, hetrun_tensor buf,
                                          uint64_t count, hetrun_dtype dtype, hetrun_reduce_op op) {
     if (!c) return hcu_fail(HETRUN_ERR_INVALID, "cuda: comm_allreduce: NULL communicator");
-    hetrun_status st = queue_check(q, "comm_allreduce");
+    hetrun_status st = hcu_queue_check(q, "comm_allreduce");
     if (st) return st;
     if (q->dev != c->dev)
         return hcu_fail(HETRUN_ERR_INVALID, "cuda: comm_allreduce: queue and communicator are "
@@ -884,7 +669,7 @@ static hetrun_status cuda_comm_allreduce(hetrun_comm *c, hetrun_queue *q, hetrun
                         (int)dtype, (int)op);
     const uint64_t bytes = count * hetrun_dtype_size(dtype);
     void *p = NULL;
-    if ((st = tensor_ptr(q->dev, buf, bytes, "comm_allreduce buffer", &p))) return st;
+    if ((st = hcu_tensor_ptr(q->dev, buf, bytes, "comm_allreduce buffer", &p))) return st;
     const ncclRedOp_t ops[] = {ncclSum, ncclMax, ncclMin};
     ncclResult_t r = ncclAllReduce(p, p, (size_t)count, types[dtype], ops[op], c->comm, q->stream);
     if (r != ncclSuccess) {
@@ -930,10 +715,10 @@ static const hetrun_backend_ops g_ops = {
     .abi_minor = HETRUN_ABI_MINOR,
     .struct_size = sizeof(hetrun_backend_ops),
     .name = "cuda",
-    .version = HCU_VERSION,
+    .version = HETRUN_VERSION,
     .init = cuda_init,
     .finalize = cuda_finalize,
-    .last_error = cuda_last_error,
+    .last_error = hcu_last_error,
     .thread_bind = cuda_thread_bind,
     .device_count = cuda_device_count,
     .device_info = cuda_device_info,
@@ -951,9 +736,9 @@ static const hetrun_backend_ops g_ops = {
     .event_destroy = cuda_event_destroy,
     .event_record = cuda_event_record,
     .event_elapsed_ms = cuda_event_elapsed_ms,
-    .op_supported = cuda_op_supported,
-    .op_workspace_size = cuda_op_workspace_size,
-    .op_run = cuda_op_run,
+    .op_supported = hcu_op_supported,
+    .op_workspace_size = hcu_op_workspace_size,
+    .op_run = hcu_op_run,
 #ifdef HETRUN_HAVE_NCCL
     .comm_id_create = cuda_comm_id_create,
     .comm_init = cuda_comm_init,

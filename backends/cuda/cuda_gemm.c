@@ -1,8 +1,9 @@
 /* GEMM through cuBLASLt. hetrun matrices are row-major; cuBLASLt is column-major, so the
  * row-major C = op(A) op(B) is computed as the column-major C^T = op(B)^T op(A)^T: the
  * operands swap places and each stored row-major matrix is read as its own transpose.
- * Plans (descriptors, layouts, heuristic algorithm) are cached per shape, dtype pair,
- * flags, pointer alignment and workspace size. */
+ * A batched GEMM (ABI 1.1) sets a batch count and strided batch offset on each layout;
+ * a broadcast A or B has offset 0. Plans (descriptors, layouts, heuristic algorithm) are
+ * cached per shape, batch geometry, dtype pair, flags, pointer alignment and workspace. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@ typedef struct hcu_key {
     uint32_t dtype, out_dtype, flags;
     uint32_t align_a, align_b, align_c; /* bytes, power of two <= 256 */
     int64_t m, n, k, lda, ldb, ldc;
+    int64_t batch, stride_a, stride_b, stride_c; /* batch 1: strides 0 */
     uint64_t ws;
 } hcu_key;
 
@@ -32,6 +34,11 @@ static uint32_t ptr_align(const void *p) {
     while (a > 1 && (v % a) != 0)
         a >>= 1;
     return a;
+}
+
+/* Batch count of a GEMM: the 1.1 field only when the host's descriptor has it. */
+static int64_t gemm_batch(const hetrun_op_desc *d) {
+    return d->struct_size >= HETRUN_OP_DESC_SIZE_V1_1 && d->batch > 1 ? d->batch : 1;
 }
 
 static int64_t eff_ld(int64_t ld, int64_t packed) {
@@ -59,6 +66,11 @@ static hetrun_status static_check(hetrun_device *dev, const hetrun_op_desc *d) {
         return hcu_fail(HETRUN_ERR_UNSUPPORTED,
                         "cuda: bf16 GEMM needs compute capability 8.0+, device %d %s is sm_%d (%s)",
                         dev->index, dev->name, cc, hcu_op_text(d, text, sizeof text));
+    if (gemm_batch(d) > 1 && (d->dtype == HETRUN_I8 || gemm_batch(d) > INT32_MAX))
+        return hcu_fail(HETRUN_ERR_UNSUPPORTED,
+                        "cuda: batched GEMM (batch %" PRId64 ") runs float dtypes with at most "
+                        "2^31-1 entries only (%s)",
+                        gemm_batch(d), hcu_op_text(d, text, sizeof text));
     if (d->dtype != HETRUN_I8) return HETRUN_OK;
     const int ta = (d->flags & HETRUN_OP_TRANS_A) != 0, tb = (d->flags & HETRUN_OP_TRANS_B) != 0;
     const int64_t lda = eff_ld(d->lda, ta ? d->m : d->k), ldb = eff_ld(d->ldb, tb ? d->k : d->n);
@@ -148,6 +160,20 @@ static hetrun_status plan_build(hetrun_device *dev, const hetrun_op_desc *d, con
             s = cublasLtMatrixLayoutCreate(&p->lc, tout, (uint64_t)key->n, (uint64_t)key->m,
                                            key->ldc);
     }
+    if (s == CUBLAS_STATUS_SUCCESS && key->batch > 1) {
+        call = "cublasLtMatrixLayoutSetAttribute(BATCH_COUNT/STRIDED_BATCH_OFFSET)";
+        const int32_t count = (int32_t)key->batch;
+        /* Column-major A is hetrun B and vice versa; offset 0 broadcasts. */
+        const cublasLtMatrixLayout_t lay[3] = {p->la, p->lb, p->lc};
+        const int64_t off[3] = {key->stride_b, key->stride_a, key->stride_c};
+        for (int i = 0; i < 3 && s == CUBLAS_STATUS_SUCCESS; i++) {
+            s = cublasLtMatrixLayoutSetAttribute(lay[i], CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count,
+                                                 sizeof count);
+            if (s == CUBLAS_STATUS_SUCCESS)
+                s = cublasLtMatrixLayoutSetAttribute(
+                    lay[i], CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &off[i], sizeof off[i]);
+        }
+    }
     cublasLtMatmulPreference_t pref = NULL;
     if (s == CUBLAS_STATUS_SUCCESS) {
         call = "cublasLtMatmulPreference";
@@ -186,6 +212,14 @@ static hetrun_status plan_build(hetrun_device *dev, const hetrun_op_desc *d, con
     return HETRUN_OK;
 }
 
+/* Alignment of every batch entry's base: the pointer's and the stride's in bytes. */
+static uint32_t entry_align(const void *p, int64_t stride_bytes) {
+    const uint32_t a = ptr_align(p);
+    if (!stride_bytes) return a;
+    const uint32_t s = ptr_align((const void *)(uintptr_t)stride_bytes);
+    return a < s ? a : s;
+}
+
 static void make_key(const hetrun_op_desc *d, const void *a, const void *b, const void *c,
                      uint64_t ws, hcu_key *key) {
     const int ta = (d->flags & HETRUN_OP_TRANS_A) != 0, tb = (d->flags & HETRUN_OP_TRANS_B) != 0;
@@ -194,9 +228,18 @@ static void make_key(const hetrun_op_desc *d, const void *a, const void *b, cons
     key->out_dtype = d->out_dtype;
     key->flags = d->flags & (HETRUN_OP_TRANS_A | HETRUN_OP_TRANS_B |
                              (d->dtype == HETRUN_F32 ? HETRUN_OP_ALLOW_TF32 : 0u));
-    key->align_a = ptr_align(a);
-    key->align_b = ptr_align(b);
-    key->align_c = ptr_align(c);
+    key->batch = gemm_batch(d);
+    if (key->batch > 1) {
+        key->stride_a = hetrun_gemm_batch_stride(d, 0);
+        key->stride_b = hetrun_gemm_batch_stride(d, 1);
+        key->stride_c = hetrun_gemm_batch_stride(d, 2);
+    }
+    /* Every batch entry's pointer must be as aligned as the plan assumes. */
+    const size_t ein = hetrun_dtype_size((hetrun_dtype)d->dtype);
+    const size_t eout = hetrun_dtype_size((hetrun_dtype)d->out_dtype);
+    key->align_a = entry_align(a, key->stride_a * (int64_t)ein);
+    key->align_b = entry_align(b, key->stride_b * (int64_t)ein);
+    key->align_c = entry_align(c, key->stride_c * (int64_t)eout);
     key->m = d->m;
     key->n = d->n;
     key->k = d->k;

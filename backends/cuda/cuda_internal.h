@@ -55,6 +55,18 @@ struct hetrun_event {
     cudaEvent_t ev;
 };
 
+/** The host's services (logging), set by init. */
+extern const hetrun_host_services *hcu_host;
+
+/** The calling thread's last error message (the ops table's last_error). */
+const char *hcu_last_error(void);
+
+/** Logs `msg` through the host at `level` when the host asked for that level. */
+void hcu_log(hetrun_log_level level, const char *msg);
+
+/** Errors after which the CUDA context is unusable until the process exits. */
+bool hcu_is_sticky(cudaError_t e);
+
 /** Sets the calling thread's last error (printf-style) and returns `st`. */
 hetrun_status hcu_fail(hetrun_status st, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -69,6 +81,22 @@ hetrun_status hcu_check_alive(hetrun_device *dev);
 
 /** Makes `dev` current on the calling thread. */
 hetrun_status hcu_bind(hetrun_device *dev);
+
+/** Resolves a tensor to a device pointer, checking the handle, device and that `bytes`
+ *  fit in the buffer from the tensor's offset; `what` names it in the error. */
+hetrun_status hcu_tensor_ptr(hetrun_device *dev, hetrun_tensor t, uint64_t bytes, const char *what,
+                             void **out);
+
+/** Checks that `q` is non-NULL and its device alive, and binds the device. */
+hetrun_status hcu_queue_check(hetrun_queue *q, const char *call);
+
+/* ---- ops (cuda_ops.c): the ops table's op_supported, op_workspace_size, op_run ---- */
+hetrun_status hcu_op_supported(hetrun_device *dev, const hetrun_op_desc *d);
+hetrun_status hcu_op_workspace_size(hetrun_device *dev, const hetrun_op_desc *d, uint64_t *bytes);
+hetrun_status hcu_op_run(hetrun_queue *q, const hetrun_op_desc *d, const hetrun_tensor *args,
+                         int32_t nargs, hetrun_tensor ws);
+
+/* ---- GEMM (cuda_gemm.c) ---- */
 
 /** Whether cuBLASLt can run this GEMM descriptor on `dev`; reason in last_error. */
 hetrun_status hcu_gemm_supported(hetrun_device *dev, const hetrun_op_desc *d);

@@ -28,6 +28,44 @@ __device__ __forceinline__ float to_f(__nv_bfloat16 x) {
     return __bfloat162float(x);
 }
 
+/* Math in the compute type: the float function for float, the double one for double. */
+__device__ __forceinline__ float m_exp(float x) {
+    return expf(x);
+}
+__device__ __forceinline__ double m_exp(double x) {
+    return exp(x);
+}
+__device__ __forceinline__ float m_log(float x) {
+    return logf(x);
+}
+__device__ __forceinline__ double m_log(double x) {
+    return log(x);
+}
+__device__ __forceinline__ float m_sqrt(float x) {
+    return sqrtf(x);
+}
+__device__ __forceinline__ double m_sqrt(double x) {
+    return sqrt(x);
+}
+__device__ __forceinline__ float m_rsqrt(float x) {
+    return rsqrtf(x);
+}
+__device__ __forceinline__ double m_rsqrt(double x) {
+    return rsqrt(x);
+}
+__device__ __forceinline__ float m_tanh(float x) {
+    return tanhf(x);
+}
+__device__ __forceinline__ double m_tanh(double x) {
+    return tanh(x);
+}
+__device__ __forceinline__ float m_erf(float x) {
+    return erff(x);
+}
+__device__ __forceinline__ double m_erf(double x) {
+    return erf(x);
+}
+
 /* Round-to-nearest-even conversions into each storage type. */
 template <typename T> __device__ __forceinline__ T from_f(float x);
 template <typename T> __device__ __forceinline__ T from_f(double x);

@@ -9,19 +9,6 @@ using namespace hetrun_cuda;
 
 namespace {
 
-__device__ __forceinline__ float m_tanh(float x) {
-    return tanhf(x);
-}
-__device__ __forceinline__ double m_tanh(double x) {
-    return tanh(x);
-}
-__device__ __forceinline__ float m_sqrt(float x) {
-    return sqrtf(x);
-}
-__device__ __forceinline__ double m_sqrt(double x) {
-    return sqrt(x);
-}
-
 template <int V, typename T>
 __device__ __forceinline__ void ld(const T *p, int64_t i, acc_t<T> (&o)[V]) {
     if constexpr (V == 1) {
@@ -49,12 +36,18 @@ __device__ __forceinline__ void st(T *p, int64_t i, const A (&v)[V]) {
 
 template <typename A> __device__ __forceinline__ A act_fwd(unsigned act, A x) {
     if (act == HETRUN_ACT_RELU) return x > A(0) ? x : A(0);
+    if (act == HETRUN_ACT_IDENTITY) return x;
+    if (act == HETRUN_ACT_GELU_ERF) return A(0.5) * x * (A(1) + m_erf(x * A(0.7071067811865476)));
     const A k = A(0.7978845608028654), c = A(0.044715);
     return A(0.5) * x * (A(1) + m_tanh(k * (x + c * x * x * x)));
 }
 
 template <typename A> __device__ __forceinline__ A act_grad(unsigned act, A x) {
     if (act == HETRUN_ACT_RELU) return x > A(0) ? A(1) : A(0);
+    if (act == HETRUN_ACT_IDENTITY) return A(1);
+    if (act == HETRUN_ACT_GELU_ERF) /* Phi(x) + x phi(x) */
+        return A(0.5) * (A(1) + m_erf(x * A(0.7071067811865476))) +
+               x * A(0.3989422804014327) * m_exp(A(-0.5) * x * x);
     const A k = A(0.7978845608028654), c = A(0.044715);
     A t = m_tanh(k * (x + c * x * x * x));
     A du = k * (A(1) + A(3) * c * x * x);
@@ -322,12 +315,38 @@ cudaError_t cast(const hetrun_op_desc *d, void *const *a, cudaStream_t s, int sm
     return cudaErrorNotSupported;
 }
 
+/* GEMM_BIAS_ACT epilogue on the GEMM's result: v = C + bias[j]; aux = v; C = act(v). */
+template <typename T>
+__global__ void bias_act(T *c, int64_t ldc, const T *bias, T *aux, int64_t m, int64_t n,
+                         unsigned act) {
+    for (int64_t t = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; t < m * n;
+         t += (int64_t)gridDim.x * blockDim.x) {
+        const int64_t i = t / n, j = t % n;
+        acc_t<T> v = to_f(c[i * ldc + j]);
+        if (bias) v += to_f(bias[j]);
+        if (aux) aux[t] = from_f<T>(v);
+        c[i * ldc + j] = from_f<T>(act_fwd(act, v));
+    }
+}
+
+template <typename T>
+cudaError_t run_bias_act(const hetrun_op_desc *d, void *c, const void *bias, void *aux,
+                         cudaStream_t s, int sm) {
+    bias_act<T><<<grid_for(d->m * d->n, 256, sm), 256, 0, s>>>(
+        (T *)c, d->ldc ? d->ldc : d->n, (const T *)bias, (T *)aux, d->m, d->n, d->act);
+    return cudaGetLastError();
+}
+
 } // namespace
 
-extern "C" int hetrun_cuda_kernel_handles(hetrun_op_kind kind) {
-    switch (kind) {
-    case HETRUN_OP_GEMM: return 0;
-    default: return (unsigned)kind < HETRUN_OP_KIND_COUNT;
+extern "C" cudaError_t hetrun_cuda_bias_act(const hetrun_op_desc *d, void *c, const void *bias,
+                                            void *aux, cudaStream_t stream, int sm_count) {
+    switch ((hetrun_dtype)d->out_dtype) {
+    case HETRUN_F32: return run_bias_act<float>(d, c, bias, aux, stream, sm_count);
+    case HETRUN_F64: return run_bias_act<double>(d, c, bias, aux, stream, sm_count);
+    case HETRUN_F16: return run_bias_act<__half>(d, c, bias, aux, stream, sm_count);
+    case HETRUN_BF16: return run_bias_act<__nv_bfloat16>(d, c, bias, aux, stream, sm_count);
+    default: return cudaErrorNotSupported;
     }
 }
 

@@ -6,7 +6,7 @@
  * Each function enqueues the op on `stream` and returns the launch status
  * (cudaGetLastError() right after the launch), so a bad configuration is reported
  * by the call that caused it. Operands are raw device pointers in catalogue order
- * in an array of 4 (HETRUN_OP_MAX_ARGS) with unused slots NULL;
+ * in an array of HETRUN_OP_MAX_ARGS with unused slots (and absent optional operands) NULL;
  * the descriptor has been validated by the caller (hetrun_op_desc_valid + bounds).
  */
 #ifndef HETRUN_KERNELS_CUDA_KERNELS_H
@@ -35,8 +35,34 @@ cudaError_t hetrun_cuda_elementwise(const hetrun_op_desc *desc, void *const *arg
 cudaError_t hetrun_cuda_rowwise(const hetrun_op_desc *desc, void *const *args, cudaStream_t stream,
                                 int sm_count);
 
-/** Whether `kind` is one of the ops handled by the two functions above. */
-int hetrun_cuda_kernel_handles(hetrun_op_kind kind);
+/**
+ * Epilogue of GEMM_BIAS_ACT, run after the GEMM wrote C (out_dtype, row stride ldc):
+ * v = C[i,j] + bias[j] (bias may be NULL); aux[i,j] = v (packed; aux may be NULL);
+ * C[i,j] = act(v).
+ */
+cudaError_t hetrun_cuda_bias_act(const hetrun_op_desc *desc, void *c, const void *bias, void *aux,
+                                 cudaStream_t stream, int sm_count);
+
+/**
+ * ABI 1.1 training ops (training.cu): LAYERNORM_FORWARD, LAYERNORM_BACKWARD,
+ * SOFTMAX_BACKWARD, EMBEDDING_FORWARD, EMBEDDING_BACKWARD, NONFINITE_COUNT, SUM_SQUARES.
+ * `ws` is 256-byte aligned and holds hetrun_cuda_training_workspace(desc) bytes.
+ */
+cudaError_t hetrun_cuda_training(const hetrun_op_desc *desc, void *const *args, void *ws,
+                                 cudaStream_t stream, int sm_count);
+
+/** Workspace bytes hetrun_cuda_training needs for `desc` (0 for none). */
+uint64_t hetrun_cuda_training_workspace(const hetrun_op_desc *desc);
+
+/**
+ * ATTENTION_FORWARD / ATTENTION_BACKWARD (attention.cu): F32, F16, BF16, head dimension
+ * (k) at most hetrun_cuda_attention_max_head_dim(). `ws` is 256-byte aligned and holds
+ * hetrun_cuda_attention_workspace(desc) bytes (backward: rowsum(dO * O)).
+ */
+cudaError_t hetrun_cuda_attention(const hetrun_op_desc *desc, void *const *args, void *ws,
+                                  cudaStream_t stream);
+uint64_t hetrun_cuda_attention_workspace(const hetrun_op_desc *desc);
+int64_t hetrun_cuda_attention_max_head_dim(void);
 
 #ifdef __cplusplus
 }

@@ -11,25 +11,6 @@ using namespace hetrun_cuda;
 
 namespace {
 
-__device__ __forceinline__ float m_exp(float x) {
-    return expf(x);
-}
-__device__ __forceinline__ double m_exp(double x) {
-    return exp(x);
-}
-__device__ __forceinline__ float m_log(float x) {
-    return logf(x);
-}
-__device__ __forceinline__ double m_log(double x) {
-    return log(x);
-}
-__device__ __forceinline__ float m_sqrt(float x) {
-    return sqrtf(x);
-}
-__device__ __forceinline__ double m_sqrt(double x) {
-    return sqrt(x);
-}
-
 template <typename A> struct MaxSum { A m, s; };
 template <typename A> struct Welford { A n, mean, m2; };
 

@@ -8,7 +8,9 @@
  * i.e. the magnitude an accumulation could lose precision against. Tolerances on max err:
  *   fp64 1e-12; fp32 1e-5; tf32 GEMM 4e-3; fp16 2e-3; bf16 1.6e-2 (one output rounding
  *   plus float math); GEMM with f16/bf16 inputs and f32 output 1e-4 (tensor-core f32
- *   accumulation); int8 -> int32 exact. */
+ *   accumulation); int8 -> int32 exact; NONFINITE_COUNT exact.
+ * ABI 1.1 ops: scales as above for their sums (layernorm and softmax backward, embedding
+ * backward: the sum of magnitudes the output accumulates), batched GEMM per batch entry. */
 #include <dlfcn.h>
 #include <math.h>
 #include <stdint.h>
@@ -37,6 +39,7 @@ static double urand(void) { /* uniform [-1, 1), xorshift64* */
 
 static double tolerance(const hetrun_op_desc *d) {
     const hetrun_dtype out = (hetrun_dtype)d->out_dtype, in = (hetrun_dtype)d->dtype;
+    if (d->kind == HETRUN_OP_NONFINITE_COUNT) return 0.0;
     if (d->kind == HETRUN_OP_GEMM) {
         if (in == HETRUN_I8) return 0.0;
         if (in == HETRUN_F32 && (d->flags & HETRUN_OP_ALLOW_TF32)) return 4e-3;
@@ -53,24 +56,91 @@ static double tolerance(const hetrun_op_desc *d) {
     }
 }
 
+/* Scale of the ABI 1.1 training ops' outputs: the magnitudes their sums add up. */
+static double v1_1_scale(const hetrun_op_desc *d, void *const *in, int arg, uint64_t idx,
+                         double ref) {
+    const hetrun_dtype t = (hetrun_dtype)d->dtype;
+    const int64_t n = d->n;
+#define X(a, e) hetrun_load_as_double(in[a], t, (uint64_t)(e))
+#define F(a, e) hetrun_load_as_double(in[a], HETRUN_F32, (uint64_t)(e))
+    if (d->kind == HETRUN_OP_SOFTMAX_BACKWARD && arg == 2) {
+        const int64_t i = (int64_t)idx / n;
+        double s = 0.0;
+        for (int64_t l = 0; l < n; l++)
+            s += fabs(X(0, i * n + l) * X(1, i * n + l));
+        return fabs(X(0, idx)) * (fabs(X(1, idx)) + s);
+    }
+    if (d->kind == HETRUN_OP_LAYERNORM_BACKWARD && arg >= 5) {
+        const double old = arg == 5 ? (d->beta != 0.0 ? fabs(X(5, idx)) : 0.0)
+                                    : (d->p[1] != 0.0 ? fabs(X(arg, idx)) : 0.0);
+        double s = 0.0, s1 = 0.0, s2 = 0.0;
+        if (arg >= 6) { /* dgamma, dbeta: column sums */
+            for (int64_t i = 0; i < d->m; i++) {
+                const double xhat = (X(0, i * n + (int64_t)idx) - F(2, i)) * F(3, i);
+                s += fabs(X(4, i * n + (int64_t)idx) * (arg == 6 ? xhat : 1.0));
+            }
+            return s + old;
+        }
+        const int64_t i = (int64_t)idx / n, j = (int64_t)idx % n;
+        for (int64_t l = 0; l < n; l++) {
+            const double g = fabs(X(4, i * n + l) * X(1, l));
+            s1 += g;
+            s2 += g * fabs((X(0, i * n + l) - F(2, i)) * F(3, i));
+        }
+        const double xhat = fabs((X(0, idx) - F(2, i)) * F(3, i));
+        return fabs(F(3, i)) * (fabs(X(4, idx) * X(1, j)) + s1 / n + xhat * s2 / n) + old;
+    }
+    if (d->kind == HETRUN_OP_EMBEDDING_BACKWARD && arg == 2) {
+        const int64_t r = (int64_t)idx / n, j = (int64_t)idx % n;
+        double s = 0.0;
+        for (int64_t i = 0; i < d->m; i++)
+            if (((const int32_t *)in[0])[i] == r) s += fabs(X(1, i * n + j));
+        return fabs(d->alpha) * s +
+               (d->beta != 0.0
+                    ? fabs(d->beta * hetrun_load_as_double(in[2], (hetrun_dtype)d->out_dtype, idx))
+                    : 0.0);
+    }
+#undef X
+#undef F
+    return fabs(ref);
+}
+
 /* Per-element scale for the error measure (see the header comment). */
 static double elem_scale(const hetrun_op_desc *d, void *const *in, int arg, uint64_t idx,
                          double ref) {
     const hetrun_dtype t = (hetrun_dtype)d->dtype;
-    if (d->kind == HETRUN_OP_GEMM && arg == 2) {
+    const int epi = d->kind == HETRUN_OP_GEMM_BIAS_ACT && (arg == 3 || arg == 4);
+    if ((d->kind == HETRUN_OP_GEMM && arg == 2) || epi) {
         const int ta = (d->flags & HETRUN_OP_TRANS_A) != 0,
                   tb = (d->flags & HETRUN_OP_TRANS_B) != 0;
         const int64_t lda = d->lda ? d->lda : (ta ? d->m : d->k);
         const int64_t ldb = d->ldb ? d->ldb : (tb ? d->k : d->n);
         const int64_t ldc = d->ldc ? d->ldc : d->n;
-        const int64_t i = (int64_t)idx / ldc, j = (int64_t)idx % ldc;
-        if (j >= d->n) return 1.0; /* padding between rows: must be untouched */
+        /* C is operand 2 of GEMM, 3 of GEMM_BIAS_ACT; aux (4) is packed m x n. */
+        const int carg = epi ? 3 : 2;
+        int64_t local = arg == 4 ? ((int64_t)idx / d->n) * ldc + (int64_t)idx % d->n : (int64_t)idx;
+        int64_t oa = 0, ob = 0;
+        if (d->batch > 1) { /* batch entry e reads A at e * stride_a (0: broadcast), B alike */
+            const int64_t sc = hetrun_gemm_batch_stride(d, 2), e = local / sc;
+            local %= sc;
+            oa = e * hetrun_gemm_batch_stride(d, 0);
+            ob = e * hetrun_gemm_batch_stride(d, 1);
+        }
+        const int64_t i = local / ldc, j = local % ldc;
+        if (j >= d->n || i >= d->m) return 1.0; /* padding: must be untouched */
         double s = 0.0;
         for (int64_t p = 0; p < d->k; p++)
-            s += fabs(hetrun_load_as_double(in[0], t, (uint64_t)(ta ? p * lda + i : i * lda + p)) *
-                      hetrun_load_as_double(in[1], t, (uint64_t)(tb ? j * ldb + p : p * ldb + j)));
+            s += fabs(
+                hetrun_load_as_double(in[0], t, (uint64_t)(oa + (ta ? p * lda + i : i * lda + p))) *
+                hetrun_load_as_double(in[1], t, (uint64_t)(ob + (tb ? j * ldb + p : p * ldb + j))));
+        const hetrun_dtype to = (hetrun_dtype)d->out_dtype;
+        const double bias = epi && (d->flags & HETRUN_OP_HAS_BIAS)
+                                ? fabs(hetrun_load_as_double(in[2], to, (uint64_t)j))
+                                : 0.0;
         return fabs(d->alpha) * s +
-               fabs(d->beta * hetrun_load_as_double(in[2], (hetrun_dtype)d->out_dtype, idx));
+               fabs(d->beta *
+                    hetrun_load_as_double(in[carg], to, arg == 4 ? (uint64_t)local : idx)) +
+               bias;
     }
     if ((d->kind == HETRUN_OP_REDUCE_SUM_AXIS0 || d->kind == HETRUN_OP_REDUCE_SUM_AXIS1) &&
         arg == 1) {
@@ -82,6 +152,7 @@ static double elem_scale(const hetrun_op_desc *d, void *const *in, int arg, uint
                 in[0], t, (uint64_t)(axis0 ? q * d->n + (int64_t)idx : (int64_t)idx * d->n + q)));
         return fabs(d->alpha) * s + fabs(d->beta * hetrun_load_as_double(in[1], t, idx));
     }
+    if (d->kind >= HETRUN_OP_FIRST_V1_1) return v1_1_scale(d, in, arg, idx, ref);
     return fabs(ref);
 }
 
@@ -91,9 +162,24 @@ static void fill_arg(const hetrun_op_desc *d, int arg, void *buf, uint64_t n) {
     const hetrun_dtype t = hetrun_op_arg_dtype(d, arg);
     for (uint64_t i = 0; i < n; i++) {
         double v = urand();
-        if (t == HETRUN_I32) {
+        if (t == HETRUN_I32 &&
+            (d->kind == HETRUN_OP_EMBEDDING_FORWARD || d->kind == HETRUN_OP_EMBEDDING_BACKWARD)) {
+            v = (double)(int64_t)(rng % (uint64_t)(d->k + 2)) - 1.0; /* ids, some out of range */
+            urand();
+        } else if (t == HETRUN_I32 && (d->kind == HETRUN_OP_ATTENTION_FORWARD ||
+                                       d->kind == HETRUN_OP_ATTENTION_BACKWARD)) {
+            v = (double)(rng % 4 != 0); /* key padding mask: 3 in 4 keys kept */
+            urand();
+        } else if (t == HETRUN_I32 && d->kind == HETRUN_OP_NONFINITE_COUNT) {
+            v = (double)(rng % 100); /* the count accumulated into with beta != 0 */
+            urand();
+        } else if (t == HETRUN_I32) {
             v = (double)(rng % (uint64_t)d->n); /* labels */
             urand();
+        } else if (d->kind == HETRUN_OP_NONFINITE_COUNT && arg == 0 && rng % 37 == 0) {
+            v = (rng % 3 == 0) ? NAN : (rng % 3 == 1) ? INFINITY : -INFINITY;
+        } else if (d->kind == HETRUN_OP_LAYERNORM_BACKWARD && arg == 3) {
+            v = fabs(v) + 0.5; /* rstd > 0 */
         } else if (t == HETRUN_I8) {
             v = (double)((int)(rng % 255) - 127);
         } else if (d->kind == HETRUN_OP_ADAMW && arg == 3) {
@@ -288,6 +374,131 @@ static void test_others(void) {
             }
 }
 
+/* A case the module must run: an op_supported refusal is a failure. */
+static void run_required(const hetrun_op_desc *d) {
+    const int before = refused;
+    run_case(d);
+    if (refused != before) {
+        printf("FAIL the CUDA module claims this op but refused it\n");
+        failures++;
+    }
+}
+
+/* Batched GEMM: every float pair, transposes, broadcast A or B (stride 0), padded strides. */
+static void test_batched_gemm(void) {
+    static const struct {
+        hetrun_dtype in, out;
+    } pairs[] = {{HETRUN_F32, HETRUN_F32}, {HETRUN_F64, HETRUN_F64},   {HETRUN_F16, HETRUN_F16},
+                 {HETRUN_F16, HETRUN_F32}, {HETRUN_BF16, HETRUN_BF16}, {HETRUN_BF16, HETRUN_F32}};
+    for (size_t p = 0; p < sizeof pairs / sizeof pairs[0]; p++)
+        for (unsigned fl = 0; fl < 4; fl++)
+            for (int bc = 0; bc < 4; bc++) { /* 0 strided, 1 broadcast A, 2 broadcast B, 3 padded */
+                hetrun_op_desc d = hetrun_op_desc_init(HETRUN_OP_GEMM, pairs[p].in);
+                d.out_dtype = pairs[p].out;
+                d.m = 33, d.n = 48, d.k = 40, d.batch = 5;
+                d.flags = fl;
+                d.alpha = 0.75;
+                d.beta = (fl & 1) ? 0.5 : 0.0;
+                const int64_t span_a = d.m * d.k, span_b = d.k * d.n;
+                d.stride_a = bc == 1 ? 0 : bc == 3 ? span_a + 8 : span_a;
+                d.stride_b = bc == 2 ? 0 : bc == 3 ? span_b + 24 : span_b;
+                d.stride_c = bc == 3 ? d.m * d.n + 16 : 0;
+                run_required(&d);
+            }
+}
+
+/* GEMM_BIAS_ACT: every float pair, every activation, with and without bias and aux,
+ * transposes and a padded ldc. */
+static void test_gemm_bias_act(void) {
+    static const struct {
+        hetrun_dtype in, out;
+    } pairs[] = {{HETRUN_F32, HETRUN_F32}, {HETRUN_F64, HETRUN_F64},   {HETRUN_F16, HETRUN_F16},
+                 {HETRUN_F16, HETRUN_F32}, {HETRUN_BF16, HETRUN_BF16}, {HETRUN_BF16, HETRUN_F32}};
+    for (size_t p = 0; p < sizeof pairs / sizeof pairs[0]; p++)
+        for (int act = 0; act < HETRUN_ACT_COUNT; act++)
+            for (unsigned fl = 0; fl < 4; fl++) {
+                hetrun_op_desc d = hetrun_op_desc_init(HETRUN_OP_GEMM_BIAS_ACT, pairs[p].in);
+                d.out_dtype = pairs[p].out;
+                d.m = 65, d.n = 96, d.k = 72;
+                d.act = (uint32_t)act;
+                d.alpha = 0.75;
+                d.beta = (fl & 1) ? 0.5 : 0.0;
+                d.flags = (fl & 1 ? HETRUN_OP_TRANS_A : 0u) | (fl & 2 ? HETRUN_OP_TRANS_B : 0u) |
+                          HETRUN_OP_HAS_BIAS | (act % 2 ? HETRUN_OP_HAS_AUX : 0u);
+                if (fl == 3) d.ldc = d.n + 8;
+                if (fl == 2) d.flags &= ~HETRUN_OP_HAS_BIAS;
+                run_required(&d);
+            }
+}
+
+/* ABI 1.1 training ops, every float dtype, shapes with odd sizes and long rows. */
+static void test_training_ops(void) {
+    static const int64_t sh[][2] = {{1, 1}, {7, 127}, {127, 1000}, {1000, 7}, {300, 1024}};
+    for (size_t t = 0; t < sizeof float_types / sizeof float_types[0]; t++)
+        for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++) {
+            const hetrun_dtype dt = float_types[t];
+            hetrun_op_desc d = hetrun_op_desc_init(HETRUN_OP_LAYERNORM_FORWARD, dt);
+            d.m = sh[s][0], d.n = sh[s][1], d.p[0] = 1e-5;
+            run_required(&d);
+            d = hetrun_op_desc_init(HETRUN_OP_LAYERNORM_BACKWARD, dt);
+            d.m = sh[s][0], d.n = sh[s][1];
+            for (int acc = 0; acc < 2; acc++) {
+                d.beta = acc, d.p[1] = acc;
+                run_required(&d);
+            }
+            d = hetrun_op_desc_init(HETRUN_OP_SOFTMAX_BACKWARD, dt);
+            d.m = sh[s][0], d.n = sh[s][1];
+            run_required(&d);
+            for (int beta = 0; beta < 2; beta++) {
+                d = hetrun_op_desc_init(HETRUN_OP_EMBEDDING_FORWARD, dt);
+                d.m = sh[s][0], d.n = sh[s][1], d.k = 50, d.alpha = 0.625, d.beta = beta * 0.5;
+                run_required(&d);
+                d.kind = HETRUN_OP_EMBEDDING_BACKWARD;
+                d.beta = beta; /* 0 or 1: overwrite or accumulate */
+                run_required(&d);
+                if (dt == HETRUN_F16 || dt == HETRUN_BF16) { /* f32 master gradients */
+                    d.out_dtype = HETRUN_F32;
+                    run_required(&d);
+                }
+                d = hetrun_op_desc_init(HETRUN_OP_NONFINITE_COUNT, dt);
+                d.m = sh[s][0], d.n = sh[s][1], d.beta = beta;
+                run_required(&d);
+                d = hetrun_op_desc_init(HETRUN_OP_SUM_SQUARES, dt);
+                d.m = sh[s][0], d.n = sh[s][1], d.alpha = 0.625, d.beta = beta * 0.5;
+                run_required(&d);
+            }
+        }
+    /* A tensor larger than one reduction pass (1024 blocks x 256 threads). */
+    hetrun_op_desc d = hetrun_op_desc_init(HETRUN_OP_SUM_SQUARES, HETRUN_F32);
+    d.m = 1000, d.n = 1000;
+    run_required(&d);
+    d.kind = HETRUN_OP_NONFINITE_COUNT;
+    run_required(&d);
+}
+
+/* Attention forward and backward: f32/f16/bf16, head dims 64 and 128, causal with more
+ * queries than keys (rows with no kept key: O = 0, lse = -inf), key padding mask, and the
+ * fused-QKV layout (token stride 3 * heads * dim). Backward takes a random lse, so the
+ * check is of the formula, not of a forward pass. */
+static void test_attention(void) {
+    static const hetrun_dtype types[] = {HETRUN_F32, HETRUN_F16, HETRUN_BF16};
+    for (size_t t = 0; t < sizeof types / sizeof types[0]; t++)
+        for (int dim = 64; dim <= 128; dim *= 2)
+            for (unsigned fl = 0; fl < 8; fl++)
+                for (int bwd = 0; bwd < 2; bwd++) {
+                    hetrun_op_desc d = hetrun_op_desc_init(
+                        bwd ? HETRUN_OP_ATTENTION_BACKWARD : HETRUN_OP_ATTENTION_FORWARD, types[t]);
+                    d.batch = 2, d.heads = 3, d.k = dim;
+                    d.m = (fl & 1) ? 53 : 37; /* causal with Lq > Lk: early rows see no key */
+                    d.n = (fl & 1) ? 37 : 53;
+                    d.alpha = 1.0 / sqrt((double)dim);
+                    d.flags = ((fl & 1) ? HETRUN_OP_CAUSAL : 0u) |
+                              ((fl & 2) ? HETRUN_OP_KEY_PADDING_MASK : 0u);
+                    if (fl & 4) d.lda = d.ldb = 3 * d.heads * d.k; /* fused QKV rows */
+                    run_required(&d);
+                }
+}
+
 static void expect(int cond, const char *what) {
     printf("%s %s%s%s\n", cond ? "ok  " : "FAIL", what, cond ? "" : ": ",
            cond ? "" : ops->last_error());
@@ -396,6 +607,10 @@ int main(int argc, char **argv) {
     test_runtime();
     test_gemm();
     test_others();
+    test_batched_gemm();
+    test_gemm_bias_act();
+    test_attention();
+    test_training_ops();
 
     /* Bad input is refused with a reason, never a crash. */
     hetrun_op_desc bad = hetrun_op_desc_init(HETRUN_OP_SCALE, HETRUN_F32);
