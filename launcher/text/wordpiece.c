@@ -668,7 +668,7 @@ int hetrun_wordpiece_encode(const hetrun_wordpiece *t, const char *text, size_t 
         for (int i = 0; i < t->npre; i++)
             ids[k++] = t->pre_ids[i];
         size_t body = e.ids.n > e.limit ? e.limit : e.ids.n;
-        memcpy(ids + k, e.ids.v, body * sizeof *ids);
+        if (body) memcpy(ids + k, e.ids.v, body * sizeof *ids); /* e.ids.v is NULL when empty */
         k += (int32_t)body;
         for (int i = 0; i < t->npost; i++)
             ids[k++] = t->post_ids[i];
