@@ -52,7 +52,6 @@ static hetrun_status cpu_init(const hetrun_host_services *services) {
 
 static void cpu_finalize(void) {
     hetrun_cpu_threads_shutdown(); /* no worker may outlive the module's code */
-    cpu_pool_shutdown();
     cpu_blas_unload();
     host = NULL;
 }

@@ -86,15 +86,6 @@ uint64_t cpu_gemm_workspace(const hetrun_op_desc *d);
 /* Runs a validated GEMM on host pointers `p` (A, B, C) with workspace `ws`. */
 void cpu_gemm(const hetrun_op_desc *d, void *const *p, void *ws);
 
-/* ---- worker threads (cpu_pool.c) ---- */
-
-/* fn(ctx, i, worker) for every i in [0, count), on up to `workers` threads (the caller is
- * worker 0; worker < the returned count). Returns how many threads took part. */
-typedef void (*cpu_pool_fn)(void *ctx, int64_t i, int worker);
-int cpu_pool_run(int workers, int64_t count, cpu_pool_fn fn, void *ctx);
-/* Joins the workers (finalize). */
-void cpu_pool_shutdown(void);
-
 /* ---- peak (cpu_peak.c) ---- */
 
 /* Peak FLOP/s of `threads` cores per dtype (indexed by hetrun_dtype), from an FMA-loop

@@ -5,6 +5,7 @@
 #include <immintrin.h>
 
 #include "cpu_blas.h"
+#include "kernels/cpu/cpu_parallel.h"
 #include "kernels/catalogue.h"
 #include "kernels/cpu/cpu_kernels.h"
 #include "kernels/half.h"
@@ -184,7 +185,7 @@ void cpu_gemm(const hetrun_op_desc *d, void *const *p, void *ws) {
     const int workers = batch_workers(d);
     if (workers > 1) {
         cpu_blas_lib.set_num_threads(1);
-        cpu_pool_run(workers, batch, run_entry, &job);
+        hetrun_cpu_parallel_upto(batch, workers, run_entry, &job);
         cpu_blas_lib.set_num_threads(cpu_blas_lib.threads);
     } else {
         for (int64_t b = 0; b < batch; b++)

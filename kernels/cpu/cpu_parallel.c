@@ -65,8 +65,12 @@ int hetrun_cpu_threads(void) {
 }
 
 void hetrun_cpu_parallel(int64_t ntasks, hetrun_cpu_task_fn fn, void *ctx) {
+    hetrun_cpu_parallel_upto(ntasks, pool.wanted, fn, ctx);
+}
+
+void hetrun_cpu_parallel_upto(int64_t ntasks, int workers, hetrun_cpu_task_fn fn, void *ctx) {
     if (ntasks <= 0) return;
-    int helpers = pool.wanted - 1;
+    int helpers = (workers < pool.wanted ? workers : pool.wanted) - 1;
     if (helpers > ntasks - 1) helpers = (int)(ntasks - 1);
     if (helpers <= 0) {
         for (int64_t t = 0; t < ntasks; t++)

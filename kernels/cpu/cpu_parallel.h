@@ -1,7 +1,7 @@
 /**
  * @file kernels/cpu/cpu_parallel.h
- * @brief A small persistent thread pool for the CPU backend's own kernels (attention,
- *        row-wise transformer ops, batched GEMM split across entries).
+ * @brief The CPU backend's one persistent thread pool, for its own kernels (attention,
+ *        row-wise transformer ops) and batched GEMM entries side by side (cpu_gemm.c).
  *
  * Workers sleep on a condition variable between calls (no spinning, so they do not steal
  * the cores from the BLAS's own threads). Tasks are handed out in ascending order from a
@@ -25,6 +25,9 @@ int hetrun_cpu_threads(void);
  *  threads, the caller included; returns when all are done. Not reentrant: call it from
  *  one thread at a time (the backend's queues run ops synchronously). */
 void hetrun_cpu_parallel(int64_t ntasks, hetrun_cpu_task_fn fn, void *ctx);
+/** The same on at most `workers` threads (so `worker` < workers), for callers that size
+ *  per-worker scratch, like batched GEMM's widening buffers. */
+void hetrun_cpu_parallel_upto(int64_t ntasks, int workers, hetrun_cpu_task_fn fn, void *ctx);
 /** Joins the workers (before the module is unloaded). */
 void hetrun_cpu_threads_shutdown(void);
 
