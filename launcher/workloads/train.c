@@ -298,12 +298,7 @@ static int write_ckpt(hetrun_session *s, hetrun_mlp *m, int64_t step, uint64_t r
             rc = -1;
         }
     }
-    /* Rank 0 alone writes; every rank learns whether it worked, so all stop together. */
-    MPI_Bcast(&rc, 1, MPI_INT, 0, s->comm);
-    if (rc != 0 && s->rank != 0)
-        snprintf(s->error, sizeof s->error, "checkpoint write on rank 0 failed (see its error)");
-    if (rc == 0) (*written)++;
-    return rc;
+    return hetrun_train_ckpt_agree(s, rc, written);
 }
 
 static void progress(const hetrun_session *s, int tty, int64_t step, int64_t total, int64_t epoch,

@@ -92,3 +92,11 @@ int hetrun_train_crc_all_equal(hetrun_session *s, const char crc[9], cJSON *resu
     free(all);
     return equal;
 }
+
+int hetrun_train_ckpt_agree(hetrun_session *s, int rc, int *written) {
+    MPI_Bcast(&rc, 1, MPI_INT, 0, s->comm);
+    if (rc != 0 && s->rank != 0)
+        snprintf(s->error, sizeof s->error, "checkpoint write on rank 0 failed (see its error)");
+    if (rc == 0) (*written)++;
+    return rc;
+}

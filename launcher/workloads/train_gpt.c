@@ -332,11 +332,7 @@ static int write_ckpt(hetrun_session *s, hetrun_gpt *g, int64_t step, const char
             rc = -1;
         }
     }
-    MPI_Bcast(&rc, 1, MPI_INT, 0, s->comm);
-    if (rc != 0 && s->rank != 0)
-        snprintf(s->error, sizeof s->error, "checkpoint write on rank 0 failed (see its error)");
-    if (rc == 0) (*written)++;
-    return rc;
+    return hetrun_train_ckpt_agree(s, rc, written);
 }
 
 int hetrun_train_gpt_run(hetrun_session *s, const hetrun_gpt_params *gp,
