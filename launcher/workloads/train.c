@@ -255,7 +255,7 @@ static void fail_nonfinite(hetrun_session *s, hetrun_mlp *m, float *hp, int64_t 
     char where[256] = "";
     if (hetrun_mlp_get_params(s, m, hp) == 0) first_nonfinite(m, hp, where, sizeof where);
     snprintf(s->error, sizeof s->error,
-             "train: step %lld: the loss is %g (not finite); %s%s; lower train.lr or check the "
+             "step %lld: the loss is %g (not finite); %s%s; lower train.lr or check the "
              "data's scale",
              (long long)step, loss, where[0] ? "weights after the optimizer step: " : "",
              where[0] ? where
@@ -273,8 +273,8 @@ static int write_ckpt(hetrun_session *s, hetrun_mlp *m, int64_t step, uint64_t r
     if (rc == 0) first_nonfinite(m, hp, where, sizeof where); /* same weights on every rank */
     if (where[0]) {
         snprintf(s->error, sizeof s->error,
-                 "train: step %lld: non-finite weights (%s); no checkpoint written",
-                 (long long)step, where);
+                 "step %lld: non-finite weights (%s); no checkpoint written", (long long)step,
+                 where);
         return -1;
     }
     if (rc == 0 && s->rank == 0) {
@@ -359,15 +359,14 @@ static int train_run(hetrun_session *s, const void *params, cJSON *result) {
 
     const int64_t B = p->batch, n = s->nranks, r = s->rank;
     if (B < n) {
-        snprintf(s->error, sizeof s->error, "train: global batch %lld is smaller than %lld ranks",
+        snprintf(s->error, sizeof s->error, "global batch %lld is smaller than %lld ranks",
                  (long long)B, (long long)n);
         goto out;
     }
     const int64_t spe = train.samples / B; /* steps per epoch; the last partial batch drops */
     if (spe < 1) {
-        snprintf(s->error, sizeof s->error,
-                 "train: global batch %lld exceeds the %lld training samples", (long long)B,
-                 (long long)train.samples);
+        snprintf(s->error, sizeof s->error, "global batch %lld exceeds the %lld training samples",
+                 (long long)B, (long long)train.samples);
         goto out;
     }
     const int64_t total = p->steps > 0 ? p->steps : p->epochs * spe;
@@ -389,7 +388,7 @@ static int train_run(hetrun_session *s, const void *params, cJSON *result) {
     hs = malloc((size_t)(m.state_count ? m.state_count : 1) * 4);
     step_ms = malloc((size_t)(total > 0 ? total : 1) * sizeof *step_ms);
     if (!hx || !hy || !perm || !logits || !hp || !hs || !step_ms) {
-        snprintf(s->error, sizeof s->error, "train: out of host memory (%lld parameters)",
+        snprintf(s->error, sizeof s->error, "out of host memory (%lld parameters)",
                  (long long)m.param_count);
         goto out;
     }
@@ -404,7 +403,7 @@ static int train_run(hetrun_session *s, const void *params, cJSON *result) {
         int got =
             hetrun_ckpt_load_newest(job->checkpoint.dir, &c, path, sizeof path, err, sizeof err);
         if (got < 0) {
-            snprintf(s->error, sizeof s->error, "train: resume: %s", err);
+            snprintf(s->error, sizeof s->error, "resume: %s", err);
             goto out;
         }
         if (got > 0) {
@@ -422,7 +421,7 @@ static int train_run(hetrun_session *s, const void *params, cJSON *result) {
                 why = "step count (beyond this run's total)";
             if (why) {
                 snprintf(s->error, sizeof s->error,
-                         "train: resume: checkpoint %s does not match this job: %s differs "
+                         "resume: checkpoint %s does not match this job: %s differs "
                          "(checkpoint: %s, config %.16s..., step %lld; job: %s, config %.16s..., "
                          "%lld steps)",
                          path, why, have, c.h.config_sha256, (long long)c.h.step, want, hash,
@@ -503,7 +502,7 @@ static int train_run(hetrun_session *s, const void *params, cJSON *result) {
                 if (ema < best_ema) best_ema = ema;
                 if (best_ema > 0.0 && ema > p->divergence.max_loss_ratio * best_ema) {
                     snprintf(s->error, sizeof s->error,
-                             "train: step %lld: the loss diverged: smoothed loss %.4g is %.1fx its "
+                             "step %lld: the loss diverged: smoothed loss %.4g is %.1fx its "
                              "lowest %.4g (train.divergence.max_loss_ratio %g); lower train.lr",
                              (long long)step + 1, ema, ema / best_ema, best_ema,
                              p->divergence.max_loss_ratio);
@@ -561,7 +560,7 @@ static int train_run(hetrun_session *s, const void *params, cJSON *result) {
     char broken[256];
     first_nonfinite(&m, hp, broken, sizeof broken);
     if (broken[0]) {
-        snprintf(s->error, sizeof s->error, "train: step %lld: non-finite weights at the end: %s",
+        snprintf(s->error, sizeof s->error, "step %lld: non-finite weights at the end: %s",
                  (long long)step, broken);
         goto out;
     }

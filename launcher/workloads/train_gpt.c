@@ -133,7 +133,7 @@ static void config_hash(const hetrun_gpt_params *g, const hetrun_lm_hparams *h, 
 static int open_tokens(hetrun_session *s, const hetrun_text_params *t, hetrun_tokens *tok,
                        char *path, size_t path_len) {
     if (!t->tokens) {
-        snprintf(s->error, sizeof s->error, "train: text.tokens: no token file named (model gpt)");
+        snprintf(s->error, sizeof s->error, "text.tokens: no token file named (model gpt)");
         return -1;
     }
     hetrun_train_resolve(s, t->tokens, path, path_len);
@@ -164,12 +164,12 @@ static int open_tokens(hetrun_session *s, const hetrun_text_params *t, hetrun_to
     }
     MPI_Bcast(&rc, 1, MPI_INT, 0, s->comm);
     if (rc != 0) {
-        snprintf(s->error, sizeof s->error, "train: %s",
+        snprintf(s->error, sizeof s->error, "%s",
                  s->rank == 0 ? err : "tokenising the corpus on rank 0 failed (see its error)");
         return -1;
     }
     if (hetrun_tokens_open(path, tok, err, sizeof err) != 0) {
-        snprintf(s->error, sizeof s->error, "train: %s", err);
+        snprintf(s->error, sizeof s->error, "%s", err);
         return -1;
     }
     return 0;
@@ -255,7 +255,7 @@ static int sample(hetrun_session *s, hetrun_gpt *g, const hetrun_tokens *tok, ui
     char *out = malloc((size_t)(prompt + n) + 1);
     int rc = -1;
     if (!seq || !logits || !p || !out) {
-        snprintf(s->error, sizeof s->error, "train: out of host memory for sampling");
+        snprintf(s->error, sizeof s->error, "out of host memory for sampling");
         goto done;
     }
     for (int64_t i = 0; i < prompt; i++)
@@ -356,15 +356,15 @@ int hetrun_train_gpt_run(hetrun_session *s, const hetrun_gpt_params *gp,
     if (open_tokens(s, tp, &tok, tok_path, sizeof tok_path) != 0) goto out;
     if ((int64_t)tok.vocab > gp->vocab) {
         snprintf(s->error, sizeof s->error,
-                 "train: token file %s has vocabulary %u, larger than gpt.vocab %lld", tok_path,
-                 tok.vocab, (long long)gp->vocab);
+                 "token file %s has vocabulary %u, larger than gpt.vocab %lld", tok_path, tok.vocab,
+                 (long long)gp->vocab);
         goto out;
     }
     const uint64_t nval = (uint64_t)((double)tok.count * tp->val_fraction);
     const uint64_t ntrain = tok.count - nval;
     if (ntrain < (uint64_t)T + 1 || nval < (uint64_t)T + 1) {
         snprintf(s->error, sizeof s->error,
-                 "train: token file %s holds %llu tokens: its training (%llu) and validation "
+                 "token file %s holds %llu tokens: its training (%llu) and validation "
                  "(%llu, text.val_fraction %g) splits must each hold more than one context "
                  "(gpt.context %lld)",
                  tok_path, (unsigned long long)tok.count, (unsigned long long)ntrain,
@@ -374,7 +374,7 @@ int hetrun_train_gpt_run(hetrun_session *s, const hetrun_gpt_params *gp,
     const int64_t G = gp->batch_tokens / T; /* sequences per step, all ranks */
     if (G < n) {
         snprintf(s->error, sizeof s->error,
-                 "train: gpt.batch_tokens %lld is %lld sequences, fewer than the %lld ranks",
+                 "gpt.batch_tokens %lld is %lld sequences, fewer than the %lld ranks",
                  (long long)gp->batch_tokens, (long long)G, (long long)n);
         goto out;
     }
@@ -400,7 +400,7 @@ int hetrun_train_gpt_run(hetrun_session *s, const hetrun_gpt_params *gp,
     starts = malloc((size_t)lb * sizeof *starts);
     step_ms = malloc((size_t)total * sizeof *step_ms);
     if (!hids || !htgt || !hloss || !hp || !hs || !starts || !step_ms) {
-        snprintf(s->error, sizeof s->error, "train: out of host memory (%llu parameters)",
+        snprintf(s->error, sizeof s->error, "out of host memory (%llu parameters)",
                  (unsigned long long)g.param_count);
         goto out;
     }
@@ -416,13 +416,13 @@ int hetrun_train_gpt_run(hetrun_session *s, const hetrun_gpt_params *gp,
                                              g.param_count, hp, hs, &m, path, sizeof path, err,
                                              sizeof err);
         if (got < 0) {
-            snprintf(s->error, sizeof s->error, "train: resume: %s", err);
+            snprintf(s->error, sizeof s->error, "resume: %s", err);
             goto out;
         }
         if (got > 0) {
             if (strcmp(m.config_sha256, hash) != 0 || m.step > total) {
                 snprintf(s->error, sizeof s->error,
-                         "train: resume: checkpoint %s does not match this job: %s (checkpoint "
+                         "resume: checkpoint %s does not match this job: %s (checkpoint "
                          "config %.16s... step %lld; job config %.16s... %lld steps)",
                          path,
                          m.step > total ? "step beyond this run's total"
@@ -444,7 +444,7 @@ int hetrun_train_gpt_run(hetrun_session *s, const hetrun_gpt_params *gp,
     if (s->rank == 0 && gp->loss_csv) {
         csv = fopen(gp->loss_csv, step > 0 ? "a" : "w");
         if (!csv) {
-            snprintf(s->error, sizeof s->error, "train: gpt.loss_csv %s: cannot open for writing",
+            snprintf(s->error, sizeof s->error, "gpt.loss_csv %s: cannot open for writing",
                      gp->loss_csv);
             goto out;
         }
@@ -485,7 +485,7 @@ int hetrun_train_gpt_run(hetrun_session *s, const hetrun_gpt_params *gp,
         if (hetrun_gpt_grad_stats(s, &g, &sumsq, &nonfinite) != 0) goto out;
         if (!isfinite(gl) || nonfinite > 0 || !isfinite(sumsq)) {
             snprintf(s->error, sizeof s->error,
-                     "train: step %lld: non-finite %s (loss %g, %lld non-finite gradient "
+                     "step %lld: non-finite %s (loss %g, %lld non-finite gradient "
                      "elements); lower lr or check the data",
                      (long long)(step + 1), !isfinite(gl) ? "loss" : "gradient", gl,
                      (long long)nonfinite);
