@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include "spec/job.h"
 #include "util/log.h"
@@ -17,6 +16,7 @@
 #include "workloads/stats.h"
 #include "workloads/train_common.h"
 #include "workloads/workload.h"
+#include "util/clock.h"
 
 typedef struct infer_params {
     char *checkpoint;
@@ -30,8 +30,6 @@ typedef struct infer_params {
     double min_accuracy;
 } infer_params;
 
-static const char *const act_names[] = {"relu", "gelu", NULL};
-
 static const hetrun_field infer_fields[] = {
     {"checkpoint", HETRUN_FIELD_STRING, 0, offsetof(infer_params, checkpoint), 1, 0, NULL, NULL,
      NULL,
@@ -44,8 +42,8 @@ static const hetrun_field infer_fields[] = {
      "without checkpoint: output classes"},
     {"hidden", HETRUN_FIELD_INT_LIST, 0, offsetof(infer_params, hidden), 1, 1 << 20, NULL, NULL,
      "[1024, 1024]", "without checkpoint: hidden layer widths"},
-    {"activation", HETRUN_FIELD_ENUM, 0, offsetof(infer_params, activation), 1, 0, act_names, NULL,
-     "relu", "without checkpoint: activation"},
+    {"activation", HETRUN_FIELD_ENUM, 0, offsetof(infer_params, activation), 1, 0,
+     hetrun_mlp_activation_names, NULL, "relu", "without checkpoint: activation"},
     {"batch_sizes", HETRUN_FIELD_INT_LIST, 0, offsetof(infer_params, batch_sizes), 1, 1 << 20, NULL,
      NULL, "[1, 64]", "batch sizes to serve, each timed separately"},
     {"warmup", HETRUN_FIELD_INT, 0, offsetof(infer_params, warmup), 0, 1000000, NULL, NULL, "5",
@@ -71,12 +69,6 @@ static void infer_check(const void *obj, const hetrun_check_ctx *ctx) {
 static const hetrun_schema infer_schema = {"infer", sizeof(infer_params), infer_fields,
                                            sizeof infer_fields / sizeof infer_fields[0],
                                            infer_check};
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static int has_data(const hetrun_data_params *d) {
     return d->source == HETRUN_DATA_SYNTHETIC || d->path != NULL;
@@ -161,19 +153,19 @@ static int infer_run(hetrun_session *s, const void *params, cJSON *result) {
                 hetrun_session_d2h(s, out, o, (uint64_t)(b * C) * 4))
                 goto out;
         int64_t count = 0;
-        double start = now_s();
+        double start = hetrun_now_s();
         for (;;) {
-            if (p->duration > 0 ? (now_s() - start >= p->duration || count >= cap)
+            if (p->duration > 0 ? (hetrun_now_s() - start >= p->duration || count >= cap)
                                 : count >= p->iterations)
                 break;
-            double t0 = now_s();
+            double t0 = hetrun_now_s();
             if (hetrun_session_h2d(s, in, hx, (uint64_t)(b * f) * 4) ||
                 hetrun_mlp_forward(s, &m, b, 0, 1) ||
                 hetrun_session_d2h(s, out, o, (uint64_t)(b * C) * 4))
                 goto out;
-            lat[count++] = (now_s() - t0) * 1e3;
+            lat[count++] = (hetrun_now_s() - t0) * 1e3;
         }
-        double elapsed = now_s() - start;
+        double elapsed = hetrun_now_s() - start;
         hetrun_stats st = hetrun_stats_of(lat, (size_t)count);
         double *sorted = malloc((size_t)count * sizeof *sorted);
         if (!sorted) {

@@ -8,6 +8,8 @@
 
 #include "workloads/stats.h"
 
+const char *const hetrun_mlp_activation_names[] = {"relu", "gelu", NULL};
+
 #define ALIGN_FLOATS 64u /* 256 bytes: sub-buffer alignment of common OpenCL devices */
 
 static uint64_t align_up(uint64_t v, uint64_t a) {

@@ -26,6 +26,10 @@ typedef struct hetrun_mlp_shape {
     int64_t dims[HETRUN_MLP_MAX_LAYERS + 1];
 } hetrun_mlp_shape;
 
+/** Spec names of the MLP's activations, indexed by ::hetrun_activation (relu, gelu), NULL-ended:
+ *  the one list the train and infer schemas share. */
+extern const char *const hetrun_mlp_activation_names[];
+
 /** Optimizers (values are stored in checkpoints). */
 typedef enum hetrun_optimizer { HETRUN_OPT_SGD = 0, HETRUN_OPT_ADAMW = 1 } hetrun_optimizer;
 

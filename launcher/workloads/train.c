@@ -52,7 +52,6 @@ typedef struct train_params {
 
 static const char *const model_names[] = {"mlp", "gpt", NULL};
 enum { MODEL_MLP = 0, MODEL_GPT = 1 };
-static const char *const act_names[] = {"relu", "gelu", NULL};
 static const char *const opt_names[] = {"sgd", "adamw", NULL};
 static const char *const sched_names[] = {"constant", "cosine", NULL};
 enum { SCHED_CONSTANT = 0, SCHED_COSINE = 1 };
@@ -80,8 +79,8 @@ static const hetrun_field train_fields[] = {
      NULL, "model mlp (required): the samples: source, path, split, standardisation (below)"},
     {"hidden", HETRUN_FIELD_INT_LIST, 0, offsetof(train_params, hidden), 1, 1 << 20, NULL, NULL,
      "[64]", "hidden layer widths, e.g. [1024, 1024]; [] for a linear model"},
-    {"activation", HETRUN_FIELD_ENUM, 0, offsetof(train_params, activation), 1, 0, act_names, NULL,
-     "relu", "activation between layers: relu or gelu"},
+    {"activation", HETRUN_FIELD_ENUM, 0, offsetof(train_params, activation), 1, 0,
+     hetrun_mlp_activation_names, NULL, "relu", "activation between layers: relu or gelu"},
     {"optimizer", HETRUN_FIELD_ENUM, 0, offsetof(train_params, optimizer), 1, 0, opt_names, NULL,
      "adamw", "sgd (momentum, L2 weight decay) or adamw (decoupled weight decay)"},
     {"lr", HETRUN_FIELD_FLOAT, 0, offsetof(train_params, lr), 0.0, 100.0, NULL, NULL, "0.001",

@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "exec/collective.h"
@@ -26,6 +25,7 @@
 #include "workloads/stats.h"
 #include "workloads/tokens.h"
 #include "workloads/train_common.h"
+#include "util/clock.h"
 
 static void gpt_check(const void *obj, const hetrun_check_ctx *ctx) {
     const hetrun_gpt_params *p = obj;
@@ -87,12 +87,6 @@ static const hetrun_field text_fields[] = {
 };
 const hetrun_schema hetrun_text_schema = {"text", sizeof(hetrun_text_params), text_fields,
                                           sizeof text_fields / sizeof text_fields[0], NULL};
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static uint64_t splitmix(uint64_t x) {
     x += 0x9e3779b97f4a7c15ull;
@@ -183,10 +177,10 @@ typedef struct bucket_ctx {
 static int reduce_bucket(hetrun_session *s, hetrun_gpt *g, int b, void *ctx) {
     bucket_ctx *c = ctx;
     if (!c->active) return 0;
-    double t0 = now_s();
+    double t0 = hetrun_now_s();
     int rc = hetrun_allreduce_sum_f32(s, hetrun_tensor_at(g->grads, g->buckets[b].offset * 4),
                                       g->buckets[b].count);
-    c->reduce_s += now_s() - t0;
+    c->reduce_s += hetrun_now_s() - t0;
     return rc;
 }
 
@@ -459,7 +453,7 @@ int hetrun_train_gpt_run(hetrun_session *s, const hetrun_gpt_params *gp,
     int ckpts = 0, interrupted = 0, ok = 1;
     const int64_t every = job ? job->checkpoint.every : 0;
     while (step < total) {
-        const double t0 = now_s(), f0 = s->usage.flops;
+        const double t0 = hetrun_now_s(), f0 = s->usage.flops;
         for (int64_t i = 0; i < lb; i++)
             starts[i] = splitmix(seed ^ splitmix((uint64_t)step * 0x100000001b3ull +
                                                  (uint64_t)(loff + i))) %
@@ -498,7 +492,7 @@ int hetrun_train_gpt_run(hetrun_session *s, const hetrun_gpt_params *gp,
         const double lr = lr_at(h, step);
         hetrun_gpt_adamw o = {lr, h->beta1, h->beta2, h->eps, h->weight_decay, step + 1};
         if (hetrun_gpt_step(s, &g, &o) != 0 || hetrun_session_sync(s) != 0) goto out;
-        double dt = now_s() - t0;
+        double dt = hetrun_now_s() - t0;
         train_flops += s->usage.flops - f0;
         train_s += dt, reduce_s += bc.reduce_s;
         step_ms[steps_run++] = dt * 1e3;
