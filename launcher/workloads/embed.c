@@ -3,7 +3,11 @@
  * sentence once (in length order, so batches carry little padding) into an optional .npy
  * file and compares them with an optional reference; then serves requests of each batch
  * size, end to end (tokenize, ids to the device, forward, embeddings back), and reports
- * latency percentiles and sentences/s. */
+ * latency percentiles and sentences/s. Under mpirun the embedding pass is shared: batches
+ * (in length order) are dealt to the ranks in snake order (0 1 1 0 0 1 ...), so every rank
+ * gets short and long batches alike, and one sum-allreduce of the disjoint rows gives every rank
+ * all of them (adding zeros is exact); each rank's usage counts only the batches it ran. Serving is
+ * timed on every rank, independently. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -170,32 +174,66 @@ static int by_tokens(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* Every sentence once, in length order, batches of max_batch; rows back in input order. */
+/* Sums the ranks' disjoint rows of `all` (count floats) on every rank, in pieces MPI's int
+ * counts can hold. Collective. */
+static int share_rows(hetrun_session *s, float *all, size_t count) {
+    const size_t piece = (size_t)1 << 28;
+    for (size_t at = 0; at < count; at += piece) {
+        int c = (int)(count - at < piece ? count - at : piece);
+        int rc = MPI_Allreduce(MPI_IN_PLACE, all + at, c, MPI_FLOAT, MPI_SUM, s->comm);
+        if (rc != MPI_SUCCESS) {
+            snprintf(s->error, sizeof s->error,
+                     "embed: MPI_Allreduce of the embeddings failed (%d)", rc);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Every sentence once, in length order, batches of max_batch shared round-robin over the
+ * ranks; rows back in input order on every rank. Collective: a rank whose batch fails still
+ * joins the vote, so no rank waits in the allreduce for one that gave up. */
 static int embed_all(embed_state *st, const int32_t *ntok, float *all) {
+    hetrun_session *s = st->s;
     const size_t n = st->sent.count;
     const int64_t H = st->m.cfg.hidden;
     size_t *order = malloc(n * sizeof *order);
     float *buf = malloc((size_t)(st->max_batch * H) * sizeof *buf);
     int rc = -1;
-    if (!order || !buf) {
-        snprintf(st->s->error, sizeof st->s->error, "embed: out of host memory");
-        goto out;
+    if (order && buf) {
+        for (size_t i = 0; i < n; i++)
+            order[i] = i;
+        sort_keys = ntok;
+        qsort(order, n, sizeof *order, by_tokens);
+        memset(all, 0, n * (size_t)H * sizeof *all);
+        rc = 0;
+        size_t batch = 0;
+        for (size_t at = 0; at < n && rc == 0; at += (size_t)st->max_batch, batch++) {
+            /* snake order (0 1 1 0 0 1 ...): the long batches at the end fall evenly */
+            size_t round = batch / (size_t)s->nranks, seat = batch % (size_t)s->nranks;
+            if ((round % 2 ? (size_t)s->nranks - 1 - seat : seat) != (size_t)s->rank) continue;
+            int64_t b = (int64_t)(n - at) < st->max_batch ? (int64_t)(n - at) : st->max_batch;
+            rc = embed_some(st, order + at, b, buf);
+            for (int64_t i = 0; i < b && rc == 0; i++)
+                memcpy(all + order[at + (size_t)i] * (size_t)H, buf + i * H,
+                       (size_t)H * sizeof *buf);
+        }
+    } else {
+        snprintf(s->error, sizeof s->error, "embed: out of host memory");
     }
-    for (size_t i = 0; i < n; i++)
-        order[i] = i;
-    sort_keys = ntok;
-    qsort(order, n, sizeof *order, by_tokens);
-    for (size_t at = 0; at < n; at += (size_t)st->max_batch) {
-        int64_t b = (int64_t)(n - at) < st->max_batch ? (int64_t)(n - at) : st->max_batch;
-        if (embed_some(st, order + at, b, buf) != 0) goto out;
-        for (int64_t i = 0; i < b; i++)
-            memcpy(all + order[at + (size_t)i] * (size_t)H, buf + i * H, (size_t)H * sizeof *buf);
-    }
-    rc = 0;
-out:
     free(order);
     free(buf);
-    return rc;
+    if (s->nranks == 1) return rc;
+    int worst = rc;
+    MPI_Allreduce(&rc, &worst, 1, MPI_INT, MPI_MIN, s->comm);
+    if (worst != 0) {
+        if (rc == 0)
+            snprintf(s->error, sizeof s->error,
+                     "embed: another rank failed while embedding its share (its report names "
+                     "the cause)");
+        return -1;
+    }
+    return share_rows(s, all, n * (size_t)H);
 }
 
 /* Cosine of each row with the reference; fills the result and returns 1 when every row
@@ -337,6 +375,7 @@ static int embed_run(hetrun_session *s, const void *params, cJSON *result) {
     cJSON_AddNumberToObject(result, "sentences", (double)st.sent.count);
     cJSON_AddNumberToObject(result, "tokens", (double)tokens);
     cJSON_AddNumberToObject(result, "truncated", (double)st.truncated);
+    cJSON_AddNumberToObject(result, "ranks_sharing_input", s->nranks);
     int ok = 1;
     if (p->reference && (ok = compare(&st, p, all, result)) < 0) goto out;
     if (p->output && s->rank == 0) {

@@ -86,6 +86,33 @@ for dt in $dtypes $fused; do
     fi
 done
 
+# Two ranks share the input (issue 16): the same rows as one rank (to fp32 rounding of a
+# different thread count), written once, and every rank's FLOPs counted once between them.
+if [ -f fp32.npy ] && command -v mpirun > /dev/null; then
+    spec two "$model" "$data/sentences.txt" fp32 0.99999 gemm "[32]" 0
+    if OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun -np 2 --oversubscribe \
+        "$hetrun" run --report two.json two.yaml > two.log 2>&1; then
+        python3 - fp32.npy two.npy two.json fp32.json <<'PY' || fail=1
+import array, json, struct, sys
+def rows(path):
+    b = open(path, 'rb').read(); n = struct.unpack('<H', b[8:10])[0]
+    return array.array('f', b[10 + n:])
+one, two = rows(sys.argv[1]), rows(sys.argv[2])
+diff = max(abs(x - y) for x, y in zip(one, two)) if len(one) == len(two) else float('inf')
+r2 = json.load(open(sys.argv[3]))['ranks']
+flops = [x['usage']['flops'] for x in r2]
+print('2 ranks: max |row difference| to 1 rank %.3g; flops per rank %s' % (diff, flops))
+ok = diff < 1e-5 and len(flops) == 2 and min(flops) > 0
+ok = ok and all(x['results'][0]['ranks_sharing_input'] == 2 for x in r2)
+sys.exit(0 if ok else 'FAIL: two ranks do not share the input or disagree with one rank')
+PY
+    else
+        tail -5 two.log
+        echo "FAIL: embed on 2 ranks"
+        fail=1
+    fi
+fi
+
 # Refusals: exit 1, the cause named.
 expect_error() { # NAME WANTED_TEXT
     local got=0
