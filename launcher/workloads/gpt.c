@@ -57,7 +57,8 @@ void hetrun_gpt_destroy(hetrun_session *s, hetrun_gpt *g) {
     hetrun_session_free(s, g->grads, g->param_count * 4);
     hetrun_session_free(s, g->state, 2 * g->param_count * 4);
     hetrun_session_free(s, g->act, g->act_bytes);
-    g->params = g->grads = g->state = g->act = NULL;
+    hetrun_session_free(s, g->lowp, g->param_count * 2);
+    g->params = g->grads = g->state = g->act = g->lowp = NULL;
 }
 
 static int fill(hetrun_session *s, hetrun_tensor t, uint64_t count, double v) {
@@ -69,6 +70,11 @@ static int fill(hetrun_session *s, hetrun_tensor t, uint64_t count, double v) {
 static int check_config(hetrun_session *s, const hetrun_gpt_config *c, int64_t max_batch) {
     const char *key = NULL;
     long long v = 0;
+    if (c->compute != HETRUN_F32 && c->compute != HETRUN_BF16 && c->compute != HETRUN_F16) {
+        snprintf(s->error, sizeof s->error, "gpt: compute dtype %s: fp32, bf16 or fp16 only",
+                 hetrun_dtype_name(c->compute));
+        return -1;
+    }
     if (c->layers < 1 || c->layers > HETRUN_GPT_MAX_LAYERS)
         key = "layers", v = c->layers;
     else if (c->heads < 1 || c->width < 1 || c->width % c->heads != 0)
@@ -153,11 +159,18 @@ int hetrun_gpt_create(hetrun_session *s, hetrun_gpt *g, const hetrun_gpt_config 
     REGION(g->pos, N * 4);
     REGION(g->scalar_f, 4);
     REGION(g->scalar_i, 4);
+    if (cfg->compute != HETRUN_F32) {
+        const uint64_t widest = N * (4 * c > v ? 4 * c : v) * 2;
+        REGION(g->cast0, widest);
+        REGION(g->cast1, widest);
+    }
 #undef REGION
     g->act_bytes = b;
     if (hetrun_session_alloc(s, g->param_count * 4, &g->params) != 0) goto fail;
     if (hetrun_session_alloc(s, g->act_bytes, &g->act) != 0) goto fail;
     if (fill(s, hetrun_tensor_at(g->params, 0), g->param_count, 0.0) != 0) goto fail;
+    if (cfg->compute != HETRUN_F32 && hetrun_session_alloc(s, g->param_count * 2, &g->lowp) != 0)
+        goto fail;
     if (trainable) {
         if (hetrun_session_alloc(s, g->param_count * 4, &g->grads) != 0) goto fail;
         if (hetrun_session_alloc(s, 2 * g->param_count * 4, &g->state) != 0) goto fail;
@@ -211,39 +224,73 @@ hetrun_tensor hetrun_gpt_loss(const hetrun_gpt *g) {
     return A(g, g->loss);
 }
 
-/* ---- op helpers (fp32) ---- */
+/* ---- op helpers ---- */
 
-static int gemm(hetrun_session *s, uint32_t flags, int64_t M, int64_t N, int64_t K, hetrun_tensor a,
-                hetrun_tensor b, hetrun_tensor c, double beta) {
-    hetrun_op_desc d = hetrun_op_desc_init(HETRUN_OP_GEMM, HETRUN_F32);
+static int cast(hetrun_session *s, hetrun_tensor x, uint64_t count, hetrun_dtype to,
+                hetrun_tensor y) {
+    hetrun_op_desc d = hetrun_op_desc_init(HETRUN_OP_CAST, HETRUN_F32);
+    d.out_dtype = to, d.m = 1, d.n = (int64_t)count;
+    hetrun_tensor args[2] = {x, y};
+    return hetrun_exec_op(s, &d, args);
+}
+
+/* An fp32 activation as a GEMM operand: itself in fp32, else cast into region `slot` (the
+ * two regions let both operands of one product be cast). Returns -1 when the cast fails. */
+static int operand(hetrun_session *s, const hetrun_gpt *g, hetrun_tensor x, int64_t count, int slot,
+                   hetrun_tensor *out) {
+    if (g->cfg.compute == HETRUN_F32) {
+        *out = x;
+        return 0;
+    }
+    *out = A(g, slot ? g->cast1 : g->cast0);
+    return cast(s, x, (uint64_t)count, g->cfg.compute, *out);
+}
+
+/* Weight `which` of block l (or the head) as a GEMM operand: the master or its cast copy. */
+static hetrun_tensor W(const hetrun_gpt *g, int64_t l, int which) {
+    if (g->cfg.compute == HETRUN_F32) return PT(g, g->params, l, which);
+    return hetrun_tensor_at(g->lowp, P(g, l, which)->offset * 2);
+}
+
+/* C (fp32) = op(A) op(B) + beta C, A and B in the compute dtype. */
+static int gemm(hetrun_session *s, const hetrun_gpt *g, uint32_t flags, int64_t M, int64_t N,
+                int64_t K, hetrun_tensor a, hetrun_tensor b, hetrun_tensor c, double beta) {
+    hetrun_op_desc d = hetrun_op_desc_init(HETRUN_OP_GEMM, g->cfg.compute);
+    d.out_dtype = HETRUN_F32;
     d.m = M, d.n = N, d.k = K, d.flags = flags, d.beta = beta;
     hetrun_tensor args[3] = {a, b, c};
     return hetrun_exec_op(s, &d, args);
 }
 
-/* C = act(X W + bias), aux = pre-activation when given. */
-static int linear(hetrun_session *s, int64_t M, int64_t N, int64_t K, hetrun_tensor x,
-                  hetrun_tensor w, hetrun_tensor bias, hetrun_tensor c, int act,
+/* C = act(X W + bias) in fp32, aux = pre-activation when given; X fp32 (M x K). */
+static int linear(hetrun_session *s, const hetrun_gpt *g, int64_t M, int64_t N, int64_t K,
+                  hetrun_tensor x, int64_t l, int w, int bias, hetrun_tensor c, int act,
                   const hetrun_tensor *aux) {
-    hetrun_op_desc d = hetrun_op_desc_init(HETRUN_OP_GEMM_BIAS_ACT, HETRUN_F32);
+    hetrun_tensor xo;
+    if (operand(s, g, x, M * K, 0, &xo) != 0) return -1;
+    hetrun_op_desc d = hetrun_op_desc_init(HETRUN_OP_GEMM_BIAS_ACT, g->cfg.compute);
+    d.out_dtype = HETRUN_F32;
     d.m = M, d.n = N, d.k = K, d.beta = 0.0, d.act = (uint32_t)act;
     d.flags = HETRUN_OP_HAS_BIAS | (aux ? HETRUN_OP_HAS_AUX : 0u);
     hetrun_tensor none = {NULL, 0};
-    hetrun_tensor args[5] = {x, w, bias, c, aux ? *aux : none};
+    hetrun_tensor args[5] = {xo, W(g, l, w), PT(g, g->params, l, bias), c, aux ? *aux : none};
     return hetrun_exec_op(s, &d, args);
 }
 
-/* Backward of Y = X W + b given dY (M x N): dW += X^T dY, db += colsum(dY) and, when dx is
- * given, dX = dY W^T. */
-static int linear_backward(hetrun_session *s, int64_t M, int64_t N, int64_t K, hetrun_tensor x,
-                           hetrun_tensor w, hetrun_tensor dy, hetrun_tensor dw, hetrun_tensor db,
+/* Backward of Y = X W + b given dY (M x N), all fp32: dW += X^T dY, db += colsum(dY) and,
+ * when dx is given, dX = dY W^T. */
+static int linear_backward(hetrun_session *s, const hetrun_gpt *g, int64_t M, int64_t N, int64_t K,
+                           hetrun_tensor x, int64_t l, int w, int bias, hetrun_tensor dy,
                            const hetrun_tensor *dx) {
-    if (gemm(s, HETRUN_OP_TRANS_A, K, N, M, x, dy, dw, 1.0) != 0) return -1;
+    hetrun_tensor xo, dyo;
+    if (operand(s, g, x, M * K, 0, &xo) != 0 || operand(s, g, dy, M * N, 1, &dyo) != 0 ||
+        gemm(s, g, HETRUN_OP_TRANS_A, K, N, M, xo, dyo, PT(g, g->grads, l, w), 1.0) != 0)
+        return -1;
     hetrun_op_desc d = hetrun_op_desc_init(HETRUN_OP_REDUCE_SUM_AXIS0, HETRUN_F32);
     d.m = M, d.n = N, d.beta = 1.0;
-    hetrun_tensor args[2] = {dy, db};
+    hetrun_tensor args[2] = {dy, PT(g, g->grads, l, bias)};
     if (hetrun_exec_op(s, &d, args) != 0) return -1;
-    return dx ? gemm(s, HETRUN_OP_TRANS_B, M, K, N, dy, w, *dx, 0.0) : 0;
+    return dx ? gemm(s, g, HETRUN_OP_TRANS_B, M, K, N, dyo, W(g, l, w), *dx, 0.0) : 0;
 }
 
 static int layernorm(hetrun_session *s, int64_t M, int64_t N, hetrun_tensor x, hetrun_tensor w,
@@ -324,6 +371,9 @@ int hetrun_gpt_forward(hetrun_session *s, hetrun_gpt *g, int64_t batch, int64_t 
         return -1;
     }
     if (positions(s, g, T) != 0) return -1;
+    if (g->lowp && cast(s, hetrun_tensor_at(g->params, 0), g->param_count, c->compute,
+                        hetrun_tensor_at(g->lowp, 0)) != 0)
+        return -1;
     hetrun_tensor x0 = A(g, RES(g, 0));
     if (embedding(s, 0, N, C, V, A(g, g->ids), PT(g, g->params, L, WTE), x0, 0.0) != 0 ||
         embedding(s, 0, N, C, T, A(g, g->pos), PT(g, g->params, L, WPE), x0, 1.0) != 0)
@@ -335,8 +385,8 @@ int hetrun_gpt_forward(hetrun_session *s, hetrun_gpt *g, int64_t batch, int64_t 
         hetrun_tensor fc_pre = A(g, k->fc_pre);
         if (layernorm(s, N, C, xin, PT(g, g->params, l, LN1_W), PT(g, g->params, l, LN1_B),
                       A(g, k->ln1), A(g, k->mean1), A(g, k->rstd1)) != 0 ||
-            linear(s, N, 3 * C, C, A(g, k->ln1), PT(g, g->params, l, QKV_W),
-                   PT(g, g->params, l, QKV_B), qkv, HETRUN_ACT_IDENTITY, NULL) != 0)
+            linear(s, g, N, 3 * C, C, A(g, k->ln1), l, QKV_W, QKV_B, qkv, HETRUN_ACT_IDENTITY,
+                   NULL) != 0)
             return -1;
         hetrun_op_desc d = attention_desc(g, HETRUN_OP_ATTENTION_FORWARD, batch, T);
         hetrun_tensor none = {NULL, 0};
@@ -347,22 +397,23 @@ int hetrun_gpt_forward(hetrun_session *s, hetrun_gpt *g, int64_t batch, int64_t 
                                  A(g, k->atty),
                                  A(g, k->lse)};
         if (hetrun_exec_op(s, &d, args) != 0 ||
-            linear(s, N, C, C, A(g, k->atty), PT(g, g->params, l, PROJ_W),
-                   PT(g, g->params, l, PROJ_B), xmid, HETRUN_ACT_IDENTITY, NULL) != 0 ||
+            linear(s, g, N, C, C, A(g, k->atty), l, PROJ_W, PROJ_B, xmid, HETRUN_ACT_IDENTITY,
+                   NULL) != 0 ||
             axpy(s, N * C, xin, xmid) != 0 ||
             layernorm(s, N, C, xmid, PT(g, g->params, l, LN2_W), PT(g, g->params, l, LN2_B),
                       A(g, k->ln2), A(g, k->mean2), A(g, k->rstd2)) != 0 ||
-            linear(s, N, 4 * C, C, A(g, k->ln2), PT(g, g->params, l, FC_W),
-                   PT(g, g->params, l, FC_B), A(g, k->fc_act), HETRUN_ACT_GELU, &fc_pre) != 0 ||
-            linear(s, N, C, 4 * C, A(g, k->fc_act), PT(g, g->params, l, FCP_W),
-                   PT(g, g->params, l, FCP_B), xout, HETRUN_ACT_IDENTITY, NULL) != 0 ||
+            linear(s, g, N, 4 * C, C, A(g, k->ln2), l, FC_W, FC_B, A(g, k->fc_act), HETRUN_ACT_GELU,
+                   &fc_pre) != 0 ||
+            linear(s, g, N, C, 4 * C, A(g, k->fc_act), l, FCP_W, FCP_B, xout, HETRUN_ACT_IDENTITY,
+                   NULL) != 0 ||
             axpy(s, N * C, xmid, xout) != 0)
             return -1;
     }
+    hetrun_tensor lnf;
     if (layernorm(s, N, C, A(g, RES(g, 2 * L)), PT(g, g->params, L, LNF_W),
                   PT(g, g->params, L, LNF_B), A(g, g->lnf), A(g, g->meanf), A(g, g->rstdf)) != 0 ||
-        gemm(s, HETRUN_OP_TRANS_B, N, V, C, A(g, g->lnf), PT(g, g->params, L, WTE), A(g, g->logits),
-             0.0) != 0)
+        operand(s, g, A(g, g->lnf), N * C, 0, &lnf) != 0 ||
+        gemm(s, g, HETRUN_OP_TRANS_B, N, V, C, lnf, W(g, L, WTE), A(g, g->logits), 0.0) != 0)
         return -1;
     if (!with_targets) return 0;
     hetrun_op_desc d = hetrun_op_desc_init(HETRUN_OP_XENT_FORWARD, HETRUN_F32);
@@ -385,9 +436,11 @@ int hetrun_gpt_backward(hetrun_session *s, hetrun_gpt *g, int64_t batch, int64_t
     hetrun_op_desc d = hetrun_op_desc_init(HETRUN_OP_XENT_BACKWARD, HETRUN_F32);
     d.m = N, d.n = V, d.alpha = scale;
     hetrun_tensor xargs[3] = {A(g, g->probs), A(g, g->targets), dlogits};
-    if (hetrun_exec_op(s, &d, xargs) != 0 ||
-        gemm(s, HETRUN_OP_TRANS_A, V, C, N, dlogits, A(g, g->lnf), PT(g, gw, L, WTE), 1.0) != 0 ||
-        gemm(s, 0, N, C, V, dlogits, PT(g, pw, L, WTE), dln, 0.0) != 0 ||
+    hetrun_tensor dlo, lnf;
+    if (hetrun_exec_op(s, &d, xargs) != 0 || operand(s, g, dlogits, N * V, 1, &dlo) != 0 ||
+        operand(s, g, A(g, g->lnf), N * C, 0, &lnf) != 0 ||
+        gemm(s, g, HETRUN_OP_TRANS_A, V, C, N, dlo, lnf, PT(g, gw, L, WTE), 1.0) != 0 ||
+        gemm(s, g, 0, N, C, V, dlo, W(g, L, WTE), dln, 0.0) != 0 ||
         layernorm_backward(s, N, C, A(g, RES(g, 2 * L)), PT(g, pw, L, LNF_W), A(g, g->meanf),
                            A(g, g->rstdf), dln, dres, PT(g, gw, L, LNF_W), PT(g, gw, L, LNF_B),
                            0) != 0)
@@ -396,22 +449,19 @@ int hetrun_gpt_backward(hetrun_session *s, hetrun_gpt *g, int64_t batch, int64_t
         const hetrun_gpt_block_acts *k = &g->blk[l];
         hetrun_tensor dfc = A(g, g->dfc), datty = A(g, g->datty), dqkv = A(g, g->dqkv);
         /* MLP branch; dres is the gradient of the block's output. */
-        if (linear_backward(s, N, C, 4 * C, A(g, k->fc_act), PT(g, pw, l, FCP_W), dres,
-                            PT(g, gw, l, FCP_W), PT(g, gw, l, FCP_B), &dfc) != 0)
+        if (linear_backward(s, g, N, C, 4 * C, A(g, k->fc_act), l, FCP_W, FCP_B, dres, &dfc) != 0)
             return -1;
         hetrun_op_desc a = hetrun_op_desc_init(HETRUN_OP_ACT_BACKWARD, HETRUN_F32);
         a.m = N, a.n = 4 * C, a.act = HETRUN_ACT_GELU;
         hetrun_tensor aargs[3] = {A(g, k->fc_pre), dfc, dfc};
         if (hetrun_exec_op(s, &a, aargs) != 0 ||
-            linear_backward(s, N, 4 * C, C, A(g, k->ln2), PT(g, pw, l, FC_W), dfc,
-                            PT(g, gw, l, FC_W), PT(g, gw, l, FC_B), &dln) != 0 ||
+            linear_backward(s, g, N, 4 * C, C, A(g, k->ln2), l, FC_W, FC_B, dfc, &dln) != 0 ||
             layernorm_backward(s, N, C, A(g, RES(g, 2 * l + 1)), PT(g, pw, l, LN2_W),
                                A(g, k->mean2), A(g, k->rstd2), dln, dres, PT(g, gw, l, LN2_W),
                                PT(g, gw, l, LN2_B), 1) != 0)
             return -1;
         /* Attention branch; dres is now the gradient of the mid-block residual. */
-        if (linear_backward(s, N, C, C, A(g, k->atty), PT(g, pw, l, PROJ_W), dres,
-                            PT(g, gw, l, PROJ_W), PT(g, gw, l, PROJ_B), &datty) != 0)
+        if (linear_backward(s, g, N, C, C, A(g, k->atty), l, PROJ_W, PROJ_B, dres, &datty) != 0)
             return -1;
         hetrun_op_desc ad = attention_desc(g, HETRUN_OP_ATTENTION_BACKWARD, batch, T);
         hetrun_tensor none = {NULL, 0};
@@ -422,8 +472,7 @@ int hetrun_gpt_backward(hetrun_session *s, hetrun_gpt *g, int64_t batch, int64_t
                                    A(g, k->lse),          dqkv,
                                    A(g, g->dqkv + cb),    A(g, g->dqkv + 2 * cb)};
         if (hetrun_exec_op(s, &ad, bargs) != 0 ||
-            linear_backward(s, N, 3 * C, C, A(g, k->ln1), PT(g, pw, l, QKV_W), dqkv,
-                            PT(g, gw, l, QKV_W), PT(g, gw, l, QKV_B), &dln) != 0 ||
+            linear_backward(s, g, N, 3 * C, C, A(g, k->ln1), l, QKV_W, QKV_B, dqkv, &dln) != 0 ||
             layernorm_backward(s, N, C, A(g, RES(g, 2 * l)), PT(g, pw, l, LN1_W), A(g, k->mean1),
                                A(g, k->rstd1), dln, dres, PT(g, gw, l, LN1_W), PT(g, gw, l, LN1_B),
                                1) != 0)

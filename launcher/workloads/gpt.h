@@ -26,6 +26,12 @@
 
 typedef struct hetrun_gpt_config {
     int64_t layers, heads, width, context, vocab;
+    /** dtype of the GEMM operands: HETRUN_F32 (0, the default), or HETRUN_BF16 / HETRUN_F16
+     *  for mixed precision as PyTorch's autocast does it: every matrix product (the four
+     *  linears of each block and the LM head, forward and backward) reads low-precision
+     *  copies of its fp32 operands and accumulates into fp32; master weights, gradients,
+     *  optimizer state, LayerNorm, attention, softmax and the loss stay fp32. */
+    hetrun_dtype compute;
 } hetrun_gpt_config;
 
 /** Device regions of one block's activations (byte offsets into the activation buffer). */
@@ -53,6 +59,11 @@ typedef struct hetrun_gpt {
     uint64_t dres, dln, dfc, dqkv, datty; /**< backward scratch */
     uint64_t ids, targets, pos;           /**< I32 N each */
     uint64_t scalar_f, scalar_i;          /**< one F32 and one I32 for reductions */
+    /** Mixed precision (cfg.compute != F32): the weights in the compute dtype, re-cast from
+     *  the fp32 masters at every forward, and two regions of the activation buffer that
+     *  receive a GEMM's activation operands cast to it (N x max(4C, V) elements each). */
+    hetrun_buffer *lowp;
+    uint64_t cast0, cast1;
     int64_t pos_len; /**< sequence length the position ids are laid out for (0: none) */
 } hetrun_gpt;
 

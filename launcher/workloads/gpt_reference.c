@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/catalogue.h"
 #include "workloads/train_common.h"
 
 /* Reads exactly `bytes` from dir/name into a new buffer. */
@@ -56,7 +57,7 @@ int hetrun_gpt_reference_check(hetrun_session *s, const hetrun_gpt_config *spec,
     }
     char rest[256];
     if (!fgets(rest, sizeof rest, mf)) rest[0] = '\0'; /* the end of the first line */
-    hetrun_gpt_config cfg = {L, H, C, T, V};
+    hetrun_gpt_config cfg = {L, H, C, T, V, spec->compute};
     if (memcmp(&cfg, spec, sizeof cfg) != 0)
         cJSON_AddStringToObject(result, "note",
                                 "model shape taken from the reference manifest, "
@@ -126,7 +127,9 @@ int hetrun_gpt_reference_check(hetrun_session *s, const hetrun_gpt_config *spec,
     for (uint64_t i = 0; i < N; i++)
         mean += loss[i];
     mean /= (double)N;
-    const double tol = HETRUN_GPT_REFERENCE_RTOL;
+    const double tol = cfg.compute == HETRUN_F32 ? HETRUN_GPT_REFERENCE_RTOL
+                                                 : HETRUN_GPT_REFERENCE_MIXED_UNITS *
+                                                       hetrun_dtype_unit_roundoff(cfg.compute);
     double worst = 0.0;
     const char *worst_name = "logits";
     cJSON *errs = cJSON_AddObjectToObject(result, "relative_errors");
@@ -149,6 +152,7 @@ int hetrun_gpt_reference_check(hetrun_session *s, const hetrun_gpt_config *spec,
     cJSON_AddNumberToObject(result, "loss", mean);
     cJSON_AddNumberToObject(result, "reference_loss", want_loss);
     cJSON_AddNumberToObject(result, "tolerance", tol);
+    cJSON_AddStringToObject(result, "precision", hetrun_dtype_name(cfg.compute));
     cJSON_AddNumberToObject(result, "worst_relative_error", worst);
     cJSON_AddStringToObject(result, "worst_tensor", worst_name);
     cJSON_AddStringToObject(result, "check", worst <= tol ? "passed" : "failed");

@@ -86,14 +86,12 @@ int hetrun_nn_ckpt_write(const char *dir, const hetrun_param_tensor *tensors, in
     char step[32], vocab[32], path[4096];
     snprintf(step, sizeof step, "%lld", (long long)meta->step);
     snprintf(vocab, sizeof vocab, "%lld", (long long)meta->vocab);
-    const char *const kv[][2] = {{"format", "hetrun-nn-ckpt-1"},
-                                 {"step", step},
-                                 {"config_sha256", meta->config_sha256},
-                                 {"model", meta->model},
-                                 {"vocab", vocab}};
+    const char *const kv[][2] = {
+        {"format", "hetrun-nn-ckpt-1"}, {"step", step},   {"config_sha256", meta->config_sha256},
+        {"model", meta->model},         {"vocab", vocab}, {"loss_scaler", meta->loss_scaler}};
     snprintf(path, sizeof path, "%s/" PREFIX "%012lld" SUFFIX, dir, (long long)meta->step);
-    int rc = hetrun_safetensors_write(path, out, (size_t)count * 3, kv, sizeof kv / sizeof kv[0],
-                                      err, err_len);
+    const size_t nkv = sizeof kv / sizeof kv[0] - (meta->loss_scaler[0] ? 0 : 1);
+    int rc = hetrun_safetensors_write(path, out, (size_t)count * 3, kv, nkv, err, err_len);
     free(out), free(names);
     if (rc != 0) return -1;
     char **files;
@@ -166,6 +164,8 @@ static int load_one(const char *path, const hetrun_param_tensor *tensors, int co
     if (rc == 0) {
         meta->step = atoll(step);
         snprintf(meta->config_sha256, sizeof meta->config_sha256, "%s", hash);
+        const char *scaler = meta_str(md, "loss_scaler");
+        snprintf(meta->loss_scaler, sizeof meta->loss_scaler, "%s", scaler ? scaler : "");
     }
     cJSON_Delete(h);
     hetrun_safetensors_close(&f);

@@ -23,6 +23,9 @@ typedef struct hetrun_nn_ckpt_meta {
     char config_sha256[65];
     char model[128]; /**< e.g. "gpt layers=2 heads=4 width=64 context=32 vocab=256" */
     int64_t vocab;
+    /** fp16 loss-scaler state ("scale=S good=G skipped=K"), "" when unused: written as
+     *  __metadata__ "loss_scaler" and read back, so a resumed fp16 run scales as before. */
+    char loss_scaler[96];
 } hetrun_nn_ckpt_meta;
 
 /**

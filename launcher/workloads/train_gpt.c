@@ -32,6 +32,9 @@ static void gpt_check(const void *obj, const hetrun_check_ctx *ctx) {
     if (p->width % p->heads != 0)
         hetrun_check_error(ctx, "width", "width %lld is not a multiple of heads %lld",
                            (long long)p->width, (long long)p->heads);
+    if (p->precision != HETRUN_F32 && p->precision != HETRUN_BF16 && p->precision != HETRUN_F16)
+        hetrun_check_error(ctx, "precision", "fp32, bf16 or fp16 (mixed precision), not %s",
+                           hetrun_dtype_name((hetrun_dtype)p->precision));
     if (p->batch_tokens % p->context != 0)
         hetrun_check_error(ctx, "batch_tokens",
                            "batch_tokens %lld is not a multiple of context %lld (whole sequences)",
@@ -73,6 +76,14 @@ static const hetrun_field gpt_fields[] = {
      NULL,
      "folder of PyTorch reference tensors (tests/data/gpt): check logits, loss and every "
      "gradient against them instead of training"},
+    {"precision", HETRUN_FIELD_DTYPE, 0, offsetof(hetrun_gpt_params, precision), 1, 0, NULL, NULL,
+     "fp32",
+     "fp32, or bf16 / fp16 mixed precision: matrix products on low-precision copies with fp32 "
+     "accumulation, fp32 master weights, optimizer, LayerNorm, attention and loss"},
+    {"loss_scale", HETRUN_FIELD_FLOAT, 0, offsetof(hetrun_gpt_params, loss_scale), 1.0, 1e30, NULL,
+     NULL, "65536",
+     "fp16: initial dynamic loss scale; halved (and the step skipped) when a gradient "
+     "overflows, doubled after 2000 clean steps"},
 };
 const hetrun_schema hetrun_gpt_schema = {"gpt", sizeof(hetrun_gpt_params), gpt_fields,
                                          sizeof gpt_fields / sizeof gpt_fields[0], gpt_check};
@@ -117,6 +128,11 @@ static void config_hash(const hetrun_gpt_params *g, const hetrun_lm_hparams *h, 
              g->grad_clip, h->lr, h->min_lr, h->cosine, (long long)h->warmup_steps, h->weight_decay,
              h->beta1, h->beta2, h->eps, (long long)h->steps, (unsigned long long)seed,
              (unsigned long long)tokens_crc);
+    /* fp32 runs keep the hash they always had, so their checkpoints stay resumable. */
+    size_t used = strlen(text);
+    if (g->precision != HETRUN_F32)
+        snprintf(text + used, sizeof text - used, "|precision=%s,scale=%.17g",
+                 hetrun_dtype_name((hetrun_dtype)g->precision), g->loss_scale);
     unsigned char md[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)text, strlen(text), md);
     for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
@@ -308,8 +324,15 @@ static void progress(const hetrun_session *s, int64_t step, int64_t total, doubl
     fflush(stderr);
 }
 
+/* fp16 dynamic loss scaling state (see the training loop); checkpointed. */
+typedef struct loss_scaler {
+    double scale;
+    int64_t good, skipped; /* clean steps since the last change; steps skipped in all */
+} loss_scaler;
+
 static int write_ckpt(hetrun_session *s, hetrun_gpt *g, int64_t step, const char *hash,
-                      const char *model, float *hp, float *hs, int *written) {
+                      const char *model, const loss_scaler *ls, float *hp, float *hs,
+                      int *written) {
     const hetrun_job *job = s->job;
     int rc = 0;
     if (hetrun_session_d2h(s, hp, hetrun_tensor_at(g->params, 0), g->param_count * 4) != 0 ||
@@ -319,6 +342,9 @@ static int write_ckpt(hetrun_session *s, hetrun_gpt *g, int64_t step, const char
         hetrun_nn_ckpt_meta m = {.step = step, .vocab = g->cfg.vocab};
         snprintf(m.config_sha256, sizeof m.config_sha256, "%s", hash);
         snprintf(m.model, sizeof m.model, "%s", model);
+        if (g->cfg.compute == HETRUN_F16)
+            snprintf(m.loss_scaler, sizeof m.loss_scaler, "scale=%.17g good=%lld skipped=%lld",
+                     ls->scale, (long long)ls->good, (long long)ls->skipped);
         char err[1024];
         if (hetrun_nn_ckpt_write(job->checkpoint.dir, g->tensors, g->tensor_count, g->param_count,
                                  hp, hs, &m, job->checkpoint.keep, err, sizeof err) != 0) {
@@ -332,7 +358,8 @@ static int write_ckpt(hetrun_session *s, hetrun_gpt *g, int64_t step, const char
 int hetrun_train_gpt_run(hetrun_session *s, const hetrun_gpt_params *gp,
                          const hetrun_text_params *tp, const hetrun_lm_hparams *h, cJSON *result) {
     const hetrun_job *job = s->job;
-    const hetrun_gpt_config cfg = {gp->layers, gp->heads, gp->width, gp->context, gp->vocab};
+    const hetrun_gpt_config cfg = {gp->layers,  gp->heads, gp->width,
+                                   gp->context, gp->vocab, (hetrun_dtype)gp->precision};
     if (gp->reference) return hetrun_gpt_reference_check(s, &cfg, gp->reference, result);
     const uint64_t seed = h->seed >= 0 ? (uint64_t)h->seed : job ? (uint64_t)job->seed : 1;
     const int64_t T = gp->context, n = s->nranks, r = s->rank;
@@ -400,6 +427,7 @@ int hetrun_train_gpt_run(hetrun_session *s, const hetrun_gpt_params *gp,
     }
 
     int64_t step = 0;
+    loss_scaler resumed_scaler = {0, 0, 0};
     if (job && job->checkpoint.dir && job->checkpoint.resume) {
         char path[4096], err[2048];
         hetrun_nn_ckpt_meta m = {.vocab = gp->vocab};
@@ -428,6 +456,19 @@ int hetrun_train_gpt_run(hetrun_session *s, const hetrun_gpt_params *gp,
                 hetrun_session_h2d(s, hetrun_tensor_at(g.state, 0), hs, g.param_count * 8))
                 goto out;
             step = m.step;
+            if (cfg.compute == HETRUN_F16) {
+                long long good = 0, skipped = 0;
+                if (sscanf(m.loss_scaler, "scale=%lg good=%lld skipped=%lld", &resumed_scaler.scale,
+                           &good, &skipped) != 3 ||
+                    !(resumed_scaler.scale > 0)) {
+                    snprintf(s->error, sizeof s->error,
+                             "resume: checkpoint %s lacks a valid fp16 loss_scaler in its "
+                             "__metadata__ (found \"%s\")",
+                             path, m.loss_scaler);
+                    goto out;
+                }
+                resumed_scaler.good = good, resumed_scaler.skipped = skipped;
+            }
             cJSON_AddStringToObject(result, "resumed_from", path);
             cJSON_AddNumberToObject(result, "resumed_at_step", (double)step);
             if (s->rank == 0)
@@ -448,6 +489,12 @@ int hetrun_train_gpt_run(hetrun_session *s, const hetrun_gpt_params *gp,
     const double base = unigram_baseline(&tok, ntrain, ntrain, windows, T, gp->vocab);
     const double inv = 1.0 / (double)(G * T);
     const uint64_t span = ntrain - (uint64_t)T; /* start positions 0 .. span-1 */
+    /* fp16: dynamic loss scaling (as PyTorch's GradScaler): the loss is scaled before
+     * backward so small gradients survive fp16; an overflow skips the step and halves the
+     * scale, 2000 clean steps double it; AdamW's step count advances only on applied steps. */
+    loss_scaler ls = {gp->precision == HETRUN_F16 ? gp->loss_scale : 1.0, 0, 0};
+    if (resumed_scaler.scale > 0) ls = resumed_scaler;
+    int64_t overflow_run = 0;
     double train_flops = 0.0, train_s = 0.0, reduce_s = 0.0, val = NAN;
     int64_t steps_run = 0;
     int ckpts = 0, interrupted = 0, ok = 1;
@@ -467,7 +514,7 @@ int hetrun_train_gpt_run(hetrun_session *s, const hetrun_gpt_params *gp,
             if (upload_batch(s, &g, &tok, starts + i, k, T, hids, htgt) != 0 ||
                 hetrun_gpt_forward(s, &g, k, T, 1) != 0 ||
                 hetrun_session_d2h(s, hloss, hetrun_gpt_loss(&g), (uint64_t)(k * T) * 4) != 0 ||
-                hetrun_gpt_backward(s, &g, k, T, inv, reduce_bucket, &bc) != 0)
+                hetrun_gpt_backward(s, &g, k, T, inv * ls.scale, reduce_bucket, &bc) != 0)
                 goto out;
             for (int64_t j = 0; j < k * T; j++)
                 loss_sum += hloss[j];
@@ -477,21 +524,43 @@ int hetrun_train_gpt_run(hetrun_session *s, const hetrun_gpt_params *gp,
         MPI_Allreduce(&loss_sum, &gl, 1, MPI_DOUBLE, MPI_SUM, s->comm);
         gl /= (double)(G * T);
         if (hetrun_gpt_grad_stats(s, &g, &sumsq, &nonfinite) != 0) goto out;
-        if (!isfinite(gl) || nonfinite > 0 || !isfinite(sumsq)) {
+        const int overflow = !isfinite(gl) || nonfinite > 0 || !isfinite(sumsq);
+        /* every rank sees the same reduced gradients, so every rank skips together */
+        const int skip = overflow && gp->precision == HETRUN_F16 && ++overflow_run <= 32;
+        if (overflow && !skip) {
             snprintf(s->error, sizeof s->error,
                      "step %lld: non-finite %s (loss %g, %lld non-finite gradient "
-                     "elements); lower lr or check the data",
+                     "elements)%s; lower lr or check the data",
                      (long long)(step + 1), !isfinite(gl) ? "loss" : "gradient", gl,
-                     (long long)nonfinite);
+                     (long long)nonfinite,
+                     gp->precision == HETRUN_F16
+                         ? ", 33 steps in a row although the fp16 loss scale was halved each "
+                           "time (the forward pass itself overflows fp16: try precision bf16)"
+                         : "");
             goto out;
         }
-        const double gnorm = sqrt(sumsq);
-        if (gp->grad_clip > 0.0 && gnorm > gp->grad_clip &&
-            hetrun_gpt_scale_grads(s, &g, gp->grad_clip / gnorm) != 0)
-            goto out;
         const double lr = lr_at(h, step);
-        hetrun_gpt_adamw o = {lr, h->beta1, h->beta2, h->eps, h->weight_decay, step + 1};
-        if (hetrun_gpt_step(s, &g, &o) != 0 || hetrun_session_sync(s) != 0) goto out;
+        double gnorm = NAN;
+        if (skip) {
+            if (s->rank == 0)
+                HETRUN_WARN("train: step %lld: fp16 gradients overflowed at loss scale %g: step "
+                            "skipped, scale now %g",
+                            (long long)(step + 1), ls.scale, ls.scale / 2);
+            ls.scale /= 2, ls.good = 0, ls.skipped++;
+        } else {
+            overflow_run = 0;
+            /* one pass over the gradients: unscale and clip together */
+            gnorm = sqrt(sumsq) / ls.scale;
+            const double clip =
+                gp->grad_clip > 0.0 && gnorm > gp->grad_clip ? gp->grad_clip / gnorm : 1.0;
+            if (clip / ls.scale != 1.0 && hetrun_gpt_scale_grads(s, &g, clip / ls.scale) != 0)
+                goto out;
+            if (gp->precision == HETRUN_F16 && ++ls.good == 2000) ls.scale *= 2, ls.good = 0;
+            hetrun_gpt_adamw o = {lr,     h->beta1,        h->beta2,
+                                  h->eps, h->weight_decay, step + 1 - ls.skipped};
+            if (hetrun_gpt_step(s, &g, &o) != 0) goto out;
+        }
+        if (hetrun_session_sync(s) != 0) goto out;
         double dt = hetrun_now_s() - t0;
         train_flops += s->usage.flops - f0;
         train_s += dt, reduce_s += bc.reduce_s;
@@ -512,7 +581,7 @@ int hetrun_train_gpt_run(hetrun_session *s, const hetrun_gpt_params *gp,
         if (!isnan(v) || (h->log_every > 0 && step % h->log_every == 0))
             progress(s, step, total, gl, gnorm, (double)(steps_run * G * T) / train_s, v);
         if (job && job->checkpoint.dir && every > 0 && step % every == 0 && step < total &&
-            write_ckpt(s, &g, step, hash, model, hp, hs, &ckpts) != 0)
+            write_ckpt(s, &g, step, hash, model, &ls, hp, hs, &ckpts) != 0)
             goto out;
         if (h->stop_after > 0 && steps_run >= h->stop_after && step < total) {
             interrupted = 1;
@@ -520,7 +589,7 @@ int hetrun_train_gpt_run(hetrun_session *s, const hetrun_gpt_params *gp,
         }
     }
     if (!interrupted && steps_run > 0 && job && job->checkpoint.dir &&
-        write_ckpt(s, &g, step, hash, model, hp, hs, &ckpts) != 0)
+        write_ckpt(s, &g, step, hash, model, &ls, hp, hs, &ckpts) != 0)
         goto out;
     if (isnan(val) && evaluate(s, &g, &tok, ntrain, windows, T, hids, htgt, hloss, &val) != 0)
         goto out;
@@ -540,11 +609,15 @@ int hetrun_train_gpt_run(hetrun_session *s, const hetrun_gpt_params *gp,
 
     const double tokens = (double)(steps_run * G * T);
     const double tps = train_s > 0 ? tokens / train_s : 0.0;
-    const double peak = s->info.peak_flops[HETRUN_F32];
+    const double peak = s->info.peak_flops[cfg.compute];
     const double fpt = hetrun_gpt_flops_per_token_estimate(&g, T);
     cJSON_AddStringToObject(result, "model", model);
     cJSON_AddNumberToObject(result, "parameters", (double)g.real_params);
-    cJSON_AddStringToObject(result, "precision", "fp32");
+    cJSON_AddStringToObject(result, "precision", hetrun_dtype_name(cfg.compute));
+    if (cfg.compute == HETRUN_F16) {
+        cJSON_AddNumberToObject(result, "loss_scale", ls.scale);
+        cJSON_AddNumberToObject(result, "skipped_steps", (double)ls.skipped);
+    }
     cJSON_AddStringToObject(result, "tokens_file", tok_path);
     cJSON_AddNumberToObject(result, "train_tokens", (double)ntrain);
     cJSON_AddNumberToObject(result, "val_tokens", (double)nval);
@@ -580,7 +653,7 @@ int hetrun_train_gpt_run(hetrun_session *s, const hetrun_gpt_params *gp,
         cJSON_AddNumberToObject(result, "mfu", train_s > 0 ? train_flops / train_s / peak : 0.0);
     else
         cJSON_AddNullToObject(result, "mfu");
-    cJSON_AddNumberToObject(result, "peak_flop_s_fp32", peak);
+    cJSON_AddNumberToObject(result, "peak_flop_s", peak); /* of the compute dtype */
     if (sample_text) cJSON_AddStringToObject(result, "sample", sample_text);
     cJSON_AddStringToObject(result, "weights_crc32", crc);
     cJSON_AddBoolToObject(result, "weights_equal_on_all_ranks", equal == 1);

@@ -24,6 +24,8 @@ typedef struct hetrun_gpt_params {
     double max_val_loss; /**< check: final validation loss must be at most this (0: none) */
     char *loss_csv;      /**< loss curve CSV path (rank 0), or NULL */
     char *reference;     /**< folder of PyTorch reference tensors: check instead of train */
+    int precision;       /**< ::hetrun_dtype of the GEMM operands (fp32, bf16, fp16) */
+    double loss_scale;   /**< fp16: initial dynamic loss scale */
 } hetrun_gpt_params;
 
 typedef struct hetrun_text_params {
