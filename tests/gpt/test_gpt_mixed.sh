@@ -17,33 +17,12 @@ unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 fail=0
 cat "$src"/README.md "$src"/docs/*.md > corpus.txt
-spec() { # spec NAME GPT_KEYS CHECKPOINT_BLOCK TRAIN_KEYS
-    cat > "$1.yaml" <<YAML
-version: 1
-job: {name: gpt-$1}
-backend: cpu
-seed: 5
-$3
-workloads:
-  - train:
-      model: gpt
-      gpt: {layers: 1, heads: 2, width: 32, context: 16, vocab: 256, batch_tokens: 256,
-            micro_batch: 4, eval_tokens: 2048, sample_tokens: 0$2}
-      text: {corpus: [corpus.txt], tokens: corpus.tok, val_fraction: 0.1}
-      lr: 0.01
-      warmup_steps: 2
-      schedule: cosine
-      weight_decay: 0.1
-      steps: 12
-      log_every: 1
-${4:-}
-YAML
-}
+. "$src/tests/gpt/small_gpt.sh"
+spec() { small_gpt_spec "$1" "${4:-}" "$3" 256 "$2" 12; } # spec NAME GPT_KEYS CKPT [TRAIN_KEYS]
 run() { # run NAME NP
     mpirun -np "$2" --oversubscribe "$hetrun" run --report "$1.json" "$1.yaml" > "$1.txt" 2>&1 ||
         { tail -5 "$1.txt"; echo "FAIL: $1 run"; fail=1; }
 }
-field() { grep -o "\"$2\":\s*[^,}]*" "$1" | head -1 | sed 's/.*:\s*//; s/"//g'; }
 near() { awk -v a="$1" -v b="$2" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a > 0 && d <= 0.01 * a) }'; }
 
 spec fp32 "" ""

@@ -17,32 +17,11 @@ cd "$tmp" || exit 1
 unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
 fail=0
 cat "$src"/README.md "$src"/docs/*.md > corpus.txt
-spec() { # spec NAME EXTRA_TRAIN_KEYS CHECKPOINT_BLOCK [VOCAB]
-    cat > "$1.yaml" <<YAML
-version: 1
-job: {name: gpt-$1}
-backend: cpu
-seed: 5
-$3
-workloads:
-  - train:
-      model: gpt
-      gpt: {layers: 1, heads: 2, width: 32, context: 16, vocab: ${4:-256}, batch_tokens: 256,
-            micro_batch: 4, eval_tokens: 2048, sample_tokens: 0}
-      text: {corpus: [corpus.txt], tokens: corpus.tok, val_fraction: 0.1}
-      lr: 0.01
-      warmup_steps: 2
-      schedule: cosine
-      weight_decay: 0.1
-      steps: 6
-      log_every: 1
-$2
-YAML
-}
+. "$src/tests/gpt/small_gpt.sh"
+spec() { small_gpt_spec "$1" "$2" "$3" "${4:-256}" "" 6; } # spec NAME TRAIN_KEYS CKPT [VOCAB]
 run() { # run NAME NP
     mpirun -np "$2" "$hetrun" run --report "$1.json" "$1.yaml" > "$1.txt" 2>&1
 }
-field() { grep -o "\"$2\":\s*[^,}]*" "$1" | head -1 | sed 's/.*:\s*//; s/"//g'; }
 
 spec one "" ""
 run one 1 || { tail -5 one.txt; echo "FAIL: 1-rank run"; fail=1; }
