@@ -1,6 +1,6 @@
 #!/bin/bash
 # The GPT trained on a small real text (this repository's docs, byte-level) on the cpu backend:
-# 1. 1 and 2 ranks at the same global batch (tokens) reach the same validation loss (within
+# 1. 1, 2 and 4 ranks at the same global batch (tokens) reach the same validation loss (within
 #    1e-4 relative: only the order of the gradient sums differs), the training loss falls,
 #    weights are equal on all ranks;
 # 2. a run stopped after 3 of 6 steps (stop_after; checkpoint every 2) and resumed ends with
@@ -20,18 +20,25 @@ cat "$src"/README.md "$src"/docs/*.md > corpus.txt
 . "$src/tests/gpt/small_gpt.sh"
 spec() { small_gpt_spec "$1" "$2" "$3" "${4:-256}" "" 6; } # spec NAME TRAIN_KEYS CKPT [VOCAB]
 run() { # run NAME NP
-    mpirun -np "$2" "$hetrun" run --report "$1.json" "$1.yaml" > "$1.txt" 2>&1
+    mpirun -np "$2" --oversubscribe "$hetrun" run --report "$1.json" "$1.yaml" > "$1.txt" 2>&1
 }
 
 spec one "" ""
 run one 1 || { tail -5 one.txt; echo "FAIL: 1-rank run"; fail=1; }
 spec two "" ""
 run two 2 || { tail -5 two.txt; echo "FAIL: 2-rank run"; fail=1; }
-v1=$(field one.json val_loss) v2=$(field two.json val_loss) u=$(field one.json unigram_val_loss)
-echo "val loss: 1 rank $v1, 2 ranks $v2 (unigram baseline $u)"
-awk -v a="$v1" -v b="$v2" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a > 0 && d <= 1e-4 * a) }' ||
-    { echo "FAIL: 1 and 2 ranks differ beyond 1e-4 relative"; fail=1; }
-grep -q '"weights_equal_on_all_ranks":\s*true' two.json || { echo "FAIL: 2-rank weights differ"; fail=1; }
+spec four "" ""
+run four 4 || { tail -5 four.txt; echo "FAIL: 4-rank run"; fail=1; }
+v1=$(field one.json val_loss) v2=$(field two.json val_loss) v4=$(field four.json val_loss)
+u=$(field one.json unigram_val_loss)
+echo "val loss: 1 rank $v1, 2 ranks $v2, 4 ranks $v4 (unigram baseline $u)"
+for v in "$v2" "$v4"; do
+    awk -v a="$v1" -v b="$v" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a > 0 && d <= 1e-4 * a) }' ||
+        { echo "FAIL: 1 rank ($v1) and more ranks ($v) differ beyond 1e-4 relative"; fail=1; }
+done
+for f in two four; do
+    grep -q '"weights_equal_on_all_ranks":\s*true' $f.json || { echo "FAIL: $f-rank weights differ"; fail=1; }
+done
 grep -q '"check":\s*"passed"' two.json || { echo "FAIL: 2-rank check"; fail=1; }
 first=$(grep -o 'step 1/6 loss [0-9.]*' one.txt | awk '{print $4}')
 last=$(grep -o 'step 6/6 loss [0-9.]*' one.txt | awk '{print $4}')
