@@ -88,9 +88,16 @@ static const hetrun_field gpt_fields[] = {
 const hetrun_schema hetrun_gpt_schema = {"gpt", sizeof(hetrun_gpt_params), gpt_fields,
                                          sizeof gpt_fields / sizeof gpt_fields[0], gpt_check};
 
+static const char *const tokenizer_names[] = {"bytes", "bpe", NULL};
+
 static const hetrun_field text_fields[] = {
     {"corpus", HETRUN_FIELD_STRING_LIST, 0, offsetof(hetrun_text_params, corpus), 1, 0, NULL, NULL,
-     NULL, "UTF-8 text files, tokenised byte by byte into `tokens` when that file is missing"},
+     NULL, "UTF-8 text files, tokenised into `tokens` when that file is missing"},
+    {"tokenizer", HETRUN_FIELD_ENUM, 0, offsetof(hetrun_text_params, tokenizer), 1, 0,
+     tokenizer_names, NULL, "bytes",
+     "bytes (UTF-8 bytes, vocabulary 256) or bpe (byte-pair merges trained on the corpus)"},
+    {"bpe_vocab", HETRUN_FIELD_INT, 0, offsetof(hetrun_text_params, bpe_vocab), 257, 65536, NULL,
+     NULL, "1024", "bpe: vocabulary to train up to (gpt.vocab must hold it)"},
     {"tokens", HETRUN_FIELD_STRING, 0, offsetof(hetrun_text_params, tokens), 1, 0, NULL, NULL, NULL,
      "token file (hetrun tokenize); relative paths are taken from the spec file's folder"},
     {"val_fraction", HETRUN_FIELD_FLOAT, 0, offsetof(hetrun_text_params, val_fraction), 0.001, 0.5,
@@ -161,12 +168,16 @@ static int open_tokens(hetrun_session *s, const hetrun_text_params *t, hetrun_to
                 if (in[i]) hetrun_train_resolve(s, t->corpus.items[i], in[i], 4096);
             }
             uint64_t count = 0;
-            rc = in ? hetrun_tokens_write_bytes((const char *const *)in, (int)t->corpus.count, path,
-                                                &count, err, sizeof err)
+            uint32_t vocab = 0;
+            rc = in ? hetrun_tokens_write((const char *const *)in, (int)t->corpus.count, path,
+                                          t->tokenizer ? (uint32_t)t->bpe_vocab : 256u, &count,
+                                          &vocab, err, sizeof err)
                     : -1;
             if (rc == 0)
-                HETRUN_INFO("train: tokenised %zu corpus file(s) into %s (%llu tokens)",
-                            t->corpus.count, path, (unsigned long long)count);
+                HETRUN_INFO("train: tokenised %zu corpus file(s) into %s (%llu tokens, %s, "
+                            "vocabulary %u)",
+                            t->corpus.count, path, (unsigned long long)count,
+                            tokenizer_names[t->tokenizer], vocab);
             for (size_t i = 0; in && i < t->corpus.count; i++)
                 free(in[i]);
             free(in);
@@ -180,6 +191,13 @@ static int open_tokens(hetrun_session *s, const hetrun_text_params *t, hetrun_to
     }
     if (hetrun_tokens_open(path, tok, err, sizeof err) != 0) {
         snprintf(s->error, sizeof s->error, "%s", err);
+        return -1;
+    }
+    if (strcmp(hetrun_tokens_kind(tok), tokenizer_names[t->tokenizer]) != 0) {
+        snprintf(s->error, sizeof s->error,
+                 "token file %s holds %s tokens but text.tokenizer is %s: name another "
+                 "text.tokens file (it is made from the corpus when missing)",
+                 path, hetrun_tokens_kind(tok), tokenizer_names[t->tokenizer]);
         return -1;
     }
     return 0;
@@ -262,7 +280,11 @@ static int sample(hetrun_session *s, hetrun_gpt *g, const hetrun_tokens *tok, ui
     int32_t *seq = malloc((size_t)(prompt + n) * 4);
     float *logits = malloc((size_t)V * 4);
     double *p = malloc((size_t)V * sizeof *p);
-    char *out = malloc((size_t)(prompt + n) + 1);
+    size_t longest = 1;
+    for (uint32_t v = 0; v < tok->vocab; v++)
+        if (tok->token_len[v] > longest) longest = tok->token_len[v];
+    const size_t cap = (size_t)(prompt + n) * longest + 1;
+    char *out = malloc(cap);
     int rc = -1;
     if (!seq || !logits || !p || !out) {
         snprintf(s->error, sizeof s->error, "out of host memory for sampling");
@@ -293,11 +315,9 @@ static int sample(hetrun_session *s, hetrun_gpt *g, const hetrun_tokens *tok, ui
             }
         seq[len] = (int32_t)pick;
     }
-    /* Bytes to text; bytes that do not form valid UTF-8 become '?'. */
-    for (int64_t i = 0; i < prompt + n; i++)
-        out[i] = (char)(seq[i] & 0xff);
-    out[prompt + n] = '\0';
-    for (size_t i = 0, len = (size_t)(prompt + n); i < len;) {
+    /* Tokens to text; bytes that do not form valid UTF-8 become '?'. */
+    for (size_t i = 0, len = hetrun_tokens_decode(tok, seq, (size_t)(prompt + n), out, cap);
+         i < len;) {
         size_t bad = hetrun_utf8_invalid_at((unsigned char *)out + i, len - i);
         if (bad == len - i) break;
         out[i + bad] = '?';
@@ -311,7 +331,7 @@ done:
 }
 
 static void progress(const hetrun_session *s, int64_t step, int64_t total, double loss, double gn,
-                     double tps, double val) {
+                     double tps, double val, double tokens_per_byte) {
     if (s->rank != 0) return;
     if (isnan(val))
         fprintf(stderr, "[rank 0] train: step %lld/%lld loss %.4f grad norm %.3f %.0f tokens/s\n",
@@ -320,7 +340,7 @@ static void progress(const hetrun_session *s, int64_t step, int64_t total, doubl
         fprintf(stderr,
                 "[rank 0] train: step %lld/%lld loss %.4f val loss %.4f (%.3f bits/byte) %.0f "
                 "tokens/s\n",
-                (long long)step, (long long)total, loss, val, val / M_LN2, tps);
+                (long long)step, (long long)total, loss, val, val / M_LN2 * tokens_per_byte, tps);
     fflush(stderr);
 }
 
@@ -486,6 +506,11 @@ int hetrun_train_gpt_run(hetrun_session *s, const hetrun_gpt_params *gp,
         if (step == 0) fprintf(csv, "step,lr,train_loss,grad_norm,val_loss,step_ms\n");
     }
 
+    /* nats per token to bits per byte of text: a BPE token stands for several bytes */
+    uint64_t val_bytes = 0;
+    for (uint64_t i = ntrain; i < tok.count; i++)
+        val_bytes += tok.token_len[hetrun_token_at(&tok, i)];
+    const double val_tokens_per_byte = (double)nval / (double)(val_bytes ? val_bytes : 1);
     const double base = unigram_baseline(&tok, ntrain, ntrain, windows, T, gp->vocab);
     const double inv = 1.0 / (double)(G * T);
     const uint64_t span = ntrain - (uint64_t)T; /* start positions 0 .. span-1 */
@@ -579,7 +604,8 @@ int hetrun_train_gpt_run(hetrun_session *s, const hetrun_gpt_params *gp,
                 fprintf(csv, "%.6f,%.3f\n", v, dt * 1e3);
         }
         if (!isnan(v) || (h->log_every > 0 && step % h->log_every == 0))
-            progress(s, step, total, gl, gnorm, (double)(steps_run * G * T) / train_s, v);
+            progress(s, step, total, gl, gnorm, (double)(steps_run * G * T) / train_s, v,
+                     val_tokens_per_byte);
         if (job && job->checkpoint.dir && every > 0 && step % every == 0 && step < total &&
             write_ckpt(s, &g, step, hash, model, &ls, hp, hs, &ckpts) != 0)
             goto out;
@@ -631,7 +657,11 @@ int hetrun_train_gpt_run(hetrun_session *s, const hetrun_gpt_params *gp,
     cJSON_AddNumberToObject(result, "final_step", (double)step);
     cJSON_AddBoolToObject(result, "interrupted", interrupted);
     cJSON_AddNumberToObject(result, "val_loss", val);
-    cJSON_AddNumberToObject(result, "val_bits_per_byte", val / M_LN2);
+    cJSON_AddNumberToObject(result, "val_bits_per_byte", val / M_LN2 * val_tokens_per_byte);
+    cJSON_AddStringToObject(result, "tokenizer", hetrun_tokens_kind(&tok));
+    cJSON_AddNumberToObject(result, "tokenizer_vocab", tok.vocab);
+    cJSON_AddNumberToObject(result, "bytes_per_token",
+                            (double)tok.text_bytes / (double)(tok.count ? tok.count : 1));
     cJSON_AddNumberToObject(result, "unigram_val_loss", base);
     cJSON_AddNumberToObject(result, "val_windows", (double)windows);
     cJSON_AddNumberToObject(result, "tokens_per_s", tps);

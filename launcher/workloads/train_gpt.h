@@ -32,6 +32,8 @@ typedef struct hetrun_text_params {
     hetrun_string_list corpus; /**< UTF-8 text files, tokenised when `tokens` is missing */
     char *tokens;              /**< token file (tokens.h) */
     double val_fraction;       /**< tail of the token stream held out */
+    int tokenizer;             /**< 0: bytes, 1: bpe (trained on the corpus) */
+    int64_t bpe_vocab;         /**< bpe: vocabulary to train up to */
 } hetrun_text_params;
 
 extern const hetrun_schema hetrun_gpt_schema, hetrun_text_schema;

@@ -7,7 +7,10 @@
 #    weights bitwise equal to an uninterrupted run's, on 2 ranks;
 # 3. resuming with another vocabulary is refused, naming the checkpoint and gpt.vocab;
 # 4. a checkpoint with a flipped byte is skipped by its CRC with a warning naming the file,
-#    and the run resumes from the older one.
+#    and the run resumes from the older one;
+# 5. byte-pair tokens (text.tokenizer bpe, trained on the corpus): the report states the
+#    tokenizer and bytes per token, bits per byte are scaled from nats per token, the sample
+#    decodes to text; a byte token file named for a bpe job is refused by name.
 # usage: test_gpt_train.sh HETRUN SOURCE_DIR
 set -u
 hetrun=$1 src=$2
@@ -74,4 +77,19 @@ grep -q "ckpt-000000000006.safetensors: CRC32.*trying an older checkpoint" crc.t
     { tail -3 crc.txt; echo "FAIL: CRC mismatch not named"; fail=1; }
 grep -q '"resumed_at_step":\s*4' crc.json || { echo "FAIL: did not fall back to step 4"; fail=1; }
 [ $fail -eq 0 ] && echo PASS
+# BPE tokens.
+small_gpt_spec bpe "" "" 512 "" 6 ", tokenizer: bpe, bpe_vocab: 512"
+sed -i 's/sample_tokens: 0/sample_tokens: 24/' bpe.yaml
+run bpe 1 || { tail -5 bpe.txt; echo "FAIL: bpe run"; fail=1; }
+bpt=$(field bpe.json bytes_per_token) vl=$(field bpe.json val_loss) bpb=$(field bpe.json val_bits_per_byte)
+echo "bpe: $(field bpe.json tokenizer_vocab) tokens, $bpt bytes/token, val loss $vl nats/token = $bpb bits/byte"
+[ "$(field bpe.json tokenizer)" = bpe ] || { echo "FAIL: report tokenizer"; fail=1; }
+awk -v b="$bpt" -v l="$vl" -v x="$bpb" 'BEGIN { y = l / log(2) / b; d = x - y; if (d < 0) d = -d;
+    exit !(b > 1.5 && d < 0.05 * y) }' || { echo "FAIL: bits per byte not scaled by bytes per token"; fail=1; }
+grep -q "sample (temperature" bpe.txt || { echo "FAIL: no sample"; fail=1; }
+small_gpt_spec wrongtok "" "" 512 "" 6 ", tokenizer: bpe"
+sed -i 's/tokens: corpus-bpe.tok/tokens: corpus.tok/' wrongtok.yaml
+run wrongtok 1 && { echo "FAIL: byte tokens accepted for a bpe job"; fail=1; }
+grep -q "corpus.tok holds bytes tokens but text.tokenizer is bpe" wrongtok.txt ||
+    { tail -3 wrongtok.txt; echo "FAIL: tokenizer mismatch not named"; fail=1; }
 exit $fail
