@@ -40,6 +40,20 @@ typedef struct word {
     uint32_t nsym;
 } word;
 
+/* A symbol pair: how often it occurs over all chunks, and the chunks that may hold it (a
+ * list that only grows: a chunk that lost the pair is skipped when the pair is merged). */
+typedef struct pair {
+    uint32_t key; /* left << 16 | right */
+    int used;
+    int64_t count;
+    uint32_t *words, nwords, cap;
+} pair;
+
+typedef struct heap_entry {
+    int64_t count;
+    uint32_t key;
+} heap_entry;
+
 typedef struct trainer {
     word *words;
     size_t nwords, cap_words;
@@ -48,10 +62,13 @@ typedef struct trainer {
     uint32_t *seq; /* the text as a sequence of word indices */
     size_t nseq;
     uint16_t *symbols;
-    /* pair counts: key (left << 16 | right), generation-tagged so a recount clears nothing */
-    uint32_t *pkey, *pgen, gen;
-    uint64_t *pcount;
-    size_t npairs_slots;
+    pair *pairs; /* open addressing, never deleted, at most half full */
+    size_t npairs, npairs_slots;
+    /* max-heap of (count, key), largest count first, ties smallest key: every count change
+     * pushes the new value; an entry whose count is no longer the pair's is skipped */
+    heap_entry *heap;
+    size_t nheap, cap_heap;
+    int oom;
 } trainer;
 
 static int grow_words(trainer *t) {
@@ -98,39 +115,128 @@ static long long word_of(trainer *t, const unsigned char *text, size_t i, size_t
     return (long long)t->nwords - 1;
 }
 
-static uint64_t *pair_slot(trainer *t, uint32_t key) {
-    size_t mask = t->npairs_slots - 1, at = (size_t)(key * 2654435761u) & mask;
-    for (;; at = (at + 1) & mask) {
-        if (t->pgen[at] != t->gen) {
-            t->pgen[at] = t->gen, t->pkey[at] = key, t->pcount[at] = 0;
-            return &t->pcount[at];
+static size_t pair_hash(uint32_t key, size_t mask) {
+    return (size_t)(key * 2654435761u) & mask;
+}
+
+static int grow_pairs(trainer *t) {
+    size_t n = t->npairs_slots ? 2 * t->npairs_slots : 1 << 16, mask = n - 1;
+    pair *p = calloc(n, sizeof *p);
+    if (!p) return -1;
+    for (size_t i = 0; i < t->npairs_slots; i++)
+        if (t->pairs[i].used) {
+            size_t at = pair_hash(t->pairs[i].key, mask);
+            while (p[at].used)
+                at = (at + 1) & mask;
+            p[at] = t->pairs[i];
         }
-        if (t->pkey[at] == key) return &t->pcount[at];
+    free(t->pairs);
+    t->pairs = p, t->npairs_slots = n;
+    return 0;
+}
+
+/* The pair `key`, added (count 0) when new; NULL without memory. */
+static pair *pair_of(trainer *t, uint32_t key) {
+    if (2 * (t->npairs + 1) > t->npairs_slots && grow_pairs(t) != 0) return NULL;
+    size_t mask = t->npairs_slots - 1, at = pair_hash(key, mask);
+    for (; t->pairs[at].used; at = (at + 1) & mask)
+        if (t->pairs[at].key == key) return &t->pairs[at];
+    t->npairs++;
+    t->pairs[at] = (pair){.key = key, .used = 1};
+    return &t->pairs[at];
+}
+
+static int heap_before(const heap_entry *x, const heap_entry *y) {
+    return x->count > y->count || (x->count == y->count && x->key < y->key);
+}
+
+static void heap_push(trainer *t, int64_t count, uint32_t key) {
+    if (count <= 0) return;
+    if (t->nheap == t->cap_heap) {
+        size_t cap = t->cap_heap ? 2 * t->cap_heap : 1 << 16;
+        heap_entry *h = realloc(t->heap, cap * sizeof *h);
+        if (!h) {
+            t->oom = 1;
+            return;
+        }
+        t->heap = h, t->cap_heap = cap;
+    }
+    size_t i = t->nheap++;
+    t->heap[i] = (heap_entry){count, key};
+    while (i > 0 && heap_before(&t->heap[i], &t->heap[(i - 1) / 2])) {
+        heap_entry tmp = t->heap[i];
+        t->heap[i] = t->heap[(i - 1) / 2], t->heap[(i - 1) / 2] = tmp;
+        i = (i - 1) / 2;
     }
 }
 
-/* Most frequent pair over the distinct words (ties: smallest key); 0 count when none. */
-static uint64_t best_pair(trainer *t, uint32_t *key) {
-    t->gen++;
-    uint64_t best = 0;
-    for (size_t w = 0; w < t->nwords; w++) {
-        const word *x = &t->words[w];
-        const uint16_t *s = t->symbols + x->sym_at;
-        for (uint32_t j = 0; j + 1 < x->nsym; j++) {
-            uint32_t k = (uint32_t)s[j] << 16 | s[j + 1];
-            uint64_t *c = pair_slot(t, k);
-            *c += x->freq;
-            if (*c > best || (*c == best && k < *key)) best = *c, *key = k;
-        }
+static heap_entry heap_pop(trainer *t) {
+    heap_entry top = t->heap[0];
+    t->heap[0] = t->heap[--t->nheap];
+    for (size_t i = 0;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < t->nheap && heap_before(&t->heap[l], &t->heap[m])) m = l;
+        if (r < t->nheap && heap_before(&t->heap[r], &t->heap[m])) m = r;
+        if (m == i) break;
+        heap_entry tmp = t->heap[i];
+        t->heap[i] = t->heap[m], t->heap[m] = tmp;
+        i = m;
     }
-    return best;
+    return top;
 }
 
+/* Adds sign * freq of word w to each of its pairs (listing w under new ones when `index`). */
+static void count_word(trainer *t, uint32_t w, int64_t sign, int index) {
+    const word *x = &t->words[w];
+    const uint16_t *s = t->symbols + x->sym_at;
+    for (uint32_t j = 0; j + 1 < x->nsym && !t->oom; j++) {
+        pair *p = pair_of(t, (uint32_t)s[j] << 16 | s[j + 1]);
+        if (!p) {
+            t->oom = 1;
+            return;
+        }
+        p->count += sign * (int64_t)x->freq;
+        heap_push(t, p->count, p->key);
+        if (index && (p->nwords == 0 || p->words[p->nwords - 1] != w)) {
+            if (p->nwords == p->cap) {
+                uint32_t cap = p->cap ? 2 * p->cap : 4;
+                uint32_t *ids = realloc(p->words, cap * sizeof *ids);
+                if (!ids) {
+                    t->oom = 1;
+                    return;
+                }
+                p->words = ids, p->cap = cap;
+            }
+            p->words[p->nwords++] = w;
+        }
+    }
+}
+
+/* The most frequent pair (ties: smallest key); count 0 when none is left. */
+static heap_entry best_pair(trainer *t) {
+    while (t->nheap > 0) {
+        heap_entry e = heap_pop(t);
+        const pair *p = pair_of(t, e.key);
+        if (p && p->count == e.count) return e;
+    }
+    return (heap_entry){0, 0};
+}
+
+/* Merges pair `key` into token z in every chunk that holds it, updating the counts. */
 static void apply_merge(trainer *t, uint32_t key, uint16_t z) {
     const uint16_t a = (uint16_t)(key >> 16), b = (uint16_t)(key & 0xffff);
-    for (size_t w = 0; w < t->nwords; w++) {
+    pair *p = pair_of(t, key);
+    uint32_t *list = p->words, n = p->nwords;
+    p->words = NULL, p->nwords = p->cap = 0; /* the merged pair never comes back */
+    for (uint32_t i = 0; i < n && !t->oom; i++) {
+        const uint32_t w = list[i];
         word *x = &t->words[w];
         uint16_t *s = t->symbols + x->sym_at;
+        int holds = 0;
+        for (uint32_t j = 0; j + 1 < x->nsym && !holds; j++)
+            holds = s[j] == a && s[j + 1] == b;
+        if (!holds) continue; /* a stale entry: an earlier merge took the pair apart */
+        count_word(t, w, -1, 0);
         uint32_t out = 0;
         for (uint32_t j = 0; j < x->nsym; j++)
             if (j + 1 < x->nsym && s[j] == a && s[j + 1] == b)
@@ -138,19 +244,16 @@ static void apply_merge(trainer *t, uint32_t key, uint16_t z) {
             else
                 s[out++] = s[j];
         x->nsym = out;
+        count_word(t, w, +1, 1);
     }
+    free(list);
 }
 
 static void trainer_free(trainer *t) {
+    for (size_t i = 0; i < t->npairs_slots; i++)
+        free(t->pairs[i].words);
     free(t->words), free(t->slots), free(t->seq), free(t->symbols);
-    free(t->pkey), free(t->pgen), free(t->pcount);
-}
-
-static size_t pow2_at_least(size_t n) {
-    size_t p = 1024;
-    while (p < n)
-        p *= 2;
-    return p;
+    free(t->pairs), free(t->heap);
 }
 
 int hetrun_bpe_train_encode(const unsigned char *text, size_t len, uint32_t vocab,
@@ -181,21 +284,20 @@ int hetrun_bpe_train_encode(const unsigned char *text, size_t len, uint32_t voca
     for (size_t w = 0; w < t.nwords; w++)
         t.words[w].sym_at = total, total += t.words[w].text_len;
     t.symbols = malloc(total * sizeof *t.symbols);
-    t.npairs_slots = pow2_at_least(2 * total + 1);
-    t.pkey = malloc(t.npairs_slots * sizeof *t.pkey);
-    t.pgen = calloc(t.npairs_slots, sizeof *t.pgen);
-    t.pcount = malloc(t.npairs_slots * sizeof *t.pcount);
-    if (!t.symbols || !t.pkey || !t.pgen || !t.pcount) goto oom;
+    if (!t.symbols) goto oom;
     for (size_t w = 0; w < t.nwords; w++)
         for (size_t j = 0; j < t.words[w].text_len; j++)
             t.symbols[t.words[w].sym_at + j] = text[t.words[w].text_at + j];
+    for (size_t w = 0; w < t.nwords && !t.oom; w++)
+        count_word(&t, (uint32_t)w, +1, 1);
     uint32_t m = 0;
-    for (; 256 + m < vocab; m++) {
-        uint32_t key = UINT32_MAX;
-        if (best_pair(&t, &key) < 2) break; /* nothing left that repeats */
-        merges[m][0] = (uint16_t)(key >> 16), merges[m][1] = (uint16_t)(key & 0xffff);
-        apply_merge(&t, key, (uint16_t)(256 + m));
+    for (; 256 + m < vocab && !t.oom; m++) {
+        heap_entry e = best_pair(&t);
+        if (e.count < 2) break; /* nothing left that repeats */
+        merges[m][0] = (uint16_t)(e.key >> 16), merges[m][1] = (uint16_t)(e.key & 0xffff);
+        apply_merge(&t, e.key, (uint16_t)(256 + m));
     }
+    if (t.oom) goto oom;
     uint64_t n = 0;
     for (size_t i = 0; i < t.nseq; i++)
         n += t.words[t.seq[i]].nsym;

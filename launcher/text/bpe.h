@@ -6,16 +6,17 @@
  *
  * Pre-tokenisation keeps merges inside words, like GPT-2's pattern but without a regex
  * engine: the text is cut into chunks, each an optional single leading space followed by
- * a run of one class: letters (ASCII letters and every byte >= 0x80, so UTF-8 characters
- * stay whole and CJK text merges within its runs), digits, or other visible characters;
+ * a run of one class: letters (ASCII letters and every byte >= 0x80, so a chunk boundary
+ * never cuts a UTF-8 character and CJK text merges within its runs), digits, or other
+ * visible characters;
  * runs of whitespace are chunks of their own. Training counts symbol pairs over the
  * distinct chunks weighted by their frequency and merges the most frequent pair (ties: the
  * smaller pair of ids, so training is deterministic) until the vocabulary is reached or no
- * pair occurs twice. Each merge recounts the pairs of every distinct chunk, so the cost is
- * merges x (total length of distinct chunks): measured 0.23 s CPU for 1,024 merges over
- * 100 KB (this repository's docs) and 13 s for 4,096 merges over 840 KB of fortunes. Beyond
- * a few MB the incremental form (update only the chunks that hold the merged pair, found
- * through a pair -> chunks index, and keep the counts in a heap) is the next step.
+ * pair occurs twice. Counts are kept up to date incrementally: a merge rewrites only the
+ * chunks listed under the merged pair (a pair -> chunks index) and the counts live in a
+ * max-heap with lazy deletion, as Hugging Face's trainer does. It yields bitwise the same
+ * merges as recounting every chunk after each merge (checked on 100 KB and 840 KB corpora)
+ * at 1.0 s instead of 13 s CPU for 4,096 merges over 840 KB of fortunes.
  */
 #ifndef HETRUN_TEXT_BPE_H
 #define HETRUN_TEXT_BPE_H

@@ -11,8 +11,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "report/report.h"
 #include "text/bpe.h"
+#include "util/safe_file.h"
 
 static const char MAGIC[8] = {'H', 'T', 'R', 'N', 'T', 'O', 'K', '1'};
 
