@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -41,8 +42,13 @@ hetrun_topo *hetrun_topo_load_system(int with_io, char *err, size_t errlen) {
         hetrun_topo_free(t);
         return NULL;
     }
-    t->is_this_system = 1;
-    snprintf(t->source, sizeof(t->source), "%s", with_io ? "system+io" : "system");
+    /* HWLOC_XMLFILE makes hwloc load a file here: planning works, binding must not. */
+    t->is_this_system = hwloc_topology_is_thissystem(t->topo);
+    const char *xml = getenv("HWLOC_XMLFILE");
+    if (!t->is_this_system && xml && *xml)
+        snprintf(t->source, sizeof(t->source), "HWLOC_XMLFILE=%.4000s", xml);
+    else
+        snprintf(t->source, sizeof(t->source), "%s", with_io ? "system+io" : "system");
     return t;
 }
 
@@ -112,7 +118,10 @@ static void sanitize(char *s) {
 
 hetrun_topo *hetrun_topo_load_node_cached(int local_rank, const char *cache_dir,
                                           const char *job_key, char *err, size_t errlen) {
-    if (!cache_dir || !*cache_dir || !job_key || !*job_key)
+    /* A topology from HWLOC_XMLFILE is not this machine's: caching it as such would make
+     * the other ranks believe it is. */
+    const char *xmlfile = getenv("HWLOC_XMLFILE");
+    if (!cache_dir || !*cache_dir || !job_key || !*job_key || (xmlfile && *xmlfile))
         return hetrun_topo_load_system(1, err, errlen);
 
     char host[256] = "localhost", boot[64], key[512], path[4096];
@@ -237,6 +246,62 @@ static int is_accel_osdev(hwloc_obj_t o) {
                        o->attr->osdev.type == HWLOC_OBJ_OSDEV_COPROC);
 }
 
+static int has_prefix_ci(const char *s, const char *prefix) {
+    return s && strncasecmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* An OS device of a compute runtime: co-processors (CUDA, OpenCL, Level Zero, VE) and the
+ * GPU views of NVML and ROCm SMI. DRM's "card0"/"renderD128" are not: every display
+ * adapter has them. */
+static int is_compute_osdev(hwloc_obj_t o) {
+    if (o->attr->osdev.type == HWLOC_OBJ_OSDEV_COPROC) return 1;
+    static const char *const runtimes[] = {"CUDA", "NVML", "RSMI", "OpenCL", "LevelZero", "ze"};
+    const char *backend = hwloc_obj_get_info_by_name(o, "Backend");
+    for (size_t i = 0; i < sizeof runtimes / sizeof runtimes[0]; i++)
+        if (has_prefix_ci(o->subtype, runtimes[i]) ||
+            (backend && strcasecmp(backend, runtimes[i]) == 0) ||
+            (strcmp(runtimes[i], "ze") != 0 && has_prefix_ci(o->name, runtimes[i])))
+            return 1;
+    return 0;
+}
+
+/* PCI classes of compute devices: 3D controller, processing accelerator, co-processor.
+ * A VGA controller (0x0300: the BMC's ASPEED or Matrox chip) is not one. */
+static int is_accel_class(hwloc_obj_t pci) {
+    unsigned c = pci->attr->pcidev.class_id;
+    return c == 0x0302 || c == 0x1200 || c == 0x0b40;
+}
+
+static hwloc_obj_t pci_parent(hwloc_obj_t o) {
+    hwloc_obj_t p = o->parent;
+    while (p && p->type == HWLOC_OBJ_OS_DEVICE)
+        p = p->parent;
+    return p && p->type == HWLOC_OBJ_PCI_DEVICE ? p : NULL;
+}
+
+static int same_slot(hwloc_obj_t a, hwloc_obj_t b) {
+    return a->attr->pcidev.domain == b->attr->pcidev.domain &&
+           a->attr->pcidev.bus == b->attr->pcidev.bus && a->attr->pcidev.dev == b->attr->pcidev.dev;
+}
+
+/* May the OS device `o` receive ranks? Without a PCI parent only a compute runtime's
+ * device may; on a PCI slot (all functions of domain:bus:device) any GPU view may when
+ * the slot has a compute runtime's OS device or an accelerator-class function. */
+static int is_compute_device(const hetrun_topo *t, hwloc_obj_t o) {
+    hwloc_obj_t p = pci_parent(o);
+    if (!p) return is_compute_osdev(o);
+    hwloc_obj_t q = NULL;
+    while ((q = hwloc_get_next_pcidev(t->topo, q)) != NULL)
+        if (same_slot(p, q) && is_accel_class(q)) return 1;
+    hwloc_obj_t x = NULL;
+    while ((x = hwloc_get_next_osdev(t->topo, x)) != NULL) {
+        if (!is_accel_osdev(x) || !is_compute_osdev(x)) continue;
+        hwloc_obj_t xp = pci_parent(x);
+        if (xp && same_slot(p, xp)) return 1;
+    }
+    return 0;
+}
+
 static int cmp_topo_dev(const void *a, const void *b) {
     const hetrun_topo_device *x = a, *y = b;
     /* Devices without a PCI id keep their discovery order after the PCI ones. */
@@ -253,13 +318,11 @@ int hetrun_topo_accelerators(const hetrun_topo *t, hetrun_topo_device **devs, in
     hetrun_topo_device *v = NULL;
     hwloc_obj_t o = NULL;
     while ((o = hwloc_get_next_osdev(t->topo, o)) != NULL) {
-        if (!is_accel_osdev(o)) continue;
-        hwloc_obj_t p = o->parent;
-        while (p && p->type != HWLOC_OBJ_PCI_DEVICE && p->type == HWLOC_OBJ_OS_DEVICE)
-            p = p->parent;
+        if (!is_accel_osdev(o) || !is_compute_device(t, o)) continue;
+        hwloc_obj_t p = pci_parent(o);
         char busid[32] = "";
         unsigned dom = 0, bus = 0, dv = 0;
-        int has_pci = p && p->type == HWLOC_OBJ_PCI_DEVICE;
+        int has_pci = p != NULL;
         if (has_pci) {
             dom = p->attr->pcidev.domain;
             bus = p->attr->pcidev.bus;

@@ -66,9 +66,13 @@ typedef struct hetrun_topo_device {
 } hetrun_topo_device;
 
 /**
- * Lists the GPU/co-processor OS devices of `t`, one per PCI slot (domain:bus:device: the
- * CUDA, NVML and OpenCL views of one GPU are one device), sorted by PCI bus id; devices
- * without a PCI parent follow in topology order. Caller frees `*devs` with free().
+ * Lists the compute devices among the GPU/co-processor OS devices of `t`, one per PCI slot
+ * (domain:bus:device: the CUDA, NVML and OpenCL views of one GPU are one device), sorted by
+ * PCI bus id; devices without a PCI parent follow in topology order. A slot counts when a
+ * function is a 3D controller (class 0x0302), processing accelerator (0x1200) or
+ * co-processor (0x0b40), or when a compute runtime (CUDA, OpenCL, NVML, RSMI, Level Zero,
+ * any co-processor OS device) shows it; a display adapter seen only by DRM (`card0` of the
+ * BMC's VGA chip) does not. Caller frees `*devs` with free().
  */
 int hetrun_topo_accelerators(const hetrun_topo *t, hetrun_topo_device **devs, int *ndevs);
 
