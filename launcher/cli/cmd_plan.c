@@ -201,6 +201,13 @@ int hetrun_cmd_plan(int argc, char **argv) {
         rc = HETRUN_EXIT_INVALID_SPEC;
         goto done;
     }
+    /* This machine: the ranks would inherit this process's affinity and thread settings. */
+    if (!topology && hetrun_plan_fit_inherited(plan, t) != 0) {
+        fprintf(stderr, "hetrun plan: out of memory fitting the plan into the affinity\n");
+        cJSON_Delete(plan);
+        rc = HETRUN_EXIT_FAILED;
+        goto done;
+    }
     cJSON_AddStringToObject(plan, "spec", spec);
     cJSON_AddStringToObject(plan, "backend", chosen);
     cJSON_AddBoolToObject(plan, "bind", job->placement.bind);

@@ -339,15 +339,21 @@ int hetrun_topo_accelerators(const hetrun_topo *t, hetrun_topo_device **devs, in
                 break;
             }
         }
+        /* Name: a runtime's GPUModel, else the PCI name (a device only DRM shows), else
+         * the OS device's name. */
         const char *model = hwloc_obj_get_info_by_name(o, "GPUModel");
+        const char *pciname = p ? hwloc_obj_get_info_by_name(p, "PCIDevice") : NULL;
         if (found >= 0) {
             hetrun_topo_device *d = &v[found];
             size_t l = strlen(d->osdevs);
             snprintf(d->osdevs + l, sizeof(d->osdevs) - l, ",%s", o->name ? o->name : "?");
             if (strcmp(busid, d->info.pci_bus_id) < 0)
                 snprintf(d->info.pci_bus_id, sizeof(d->info.pci_bus_id), "%s", busid);
-            if (model && strcmp(d->info.name, d->osdevs) == 0)
-                snprintf(d->info.name, sizeof(d->info.name), "%s", model);
+            size_t first = strcspn(d->osdevs, ",");
+            int named_by_osdev =
+                strlen(d->info.name) == first && strncmp(d->info.name, d->osdevs, first) == 0;
+            if (model && (named_by_osdev || (pciname && strncmp(d->info.name, pciname, 127) == 0)))
+                snprintf(d->info.name, sizeof(d->info.name), "%.127s", model);
             continue;
         }
         if (n == cap) {
@@ -366,7 +372,10 @@ int hetrun_topo_accelerators(const hetrun_topo *t, hetrun_topo_device **devs, in
         d->info.kind = o->attr->osdev.type == HWLOC_OBJ_OSDEV_GPU ? HETRUN_DEVICE_GPU
                                                                   : HETRUN_DEVICE_ACCELERATOR;
         snprintf(d->osdevs, sizeof(d->osdevs), "%s", o->name ? o->name : "?");
-        snprintf(d->info.name, sizeof(d->info.name), "%.127s", model ? model : d->osdevs);
+        snprintf(d->info.name, sizeof(d->info.name), "%.127s",
+                 model     ? model
+                 : pciname ? pciname
+                           : d->osdevs);
         const char *vendor = hwloc_obj_get_info_by_name(o, "GPUVendor");
         if (vendor) snprintf(d->info.vendor, sizeof(d->info.vendor), "%s", vendor);
         snprintf(d->info.pci_bus_id, sizeof(d->info.pci_bus_id), "%s", busid);

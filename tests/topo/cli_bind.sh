@@ -59,6 +59,11 @@ run r1.json taskset -c 1
 check r1.json 'r["status"] == "ok"' 'ranks[0]["cpus"] == [1]' 'p["cpus"] == [1]' \
     'p["inherited_cpus"] == [1]' 'p["bound"] is True' 'p["threads"] == 1'
 
+# `hetrun plan` of this machine shows the same fitting.
+taskset -c 1 "$HETRUN" plan job.yaml --ranks 1 --format json > p1.json 2> p1.err ||
+    { echo "FAIL: taskset -c 1 hetrun plan exited $?"; cat p1.err; fail=1; }
+check p1.json 'r["plan"][0]["cpus"] == [1]' 'r["plan"][0]["threads"] == 1'
+
 # 3. Two single-rank jobs side by side, as Slurm task/affinity starts them (0x1 and 0x2).
 env taskset -c 0 "$HETRUN" run -q job.yaml -r ja.json > ja.out 2>&1 &
 a=$!
