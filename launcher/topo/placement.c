@@ -331,7 +331,7 @@ cJSON *hetrun_placement_to_json(const hetrun_placement *p) {
 }
 
 void hetrun_placement_print_binding(const hetrun_placement *p, FILE *out) {
-    char host[256] = "?", cpus[512], dev[256], vis[384] = "", line[1600];
+    char host[256] = "?", cpus[512], dev[256], vis[384] = "", line[2048];
     gethostname(host, sizeof(host) - 1);
     host[sizeof(host) - 1] = '\0';
     hetrun_cpus_format(p->cpus, p->ncpus, cpus, sizeof(cpus));
@@ -345,10 +345,10 @@ void hetrun_placement_print_binding(const hetrun_placement *p, FILE *out) {
     /* One write per line, so lines of ranks sharing a terminal do not interleave. */
     snprintf(line, sizeof(line),
              "[%s:%d] rank %d/%d local %d/%d: %s numa %d cpus %s threads %d "
-             "[%s, %s]%s %s\n",
+             "[%s, %s]%s %s%s%.384s\n",
              host, p->id.rank, p->id.rank, p->id.size, p->id.local_rank, p->id.local_size, dev,
              p->numa_node, cpus, p->threads, p->policy, p->locality, vis,
-             p->bound ? "bound" : "not bound");
+             p->bound ? "bound" : "not bound", p->bind_note[0] ? ": " : "", p->bind_note);
     fputs(line, out);
     fflush(out);
 }
