@@ -85,6 +85,15 @@ if [ -n "$MPIEXEC" ]; then
         'sorted(ranks, key=lambda x: x["rank"])[1]["cpus"] == [0]' \
         'not set(ranks[0]["cpus"]) & set(ranks[1]["cpus"])' \
         'all(x["placement"]["fit"] == "inherited" and x["placement"]["bound"] for x in ranks)'
+    # The launcher's own binding (Open MPI rankfile, like Slurm's map_cpu:1,0) is kept too.
+    if "$MPIEXEC" --version 2>&1 | grep -q "Open MPI"; then
+        printf 'rank 0=localhost slot=1\nrank 1=localhost slot=0\n' > rankfile
+        "$MPIEXEC" -np 2 --rankfile rankfile "$HETRUN" run -q job.yaml -r rf.json > rf.out 2>&1 ||
+            { echo "FAIL: mpirun --rankfile exited $?"; cat rf.out; fail=1; }
+        check rf.json 'len(ranks) == 2' \
+            'sorted(ranks, key=lambda x: x["rank"])[0]["cpus"] == [1]' \
+            'sorted(ranks, key=lambda x: x["rank"])[1]["cpus"] == [0]'
+    fi
 else
     echo "note: no mpiexec: the two-rank mpirun case is not run"
 fi
