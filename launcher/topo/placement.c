@@ -281,6 +281,32 @@ done:
     return rc;
 }
 
+int hetrun_placement_read_back(hetrun_placement *p) {
+    hwloc_bitmap_t now = hwloc_bitmap_alloc();
+    int *v = NULL, n = 0;
+    if (!now || hetrun_affinity_current(now) != 0 || hwloc_bitmap_iszero(now) ||
+        hetrun_cpuset_to_list(now, &v, &n) != 0) {
+        if (now) hwloc_bitmap_free(now);
+        return -1;
+    }
+    hwloc_bitmap_free(now);
+    if (n == p->ncpus && memcmp(v, p->cpus, (size_t)n * sizeof(int)) == 0) {
+        free(v);
+        return 0;
+    }
+    char was[512], is[512];
+    hetrun_cpus_format(p->cpus, p->ncpus, was, sizeof was);
+    hetrun_cpus_format(v, n, is, sizeof is);
+    snprintf(p->bind_note, sizeof p->bind_note,
+             "affinity changed after placement (MPI_Init?): cpus %.150s, not %.150s", is, was);
+    HETRUN_WARN("placement: rank %d: %s", p->id.rank, p->bind_note);
+    free(p->cpus);
+    p->cpus = v;
+    p->ncpus = n;
+    p->bound = 0;
+    return 0;
+}
+
 cJSON *hetrun_placement_to_json(const hetrun_placement *p) {
     cJSON *o = cJSON_CreateObject();
     if (!o) return NULL;

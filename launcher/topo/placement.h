@@ -75,6 +75,13 @@ int hetrun_placement_apply_devices(const struct hetrun_job *job, const char *bac
                                    const hetrun_probe_device *devs, int ndevs,
                                    hetrun_placement *out, char *err, size_t errlen);
 
+/**
+ * Reads the affinity back again (after MPI_Init, which may bind on its own under some
+ * launchers) so that `cpus` stays what the process really has; a change is noted in
+ * `bind_note` and logged. Returns 0, or -1 when the mask could not be read or stored.
+ */
+int hetrun_placement_read_back(hetrun_placement *p);
+
 /** JSON object for the report's ranks[].placement. */
 cJSON *hetrun_placement_to_json(const hetrun_placement *p);
 /** One line like mpirun --report-bindings. */

@@ -2,6 +2,8 @@
  * (topo/threads.h), and, run under `taskset -c LIST`, that hetrun_placement_apply_devices
  * keeps the process inside LIST and reports exactly the affinity /proc/self/status shows.
  * Usage: test_bind [EXPECTED_CPU_LIST] (the live part runs only with the argument). */
+#define _GNU_SOURCE
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,6 +148,17 @@ static void live_checks(const char *expected) {
           getenv("OMP_NUM_THREADS"), getenv("OPENBLAS_NUM_THREADS"));
     printf("test_bind: started under %s: placement cpus %s (fit %s), kernel %s, threads %d\n",
            expected, mine, p.fit, proc, p.threads);
+    /* Something binds after placement (as MPI_Init may): the read-back follows it. */
+    int other = strcmp(expected, "0") == 0 ? 1 : 0;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(other, &set);
+    if (sched_setaffinity(0, sizeof set, &set) == 0) {
+        CHECK(hetrun_placement_read_back(&p) == 0, "read back failed");
+        CHECK(p.ncpus == 1 && p.cpus[0] == other && !p.bound && strstr(p.bind_note, "changed"),
+              "after rebinding to cpu %d: %d cpus, first %d, bound %d, note %s", other, p.ncpus,
+              p.ncpus ? p.cpus[0] : -1, p.bound, p.bind_note);
+    }
     hetrun_placement_free(&p);
 }
 
