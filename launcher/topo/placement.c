@@ -4,11 +4,13 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "spec/job.h"
 #include "topo/affinity.h"
 #include "topo/device_json.h"
+#include "topo/mask_share.h"
 #include "topo/plan.h"
 #include "topo/threads.h"
 #include "topo/topology.h"
@@ -194,6 +196,48 @@ done:
     return rc;
 }
 
+/* A narrower-than-machine mask that every local rank inherited (taskset or numactl around
+ * `mpirun --bind-to none`) is the node as far as this job is concerned: the topology is
+ * restricted to it so the ranks split it. Per-rank masks (Slurm, mpirun's binding) are
+ * left to the fitting in bind_and_read_back. Fails only when hwloc cannot restrict. */
+static int plan_within_shared_mask(hetrun_topo *t, hetrun_placement *p, const char *dir,
+                                   const char *key, char *err, size_t errlen) {
+    hwloc_bitmap_t m = hwloc_bitmap_alloc();
+    if (!m) {
+        snprintf(err, errlen, "placement: out of memory");
+        return -1;
+    }
+    hwloc_const_bitmap_t allowed = hwloc_topology_get_allowed_cpuset(t->topo);
+    int rc = 0;
+    if (p->id.local_size > 1 && key[0] && t->is_this_system && hetrun_affinity_inherited(m) == 0 &&
+        !hwloc_bitmap_isincluded(allowed, m) && hwloc_bitmap_intersects(m, allowed)) {
+        char path[4096], why[512];
+        mkdir(dir, 0700);
+        hetrun_node_file(dir, "mask", key, "txt", path, sizeof path);
+        int shared =
+            hetrun_mask_shared(path, p->id.local_rank, p->id.local_size, m, 10.0, why, sizeof why);
+        if (shared < 0) HETRUN_WARN("placement: %s; fitting each rank's plan into its mask", why);
+        if (shared == 1) {
+            hwloc_bitmap_and(m, m, allowed);
+            char *list = NULL;
+            hwloc_bitmap_list_asprintf(&list, m);
+            if (hwloc_topology_restrict(t->topo, m, HWLOC_RESTRICT_FLAG_ADAPT_IO) != 0) {
+                snprintf(err, errlen, "placement: hwloc_topology_restrict(cpus %s) failed: %s",
+                         list ? list : "?", strerror(errno));
+                rc = -1;
+            } else {
+                snprintf(
+                    p->bind_note, sizeof p->bind_note,
+                    "the %d local ranks share the inherited affinity %.200s: planned within it",
+                    p->id.local_size, list ? list : "?");
+            }
+            free(list);
+        }
+    }
+    hwloc_bitmap_free(m);
+    return rc;
+}
+
 int hetrun_placement_apply_devices(const struct hetrun_job *job, const char *backend,
                                    const hetrun_probe_device *devs, int ndevs,
                                    hetrun_placement *out, char *err, size_t errlen) {
@@ -227,15 +271,15 @@ int hetrun_placement_apply_devices(const struct hetrun_job *job, const char *bac
     /* A plain load costs ~1 ms; the I/O scan ~16 ms, so only when a device needs it, and
      * once per node (local rank 0 shares it as XML). */
     hetrun_topo *t;
-    if (need_io && p.id.local_size > 1) {
-        char dir[4096], key[512];
-        cache_dir(dir, sizeof(dir));
-        job_key(key, sizeof(key));
+    char dir[4096], key[512];
+    cache_dir(dir, sizeof(dir));
+    job_key(key, sizeof(key));
+    if (need_io && p.id.local_size > 1)
         t = hetrun_topo_load_node_cached(p.id.local_rank, dir, key, err, errlen);
-    } else {
+    else
         t = hetrun_topo_load_system(need_io, err, errlen);
-    }
-    if (!t) {
+    if (!t || plan_within_shared_mask(t, &p, dir, key, err, errlen) != 0) {
+        hetrun_topo_free(t);
         free(pd);
         return -1;
     }

@@ -116,6 +116,17 @@ static void sanitize(char *s) {
     }
 }
 
+void hetrun_node_file(const char *cache_dir, const char *what, const char *job_key, const char *ext,
+                      char *path, size_t len) {
+    char host[256] = "localhost", boot[64], key[512];
+    gethostname(host, sizeof(host) - 1);
+    host[sizeof(host) - 1] = '\0';
+    read_boot_id(boot, sizeof(boot));
+    snprintf(key, sizeof(key), "%s-%s-%s", host, boot, job_key);
+    sanitize(key);
+    snprintf(path, len, "%s/%s-%s.%s", cache_dir, what, key, ext);
+}
+
 hetrun_topo *hetrun_topo_load_node_cached(int local_rank, const char *cache_dir,
                                           const char *job_key, char *err, size_t errlen) {
     /* A topology from HWLOC_XMLFILE is not this machine's: caching it as such would make
@@ -124,13 +135,8 @@ hetrun_topo *hetrun_topo_load_node_cached(int local_rank, const char *cache_dir,
     if (!cache_dir || !*cache_dir || !job_key || !*job_key || (xmlfile && *xmlfile))
         return hetrun_topo_load_system(1, err, errlen);
 
-    char host[256] = "localhost", boot[64], key[512], path[4096];
-    gethostname(host, sizeof(host) - 1);
-    host[sizeof(host) - 1] = '\0';
-    read_boot_id(boot, sizeof(boot));
-    snprintf(key, sizeof(key), "%s-%s-%s", host, boot, job_key);
-    sanitize(key);
-    snprintf(path, sizeof(path), "%s/topo-%s.xml", cache_dir, key);
+    char path[4096];
+    hetrun_node_file(cache_dir, "topo", job_key, "xml", path, sizeof(path));
 
     if (local_rank == 0) {
         hetrun_topo *t = hetrun_topo_load_system(1, err, errlen);

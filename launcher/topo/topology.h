@@ -35,6 +35,11 @@ hetrun_topo *hetrun_topo_load_system(int with_io, char *err, size_t errlen);
  *  and hwloc's error in `err`. */
 hetrun_topo *hetrun_topo_load_xml(const char *path, char *err, size_t errlen);
 
+/** `<cache_dir>/<what>-<host>-<boot id>-<job key>.<ext>`: a file shared by one job's ranks
+ *  on one node (the job key reduced to [A-Za-z0-9._-]). */
+void hetrun_node_file(const char *cache_dir, const char *what, const char *job_key, const char *ext,
+                      char *path, size_t len);
+
 /**
  * Loads the running machine with I/O at most once per node per job: local rank 0 scans and
  * exports XML to `<cache_dir>/topo-<host>-<boot id>-<job key>.xml` (atomic rename); other

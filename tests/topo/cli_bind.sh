@@ -85,6 +85,15 @@ if [ -n "$MPIEXEC" ]; then
         'sorted(ranks, key=lambda x: x["rank"])[1]["cpus"] == [0]' \
         'not set(ranks[0]["cpus"]) & set(ranks[1]["cpus"])' \
         'all(x["placement"]["fit"] == "inherited" and x["placement"]["bound"] for x in ranks)'
+    # One mask shared by both ranks (taskset around mpirun --bind-to none): the ranks learn
+    # it is shared and plan within it instead of fitting a whole-machine plan into it.
+    taskset -c 1 env HETRUN_CACHE_DIR="$tmp/cache" "$MPIEXEC" -np 2 --bind-to none \
+        "$HETRUN" run -q job.yaml -r sh.json > sh.out 2>&1 ||
+        { echo "FAIL: taskset -c 1 mpirun exited $?"; cat sh.out; fail=1; }
+    check sh.json 'len(ranks) == 2' 'all(x["cpus"] == [1] for x in ranks)' \
+        'all(x["placement"]["fit"] == "plan" and "share" in x["placement"]["bind_note"] for x in ranks)'
+    grep -q "warning: placement" sh.out && { echo "FAIL: shared mask warned"; cat sh.out; fail=1; }
+
     # The launcher's own binding (Open MPI rankfile, like Slurm's map_cpu:1,0) is kept too.
     if "$MPIEXEC" --version 2>&1 | grep -q "Open MPI"; then
         printf 'rank 0=localhost slot=1\nrank 1=localhost slot=0\n' > rankfile

@@ -10,6 +10,7 @@
 
 #include "spec/job.h"
 #include "topo/affinity.h"
+#include "topo/mask_share.h"
 #include "topo/placement.h"
 #include "topo/threads.h"
 
@@ -97,6 +98,39 @@ static void pure_checks(void) {
           "cores (%s)", src);
 }
 
+/* The shared-mask exchange: the other local rank's line is written first, as if it had
+ * started earlier. Returns hetrun_mask_shared's answer for local rank 0 with mask 0-3. */
+static int exchange(const char *dir, const char *other_line, double timeout_s) {
+    char path[512], why[512];
+    static int n;
+    snprintf(path, sizeof path, "%s/mask-%d.txt", dir, n++);
+    if (other_line) {
+        FILE *f = fopen(path, "w");
+        if (!f) return -9;
+        fputs(other_line, f);
+        fclose(f);
+    }
+    hwloc_bitmap_t m = set_of("0-3");
+    int rc = hetrun_mask_shared(path, 0, 2, m, timeout_s, why, sizeof why);
+    hwloc_bitmap_free(m);
+    return rc;
+}
+
+static void exchange_checks(void) {
+    char dir[] = "/tmp/hetrun-test-bind-XXXXXX";
+    if (!mkdtemp(dir)) {
+        CHECK(0, "mkdtemp failed");
+        return;
+    }
+    CHECK(exchange(dir, "1 0-3\n", 5.0) == 1, "same mask: shared");
+    CHECK(exchange(dir, "1 4-7\n", 5.0) == 0, "different mask: not shared");
+    CHECK(exchange(dir, "7 0-3\n", 0.05) == -1, "a rank beyond the local size is ignored");
+    CHECK(exchange(dir, NULL, 0.05) == -1, "the other rank never wrote: not known");
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK(system(cmd) == 0, "cleanup of %s", dir);
+}
+
 /* Cpus_allowed_list of this process, as the kernel says. */
 static int proc_cpus(char *out, size_t len) {
     FILE *f = fopen("/proc/self/status", "r");
@@ -164,6 +198,7 @@ static void live_checks(const char *expected) {
 
 int main(int argc, char **argv) {
     pure_checks();
+    exchange_checks();
     if (argc > 1) live_checks(argv[1]);
     if (failures) {
         fprintf(stderr, "%d check(s) failed\n", failures);
