@@ -52,14 +52,17 @@ static void job_key(char *out, size_t len) {
         snprintf(out, len, "flux-%s", v);
 }
 
-static void cache_dir(char *out, size_t len) {
-    const char *dir = hetrun_cache_dir();
-    if (dir) {
-        snprintf(out, len, "%s", dir);
-        return;
-    }
+static void tmp_dir(char *out, size_t len) {
     const char *t = getenv("TMPDIR");
     snprintf(out, len, "%s/hetrun-%ld", t && *t ? t : "/tmp", (long)getuid());
+}
+
+static void cache_dir(char *out, size_t len) {
+    const char *dir = hetrun_cache_dir();
+    if (dir)
+        snprintf(out, len, "%s", dir);
+    else
+        tmp_dir(out, len);
 }
 
 /* Narrows `env` to device `g`; within a list the scheduler already set, takes its g-th entry. */
@@ -211,8 +214,15 @@ static int plan_within_shared_mask(hetrun_topo *t, hetrun_placement *p, const ch
     int rc = 0;
     if (p->id.local_size > 1 && key[0] && t->is_this_system && hetrun_affinity_inherited(m) == 0 &&
         !hwloc_bitmap_isincluded(allowed, m) && hwloc_bitmap_intersects(m, allowed)) {
-        char path[4096], why[512];
+        char path[4096], why[512], tmp[4096];
         mkdir(dir, 0700);
+        /* A read-only home (common on compute nodes): the node-local temporary folder;
+         * every local rank meets the same condition, so all pick the same file. */
+        if (access(dir, W_OK) != 0) {
+            tmp_dir(tmp, sizeof tmp);
+            mkdir(tmp, 0700);
+            dir = tmp;
+        }
         hetrun_node_file(dir, "mask", key, "txt", path, sizeof path);
         int shared =
             hetrun_mask_shared(path, p->id.local_rank, p->id.local_size, m, 10.0, why, sizeof why);
