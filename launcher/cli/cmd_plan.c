@@ -31,10 +31,10 @@ static void usage(FILE *out) {
             "options:\n"
             "  --ranks N          total ranks (required)\n"
             "  --nodes M          identical nodes; ranks are spread in blocks (default 1)\n"
-            "  --topology FILE    plan for the hwloc XML FILE: its GPU/co-processor OS devices\n"
-            "                     are the devices (machines you do not have)\n"
+            "  --topology FILE    plan for the hwloc XML FILE: its compute devices (GPUs and\n"
+            "                     accelerators, never display adapters) are the devices\n"
             "  --backend NAME     without --topology: probe this backend instead of the job's\n"
-            "                     `backends` list\n"
+            "                     `backends` list; with it, `cpu` plans CPU ranks\n"
             "  --format table     (default) one line per rank; json: the plan object\n"
             "  -h, --help         this text\n"
             "\n"
@@ -143,7 +143,20 @@ int hetrun_cmd_plan(int argc, char **argv) {
             fprintf(stderr, "hetrun plan: %s\n", err);
             goto done;
         }
-        if (hetrun_plan_devices_from_topo(t, &devs, &ndev) != 0) {
+        if (backend && strcmp(backend, "cpu") == 0) {
+            /* The cpu backend's one CPU device: every rank gets its share of the cores. */
+            devs = calloc(1, sizeof(*devs));
+            if (!devs) {
+                fprintf(stderr, "hetrun plan: out of memory\n");
+                rc = HETRUN_EXIT_FAILED;
+                goto done;
+            }
+            devs[0].info.struct_size = sizeof(devs[0].info);
+            devs[0].info.kind = HETRUN_DEVICE_CPU;
+            snprintf(devs[0].info.name, sizeof(devs[0].info.name), "CPU");
+            ndev = 1;
+            snprintf(chosen, sizeof(chosen), "cpu");
+        } else if (hetrun_plan_devices_from_topo(t, &devs, &ndev) != 0) {
             fprintf(stderr, "hetrun plan: out of memory listing the devices of %s\n", topology);
             rc = HETRUN_EXIT_FAILED;
             goto done;
@@ -188,15 +201,22 @@ int hetrun_cmd_plan(int argc, char **argv) {
         rc = HETRUN_EXIT_INVALID_SPEC;
         goto done;
     }
+    /* This machine: the ranks would inherit this process's affinity and thread settings. */
+    if (!topology && hetrun_plan_fit_inherited(plan, t) != 0) {
+        fprintf(stderr, "hetrun plan: out of memory fitting the plan into the affinity\n");
+        cJSON_Delete(plan);
+        rc = HETRUN_EXIT_FAILED;
+        goto done;
+    }
     cJSON_AddStringToObject(plan, "spec", spec);
-    cJSON_AddStringToObject(plan, "backend", topology ? "" : chosen);
+    cJSON_AddStringToObject(plan, "backend", chosen);
     cJSON_AddBoolToObject(plan, "bind", job->placement.bind);
     if (json) {
         char *s = cJSON_Print(plan);
         if (s) printf("%s\n", s);
         free(s);
     } else {
-        if (!topology) printf("backend: %s\n", chosen);
+        if (chosen[0]) printf("backend: %s\n", chosen);
         hetrun_plan_print_table(plan, stdout);
     }
     cJSON_Delete(plan);

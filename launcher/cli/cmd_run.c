@@ -359,6 +359,7 @@ int hetrun_cmd_run(int argc, char **argv) {
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &nranks);
     hetrun_log_set_rank(rank);
+    (void)hetrun_placement_read_back(&pl); /* the report states the affinity after MPI_Init */
     if (verbose) hetrun_placement_print_binding(&pl, stderr);
 
     const char *report_path = report_override    ? report_override

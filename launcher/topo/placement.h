@@ -44,13 +44,21 @@ typedef struct hetrun_placement {
     int device_global;         /**< index among the backend's devices before narrowing */
     hetrun_device_info device; /**< the chosen device's info (from the probe) */
     int numa_node;             /**< -1 unknown */
-    int *cpus;                 /**< PU OS indices this rank is bound to (owned) */
+    int *cpus;                 /**< PU OS indices the process may run on, read back after
+                                    binding (sched_getaffinity): the truth (owned) */
     int ncpus;
-    int threads;       /**< BLAS/OpenMP threads for this rank */
-    char locality[32]; /**< "pci", "osdev", "machine" (or "numa" for CPU ranks) */
+    int *planned_cpus; /**< the plan's cpus for this rank before fitting (owned) */
+    int nplanned;
+    int *inherited_cpus; /**< the mask the process was started with (owned; 0: unknown) */
+    int ninherited;
+    char fit[16];             /**< "plan", "narrowed" or "inherited" (hetrun_affinity_fit_name) */
+    int threads;              /**< BLAS/OpenMP threads for this rank (hetrun_threads_decide) */
+    char threads_source[160]; /**< what decided `threads` ("OMP_NUM_THREADS", "cores"...) */
+    char locality[32];        /**< "pci", "osdev", "machine" (or "numa" for CPU ranks) */
     char policy[32];
     char visibility_env[64], visibility_value[256]; /**< what was set, or "" */
-    int bound;                                      /**< 1 when the process was bound */
+    int bound;           /**< 1 when hetrun bound the process and read the mask back */
+    char bind_note[384]; /**< why not bound, or how the plan was fitted; "" when plain */
 } hetrun_placement;
 
 /**
@@ -58,12 +66,21 @@ typedef struct hetrun_placement {
  * hetrun_probe_backend, loader/probe.h; see docs/placement.md): reads the identity, loads
  * the topology (I/O scan only when a device has a PCI id, once per node), plans with the
  * job's policy, narrows the visibility variable (within one the scheduler already set),
- * binds when job->placement.bind, and sets OPENBLAS/OMP/MKL_NUM_THREADS unless the user
- * set them. Returns 0, or -1 with the cause in `err`.
+ * fits the rank's cpus into the affinity the process was started with (never wider;
+ * topo/affinity.h), binds when job->placement.bind and the topology is this machine's,
+ * reads the affinity back into `cpus`, decides the thread count (topo/threads.h) and sets
+ * OPENBLAS/OMP/MKL_NUM_THREADS to it. Returns 0, or -1 with the cause in `err`.
  */
 int hetrun_placement_apply_devices(const struct hetrun_job *job, const char *backend,
                                    const hetrun_probe_device *devs, int ndevs,
                                    hetrun_placement *out, char *err, size_t errlen);
+
+/**
+ * Reads the affinity back again (after MPI_Init, which may bind on its own under some
+ * launchers) so that `cpus` stays what the process really has; a change is noted in
+ * `bind_note` and logged. Returns 0, or -1 when the mask could not be read or stored.
+ */
+int hetrun_placement_read_back(hetrun_placement *p);
 
 /** JSON object for the report's ranks[].placement. */
 cJSON *hetrun_placement_to_json(const hetrun_placement *p);

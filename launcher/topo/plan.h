@@ -78,6 +78,15 @@ cJSON *hetrun_plan_job_json(const hetrun_topo *topo, const hetrun_plan_device *d
                             const hetrun_plan_opts *opts, int ranks, int nodes, char *err,
                             size_t errlen);
 
+/**
+ * For a plan of this machine: fits every rank's cpus into the affinity this process was
+ * started with (topo/affinity.h; as `hetrun run` would if its ranks inherited the same
+ * mask) and decides threads as `run` does (topo/threads.h). Each rank's "cpus" becomes the
+ * fitted list; "planned_cpus", "fit" and "threads_source" are added. Returns 0 or -1 (out
+ * of memory).
+ */
+int hetrun_plan_fit_inherited(cJSON *plan, const hetrun_topo *topo);
+
 /** Prints a plan from hetrun_plan_job_json as a table (one line per rank). */
 void hetrun_plan_print_table(const cJSON *plan, FILE *out);
 

@@ -2,9 +2,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "topo/affinity.h"
+#include "topo/device_json.h"
 #include "topo/placement.h"
 #include "topo/plan.h"
-#include "topo/device_json.h"
+#include "topo/threads.h"
 
 int hetrun_plan_devices_from_topo(const hetrun_topo *topo, hetrun_plan_device **devs, int *ndev) {
     hetrun_topo_device *td = NULL;
@@ -128,6 +130,53 @@ oom:
     cJSON_Delete(root);
     snprintf(err, errlen, "plan: out of memory building the plan of %d ranks", ranks);
     return NULL;
+}
+
+static const char *env_get(const char *name) {
+    return getenv(name);
+}
+
+int hetrun_plan_fit_inherited(cJSON *plan, const hetrun_topo *t) {
+    hwloc_bitmap_t inherited = hwloc_bitmap_alloc(), planned = hwloc_bitmap_alloc(),
+                   fitted = hwloc_bitmap_alloc();
+    int rc = -1;
+    if (!inherited || !planned || !fitted) goto done;
+    hetrun_affinity_inherited(inherited);
+    hwloc_const_bitmap_t machine = hwloc_topology_get_allowed_cpuset(t->topo);
+    cJSON *r;
+    cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(plan, "plan")) {
+        cJSON *c = cJSON_GetObjectItemCaseSensitive(r, "cpus");
+        const cJSON *e;
+        hwloc_bitmap_zero(planned);
+        cJSON_ArrayForEach(e, c) hwloc_bitmap_set(planned, (unsigned)e->valueint);
+        int kind = hetrun_affinity_fit(planned, inherited, machine, fitted);
+        int *v = NULL, n = 0;
+        if (hetrun_cpuset_to_list(fitted, &v, &n) != 0) goto done;
+        cJSON *threads = cJSON_GetObjectItemCaseSensitive(r, "threads");
+        int th = cJSON_IsNumber(threads) ? threads->valueint : 1;
+        if (kind != HETRUN_FIT_PLAN) {
+            int cores = 0;
+            hwloc_obj_t core = NULL;
+            while ((core = hwloc_get_next_obj_by_type(t->topo, HWLOC_OBJ_CORE, core)) != NULL)
+                if (core->cpuset && hwloc_bitmap_intersects(core->cpuset, fitted)) cores++;
+            th = cores > 0 ? cores : n;
+        }
+        char src[160];
+        th = hetrun_threads_decide(env_get, th, n, src, sizeof src);
+        cJSON_DetachItemViaPointer(r, c);
+        cJSON_AddItemToObject(r, "planned_cpus", c);
+        cJSON_AddItemToObject(r, "cpus", int_array(v, n));
+        cJSON_AddStringToObject(r, "fit", hetrun_affinity_fit_name(kind));
+        if (threads) cJSON_SetNumberValue(threads, th);
+        cJSON_AddStringToObject(r, "threads_source", src);
+        free(v);
+    }
+    rc = 0;
+done:
+    if (inherited) hwloc_bitmap_free(inherited);
+    if (planned) hwloc_bitmap_free(planned);
+    if (fitted) hwloc_bitmap_free(fitted);
+    return rc;
 }
 
 static int jint(const cJSON *o, const char *k) {

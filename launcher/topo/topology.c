@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -41,8 +42,13 @@ hetrun_topo *hetrun_topo_load_system(int with_io, char *err, size_t errlen) {
         hetrun_topo_free(t);
         return NULL;
     }
-    t->is_this_system = 1;
-    snprintf(t->source, sizeof(t->source), "%s", with_io ? "system+io" : "system");
+    /* HWLOC_XMLFILE makes hwloc load a file here: planning works, binding must not. */
+    t->is_this_system = hwloc_topology_is_thissystem(t->topo);
+    const char *xml = getenv("HWLOC_XMLFILE");
+    if (!t->is_this_system && xml && *xml)
+        snprintf(t->source, sizeof(t->source), "HWLOC_XMLFILE=%.4000s", xml);
+    else
+        snprintf(t->source, sizeof(t->source), "%s", with_io ? "system+io" : "system");
     return t;
 }
 
@@ -110,18 +116,27 @@ static void sanitize(char *s) {
     }
 }
 
-hetrun_topo *hetrun_topo_load_node_cached(int local_rank, const char *cache_dir,
-                                          const char *job_key, char *err, size_t errlen) {
-    if (!cache_dir || !*cache_dir || !job_key || !*job_key)
-        return hetrun_topo_load_system(1, err, errlen);
-
-    char host[256] = "localhost", boot[64], key[512], path[4096];
+void hetrun_node_file(const char *cache_dir, const char *what, const char *job_key, const char *ext,
+                      char *path, size_t len) {
+    char host[256] = "localhost", boot[64], key[512];
     gethostname(host, sizeof(host) - 1);
     host[sizeof(host) - 1] = '\0';
     read_boot_id(boot, sizeof(boot));
     snprintf(key, sizeof(key), "%s-%s-%s", host, boot, job_key);
     sanitize(key);
-    snprintf(path, sizeof(path), "%s/topo-%s.xml", cache_dir, key);
+    snprintf(path, len, "%s/%s-%s.%s", cache_dir, what, key, ext);
+}
+
+hetrun_topo *hetrun_topo_load_node_cached(int local_rank, const char *cache_dir,
+                                          const char *job_key, char *err, size_t errlen) {
+    /* A topology from HWLOC_XMLFILE is not this machine's: caching it as such would make
+     * the other ranks believe it is. */
+    const char *xmlfile = getenv("HWLOC_XMLFILE");
+    if (!cache_dir || !*cache_dir || !job_key || !*job_key || (xmlfile && *xmlfile))
+        return hetrun_topo_load_system(1, err, errlen);
+
+    char path[4096];
+    hetrun_node_file(cache_dir, "topo", job_key, "xml", path, sizeof(path));
 
     if (local_rank == 0) {
         hetrun_topo *t = hetrun_topo_load_system(1, err, errlen);
@@ -237,6 +252,62 @@ static int is_accel_osdev(hwloc_obj_t o) {
                        o->attr->osdev.type == HWLOC_OBJ_OSDEV_COPROC);
 }
 
+static int has_prefix_ci(const char *s, const char *prefix) {
+    return s && strncasecmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* An OS device of a compute runtime: co-processors (CUDA, OpenCL, Level Zero, VE) and the
+ * GPU views of NVML and ROCm SMI. DRM's "card0"/"renderD128" are not: every display
+ * adapter has them. */
+static int is_compute_osdev(hwloc_obj_t o) {
+    if (o->attr->osdev.type == HWLOC_OBJ_OSDEV_COPROC) return 1;
+    static const char *const runtimes[] = {"CUDA", "NVML", "RSMI", "OpenCL", "LevelZero", "ze"};
+    const char *backend = hwloc_obj_get_info_by_name(o, "Backend");
+    for (size_t i = 0; i < sizeof runtimes / sizeof runtimes[0]; i++)
+        if (has_prefix_ci(o->subtype, runtimes[i]) ||
+            (backend && strcasecmp(backend, runtimes[i]) == 0) ||
+            (strcmp(runtimes[i], "ze") != 0 && has_prefix_ci(o->name, runtimes[i])))
+            return 1;
+    return 0;
+}
+
+/* PCI classes of compute devices: 3D controller, processing accelerator, co-processor.
+ * A VGA controller (0x0300: the BMC's ASPEED or Matrox chip) is not one. */
+static int is_accel_class(hwloc_obj_t pci) {
+    unsigned c = pci->attr->pcidev.class_id;
+    return c == 0x0302 || c == 0x1200 || c == 0x0b40;
+}
+
+static hwloc_obj_t pci_parent(hwloc_obj_t o) {
+    hwloc_obj_t p = o->parent;
+    while (p && p->type == HWLOC_OBJ_OS_DEVICE)
+        p = p->parent;
+    return p && p->type == HWLOC_OBJ_PCI_DEVICE ? p : NULL;
+}
+
+static int same_slot(hwloc_obj_t a, hwloc_obj_t b) {
+    return a->attr->pcidev.domain == b->attr->pcidev.domain &&
+           a->attr->pcidev.bus == b->attr->pcidev.bus && a->attr->pcidev.dev == b->attr->pcidev.dev;
+}
+
+/* May the OS device `o` receive ranks? Without a PCI parent only a compute runtime's
+ * device may; on a PCI slot (all functions of domain:bus:device) any GPU view may when
+ * the slot has a compute runtime's OS device or an accelerator-class function. */
+static int is_compute_device(const hetrun_topo *t, hwloc_obj_t o) {
+    hwloc_obj_t p = pci_parent(o);
+    if (!p) return is_compute_osdev(o);
+    hwloc_obj_t q = NULL;
+    while ((q = hwloc_get_next_pcidev(t->topo, q)) != NULL)
+        if (same_slot(p, q) && is_accel_class(q)) return 1;
+    hwloc_obj_t x = NULL;
+    while ((x = hwloc_get_next_osdev(t->topo, x)) != NULL) {
+        if (!is_accel_osdev(x) || !is_compute_osdev(x)) continue;
+        hwloc_obj_t xp = pci_parent(x);
+        if (xp && same_slot(p, xp)) return 1;
+    }
+    return 0;
+}
+
 static int cmp_topo_dev(const void *a, const void *b) {
     const hetrun_topo_device *x = a, *y = b;
     /* Devices without a PCI id keep their discovery order after the PCI ones. */
@@ -253,13 +324,11 @@ int hetrun_topo_accelerators(const hetrun_topo *t, hetrun_topo_device **devs, in
     hetrun_topo_device *v = NULL;
     hwloc_obj_t o = NULL;
     while ((o = hwloc_get_next_osdev(t->topo, o)) != NULL) {
-        if (!is_accel_osdev(o)) continue;
-        hwloc_obj_t p = o->parent;
-        while (p && p->type != HWLOC_OBJ_PCI_DEVICE && p->type == HWLOC_OBJ_OS_DEVICE)
-            p = p->parent;
+        if (!is_accel_osdev(o) || !is_compute_device(t, o)) continue;
+        hwloc_obj_t p = pci_parent(o);
         char busid[32] = "";
         unsigned dom = 0, bus = 0, dv = 0;
-        int has_pci = p && p->type == HWLOC_OBJ_PCI_DEVICE;
+        int has_pci = p != NULL;
         if (has_pci) {
             dom = p->attr->pcidev.domain;
             bus = p->attr->pcidev.bus;
@@ -276,15 +345,21 @@ int hetrun_topo_accelerators(const hetrun_topo *t, hetrun_topo_device **devs, in
                 break;
             }
         }
+        /* Name: a runtime's GPUModel, else the PCI name (a device only DRM shows), else
+         * the OS device's name. */
         const char *model = hwloc_obj_get_info_by_name(o, "GPUModel");
+        const char *pciname = p ? hwloc_obj_get_info_by_name(p, "PCIDevice") : NULL;
         if (found >= 0) {
             hetrun_topo_device *d = &v[found];
             size_t l = strlen(d->osdevs);
             snprintf(d->osdevs + l, sizeof(d->osdevs) - l, ",%s", o->name ? o->name : "?");
             if (strcmp(busid, d->info.pci_bus_id) < 0)
                 snprintf(d->info.pci_bus_id, sizeof(d->info.pci_bus_id), "%s", busid);
-            if (model && strcmp(d->info.name, d->osdevs) == 0)
-                snprintf(d->info.name, sizeof(d->info.name), "%s", model);
+            size_t first = strcspn(d->osdevs, ",");
+            int named_by_osdev =
+                strlen(d->info.name) == first && strncmp(d->info.name, d->osdevs, first) == 0;
+            if (model && (named_by_osdev || (pciname && strncmp(d->info.name, pciname, 127) == 0)))
+                snprintf(d->info.name, sizeof(d->info.name), "%.127s", model);
             continue;
         }
         if (n == cap) {
@@ -303,7 +378,10 @@ int hetrun_topo_accelerators(const hetrun_topo *t, hetrun_topo_device **devs, in
         d->info.kind = o->attr->osdev.type == HWLOC_OBJ_OSDEV_GPU ? HETRUN_DEVICE_GPU
                                                                   : HETRUN_DEVICE_ACCELERATOR;
         snprintf(d->osdevs, sizeof(d->osdevs), "%s", o->name ? o->name : "?");
-        snprintf(d->info.name, sizeof(d->info.name), "%.127s", model ? model : d->osdevs);
+        snprintf(d->info.name, sizeof(d->info.name), "%.127s",
+                 model     ? model
+                 : pciname ? pciname
+                           : d->osdevs);
         const char *vendor = hwloc_obj_get_info_by_name(o, "GPUVendor");
         if (vendor) snprintf(d->info.vendor, sizeof(d->info.vendor), "%s", vendor);
         snprintf(d->info.pci_bus_id, sizeof(d->info.pci_bus_id), "%s", busid);

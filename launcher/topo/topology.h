@@ -35,6 +35,11 @@ hetrun_topo *hetrun_topo_load_system(int with_io, char *err, size_t errlen);
  *  and hwloc's error in `err`. */
 hetrun_topo *hetrun_topo_load_xml(const char *path, char *err, size_t errlen);
 
+/** `<cache_dir>/<what>-<host>-<boot id>-<job key>.<ext>`: a file shared by one job's ranks
+ *  on one node (the job key reduced to [A-Za-z0-9._-]). */
+void hetrun_node_file(const char *cache_dir, const char *what, const char *job_key, const char *ext,
+                      char *path, size_t len);
+
 /**
  * Loads the running machine with I/O at most once per node per job: local rank 0 scans and
  * exports XML to `<cache_dir>/topo-<host>-<boot id>-<job key>.xml` (atomic rename); other
@@ -66,9 +71,13 @@ typedef struct hetrun_topo_device {
 } hetrun_topo_device;
 
 /**
- * Lists the GPU/co-processor OS devices of `t`, one per PCI slot (domain:bus:device: the
- * CUDA, NVML and OpenCL views of one GPU are one device), sorted by PCI bus id; devices
- * without a PCI parent follow in topology order. Caller frees `*devs` with free().
+ * Lists the compute devices among the GPU/co-processor OS devices of `t`, one per PCI slot
+ * (domain:bus:device: the CUDA, NVML and OpenCL views of one GPU are one device), sorted by
+ * PCI bus id; devices without a PCI parent follow in topology order. A slot counts when a
+ * function is a 3D controller (class 0x0302), processing accelerator (0x1200) or
+ * co-processor (0x0b40), or when a compute runtime (CUDA, OpenCL, NVML, RSMI, Level Zero,
+ * any co-processor OS device) shows it; a display adapter seen only by DRM (`card0` of the
+ * BMC's VGA chip) does not. Caller frees `*devs` with free().
  */
 int hetrun_topo_accelerators(const hetrun_topo *t, hetrun_topo_device **devs, int *ndevs);
 
