@@ -63,6 +63,17 @@ static void busy_close(hetrun_session *s) {
         s->usage.device_busy_s += ms * 1e-3;
 }
 
+void hetrun_session_telemetry(hetrun_session *s, double *mem_peak_bytes, double *energy_joules) {
+    uint64_t peak = 0;
+    double joules = 0.0;
+    *mem_peak_bytes = *energy_joules = -1.0;
+    if (!s->device || !s->ops) return;
+    if (s->ops->memory_peak && s->ops->memory_peak(s->device, &peak) == HETRUN_OK)
+        *mem_peak_bytes = (double)peak;
+    if (s->ops->energy_joules && s->ops->energy_joules(s->device, &joules) == HETRUN_OK)
+        *energy_joules = joules;
+}
+
 void hetrun_session_close(hetrun_session *s) {
     free(s->staging);
     s->staging = NULL;

@@ -135,6 +135,9 @@ int hetrun_session_comm_allreduce(hetrun_session *s, hetrun_tensor buf, uint64_t
 
 /** Opens device `index` of the loaded module: device, queue, events. Returns 0 or -1. */
 int hetrun_session_open(hetrun_session *s, const struct hetrun_backend_module *backend, int index);
+/** Device telemetry the backend offers: peak device memory in bytes and energy in joules
+ *  since the device opened; -1 for what it does not offer (or a session never opened). */
+void hetrun_session_telemetry(hetrun_session *s, double *mem_peak_bytes, double *energy_joules);
 /** Frees the workspace, staging buffer, device communicator, events, queue and device. */
 void hetrun_session_close(hetrun_session *s);
 

@@ -15,7 +15,12 @@
 
 /* First columns of the CSV tables report.c writes (results, usage, collectives). */
 static const char *const table_heads[] = {"rank,host,backend,device,",
-                                          "job,spec_sha256,status,rank,", "rank,backend,label,op,"};
+                                          "job,spec_sha256,status,rank,",
+                                          "job,job_id,step_id,user,", "rank,backend,label,op,"};
+
+int hetrun_report_version_readable(const char *version) {
+    return version && (strncmp(version, "1.", 2) == 0 || strncmp(version, "2.", 2) == 0);
+}
 
 static int is_hetrun_json(const cJSON *o) {
     const char *gen = cJSON_GetStringValue(cJSON_GetObjectItem(o, "generator"));

@@ -77,6 +77,7 @@ typedef struct hetrun_job {
     int64_t version;      /**< spec format version (1) */
     char *name;
     char *description;
+    char *account; /**< account/project to bill when the scheduler names none, or NULL */
     hetrun_string_list tags;
     hetrun_string_list backends; /**< preference order; {"auto"} by default */
     bool cpu_fallback;           /**< may fall back to the cpu backend */

@@ -27,6 +27,8 @@ static const hetrun_field job_meta_fields[] = {
      "job name shown in logs and reports"},
     {"description", HETRUN_FIELD_STRING, 0, offsetof(hetrun_job, description), NO_RANGE, NULL, NULL,
      NULL, "free text copied into the report"},
+    {"account", HETRUN_FIELD_STRING, 0, offsetof(hetrun_job, account), NO_RANGE, NULL, NULL, NULL,
+     "account/project billed in the usage record when the scheduler names none"},
     {"tags", HETRUN_FIELD_STRING_LIST, 0, offsetof(hetrun_job, tags), NO_RANGE, NULL, NULL, NULL,
      "labels copied into the report (a string or a list)"},
 };

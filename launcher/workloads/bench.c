@@ -19,6 +19,7 @@
  * allowed TF32; the dtype's own otherwise) and L the reduction length of the op (1 for elementwise
  * ops). Shapes, inputs and which operands are written come from the op table too. Pure outputs are
  * poisoned before the checked run, so an element never written fails. */
+#include "report/fields.h"
 #include "workloads/bench.h"
 
 #include <math.h>
@@ -220,7 +221,7 @@ static int bench_op(hetrun_session *s, const hetrun_bench_params *p, cJSON *resu
     char reason[512];
     if (!hetrun_session_supports(s, &d, reason, sizeof reason)) {
         cJSON_AddFalseToObject(result, "supported");
-        cJSON_AddStringToObject(result, "check", "skipped");
+        hetrun_result_set_check(result, HETRUN_CHECK_SKIPPED);
         cJSON_AddStringToObject(result, "skipped_reason", reason);
         return 0;
     }
@@ -337,12 +338,12 @@ static int bench_op(hetrun_session *s, const hetrun_bench_params *p, cJSON *resu
                      "|ref| + max|ref|");
         }
         int ok = err <= tol;
-        cJSON_AddStringToObject(result, "check", ok ? "passed" : "failed");
+        hetrun_result_set_check(result, ok ? HETRUN_CHECK_PASSED : HETRUN_CHECK_FAILED);
         cJSON_AddNumberToObject(result, "max_error", isfinite(err) ? err : -1.0);
         cJSON_AddNumberToObject(result, "tolerance", tol);
         cJSON_AddStringToObject(result, "check_method", method);
     } else {
-        cJSON_AddStringToObject(result, "check", "skipped");
+        hetrun_result_set_check(result, HETRUN_CHECK_SKIPPED);
     }
     rc = 0;
 out:

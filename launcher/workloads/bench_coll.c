@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "exec/collective.h"
+#include "report/fields.h"
 #include "spec/job.h"
 #include "workloads/bench.h"
 
@@ -355,11 +356,11 @@ int hetrun_bench_collective(hetrun_session *s, const hetrun_bench_params *p, cJS
     }
     cJSON_AddNumberToObject(result, "wrong", (double)wrong_total);
     if (p->check) {
-        cJSON_AddStringToObject(result, "check", wrong_total ? "failed" : "passed");
+        hetrun_result_set_check(result, wrong_total ? HETRUN_CHECK_FAILED : HETRUN_CHECK_PASSED);
         cJSON_AddStringToObject(result, "check_method",
                                 "exact: integer inputs 1..8 from a seeded hash of (rank, index)");
     } else {
-        cJSON_AddStringToObject(result, "check", "skipped");
+        hetrun_result_set_check(result, HETRUN_CHECK_SKIPPED);
     }
     rc = 0;
 out:

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "io/npy.h"
+#include "report/fields.h"
 #include "spec/job.h"
 #include "text/sentences.h"
 #include "util/clock.h"
@@ -390,7 +391,9 @@ static int embed_run(hetrun_session *s, const void *params, cJSON *result) {
     cJSON *sweep = cJSON_AddArrayToObject(result, "batches");
     for (size_t i = 0; i < p->batch_sizes.count && (p->iterations > 0 || p->duration > 0); i++)
         if (serve(&st, p, p->batch_sizes.items[i], sweep) != 0) goto out;
-    cJSON_AddStringToObject(result, "check", p->reference ? (ok ? "passed" : "failed") : "skipped");
+    hetrun_result_set_check(result, !p->reference ? HETRUN_CHECK_SKIPPED
+                                    : ok          ? HETRUN_CHECK_PASSED
+                                                  : HETRUN_CHECK_FAILED);
     rc = 0;
 out:
     free(ntok);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "kernels/reference.h"
+#include "report/fields.h"
 #include "spec/job.h"
 #include "workloads/stats.h"
 #include "workloads/workload.h"
@@ -187,7 +188,13 @@ static int gemm_run(hetrun_session *s, const void *params, cJSON *result) {
     }
     double flops = hetrun_op_flops(&d);
     hetrun_stats t = hetrun_stats_of(times, (size_t)p->iterations);
-    cJSON_AddNumberToObject(result, "flops_per_iteration", flops);
+    /* The op and its shape, so tables and CSV name what was measured ("gemm fp32 2048^3"). */
+    cJSON_AddStringToObject(result, HETRUN_RF_OP, hetrun_op_name(HETRUN_OP_GEMM));
+    cJSON_AddStringToObject(result, HETRUN_RF_DTYPE, hetrun_dtype_name(d.dtype));
+    cJSON_AddNumberToObject(result, HETRUN_RF_M, (double)d.m);
+    cJSON_AddNumberToObject(result, HETRUN_RF_N, (double)d.n);
+    cJSON_AddNumberToObject(result, HETRUN_RF_K, (double)d.k);
+    cJSON_AddNumberToObject(result, HETRUN_RF_FLOPS_PER_ITERATION, flops);
     cJSON_AddItemToObject(result, "time_ms", hetrun_stats_json(t));
     cJSON_AddNumberToObject(result, "gflops", flops / (t.median * 1e-3) / 1e9);
     cJSON_AddNumberToObject(result, "gflops_max", flops / (t.min * 1e-3) / 1e9);
@@ -202,14 +209,14 @@ static int gemm_run(hetrun_session *s, const void *params, cJSON *result) {
         hetrun_rng crng = hetrun_rng_seed(seed ^ 0xc0ffee, (uint64_t)s->rank);
         double err = check_result(&d, host[0], host[1], host[2], host[3], &crng, &tol);
         int ok = err <= tol;
-        cJSON_AddStringToObject(result, "check", ok ? "passed" : "failed");
+        hetrun_result_set_check(result, ok ? HETRUN_CHECK_PASSED : HETRUN_CHECK_FAILED);
         cJSON_AddNumberToObject(result, "max_error", isfinite(err) ? err : -1.0);
         cJSON_AddNumberToObject(result, "tolerance", tol);
         cJSON_AddStringToObject(
             result, "check_method",
             "random projection vs double reference, error relative to |A||B||x|");
     } else {
-        cJSON_AddStringToObject(result, "check", "skipped");
+        hetrun_result_set_check(result, HETRUN_CHECK_SKIPPED);
     }
     rc = 0;
 out:

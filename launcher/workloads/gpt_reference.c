@@ -1,4 +1,5 @@
 /* GPT forward/backward against PyTorch's reference tensors (gpt_reference.h). */
+#include "report/fields.h"
 #include "workloads/gpt_reference.h"
 
 #include <math.h>
@@ -155,7 +156,7 @@ int hetrun_gpt_reference_check(hetrun_session *s, const hetrun_gpt_config *spec,
     cJSON_AddStringToObject(result, "precision", hetrun_dtype_name(cfg.compute));
     cJSON_AddNumberToObject(result, "worst_relative_error", worst);
     cJSON_AddStringToObject(result, "worst_tensor", worst_name);
-    cJSON_AddStringToObject(result, "check", worst <= tol ? "passed" : "failed");
+    hetrun_result_set_check(result, worst <= tol ? HETRUN_CHECK_PASSED : HETRUN_CHECK_FAILED);
     if (s->rank == 0)
         fprintf(stderr,
                 "[rank 0] gpt reference: loss %.6f (PyTorch %.6f), worst relative error %.3g "

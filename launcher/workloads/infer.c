@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "report/fields.h"
 #include "spec/job.h"
 #include "util/log.h"
 #include "workloads/checkpoint.h"
@@ -232,8 +233,9 @@ static int infer_run(hetrun_session *s, const void *params, cJSON *result) {
             ok = acc >= p->min_accuracy;
         }
     }
-    cJSON_AddStringToObject(result, "check",
-                            ok ? (p->min_accuracy > 0 ? "passed" : "skipped") : "failed");
+    hetrun_result_set_check(result, !ok                   ? HETRUN_CHECK_FAILED
+                                    : p->min_accuracy > 0 ? HETRUN_CHECK_PASSED
+                                                          : HETRUN_CHECK_SKIPPED);
     rc = 0;
 out:
     hetrun_mlp_destroy(s, &m);

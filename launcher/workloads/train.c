@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "exec/collective.h"
+#include "report/fields.h"
 #include "spec/job.h"
 #include "util/log.h"
 #include "workloads/checkpoint.h"
@@ -607,10 +608,9 @@ static int train_run(hetrun_session *s, const void *params, cJSON *result) {
     cJSON_AddNumberToObject(result, "checkpoints_written", ckpts);
     int ok = equal == 1 && (p->min_accuracy <= 0.0 || (!isnan(acc) && acc >= p->min_accuracy));
     if (p->min_accuracy > 0.0) cJSON_AddNumberToObject(result, "min_accuracy", p->min_accuracy);
-    cJSON_AddStringToObject(result, "check",
-                            interrupted && equal == 1 ? "skipped"
-                            : ok                      ? "passed"
-                                                      : "failed");
+    hetrun_result_set_check(result, interrupted && equal == 1 ? HETRUN_CHECK_SKIPPED
+                                    : ok                      ? HETRUN_CHECK_PASSED
+                                                              : HETRUN_CHECK_FAILED);
     rc = 0;
 out:
     hetrun_mlp_destroy(s, &m);

@@ -7,6 +7,7 @@
  * on the rank count, and resuming at step t sees exactly what an uninterrupted run sees.
  * Each rank accumulates its slice in micro-batches; during the last micro-batch's backward
  * each transformer block's gradient bucket is allreduced as soon as it completes. */
+#include "report/fields.h"
 #include "workloads/train_gpt.h"
 
 #include <math.h>
@@ -691,10 +692,9 @@ int hetrun_train_gpt_run(hetrun_session *s, const hetrun_gpt_params *gp,
     cJSON_AddNumberToObject(result, "checkpoints_written", ckpts);
     ok = equal == 1 && (gp->max_val_loss <= 0.0 || val <= gp->max_val_loss);
     if (gp->max_val_loss > 0.0) cJSON_AddNumberToObject(result, "max_val_loss", gp->max_val_loss);
-    cJSON_AddStringToObject(result, "check",
-                            interrupted && equal == 1 ? "skipped"
-                            : ok                      ? "passed"
-                                                      : "failed");
+    hetrun_result_set_check(result, interrupted && equal == 1 ? HETRUN_CHECK_SKIPPED
+                                    : ok                      ? HETRUN_CHECK_PASSED
+                                                              : HETRUN_CHECK_FAILED);
     rc = 0;
 out:
     if (csv) fclose(csv);

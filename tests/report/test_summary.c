@@ -10,6 +10,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "report/fields.h"
 #include "report/report.h"
 #include "workloads/bench.h"
 
@@ -45,11 +46,19 @@ static cJSON *rank_record(int r, double t_ms, double g, double coll_us, double e
     cJSON *dev = cJSON_AddObjectToObject(rk, "device");
     cJSON_AddStringToObject(dev, "name", "Test CPU");
     cJSON_AddStringToObject(dev, "kind", "cpu");
+    cJSON_AddNumberToObject(cJSON_AddObjectToObject(dev, "peak_flops"), "fp32", 1e12);
+    cJSON_AddItemToObject(rk, "cpus", cJSON_CreateIntArray((const int[]){2 * r, 2 * r + 1}, 2));
     cJSON *results = cJSON_AddArrayToObject(rk, "results");
     cJSON *op = cJSON_CreateObject();
     cJSON_AddStringToObject(op, "workload", "bench");
     cJSON_AddStringToObject(op, "label", "bench[op=gemm,size=64]");
     cJSON_AddStringToObject(op, "op", "gemm");
+    cJSON_AddStringToObject(op, "dtype", "fp32");
+    cJSON_AddNumberToObject(op, "m", 64);
+    cJSON_AddNumberToObject(op, "n", 64);
+    cJSON_AddNumberToObject(op, "k", 64);
+    /* The workload's own figure (another peak): the summary recomputes it against one. */
+    cJSON_AddNumberToObject(op, "percent_of_peak", 1.0);
     cJSON_AddNumberToObject(op, "gflops", g);
     cJSON_AddNumberToObject(op, "gbps", g / 10);
     cJSON *tm = cJSON_AddObjectToObject(op, "time_ms");
@@ -78,6 +87,19 @@ static cJSON *rank_record(int r, double t_ms, double g, double coll_us, double e
     }
     cJSON_AddStringToObject(co, "check", r == 3 ? "failed" : "passed");
     cJSON_AddItemToArray(results, co);
+    /* A training point: loss of the last epoch, final accuracy. */
+    cJSON *tr = cJSON_CreateObject();
+    cJSON_AddStringToObject(tr, "workload", "train");
+    cJSON_AddStringToObject(tr, "label", "train[optimizer=adamw]");
+    cJSON *epochs = cJSON_AddArrayToObject(tr, "epochs");
+    for (int e = 0; e < 2; e++) {
+        cJSON *ep = cJSON_CreateObject();
+        cJSON_AddNumberToObject(ep, "loss", e ? 0.25 + 0.01 * r : 2.0);
+        cJSON_AddItemToArray(epochs, ep);
+    }
+    cJSON_AddNumberToObject(tr, "final_test_accuracy", 0.9);
+    hetrun_result_set_check(tr, HETRUN_CHECK_SKIPPED);
+    cJSON_AddItemToArray(results, tr);
     hetrun_usage u;
     memset(&u, 0, sizeof u);
     u.wall_s = 10.0 + r;
@@ -86,8 +108,7 @@ static cJSON *rank_record(int r, double t_ms, double g, double coll_us, double e
     u.bytes = 1e6;
     u.ops = 7;
     u.mem_peak = (uint64_t)(1000 * (r + 1));
-    cJSON *usage = hetrun_report_usage_json(&u);
-    if (energy >= 0) cJSON_ReplaceItemInObject(usage, "energy_joules", cJSON_CreateNumber(energy));
+    cJSON *usage = hetrun_report_usage_json(&u, NULL, -1.0, energy, 1);
     cJSON_AddItemToObject(rk, "usage", usage);
     cJSON_AddStringToObject(rk, "status", "ok");
     return rk;
@@ -122,7 +143,8 @@ int main(void) {
     const cJSON *s = cJSON_GetObjectItem(rep, "summary");
     CHECK(num(s, "ranks") == 4, "summary.ranks");
     CHECK(num(s, "straggler_threshold") == 0.10, "default threshold 0.10");
-    CHECK(num(s, "checks.passed") == 7 && num(s, "checks.failed") == 1,
+    CHECK(num(s, "checks.passed") == 7 && num(s, "checks.failed") == 1 &&
+              num(s, "checks.skipped") == 4,
           "checks %g passed %g failed", num(s, "checks.passed"), num(s, "checks.failed"));
     /* Usage totals and spreads. */
     CHECK(num(s, "usage.wall_seconds") == 10 + 11 + 12 + 13, "wall total %g",
@@ -153,7 +175,7 @@ int main(void) {
     /* Collective: the 1 MiB row's host time is the max over ranks (3000 us). */
     const cJSON *c = cJSON_GetArrayItem(cJSON_GetObjectItem(s, "collectives"), 0);
     CHECK(c != NULL, "collective summary missing");
-    CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(s, "workloads")) == 1,
+    CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(s, "workloads")) == 2,
           "collectives must not appear among op points");
     double t = num(c, "rows.1.host.time_us"), bus = num(c, "rows.1.host.busbw_gbps");
     CHECK(t == 3000, "1 MiB time %g, want the max 3000", t);
@@ -163,6 +185,40 @@ int main(void) {
     const cJSON *row1 = cJSON_GetArrayItem(cJSON_GetObjectItem(c, "rows"), 1);
     const cJSON *cs = cJSON_GetObjectItem(cJSON_GetObjectItem(row1, "host"), "stragglers");
     CHECK(cJSON_GetArraySize(cs) == 1 && num(cs, "0") == 3, "collective straggler should be [3]");
+
+    /* One peak per device and dtype: the declared one; %peak against it. */
+    const cJSON *pk = cJSON_GetArrayItem(cJSON_GetObjectItem(s, "peaks"), 0);
+    CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(s, "peaks")) == 1 &&
+              num(pk, "peak_flops") == 1e12 &&
+              !strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(pk, "source")), "declared"),
+          "peaks should hold the declared fp32 peak once");
+    CHECK(fabs(num(p, "percent_of_peak.per_rank.0") - 100.0 * 10e9 / 1e12) < 1e-9,
+          "percent of peak of rank 0: %g", num(p, "percent_of_peak.per_rank.0"));
+    CHECK(!strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(p, "title")), "gemm fp32 64^3"),
+          "point title names the op: %s", cJSON_GetStringValue(cJSON_GetObjectItem(p, "title")));
+    /* The training point's own figures. */
+    const cJSON *tp = cJSON_GetArrayItem(cJSON_GetObjectItem(s, "workloads"), 1);
+    CHECK(fabs(num(tp, "metrics.loss.median") - 0.265) < 1e-12, "last-epoch loss median %g",
+          num(tp, "metrics.loss.median"));
+    CHECK(num(tp, "metrics.accuracy.min") == 0.9, "accuracy");
+    /* The table: op titles, slowest ranks as r3, workload figures. */
+    char *tbl = NULL;
+    size_t tlen = 0;
+    FILE *mf = open_memstream(&tbl, &tlen);
+    hetrun_report_print_table(rep, mf);
+    fclose(mf);
+    CHECK(tbl && strstr(tbl, "slowest rank(s)") && strstr(tbl, " r3 "), "slowest rank as r3");
+    CHECK(tbl && strstr(tbl, "gemm fp32 64^3"), "table names the op");
+    CHECK(tbl && strstr(tbl, "loss 0.265 acc 0.9"), "table shows loss and accuracy:\n%s", tbl);
+    free(tbl);
+    /* Usage record: the two ranks of each host share its one CPU device. */
+    cJSON *acc = hetrun_report_accounting(rep);
+    const cJSON *a0 = cJSON_GetArrayItem(cJSON_GetObjectItem(acc, "ranks"), 0);
+    CHECK(num(a0, "device_share") == 0.5 && num(a0, "device_seconds") == 5.0,
+          "device share %g seconds %g", num(a0, "device_share"), num(a0, "device_seconds"));
+    CHECK(num(a0, "cpu_core_seconds") == 20.0, "cpu core seconds %g", num(a0, "cpu_core_seconds"));
+    CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(acc, "hosts")) == 2, "two hosts");
+    cJSON_Delete(acc);
 
     /* CSV tables beside the report, quoting included. */
     char dir[] = "/tmp/hetrun-summary-XXXXXX", path[256], other[300], err[512];
@@ -185,6 +241,7 @@ int main(void) {
     for (char *q = text; q && *q; q++)
         lines += *q == '\n';
     CHECK(lines == 5, "usage CSV: %d lines, want 5", lines);
+    CHECK(text && strncmp(text, "job,job_id,step_id,user,", 24) == 0, "usage CSV header");
     cJSON_Delete(rep);
 
     /* Energy summed when every rank has it; threshold from the environment. */
@@ -197,6 +254,38 @@ int main(void) {
     CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(p, "stragglers")) == 0,
           "no straggler at a 50%% threshold");
     cJSON_Delete(rep);
+
+    /* A measured peak where the backend declares none; the best probe wins. */
+    rep = cJSON_CreateObject();
+    cJSON *ranks = cJSON_AddArrayToObject(rep, "ranks");
+    for (int r = 0; r < 2; r++) {
+        cJSON *rk = rank_record(r, 10, 10, 20, -1);
+        cJSON_DeleteItemFromObject(cJSON_GetObjectItem(rk, "device"), "peak_flops");
+        cJSON *op = cJSON_GetArrayItem(cJSON_GetObjectItem(rk, "results"), 0);
+        cJSON_AddNumberToObject(op, "peak_flops", r ? 4e10 : 5e10);
+        cJSON_AddStringToObject(op, "peak_source", r ? "probe" : "probe-cache");
+        cJSON_AddItemToArray(ranks, rk);
+    }
+    hetrun_report_summarize(rep);
+    pk = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(rep, "summary"), "peaks"), 0);
+    CHECK(num(pk, "peak_flops") == 5e10 &&
+              !strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(pk, "source")), "measured"),
+          "measured peak %g", num(pk, "peak_flops"));
+    p = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(rep, "summary"), "workloads"),
+                           0);
+    CHECK(num(p, "percent_of_peak.per_rank.1") == 20.0, "both ranks against the one peak: %g",
+          num(p, "percent_of_peak.per_rank.1"));
+    cJSON_Delete(rep);
+
+    /* Check words round-trip; an unknown word is no check. */
+    cJSON *res = cJSON_CreateObject();
+    hetrun_result_set_check(res, HETRUN_CHECK_PASSED);
+    hetrun_result_set_check(res, HETRUN_CHECK_FAILED);
+    CHECK(hetrun_result_check(res) == HETRUN_CHECK_FAILED && cJSON_GetArraySize(res) == 1,
+          "set_check replaces");
+    cJSON_ReplaceItemInObject(res, "check", cJSON_CreateString("done"));
+    CHECK(hetrun_result_check(res) == HETRUN_CHECK_NONE, "unknown word");
+    cJSON_Delete(res);
 
     /* busbw conventions (nccl-tests). */
     CHECK(hetrun_bench_busbw_factor(HETRUN_BENCH_ALLREDUCE, 8) == 2.0 * 7 / 8, "allreduce factor");

@@ -92,9 +92,9 @@ PYEOF
 # Refusals: exit 3, a message naming the file and the cause, nothing on stdout.
 echo '{"not": "a report"}' > junk.json
 head -c 200 a.json > truncated.json
-"$PY" -c "import json; r=json.load(open('a.json')); r['schema_version']='2.0'; json.dump(r, open('v2.json','w'))"
+"$PY" -c "import json; r=json.load(open('a.json')); r['schema_version']='3.0'; json.dump(r, open('v3.json','w'))"
 "$PY" -c "import json; r=json.load(open('a.json')); del r['ranks'][1]['usage']; json.dump(r, open('nousage.json','w'))"
-for bad in junk.json truncated.json v2.json nousage.json missing.json; do
+for bad in junk.json truncated.json v3.json nousage.json missing.json; do
     "$hetrun" usage a.json "$bad" > bad.out 2> bad.err
     rc=$?
     [ $rc -eq 3 ] || { echo "FAIL: usage with $bad exited $rc, expected 3"; fail=1; }
