@@ -71,7 +71,7 @@ static int run_rank(const hetrun_job *job, const char *backend_name, const hetru
     } else if (hetrun_session_open(&s, &module, device) == 0) {
         rc = 0;
     }
-    hetrun_report_rank_device(rank_obj, name, module.ops ? module.ops->version : NULL, &s.info);
+    hetrun_report_rank_start(rank_obj, name, module.ops ? module.ops->version : NULL, &s, &clock);
     for (size_t i = 0; rc == 0 && i < job->workload_count; i++) {
         const hetrun_job_workload *w = &job->workloads[i];
         cJSON *res = hetrun_report_point_new(rank_obj, w);

@@ -29,9 +29,10 @@ cJSON *hetrun_report_job_json(const hetrun_job *job);
 cJSON *hetrun_report_rank_new(int rank, const hetrun_placement *pl);
 
 /** Records the backend and device a rank runs on (device facts as topo/device_json.c
- *  writes them everywhere). `version` may be NULL. */
-void hetrun_report_rank_device(cJSON *rank_obj, const char *backend, const char *version,
-                               const hetrun_device_info *info);
+ *  writes them everywhere; `version` may be NULL) and registers the rank's live usage
+ *  (report/live_usage.h) so a report written before the rank finishes has it. */
+void hetrun_report_rank_start(cJSON *rank_obj, const char *backend, const char *version,
+                              const hetrun_session *s, const hetrun_usage_clock *c);
 
 /** Appends a result for workload point `w` to the rank's results (workload, label, index,
  *  point, sweep) and returns it for the workload to fill. */
@@ -40,7 +41,8 @@ cJSON *hetrun_report_point_new(cJSON *rank_obj, const hetrun_job_workload *w);
 /** Marks a point that did not finish: check "error" and the error text. */
 void hetrun_report_point_error(cJSON *res, const char *error);
 
-/** Closes a rank record: usage up to now (with the session's device telemetry), status
+/** Closes a rank record (and ends its live registration): usage up to now (with the session's
+ * device telemetry), status
  *  ("ok" when `rc` is 0) and error. `s` may be a session that never opened. */
 void hetrun_report_rank_close(cJSON *rank_obj, hetrun_session *s, const hetrun_usage_clock *c,
                               int rc);

@@ -24,9 +24,26 @@ done
 grep -q "# allreduce fp32, 2 ranks" known.out || { echo "FAIL: no collective table printed"; fail=1; }
 grep -q "# broadcast int32, 2 ranks" known.out || { echo "FAIL: no broadcast table printed"; fail=1; }
 
-# 2. The gemm example (other workload type) on 2 ranks.
-mpirun -np 2 "$hetrun" run -q --report "$tmp/gemm.json" "$src/examples/gemm.yaml" > gemm.out 2>&1 \
-    || { cat gemm.out; echo "FAIL: gemm example failed"; fail=1; }
+# 2. The gemm example (other workload type) on 2 ranks, the summary as JSON on stdout.
+mpirun -np 2 "$hetrun" run --format json --report "$tmp/gemm.json" "$src/examples/gemm.yaml" \
+    > gemm.out 2> gemm.err || { cat gemm.out gemm.err; echo "FAIL: gemm example failed"; fail=1; }
+"$PY" - gemm.out "$tmp/gemm.json" <<'PYEOF' || fail=1
+import json, sys
+out, rep = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+fails = 0
+if out.get("summary") != rep["summary"] or out.get("status") != rep["status"]:
+    print("FAIL: --format json: the summary on stdout differs from the report's"); fails += 1
+if out.get("report") != sys.argv[2]:
+    print("FAIL: --format json does not name the report", out.get("report")); fails += 1
+for p in rep["summary"]["workloads"]:
+    if not p["title"].startswith("gemm "):
+        print("FAIL: gemm point title does not name the op:", p["title"]); fails += 1
+for rk in rep["ranks"]:
+    for r in rk["results"]:
+        if not all(isinstance(r.get(k), (int, float)) for k in "mnk") or not r.get("dtype"):
+            print("FAIL: gemm result without m/n/k/dtype"); fails += 1
+sys.exit(1 if fails else 0)
+PYEOF
 
 # 3. A run-time failure: a device allocation far beyond memory -> status failed, rank error.
 cat > huge.yaml <<'YAML'
@@ -55,6 +72,24 @@ rc=$?
 
 "$PY" "$here/validate_report.py" "$src/docs/report.schema.json" known.json gemm.json huge.json \
     slow.json || fail=1
+# The usage record inside each report against its own schema.
+"$PY" - "$src/docs/usage.schema.json" known.json gemm.json huge.json <<'PYEOF' || fail=1
+import json, sys, jsonschema
+v = jsonschema.Draft202012Validator(json.load(open(sys.argv[1])))
+fails = 0
+for path in sys.argv[2:]:
+    rec = json.load(open(path)).get("accounting")
+    errs = list(v.iter_errors(rec)) if rec is not None else ["no accounting record"]
+    for e in errs[:5]:
+        print("FAIL %s accounting: %s" % (path, getattr(e, "message", e))); fails += 1
+    if rec is not None and len(rec["ranks"]) != len(json.load(open(path))["ranks"]):
+        print("FAIL %s: one usage entry per rank" % path); fails += 1
+bad = json.loads(json.dumps(json.load(open(sys.argv[2]))["accounting"]))
+del bad["ranks"][0]["device_seconds"]
+if v.is_valid(bad):
+    print("FAIL: usage schema accepts a rank without device_seconds"); fails += 1
+sys.exit(1 if fails else 0)
+PYEOF
 # The schema must be able to fail: a complete-looking report without ranks is refused.
 "$PY" - "$src/docs/report.schema.json" known.json <<'PYEOF' || fail=1
 import json, sys, jsonschema

@@ -11,6 +11,7 @@
 #include <cjson/cJSON.h>
 
 #include "report/fields.h"
+#include "report/live_usage.h"
 #include "report/report.h"
 #include "workloads/bench.h"
 
@@ -286,6 +287,65 @@ int main(void) {
     cJSON_ReplaceItemInObject(res, "check", cJSON_CreateString("done"));
     CHECK(hetrun_result_check(res) == HETRUN_CHECK_NONE, "unknown word");
     cJSON_Delete(res);
+
+    /* Usage so far, for the failure path: counters as they stand, final false. */
+    hetrun_usage lu;
+    memset(&lu, 0, sizeof lu);
+    hetrun_usage_clock clk = hetrun_usage_clock_start();
+    cJSON *live = cJSON_CreateObject();
+    cJSON_AddNumberToObject(live, "rank", 5);
+    cJSON_AddStringToObject(live, "host", "node-z");
+    char buf[4096];
+    CHECK(hetrun_usage_live_render("x", buf, sizeof buf) == -1, "nothing registered yet");
+    hetrun_usage_live_set(live, &lu, &clk);
+    lu.flops = 123.0; /* counted after registration: the render must see it */
+    lu.ops = 3;
+    CHECK(hetrun_usage_live_render("killed by signal 15", buf, sizeof buf) > 0, "render");
+    cJSON *lr = cJSON_Parse(buf);
+    CHECK(
+        lr && num(lr, "rank") == 5 && num(lr, "usage.flops") == 123.0 &&
+            num(lr, "usage.ops") == 3 &&
+            cJSON_IsFalse(cJSON_GetObjectItem(cJSON_GetObjectItem(lr, "usage"), "final")) &&
+            !strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(lr, "error")), "killed by signal 15"),
+        "live record: %s", buf);
+    cJSON_Delete(lr);
+    CHECK(hetrun_usage_live_render(NULL, buf, 16) == -1 && buf[0] == '\0',
+          "a buffer too small gives -1 and an empty text");
+    hetrun_usage_live_clear();
+    CHECK(hetrun_usage_live_rank(NULL) == NULL, "cleared");
+    cJSON_Delete(live);
+
+    /* Job identity: the scheduler's account wins over the spec's. */
+    unsetenv("PBS_JOBID");
+    unsetenv("OMPI_MCA_orte_ess_jobid");
+    unsetenv("PMIX_NAMESPACE");
+    setenv("SLURM_JOB_ID", "4242", 1);
+    setenv("SLURM_STEP_ID", "7", 1);
+    setenv("SLURM_JOB_ACCOUNT", "chem", 1);
+    setenv("SLURM_JOB_USER", "alice", 1);
+    cJSON *jo = cJSON_CreateObject();
+    hetrun_report_job_identity(jo, "from-spec");
+    CHECK(!strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(jo, "scheduler")), "slurm") &&
+              !strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(jo, "job_id")), "4242") &&
+              !strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(jo, "step_id")), "7") &&
+              !strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(jo, "user")), "alice") &&
+              !strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(jo, "account")), "chem") &&
+              !strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(jo, "account_source")), "scheduler"),
+          "slurm identity");
+    cJSON_Delete(jo);
+    unsetenv("SLURM_JOB_ID");
+    unsetenv("SLURM_STEP_ID");
+    unsetenv("SLURM_JOB_ACCOUNT");
+    unsetenv("SLURM_JOB_USER");
+    jo = cJSON_CreateObject();
+    hetrun_report_job_identity(jo, "from-spec");
+    CHECK(!strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(jo, "scheduler")), "none") &&
+              cJSON_IsNull(cJSON_GetObjectItem(jo, "job_id")) &&
+              !strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(jo, "account")), "from-spec") &&
+              !strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(jo, "account_source")), "spec") &&
+              cJSON_IsString(cJSON_GetObjectItem(jo, "user")),
+          "no scheduler: the spec's account");
+    cJSON_Delete(jo);
 
     /* busbw conventions (nccl-tests). */
     CHECK(hetrun_bench_busbw_factor(HETRUN_BENCH_ALLREDUCE, 8) == 2.0 * 7 / 8, "allreduce factor");

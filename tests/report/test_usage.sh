@@ -16,7 +16,7 @@ fail=0
 
 cat > a.yaml <<'YAML'
 version: 1
-job: {name: usage-a}
+job: {name: usage-a, account: proj-a}
 backend: cpu
 workloads:
   - bench: {op: [gemm, layernorm], size: 96, cols: 64, warmup: 1, iterations: 2, peak: none}
@@ -83,6 +83,66 @@ if not fails:
     print("ok   usage totals equal the sums of %d records" % sum(len(r["ranks"]) for r in reports))
 sys.exit(1 if fails else 0)
 PYEOF
+
+# --by job,user,account,day: the groups add up to the same totals; the spec's account shows.
+"$hetrun" usage -f json --by job,user,account,day a.json b.json c.json > by.json 2> /dev/null \
+    || { echo "FAIL: usage --by"; fail=1; }
+"$PY" - u.json by.json <<'PYEOF' || fail=1
+import json, sys
+u, b = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+fails = 0
+if b["by"] != ["job", "user", "account", "day"]:
+    print("FAIL: by", b["by"]); fails += 1
+for t0, t1 in zip(u["totals"], b["totals"]):
+    for f in ("wall_seconds", "device_seconds", "flops"):
+        if abs(t0[f] - t1[f]) > 1e-9 * max(1.0, abs(t0[f])):
+            print("FAIL: totals.%s differ between groupings" % f); fails += 1
+jobs = {g["job"] for g in b["groups"]}
+if len(jobs) != 3:
+    print("FAIL: %d job groups for 3 jobs: %s" % (len(jobs), jobs)); fails += 1
+if not any(g["account"] == "proj-a" for g in b["groups"]):
+    print("FAIL: the spec's account is not a group"); fails += 1
+if any(len(g["day"]) != 10 for g in b["groups"]):
+    print("FAIL: day is not a date"); fails += 1
+# A device's time is billed once: ranks of one job on this host share its CPU device
+# (jobs a and b: 2 ranks, half each; job c: 1 rank, all of it).
+for g in b["groups"]:
+    if abs(g["device_seconds"] - g["wall_seconds"] / g["records"]) > 1e-9 * g["wall_seconds"]:
+        print("FAIL: job %s: device_seconds %r for wall %r over %d ranks"
+              % (g["job"], g["device_seconds"], g["wall_seconds"], g["records"])); fails += 1
+sys.exit(1 if fails else 0)
+PYEOF
+"$hetrun" usage --by nope a.json > /dev/null 2>&1
+[ $? -eq 2 ] || { echo "FAIL: usage --by nope should exit 2"; fail=1; }
+
+# --parsable: a header, then one line per rank with as many fields; -o picks the fields.
+"$hetrun" usage --parsable a.json b.json c.json > p.txt 2> /dev/null || { echo "FAIL: --parsable"; fail=1; }
+"$hetrun" usage -p -o job,rank,account,flops,device_seconds a.json b.json > o.txt 2> /dev/null \
+    || { echo "FAIL: -o"; fail=1; }
+"$PY" - p.txt o.txt a.json b.json c.json <<'PYEOF' || fail=1
+import json, sys
+p = open(sys.argv[1]).read().splitlines()
+o = open(sys.argv[2]).read().splitlines()
+reps = [json.load(open(x)) for x in sys.argv[3:]]
+fails = 0
+head = p[0].split("|")
+if head[:4] != ["job", "job_id", "step_id", "user"] or "wall_seconds" not in head:
+    print("FAIL: parsable header", head); fails += 1
+nranks = sum(len(r["ranks"]) for r in reps)
+if len(p) != 1 + nranks or any(len(l.split("|")) != len(head) for l in p[1:]):
+    print("FAIL: %d parsable lines for %d ranks, or ragged fields" % (len(p) - 1, nranks)); fails += 1
+if o[0] != "job|rank|account|flops|device_seconds" or len(o) != 1 + 4:
+    print("FAIL: -o output", o[:2], len(o)); fails += 1
+want = [rk["usage"]["flops"] for r in reps[:2] for rk in r["ranks"]]
+got = [float(l.split("|")[3]) for l in o[1:]]
+if got != want:
+    print("FAIL: -o flops", got, "want", want); fails += 1
+if o[1].split("|")[2] != "proj-a":
+    print("FAIL: account column", o[1]); fails += 1
+sys.exit(1 if fails else 0)
+PYEOF
+"$hetrun" usage -o nosuchfield a.json > /dev/null 2>&1
+[ $? -eq 2 ] || { echo "FAIL: usage -o nosuchfield should exit 2"; fail=1; }
 
 # --exclude-failed leaves the failed report out.
 "$hetrun" usage -f json -x a.json c.json > x.json 2> /dev/null || { echo "FAIL: usage -x"; fail=1; }

@@ -1,0 +1,43 @@
+/**
+ * @file launcher/report/live_usage.h
+ * @brief This rank's usage so far, for reports written before the rank finishes: the
+ *        failure path (signal, timeout, peer loss, abort) and periodic rewrites. The run
+ *        registers the rank once; any thread may then render its record.
+ *
+ * The counters are read while the rank's thread updates them: a figure may lag by the op
+ * in flight, never more (each is one aligned word, written by that thread only).
+ */
+#ifndef HETRUN_REPORT_LIVE_USAGE_H
+#define HETRUN_REPORT_LIVE_USAGE_H
+
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+#include "report/report.h"
+
+/** Registers this rank: `rank_obj` (rank, host, node, cpus; backend and device once
+ *  known) and the live counters `u` with the clock the rank started on. The pointers must
+ *  stay valid until hetrun_usage_live_clear. */
+void hetrun_usage_live_set(const cJSON *rank_obj, const hetrun_usage *u,
+                           const hetrun_usage_clock *c);
+
+/** Forgets the rank (before its record and counters go away). */
+void hetrun_usage_live_clear(void);
+
+/**
+ * This rank's record up to now, as one element of a report's ranks[]: rank, host, node,
+ * cpus, backend, device, status "failed", `error` (the cause, may be NULL), usage with
+ * final false. NULL when no rank is registered or out of memory. Not async-signal-safe:
+ * render ahead (hetrun_usage_live_render) for a signal handler.
+ */
+cJSON *hetrun_usage_live_rank(const char *error);
+
+/**
+ * The same record as JSON text in `buf` (no trailing newline). Returns the length, or -1
+ * when nothing is registered or the text does not fit (buf then holds ""). Call it from a
+ * normal thread (a heartbeat or timer) and keep the text for a handler to write.
+ */
+int hetrun_usage_live_render(const char *error, char *buf, size_t len);
+
+#endif
