@@ -47,7 +47,8 @@ static int write_results(const char *path, const cJSON *report, char *err, size_
                                        "time_ms_min",
                                        "time_ms_median",
                                        "time_ms_max",
-                                       "check"};
+                                       "check",
+                                       "title"};
     enum { NC = sizeof cols / sizeof cols[0] };
     hetrun_csv b = hetrun_csv_begin(cols, NC);
     const cJSON *rank, *res;
@@ -77,6 +78,9 @@ static int write_results(const char *path, const cJSON *report, char *err, size_
             for (int i = 9; i <= 20; i++)
                 row[i] = v[i];
             row[21] = hetrun_rj_str(res, HETRUN_RF_CHECK, "");
+            char title[160];
+            hetrun_report_point_title(res, title, sizeof title);
+            row[22] = title;
             hetrun_csv_row(&b, row, NC);
         }
     }

@@ -229,6 +229,8 @@ int main(void) {
     char *text = slurp(path);
     CHECK(text && strncmp(text, "rank,host,backend", 17) == 0, "results CSV header");
     CHECK(text && strstr(text, "\"bench[op=gemm,size=64]\"") != NULL, "label with a comma quoted");
+    CHECK(text && strstr(text, ",64,64,64,") && strstr(text, ",passed,gemm fp32 64^3\n"),
+          "results CSV: m, n, k and the title");
     snprintf(other, sizeof other, "%s/r.collectives.csv", dir);
     text = slurp(other);
     CHECK(text && strstr(text, "\"allreduce, \"\"quoted\"\"\"") != NULL, "quotes doubled");
