@@ -164,7 +164,7 @@ int hetrun_report_wants(const hetrun_job *job, const char *fmt) {
 }
 
 /* The summary on stdout as one JSON document (`hetrun run --format json`). */
-static void print_summary_json(const cJSON *report, const char *path, int wrote) {
+static void print_summary_json(const cJSON *report, const char *path, int no_json_file) {
     cJSON *o = cJSON_CreateObject();
     static const char *const keys[] = {
         "schema_version", "status",      "reason",       "job",    "backend",
@@ -173,7 +173,8 @@ static void print_summary_json(const cJSON *report, const char *path, int wrote)
         const cJSON *v = cJSON_GetObjectItem(report, keys[i]);
         if (v) cJSON_AddItemToObject(o, keys[i], cJSON_Duplicate(v, 1));
     }
-    cJSON_AddItemToObject(o, "report", wrote == 0 ? cJSON_CreateString(path) : cJSON_CreateNull());
+    cJSON_AddItemToObject(o, "report",
+                          !no_json_file ? cJSON_CreateString(path) : cJSON_CreateNull());
     char *text = cJSON_Print(o);
     if (text) printf("%s\n", text);
     free(text);
@@ -235,7 +236,7 @@ int hetrun_report_finish(const hetrun_report_run *run, cJSON *job_obj, cJSON *mi
     }
     free(text);
     if (run->json_stdout)
-        print_summary_json(report, run->path, wrote);
+        print_summary_json(report, run->path, wrote != 0 || !hetrun_report_wants(job, "json"));
     else if (!run->quiet)
         hetrun_report_print_table(report, stdout);
     if (wrote != 0) {

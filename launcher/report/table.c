@@ -40,9 +40,9 @@ static void print_points(const cJSON *report, FILE *out) {
     const cJSON *points = cJSON_GetObjectItem(summary, "workloads");
     const cJSON *ranks = cJSON_GetObjectItem(report, "ranks");
     if (!cJSON_GetArraySize(points)) return;
-    fprintf(out, "%-36s %10s %10s %10s %9s %7s %10s %-8s %-15s %s\n",
-            "workload point (median over ranks)", "GFLOP/s", "min", "max", "GB/s", "%peak",
-            "ms(med)", "check", "slowest rank(s)", "workload figures");
+    fprintf(out, "%-36s %10s %10s %10s %9s %7s %10s %-8s %-15s %s\n", "workload point (over ranks)",
+            "GFLOP/s", "min", "max", "GB/s", "%peak", "ms(med)", "check", "slowest rank(s)",
+            "workload figures");
     const cJSON *p;
     cJSON_ArrayForEach(p, points) {
         const cJSON *g = cJSON_GetObjectItem(p, HETRUN_RF_GFLOPS),
