@@ -20,6 +20,7 @@ static const command commands[] = {
     {"plan", hetrun_cmd_plan, "print the rank -> device -> cpus plan for a job, without running"},
     {"usage", hetrun_cmd_usage, "sum compute usage records over reports, for accounting"},
     {"tokenize", hetrun_cmd_tokenize, "pre-tokenise UTF-8 text into a token file (train gpt)"},
+    {"conform", hetrun_cmd_conform, "certify a backend module: ops, ABI contract, all devices"},
 };
 
 static void print_help(FILE *out) {

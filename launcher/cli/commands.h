@@ -15,5 +15,6 @@ int hetrun_cmd_topo(int argc, char **argv);     /**< node devices and locality (
 int hetrun_cmd_plan(int argc, char **argv);     /**< placement plan, no run (cmd_plan.c) */
 int hetrun_cmd_usage(int argc, char **argv);    /**< sum usage over reports (cmd_usage.c) */
 int hetrun_cmd_tokenize(int argc, char **argv); /**< text to a token file (cmd_tokenize.c) */
+int hetrun_cmd_conform(int argc, char **argv);  /**< backend certificate (conform/) */
 
 #endif

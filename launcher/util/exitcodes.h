@@ -13,6 +13,10 @@ enum {
     HETRUN_EXIT_INVALID_SPEC = 3, /**< the job spec is invalid; nothing ran */
     HETRUN_EXIT_BACKEND = 4,      /**< backend/config: no usable backend or device, module
                                        refused, unsupported op, bad topology */
+    HETRUN_EXIT_NOTHING = 5,      /**< `conform`: the filters select nothing this module
+                                       supports; nothing was tested */
+    HETRUN_EXIT_SKIPPED = 77,     /**< `conform`: the backend is unavailable here (no driver,
+                                       no device); ctest's skip code */
     HETRUN_EXIT_TIMEOUT = 124,    /**< limits.timeout_s expired */
     HETRUN_EXIT_SIGNAL_BASE = 128 /**< 128 + signal number when killed by a signal */
 };

@@ -1,5 +1,5 @@
 /* The invalid descriptors of invalid_cases.h, each a valid one with one fault. */
-#include "invalid_cases.h"
+#include "conform/invalid_cases.h"
 
 #include <stddef.h>
 #include <string.h>

@@ -1,8 +1,8 @@
 /* Descriptors every backend must refuse with HETRUN_ERR_INVALID, each with the text its
  * message must contain (besides the op name): the field and its value. Shared by
- * hetrun-conformance (through a backend) and test_op_table (through the catalogue). */
-#ifndef HETRUN_TESTS_INVALID_CASES_H
-#define HETRUN_TESTS_INVALID_CASES_H
+ * `hetrun conform` (through a backend) and test_op_table (through the catalogue). */
+#ifndef HETRUN_CONFORM_INVALID_CASES_H
+#define HETRUN_CONFORM_INVALID_CASES_H
 
 #include "kernels/catalogue.h"
 
