@@ -39,7 +39,7 @@ static void print_checks(const conform_results *res, int dev) {
     }
 }
 
-void conform_print_table(const conform_opts *o, const conform_results *res, bool passed) {
+void conform_print_table(const conform_opts *o, const conform_results *res, const char *verdict) {
     const conform_record *m = module_record(res);
     printf("\ncertificate: backend %s", o->backend);
     if (m)
@@ -72,7 +72,7 @@ void conform_print_table(const conform_opts *o, const conform_results *res, bool
         }
         print_checks(res, d->device);
     }
-    printf("overall: %s\n", passed ? "PASS" : "FAIL");
+    printf("overall: %s\n", verdict);
 }
 
 static cJSON *check_json(const conform_record *r) {
@@ -83,7 +83,8 @@ static cJSON *check_json(const conform_record *r) {
     return c;
 }
 
-static cJSON *certificate_json(const conform_opts *o, const conform_results *res, bool passed) {
+static cJSON *certificate_json(const conform_opts *o, const conform_results *res,
+                               const char *verdict) {
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "generator", "hetrun conform");
     cJSON_AddStringToObject(root, "hetrun_version", HETRUN_VERSION);
@@ -158,7 +159,7 @@ static cJSON *certificate_json(const conform_opts *o, const conform_results *res
         cJSON_AddStringToObject(dj, "status", dev_ok ? "pass" : "fail");
         cJSON_AddItemToArray(devices, dj);
     }
-    cJSON_AddStringToObject(root, "status", passed ? "pass" : "fail");
+    cJSON_AddStringToObject(root, "status", verdict);
     return root;
 }
 
@@ -180,9 +181,9 @@ static bool ours_or_new(const char *path) {
     return ours;
 }
 
-int conform_write_json(const conform_opts *o, const conform_results *res, bool passed,
+int conform_write_json(const conform_opts *o, const conform_results *res, const char *verdict,
                        const char *path) {
-    cJSON *root = certificate_json(o, res, passed);
+    cJSON *root = certificate_json(o, res, verdict);
     char *text = cJSON_Print(root);
     cJSON_Delete(root);
     int rc = 0;

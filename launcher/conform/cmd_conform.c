@@ -191,13 +191,13 @@ int hetrun_cmd_conform(int argc, char **argv) {
         r->status == CONFORM_FAIL ? fail++ : r->status == CONFORM_PASS ? pass++ : 0;
     }
     if (rc != 0) fail++; /* the module crashed or hung while loading */
-    const bool passed = fail == 0 && pass > 0;
+    const char *verdict = fail ? "fail" : pass ? "pass" : "nothing tested";
     if (json) {
-        if (conform_write_json(&o, &res, passed, "-") != 0) fail++;
+        if (conform_write_json(&o, &res, verdict, "-") != 0) fail++;
     } else {
-        conform_print_table(&o, &res, passed);
+        conform_print_table(&o, &res, verdict);
     }
-    if (out_path && conform_write_json(&o, &res, passed, out_path) != 0) {
+    if (out_path && conform_write_json(&o, &res, verdict, out_path) != 0) {
         free(res.items);
         return HETRUN_EXIT_FAILED;
     }

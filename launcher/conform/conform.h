@@ -127,10 +127,11 @@ int conform_group_handles(const conform_opts *o, int device);
 int conform_group_concurrency(const conform_opts *o, int device);
 int conform_group_train(const conform_opts *o, int device);
 
-/** Prints the certificate as a table (stdout) or JSON (to `path`, "-" for stdout).
+/** Prints the certificate as a table (stdout) or JSON (to `path`, "-" for stdout); `verdict`
+ *  is "pass", "fail" or "nothing tested".
  *  Returns 0, or -1 when the file cannot be written (message on stderr). */
-void conform_print_table(const conform_opts *o, const conform_results *res, bool passed);
-int conform_write_json(const conform_opts *o, const conform_results *res, bool passed,
+void conform_print_table(const conform_opts *o, const conform_results *res, const char *verdict);
+int conform_write_json(const conform_opts *o, const conform_results *res, const char *verdict,
                        const char *path);
 
 #endif

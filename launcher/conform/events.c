@@ -6,7 +6,7 @@
 #include "conform/conform.h"
 #include "util/exitcodes.h"
 
-#define GEMM_N 384
+#define GEMM_N 256
 
 int conform_group_events(const conform_opts *opts, int device) {
     conform_dev d;

@@ -11,8 +11,9 @@ static float pattern(size_t i) {
     return (float)(i % 777) + 0.25f;
 }
 
-/* GEMM into C, then A, B, C freed before it is done; D (C's size, likely C's memory) written
- * on a second queue and checked after both queues finish. */
+/* GEMM into C; C freed before it is done and D (C's size: an allocator's next block of
+ * that size is C's) allocated at once; A and B freed, still pending too. D is written on a
+ * second queue and checked after both queues finish. */
 static int pending_round(conform_dev *d, hetrun_queue *q2, int64_t n, char *why, size_t len) {
     const hetrun_backend_ops *o = d->module.ops;
     const uint64_t bytes = (uint64_t)(n * n) * 4;
@@ -31,11 +32,12 @@ static int pending_round(conform_dev *d, hetrun_queue *q2, int64_t n, char *why,
         free(host), free(back);
         return -1;
     }
-    o->mem_free(c), o->mem_free(b), o->mem_free(a); /* the GEMM may still be running */
+    o->mem_free(c); /* the GEMM may still be writing it */
+    bad = o->mem_alloc(d->dev, bytes, &dd) != HETRUN_OK;
+    o->mem_free(b), o->mem_free(a); /* ... and reading these */
     for (size_t i = 0; i < (size_t)(n * n); i++)
         host[i] = pattern(i);
-    bad = o->mem_alloc(d->dev, bytes, &dd) != HETRUN_OK ||
-          o->copy_h2d(q2, (hetrun_tensor){dd, 0}, host, bytes) != HETRUN_OK ||
+    bad = bad || o->copy_h2d(q2, (hetrun_tensor){dd, 0}, host, bytes) != HETRUN_OK ||
           o->queue_sync(q2) != HETRUN_OK || o->queue_sync(d->q) != HETRUN_OK ||
           o->copy_d2h(q2, back, (hetrun_tensor){dd, 0}, bytes) != HETRUN_OK;
     if (bad)
@@ -44,8 +46,8 @@ static int pending_round(conform_dev *d, hetrun_queue *q2, int64_t n, char *why,
     for (size_t i = 0; !bad && i < (size_t)(n * n); i++)
         if (back[i] != pattern(i)) {
             snprintf(why, len,
-                     "buffers freed while a %lldx%lld GEMM was pending: a buffer allocated "
-                     "afterwards changed under the caller (element %zu is %g, expected %g): "
+                     "C freed while a %lldx%lld GEMM into it was pending: a buffer allocated "
+                     "right after changed under the caller (element %zu is %g, expected %g): "
                      "the pending work wrote into released memory",
                      (long long)n, (long long)n, i, (double)back[i], (double)pattern(i));
             bad = 1;
