@@ -17,8 +17,8 @@
  *   fills it; readers never touch bytes past it.
  * - The table is flat, its groups marked by comments, rather than one sub-struct per
  *   group (as PaddlePaddle's CustomDevice has): one size field then covers everything,
- *   and appending to any group is the same single rule. Optional groups are all-NULL or
- *   all-set; the loader checks that.
+ *   and appending to any group is the same single rule. The collectives group is all-NULL
+ *   or all-set (the loader checks that); the telemetry members are optional one by one.
  *
  * ## Ownership rules
  * - The side that allocates frees: buffers, queues, events, devices and workspace
@@ -39,8 +39,45 @@
  *
  * ## Threading
  * `init`/`finalize` are called once per process. Other calls may come from any thread
- * but the launcher serialises calls on one queue. `thread_bind` (optional) is called on
- * each thread before it uses a device, for runtimes with a per-thread current device.
+ * but the launcher serialises calls on one queue. Two queues (of one device) may be driven
+ * by two threads at the same time: the module is thread-safe across queues. `thread_bind`
+ * (optional) is called on each thread before it uses a device, for runtimes with a
+ * per-thread current device.
+ *
+ * ## The contract `hetrun conform` checks (check names in brackets)
+ * - Host memory: `copy_h2d` has taken the data when it returns, also with work still
+ *   pending on the queue: the caller overwrites its buffer at once [copy_h2d_reuse].
+ *   `copy_d2h` returns when the host buffer holds the data, after all work enqueued before
+ *   it on the queue, with no queue_sync [copy_d2h_complete].
+ * - Offsets: an op operand's offset is a multiple of its element size (the launcher sends
+ *   no other); copies take any byte offset and size [copy_byte_offsets]. A range past the
+ *   end of a buffer, or a NULL buffer where one is needed, is ::HETRUN_ERR_INVALID with a
+ *   message, never a crash; so are a zero-byte mem_alloc, a device index out of range and
+ *   the elapsed time of an event never recorded [invalid_handles].
+ * - mem_free: the caller may free a buffer with work still pending on it, on any queue; the
+ *   module waits for that work or defers the release until it is done (cudaFree and
+ *   clReleaseMemObject do this). The host never has to sync first [mem_free_pending].
+ *   Freed memory is given back [mem_free_releases].
+ * - beta 0: an output the op reads only when beta (or p[1]) is non-zero is not read at all
+ *   when it is 0: it may hold NaN or garbage, and the result must not depend on it (compute
+ *   beta C only when beta != 0, never 0 * C) [beta0_no_read].
+ * - Aliasing: operands never share memory except where the op table's `may_alias` says so
+ *   (docs/ops.md): Y on X (bias_add, act_forward, scale), dX on dY (act_backward,
+ *   softmax_backward), Z on X or Y (mul); the module reads each element before writing it
+ *   [inplace]. softmax, xent_forward, xent_backward, layernorm, layernorm_forward and
+ *   layernorm_backward never get aliased operands: each output is memory of its own,
+ *   disjoint from every input and every other output. Fused attention Q, K, V interleave
+ *   disjoint elements of one buffer; that is not aliasing.
+ * - Events: an elapsed time is finite and >= 0, and an event recorded later on a queue is
+ *   never before one recorded earlier. An event may be recorded again: it then stands for
+ *   its latest record [events].
+ * - device_open: the launcher opens an index at most once per process (until device_close).
+ *   A module refuses a second device_open of an open index with ::HETRUN_ERR_INVALID, or
+ *   (handles without state, like the cpu backend's) returns the same handle.
+ * - Optional groups: the collectives are all NULL or all set (the loader refuses a partial
+ *   group). The two telemetry members are each optional on their own: a module sets the
+ *   ones its device can answer, and a set one returns ::HETRUN_ERR_UNSUPPORTED when the
+ *   device cannot tell at run time; a reading covers the whole device or is refused.
  */
 #ifndef HETRUN_BACKEND_H
 #define HETRUN_BACKEND_H
@@ -200,7 +237,8 @@ typedef struct hetrun_backend_ops {
     /** Fill `info` for device `index` (no need to open it). `info->struct_size` is set by
      *  the caller; the module writes at most that many bytes. */
     hetrun_status (*device_info)(int32_t index, hetrun_device_info *info);
-    /** Open device `index` for use; one handle per index per process. */
+    /** Open device `index` for use; one handle per index per process: a second open of an
+     *  open index is ::HETRUN_ERR_INVALID (or the same handle, for stateless handles). */
     hetrun_status (*device_open)(int32_t index, hetrun_device **dev);
     /** Close a device opened with device_open, after its buffers/queues are freed. */
     void (*device_close)(hetrun_device *dev);
@@ -208,11 +246,16 @@ typedef struct hetrun_backend_ops {
     /* ---- memory ---- */
     /** Allocate `bytes` (> 0) of device memory. Contents are unspecified. */
     hetrun_status (*mem_alloc)(hetrun_device *dev, uint64_t bytes, hetrun_buffer **buf);
-    /** Free a buffer from mem_alloc; NULL is a no-op. Pending work on it must be done. */
+    /** Free a buffer from mem_alloc; NULL is a no-op. Work still pending on it (any queue)
+     *  is the module's to wait for, or to defer the release behind: the host may free
+     *  right after enqueuing, without queue_sync. */
     void (*mem_free)(hetrun_buffer *buf);
-    /** Copy host -> device, ordered on `q`; returns when `src` may be reused. */
+    /** Copy host -> device, ordered on `q`; returns when `src` may be reused (the data is
+     *  taken before returning, even with earlier work still pending on `q`). Any byte
+     *  offset; a range past the buffer's end is ::HETRUN_ERR_INVALID. */
     hetrun_status (*copy_h2d)(hetrun_queue *q, hetrun_tensor dst, const void *src, uint64_t bytes);
-    /** Copy device -> host, ordered on `q`; returns when `dst` holds the data. */
+    /** Copy device -> host, ordered on `q`; returns when `dst` holds the data (after all
+     *  work enqueued before it on `q`). Any byte offset. */
     hetrun_status (*copy_d2h)(hetrun_queue *q, void *dst, hetrun_tensor src, uint64_t bytes);
     /** Copy device -> device (same device), ordered on `q`; may return before done. */
     hetrun_status (*copy_d2d)(hetrun_queue *q, hetrun_tensor dst, hetrun_tensor src,
@@ -229,9 +272,12 @@ typedef struct hetrun_backend_ops {
     hetrun_status (*event_create)(hetrun_device *dev, hetrun_event **ev);
     /** Destroy an event. */
     void (*event_destroy)(hetrun_event *ev);
-    /** Record `ev` at the current end of `q`. */
+    /** Record `ev` at the current end of `q`. Recording an event again moves it: it then
+     *  stands for its latest record. */
     hetrun_status (*event_record)(hetrun_event *ev, hetrun_queue *q);
-    /** Wait for `end`, then give the milliseconds between two recorded events. */
+    /** Wait for `end`, then give the milliseconds between two recorded events: finite and
+     *  >= 0 when `end` was recorded after `start` on one queue. ::HETRUN_ERR_INVALID for an
+     *  event never recorded. */
     hetrun_status (*event_elapsed_ms)(hetrun_event *start, hetrun_event *end, double *ms);
 
     /* ---- ops (see hetrun/ops.h for the catalogue) ---- */
@@ -245,8 +291,10 @@ typedef struct hetrun_backend_ops {
     hetrun_status (*op_workspace_size)(hetrun_device *dev, const hetrun_op_desc *desc,
                                        uint64_t *bytes);
     /** Phase 2: enqueue the op on `q`. `args` holds hetrun_op_arity(desc->kind) tensors in
-     *  the order the catalogue gives. `workspace` has at least the size from phase 1
-     *  (buffer NULL when 0). May return before the op is done. */
+     *  the order the catalogue gives, each offset a multiple of its element size; only
+     *  operands the op table lets alias share memory. `workspace` has at least the size
+     *  from phase 1 (buffer NULL when 0). An output read only when beta (p[1]) != 0 is not
+     *  read when it is 0 (it may be NaN). May return before the op is done. */
     hetrun_status (*op_run)(hetrun_queue *q, const hetrun_op_desc *desc, const hetrun_tensor *args,
                             int32_t nargs, hetrun_tensor workspace);
 
@@ -262,7 +310,7 @@ typedef struct hetrun_backend_ops {
     hetrun_status (*comm_allreduce)(hetrun_comm *comm, hetrun_queue *q, hetrun_tensor buf,
                                     uint64_t count, hetrun_dtype dtype, hetrun_reduce_op op);
 
-    /* ---- telemetry (optional) ---- */
+    /* ---- telemetry (optional, each member on its own) ---- */
     /** Energy the device used since `init`, in joules; ::HETRUN_ERR_UNSUPPORTED if unknown. */
     hetrun_status (*energy_joules)(hetrun_device *dev, double *joules);
     /** Peak device memory in use by this process since device_open, in bytes. */

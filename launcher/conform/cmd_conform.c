@@ -34,6 +34,7 @@ static const struct {
     {CONFORM_CHECK_FREE, "mem_free_releases", conform_group_leak, 300},
     {CONFORM_CHECK_HANDLES, "invalid_handles", conform_group_handles, 120},
     {CONFORM_CHECK_CONCURRENCY, "concurrency", conform_group_concurrency, 300},
+    {CONFORM_CHECK_TELEMETRY, "telemetry", conform_group_telemetry, 120},
 };
 
 static void usage(FILE *out) {
@@ -49,8 +50,9 @@ static void usage(FILE *out) {
             "  --format F         table (default) or json on stdout\n"
             "  --out FILE         also write the JSON certificate to FILE\n"
             "  --checks LIST      comma list of ops,invalid,copy,events,free,handles,\n"
-            "                     concurrency,train (default: all)\n"
-            "  --op, --dtype      only this op / input dtype in the ops group\n"
+            "                     concurrency,train,telemetry (default: all)\n"
+            "  --op, --dtype      only this op / input dtype in the ops group (and, without\n"
+            "                     --checks, only the ops group)\n"
             "  --quick            skip the large cases\n"
             "  --verbose          print every case, not only failures\n"
             "exit: 0 passed, 1 a check failed, 2 usage, 4 no such backend or module refused,\n"
@@ -99,6 +101,7 @@ int hetrun_cmd_conform(int argc, char **argv) {
     o.checks = CONFORM_CHECK_ALL;
     const char *device_arg = "all", *format = "table", *out_path = NULL;
     int c;
+    bool checks_given = false;
     optind = 1;
     while ((c = getopt_long(argc, argv, "b:d:f:O:c:o:t:qvh", longopts, NULL)) != -1) {
         switch (c) {
@@ -108,6 +111,7 @@ int hetrun_cmd_conform(int argc, char **argv) {
         case 'O': out_path = optarg; break;
         case 'c':
             if (parse_checks(optarg, &o.checks) != 0) return HETRUN_EXIT_USAGE;
+            checks_given = true;
             break;
         case 'o': o.only_op = optarg; break;
         case 't': o.only_dtype = optarg; break;
@@ -117,6 +121,8 @@ int hetrun_cmd_conform(int argc, char **argv) {
         default: usage(stderr); return HETRUN_EXIT_USAGE;
         }
     }
+    /* --op/--dtype narrow the numbers: alone, they mean the ops group only. */
+    if ((o.only_op || o.only_dtype) && !checks_given) o.checks = CONFORM_CHECK_OPS;
     const bool json = strcmp(format, "json") == 0;
     if (!o.backend || optind != argc || (!json && strcmp(format, "table") != 0)) {
         fprintf(stderr, "hetrun conform: %s\n",

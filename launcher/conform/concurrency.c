@@ -18,6 +18,7 @@ typedef struct worker {
     conform_dev *d;
     hetrun_queue *q;
     uint64_t seed;
+    conform_ws ws;
     char why[1024];
     int bad;
 } worker;
@@ -51,7 +52,7 @@ static void *work(void *arg) {
              o->copy_h2d(w->q, (hetrun_tensor){da, 0}, a, bytes) != HETRUN_OK ||
              o->copy_h2d(w->q, (hetrun_tensor){db, 0}, b, bytes) != HETRUN_OK;
     for (int r = 0; r < CONC_ROUNDS && !w->bad; r++)
-        w->bad = conform_gemm(w->d, w->q, da, db, dc, CONC_N) != HETRUN_OK;
+        w->bad = conform_gemm(w->d, w->q, da, db, dc, CONC_N, &w->ws) != HETRUN_OK;
     w->bad = w->bad || o->queue_sync(w->q) != HETRUN_OK ||
              o->copy_d2h(w->q, c, (hetrun_tensor){dc, 0}, bytes) != HETRUN_OK;
     if (w->bad) {
@@ -71,7 +72,8 @@ static void *work(void *arg) {
         w->bad = 1;
     }
 out:
-    o->mem_free(da), o->mem_free(db), o->mem_free(dc);
+    if (w->q) o->queue_sync(w->q);
+    o->mem_free(da), o->mem_free(db), o->mem_free(dc), o->mem_free(w->ws.buf);
     free(a), free(b), free(c), free(want);
     return NULL;
 }
@@ -82,7 +84,7 @@ int conform_group_concurrency(const conform_opts *opts, int device) {
     if (rc != 0) return rc;
     char why[2048] = "";
     const hetrun_backend_ops *o = d.module.ops;
-    worker w[2] = {{&d, d.q, 11, "", 0}, {&d, NULL, 22, "", 0}};
+    worker w[2] = {{&d, d.q, 11, {NULL, 0}, "", 0}, {&d, NULL, 22, {NULL, 0}, "", 0}};
     int bad = o->queue_create(d.dev, &w[1].q) != HETRUN_OK;
     if (bad) snprintf(why, sizeof why, "a second queue: %s", o->last_error());
     pthread_t t[2];

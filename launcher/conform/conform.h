@@ -62,16 +62,24 @@ typedef struct conform_opts {
 #define CONFORM_CHECK_HANDLES 0x20u     /**< NULL handles, out-of-range offsets, indices */
 #define CONFORM_CHECK_CONCURRENCY 0x40u /**< two queues on two threads at once */
 #define CONFORM_CHECK_TRAIN 0x80u       /**< 2-rank data-parallel training (once) */
-#define CONFORM_CHECK_ALL 0xffu
+#define CONFORM_CHECK_TELEMETRY 0x100u  /**< energy and memory peak, when set */
+#define CONFORM_CHECK_ALL 0x1ffu
 
 /** Names of the check groups for --checks, in bit order; NULL-terminated. */
 extern const char *const conform_group_names[];
+
+/** A GEMM workspace, grown as the module asks (one per thread that runs GEMMs). */
+typedef struct conform_ws {
+    hetrun_buffer *buf;
+    uint64_t bytes;
+} conform_ws;
 
 /** An opened module, device and queue inside a child. */
 typedef struct conform_dev {
     hetrun_backend_module module;
     hetrun_device *dev;
     hetrun_queue *q;
+    conform_ws ws; /**< for conform_gemm on this thread; freed by conform_dev_close */
     int index;
 } conform_dev;
 
@@ -83,10 +91,10 @@ int conform_dev_open_check(conform_dev *d, const conform_opts *o, int index, con
 void conform_dev_close(conform_dev *d);
 /** Enqueues the fill op: `count` fp32 elements at `t` set to `value`. */
 hetrun_status conform_fill(conform_dev *d, hetrun_tensor t, int64_t count, float value);
-/** Enqueues C = A B on `q` (fp32, n x n, packed, beta 0): work that takes a while; returns
- *  HETRUN_ERR_UNSUPPORTED when the module wants a workspace for it. */
+/** Enqueues C = A B on `q` (fp32, n x n, packed, beta 0): work that takes a while, with
+ *  the workspace the module asks for from `ws`. */
 hetrun_status conform_gemm(conform_dev *d, hetrun_queue *q, hetrun_buffer *a, hetrun_buffer *b,
-                           hetrun_buffer *c, int64_t n);
+                           hetrun_buffer *c, int64_t n, conform_ws *ws);
 
 /** Sends one record to the parent (the child's end of the pipe). */
 void conform_emit(const conform_record *r);
@@ -126,6 +134,7 @@ int conform_group_leak(const conform_opts *o, int device);
 int conform_group_handles(const conform_opts *o, int device);
 int conform_group_concurrency(const conform_opts *o, int device);
 int conform_group_train(const conform_opts *o, int device);
+int conform_group_telemetry(const conform_opts *o, int device);
 
 /** Prints the certificate as a table (stdout) or JSON (to `path`, "-" for stdout); `verdict`
  *  is "pass", "fail" or "nothing tested".

@@ -82,7 +82,7 @@ int conform_group_copy(const conform_opts *opts, int device) {
               o->queue_sync(d.q) != HETRUN_OK;
         if (bad)
             snprintf(why, sizeof why, "fill: %s", o->last_error());
-        else if (conform_gemm(&d, d.q, a, b, c, GEMM_N) == HETRUN_OK)
+        else if (conform_gemm(&d, d.q, a, b, c, GEMM_N, &d.ws) == HETRUN_OK)
             bad = h2d_reuse(&d, buf, host, back, 1, why, sizeof why);
     }
     if (bad) fails++;

@@ -49,6 +49,8 @@ int conform_dev_open_check(conform_dev *d, const conform_opts *o, int index, con
 
 void conform_dev_close(conform_dev *d) {
     if (!d->module.ops) return;
+    if (d->q) d->module.ops->queue_sync(d->q);
+    d->module.ops->mem_free(d->ws.buf);
     if (d->q) d->module.ops->queue_destroy(d->q);
     if (d->dev) d->module.ops->device_close(d->dev);
     hetrun_module_close(&d->module);
@@ -108,13 +110,20 @@ hetrun_status conform_fill(conform_dev *d, hetrun_tensor t, int64_t count, float
 }
 
 hetrun_status conform_gemm(conform_dev *d, hetrun_queue *q, hetrun_buffer *a, hetrun_buffer *b,
-                           hetrun_buffer *c, int64_t n) {
+                           hetrun_buffer *c, int64_t n, conform_ws *ws) {
     hetrun_op_desc desc = hetrun_op_desc_init(HETRUN_OP_GEMM, HETRUN_F32);
     desc.m = desc.n = desc.k = n;
     const hetrun_tensor args[3] = {{a, 0}, {b, 0}, {c, 0}};
     const hetrun_backend_ops *o = d->module.ops;
-    uint64_t ws = 0;
-    if (o->op_workspace_size(d->dev, &desc, &ws) != HETRUN_OK) return HETRUN_ERR_INTERNAL;
-    if (ws) return HETRUN_ERR_UNSUPPORTED; /* the checks' GEMM runs without workspace */
-    return o->op_run(q, &desc, args, 3, (hetrun_tensor){NULL, 0});
+    uint64_t bytes = 0;
+    hetrun_status st = o->op_workspace_size(d->dev, &desc, &bytes);
+    if (st != HETRUN_OK) return st;
+    if (bytes > ws->bytes) { /* grown between syncs only: callers sync before the next size */
+        o->queue_sync(q);
+        o->mem_free(ws->buf);
+        ws->buf = NULL, ws->bytes = 0;
+        if ((st = o->mem_alloc(d->dev, bytes, &ws->buf)) != HETRUN_OK) return st;
+        ws->bytes = bytes;
+    }
+    return o->op_run(q, &desc, args, 3, (hetrun_tensor){bytes ? ws->buf : NULL, 0});
 }

@@ -32,14 +32,14 @@ int conform_group_events(const conform_opts *opts, int device) {
     /* e0 | GEMM | e1 | GEMM | e2, then e0 again after one more GEMM. */
     double t01 = NAN, t12 = NAN, t02 = NAN, t20 = NAN, t10 = NAN;
     bad = o->event_record(e[0], d.q) != HETRUN_OK ||
-          conform_gemm(&d, d.q, a, b, c, GEMM_N) != HETRUN_OK ||
+          conform_gemm(&d, d.q, a, b, c, GEMM_N, &d.ws) != HETRUN_OK ||
           o->event_record(e[1], d.q) != HETRUN_OK ||
-          conform_gemm(&d, d.q, a, b, c, GEMM_N) != HETRUN_OK ||
+          conform_gemm(&d, d.q, a, b, c, GEMM_N, &d.ws) != HETRUN_OK ||
           o->event_record(e[2], d.q) != HETRUN_OK ||
           o->event_elapsed_ms(e[0], e[1], &t01) != HETRUN_OK ||
           o->event_elapsed_ms(e[1], e[2], &t12) != HETRUN_OK ||
           o->event_elapsed_ms(e[0], e[2], &t02) != HETRUN_OK ||
-          conform_gemm(&d, d.q, a, b, c, GEMM_N) != HETRUN_OK ||
+          conform_gemm(&d, d.q, a, b, c, GEMM_N, &d.ws) != HETRUN_OK ||
           o->event_record(e[0], d.q) != HETRUN_OK ||
           o->event_elapsed_ms(e[2], e[0], &t20) != HETRUN_OK ||
           o->event_elapsed_ms(e[1], e[0], &t10) != HETRUN_OK;

@@ -24,7 +24,7 @@ static int pending_round(conform_dev *d, hetrun_queue *q2, int64_t n, char *why,
               o->mem_alloc(d->dev, bytes, &c) != HETRUN_OK ||
               conform_fill(d, (hetrun_tensor){a, 0}, n * n, 0.5f) != HETRUN_OK ||
               conform_fill(d, (hetrun_tensor){b, 0}, n * n, 0.5f) != HETRUN_OK ||
-              conform_gemm(d, d->q, a, b, c, n) != HETRUN_OK;
+              conform_gemm(d, d->q, a, b, c, n, &d->ws) != HETRUN_OK;
     if (bad) {
         snprintf(why, len, "setup (n %lld): %s", (long long)n, o->last_error());
         o->queue_sync(d->q);

@@ -2,6 +2,7 @@
  * small synthetic-data MLP spec, with the module's folder first on HETRUN_BACKEND_PATH. The
  * job's own checks (held-out accuracy, weights equal on every rank) decide. Skipped, with the
  * reason, when mpirun or the hetrun executable is not there. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -46,6 +47,20 @@ static const char *const spec_text =
     "      batch: 32\n"
     "      epochs: 4\n"
     "      min_accuracy: 0.9\n";
+
+/* Removes the run's folder: the files it made there (spec, report, tables, log). */
+static void remove_dir(const char *dir) {
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[4400];
+    while (d && (e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            unlink(path);
+        }
+    if (d) closedir(d);
+    rmdir(dir);
+}
 
 /* The last `n` bytes of a file (the run's log), for the certificate. */
 static void tail_of(const char *path, char *out, size_t n) {
@@ -136,12 +151,6 @@ int conform_group_train(const conform_opts *opts, int device) {
         conform_emit_check(-1, "train_data_parallel", CONFORM_PASS,
                            "mpirun -np 2 hetrun run: 2-rank MLP trained to the accuracy floor "
                            "0.9 with equal weights on both ranks");
-    if (!bad) {
-        unlink(spec), unlink(report), unlink(log);
-        char csv[4200];
-        snprintf(csv, sizeof csv, "%s/report.csv", dir);
-        unlink(csv);
-        rmdir(dir);
-    }
+    if (!bad) remove_dir(dir);
     return bad ? HETRUN_EXIT_FAILED : 0;
 }
