@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "conform/conform.h"
 #include "util/exitcodes.h"
 #include "util/safe_file.h"
@@ -60,6 +62,28 @@ static void remove_dir(const char *dir) {
         }
     if (d) closedir(d);
     rmdir(dir);
+}
+
+/* What the report says of rank 0's training result: accuracy and rank agreement. */
+static void report_summary(const char *path, char *out, size_t n) {
+    char *text = NULL, err[256];
+    size_t len = 0;
+    snprintf(out, n, "no report");
+    if (hetrun_file_read_all(path, "report", 64u << 20, &text, &len, err, sizeof err) != 0) return;
+    cJSON *r = cJSON_Parse(text);
+    free(text);
+    const cJSON *ranks = cJSON_GetObjectItemCaseSensitive(r, "ranks");
+    const cJSON *res = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(ranks, 0), "results");
+    const cJSON *t = cJSON_GetArrayItem(res, 0);
+    const cJSON *acc = cJSON_GetObjectItemCaseSensitive(t, "final_test_accuracy");
+    const cJSON *eq = cJSON_GetObjectItemCaseSensitive(t, "weights_equal_on_all_ranks");
+    const cJSON *chk = cJSON_GetObjectItemCaseSensitive(t, "check");
+    if (t)
+        snprintf(out, n, "check %s, held-out accuracy %.3f (floor 0.9), weights %s on both ranks",
+                 cJSON_IsString(chk) ? chk->valuestring : "?",
+                 cJSON_IsNumber(acc) ? acc->valuedouble : -1.0,
+                 cJSON_IsTrue(eq) ? "equal" : "NOT equal");
+    cJSON_Delete(r);
 }
 
 /* The last `n` bytes of a file (the run's log), for the certificate. */
@@ -135,18 +159,19 @@ int conform_group_train(const conform_opts *opts, int device) {
         }
         nanosleep(&nap, NULL);
     }
-    char tail[600];
+    char tail[400], summary[256];
     tail_of(log, tail, sizeof tail);
+    report_summary(report, summary, sizeof summary);
     int bad = pid < 0 || timed_out || !WIFEXITED(status) || WEXITSTATUS(status) != 0;
     if (bad)
         conform_emit_check(-1, "train_data_parallel", CONFORM_FAIL,
-                           "mpirun -np 2 hetrun run (2-rank MLP, synthetic data) %s; spec, report "
-                           "and log kept in %s; log ends: %s",
+                           "mpirun -np 2 hetrun run (2-rank MLP, synthetic data) %s: %s; spec, "
+                           "report and log kept in %s; log ends: %s",
                            timed_out             ? "ran past its limit (killed)"
                            : pid < 0             ? "could not start"
                            : WIFSIGNALED(status) ? "was killed by a signal"
-                                                 : "failed (accuracy or rank agreement)",
-                           dir, tail);
+                                                 : "failed",
+                           summary, dir, tail);
     else
         conform_emit_check(-1, "train_data_parallel", CONFORM_PASS,
                            "mpirun -np 2 hetrun run: 2-rank MLP trained to the accuracy floor "
