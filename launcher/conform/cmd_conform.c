@@ -16,8 +16,8 @@
 #include "util/exitcodes.h"
 #include "util/log.h"
 
-const char *const conform_group_names[] = {"ops",     "invalid",     "copy",  "events", "free",
-                                           "handles", "concurrency", "train", NULL};
+const char *const conform_group_names[] = {"ops",     "invalid",     "copy",  "events",    "free",
+                                           "handles", "concurrency", "train", "telemetry", NULL};
 
 /* The groups in run order: selecting bit, check name (for a crash), body, time limit. */
 static const struct {
@@ -154,13 +154,26 @@ int hetrun_cmd_conform(int argc, char **argv) {
 
     conform_results res = {NULL, 0, 0};
     /* Where the loader's child probe plugs in: the module facts, from a child. */
-    int rc = conform_isolate("load", conform_group_module, &o, -1, 60, &res);
+    const char *probe_s = getenv("HETRUN_PROBE_TIMEOUT");
+    const double load_limit = probe_s && atof(probe_s) > 0 ? atof(probe_s) : 60.0;
+    int rc = conform_isolate("load", conform_group_module, &o, -1, load_limit, &res);
     int ndev = 0;
     for (int i = 0; i < res.count; i++)
         if (res.items[i].type == CONFORM_REC_MODULE) {
             ndev = res.items[i].unsup;
             dir_of(res.items[i].detail, o.module_dir, sizeof o.module_dir);
         }
+    if (rc != 0 && !ndev) { /* crashed or hung before saying anything: name the file */
+        char path[4096] = "";
+        hetrun_loader_find(o.backend, path, sizeof path);
+        for (int i = 0; i < res.count; i++)
+            if (res.items[i].type == CONFORM_REC_CHECK && path[0] &&
+                !strstr(res.items[i].detail, path)) {
+                char detail[sizeof res.items[i].detail];
+                snprintf(detail, sizeof detail, "%.2000s: %s", path, res.items[i].detail);
+                snprintf(res.items[i].detail, sizeof res.items[i].detail, "%s", detail);
+            }
+    }
     if (rc == HETRUN_EXIT_SKIPPED || rc == HETRUN_EXIT_BACKEND) {
         for (int i = 0; i < res.count; i++)
             if (res.items[i].type == CONFORM_REC_CHECK)

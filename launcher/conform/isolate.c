@@ -87,7 +87,10 @@ static void fail_group(conform_results *res, const char *group, int device, cons
     check_record(&r, device, group, CONFORM_FAIL, fmt, ap);
     va_end(ap);
     append(res, &r);
-    fprintf(stderr, "hetrun conform: %s (device %d): %s\n", group, device, r.detail);
+    if (device < 0)
+        fprintf(stderr, "hetrun conform: %s: %s\n", group, r.detail);
+    else
+        fprintf(stderr, "hetrun conform: %s (device %d): %s\n", group, device, r.detail);
 }
 
 int conform_isolate(const char *group, conform_group_fn fn, const conform_opts *o, int device,

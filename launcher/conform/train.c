@@ -103,7 +103,9 @@ static void tail_of(const char *path, char *out, size_t n) {
 
 int conform_group_train(const conform_opts *opts, int device) {
     (void)device;
-    char mpirun[4096], hetrun[4200], dir[] = "/tmp/hetrun-conform-XXXXXX";
+    char mpirun[4096], hetrun[4200], dir[4096];
+    const char *tmpdir = getenv("TMPDIR");
+    snprintf(dir, sizeof dir, "%s/hetrun-conform-XXXXXX", tmpdir && tmpdir[0] ? tmpdir : "/tmp");
     if (find_on_path("mpirun", mpirun, sizeof mpirun) != 0) {
         conform_emit_check(-1, "train_data_parallel", CONFORM_SKIP, "mpirun is not on PATH");
         return 0;

@@ -8,13 +8,16 @@
  *   UNSAFE_FREE      mem_free releases memory while queued work still uses it
  *   LEAKY_FREE       mem_free never releases the memory
  *   BETA0_READS      beta 0 computed as a tiny beta: a NaN in the output comes through
- *   NULL_CRASH       copies dereference a NULL buffer instead of refusing it */
+ *   NULL_CRASH       copies dereference a NULL buffer instead of refusing it
+ *   CRASH_INIT       init segfaults;  HANG_INIT  init never returns */
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "hetrun/backend.h"
 #include "kernels/catalogue.h"
@@ -102,6 +105,13 @@ static hetrun_status push(hetrun_queue *q, const cmd *c) {
 }
 
 static hetrun_status init(const hetrun_host_services *host) {
+#ifdef FAKE_CRASH_INIT
+    raise(SIGSEGV);
+#endif
+#ifdef FAKE_HANG_INIT
+    for (;;)
+        pause();
+#endif
     return host ? HETRUN_OK : fail(HETRUN_ERR_INVALID, "fake: no host services");
 }
 

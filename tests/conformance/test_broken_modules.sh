@@ -9,6 +9,7 @@ export HETRUN_BACKEND_PATH=$2
 PY=$(command -v python3 || echo /usr/bin/python3)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+export TMPDIR=$tmp # a failed training check keeps its folder there
 fail=0
 
 # expect VARIANT WANT_RC CHECK_THAT_FAILS ARGS...: runs conform, checks the exit code and
@@ -28,7 +29,7 @@ v, check = sys.argv[2], sys.argv[3]
 mod = cert["module"]
 assert mod["path"].endswith("libhetrun_backend_fake_%s.so" % v), mod
 assert mod["version"] == "0.0-test" and mod["abi"] == "1.1", mod
-assert [d["index"] for d in cert["devices"]] == [0], cert["devices"]
+assert all(d["index"] == 0 for d in cert["devices"]), cert["devices"]
 checks = cert["checks"] + [c for d in cert["devices"] for c in d["checks"]]
 if check == "-":
     bad = [c for c in checks if c["status"] == "fail"]
@@ -55,6 +56,14 @@ if command -v mpirun > /dev/null; then
     expect late_read 1 train_data_parallel --checks train
 fi
 expect good 0 - --quick --checks ops,invalid,copy,events,free,handles,concurrency
+
+# A module that crashes or hangs in init: the load check fails naming the file; no hang.
+for v in crash_init hang_init; do
+    HETRUN_PROBE_TIMEOUT=3 timeout 60 "$hetrun" conform --backend "fake_$v" > "$tmp/$v.txt" 2>&1
+    rc=$?
+    { [ $rc -eq 1 ] && grep -q "libhetrun_backend_fake_$v.so: .*\(crashed\|did not finish\)" "$tmp/$v.txt"; } ||
+        { echo "FAIL: fake_$v: exit $rc, want 1 and the file named"; cat "$tmp/$v.txt"; fail=1; }
+done
 
 "$hetrun" conform --backend nosuch > /dev/null 2>&1
 [ $? -eq 4 ] || { echo "FAIL: --backend nosuch: want exit 4"; fail=1; }
