@@ -77,7 +77,8 @@
  * - Optional groups: the collectives are all NULL or all set (the loader refuses a partial
  *   group). The two telemetry members are each optional on their own: a module sets the
  *   ones its device can answer, and a set one returns ::HETRUN_ERR_UNSUPPORTED when the
- *   device cannot tell at run time; a reading covers the whole device or is refused.
+ *   device cannot tell at run time; a reading covers the whole device or is refused
+ *   [telemetry].
  */
 #ifndef HETRUN_BACKEND_H
 #define HETRUN_BACKEND_H
@@ -244,7 +245,8 @@ typedef struct hetrun_backend_ops {
     void (*device_close)(hetrun_device *dev);
 
     /* ---- memory ---- */
-    /** Allocate `bytes` (> 0) of device memory. Contents are unspecified. */
+    /** Allocate `bytes` (> 0) of device memory, aligned for every dtype (8 bytes at least).
+     *  Contents are unspecified. */
     hetrun_status (*mem_alloc)(hetrun_device *dev, uint64_t bytes, hetrun_buffer **buf);
     /** Free a buffer from mem_alloc; NULL is a no-op. Work still pending on it (any queue)
      *  is the module's to wait for, or to defer the release behind: the host may free

@@ -2,6 +2,7 @@
  * fixed-size records through a pipe, and a crash or a hang fails that group by name
  * instead of killing or stopping the tool. */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -109,6 +110,7 @@ int conform_isolate(const char *group, conform_group_fn fn, const conform_opts *
     }
     if (pid == 0) {
         close(fds[0]);
+        fcntl(fds[1], F_SETFD, FD_CLOEXEC); /* mpirun (train) must not hold the pipe open */
         record_fd = fds[1];
         int rc = fn(o, device);
         fflush(NULL);
