@@ -47,7 +47,11 @@ expect late_read 1 copy_h2d_reuse --checks copy
 expect inplace_mul 1 inplace --checks ops --op mul
 expect negative_events 1 events --checks events
 expect unsafe_free 1 mem_free_pending --checks free
-expect leaky_free 1 mem_free_releases --checks free
+# ASan's quarantine keeps freed memory, so the leak check gives no verdict under it.
+case ${HETRUN_TEST_SANITIZE:-OFF} in
+ON | 1 | TRUE | true) ;;
+*) expect leaky_free 1 mem_free_releases --checks free ;;
+esac
 expect beta0_reads 1 beta0_no_read --checks ops --op gemm --quick
 expect null_crash 1 invalid_handles --checks handles
 grep -q "crashed: killed by signal" "$tmp/null_crash.txt" || { echo "FAIL: null_crash: the crash is not named"; fail=1; }
