@@ -117,6 +117,7 @@ static int run_rank(const hetrun_job *job, const char *backend_name, const hetru
                  name, module.device_count, device);
     } else if (hetrun_session_open(&s, &module, device) == 0) {
         rc = 0;
+        hetrun_guard_track_usage(&s.usage);
     }
     if (module.ops && module.ops->version)
         cJSON_AddStringToObject(rank_obj, "backend_version", module.ops->version);
@@ -158,6 +159,7 @@ static int run_rank(const hetrun_job *job, const char *backend_name, const hetru
         cJSON_AddStringToObject(rank_obj, "error", s.error);
         if (!cJSON_GetArraySize(results)) HETRUN_ERROR("%s", s.error);
     }
+    hetrun_guard_track_usage(NULL);
     hetrun_session_close(&s);
     hetrun_module_close(&module);
     return rc;
@@ -323,13 +325,26 @@ int hetrun_cmd_run(int argc, char **argv) {
     }
     hetrun_diags_free(&diags);
 
+    /* The timeout clock and the placeholder report start now, before the backend probe and
+     * MPI_Init: a late node must not stretch the job, nor an old ok report outlive it. */
+    const char *report_path = report_override    ? report_override
+                              : job->report.path ? job->report.path
+                                                 : "hetrun-report.json";
+    cJSON *job_obj = job_json(job);
+    char *job_text = cJSON_PrintUnformatted(job_obj), report_err[4096] = "";
+    int exit_code = id.rank == 0
+                        ? prepare_report(report_path, job, job_text, report_err, sizeof report_err)
+                        : hetrun_guard_arm(job->limits.timeout_s, NULL, NULL, err, sizeof err);
+    free(job_text);
+
     /* Backend and placement, before MPI_Init and before any vendor runtime starts. The
-     * probe of each module is bounded by the default, HETRUN_PROBE_TIMEOUT, and the job's
-     * own limits.timeout, whichever is shortest. */
+     * probe of each module is bounded by the default, HETRUN_PROBE_TIMEOUT, and 90% of the
+     * job's own limits.timeout (already running), whichever is shortest: a hung module is
+     * named before the job times out. */
     const char *pt = getenv("HETRUN_PROBE_TIMEOUT");
     double probe_s = pt && atof(pt) > 0 ? atof(pt) : 20.0;
-    if (job->limits.timeout_s > 0 && job->limits.timeout_s < probe_s)
-        probe_s = job->limits.timeout_s;
+    if (job->limits.timeout_s > 0 && 0.9 * job->limits.timeout_s < probe_s)
+        probe_s = 0.9 * job->limits.timeout_s;
     hetrun_probe_set_timeout(probe_s);
     char backend[64];
     hetrun_probe_device *devs = NULL;
@@ -339,6 +354,8 @@ int hetrun_cmd_run(int argc, char **argv) {
                               sizeof backend, &devs, &ndevs, err, sizeof err) != 0) {
         if (id.rank == 0)
             fprintf(stderr, "hetrun run: no usable backend for %s; tried:\n%s", spec_path, err);
+        hetrun_guard_end("no usable backend (see the log for each backend tried)");
+        cJSON_Delete(job_obj);
         hetrun_job_free(job);
         return HETRUN_EXIT_BACKEND;
     }
@@ -346,6 +363,8 @@ int hetrun_cmd_run(int argc, char **argv) {
     memset(&pl, 0, sizeof pl);
     if (hetrun_placement_apply_devices(job, backend, devs, ndevs, &pl, err, sizeof err) != 0) {
         fprintf(stderr, "hetrun run: placement failed: %s\n", err);
+        hetrun_guard_end(err);
+        cJSON_Delete(job_obj);
         free(devs);
         hetrun_job_free(job);
         return HETRUN_EXIT_BACKEND;
@@ -361,18 +380,9 @@ int hetrun_cmd_run(int argc, char **argv) {
     hetrun_log_set_rank(rank);
     if (verbose) hetrun_placement_print_binding(&pl, stderr);
 
-    const char *report_path = report_override    ? report_override
-                              : job->report.path ? job->report.path
-                                                 : "hetrun-report.json";
-    cJSON *job_obj = job_json(job);
-    char *job_text = cJSON_PrintUnformatted(job_obj);
-    int exit_code = HETRUN_EXIT_OK;
-    if (rank == 0) exit_code = prepare_report(report_path, job, job_text, err, sizeof err);
-    if (rank != 0) (void)hetrun_guard_arm(job->limits.timeout_s, NULL, NULL, err, sizeof err);
-    free(job_text);
     MPI_Bcast(&exit_code, 1, MPI_INT, 0, MPI_COMM_WORLD);
     if (exit_code != HETRUN_EXIT_OK) {
-        if (rank == 0) fprintf(stderr, "hetrun run: %s; nothing ran\n", err);
+        if (rank == 0) fprintf(stderr, "hetrun run: %s; nothing ran\n", report_err);
         cJSON_Delete(job_obj);
         goto done;
     }
