@@ -14,6 +14,7 @@
 #include "cli/commands.h"
 #include "cli/heartbeat.h"
 #include "cli/run_guard.h"
+#include "exec/checkpoint_request.h"
 #include "exec/session.h"
 #include "loader/loader.h"
 #include "report/report.h"
@@ -336,6 +337,7 @@ int hetrun_cmd_run(int argc, char **argv) {
                         ? prepare_report(report_path, job, job_text, report_err, sizeof report_err)
                         : hetrun_guard_arm(job->limits.timeout_s, NULL, NULL, err, sizeof err);
     free(job_text);
+    hetrun_checkpoint_request_arm(&job->limits);
 
     /* Backend and placement, before MPI_Init and before any vendor runtime starts. The
      * probe of each module is bounded by the default, HETRUN_PROBE_TIMEOUT, and 90% of the
@@ -400,8 +402,9 @@ int hetrun_cmd_run(int argc, char **argv) {
     cJSON *cpus = placement ? cJSON_GetObjectItem(placement, "cpus") : NULL;
     cJSON_AddItemToObject(mine, "cpus", cpus ? cJSON_Duplicate(cpus, 1) : cJSON_CreateArray());
     cJSON_AddItemToObject(mine, "placement", placement ? placement : cJSON_CreateNull());
+    /* A stop asked for by a signal happened on every rank at the same step: no abort. */
     if (run_rank(job, backend, &pl, rank, nranks, mine) != 0 && nranks > 1 &&
-        job_communicates(job)) {
+        job_communicates(job) && !hetrun_checkpoint_request_stopped()) {
         /* Peers may be waiting in a collective this rank will never join: end the job
          * rather than hang. Rank 0 leaves a failed report with the cause first; mpirun
          * then stops the other ranks (whose guard exits 128+signal). */

@@ -2,8 +2,8 @@
 # Faults across two test hosts (network namespaces, hosts.sh), 2 ranks each: every case
 # ends with a non-zero exit within its bound and a report that is not ok and names the
 # cause (rank and host where one failed). Skipped (77) where namespaces cannot be made.
-# usage: test_multinode.sh HETRUN CASE   (CASE: rank_kill, rank_stop, late_rank, link_down,
-#                                         node_local_ckpt, sigterm)
+# usage: test_multinode.sh HETRUN CASE   (CASE: rank_kill, rank_stop, sigterm, late_rank,
+#                                         link_down, checkpoint_signal, node_local_ckpt)
 set -u
 hetrun=$1
 case_name=$2
@@ -69,6 +69,9 @@ start_job() {
     [ -n "$pid" ] || { cat out.txt; bad "rank $rank never started training"; exit 1; }
 }
 
+# The mpirun of the job started in the background ($mp: a subshell running timeout(1)).
+mpirun_pid() { pgrep -P "$(pgrep -P $mp -x timeout)" -x mpirun; }
+
 # ends_within SECONDS START: mpirun ($mp) exits non-zero within SECONDS of START (each
 # bound is far below the test's own bound on mpirun, so timeout(1) never decides).
 ends_within() {
@@ -104,8 +107,7 @@ sigterm) # SIGTERM to mpirun: a failed report with every rank's usage so far
     start_job 120 3
     sleep 3 # past one refresh of the reports kept ready
     t=$(date +%s.%N)
-    kill -TERM "$(pgrep -P "$(pgrep -P $mp)" -x mpirun || pgrep -P $mp -x mpirun)" 2> /dev/null ||
-        pkill -TERM -f "^mpirun --host nodea:2,nodeb:2 .*$MN_BASE/job.yaml"
+    kill -TERM "$(mpirun_pid)"
     ends_within 5 "$t"
     report_says "SIGTERM"
     python3 - report.json <<'PY' || bad "ranks' usage missing from the report"
@@ -153,6 +155,40 @@ link_down) # nodeb's link goes down mid-run: rank 0 names a rank on nodeb; mpiru
     note "report names nodeb after $(since "$t") s"
     report_says "rank [23] \\(host nodeb\\) sent no heartbeat"
     ends_within 35 "$t"
+    ;;
+checkpoint_signal) # SIGUSR1 to one rank on nodeb only: every rank checkpoints at the same
+    # step (rank 0 writes on nodea); then continue, or stop with the step in each rank's error
+    for action in checkpoint-continue checkpoint-stop; do
+        write_job "{timeout: 10m, peer_timeout: 30s, on_signal: $action}"
+        sed -i "s|^workloads:|checkpoint: {dir: $MN_BASE/node/ckpt}\nworkloads:|" job.yaml
+        rm -rf nodea/ckpt
+        start_job 120 3
+        sleep 1
+        kill -USR1 "$pid"
+        t=$(date +%s.%N)
+        for _ in $(seq $((300 * scale))); do
+            [ -n "$(ls nodea/ckpt 2> /dev/null)" ] && break
+            sleep 0.1
+        done
+        note "$action: checkpoint after $(since "$t") s: $(ls nodea/ckpt 2> /dev/null | tr '\n' ' ')"
+        [ -n "$(ls nodea/ckpt 2> /dev/null)" ] || bad "$action: no checkpoint written on SIGUSR1"
+        if [ $action = checkpoint-continue ]; then
+            sleep 1
+            kill -0 $mp 2> /dev/null || bad "the job stopped after checkpoint-continue"
+            kill -TERM "$(mpirun_pid)"
+            wait $mp
+        else
+            ends_within 10 "$t"
+            python3 - report.json <<'PY' || { tail -5 out.txt; bad "checkpoint-stop: ranks did not stop together"; }
+import json, re, sys
+r = json.load(open(sys.argv[1]))
+steps = [re.search(r"stopped on SIGUSR1 at step (\d+)", x.get("error", "")) for x in r["ranks"]]
+print("checkpoint-stop:", r["status"], [m.group(1) if m else None for m in steps])
+sys.exit(r["status"] != "failed" or len(steps) != 4 or None in steps or
+         len({m.group(1) for m in steps}) != 1)
+PY
+        fi
+    done
     ;;
 node_local_ckpt) # checkpoints only in nodea's node-local folder: resume never trains from
     # mismatched state: every rank resumes from the same step, or the job refuses clearly
