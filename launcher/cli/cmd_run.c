@@ -381,6 +381,13 @@ int hetrun_cmd_run(int argc, char **argv) {
     MPI_Comm_size(MPI_COMM_WORLD, &nranks);
     hetrun_log_set_rank(rank);
     if (verbose) hetrun_placement_print_binding(&pl, stderr);
+    /* The environment named another rank 0 (an unknown launcher): MPI's rank 0 reports. */
+    hetrun_guard_confirm_rank(rank);
+    if (rank == 0 && id.rank != 0) {
+        job_text = cJSON_PrintUnformatted(job_obj);
+        exit_code = prepare_report(report_path, job, job_text, report_err, sizeof report_err);
+        free(job_text);
+    }
 
     MPI_Bcast(&exit_code, 1, MPI_INT, 0, MPI_COMM_WORLD);
     if (exit_code != HETRUN_EXIT_OK) {

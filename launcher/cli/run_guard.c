@@ -361,6 +361,14 @@ void hetrun_guard_end(const char *reason) {
     }
 }
 
+void hetrun_guard_confirm_rank(int mpi_rank) {
+    if (mpi_rank == 0 || !have_report) return;
+    stop_refresher();
+    for (int k = 0; k < PRE_COUNT; k++)
+        unlink(path_pre[k]);
+    have_report = 0;
+}
+
 void hetrun_guard_disarm(void) {
     struct itimerval it;
     memset(&it, 0, sizeof it);
