@@ -135,18 +135,18 @@ static void lost(int rank, const char *host, int closed, double silent) {
 }
 
 /* Rank 0: the other ranks' records for the guard's reports. */
-static void append_peers(cJSON *ranks, int failed_rank, const char *others) {
+static void append_peers(cJSON *ranks, int failed_rank, const char *others, const char *reason) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     pthread_mutex_lock(&mu);
     for (int i = 0; i < npeers; i++) {
         const peer *p = &peers[i];
-        const char *status = p->rank == failed_rank ? "failed" : p->finished ? "finished" : others;
+        const char *state = p->rank == failed_rank ? "failed" : p->finished ? "finished" : others;
         /* usage_as_of: when rank 0 last heard from it, not now */
         double age = hetrun_now_s() - p->last;
         cJSON_AddItemToArray(ranks,
-                             hetrun_guard_rank_record(p->rank, p->host, status, p->msg.started,
-                                                      (double)ts.tv_sec - age,
+                             hetrun_guard_rank_record(p->rank, p->host, state, reason,
+                                                      p->msg.started, (double)ts.tv_sec - age,
                                                       p->msg.have_usage ? &p->msg.usage : NULL));
     }
     pthread_mutex_unlock(&mu);

@@ -51,7 +51,8 @@ static const hetrun_usage *_Atomic tracked;
 static hetrun_usage kept;
 static double track_t0, track_epoch, kept_wall;
 static atomic_int kept_valid;
-static void (*_Atomic peers_append)(cJSON *ranks, int failed_rank, const char *others);
+static void (*_Atomic peers_append)(cJSON *ranks, int failed_rank, const char *others,
+                                    const char *reason);
 
 static double epoch_now(void) {
     struct timespec ts;
@@ -98,13 +99,24 @@ int hetrun_guard_usage_snapshot(hetrun_usage *out, double *started) {
     return 0;
 }
 
-cJSON *hetrun_guard_rank_record(int rank, const char *host, const char *status, double started,
-                                double as_of, const hetrun_usage *u) {
-    char when[32];
+cJSON *hetrun_guard_rank_record(int rank, const char *host, const char *state, const char *reason,
+                                double started, double as_of, const hetrun_usage *u) {
+    char when[32], error[1200];
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "rank", rank);
     cJSON_AddStringToObject(o, "host", host ? host : "");
-    cJSON_AddStringToObject(o, "status", status);
+    cJSON_AddStringToObject(o, "status", "failed");
+    cJSON_AddStringToObject(o, "state", state);
+    if (!strcmp(state, "running"))
+        snprintf(error, sizeof error, "did not finish: still running when this report was written");
+    else if (!strcmp(state, "finished"))
+        snprintf(error, sizeof error,
+                 "finished its work; the job ended before its record reached rank 0 (%s)", reason);
+    else if (!strcmp(state, "interrupted"))
+        snprintf(error, sizeof error, "interrupted: %s", reason);
+    else
+        snprintf(error, sizeof error, "%s", reason);
+    cJSON_AddStringToObject(o, "error", error);
     if (u && started > 0) {
         iso(started, when, sizeof when);
         cJSON_AddStringToObject(o, "started_at", when);
@@ -119,7 +131,8 @@ cJSON *hetrun_guard_rank_record(int rank, const char *host, const char *status, 
     return o;
 }
 
-void hetrun_guard_set_peers(void (*append)(cJSON *ranks, int failed_rank, const char *others)) {
+void hetrun_guard_set_peers(void (*append)(cJSON *ranks, int failed_rank, const char *others,
+                                           const char *reason)) {
     atomic_store(&peers_append, append);
 }
 
@@ -148,9 +161,9 @@ static char *render(const char *reason, int failed_rank, const char *others) {
     gethostname(host, sizeof host - 1);
     cJSON_AddItemToArray(ranks,
                          hetrun_guard_rank_record(0, host, failed_rank == 0 ? "failed" : others,
-                                                  started, now, have ? &u : NULL));
-    void (*append)(cJSON *, int, const char *) = atomic_load(&peers_append);
-    if (append) append(ranks, failed_rank, others);
+                                                  reason, started, now, have ? &u : NULL));
+    void (*append)(cJSON *, int, const char *, const char *) = atomic_load(&peers_append);
+    if (append) append(ranks, failed_rank, others, reason);
     char *text = cJSON_Print(r);
     cJSON_Delete(r);
     return text;

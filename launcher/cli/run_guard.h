@@ -47,15 +47,19 @@ void hetrun_guard_track_usage(const hetrun_usage *u);
  *  seconds) in *started, or -1 when no session is tracked. */
 int hetrun_guard_usage_snapshot(hetrun_usage *out, double *started);
 /**
- * One rank's record in a pre-written or failure report: rank, host, status ("running",
- * "finished", "failed" or "unknown"), started_at, usage_as_of (ISO 8601 UTC) and the
- * usage record of report/report.h (hetrun_report_usage_json); `u` NULL: no usage yet.
+ * One rank's record in a failed report written by the guard: rank, host, status "failed"
+ * (the report schema's), state ("running" in the placeholder, "interrupted" when the job
+ * was ended, "failed" for the rank that caused it, "finished" for a rank that was done),
+ * error (from the state and the job's `reason`), started_at, usage_as_of (ISO 8601 UTC)
+ * and the usage record of report/report.h (hetrun_report_usage_json; zeros when `u` is
+ * NULL: no session yet).
  */
-cJSON *hetrun_guard_rank_record(int rank, const char *host, const char *status, double started,
-                                double as_of, const hetrun_usage *u);
+cJSON *hetrun_guard_rank_record(int rank, const char *host, const char *state, const char *reason,
+                                double started, double as_of, const hetrun_usage *u);
 /** Who adds the other ranks' records (rank 0's heartbeat); NULL: none. Called from the
- *  guard's refresh thread and from hetrun_guard_fail: `failed_rank` (-1: none) gets status
- *  "failed", ranks that finished "finished", the others `others`. */
-void hetrun_guard_set_peers(void (*append)(cJSON *ranks, int failed_rank, const char *others));
+ *  guard's refresh thread and from hetrun_guard_fail: `failed_rank` (-1: none) gets state
+ *  "failed", ranks that finished "finished", the others `others`; `reason` as above. */
+void hetrun_guard_set_peers(void (*append)(cJSON *ranks, int failed_rank, const char *others,
+                                           const char *reason));
 
 #endif
