@@ -30,10 +30,12 @@ typedef struct hello {
 
 /* What a rank sends rank 0 every period: its usage so far (same binary on every node, so
  * the struct travels as bytes), or, once, that it finished. */
-enum { MSG_BEAT = 1, MSG_FINISHED = 2 };
+enum { MSG_BEAT = 1, MSG_FINISHED = 2, MSG_SIGNAL = 3 };
 typedef struct beat_msg {
     int32_t kind;
     int32_t have_usage;
+    int32_t signo; /* MSG_SIGNAL: the signal that ends the rank */
+    int32_t pad;
     double started; /* Unix seconds the rank's session opened */
     hetrun_usage usage;
 } beat_msg;
@@ -115,11 +117,23 @@ static int connect_within(const char *host, int port, double secs, char *why, si
     return fd;
 }
 
-/* Ends the job because `rank` on `host` is lost; `closed`: its connection closed without
- * it finishing (killed or crashed), else it was silent `silent` seconds. */
-static void lost(int rank, const char *host, int closed, double silent) {
+/* Ends the job because `rank` on `host` is lost: `how` > 0: it said a signal ends it;
+ * -1: its connection closed without it finishing (killed or crashed); 0: it was silent
+ * `silent` seconds. */
+static void lost(int rank, const char *host, int how, double silent) {
     char reason[512];
-    if (closed)
+    if (how == SIGALRM) /* its own clock ran out first */
+        snprintf(reason, sizeof reason,
+                 "timeout: job exceeded limits.timeout (rank %d on host %s reached it first)", rank,
+                 host);
+    else if (how > 0)
+        snprintf(reason, sizeof reason, "rank %d (host %s) was ended by signal %d (%s)", rank, host,
+                 how,
+                 how == SIGTERM  ? "SIGTERM"
+                 : how == SIGINT ? "SIGINT"
+                 : how == SIGHUP ? "SIGHUP"
+                                 : "see signal(7)");
+    else if (how < 0)
         snprintf(reason, sizeof reason,
                  "rank %d (host %s) ended without finishing: killed, crashed or aborted "
                  "(its heartbeat connection to rank 0 closed)",
@@ -152,7 +166,8 @@ static void append_peers(cJSON *ranks, int failed_rank, const char *others, cons
     pthread_mutex_unlock(&mu);
 }
 
-/* Rank 0 reads what a rank sent: 0, or -1 when its connection closed. */
+/* Rank 0 reads what a rank sent: 0, the signal that ends the rank, or -1 when its
+ * connection closed. */
 static int read_peer(peer *p, double t) {
     char *dst = (char *)&p->in + p->in_have;
     ssize_t r = read(p->fd, dst, sizeof p->in - p->in_have);
@@ -166,7 +181,18 @@ static int read_peer(peer *p, double t) {
     if (p->in.kind == MSG_FINISHED) p->finished = 1;
     if (p->in.have_usage) p->msg = p->in;
     pthread_mutex_unlock(&mu);
-    return 0;
+    return p->in.kind == MSG_SIGNAL && p->in.signo > 0 ? p->in.signo : 0;
+}
+
+/* Another rank, from the guard's signal handler: which signal ends it, to rank 0, so the
+ * report names the signal, not only a closed connection. Async-signal-safe: one send of
+ * a message prepared at start. */
+static beat_msg signal_msg;
+static volatile int signal_fd = -1;
+static void notify_signal(int sig) {
+    signal_msg.signo = sig;
+    if (signal_fd >= 0)
+        (void)!send(signal_fd, &signal_msg, sizeof signal_msg, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
 /* Another rank: its usage so far, or that it finished, to rank 0. */
@@ -208,7 +234,9 @@ static void *beat(void *arg) {
             if (p->fd < 0 || !pfd[i + 1].revents) continue;
             int closed;
             if (me == 0) {
-                closed = read_peer(p, t) != 0;
+                int got = read_peer(p, t);
+                if (got > 0) lost(p->rank, p->host, got, 0.0);
+                closed = got < 0;
             } else {
                 char buf[64];
                 ssize_t r = read(p->fd, buf, sizeof buf);
@@ -221,7 +249,7 @@ static void *beat(void *arg) {
             /* Rank 0 names a rank that went away unannounced (mpirun is about to end the
              * job, and would not say which rank died). Rank 0 itself closing means it
              * finished or died; mpirun ends the job either way. */
-            if (me == 0 && !p->finished) lost(p->rank, p->host, 1, 0.0);
+            if (me == 0 && !p->finished) lost(p->rank, p->host, -1, 0.0);
         }
         if (t >= next_send) {
             for (int i = 0; i < npeers; i++) {
@@ -332,7 +360,13 @@ void hetrun_heartbeat_start(double timeout_s, int rank, int nranks) {
         running = pthread_create(&thread, NULL, beat, NULL) == 0;
         pthread_sigmask(SIG_SETMASK, &old, NULL);
         if (running) {
-            if (rank == 0) hetrun_guard_set_peers(append_peers);
+            if (rank == 0) {
+                hetrun_guard_set_peers(append_peers);
+            } else {
+                signal_msg.kind = MSG_SIGNAL;
+                signal_fd = peers[0].fd;
+                hetrun_guard_set_signal_notify(notify_signal);
+            }
             return;
         }
     }
@@ -345,6 +379,8 @@ void hetrun_heartbeat_start(double timeout_s, int rank, int nranks) {
 
 void hetrun_heartbeat_stop(void) {
     if (!running) return;
+    hetrun_guard_set_signal_notify(NULL);
+    signal_fd = -1;
     (void)!write(stop_fds[1], "x", 1);
     pthread_join(thread, NULL);
     /* Tell rank 0 this rank finished, so its closing connection is not a lost rank. */

@@ -131,6 +131,12 @@ cJSON *hetrun_guard_rank_record(int rank, const char *host, const char *state, c
     return o;
 }
 
+static void (*_Atomic signal_notify)(int sig);
+
+void hetrun_guard_set_signal_notify(void (*notify)(int sig)) {
+    atomic_store(&signal_notify, notify);
+}
+
 void hetrun_guard_set_peers(void (*append)(cJSON *ranks, int failed_rank, const char *others,
                                            const char *reason)) {
     atomic_store(&peers_append, append);
@@ -255,15 +261,18 @@ static void on_signal(int sig) {
             : sig == SIGTERM ? PRE_TERM
             : sig == SIGINT  ? PRE_INT
                              : PRE_HUP;
-    if (sig == SIGALRM)
-        (void)!write(2, msg_t, sizeof msg_t - 1);
-    else
-        (void)!write(2, msg_s, sizeof msg_s - 1);
+    /* The report first: stderr is a pipe that mpirun may have stopped draining. */
     if (have_report) {
         (void)rename(path_pre[k], path_final);
         for (int i = 0; i < PRE_COUNT; i++)
             if (i != k) unlink(path_pre[i]);
     }
+    void (*notify)(int) = atomic_load(&signal_notify);
+    if (notify && !have_report) notify(sig);
+    if (sig == SIGALRM)
+        (void)!write(2, msg_t, sizeof msg_t - 1);
+    else
+        (void)!write(2, msg_s, sizeof msg_s - 1);
     _exit(sig == SIGALRM ? HETRUN_EXIT_TIMEOUT : HETRUN_EXIT_SIGNAL_BASE + sig);
 }
 
@@ -349,7 +358,7 @@ static void write_failure(const char *reason, int failed_rank) {
 }
 
 void hetrun_guard_fail_rank(int rank, const char *reason) {
-    fprintf(stderr, "hetrun: error: %s; ending the job\n", reason);
+    /* The report before the message: stderr may block (see on_signal). */
     if (armed && have_report) {
         if (atomic_exchange(&ending, 1)) /* a signal or another thread ends the job */
             for (;;)
@@ -358,6 +367,7 @@ void hetrun_guard_fail_rank(int rank, const char *reason) {
         }
         write_failure(reason, rank);
     }
+    fprintf(stderr, "hetrun: error: %s; ending the job\n", reason);
     _exit(HETRUN_EXIT_FAILED);
 }
 

@@ -34,6 +34,9 @@ void hetrun_guard_fail_rank(int rank, const char *reason) __attribute__((noretur
 /** An error before the job started (no backend, no placement): while armed, writes the
  *  failed report with `reason`, then disarms; the caller returns its own exit code. */
 void hetrun_guard_end(const char *reason);
+/** Called (async-signal-safe) by the handler of a rank without the report when a signal
+ *  ends it, before it exits: the heartbeat tells rank 0. NULL: nobody. */
+void hetrun_guard_set_signal_notify(void (*notify)(int sig));
 /** After MPI_Init: a process armed as rank 0 (from the environment) that MPI says is rank
  *  `mpi_rank` != 0 stops writing the report (it keeps its timeout and signal handling). */
 void hetrun_guard_confirm_rank(int mpi_rank);

@@ -42,7 +42,7 @@ start() { # starts 2 ranks; waits until both train and the reports were refreshe
 }
 # check WHAT PATTERN: the report is failed, its reason matches, both ranks counted FLOPs.
 check() {
-    python3 - r.json "$2" <<'PY' || { tail -5 out.txt; echo "FAIL: $1"; fail=1; }
+    python3 - r.json "$2" <<'PY' || { grep -v "train: step" out.txt | tail -20; echo "FAIL: $1"; fail=1; }
 import json, re, sys
 r = json.load(open(sys.argv[1]))
 flops = {x["rank"]: x["usage"]["flops"] for x in r["ranks"]}
