@@ -2,8 +2,8 @@
  * @file launcher/exec/checkpoint_request.h
  * @brief A checkpoint asked for from outside the job: a signal (limits.checkpoint_signal,
  *        SIGUSR1 by default: Slurm's `--signal=USR1@SECONDS` warning before the time
- *        limit; Open MPI's mpirun forwards it to every rank) makes training write a
- *        checkpoint at the next step boundary, then go on or stop (limits.on_signal).
+ *        limit) makes training write a checkpoint at the next step boundary, then go
+ *        on or stop (limits.on_signal).
  *        The handler only sets a flag; train loops poll once per step, collectively, so
  *        every rank acts at the same step even when the signal reached only some.
  */
