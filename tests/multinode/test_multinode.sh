@@ -127,10 +127,14 @@ late_rank) # nodeb's ranks start 60 s late: limits.timeout counts from rank 0's 
 exec "$hetrun" "\$@"
 EOF2
     chmod +x late.sh
-    t=$(date +%s.%N)
     mn_mpirun 120 nodea:2,nodeb:2 -np 4 -x MN_PREFIX -x HETRUN_BACKEND_PATH \
         "$MN_BASE/late.sh" run -q --report "$MN_BASE/report.json" "$MN_BASE/job.yaml" > out.txt 2>&1 &
     mp=$!
+    for _ in $(seq $((600 * scale))); do # the clock runs from rank 0's start, not mpirun's
+        [ -n "$(mn_rank_pid 0)" ] && break
+        sleep 0.1
+    done
+    t=$(date +%s.%N)
     ends_within $((6 + 5)) "$t"
     report_says "timeout: job exceeded limits.timeout of 6 s"
     ;;
