@@ -14,6 +14,7 @@
 #include "cli/commands.h"
 #include "cli/heartbeat.h"
 #include "cli/run_guard.h"
+#include "exec/checkpoint_request.h"
 #include "exec/session.h"
 #include "loader/loader.h"
 #include "report/assemble.h"
@@ -70,6 +71,7 @@ static int run_rank(const hetrun_job *job, const char *backend_name, const hetru
                  name, module.device_count, device);
     } else if (hetrun_session_open(&s, &module, device) == 0) {
         rc = 0;
+        hetrun_guard_track_usage(&s.usage);
     }
     hetrun_report_rank_start(rank_obj, name, module.ops ? module.ops->version : NULL, &s, &clock);
     for (size_t i = 0; rc == 0 && i < job->workload_count; i++) {
@@ -87,6 +89,7 @@ static int run_rank(const hetrun_job *job, const char *backend_name, const hetru
     hetrun_report_rank_close(rank_obj, &s, &clock, rc);
     if (rc != 0 && !cJSON_GetArraySize(cJSON_GetObjectItem(rank_obj, "results")))
         HETRUN_ERROR("%s", s.error);
+    hetrun_guard_track_usage(NULL);
     hetrun_session_close(&s);
     hetrun_module_close(&module);
     return rc;
@@ -184,13 +187,27 @@ int hetrun_cmd_run(int argc, char **argv) {
     }
     hetrun_diags_free(&diags);
 
+    /* The timeout clock and the placeholder report start now, before the backend probe and
+     * MPI_Init: a late node must not stretch the job, nor an old ok report outlive it. */
+    const char *report_path = report_override    ? report_override
+                              : job->report.path ? job->report.path
+                                                 : "hetrun-report.json";
+    cJSON *job_obj = hetrun_report_job_json(job);
+    char *job_text = cJSON_PrintUnformatted(job_obj), report_err[4096] = "";
+    int exit_code = id.rank == 0
+                        ? prepare_report(report_path, job, job_text, report_err, sizeof report_err)
+                        : hetrun_guard_arm(job->limits.timeout_s, NULL, NULL, err, sizeof err);
+    free(job_text);
+    hetrun_checkpoint_request_arm(&job->limits);
+
     /* Backend and placement, before MPI_Init and before any vendor runtime starts. The
-     * probe of each module is bounded by the default, HETRUN_PROBE_TIMEOUT, and the job's
-     * own limits.timeout, whichever is shortest. */
+     * probe of each module is bounded by the default, HETRUN_PROBE_TIMEOUT, and 90% of the
+     * job's own limits.timeout (already running), whichever is shortest: a hung module is
+     * named before the job times out. */
     const char *pt = getenv("HETRUN_PROBE_TIMEOUT");
     double probe_s = pt && atof(pt) > 0 ? atof(pt) : 20.0;
-    if (job->limits.timeout_s > 0 && job->limits.timeout_s < probe_s)
-        probe_s = job->limits.timeout_s;
+    if (job->limits.timeout_s > 0 && 0.9 * job->limits.timeout_s < probe_s)
+        probe_s = 0.9 * job->limits.timeout_s;
     hetrun_probe_set_timeout(probe_s);
     char backend[64];
     hetrun_probe_device *devs = NULL;
@@ -200,6 +217,8 @@ int hetrun_cmd_run(int argc, char **argv) {
                               sizeof backend, &devs, &ndevs, err, sizeof err) != 0) {
         if (id.rank == 0)
             fprintf(stderr, "hetrun run: no usable backend for %s; tried:\n%s", spec_path, err);
+        hetrun_guard_end("no usable backend (see the log for each backend tried)");
+        cJSON_Delete(job_obj);
         hetrun_job_free(job);
         return HETRUN_EXIT_BACKEND;
     }
@@ -207,6 +226,8 @@ int hetrun_cmd_run(int argc, char **argv) {
     memset(&pl, 0, sizeof pl);
     if (hetrun_placement_apply_devices(job, backend, devs, ndevs, &pl, err, sizeof err) != 0) {
         fprintf(stderr, "hetrun run: placement failed: %s\n", err);
+        hetrun_guard_end(err);
+        cJSON_Delete(job_obj);
         free(devs);
         hetrun_job_free(job);
         return HETRUN_EXIT_BACKEND;
@@ -222,19 +243,17 @@ int hetrun_cmd_run(int argc, char **argv) {
     hetrun_log_set_rank(rank);
     (void)hetrun_placement_read_back(&pl); /* the report states the affinity after MPI_Init */
     if (verbose) hetrun_placement_print_binding(&pl, stderr);
+    /* The environment named another rank 0 (an unknown launcher): MPI's rank 0 reports. */
+    hetrun_guard_confirm_rank(rank);
+    if (rank == 0 && id.rank != 0) {
+        job_text = cJSON_PrintUnformatted(job_obj);
+        exit_code = prepare_report(report_path, job, job_text, report_err, sizeof report_err);
+        free(job_text);
+    }
 
-    const char *report_path = report_override    ? report_override
-                              : job->report.path ? job->report.path
-                                                 : "hetrun-report.json";
-    cJSON *job_obj = hetrun_report_job_json(job);
-    char *job_text = cJSON_PrintUnformatted(job_obj);
-    int exit_code = HETRUN_EXIT_OK;
-    if (rank == 0) exit_code = prepare_report(report_path, job, job_text, err, sizeof err);
-    if (rank != 0) (void)hetrun_guard_arm(job->limits.timeout_s, NULL, NULL, err, sizeof err);
-    free(job_text);
     MPI_Bcast(&exit_code, 1, MPI_INT, 0, MPI_COMM_WORLD);
     if (exit_code != HETRUN_EXIT_OK) {
-        if (rank == 0) fprintf(stderr, "hetrun run: %s; nothing ran\n", err);
+        if (rank == 0) fprintf(stderr, "hetrun run: %s; nothing ran\n", report_err);
         cJSON_Delete(job_obj);
         goto done;
     }
@@ -243,8 +262,9 @@ int hetrun_cmd_run(int argc, char **argv) {
     hetrun_report_run run = {job,   backend,  report_path,        hetrun_usage_clock_start(),
                              quiet, json_out, hetrun_guard_disarm};
     cJSON *mine = hetrun_report_rank_new(rank, &pl);
+    /* A stop asked for by a signal happened on every rank at the same step: no abort. */
     if (run_rank(job, backend, &pl, rank, nranks, mine) != 0 && nranks > 1 &&
-        job_communicates(job)) {
+        job_communicates(job) && !hetrun_checkpoint_request_stopped()) {
         /* Peers may be waiting in a collective this rank will never join: end the job
          * rather than hang. Rank 0 leaves a failed report with the cause first; mpirun
          * then stops the other ranks (whose guard exits 128+signal). */

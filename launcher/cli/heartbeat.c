@@ -9,11 +9,13 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/run_guard.h"
@@ -26,17 +28,34 @@ typedef struct hello {
     char host[64];
 } hello;
 
+/* What a rank sends rank 0 every period: its usage so far (same binary on every node, so
+ * the struct travels as bytes), or, once, that it finished. */
+enum { MSG_BEAT = 1, MSG_FINISHED = 2, MSG_SIGNAL = 3 };
+typedef struct beat_msg {
+    int32_t kind;
+    int32_t have_usage;
+    int32_t signo; /* MSG_SIGNAL: the signal that ends the rank */
+    int32_t pad;
+    double started; /* Unix seconds the rank's session opened */
+    hetrun_usage usage;
+} beat_msg;
+
 typedef struct peer {
-    int fd; /* -1 once the peer closed (it finished) */
+    int fd; /* -1 once closed */
     int rank;
     char host[64];
     double last;
+    int finished;   /* said MSG_FINISHED before closing */
+    beat_msg msg;   /* the last complete message */
+    beat_msg in;    /* the one being read */
+    size_t in_have; /* bytes of `in` read so far */
 } peer;
 
 static peer *peers;
 static int npeers, me, stop_fds[2] = {-1, -1}, running;
 static double limit_s, period_s;
 static pthread_t thread;
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER; /* peers' records vs the guard */
 
 static void set_nonblocking(int fd) {
     int fl = fcntl(fd, F_GETFL);
@@ -98,15 +117,103 @@ static int connect_within(const char *host, int port, double secs, char *why, si
     return fd;
 }
 
-static void lost(const peer *p, double silent) {
+/* Ends the job because `rank` on `host` is lost: `how` > 0: it said a signal ends it;
+ * -1: its connection closed without it finishing (killed or crashed); 0: it was silent
+ * `silent` seconds. */
+static void lost(int rank, const char *host, int how, double silent) {
     char reason[512];
-    snprintf(reason, sizeof reason,
-             "rank %d (host %s) sent no heartbeat for %.1f s: stopped, hung outside hetrun, or "
-             "its node is lost (limits.peer_timeout %g s)",
-             p->rank, p->host, silent, limit_s);
-    if (me == 0) hetrun_guard_fail(reason); /* writes the report, exits 1 */
+    if (how == SIGALRM) /* its own clock ran out first */
+        snprintf(reason, sizeof reason,
+                 "timeout: job exceeded limits.timeout (rank %d on host %s reached it first)", rank,
+                 host);
+    else if (how > 0)
+        snprintf(reason, sizeof reason, "rank %d (host %s) was ended by signal %d (%s)", rank, host,
+                 how,
+                 how == SIGTERM  ? "SIGTERM"
+                 : how == SIGINT ? "SIGINT"
+                 : how == SIGHUP ? "SIGHUP"
+                                 : "see signal(7)");
+    else if (how < 0)
+        snprintf(reason, sizeof reason,
+                 "rank %d (host %s) ended without finishing: killed, crashed or aborted "
+                 "(its heartbeat connection to rank 0 closed)",
+                 rank, host);
+    else
+        snprintf(reason, sizeof reason,
+                 "rank %d (host %s) sent no heartbeat for %.1f s: stopped, hung outside hetrun, "
+                 "or its node is lost (limits.peer_timeout %g s)",
+                 rank, host, silent, limit_s);
+    if (me == 0) hetrun_guard_fail_rank(rank, reason); /* writes the report, exits 1 */
     HETRUN_ERROR("%s; ending rank %d so the job does not wait forever", reason, me);
     _exit(HETRUN_EXIT_FAILED);
+}
+
+/* Rank 0: the other ranks' records for the guard's reports. */
+static void append_peers(cJSON *ranks, int failed_rank, const char *others, const char *reason) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    pthread_mutex_lock(&mu);
+    for (int i = 0; i < npeers; i++) {
+        const peer *p = &peers[i];
+        const char *state = p->rank == failed_rank ? "failed" : p->finished ? "finished" : others;
+        /* usage_as_of: when rank 0 last heard from it, not now */
+        double age = hetrun_now_s() - p->last;
+        cJSON_AddItemToArray(ranks,
+                             hetrun_guard_rank_record(p->rank, p->host, state, reason,
+                                                      p->msg.started, (double)ts.tv_sec - age,
+                                                      p->msg.have_usage ? &p->msg.usage : NULL));
+    }
+    pthread_mutex_unlock(&mu);
+}
+
+/* Rank 0 reads what a rank sent: 0, the signal that ends the rank, or -1 when its
+ * connection closed. */
+static int read_peer(peer *p, double t) {
+    char *dst = (char *)&p->in + p->in_have;
+    ssize_t r = read(p->fd, dst, sizeof p->in - p->in_have);
+    if (r < 0 && (errno == EAGAIN || errno == EINTR)) return 0;
+    if (r <= 0) return -1;
+    p->last = t;
+    p->in_have += (size_t)r;
+    if (p->in_have < sizeof p->in) return 0;
+    p->in_have = 0;
+    pthread_mutex_lock(&mu);
+    if (p->in.kind == MSG_FINISHED) p->finished = 1;
+    if (p->in.have_usage) p->msg = p->in;
+    pthread_mutex_unlock(&mu);
+    return p->in.kind == MSG_SIGNAL && p->in.signo > 0 ? p->in.signo : 0;
+}
+
+/* Another rank, from the guard's signal handler: which signal ends it, to rank 0, so the
+ * report names the signal, not only a closed connection. Async-signal-safe: one send of
+ * a message prepared at start. */
+static beat_msg signal_msg;
+static volatile int signal_fd = -1;
+static void notify_signal(int sig) {
+    signal_msg.signo = sig;
+    if (signal_fd >= 0)
+        (void)!send(signal_fd, &signal_msg, sizeof signal_msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+/* Another rank: its usage so far, or that it finished, to rank 0. */
+static void send_beat(int fd, int kind) {
+    beat_msg m;
+    memset(&m, 0, sizeof m);
+    m.kind = kind;
+    m.have_usage = hetrun_guard_usage_snapshot(&m.usage, &m.started) == 0;
+    size_t done = 0;
+    double end = hetrun_now_s() + period_s;
+    while (done < sizeof m && hetrun_now_s() < end) {
+        ssize_t w = send(fd, (char *)&m + done, sizeof m - done, MSG_NOSIGNAL);
+        if (w > 0) {
+            done += (size_t)w;
+        } else if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
+            struct pollfd pfd = {fd, POLLOUT, 0};
+            (void)poll(&pfd, 1, 100);
+        } else {
+            break;
+        }
+    }
 }
 
 static void *beat(void *arg) {
@@ -123,34 +230,54 @@ static void *beat(void *arg) {
         if (pfd[0].revents) break;
         double t = hetrun_now_s();
         for (int i = 0; i < npeers; i++) {
-            if (peers[i].fd < 0 || !pfd[i + 1].revents) continue;
-            char buf[64];
-            ssize_t r = read(peers[i].fd, buf, sizeof buf);
-            if (r > 0) {
-                peers[i].last = t;
-            } else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
-                close(peers[i].fd); /* the peer finished (or died: mpirun ends the job) */
-                peers[i].fd = -1;
+            peer *p = &peers[i];
+            if (p->fd < 0 || !pfd[i + 1].revents) continue;
+            int closed;
+            if (me == 0) {
+                int got = read_peer(p, t);
+                if (got > 0) lost(p->rank, p->host, got, 0.0);
+                closed = got < 0;
+            } else {
+                char buf[64];
+                ssize_t r = read(p->fd, buf, sizeof buf);
+                if (r > 0) p->last = t;
+                closed = r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR);
             }
+            if (!closed) continue;
+            close(p->fd);
+            p->fd = -1;
+            /* Rank 0 names a rank that went away unannounced (mpirun is about to end the
+             * job, and would not say which rank died). Rank 0 itself closing means it
+             * finished or died; mpirun ends the job either way. */
+            if (me == 0 && !p->finished) lost(p->rank, p->host, -1, 0.0);
         }
         if (t >= next_send) {
-            for (int i = 0; i < npeers; i++)
-                if (peers[i].fd >= 0) (void)!send(peers[i].fd, "b", 1, MSG_NOSIGNAL);
+            for (int i = 0; i < npeers; i++) {
+                if (peers[i].fd < 0) continue;
+                if (me == 0)
+                    (void)!send(peers[i].fd, "b", 1, MSG_NOSIGNAL);
+                else
+                    send_beat(peers[i].fd, MSG_BEAT);
+            }
             next_send = t + period_s;
         }
         for (int i = 0; i < npeers; i++)
-            if (peers[i].fd >= 0 && t - peers[i].last > limit_s) lost(&peers[i], t - peers[i].last);
+            if (peers[i].fd >= 0 && t - peers[i].last > limit_s)
+                lost(peers[i].rank, peers[i].host, 0, t - peers[i].last);
     }
     free(pfd);
     return NULL;
 }
 
 static void close_peers(void) {
+    hetrun_guard_set_peers(NULL);
+    pthread_mutex_lock(&mu);
     for (int i = 0; i < npeers; i++)
         if (peers[i].fd >= 0) close(peers[i].fd);
     free(peers);
     peers = NULL;
     npeers = 0;
+    pthread_mutex_unlock(&mu);
 }
 
 void hetrun_heartbeat_start(double timeout_s, int rank, int nranks) {
@@ -225,9 +352,23 @@ void hetrun_heartbeat_start(double timeout_s, int rank, int nranks) {
         set_nonblocking(peers[i].fd);
         peers[i].last = t;
     }
-    if (ok && pthread_create(&thread, NULL, beat, NULL) == 0) {
-        running = 1;
-        return;
+    if (ok) {
+        /* Signals go to the main thread: the guard's handler must not interrupt a send. */
+        sigset_t set, old;
+        sigfillset(&set);
+        pthread_sigmask(SIG_BLOCK, &set, &old);
+        running = pthread_create(&thread, NULL, beat, NULL) == 0;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (running) {
+            if (rank == 0) {
+                hetrun_guard_set_peers(append_peers);
+            } else {
+                signal_msg.kind = MSG_SIGNAL;
+                signal_fd = peers[0].fd;
+                hetrun_guard_set_signal_notify(notify_signal);
+            }
+            return;
+        }
     }
     if (why[0]) HETRUN_WARN("heartbeat: %s", why);
     if (rank == 0)
@@ -238,8 +379,12 @@ void hetrun_heartbeat_start(double timeout_s, int rank, int nranks) {
 
 void hetrun_heartbeat_stop(void) {
     if (!running) return;
+    hetrun_guard_set_signal_notify(NULL);
+    signal_fd = -1;
     (void)!write(stop_fds[1], "x", 1);
     pthread_join(thread, NULL);
+    /* Tell rank 0 this rank finished, so its closing connection is not a lost rank. */
+    if (me != 0 && npeers == 1 && peers[0].fd >= 0) send_beat(peers[0].fd, MSG_FINISHED);
     close(stop_fds[0]);
     close(stop_fds[1]);
     stop_fds[0] = stop_fds[1] = -1;

@@ -57,7 +57,18 @@ typedef struct hetrun_job_limits {
     double timeout_s;          /**< 0: none */
     int64_t memory_per_device; /**< bytes, 0: none */
     double peer_timeout_s;     /**< silence after which a peer rank counts as lost; 0: off */
+    int checkpoint_signal;     /**< ::hetrun_checkpoint_signal */
+    int on_signal;             /**< ::hetrun_on_signal */
 } hetrun_job_limits;
+
+/** limits.checkpoint_signal: the signal that asks training for a checkpoint. */
+typedef enum {
+    HETRUN_CKPT_SIGNAL_USR1,
+    HETRUN_CKPT_SIGNAL_USR2,
+    HETRUN_CKPT_SIGNAL_NONE
+} hetrun_checkpoint_signal;
+/** limits.on_signal: what training does after that checkpoint. */
+typedef enum { HETRUN_ON_SIGNAL_CONTINUE, HETRUN_ON_SIGNAL_STOP } hetrun_on_signal;
 
 typedef struct hetrun_job_report {
     char *path;                 /**< JSON report path (CSV beside it) */

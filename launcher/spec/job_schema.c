@@ -37,6 +37,9 @@ static const hetrun_schema job_meta_schema = {"job", sizeof(hetrun_job), job_met
                                               NULL};
 
 static const char *const placement_policies[] = {"closest", "round-robin", "pack", "map", NULL};
+/* In the order of hetrun_checkpoint_signal and hetrun_on_signal. */
+static const char *const checkpoint_signals[] = {"SIGUSR1", "SIGUSR2", "none", NULL};
+static const char *const on_signal_actions[] = {"checkpoint-continue", "checkpoint-stop", NULL};
 
 static void placement_check(const void *obj, const hetrun_check_ctx *ctx) {
     const hetrun_job_placement *p = obj;
@@ -85,6 +88,14 @@ static const hetrun_field limits_fields[] = {
      86400.0, NULL, NULL, "60s",
      "multi-rank jobs: a rank whose heartbeat is silent this long (stopped, node lost) ends the "
      "job, named; 0: off"},
+    {"checkpoint_signal", HETRUN_FIELD_ENUM, 0, offsetof(hetrun_job_limits, checkpoint_signal),
+     NO_RANGE, checkpoint_signals, NULL, "SIGUSR1",
+     "signal that makes training write a checkpoint at the next step (Slurm: "
+     "--signal=USR1@60): SIGUSR1, SIGUSR2 or none"},
+    {"on_signal", HETRUN_FIELD_ENUM, 0, offsetof(hetrun_job_limits, on_signal), NO_RANGE,
+     on_signal_actions, NULL, "checkpoint-continue",
+     "after that checkpoint: checkpoint-continue, or checkpoint-stop (the job ends failed, "
+     "saying so; resume later)"},
 };
 static const hetrun_schema limits_schema = {"limits", sizeof(hetrun_job_limits), limits_fields,
                                             sizeof limits_fields / sizeof limits_fields[0], NULL};

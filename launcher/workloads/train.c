@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "exec/checkpoint_request.h"
 #include "exec/collective.h"
 #include "report/fields.h"
 #include "spec/job.h"
@@ -542,9 +543,15 @@ static int train_run(hetrun_session *s, const void *params, cJSON *result) {
                 shuffle(perm, train.samples, rng_state);
             }
         }
-        if (job && job->checkpoint.dir && every > 0 && step % every == 0 && step < total &&
+        const int req = hetrun_checkpoint_request_poll(s, step); /* a signal asked for one */
+        if (job && job->checkpoint.dir && ((every > 0 && step % every == 0) || req) &&
+            step < total &&
             write_ckpt(s, &m, step, rng_state, hash, mean, std, hp, hs, &ckpts) != 0)
             goto out;
+        if (req == HETRUN_CKPT_REQ_STOP && step < total) {
+            hetrun_checkpoint_request_stop_error(s, step);
+            goto out;
+        }
         if (p->stop_after > 0 && steps_run >= p->stop_after && step < total) {
             interrupted = 1;
             break;

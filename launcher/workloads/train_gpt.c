@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "exec/checkpoint_request.h"
 #include "exec/collective.h"
 #include "spec/job.h"
 #include "util/log.h"
@@ -607,9 +608,14 @@ int hetrun_train_gpt_run(hetrun_session *s, const hetrun_gpt_params *gp,
         if (!isnan(v) || (h->log_every > 0 && step % h->log_every == 0))
             progress(s, step, total, gl, gnorm, (double)(steps_run * G * T) / train_s, v,
                      val_tokens_per_byte);
-        if (job && job->checkpoint.dir && every > 0 && step % every == 0 && step < total &&
-            write_ckpt(s, &g, step, hash, model, &ls, hp, hs, &ckpts) != 0)
+        const int req = hetrun_checkpoint_request_poll(s, step); /* a signal asked for one */
+        if (job && job->checkpoint.dir && ((every > 0 && step % every == 0) || req) &&
+            step < total && write_ckpt(s, &g, step, hash, model, &ls, hp, hs, &ckpts) != 0)
             goto out;
+        if (req == HETRUN_CKPT_REQ_STOP && step < total) {
+            hetrun_checkpoint_request_stop_error(s, step);
+            goto out;
+        }
         if (h->stop_after > 0 && steps_run >= h->stop_after && step < total) {
             interrupted = 1;
             break;

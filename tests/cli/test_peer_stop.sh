@@ -2,6 +2,7 @@
 # Bounded: a rank stopped with SIGSTOP mid-training (a hung node, a debugger) ends the job
 # failed within limits.peer_timeout plus slack, naming the silent rank; whichever rank is
 # stopped, no rank spins forever.
+# (The pids are found by this test's own report path: other jobs may run the same test.)
 # usage: test_peer_stop.sh HETRUN
 set -u
 hetrun=$1
@@ -23,11 +24,11 @@ YAML
 stop_rank() { # stop_rank RANK: runs 2 ranks, SIGSTOPs RANK once training runs, checks the end
     local victim=$1 pid p mp start took rc
     rm -f r.json
-    mpirun -np 2 "$hetrun" run -q --report r.json job.yaml > out.txt 2>&1 &
+    mpirun -np 2 "$hetrun" run -q --report "$tmp/r.json" job.yaml > out.txt 2>&1 &
     mp=$!
     pid=
     for _ in $(seq 300); do # until the placeholder exists and the victim's pid is known
-        for p in $(pgrep -f "hetrun run -q --report r.json"); do
+        for p in $(pgrep -f "hetrun run -q --report $tmp/r.json"); do
             tr '\0' '\n' < "/proc/$p/environ" 2> /dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$victim" && pid=$p
         done
         [ -n "$pid" ] && [ -e r.json ] && break
