@@ -16,6 +16,7 @@
 #include "cli/run_guard.h"
 #include "exec/checkpoint_request.h"
 #include "exec/session.h"
+#include "exec/slurm_step.h"
 #include "loader/loader.h"
 #include "report/assemble.h"
 #include "spec/spec.h"
@@ -234,6 +235,18 @@ int hetrun_cmd_run(int argc, char **argv) {
     }
     free(devs);
     hetrun_host_services_set_threads(pl.threads);
+
+    /* srun without PMIx: MPI_Init would die without naming the fix (exec/slurm_step.h). */
+    char launch_reason[1024];
+    if (hetrun_slurm_step_refused(id.rank, launch_reason, sizeof launch_reason)) {
+        if (id.rank == 0 && exit_code != HETRUN_EXIT_OK)
+            fprintf(stderr, "hetrun run: %s; nothing ran\n", report_err);
+        hetrun_guard_end(launch_reason); /* rank 0's failed report */
+        cJSON_Delete(job_obj);
+        hetrun_placement_free(&pl);
+        hetrun_job_free(job);
+        return HETRUN_EXIT_FAILED;
+    }
 
     int provided = 0;
     MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided);
