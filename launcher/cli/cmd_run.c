@@ -23,6 +23,7 @@
 #include "topo/placement.h"
 #include "util/exitcodes.h"
 #include "util/log.h"
+#include "util/progress.h"
 #include "workloads/workload.h"
 
 static void usage(FILE *out) {
@@ -37,6 +38,9 @@ static void usage(FILE *out) {
                  "  -f, --format F       table (default) or json: the summary as one JSON\n"
                  "                       document on stdout (the full report is in the file)\n"
                  "  -h, --help           this text\n"
+                 "environment: HETRUN_PROGRESS=0 no progress line on stderr (rank 0 shows one,\n"
+                 "            rewritten in place on a terminal, else a line every\n"
+                 "            HETRUN_PROGRESS_INTERVAL seconds, 10)\n"
                  "exit codes: 0 ok, 1 job failed (report says why), 2 usage, 3 invalid spec,\n"
                  "            4 backend/config, 124 timeout, 128+N killed by signal N\n");
 }
@@ -79,12 +83,14 @@ static int run_rank(const hetrun_job *job, const char *backend_name, const hetru
         const hetrun_job_workload *w = &job->workloads[i];
         cJSON *res = hetrun_report_point_new(rank_obj, w);
         HETRUN_INFO("running %s", w->label ? w->label : w->type->name);
+        hetrun_progress_point(rank, i, job->workload_count, w->label ? w->label : w->type->name);
         if (w->type->run(&s, w->params, res) != 0) {
             hetrun_report_point_error(res, s.error);
             HETRUN_ERROR("%s: %s", w->label ? w->label : w->type->name, s.error);
             rc = -1;
         }
     }
+    hetrun_progress_end();
     /* Close the last busy span so device_busy_seconds covers all work enqueued. */
     if (s.queue && hetrun_session_sync(&s) != 0 && rc == 0) rc = -1;
     hetrun_report_rank_close(rank_obj, &s, &clock, rc);

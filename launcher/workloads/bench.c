@@ -20,6 +20,7 @@
  * ops). Shapes, inputs and which operands are written come from the op table too. Pure outputs are
  * poisoned before the checked run, so an element never written fails. */
 #include "report/fields.h"
+#include "util/progress.h"
 #include "workloads/bench.h"
 
 #include <math.h>
@@ -271,10 +272,12 @@ static int bench_op(hetrun_session *s, const hetrun_bench_params *p, cJSON *resu
     for (int64_t i = 0; i < p->warmup; i++)
         if (hetrun_exec_op(s, &d, args) != 0) goto out;
     if (hetrun_session_sync(s) != 0) goto out;
-    for (int64_t i = 0; i < p->iterations; i++)
+    for (int64_t i = 0; i < p->iterations; i++) {
         if (hetrun_session_timer_start(s) != 0 || hetrun_exec_op(s, &d, args) != 0 ||
             hetrun_session_timer_stop(s, &times[i]) != 0)
             goto out;
+        hetrun_progress_update(i + 1, p->iterations, "iterations", NULL);
+    }
 
     double flops = hetrun_op_flops(&d), moved = hetrun_op_bytes(&d);
     hetrun_stats t = hetrun_stats_of(times, (size_t)p->iterations);

@@ -30,6 +30,7 @@
 #include "exec/collective.h"
 #include "report/fields.h"
 #include "spec/job.h"
+#include "util/progress.h"
 #include "workloads/bench.h"
 
 double hetrun_bench_busbw_factor(int coll, int n) {
@@ -312,7 +313,11 @@ int hetrun_bench_collective(hetrun_session *s, const hetrun_bench_params *p, cJS
     if (do_dev) cJSON_AddStringToObject(result, "device_path", backend ? "backend" : "host-staged");
     cJSON *rows = cJSON_AddArrayToObject(result, "rows");
     uint64_t wrong_total = 0, calls = 0;
+    int64_t nsizes = 0, sized = 0;
+    for (uint64_t bytes = (uint64_t)p->min_bytes; bytes <= max; bytes *= (uint64_t)p->step_factor)
+        if (nsizes++, bytes > max / (uint64_t)p->step_factor) break; /* as the sweep below */
     for (uint64_t bytes = (uint64_t)p->min_bytes; bytes <= max; bytes *= (uint64_t)p->step_factor) {
+        hetrun_progress_update(sized++, nsizes, "sizes", NULL);
         uint64_t in, out;
         shape(&c, bytes, &in, &out);
         if (in == 0 || out == 0) continue; /* smaller than one element per rank */
@@ -354,6 +359,8 @@ int hetrun_bench_collective(hetrun_session *s, const hetrun_bench_params *p, cJS
         calls = 0;
         if (bytes > max / (uint64_t)p->step_factor) break; /* next step would overflow */
     }
+    hetrun_progress_update(sized, nsizes, "sizes", NULL);
+
     cJSON_AddNumberToObject(result, "wrong", (double)wrong_total);
     if (p->check) {
         hetrun_result_set_check(result, wrong_total ? HETRUN_CHECK_FAILED : HETRUN_CHECK_PASSED);

@@ -19,6 +19,7 @@
 #include "text/sentences.h"
 #include "util/clock.h"
 #include "util/log.h"
+#include "util/progress.h"
 #include "workloads/bert.h"
 #include "workloads/stats.h"
 #include "workloads/train_common.h"
@@ -279,7 +280,8 @@ static int compare(embed_state *st, const embed_params *p, const float *all, cJS
 }
 
 /* One batch size: warm-up, then timed end-to-end requests cycling through the input. */
-static int serve(embed_state *st, const embed_params *p, int64_t b, cJSON *sweep) {
+static int serve(embed_state *st, const embed_params *p, size_t bi, cJSON *sweep) {
+    const int64_t b = p->batch_sizes.items[bi];
     const int64_t H = st->m.cfg.hidden;
     int64_t cap = p->duration > 0 ? 1 << 20 : p->iterations;
     double *lat = malloc((size_t)(cap ? cap : 1) * sizeof *lat);
@@ -306,6 +308,8 @@ static int serve(embed_state *st, const embed_params *p, int64_t b, cJSON *sweep
             lat[count++] = (hetrun_now_s() - t0) * 1e3;
             for (int64_t i = 0; i < b; i++)
                 tokens += st->lens[i];
+            hetrun_progress_serving(b, bi, p->batch_sizes.count, count, p->iterations,
+                                    hetrun_now_s() - start, p->duration);
         }
     }
     double elapsed = hetrun_now_s() - start;
@@ -390,7 +394,7 @@ static int embed_run(hetrun_session *s, const void *params, cJSON *result) {
     }
     cJSON *sweep = cJSON_AddArrayToObject(result, "batches");
     for (size_t i = 0; i < p->batch_sizes.count && (p->iterations > 0 || p->duration > 0); i++)
-        if (serve(&st, p, p->batch_sizes.items[i], sweep) != 0) goto out;
+        if (serve(&st, p, i, sweep) != 0) goto out;
     hetrun_result_set_check(result, !p->reference ? HETRUN_CHECK_SKIPPED
                                     : ok          ? HETRUN_CHECK_PASSED
                                                   : HETRUN_CHECK_FAILED);

@@ -15,6 +15,7 @@
 #include "kernels/reference.h"
 #include "report/fields.h"
 #include "spec/job.h"
+#include "util/progress.h"
 #include "workloads/stats.h"
 #include "workloads/workload.h"
 
@@ -185,6 +186,7 @@ static int gemm_run(hetrun_session *s, const void *params, cJSON *result) {
         if (hetrun_session_timer_start(s) != 0 || hetrun_exec_op(s, &d, args) != 0 ||
             hetrun_session_timer_stop(s, &times[i]) != 0)
             goto out;
+        hetrun_progress_update(i + 1, p->iterations, "iterations", NULL);
     }
     double flops = hetrun_op_flops(&d);
     hetrun_stats t = hetrun_stats_of(times, (size_t)p->iterations);

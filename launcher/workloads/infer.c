@@ -12,6 +12,7 @@
 #include "report/fields.h"
 #include "spec/job.h"
 #include "util/log.h"
+#include "util/progress.h"
 #include "workloads/checkpoint.h"
 #include "workloads/model.h"
 #include "workloads/stats.h"
@@ -165,6 +166,8 @@ static int infer_run(hetrun_session *s, const void *params, cJSON *result) {
                 hetrun_session_d2h(s, out, o, (uint64_t)(b * C) * 4))
                 goto out;
             lat[count++] = (hetrun_now_s() - t0) * 1e3;
+            hetrun_progress_serving(b, bi, p->batch_sizes.count, count, p->iterations,
+                                    hetrun_now_s() - start, p->duration);
         }
         double elapsed = hetrun_now_s() - start;
         hetrun_stats st = hetrun_stats_of(lat, (size_t)count);

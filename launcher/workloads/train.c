@@ -14,13 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "exec/checkpoint_request.h"
 #include "exec/collective.h"
 #include "report/fields.h"
 #include "spec/job.h"
 #include "util/log.h"
+#include "util/progress.h"
 #include "workloads/checkpoint.h"
 #include "workloads/model.h"
 #include "workloads/stats.h"
@@ -302,8 +302,8 @@ static int write_ckpt(hetrun_session *s, hetrun_mlp *m, int64_t step, uint64_t r
     return hetrun_train_ckpt_agree(s, rc, written);
 }
 
-static void progress(const hetrun_session *s, int tty, int64_t step, int64_t total, int64_t epoch,
-                     double loss, double acc, double sps, int final) {
+static void progress(const hetrun_session *s, int64_t step, int64_t total, int64_t epoch,
+                     double loss, double acc, double sps) {
     if (s->rank != 0) return;
     char line[256];
     if (isnan(acc))
@@ -313,11 +313,7 @@ static void progress(const hetrun_session *s, int tty, int64_t step, int64_t tot
         snprintf(line, sizeof line,
                  "train: step %lld/%lld epoch %lld loss %.4f test acc %.2f%% %.0f samples/s",
                  (long long)step, (long long)total, (long long)epoch, loss, 100.0 * acc, sps);
-    if (tty)
-        fprintf(stderr, "\r%-100s%s", line, final ? "\n" : "");
-    else
-        fprintf(stderr, "[rank 0] %s\n", line);
-    fflush(stderr);
+    hetrun_progress_note(s->rank, line);
 }
 
 static int train_run(hetrun_session *s, const void *params, cJSON *result) {
@@ -449,7 +445,6 @@ static int train_run(hetrun_session *s, const void *params, cJSON *result) {
     }
     if (hetrun_collective_prepare(s, m.param_count * 4) != 0) goto out;
 
-    const int tty = isatty(2);
     int64_t epoch = step / spe;
     if (!have_state) rng_state = epoch_state(seed, epoch);
     shuffle(perm, train.samples, rng_state);
@@ -515,9 +510,12 @@ static int train_run(hetrun_session *s, const void *params, cJSON *result) {
         compute_s += (t1 - t0) + (t3 - t2), reduce_s += t2 - t1, train_s += t3 - t0;
         step_ms[steps_run] = (t3 - t0) * 1e3;
         step++, steps_run++, epoch_steps++;
+        char detail[48]; /* this rank's running loss: the live line must not wait for peers */
+        snprintf(detail, sizeof detail, "loss %.4f", loss_sum / (double)(epoch_steps * lb));
+        hetrun_progress_update(step, total, "steps", detail);
         if (p->log_every > 0 && step % p->log_every == 0 && within + 1 != spe)
-            progress(s, tty, step, total, epoch, loss_sum / (double)(epoch_steps * lb), acc,
-                     (double)(steps_run * B) / train_s, 0);
+            progress(s, step, total, epoch, loss_sum / (double)(epoch_steps * lb), acc,
+                     (double)(steps_run * B) / train_s);
         const int epoch_end = within + 1 == spe || step == total;
         if (epoch_end) {
             double gl = 0.0;
@@ -534,8 +532,8 @@ static int train_run(hetrun_session *s, const void *params, cJSON *result) {
                 cJSON_AddNumberToObject(e, "test_accuracy", acc);
             cJSON_AddNumberToObject(e, "seconds", secs);
             cJSON_AddItemToArray(epochs, e);
-            progress(s, tty, step, total, epoch, gl / (double)(epoch_steps * B), acc,
-                     (double)(steps_run * B) / train_s, step == total);
+            progress(s, step, total, epoch, gl / (double)(epoch_steps * B), acc,
+                     (double)(steps_run * B) / train_s);
             loss_sum = 0.0, epoch_steps = 0, epoch_t0 = now_s();
             if (within + 1 == spe) {
                 epoch++;

@@ -8,6 +8,7 @@
  * Each rank accumulates its slice in micro-batches; during the last micro-batch's backward
  * each transformer block's gradient bucket is allreduced as soon as it completes. */
 #include "report/fields.h"
+#include "util/progress.h"
 #include "workloads/train_gpt.h"
 
 #include <math.h>
@@ -335,15 +336,15 @@ done:
 static void progress(const hetrun_session *s, int64_t step, int64_t total, double loss, double gn,
                      double tps, double val, double tokens_per_byte) {
     if (s->rank != 0) return;
+    char line[256];
     if (isnan(val))
-        fprintf(stderr, "[rank 0] train: step %lld/%lld loss %.4f grad norm %.3f %.0f tokens/s\n",
-                (long long)step, (long long)total, loss, gn, tps);
+        snprintf(line, sizeof line, "train: step %lld/%lld loss %.4f grad norm %.3f %.0f tokens/s",
+                 (long long)step, (long long)total, loss, gn, tps);
     else
-        fprintf(stderr,
-                "[rank 0] train: step %lld/%lld loss %.4f val loss %.4f (%.3f bits/byte) %.0f "
-                "tokens/s\n",
-                (long long)step, (long long)total, loss, val, val / M_LN2 * tokens_per_byte, tps);
-    fflush(stderr);
+        snprintf(line, sizeof line,
+                 "train: step %lld/%lld loss %.4f val loss %.4f (%.3f bits/byte) %.0f tokens/s",
+                 (long long)step, (long long)total, loss, val, val / M_LN2 * tokens_per_byte, tps);
+    hetrun_progress_note(s->rank, line);
 }
 
 /* fp16 dynamic loss scaling state (see the training loop); checkpointed. */
@@ -605,6 +606,9 @@ int hetrun_train_gpt_run(hetrun_session *s, const hetrun_gpt_params *gp,
             else
                 fprintf(csv, "%.6f,%.3f\n", v, dt * 1e3);
         }
+        char detail[48];
+        snprintf(detail, sizeof detail, "loss %.4f", gl);
+        hetrun_progress_update(step, total, "steps", detail);
         if (!isnan(v) || (h->log_every > 0 && step % h->log_every == 0))
             progress(s, step, total, gl, gnorm, (double)(steps_run * G * T) / train_s, v,
                      val_tokens_per_byte);
