@@ -31,6 +31,16 @@ for f in gemm_gflops roofline busbw; do
     done
 done
 head -c 8 plots/roofline.png | od -An -c | grep -q "P   N   G" || { echo "FAIL: roofline.png is not a PNG"; fail=1; }
+# A python3 without matplotlib (pyenv's, first on the PATH here) re-runs plot.py with one
+# that has it, and says so.
+for other in $(which -a python3); do
+    "$other" -c "import matplotlib" 2> /dev/null && continue
+    "$other" "$src/bench/plot.py" --format png --out plots3 p.csv > re.out 2>&1 ||
+        { cat re.out; echo "FAIL: plot.py under $other (no matplotlib) exited $?"; fail=1; }
+    grep -q "has no matplotlib; using" re.out || { cat re.out; echo "FAIL: no word of the re-run"; fail=1; }
+    [ -s plots3/roofline.png ] || { echo "FAIL: plots3/roofline.png missing after the re-run"; fail=1; }
+    break
+done
 "$PY" "$src/bench/plot.py" --out plots2 p.usage.csv > /dev/null 2>&1
 [ $? -eq 1 ] || { echo "FAIL: plot.py on a usage CSV should exit 1 (nothing to plot)"; fail=1; }
 exit $fail
