@@ -47,7 +47,7 @@ void hetrun_mpi_pmi_detect(hetrun_mpi_pmi *out) {
     out->pmi1 = ompi_component("s1");
     out->pmi2 = ompi_component("s2");
 #elif !defined(OPEN_MPI)
-    out->pmi1 = out->pmi2 = 1;
+    out->pmi1 = out->pmi2 = out->other = 1;
 #endif
 }
 
@@ -70,7 +70,8 @@ int hetrun_slurm_step_check(const char *(*get)(const char *name), const hetrun_m
     const char *type = or_unset(get("SLURM_MPI_TYPE"));
     int is_pmi2 = type && strcmp(type, "pmi2") == 0;
     int is_none = !type || strcmp(type, "none") == 0;
-    if ((is_pmi2 && mpi->pmi2) || (is_none && mpi->pmi1)) return 0;
+    if ((is_pmi2 && mpi->pmi2) || (is_none && mpi->pmi1) || (!is_pmi2 && !is_none && mpi->other))
+        return 0;
     const char *how = is_pmi2 ? "srun --mpi=pmi2" : is_none ? "plain srun (no PMIx)" : "srun";
     const char *job = or_unset(get("SLURM_JOB_ID"));
     const char *ntasks = or_unset(get("SLURM_NTASKS"));

@@ -16,12 +16,14 @@ typedef struct hetrun_mpi_pmi {
     int pmix;         /**< srun --mpi=pmix (and mpirun) */
     int pmi2;         /**< srun --mpi=pmi2 */
     int pmi1;         /**< plain srun (--mpi=none: Slurm's libpmi) */
+    int other;        /**< other srun --mpi plugins (cray_shasta for Cray MPICH, ...) */
     char library[96]; /**< e.g. "Open MPI v4.1.4" (first line of MPI_Get_library_version) */
 } hetrun_mpi_pmi;
 
 /** What the linked MPI library supports. Open MPI 5: PMIx only; Open MPI 4 and older: PMIx,
  *  plus PMI-1/PMI-2 where its pmix s1/s2 components are installed; any other MPI (MPICH,
- *  Intel MPI, ...) is assumed to speak all three. Callable before MPI_Init. */
+ *  Intel MPI, Cray MPICH) is assumed to speak whatever srun --mpi plugin the user chose. Callable
+ * before MPI_Init. */
 void hetrun_mpi_pmi_detect(hetrun_mpi_pmi *out);
 
 /**
