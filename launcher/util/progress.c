@@ -83,7 +83,7 @@ void hetrun_progress_serving(int64_t batch, size_t bi, size_t nb, int64_t count,
     snprintf(detail, sizeof detail, "batch %lld", (long long)batch);
     if (duration > 0)
         hetrun_progress_update((int64_t)((double)bi * duration + elapsed),
-                               (int64_t)((double)nb * duration), "s", detail);
+                               (int64_t)((double)nb * duration), "seconds", detail);
     else
         hetrun_progress_update((int64_t)bi * iterations + count, (int64_t)nb * iterations,
                                "requests", detail);

@@ -21,7 +21,9 @@ for v in $(env | grep -o '^SLURM_[A-Z_]*'); do unset "$v"; done
 
 tmp=$(mktemp -d /tmp/hetrun-slurm.XXXXXX)
 chmod 755 "$tmp"
-cleanup() {
+# The daemons detach from this script: stop them by their pid files, on any exit and from a
+# watchdog before ctest's limit (which would only kill this shell), so none outlives the test.
+stop_daemons() {
     for p in slurmd slurmctld munged; do
         [ -s "$tmp/$p.pid" ] && kill "$(cat "$tmp/$p.pid")" 2> /dev/null
     done
@@ -29,9 +31,20 @@ cleanup() {
     for p in slurmd slurmctld munged; do
         [ -s "$tmp/$p.pid" ] && kill -9 "$(cat "$tmp/$p.pid")" 2> /dev/null
     done
+}
+(
+    exec > /dev/null 2>&1 # ctest waits for every holder of its output pipe
+    sleep 150
+    stop_daemons
+) &
+watchdog=$!
+cleanup() {
+    kill "$watchdog" 2> /dev/null
+    stop_daemons
     rm -rf "$tmp"
 }
 trap cleanup EXIT
+trap 'exit 1' TERM INT
 cd "$tmp" || exit 1
 mkdir state spool log work
 
@@ -104,7 +117,7 @@ fail=0
 
 # The example, both forms, through sbatch: the report is named after the job id.
 for form in srun mpirun; do
-    id=$(HETRUN_LAUNCH=$form timeout 100 sbatch --parsable --wait -o "$form-%j.out" \
+    id=$(HETRUN_LAUNCH=$form timeout 60 sbatch --parsable --wait -o "$form-%j.out" \
         "$src/examples/slurm/hetrun.sbatch" job.yaml)
     rc=$?
     id=${id%%;*}
