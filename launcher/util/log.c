@@ -1,5 +1,6 @@
 /* Logging to stderr, one event per line, prefixed [host:rank]. */
 #include "util/log.h"
+#include "util/progress.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -47,6 +48,7 @@ void hetrun_log(hetrun_log_level level, const char *fmt, ...) {
     /* One write per event so lines from ranks do not interleave mid-line. */
     size_t len = strlen(line);
     line[len++] = '\n';
+    hetrun_progress_clear(); /* a log line never lands on the end of the live progress line */
     fwrite(line, 1, len, stderr);
     fflush(stderr);
 }

@@ -89,19 +89,22 @@ void hetrun_progress_serving(int64_t batch, size_t bi, size_t nb, int64_t count,
                                "requests", detail);
 }
 
+void hetrun_progress_clear(void) {
+    if (!pg.shown) return;
+    fputs("\r\033[K", stderr);
+    fflush(stderr);
+    pg.shown = 0;
+    pg.last = 0.0; /* redraw at the next update */
+}
+
 void hetrun_progress_note(int rank, const char *line) {
     if (rank != 0) return;
-    if (pg.shown) fputs("\r\033[K", stderr);
-    pg.shown = 0;
+    hetrun_progress_clear();
     fprintf(stderr, "[rank 0] %s\n", line);
     fflush(stderr);
 }
 
 void hetrun_progress_end(void) {
-    if (pg.shown) {
-        fputs("\r\033[K", stderr);
-        fflush(stderr);
-    }
-    pg.shown = 0;
+    hetrun_progress_clear();
     pg.on = 0;
 }

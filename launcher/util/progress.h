@@ -31,6 +31,10 @@ void hetrun_progress_serving(int64_t batch, size_t bi, size_t nb, int64_t count,
  *  HETRUN_PROGRESS=0 (the workload asked for it). */
 void hetrun_progress_note(int rank, const char *line);
 
+/** Takes the live line off the terminal (the next update redraws it); util/log.c calls it
+ *  before each log line. */
+void hetrun_progress_clear(void);
+
 /** The job's work is done: clears the live line on a terminal. */
 void hetrun_progress_end(void);
 
