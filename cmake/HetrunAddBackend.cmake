@@ -62,3 +62,22 @@ function(hetrun_add_backend name)
     install(TARGETS ${_t} LIBRARY DESTINATION ${_dest})
   endif()
 endfunction()
+
+# hetrun_add_conformance_test(<name> [ARGS <arg>...])
+#
+# A ctest test, <name>_conformance, that certifies the module of hetrun_add_backend(<name>)
+# with hetrun's conformance command (HETRUN_CONFORMANCE_COMMAND, set by find_package(hetrun)),
+# the module's build folder first on HETRUN_BACKEND_PATH. Exit 77 (no device) is a skip.
+# The cache variable HETRUN_CONFORMANCE_ARGS adds arguments to every such test (--quick).
+function(hetrun_add_conformance_test name)
+  cmake_parse_arguments(C "" "" "ARGS" ${ARGN})
+  if(NOT HETRUN_CONFORMANCE_COMMAND)
+    message(FATAL_ERROR "hetrun_add_conformance_test(${name}): HETRUN_CONFORMANCE_COMMAND is "
+                        "not set (find_package(hetrun) sets it from the installed hetrun)")
+  endif()
+  set(HETRUN_CONFORMANCE_ARGS "" CACHE STRING "Extra arguments of the conformance tests")
+  add_test(NAME ${name}_conformance
+    COMMAND ${HETRUN_CONFORMANCE_COMMAND} --backend ${name} ${C_ARGS} ${HETRUN_CONFORMANCE_ARGS})
+  set_tests_properties(${name}_conformance PROPERTIES SKIP_RETURN_CODE 77
+    ENVIRONMENT "HETRUN_BACKEND_PATH=$<TARGET_FILE_DIR:hetrun_backend_${name}>")
+endfunction()

@@ -38,7 +38,8 @@ install(FILES backends/template/CMakeLists.txt backends/template/template_backen
 
 # ---- docs, examples, bench suites ----
 install(FILES README.md LICENSE DESTINATION ${CMAKE_INSTALL_DOCDIR})
-install(DIRECTORY docs/ DESTINATION ${CMAKE_INSTALL_DOCDIR})
+# docs/ kept as a folder, so the README's links work in the installed copy too.
+install(DIRECTORY docs DESTINATION ${CMAKE_INSTALL_DOCDIR})
 # Examples as in the tree, without what running them in place leaves behind.
 install(DIRECTORY examples/ DESTINATION ${HETRUN_DATA_DIR}/examples
   PATTERN "*.tok" EXCLUDE PATTERN "*-checkpoints" EXCLUDE PATTERN "*report*.json" EXCLUDE

@@ -190,8 +190,11 @@ int main(int argc, char **argv) {
 
     printf(".SH SYNOPSIS\n.nf\n");
     put_line(lines[i] + 7);
-    for (i++; i < nlines && !is_blank(lines[i]) && indent_of(lines[i]) > 0; i++)
-        put_line(lines[i] + indent_of(lines[i]));
+    for (i++; i < nlines && !is_blank(lines[i]) && indent_of(lines[i]) > 0; i++) {
+        const char *s = lines[i] + indent_of(lines[i]);
+        if (*s == '[' || *s == '-') fputs("    ", stdout); /* wrapped arguments, not a form */
+        put_line(s);
+    }
     printf(".fi\n");
 
     /* Description: everything before the first section header. */

@@ -26,7 +26,7 @@ set(_all "")
 foreach(_name IN LISTS _names)
   string(APPEND _all "hetrun-${_name}(1), ")
 endforeach()
-set(_docs "the guides in share/doc/hetrun (jobspec.md, exit-codes.md, backend-guide.md)")
+set(_docs "the README and guides in share/doc/hetrun (docs/jobspec.md, docs/exit-codes.md, docs/backend-guide.md)")
 
 function(render page summary see_also)
   execute_process(COMMAND ${ARGN}

@@ -27,8 +27,8 @@ for f in bin/hetrun include/hetrun/backend.h include/hetrun/ops.h include/hetrun
     "$libdir/cmake/hetrun/hetrunTargets.cmake" "$libdir/cmake/hetrun/HetrunAddBackend.cmake" \
     "$libdir/pkgconfig/hetrun.pc" share/hetrun/template/CMakeLists.txt \
     share/hetrun/template/template_backend.c share/hetrun/template/README.md \
-    share/doc/hetrun/LICENSE share/doc/hetrun/README.md share/doc/hetrun/backend-guide.md \
-    share/doc/hetrun/ops.md share/doc/hetrun/jobspec.md share/doc/hetrun/exit-codes.md \
+    share/doc/hetrun/LICENSE share/doc/hetrun/README.md share/doc/hetrun/docs/backend-guide.md \
+    share/doc/hetrun/docs/ops.md share/doc/hetrun/docs/jobspec.md share/doc/hetrun/docs/exit-codes.md \
     share/hetrun/examples/gemm.yaml share/hetrun/examples/data/digits.csv.gz \
     share/hetrun/bench/suites/quick.yaml share/hetrun/bench/plot.py \
     share/man/man1/hetrun.1 share/man/man1/hetrun-run.1 \
@@ -88,7 +88,7 @@ grep -q "hetrun-run(1)" "$tmp/man1.txt" || bad "man hetrun does not point at het
 cp -r "$prefix/share/hetrun/template" "$tmp/npu"
 env -u HETRUN_SOURCE_DIR "$cmake" -S "$tmp/npu" -B "$tmp/npu/build" -DCMAKE_PREFIX_PATH="$prefix" \
     -DCMAKE_C_COMPILER="$cc" -DCMAKE_BUILD_TYPE=Release -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF \
-    -DCMAKE_INSTALL_PREFIX="$tmp/vendor" > "$tmp/npu.log" 2>&1 &&
+    -DCMAKE_INSTALL_PREFIX="$tmp/vendor" -DHETRUN_CONFORMANCE_ARGS=--quick > "$tmp/npu.log" 2>&1 &&
     "$cmake" --build "$tmp/npu/build" >> "$tmp/npu.log" 2>&1 &&
     "$cmake" --install "$tmp/npu/build" >> "$tmp/npu.log" 2>&1 ||
     { cat "$tmp/npu.log"; bad "the template does not build out of tree against the install"; }
@@ -130,17 +130,14 @@ sys.exit(0 if ok else 1)
 PY
 done
 
-# Conformance on it: `hetrun conform` where it exists, else the hetrun-conformance program.
-export HETRUN_BACKEND_PATH=$tmp/npu/build:$prefix/$libdir/hetrun
-if grep -q "^  conform " "$tmp/general.txt"; then
-    conform=("$hetrun" conform)
-else
-    conform=("$prefix/bin/hetrun-conformance")
-fi
-"${conform[@]}" --backend template --quick > "$tmp/conf.txt" 2>&1 ||
-    { tail -30 "$tmp/conf.txt"; bad "${conform[*]} --backend template failed"; }
-echo "conformance (${conform[*]}): $(tail -1 "$tmp/conf.txt")"
-unset HETRUN_BACKEND_PATH
+# Conformance on it, as the template's own `ctest` runs it (hetrun_add_conformance_test): the
+# installed hetrun-conformance where it is installed, else `hetrun conform`.
+"$(dirname "$cmake")/ctest" --test-dir "$tmp/npu/build" -V > "$tmp/conf.txt" 2>&1 ||
+    { tail -30 "$tmp/conf.txt"; bad "the template's conformance test (its ctest) failed"; }
+grep -m1 "Test command:" "$tmp/conf.txt"
+grep -E "[0-9]+ passed, [0-9]+ failed" "$tmp/conf.txt" | tail -1
+grep -q "100% tests passed, 0 tests failed out of 1" "$tmp/conf.txt" ||
+    bad "the template's ctest did not run its one conformance test"
 
 # ---- modulefiles ----
 lua=$prefix/share/modulefiles/hetrun/$version.lua
