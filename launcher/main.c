@@ -58,6 +58,10 @@ static const command *find_command(const char *name) {
 
 /* `hetrun help CMD` is `hetrun CMD --help`: each command's text lives in one place. */
 static int help_command(const char *name) {
+    if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) {
+        print_help(stdout);
+        return HETRUN_EXIT_OK;
+    }
     const command *c = find_command(name);
     if (!c) {
         fprintf(stderr, "hetrun help: unknown command '%s' (see 'hetrun --help')\n", name);

@@ -33,11 +33,15 @@ function(render page summary see_also)
     COMMAND ${HELP2ROFF} --name ${page} --summary ${summary} --version ${VERSION}
             --see-also ${see_also}
     OUTPUT_FILE ${OUT}/man1/${page}.1 RESULTS_VARIABLE _rcs)
-  foreach(_r IN LISTS _rcs)
-    if(NOT _r EQUAL 0)
-      message(FATAL_ERROR "render_man: ${page}: '${ARGN} | help2roff' exited ${_rcs}")
-    endif()
-  endforeach()
+  # A command whose --help fails still gets a page; tests/install says which one.
+  list(GET _rcs 0 _help_rc)
+  list(GET _rcs 1 _roff_rc)
+  if(NOT _help_rc EQUAL 0)
+    message(WARNING "render_man: ${page}: '${ARGN}' exited ${_help_rc}")
+  endif()
+  if(NOT _roff_rc EQUAL 0)
+    message(FATAL_ERROR "render_man: ${page}: help2roff exited ${_roff_rc}")
+  endif()
 endfunction()
 
 render(hetrun "run YAML job specs on any accelerator, one MPI rank per device"
