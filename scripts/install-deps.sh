@@ -14,6 +14,8 @@ $SUDO apt-get install -y -qq --no-install-recommends \
     ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clinfo libclblast-dev \
     clang libclang-rt-14-dev clang-format \
     python3 python3-jsonschema python3-matplotlib \
-    fortunes fortunes-min fortunes-zh libdnnl2 > /dev/null
+    fortunes fortunes-min fortunes-zh libdnnl2 \
+    man-db groff-base lmod tcl > /dev/null
 # libdnnl2: the cpu backend's native bf16 GEMM on AVX512-BF16/AMX CPUs (dlopen'ed, optional).
+# man-db, groff-base, lmod, tcl: tests/install renders the man pages and loads the modulefiles.
 echo "install-deps: done"

@@ -13,6 +13,9 @@ bad() {
     fail=1
 }
 
+for tool in man groff nm pkg-config python3; do
+    command -v "$tool" > /dev/null || bad "$tool is not installed (scripts/install-deps.sh)"
+done
 "$cmake" --install "$build" --prefix "$prefix" > "$tmp/install.log" 2>&1 || {
     cat "$tmp/install.log"
     echo "FAIL: cmake --install exited non-zero"
@@ -171,6 +174,8 @@ DESTDIR=$tmp/stage "$cmake" --install "$build" --prefix /opt/hetrun > "$tmp/stag
     bad "DESTDIR install failed: $(tail -5 "$tmp/stage.log")"
 grep -q "^prefix=/opt/hetrun$" "$tmp/stage/opt/hetrun/$libdir/pkgconfig/hetrun.pc" ||
     bad "DESTDIR install: hetrun.pc does not name /opt/hetrun"
+grep -q 'local root = "/opt/hetrun"' "$tmp/stage/opt/hetrun/share/modulefiles/hetrun/$version.lua" ||
+    bad "DESTDIR install: the modulefile does not name /opt/hetrun"
 
 # ---- the Spack recipe at least compiles as Python ----
 python3 -c 'import ast, sys; ast.parse(open(sys.argv[1]).read(), sys.argv[1])' \
