@@ -7,18 +7,11 @@
 #ifndef HETRUN_KERNELS_REFERENCE_H
 #define HETRUN_KERNELS_REFERENCE_H
 
-#include "hetrun/ops.h"
+#include "hetrun/reference.h" /* hetrun_reference_run, element load/store */
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/**
- * Runs `desc` on host operands `args[0..arity)` (each pointing at the operand's first
- * element, laid out as the catalogue says) through the op table's reference function.
- * Returns 0, or -1 when the descriptor is not valid for the catalogue.
- */
-int hetrun_reference_run(const hetrun_op_desc *desc, void *const *args);
 
 /* The reference of each op (the op table's `reference`): descriptor already valid,
  * operands as hetrun_reference_run's. Attention is in kernels/reference_attention.c. */
@@ -49,11 +42,6 @@ void hetrun_ref_embedding_forward(const hetrun_op_desc *desc, void *const *args)
 void hetrun_ref_embedding_backward(const hetrun_op_desc *desc, void *const *args);
 void hetrun_ref_nonfinite_count(const hetrun_op_desc *desc, void *const *args);
 void hetrun_ref_sum_squares(const hetrun_op_desc *desc, void *const *args);
-
-/** Reads element `i` of a buffer of `dtype` as double. */
-double hetrun_load_as_double(const void *base, hetrun_dtype dtype, uint64_t i);
-/** Writes `v` into element `i` of a buffer of `dtype` (rounding to nearest even). */
-void hetrun_store_from_double(void *base, hetrun_dtype dtype, uint64_t i, double v);
 
 #ifdef __cplusplus
 }

@@ -15,7 +15,8 @@ $SUDO apt-get install -y -qq --no-install-recommends \
     clang libclang-rt-14-dev clang-format \
     python3 python3-jsonschema python3-matplotlib \
     fortunes fortunes-min fortunes-zh libdnnl2 \
-    slurm-wlm munge > /dev/null
+    slurm-wlm munge man-db groff-base lmod tcl > /dev/null
 # slurm-wlm, munge: tests/slurm starts its own single-node Slurm (the packaged services are unused).
 # libdnnl2: the cpu backend's native bf16 GEMM on AVX512-BF16/AMX CPUs (dlopen'ed, optional).
+# man-db, groff-base, lmod, tcl: tests/install renders the man pages and loads the modulefiles.
 echo "install-deps: done"

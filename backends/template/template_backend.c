@@ -9,9 +9,18 @@
  * runtimes do (HETRUN_TEMPLATE_VISIBLE_DEVICES, like ASCEND_RT_VISIBLE_DEVICES), so the
  * launcher's placement can be exercised on machines without accelerators.
  *
+ * It needs only the installed SDK: hetrun/backend.h, and hetrun/reference.h for the
+ * descriptor checks and the plain C reference it runs every op on (libhetrun_reference).
+ * The install puts this folder in share/hetrun/template; README.md there says how to build
+ * it out of tree with find_package(hetrun) and hetrun_add_backend().
+ *
  * Its devices say they are accelerators, so the launcher places ranks on them as it would
- * on NPUs. That is why it is never installed nor built into the default module folder:
- * CMake puts it in lib/hetrun-template, and its tests point HETRUN_BACKEND_PATH there. */
+ * on NPUs. That is why hetrun's own build never installs the module nor puts it in the
+ * default module folder: CMake puts it in lib/hetrun-template, and its tests point
+ * HETRUN_BACKEND_PATH there. */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L /* strtok_r, clock_gettime under -std=c11 */
+#endif
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,8 +29,7 @@
 #include <time.h>
 
 #include "hetrun/backend.h"
-#include "kernels/catalogue.h"
-#include "kernels/reference.h"
+#include "hetrun/reference.h"
 
 #define TEMPLATE_DEVICES 2 /* RUNTIME: aclrtGetDeviceCount / cnrtGetDeviceCount */
 #define VISIBILITY_ENV "HETRUN_TEMPLATE_VISIBLE_DEVICES"
