@@ -1,31 +1,97 @@
-/* `hetrun backends`: every module found, loaded or refused and why, and every device. */
+/* `hetrun backends`: every module found, where, loaded or refused and why, and every
+ * device. Each module is probed in a child process under a time limit, so a module that
+ * crashes or hangs in its init is reported, never fatal. */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
 
 #include "cli/commands.h"
-#include "kernels/catalogue.h"
 #include "loader/loader.h"
+#include "loader/probe.h"
 #include "util/exitcodes.h"
 #include "util/log.h"
 #include "topo/device_json.h"
 
 static void usage(FILE *out) {
-    fprintf(out, "usage: hetrun backends [--format table|json]\n\n"
-                 "Lists every backend module on the search path (HETRUN_BACKEND_PATH, the build\n"
-                 "tree, the install dir): loaded, unavailable (no driver/device) or refused\n"
-                 "(broken module, ABI mismatch), with the reason, and each device's facts.\n"
-                 "exit codes: 0 ok (also when some modules are unavailable), 2 usage,\n"
-                 "            4 a module was refused or no module was found\n");
+    fprintf(out,
+            "usage: hetrun backends [--format table|json] [--probe-timeout SECONDS]\n\n"
+            "Lists every backend module found, in search order: HETRUN_BACKEND_PATH, the\n"
+            "registration folders (<prefix>/etc/hetrun/backends.d, /etc/hetrun/backends.d:\n"
+            "one NAME.conf per module holding its absolute path), the install's module\n"
+            "folder (and the build tree, for a hetrun run from it). Each module is opened in\n"
+            "a child process: loaded, unavailable (no driver/device), refused (broken module,\n"
+            "ABI or name mismatch, NULL required function), crashed (signal), hung (no answer\n"
+            "within the time limit) or exited; shadowed when a module of the same name comes\n"
+            "first. Every line names the module's path, ABI and version.\n\n"
+            "  --probe-timeout S  time limit per module (default HETRUN_PROBE_TIMEOUT or 5)\n\n"
+            "exit codes: 0 ok (also when some modules are unavailable or shadowed), 2 usage,\n"
+            "            4 a module was refused, crashed, hung or exited, or none was found\n");
+}
+
+static cJSON *module_json(const hetrun_backend_module *m, const hetrun_probe_result *r,
+                          const char *state, const char *reason) {
+    cJSON *mo = cJSON_CreateObject();
+    if (!mo) return NULL;
+    cJSON_AddStringToObject(mo, "name", m->name);
+    cJSON_AddStringToObject(mo, "path", m->path);
+    cJSON_AddStringToObject(mo, "origin", m->origin);
+    cJSON_AddStringToObject(mo, "state", state);
+    if (reason && *reason)
+        cJSON_AddStringToObject(mo, "reason", reason);
+    else
+        cJSON_AddNullToObject(mo, "reason");
+    if (r && r->table_read) {
+        char abi[32];
+        snprintf(abi, sizeof abi, "%u.%u", r->abi_major, r->abi_minor);
+        cJSON_AddStringToObject(mo, "abi", abi);
+        cJSON_AddStringToObject(mo, "version", r->version);
+        cJSON_AddStringToObject(mo, "ops_name", r->ops_name);
+    } else {
+        cJSON_AddNullToObject(mo, "abi");
+        cJSON_AddNullToObject(mo, "version");
+        cJSON_AddNullToObject(mo, "ops_name");
+    }
+    if (r) {
+        cJSON_AddStringToObject(mo, "stage", r->stage);
+        cJSON_AddNumberToObject(mo, "probe_seconds", r->elapsed_s);
+        if (r->outcome == HETRUN_PROBE_CRASHED) cJSON_AddNumberToObject(mo, "signal", r->signal);
+        if (r->outcome == HETRUN_PROBE_EXITED)
+            cJSON_AddNumberToObject(mo, "exit_status", r->exit_status);
+        if (r->outcome == HETRUN_PROBE_LOADED)
+            cJSON_AddBoolToObject(mo, "collectives", r->collectives != 0);
+    }
+    if (m->state == HETRUN_MODULE_SHADOWED)
+        cJSON_AddStringToObject(mo, "shadowed_by", m->shadowed_by);
+    cJSON *devs = cJSON_AddArrayToObject(mo, "devices");
+    for (int d = 0; r && devs && d < r->device_count; d++)
+        cJSON_AddItemToArray(devs, hetrun_device_info_json(&r->devices[d].info, d));
+    return mo;
+}
+
+static void print_row(const hetrun_backend_module *m, const hetrun_probe_result *r,
+                      const char *state, const char *reason) {
+    char abi[32] = "-";
+    if (r && r->table_read) snprintf(abi, sizeof abi, "%u.%u", r->abi_major, r->abi_minor);
+    printf("%-10s %-11s %-5s %-14s %s (%s)\n", m->name, state, abi,
+           r && r->table_read && r->version[0] ? r->version : "-", m->path, m->origin);
+    if (reason && *reason) printf("%-10s %s\n", "", reason);
+    for (int d = 0; r && d < r->device_count; d++)
+        printf("%-10s device %d: %s (pci %s)\n", "", d, r->devices[d].info.name,
+               r->devices[d].info.pci_bus_id[0] ? r->devices[d].info.pci_bus_id : "-");
+    if (r && r->outcome == HETRUN_PROBE_LOADED && r->device_count == 0)
+        printf("%-10s (no devices)\n", "");
 }
 
 int hetrun_cmd_backends(int argc, char **argv) {
     static const struct option longopts[] = {{"format", required_argument, NULL, 'f'},
+                                             {"probe-timeout", required_argument, NULL, 't'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     int json = 0, c;
+    double timeout = 0;
     hetrun_log_init_from_env();
     optind = 1;
     while ((c = getopt_long(argc, argv, "f:h", longopts, NULL)) != -1) {
@@ -37,6 +103,16 @@ int hetrun_cmd_backends(int argc, char **argv) {
             json = strcmp(optarg, "json") == 0;
             continue;
         }
+        if (c == 't') {
+            char *end = NULL;
+            timeout = strtod(optarg, &end);
+            if (end != optarg && !*end && timeout > 0 && timeout <= 3600) continue;
+            fprintf(stderr,
+                    "hetrun backends: --probe-timeout '%s' is not a number of seconds in "
+                    "(0, 3600]\n",
+                    optarg);
+            return HETRUN_EXIT_USAGE;
+        }
         if (c == 'f')
             fprintf(stderr, "hetrun backends: unknown format '%s' (table or json)\n", optarg);
         usage(stderr);
@@ -46,65 +122,53 @@ int hetrun_cmd_backends(int argc, char **argv) {
         fprintf(stderr, "hetrun backends: unexpected argument '%s'\n", argv[optind]);
         return HETRUN_EXIT_USAGE;
     }
+    if (timeout <= 0) timeout = hetrun_probe_default_timeout();
     hetrun_module_list list;
-    hetrun_loader_scan(&list);
+    if (hetrun_loader_scan_all(&list) != 0) {
+        fprintf(stderr, "hetrun backends: out of memory listing modules\n");
+        return HETRUN_EXIT_FAILED;
+    }
     cJSON *root = cJSON_CreateObject();
     cJSON *search = cJSON_AddArrayToObject(root, "search_path");
     char **dirs = hetrun_loader_search_dirs();
     for (size_t i = 0; dirs && dirs[i]; i++)
         cJSON_AddItemToArray(search, cJSON_CreateString(dirs[i]));
     hetrun_loader_free_dirs(dirs);
+    cJSON_AddNumberToObject(root, "probe_timeout_s", timeout);
     cJSON *mods = cJSON_AddArrayToObject(root, "backends");
-    int refused = 0;
-    if (!json) printf("%-8s %-12s %-44s %s\n", "backend", "state", "device", "pci / reason");
+    int broken = 0, winners = 0;
+    if (!json)
+        printf("%-10s %-11s %-5s %-14s %s\n", "backend", "state", "ABI", "version",
+               "path (found in)");
     for (size_t i = 0; i < list.count; i++) {
-        hetrun_backend_module *m = &list.items[i];
-        hetrun_module_open(m, hetrun_host_services_get());
-        cJSON *mo = cJSON_CreateObject();
-        cJSON_AddStringToObject(mo, "name", m->name);
-        cJSON_AddStringToObject(mo, "path", m->path);
-        cJSON_AddStringToObject(mo, "state", hetrun_module_state_name(m->state));
-        if (m->reason[0])
-            cJSON_AddStringToObject(mo, "reason", m->reason);
-        else
-            cJSON_AddNullToObject(mo, "reason");
-        cJSON *devs = cJSON_AddArrayToObject(mo, "devices");
-        refused += m->state == HETRUN_MODULE_REFUSED;
-        if (m->state == HETRUN_MODULE_LOADED) {
-            cJSON_AddStringToObject(mo, "version", m->ops->version ? m->ops->version : "");
-            cJSON_AddItemToObject(mo, "abi", cJSON_CreateString("1.0"));
-            cJSON_AddBoolToObject(mo, "collectives", m->ops->comm_allreduce != NULL);
-            for (int d = 0; d < m->device_count; d++) {
-                hetrun_device_info info;
-                memset(&info, 0, sizeof info);
-                info.struct_size = sizeof info;
-                if (m->ops->device_info(d, &info) != HETRUN_OK) {
-                    fprintf(stderr, "hetrun backends: %s device %d: %s\n", m->name, d,
-                            m->ops->last_error());
-                    continue;
-                }
-                cJSON_AddItemToArray(devs, hetrun_device_info_json(&info, d));
-                if (!json)
-                    printf("%-8s %-12s %-44.44s %s\n", m->name, d == 0 ? "loaded" : "", info.name,
-                           info.pci_bus_id[0] ? info.pci_bus_id : "-");
-            }
-            if (m->device_count == 0 && !json)
-                printf("%-8s %-12s %-44s\n", m->name, "loaded", "(no devices)");
-        } else if (!json) {
-            printf("%-8s %-12s %-44s %s\n", m->name, hetrun_module_state_name(m->state), "-",
-                   m->reason);
+        const hetrun_backend_module *m = &list.items[i];
+        hetrun_probe_result r;
+        const hetrun_probe_result *rp = NULL;
+        const char *state = hetrun_module_state_name(m->state), *reason = m->reason;
+        if (m->state == HETRUN_MODULE_FOUND) {
+            hetrun_probe_options opt = {.timeout_s = timeout, .name = m->name};
+            hetrun_probe_module(m->path, &opt, &r);
+            rp = &r;
+            state = hetrun_probe_outcome_name(r.outcome);
+            reason = r.reason;
         }
-        cJSON_AddItemToArray(mods, mo);
+        winners += m->state != HETRUN_MODULE_SHADOWED;
+        broken += m->state == HETRUN_MODULE_REFUSED || (rp && rp->outcome != HETRUN_PROBE_LOADED &&
+                                                        rp->outcome != HETRUN_PROBE_UNAVAILABLE);
+        cJSON *mo = module_json(m, rp, state, reason);
+        if (mo) cJSON_AddItemToArray(mods, mo);
+        if (!json) print_row(m, rp, state, reason);
+        if (rp) hetrun_probe_result_free(&r);
     }
     if (json) {
         char *text = cJSON_Print(root);
         if (text) puts(text);
         cJSON_free(text);
-    } else if (list.count == 0) {
-        printf("(no backend modules found; set HETRUN_BACKEND_PATH)\n");
+    } else if (winners == 0) {
+        printf("(no backend modules found; set HETRUN_BACKEND_PATH or register one in "
+               "<prefix>/etc/hetrun/backends.d)\n");
     }
     cJSON_Delete(root);
-    int rc = (refused || list.count == 0) ? HETRUN_EXIT_BACKEND : HETRUN_EXIT_OK;
     hetrun_module_list_free(&list);
-    return rc;
+    return (broken || winners == 0) ? HETRUN_EXIT_BACKEND : HETRUN_EXIT_OK;
 }
