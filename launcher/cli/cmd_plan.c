@@ -13,6 +13,7 @@
 
 #include "cli/backend_select.h"
 #include "cli/commands.h"
+#include "cli/job_needs.h"
 #include "spec/spec.h"
 #include "workloads/workload.h"
 #include "topo/placement.h"
@@ -26,7 +27,9 @@ static void usage(FILE *out) {
             "                   [--backend NAME] [--format table|json]\n"
             "\n"
             "Prints where every rank would run (node, device, NUMA node, cpus, threads) with\n"
-            "the job's `placement` settings (docs/placement.md), without running anything.\n"
+            "the job's `placement` settings (docs/placement.md), without running anything,\n"
+            "then the ops and dtypes the job needs and whether the backend supports each\n"
+            "(asked in a probe child; \"needs\" in JSON).\n"
             "\n"
             "options:\n"
             "  --ranks N          total ranks (required)\n"
@@ -38,7 +41,8 @@ static void usage(FILE *out) {
             "  --format table     (default) one line per rank; json: the plan object\n"
             "  -h, --help         this text\n"
             "\n"
-            "exit codes: 0 ok, 2 usage, 3 invalid spec, 4 bad topology file or no backend\n");
+            "exit codes: 0 ok, 2 usage, 3 invalid spec, 4 bad topology file, no backend, or\n"
+            "            the backend lacks an op the job needs\n");
 }
 
 /* Parses a positive int option value; -1 when invalid. */
@@ -211,6 +215,10 @@ int hetrun_cmd_plan(int argc, char **argv) {
     cJSON_AddStringToObject(plan, "spec", spec);
     cJSON_AddStringToObject(plan, "backend", chosen);
     cJSON_AddBoolToObject(plan, "bind", job->placement.bind);
+    /* Which ops the job needs and whether the chosen backend supports them (no backend is
+     * asked for a plan of another machine's topology). */
+    int unsupported = hetrun_job_needs_json(
+        job, topology ? HETRUN_NEEDS_NO_PROBE : HETRUN_NEEDS_ONE, chosen, plan);
     if (json) {
         char *s = cJSON_Print(plan);
         if (s) printf("%s\n", s);
@@ -218,9 +226,17 @@ int hetrun_cmd_plan(int argc, char **argv) {
     } else {
         if (chosen[0]) printf("backend: %s\n", chosen);
         hetrun_plan_print_table(plan, stdout);
+        hetrun_job_needs_print(plan, stdout);
     }
     cJSON_Delete(plan);
     rc = HETRUN_EXIT_OK;
+    if (unsupported > 0) {
+        fprintf(stderr,
+                "hetrun plan: backend %s does not support %d op%s this job needs (see "
+                "\"needs\")\n",
+                chosen, unsupported, unsupported == 1 ? "" : "s");
+        rc = HETRUN_EXIT_BACKEND;
+    }
 done:
     free(devs);
     hetrun_topo_free(t);

@@ -33,7 +33,7 @@ static void usage(FILE *out) {
             "  --format table    (default) or json\n"
             "  -h, --help        this text\n"
             "\n"
-            "exit codes: 0 ok, 2 usage, 4 bad topology file\n");
+            "exit codes: 0 ok, 2 usage, 4 bad topology file or --backend NAME not found\n");
 }
 
 /* Device row: locality from the topology, as JSON (also the source of the table). */
@@ -184,37 +184,46 @@ int hetrun_cmd_topo(int argc, char **argv) {
     cJSON *jb = cJSON_AddArrayToObject(root, "backends");
 
     hetrun_module_list list = {0};
-    if (backend) {
-        list.items = calloc(1, sizeof(*list.items));
-        if (list.items) {
-            snprintf(list.items[0].name, sizeof(list.items[0].name), "%s", backend);
-            list.count = 1;
-        }
-    } else if (hetrun_loader_scan(&list) != 0) {
+    if (hetrun_loader_scan(&list) != 0)
         fprintf(stderr, "hetrun topo: cannot list backend modules\n");
-    }
+    int found = !backend;
     for (size_t i = 0; jb && i < list.count; i++) {
-        const char *name = list.items[i].name;
-        hetrun_probe_device *devs = NULL;
-        int n = 0;
-        char why[1024];
-        int rc = hetrun_probe_backend(name, &devs, &n, why, sizeof(why));
+        const hetrun_backend_module *m = &list.items[i];
+        if (backend && strcmp(m->name, backend) != 0) continue;
+        found = 1;
+        /* Each module in a child under the time limit: one that crashes or hangs is a row
+         * naming its path, ABI and version, never the end of `topo`. */
+        hetrun_probe_result r;
+        hetrun_probe_options opt = {.name = m->name};
+        if (m->state == HETRUN_MODULE_FOUND) hetrun_probe_module(m->path, &opt, &r);
         cJSON *b = cJSON_CreateObject();
-        cJSON_AddStringToObject(b, "name", name);
+        cJSON_AddStringToObject(b, "name", m->name);
+        cJSON_AddStringToObject(b, "path", m->path);
         cJSON_AddStringToObject(b, "state",
-                                rc == 0  ? "loaded"
-                                : rc > 0 ? "unavailable"
-                                         : "refused");
-        cJSON_AddStringToObject(b, "reason", rc == 0 ? "" : why);
+                                m->state == HETRUN_MODULE_FOUND
+                                    ? hetrun_probe_outcome_name(r.outcome)
+                                    : hetrun_module_state_name(m->state));
+        cJSON_AddStringToObject(b, "reason",
+                                m->state == HETRUN_MODULE_FOUND ? r.reason : m->reason);
         cJSON *jd = cJSON_AddArrayToObject(b, "devices");
-        for (int k = 0; jd && k < n; k++) {
+        for (int k = 0; jd && m->state == HETRUN_MODULE_FOUND && k < r.device_count; k++) {
             char osdev[80];
-            snprintf(osdev, sizeof(osdev), "%.60s%d", name, devs[k].index);
-            cJSON *d = device_json(t, devs[k].index, &devs[k].info, osdev);
+            snprintf(osdev, sizeof(osdev), "%.60s%d", m->name, r.devices[k].index);
+            cJSON *d = device_json(t, r.devices[k].index, &r.devices[k].info, osdev);
             if (d) cJSON_AddItemToArray(jd, d);
         }
         cJSON_AddItemToArray(jb, b);
-        free(devs);
+        if (m->state == HETRUN_MODULE_FOUND) hetrun_probe_result_free(&r);
+    }
+    if (!found) {
+        fprintf(stderr,
+                "hetrun topo: --backend %s: no module of that name on the search path (see "
+                "'hetrun backends')\n",
+                backend);
+        hetrun_module_list_free(&list);
+        cJSON_Delete(root);
+        hetrun_topo_free(t);
+        return HETRUN_EXIT_BACKEND;
     }
     hetrun_module_list_free(&list);
 

@@ -10,30 +10,38 @@
 #include <cjson/cJSON.h>
 
 #include "cli/commands.h"
+#include "cli/job_needs.h"
 #include "spec/spec.h"
 #include "workloads/workload.h"
 #include "util/exitcodes.h"
 
 static void usage(FILE *out) {
-    fprintf(out,
-            "usage: hetrun validate [--format text|json] [--quiet] JOB.yaml [JOB.yaml...]\n"
-            "\n"
-            "Checks job specs against the schema (docs/jobspec.md) without running them: no\n"
-            "MPI, no backends. Every error of every file is reported, one per line:\n"
-            "  FILE:LINE:COLUMN: KEY.PATH: message\n"
-            "\n"
-            "options:\n"
-            "  --format text   (default) errors on stderr, a summary line per file on stdout\n"
-            "  --format json   {\"files\":[{\"path\",\"valid\",\"sha256\",\"points\",\"errors\":"
-            "[{\"line\",\"column\",\"path\",\"message\"}]}]} on stdout\n"
-            "  -q, --quiet     text format: print errors only\n"
-            "  -h, --help      this text\n"
-            "\n"
-            "exit codes: 0 all valid, 3 any invalid, 2 usage error\n");
+    fprintf(
+        out,
+        "usage: hetrun validate [--format text|json] [--quiet] [--needs [--backend NAME]]\n"
+        "                       JOB.yaml [JOB.yaml...]\n"
+        "\n"
+        "Checks job specs against the schema (docs/jobspec.md) without running them: no\n"
+        "MPI, no backends (unless --needs). Every error of every file is reported, one per line:\n"
+        "  FILE:LINE:COLUMN: KEY.PATH: message\n"
+        "\n"
+        "options:\n"
+        "  --format text   (default) errors on stderr, a summary line per file on stdout\n"
+        "  --format json   {\"files\":[{\"path\",\"valid\",\"sha256\",\"points\",\"errors\":"
+        "[{\"line\",\"column\",\"path\",\"message\"}]}]} on stdout\n"
+        "  -q, --quiet     text format: print errors only\n"
+        "  --needs         also list the ops and dtypes each job needs and whether each\n"
+        "                  backend module found supports them (each probed in a child\n"
+        "                  process under HETRUN_PROBE_TIMEOUT); JSON: \"needs\" per file\n"
+        "  --backend NAME  with --needs: ask only this backend\n"
+        "  -h, --help      this text\n"
+        "\n"
+        "exit codes: 0 all valid, 3 any invalid, 2 usage error\n");
 }
 
 int hetrun_cmd_validate(int argc, char **argv) {
-    bool json = false, quiet = false;
+    bool json = false, quiet = false, needs = false;
+    const char *backend = NULL;
     int nfiles = 0;
     const char **files = calloc((size_t)(argc > 0 ? argc : 1), sizeof *files);
     if (!files) {
@@ -51,6 +59,15 @@ int hetrun_cmd_validate(int argc, char **argv) {
             return HETRUN_EXIT_OK;
         } else if (!only_files && (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0)) {
             quiet = true;
+        } else if (!only_files && strcmp(a, "--needs") == 0) {
+            needs = true;
+        } else if (!only_files && strcmp(a, "--backend") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "hetrun validate: --backend needs a backend name\n");
+                free(files);
+                return HETRUN_EXIT_USAGE;
+            }
+            backend = argv[++i];
         } else if (!only_files && (strcmp(a, "--format") == 0 || strncmp(a, "--format=", 9) == 0)) {
             const char *v = a[8] == '=' ? a + 9 : (i + 1 < argc ? argv[++i] : NULL);
             if (!v) {
@@ -76,6 +93,11 @@ int hetrun_cmd_validate(int argc, char **argv) {
         } else {
             files[nfiles++] = a;
         }
+    }
+    if (backend && !needs) {
+        fprintf(stderr, "hetrun validate: --backend only applies with --needs\n");
+        free(files);
+        return HETRUN_EXIT_USAGE;
     }
     if (nfiles == 0) {
         fprintf(stderr, "hetrun validate: no spec file given\n");
@@ -116,6 +138,9 @@ int hetrun_cmd_validate(int argc, char **argv) {
                 cJSON_AddStringToObject(e, "message", diags.items[i].message);
                 cJSON_AddItemToArray(errs, e);
             }
+            if (valid && needs)
+                hetrun_job_needs_json(job, backend ? HETRUN_NEEDS_ONE : HETRUN_NEEDS_ALL, backend,
+                                      fo);
             cJSON_AddItemToArray(arr, fo);
         } else {
             hetrun_diags_print(&diags, stderr);
@@ -129,6 +154,11 @@ int hetrun_cmd_validate(int argc, char **argv) {
                            diags.count == 1 ? "" : "s",
                            diags.count >= 200 ? ", stopped at 200" : "");
             }
+            cJSON *n = valid && needs ? cJSON_CreateObject() : NULL;
+            if (n && hetrun_job_needs_json(job, backend ? HETRUN_NEEDS_ONE : HETRUN_NEEDS_ALL,
+                                           backend, n) >= 0)
+                hetrun_job_needs_print(n, stdout);
+            cJSON_Delete(n);
         }
         hetrun_job_free(job);
         hetrun_diags_free(&diags);

@@ -366,12 +366,23 @@ static int bench_run(hetrun_session *s, const void *params, cJSON *result) {
     return bench_op(s, p, result);
 }
 
+/* An op point needs its op at the bench descriptor's dtype pair; a collective point needs
+ * no op (it runs through the collective group or MPI). */
+static void bench_needs(const void *params, hetrun_op_needs *needs) {
+    const hetrun_bench_params *p = params;
+    if (p->op < 0 || p->op >= HETRUN_OP_KIND_COUNT) return;
+    hetrun_op_desc d =
+        hetrun_op_bench_desc((hetrun_op_kind)p->op, (hetrun_dtype)p->dtype, p->size, p->cols);
+    hetrun_op_needs_add(needs, d.kind, d.dtype, d.out_dtype, (uint32_t)p->act);
+}
+
 const hetrun_workload_type hetrun_workload_bench = {
     "bench",
     "op and collective benchmarks: sizes x dtypes, GFLOP/s, GB/s, % of peak, busbw, checked",
     &bench_schema,
     bench_run,
     1, /* collective */
+    bench_needs,
 };
 
 /** The name of choice `op` of the bench `op` field (for bench_coll.c). */

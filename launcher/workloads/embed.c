@@ -409,6 +409,24 @@ out:
     return rc;
 }
 
+/* The BERT encoder of bert.c in the point's dtype. Its activation comes from the model's
+ * config.json (read at run time): gelu_erf, BERT's own, is listed. */
+static void embed_needs(const void *params, hetrun_op_needs *needs) {
+    const embed_params *p = params;
+    const uint32_t t = (uint32_t)p->dtype;
+    hetrun_op_needs_add(needs, HETRUN_OP_EMBEDDING_FORWARD, t, t, 0);
+    hetrun_op_needs_add(needs, HETRUN_OP_LAYERNORM, t, t, 0);
+    hetrun_op_needs_add(needs, HETRUN_OP_GEMM, t, t, 0);
+    hetrun_op_needs_add(needs, HETRUN_OP_BIAS_ADD, t, t, 0);
+    hetrun_op_needs_add(needs, HETRUN_OP_ACT_FORWARD, t, t, HETRUN_ACT_GELU_ERF);
+    if (p->attention == 1) {
+        hetrun_op_needs_add(needs, HETRUN_OP_ATTENTION_FORWARD, t, t, 0);
+    } else {
+        hetrun_op_needs_add(needs, HETRUN_OP_SCALE, t, t, 0);
+        hetrun_op_needs_add(needs, HETRUN_OP_SOFTMAX, t, t, 0);
+    }
+}
+
 const hetrun_workload_type hetrun_workload_embed = {
     "embed",
     "sentence embeddings from a pre-trained BERT encoder (safetensors + tokenizer.json), with "
@@ -416,4 +434,5 @@ const hetrun_workload_type hetrun_workload_embed = {
     &embed_schema,
     embed_run,
     0,
+    embed_needs,
 };

@@ -230,10 +230,17 @@ out:
     return rc;
 }
 
+static void gemm_needs(const void *params, hetrun_op_needs *needs) {
+    const gemm_params *p = params;
+    hetrun_op_needs_add(needs, HETRUN_OP_GEMM, (uint32_t)p->dtype,
+                        p->dtype == HETRUN_I8 ? HETRUN_I32 : (uint32_t)p->dtype, 0);
+}
+
 const hetrun_workload_type hetrun_workload_gemm = {
     "gemm",
     "matrix multiply C = alpha op(A) op(B) + beta C, timed and checked",
     &gemm_schema,
     gemm_run,
     0, /* ranks work independently */
+    gemm_needs,
 };

@@ -249,10 +249,21 @@ out:
     return rc;
 }
 
+/* The forward pass of model.c with probabilities, in fp32. */
+static void infer_needs(const void *params, hetrun_op_needs *needs) {
+    const infer_params *p = params;
+    hetrun_op_needs_add(needs, HETRUN_OP_GEMM, HETRUN_F32, HETRUN_F32, 0);
+    hetrun_op_needs_add(needs, HETRUN_OP_BIAS_ADD, HETRUN_F32, HETRUN_F32, 0);
+    hetrun_op_needs_add(needs, HETRUN_OP_ACT_FORWARD, HETRUN_F32, HETRUN_F32,
+                        (uint32_t)p->activation);
+    hetrun_op_needs_add(needs, HETRUN_OP_SOFTMAX, HETRUN_F32, HETRUN_F32, 0);
+}
+
 const hetrun_workload_type hetrun_workload_infer = {
     "infer",
     "MLP inference over batch sizes: latency p50/p90/p99/max, samples/s, accuracy",
     &infer_schema,
     infer_run,
     0, /* ranks work independently */
+    infer_needs,
 };

@@ -1,7 +1,10 @@
 /* The workload types hetrun knows. Adding one: a file with its schema and run function,
  * and one line here. The spec reads workloads against the schemas listed here, passed
  * in (the spec room does not know the workloads). */
+#include <stdlib.h>
 #include <string.h>
+
+#include "kernels/catalogue.h"
 
 #include "workloads/workload.h"
 
@@ -48,4 +51,28 @@ int hetrun_spec_load(const char *path, hetrun_job **job, hetrun_diags *diags) {
 int hetrun_spec_load_bytes(const char *name, const unsigned char *bytes, size_t len,
                            hetrun_job **job, hetrun_diags *diags) {
     return hetrun_spec_read_bytes(name, bytes, len, hetrun_workload_schemas(), job, diags);
+}
+
+void hetrun_op_needs_add(hetrun_op_needs *needs, uint32_t kind, uint32_t dtype, uint32_t out_dtype,
+                         uint32_t act) {
+    const hetrun_op_info *op = hetrun_op_info_of(kind);
+    if (!op || !op->uses_act) act = 0;
+    for (size_t i = 0; i < needs->count; i++) {
+        const hetrun_op_need *n = &needs->items[i];
+        if (n->kind == kind && n->dtype == dtype && n->out_dtype == out_dtype && n->act == act)
+            return;
+    }
+    hetrun_op_need *grown = realloc(needs->items, (needs->count + 1) * sizeof *grown);
+    if (!grown) {
+        needs->failed = 1;
+        return;
+    }
+    needs->items = grown;
+    grown[needs->count++] = (hetrun_op_need){kind, dtype, out_dtype, act};
+}
+
+void hetrun_op_needs_free(hetrun_op_needs *needs) {
+    free(needs->items);
+    needs->items = NULL;
+    needs->count = 0;
 }

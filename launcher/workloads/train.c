@@ -626,10 +626,54 @@ out:
     return rc;
 }
 
+/* The ops of model.c (MLP) and gpt.c (GPT), all in fp32. */
+static void train_needs(const void *params, hetrun_op_needs *needs) {
+    const train_params *p = params;
+    static const hetrun_op_kind mlp[] = {
+        HETRUN_OP_GEMM,          HETRUN_OP_BIAS_ADD,         HETRUN_OP_XENT_FORWARD,
+        HETRUN_OP_XENT_BACKWARD, HETRUN_OP_REDUCE_SUM_AXIS0, HETRUN_OP_FILL};
+    static const hetrun_op_kind gpt[] = {HETRUN_OP_GEMM,
+                                         HETRUN_OP_REDUCE_SUM_AXIS0,
+                                         HETRUN_OP_LAYERNORM_FORWARD,
+                                         HETRUN_OP_LAYERNORM_BACKWARD,
+                                         HETRUN_OP_AXPY,
+                                         HETRUN_OP_EMBEDDING_FORWARD,
+                                         HETRUN_OP_EMBEDDING_BACKWARD,
+                                         HETRUN_OP_ATTENTION_FORWARD,
+                                         HETRUN_OP_ATTENTION_BACKWARD,
+                                         HETRUN_OP_XENT_FORWARD,
+                                         HETRUN_OP_XENT_BACKWARD,
+                                         HETRUN_OP_SUM_SQUARES,
+                                         HETRUN_OP_NONFINITE_COUNT,
+                                         HETRUN_OP_SCALE,
+                                         HETRUN_OP_ADAMW,
+                                         HETRUN_OP_FILL};
+    if (p->model == MODEL_GPT) {
+        for (size_t i = 0; i < sizeof gpt / sizeof gpt[0]; i++)
+            hetrun_op_needs_add(needs, gpt[i], HETRUN_F32, HETRUN_F32, 0);
+        hetrun_op_needs_add(needs, HETRUN_OP_GEMM_BIAS_ACT, HETRUN_F32, HETRUN_F32,
+                            HETRUN_ACT_IDENTITY);
+        hetrun_op_needs_add(needs, HETRUN_OP_GEMM_BIAS_ACT, HETRUN_F32, HETRUN_F32,
+                            HETRUN_ACT_GELU);
+        hetrun_op_needs_add(needs, HETRUN_OP_ACT_BACKWARD, HETRUN_F32, HETRUN_F32, HETRUN_ACT_GELU);
+        return;
+    }
+    for (size_t i = 0; i < sizeof mlp / sizeof mlp[0]; i++)
+        hetrun_op_needs_add(needs, mlp[i], HETRUN_F32, HETRUN_F32, 0);
+    hetrun_op_needs_add(needs, HETRUN_OP_ACT_FORWARD, HETRUN_F32, HETRUN_F32,
+                        (uint32_t)p->activation);
+    hetrun_op_needs_add(needs, HETRUN_OP_ACT_BACKWARD, HETRUN_F32, HETRUN_F32,
+                        (uint32_t)p->activation);
+    hetrun_op_needs_add(needs,
+                        p->optimizer == HETRUN_OPT_ADAMW ? HETRUN_OP_ADAMW : HETRUN_OP_SGD_MOMENTUM,
+                        HETRUN_F32, HETRUN_F32, 0);
+}
+
 const hetrun_workload_type hetrun_workload_train = {
     "train",
     "MLP classifier or GPT language model trained data-parallel (sgd/adamw, checkpoints)",
     &train_schema,
     train_run,
     1, /* collective */
+    train_needs,
 };

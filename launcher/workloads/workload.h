@@ -12,6 +12,24 @@
 #include "spec/schema.h"
 #include "spec/spec.h"
 
+/** One op a workload point runs: its kind, dtype pair and (act ops) activation. */
+typedef struct hetrun_op_need {
+    uint32_t kind, dtype, out_dtype, act;
+} hetrun_op_need;
+
+/** The ops a job needs, each once, in the order first added. */
+typedef struct hetrun_op_needs {
+    hetrun_op_need *items;
+    size_t count;
+    int failed; /**< out of memory while adding: the list is incomplete */
+} hetrun_op_needs;
+
+/** Adds (kind, dtype, out_dtype, act) unless listed; `act` is ignored (0) for ops without
+ *  an activation. */
+void hetrun_op_needs_add(hetrun_op_needs *needs, uint32_t kind, uint32_t dtype, uint32_t out_dtype,
+                         uint32_t act);
+void hetrun_op_needs_free(hetrun_op_needs *needs);
+
 typedef struct hetrun_workload_type {
     const char *name;            /**< key under `workloads:` items, e.g. "gemm" */
     const char *summary;         /**< one line for docs and `--help` */
@@ -28,6 +46,9 @@ typedef struct hetrun_workload_type {
      *  that fails then cannot just stop, its peers would wait for it forever, so `run`
      *  aborts the whole job instead (see cli/cmd_run.c). */
     int collective;
+    /** (optional) Adds every op (kind and dtype pair) run() may call for these parameters,
+     *  so `plan` and `validate --needs` can ask each backend before anything runs. */
+    void (*needs)(const void *params, hetrun_op_needs *needs);
 } hetrun_workload_type;
 
 /** The activation names workload schemas accept (an enum field's choices, NULL-ended),
