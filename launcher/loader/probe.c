@@ -98,6 +98,13 @@ static void terminate(char *s, size_t len) {
 static void child(const char *path, const hetrun_probe_options *opt, int fd) {
     /* The module's own prints must never land in the caller's stdout (JSON output). */
     dup2(STDERR_FILENO, STDOUT_FILENO);
+    /* The caller's handlers (a test framework's, MPI's, a crash reporter's) must not catch
+     * the module's crash in the child and carry on as the caller: default dispositions. */
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP) signal(sig, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
     prctl(PR_SET_PDEATHSIG, SIGKILL); /* a killed parent takes its probe along */
     struct rlimit nocore = {0, 0};
     setrlimit(RLIMIT_CORE, &nocore); /* a crashing module leaves no core file behind */

@@ -7,7 +7,7 @@
 # tree never searches it.
 # usage: test_backends.sh HETRUN FAKE_MODULE_DIR
 set -u
-hetrun=$1 mods=$2
+hetrun=$(realpath "$1") mods=$(realpath "$2")
 broken=$mods/broken
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -119,4 +119,47 @@ grep -Eq "^fake +shadowed .*unavailable/libhetrun_backend_fake.so" "$tmp/sh.txt"
     grep -q "shadowed by $mods/major2/libhetrun_backend_fake.so" "$tmp/sh.txt" ||
     { cat "$tmp/sh.txt"; bad "table: shadowing not reported"; }
 [ $fail = 0 ] && echo "ok:   installed layout, registration, shadowing"
+
+# ---- which ops a job needs, and who supports them ----
+cat > "$tmp/job.yaml" <<'YAML'
+version: 1
+backend: onedev
+workloads:
+  - gemm: {m: 16, n: 16, k: 16, dtype: [fp32, fp64]}
+  - bench: {op: softmax, dtype: fp32, size: 64}
+YAML
+HETRUN_BACKEND_PATH=$broken "$hetrun" plan "$tmp/job.yaml" --ranks 1 --format json \
+    > "$tmp/plan.json" 2> "$tmp/plan.err"
+rc=$?
+[ $rc -eq 4 ] || { cat "$tmp/plan.err"; bad "plan: exit $rc, expected 4 (onedev lacks softmax)"; }
+grep -q "backend onedev does not support 2 ops" "$tmp/plan.err" || { cat "$tmp/plan.err"; bad "plan: message"; }
+HETRUN_PROBE_TIMEOUT=2 HETRUN_BACKEND_PATH=$broken "$hetrun" validate --needs --format json \
+    "$tmp/job.yaml" > "$tmp/val.json" 2> /dev/null
+rc=$?
+[ $rc -eq 0 ] || bad "validate --needs: exit $rc, expected 0 (the spec is valid)"
+$py - "$tmp/plan.json" "$tmp/val.json" <<'EOF2' || fail=1
+import json, sys
+plan = json.load(open(sys.argv[1]))["needs"]
+val = json.load(open(sys.argv[2]))["files"][0]["needs"]
+bad = 0
+def check(cond, what):
+    global bad
+    if not cond: print("FAIL: needs:", what); bad = 1
+ops = [(o["op"], o["dtype"], o["out_dtype"]) for o in plan["ops"]]
+check(ops == [("gemm", "fp32", "fp32"), ("gemm", "fp64", "fp64"), ("softmax", "fp32", "fp32")],
+      f"ops {ops}")
+check(plan["ops"][2]["workloads"] and "bench" in plan["ops"][2]["workloads"][0], "workload labels")
+(b,) = plan["backends"]
+check(b["name"] == "onedev" and b["state"] == "loaded" and not b["supports_all"], "plan backend")
+sup = [o["supported"] for o in b["ops"]]
+check(sup == [True, False, False], f"onedev support {sup}")
+check("only gemm f32" in b["ops"][2]["reason"], "reason of the module")
+by = {x["name"]: x for x in val["backends"]}
+check(by["onedev"]["ops"][0]["supported"] is True, "validate: onedev gemm fp32")
+check(by["crashinit"]["state"] == "crashed" and not by["crashinit"]["supports_all"], "crashinit")
+check("version crashinit-1.2" in by["crashinit"]["reason"], "crashinit named in validate")
+check(by["hanginit"]["state"] == "hung", "hanginit in validate")
+print("ok:   needs and support matrix" if not bad else "")
+sys.exit(bad)
+EOF2
 exit $fail

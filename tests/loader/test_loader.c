@@ -1,7 +1,10 @@
 /* Loader tests: a good module loads; wrong ABI major, short ops table, missing entry
- * symbol are refused with messages naming file, expected and found; a module whose init
- * reports no driver, or whose runtime library is missing, is unavailable; the search
- * path is honoured in order. Module folders come from FAKE_MODULE_DIR (CMake). */
+ * symbol, NULL required functions (each named) and a name mismatch are refused with
+ * messages naming file, expected and found; a module whose init reports no driver, or whose
+ * runtime library is missing, is unavailable; the search path is honoured in order. The
+ * probe runs modules that crash, hang or exit in init in a child and names the signal, the
+ * stage, the ABI and the version. Module folders come from FAKE_MODULE_DIR and
+ * BROKEN_MODULE_DIR (CMake). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +15,7 @@
 #include <cmocka.h>
 
 #include "loader/loader.h"
+#include "loader/probe.h"
 
 static hetrun_backend_module module_at(const char *variant) {
     hetrun_backend_module m;
@@ -125,6 +129,169 @@ static void test_search_path_order(void **state) {
     assert_int_equal(hetrun_loader_find("no_such_backend", path, sizeof path), -1);
 }
 
+static hetrun_backend_module broken_at(const char *name) {
+    hetrun_backend_module m;
+    memset(&m, 0, sizeof m);
+    snprintf(m.path, sizeof m.path, "%s/libhetrun_backend_%s.so", BROKEN_MODULE_DIR, name);
+    return m; /* name left empty: derived from the file name */
+}
+
+static void test_null_functions_named(void **state) {
+    (void)state;
+    hetrun_backend_module m = broken_at("nullfn");
+    assert_int_equal(hetrun_module_open(&m, hetrun_host_services_get()), -1);
+    assert_string_equal(m.name, "nullfn");
+    assert_contains(m.reason, "lacks required functions (NULL): copy_d2h, op_run");
+    assert_int_equal(m.table_read, 1);
+    assert_string_equal(m.version, "nullfn-1.2");
+}
+
+static void test_name_mismatch_refused(void **state) {
+    (void)state;
+    hetrun_backend_module m = broken_at("mismatch");
+    assert_int_equal(hetrun_module_open(&m, hetrun_host_services_get()), -1);
+    assert_contains(m.reason, "name mismatch: found as 'mismatch' but ops->name is 'othername'");
+}
+
+static hetrun_probe_outcome probe(const char *name, double timeout, hetrun_probe_result *r) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/libhetrun_backend_%s.so", BROKEN_MODULE_DIR, name);
+    hetrun_probe_options opt = {.timeout_s = timeout};
+    return hetrun_probe_module(path, &opt, r);
+}
+
+static void assert_identity(const hetrun_probe_result *r, const char *name) {
+    char version[64], text[128];
+    snprintf(version, sizeof version, "%s-1.2", name);
+    assert_int_equal(r->table_read, 1);
+    assert_string_equal(r->version, version);
+    assert_int_equal(r->abi_major, HETRUN_ABI_MAJOR);
+    snprintf(text, sizeof text, "(ABI %d.%d, version %s)", HETRUN_ABI_MAJOR, HETRUN_ABI_MINOR,
+             version);
+    assert_contains(r->reason, text);
+    assert_contains(r->reason, r->path);
+}
+
+static void test_probe_crash_in_init(void **state) {
+    (void)state;
+    hetrun_probe_result r;
+    assert_int_equal(probe("crashinit", 30, &r), HETRUN_PROBE_CRASHED);
+    assert_int_equal(r.signal, 11);
+    assert_string_equal(r.stage, "init");
+    assert_contains(r.reason, "crashed in init: killed by signal 11 (SIGSEGV");
+    assert_identity(&r, "crashinit");
+    hetrun_probe_result_free(&r);
+}
+
+static void test_probe_hang_in_init(void **state) {
+    (void)state;
+    hetrun_probe_result r;
+    assert_int_equal(probe("hanginit", 1, &r), HETRUN_PROBE_HUNG);
+    assert_string_equal(r.stage, "init");
+    assert_contains(r.reason, "hung in init");
+    assert_contains(r.reason, "within 1 s");
+    assert_true(r.elapsed_s >= 1.0); /* it waited the limit, and returned (no upper bound) */
+    assert_identity(&r, "hanginit");
+    hetrun_probe_result_free(&r);
+}
+
+static void test_probe_exit_in_init(void **state) {
+    (void)state;
+    hetrun_probe_result r;
+    assert_int_equal(probe("exitinit", 30, &r), HETRUN_PROBE_EXITED);
+    assert_int_equal(r.exit_status, 3);
+    assert_contains(r.reason, "ended the process in init (exit status 3)");
+    assert_identity(&r, "exitinit");
+    hetrun_probe_result_free(&r);
+}
+
+static void test_probe_refusal_keeps_identity(void **state) {
+    (void)state;
+    hetrun_probe_result r;
+    assert_int_equal(probe("abimajor", 30, &r), HETRUN_PROBE_REFUSED);
+    assert_int_equal(r.abi_major, 2);
+    assert_string_equal(r.version, "abimajor-1.2");
+    assert_contains(r.reason, "ABI major mismatch");
+    assert_contains(r.reason, "version abimajor-1.2");
+    hetrun_probe_result_free(&r);
+}
+
+static void test_probe_op_support(void **state) {
+    (void)state;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/libhetrun_backend_onedev.so", BROKEN_MODULE_DIR);
+    hetrun_op_desc ops[2] = {{0}};
+    for (int i = 0; i < 2; i++) {
+        ops[i].struct_size = sizeof ops[i];
+        ops[i].kind = i == 0 ? HETRUN_OP_GEMM : HETRUN_OP_SOFTMAX;
+        ops[i].m = ops[i].n = ops[i].k = 4;
+    }
+    hetrun_probe_options opt = {.timeout_s = 30, .ops = ops, .nops = 2};
+    hetrun_probe_result r;
+    assert_int_equal(hetrun_probe_module(path, &opt, &r), HETRUN_PROBE_LOADED);
+    assert_string_equal(r.reason, "");
+    assert_int_equal(r.device_count, 1);
+    assert_string_equal(r.devices[0].info.name, "fake device 0");
+    assert_non_null(r.ops);
+    assert_int_equal(r.ops[0].status, HETRUN_OK);
+    assert_int_equal(r.ops[1].status, HETRUN_ERR_UNSUPPORTED);
+    assert_contains(r.ops[1].reason, "only gemm f32");
+    hetrun_probe_result_free(&r);
+}
+
+static void test_probe_backend_names_module(void **state) {
+    (void)state;
+    char env[4096], why[2048];
+    snprintf(env, sizeof env, "%s", BROKEN_MODULE_DIR);
+    setenv("HETRUN_BACKEND_PATH", env, 1);
+    hetrun_probe_device *devs = NULL;
+    int n = -1;
+    hetrun_probe_set_timeout(30);
+    assert_int_equal(hetrun_probe_backend("crashinit", &devs, &n, why, sizeof why), -1);
+    assert_null(devs);
+    assert_contains(why, "libhetrun_backend_crashinit.so (ABI ");
+    assert_contains(why, "version crashinit-1.2");
+    assert_int_equal(hetrun_probe_backend("no_such", &devs, &n, why, sizeof why), 1);
+    assert_contains(why, "not found");
+    assert_int_equal(hetrun_probe_backend("onedev", &devs, &n, why, sizeof why), 0);
+    assert_int_equal(n, 1);
+    free(devs);
+}
+
+static void test_shadowing_listed(void **state) {
+    (void)state;
+    char env[4096];
+    snprintf(env, sizeof env, "%s/major2:%s/short", FAKE_MODULE_DIR, FAKE_MODULE_DIR);
+    setenv("HETRUN_BACKEND_PATH", env, 1);
+    hetrun_module_list list;
+    assert_int_equal(hetrun_loader_scan_all(&list), 0);
+    int winners = 0, shadowed = 0;
+    for (size_t i = 0; i < list.count; i++) {
+        const hetrun_backend_module *m = &list.items[i];
+        if (strcmp(m->name, "fake") != 0) continue;
+        if (m->state == HETRUN_MODULE_SHADOWED) {
+            shadowed++;
+            assert_non_null(strstr(m->path, "/short/"));
+            assert_non_null(strstr(m->shadowed_by, "/major2/"));
+            assert_contains(m->reason, "HETRUN_BACKEND_PATH comes first");
+        } else {
+            winners++;
+            assert_non_null(strstr(m->path, "/major2/"));
+            assert_string_equal(m->origin, "HETRUN_BACKEND_PATH");
+        }
+    }
+    assert_int_equal(winners, 1);
+    assert_int_equal(shadowed, 1);
+    hetrun_module_list_free(&list);
+    /* The same folder twice is one module, not a shadow of itself. */
+    snprintf(env, sizeof env, "%s/major2:%s/major2/.", FAKE_MODULE_DIR, FAKE_MODULE_DIR);
+    setenv("HETRUN_BACKEND_PATH", env, 1);
+    assert_int_equal(hetrun_loader_scan_all(&list), 0);
+    for (size_t i = 0; i < list.count; i++)
+        assert_int_not_equal(list.items[i].state, HETRUN_MODULE_SHADOWED);
+    hetrun_module_list_free(&list);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_good_module_loads),
@@ -135,6 +302,15 @@ int main(void) {
         cmocka_unit_test(test_missing_runtime_library_is_unavailable),
         cmocka_unit_test(test_not_a_module_refused),
         cmocka_unit_test(test_search_path_order),
+        cmocka_unit_test(test_null_functions_named),
+        cmocka_unit_test(test_name_mismatch_refused),
+        cmocka_unit_test(test_probe_crash_in_init),
+        cmocka_unit_test(test_probe_hang_in_init),
+        cmocka_unit_test(test_probe_exit_in_init),
+        cmocka_unit_test(test_probe_refusal_keeps_identity),
+        cmocka_unit_test(test_probe_op_support),
+        cmocka_unit_test(test_probe_backend_names_module),
+        cmocka_unit_test(test_shadowing_listed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
