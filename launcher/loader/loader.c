@@ -39,7 +39,12 @@ static int refuse(hetrun_backend_module *m, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    snprintf(m->reason, sizeof m->reason, "%s: %s", m->path, msg);
+    /* Path, ABI and version: what a vendor needs to know which build was refused. */
+    if (m->table_read)
+        snprintf(m->reason, sizeof m->reason, "%s (ABI %u.%u, version %s): %s", m->path,
+                 m->abi_major, m->abi_minor, m->version[0] ? m->version : "(none)", msg);
+    else
+        snprintf(m->reason, sizeof m->reason, "%s: %s", m->path, msg);
     m->state = HETRUN_MODULE_REFUSED;
     if (m->handle) dlclose(m->handle);
     m->handle = NULL;

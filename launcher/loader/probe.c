@@ -204,6 +204,12 @@ typedef struct reader {
     int ended;
 } reader;
 
+/* Module strings end up in JSON and terminals: printable ASCII only. */
+static void printable(char *s) {
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e) *s = '?';
+}
+
 /* Applies every complete record in the buffer to `r`. */
 static void parse(reader *rd, hetrun_probe_result *r, const hetrun_probe_options *opt,
                   int *ndev_cap, int *nops) {
@@ -232,12 +238,15 @@ static void parse(reader *rd, hetrun_probe_result *r, const hetrun_probe_options
             terminate(id.version, sizeof id.version);
             snprintf(r->ops_name, sizeof r->ops_name, "%s", id.ops_name);
             snprintf(r->version, sizeof r->version, "%s", id.version);
+            printable(r->ops_name);
+            printable(r->version);
         } else if (h.tag == REC_OUTCOME && h.len == sizeof(rec_outcome)) {
             rec_outcome o;
             memcpy(&o, p, sizeof o);
             terminate(o.reason, sizeof o.reason);
             r->outcome = (hetrun_probe_outcome)o.outcome;
             snprintf(r->reason, sizeof r->reason, "%s", o.reason);
+            printable(r->reason);
         } else if (h.tag == REC_DEVICE && h.len == sizeof(hetrun_probe_device)) {
             if (r->device_count == *ndev_cap) {
                 int cap = *ndev_cap ? 2 * *ndev_cap : 8;
@@ -252,6 +261,7 @@ static void parse(reader *rd, hetrun_probe_result *r, const hetrun_probe_options
             if (r->ops && *nops < opt->nops) {
                 memcpy(&r->ops[*nops], p, sizeof(hetrun_probe_op));
                 terminate(r->ops[*nops].reason, sizeof r->ops[*nops].reason);
+                printable(r->ops[*nops].reason);
                 ++*nops;
             }
         } else if (h.tag == REC_END) {
@@ -425,10 +435,16 @@ hetrun_probe_outcome hetrun_probe_module(const char *path, const hetrun_probe_op
             r->ops = NULL;
         }
         if (r->outcome == HETRUN_PROBE_LOADED && !r->reason[0]) return r->outcome;
-        /* The loader's refusals start with the path, which the line names first anyway. */
-        size_t plen = strlen(r->path);
+        /* The loader's refusals start with the path (and identity), which the line names
+         * first anyway. */
+        char with_id[4400], plain[4200];
+        snprintf(with_id, sizeof with_id, "%s (%s): ", r->path, id);
+        snprintf(plain, sizeof plain, "%s: ", r->path);
         const char *own = r->reason;
-        if (strncmp(own, r->path, plen) == 0 && strncmp(own + plen, ": ", 2) == 0) own += plen + 2;
+        if (strncmp(own, with_id, strlen(with_id)) == 0)
+            own += strlen(with_id);
+        else if (strncmp(own, plain, strlen(plain)) == 0)
+            own += strlen(plain);
         snprintf(why, sizeof why, "%s", own);
         snprintf(r->reason, sizeof r->reason, "%s (%s): %s%s%s", r->path, id,
                  r->outcome == HETRUN_PROBE_LOADED ? "" : hetrun_probe_outcome_name(r->outcome),

@@ -144,6 +144,9 @@ static void test_null_functions_named(void **state) {
     assert_contains(m.reason, "lacks required functions (NULL): copy_d2h, op_run");
     assert_int_equal(m.table_read, 1);
     assert_string_equal(m.version, "nullfn-1.2");
+    char id[64];
+    snprintf(id, sizeof id, "(ABI %d.%d, version nullfn-1.2)", HETRUN_ABI_MAJOR, HETRUN_ABI_MINOR);
+    assert_contains(m.reason, id); /* in-process opens (run's ranks) name the build too */
 }
 
 static void test_name_mismatch_refused(void **state) {
