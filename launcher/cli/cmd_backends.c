@@ -140,26 +140,49 @@ int hetrun_cmd_backends(int argc, char **argv) {
     if (!json)
         printf("%-10s %-11s %-5s %-14s %s\n", "backend", "state", "ABI", "version",
                "path (found in)");
+    /* Every module at once: n hung modules cost one time limit. */
+    const char **paths = calloc(list.count ? list.count : 1, sizeof *paths);
+    hetrun_probe_options *opts = calloc(list.count ? list.count : 1, sizeof *opts);
+    hetrun_probe_result *res = calloc(list.count ? list.count : 1, sizeof *res);
+    size_t *slot = calloc(list.count ? list.count : 1, sizeof *slot);
+    if (!paths || !opts || !res || !slot) {
+        fprintf(stderr, "hetrun backends: out of memory for %zu probes\n", list.count);
+        free(paths);
+        free(opts);
+        free(res);
+        free(slot);
+        cJSON_Delete(root);
+        hetrun_module_list_free(&list);
+        return HETRUN_EXIT_FAILED;
+    }
+    size_t nprobe = 0;
+    for (size_t i = 0; i < list.count; i++)
+        if (list.items[i].state == HETRUN_MODULE_FOUND) {
+            slot[i] = nprobe;
+            paths[nprobe] = list.items[i].path;
+            opts[nprobe++] =
+                (hetrun_probe_options){.timeout_s = timeout, .name = list.items[i].name};
+        }
+    hetrun_probe_modules(nprobe, paths, opts, res);
     for (size_t i = 0; i < list.count; i++) {
         const hetrun_backend_module *m = &list.items[i];
-        hetrun_probe_result r;
-        const hetrun_probe_result *rp = NULL;
-        const char *state = hetrun_module_state_name(m->state), *reason = m->reason;
-        if (m->state == HETRUN_MODULE_FOUND) {
-            hetrun_probe_options opt = {.timeout_s = timeout, .name = m->name};
-            hetrun_probe_module(m->path, &opt, &r);
-            rp = &r;
-            state = hetrun_probe_outcome_name(r.outcome);
-            reason = r.reason;
-        }
+        const hetrun_probe_result *rp = m->state == HETRUN_MODULE_FOUND ? &res[slot[i]] : NULL;
+        const char *state =
+            rp ? hetrun_probe_outcome_name(rp->outcome) : hetrun_module_state_name(m->state);
+        const char *reason = rp ? rp->reason : m->reason;
         winners += m->state != HETRUN_MODULE_SHADOWED;
         broken += m->state == HETRUN_MODULE_REFUSED || (rp && rp->outcome != HETRUN_PROBE_LOADED &&
                                                         rp->outcome != HETRUN_PROBE_UNAVAILABLE);
         cJSON *mo = module_json(m, rp, state, reason);
         if (mo) cJSON_AddItemToArray(mods, mo);
         if (!json) print_row(m, rp, state, reason);
-        if (rp) hetrun_probe_result_free(&r);
     }
+    for (size_t i = 0; i < nprobe; i++)
+        hetrun_probe_result_free(&res[i]);
+    free(paths);
+    free(opts);
+    free(res);
+    free(slot);
     if (json) {
         char *text = cJSON_Print(root);
         if (text) puts(text);

@@ -33,25 +33,22 @@ static hetrun_op_desc need_desc(const hetrun_op_need *n) {
                                (hetrun_dtype)n->out_dtype, n->act);
 }
 
-/* Probes one module for every need and appends its entry; returns the unsupported count. */
-static int probe_backend(const char *name, const char *path, const hetrun_op_needs *needs,
-                         const hetrun_op_desc *descs, cJSON *arr) {
-    hetrun_probe_options opt = {.name = name, .ops = descs, .nops = (int)needs->count};
-    hetrun_probe_result r;
-    hetrun_probe_module(path, &opt, &r);
+/* Appends one probed module's entry; returns the count of needs it does not support. */
+static int add_backend(const char *name, const char *path, const hetrun_op_needs *needs,
+                       const hetrun_probe_result *rp, cJSON *arr) {
     cJSON *b = cJSON_CreateObject();
     cJSON_AddStringToObject(b, "name", name);
     cJSON_AddStringToObject(b, "path", path);
-    cJSON_AddStringToObject(b, "state", hetrun_probe_outcome_name(r.outcome));
-    if (r.reason[0])
-        cJSON_AddStringToObject(b, "reason", r.reason);
+    cJSON_AddStringToObject(b, "state", hetrun_probe_outcome_name(rp->outcome));
+    if (rp->reason[0])
+        cJSON_AddStringToObject(b, "reason", rp->reason);
     else
         cJSON_AddNullToObject(b, "reason");
-    if (r.table_read) {
+    if (rp->table_read) {
         char abi[32];
-        snprintf(abi, sizeof abi, "%u.%u", r.abi_major, r.abi_minor);
+        snprintf(abi, sizeof abi, "%u.%u", rp->abi_major, rp->abi_minor);
         cJSON_AddStringToObject(b, "abi", abi);
-        cJSON_AddStringToObject(b, "version", r.version);
+        cJSON_AddStringToObject(b, "version", rp->version);
     } else {
         cJSON_AddNullToObject(b, "abi");
         cJSON_AddNullToObject(b, "version");
@@ -62,12 +59,12 @@ static int probe_backend(const char *name, const char *path, const hetrun_op_nee
         cJSON *o = cJSON_CreateObject();
         add_need_fields(o, &needs->items[i]);
         /* No answer (module broken or without devices) counts as not supported. */
-        int ok = r.ops && r.ops[i].status == HETRUN_OK;
+        int ok = rp->ops && rp->ops[i].status == HETRUN_OK;
         cJSON_AddBoolToObject(o, "supported", ok);
-        if (r.ops && !ok)
-            cJSON_AddStringToObject(o, "reason", r.ops[i].reason);
+        if (rp->ops && !ok)
+            cJSON_AddStringToObject(o, "reason", rp->ops[i].reason);
         else if (!ok)
-            cJSON_AddStringToObject(o, "reason", r.reason[0] ? r.reason : "not asked");
+            cJSON_AddStringToObject(o, "reason", rp->reason[0] ? rp->reason : "not asked");
         else
             cJSON_AddNullToObject(o, "reason");
         unsupported += !ok;
@@ -75,7 +72,38 @@ static int probe_backend(const char *name, const char *path, const hetrun_op_nee
     }
     cJSON_AddBoolToObject(b, "supports_all", unsupported == 0);
     cJSON_AddItemToArray(arr, b);
-    hetrun_probe_result_free(&r);
+    return unsupported;
+}
+
+/* Probes every FOUND module of `list` at once for the needs; returns the unsupported count,
+ * or -1 when out of memory. */
+static int probe_all(const hetrun_module_list *list, const hetrun_op_needs *needs,
+                     const hetrun_op_desc *descs, cJSON *arr) {
+    size_t n = list->count ? list->count : 1, k = 0;
+    const char **paths = calloc(n, sizeof *paths);
+    hetrun_probe_options *opts = calloc(n, sizeof *opts);
+    hetrun_probe_result *res = calloc(n, sizeof *res);
+    const hetrun_backend_module **mods = calloc(n, sizeof *mods);
+    int unsupported = -1;
+    if (paths && opts && res && mods) {
+        for (size_t i = 0; i < list->count; i++)
+            if (list->items[i].state == HETRUN_MODULE_FOUND) {
+                mods[k] = &list->items[i];
+                paths[k] = list->items[i].path;
+                opts[k++] = (hetrun_probe_options){
+                    .name = list->items[i].name, .ops = descs, .nops = (int)needs->count};
+            }
+        hetrun_probe_modules(k, paths, opts, res);
+        unsupported = 0;
+        for (size_t i = 0; i < k; i++) {
+            unsupported += add_backend(mods[i]->name, mods[i]->path, needs, &res[i], arr);
+            hetrun_probe_result_free(&res[i]);
+        }
+    }
+    free(paths);
+    free(opts);
+    free(res);
+    free(mods);
     return unsupported;
 }
 
@@ -123,7 +151,11 @@ int hetrun_job_needs_json(const hetrun_job *job, hetrun_needs_probe probe, const
     if (rc == 0 && probe == HETRUN_NEEDS_ONE && backend) {
         char path[4096];
         if (hetrun_loader_find(backend, path, sizeof path) == 0) {
-            unsupported = probe_backend(backend, path, &needs, descs, backends);
+            hetrun_probe_options opt = {.name = backend, .ops = descs, .nops = (int)needs.count};
+            hetrun_probe_result r;
+            hetrun_probe_module(path, &opt, &r);
+            unsupported = add_backend(backend, path, &needs, &r, backends);
+            hetrun_probe_result_free(&r);
         } else {
             cJSON *b = cJSON_CreateObject();
             cJSON_AddStringToObject(b, "name", backend);
@@ -135,10 +167,8 @@ int hetrun_job_needs_json(const hetrun_job *job, hetrun_needs_probe probe, const
     } else if (rc == 0 && probe == HETRUN_NEEDS_ALL) {
         hetrun_module_list list;
         if (hetrun_loader_scan(&list) == 0) {
-            for (size_t i = 0; i < list.count; i++)
-                if (list.items[i].state == HETRUN_MODULE_FOUND)
-                    unsupported += probe_backend(list.items[i].name, list.items[i].path, &needs,
-                                                 descs, backends);
+            unsupported = probe_all(&list, &needs, descs, backends);
+            if (unsupported < 0) rc = -1;
             hetrun_module_list_free(&list);
         }
     }

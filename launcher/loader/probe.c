@@ -339,28 +339,41 @@ static void fail(hetrun_probe_result *r, hetrun_probe_outcome outcome, const cha
     snprintf(r->reason, sizeof r->reason, "%s: %s", r->path, what);
 }
 
-hetrun_probe_outcome hetrun_probe_module(const char *path, const hetrun_probe_options *opt,
-                                         hetrun_probe_result *r) {
-    static const hetrun_probe_options none;
-    if (!opt) opt = &none;
+/* One probe in flight. */
+typedef struct probe_job {
+    const hetrun_probe_options *opt;
+    hetrun_probe_result *r;
+    pid_t pid;
+    int fd; /* -1 once reading is over */
+    reader rd;
+    int ndev_cap, nops, reaped, wst, io_error;
+    long long start, deadline;
+} probe_job;
+
+/* Forks the child; returns 0, or -1 with the result already final. */
+static int job_start(probe_job *j, const char *path) {
+    hetrun_probe_result *r = j->r;
+    const hetrun_probe_options *opt = j->opt;
     memset(r, 0, sizeof *r);
+    j->fd = -1;
     snprintf(r->path, sizeof r->path, "%s", path ? path : "");
     snprintf(r->name, sizeof r->name, "%s", opt->name ? opt->name : "");
     r->timeout_s = opt->timeout_s > 0 ? opt->timeout_s : hetrun_probe_default_timeout();
     if (!path || !*path) {
         fail(r, HETRUN_PROBE_ERROR, "no module path given");
-        return r->outcome;
+        return -1;
     }
     if (opt->nops < 0 || opt->nops > PROBE_MAX_OPS || (opt->nops && !opt->ops)) {
         fail(r, HETRUN_PROBE_ERROR, "invalid op list for the probe");
-        return r->outcome;
+        return -1;
     }
     int fds[2];
     if (pipe(fds) != 0) {
         fail(r, HETRUN_PROBE_ERROR, strerror(errno));
-        return r->outcome;
+        return -1;
     }
-    long long start = now_ms(), deadline = start + (long long)(r->timeout_s * 1000.0 + 0.5);
+    j->start = now_ms();
+    j->deadline = j->start + (long long)(r->timeout_s * 1000.0 + 0.5);
     fflush(NULL); /* the child must not flush the parent's buffers again */
     pid_t pid = fork();
     if (pid < 0) {
@@ -369,7 +382,7 @@ hetrun_probe_outcome hetrun_probe_module(const char *path, const hetrun_probe_op
         close(fds[0]);
         close(fds[1]);
         fail(r, HETRUN_PROBE_ERROR, why);
-        return r->outcome;
+        return -1;
     }
     if (pid == 0) {
         close(fds[0]);
@@ -377,64 +390,68 @@ hetrun_probe_outcome hetrun_probe_module(const char *path, const hetrun_probe_op
         _exit(0);
     }
     close(fds[1]);
-    reader rd = {0};
-    int ndev_cap = 0, nops = 0, reaped = 0, wst = 0, io_error = 0;
-    /* Read until the END record, the deadline, or the child's death (a helper process the
-     * module started may hold the pipe open after the child itself is gone). */
-    while (!rd.ended) {
-        long long left = deadline - now_ms();
-        if (left <= 0) break;
-        struct pollfd pfd = {fds[0], POLLIN, 0};
-        int pr = poll(&pfd, 1, left < 100 ? (int)left : 100);
-        if (pr < 0 && errno != EINTR) {
-            io_error = 1;
-            break;
-        }
-        if (pr > 0) {
-            int got = read_some(fds[0], &rd);
-            if (got < 0) io_error = 1;
-            if (got <= 0) break; /* EOF: the child is ending */
-            parse(&rd, r, opt, &ndev_cap, &nops);
-            continue;
-        }
-        if (!reaped && waitpid(pid, &wst, WNOHANG) == pid) reaped = 1;
-        if (reaped) {
-            /* Gone: take what is still buffered, then stop. */
-            struct pollfd again = {fds[0], POLLIN, 0};
-            while (poll(&again, 1, 0) > 0 && read_some(fds[0], &rd) > 0)
-                parse(&rd, r, opt, &ndev_cap, &nops);
-            break;
-        }
-    }
-    close(fds[0]);
-    if (!reaped && !rd.ended) {
+    j->pid = pid;
+    j->fd = fds[0];
+    return 0;
+}
+
+static void stop_reading(probe_job *j) {
+    close(j->fd);
+    j->fd = -1;
+}
+
+/* The fd is readable (or hung up). */
+static void job_read(probe_job *j) {
+    int got = read_some(j->fd, &j->rd);
+    if (got < 0) j->io_error = 1;
+    if (got > 0) parse(&j->rd, j->r, j->opt, &j->ndev_cap, &j->nops);
+    if (got <= 0 || j->rd.ended) stop_reading(j); /* EOF: the child is ending */
+}
+
+/* No data: a child that is gone while a helper process it started still holds the pipe
+ * open ends the reading too, after what is still buffered. */
+static void job_check_child(probe_job *j) {
+    if (j->reaped || waitpid(j->pid, &j->wst, WNOHANG) != j->pid) return;
+    j->reaped = 1;
+    struct pollfd again = {j->fd, POLLIN, 0};
+    while (!j->rd.ended && poll(&again, 1, 0) > 0 && read_some(j->fd, &j->rd) > 0)
+        parse(&j->rd, j->r, j->opt, &j->ndev_cap, &j->nops);
+    stop_reading(j);
+}
+
+/* Reading is over: reap or kill the child, then say what happened. */
+static void job_finish(probe_job *j) {
+    hetrun_probe_result *r = j->r;
+    const hetrun_probe_options *opt = j->opt;
+    if (!j->reaped && j->rd.ended == 0) {
         /* EOF or deadline without an answer: the child is dying (a core dump may take a
          * while) or stuck; it gets until the deadline. */
-        while (!reaped && now_ms() < deadline) {
-            pid_t w = waitpid(pid, &wst, WNOHANG);
-            if (w == pid) reaped = 1;
+        while (!j->reaped && now_ms() < j->deadline) {
+            pid_t w = waitpid(j->pid, &j->wst, WNOHANG);
+            if (w == j->pid) j->reaped = 1;
             if (w == 0) usleep(10000);
             if (w < 0 && errno != EINTR) break;
         }
     }
-    if (!reaped && waitpid(pid, &wst, WNOHANG) != pid) {
-        /* After END the child only calls _exit; otherwise it hung. */
-        kill(pid, SIGKILL);
-        while (waitpid(pid, &wst, 0) < 0 && errno == EINTR) {
+    if (!j->reaped && waitpid(j->pid, &j->wst, WNOHANG) != j->pid) {
+        /* After END the child only calls _exit; otherwise it hung (or garbled its answer). */
+        kill(j->pid, SIGKILL);
+        while (waitpid(j->pid, &j->wst, 0) < 0 && errno == EINTR) {
         }
-        if (!rd.ended) wst = -1;
+        if (j->rd.ended == 0) j->wst = -1;
     }
-    free(rd.buf);
-    r->elapsed_s = (double)(now_ms() - start) / 1000.0;
+    free(j->rd.buf);
+    j->rd.buf = NULL;
+    r->elapsed_s = (double)(now_ms() - j->start) / 1000.0;
     char id[160], why[1200];
     hetrun_probe_identity(r, id, sizeof id);
     const char *stage = r->stage[0] ? r->stage : "fork";
-    if (rd.ended == 1) {
-        if (opt->nops > 0 && nops < opt->nops && r->outcome == HETRUN_PROBE_LOADED) {
+    if (j->rd.ended == 1) {
+        if (opt->nops > 0 && j->nops < opt->nops && r->outcome == HETRUN_PROBE_LOADED) {
             free(r->ops); /* the device could not be opened: the reason says why */
             r->ops = NULL;
         }
-        if (r->outcome == HETRUN_PROBE_LOADED && !r->reason[0]) return r->outcome;
+        if (r->outcome == HETRUN_PROBE_LOADED && !r->reason[0]) return;
         /* The loader's refusals start with the path (and identity), which the line names
          * first anyway. */
         char with_id[4400], plain[4200];
@@ -449,14 +466,18 @@ hetrun_probe_outcome hetrun_probe_module(const char *path, const hetrun_probe_op
         snprintf(r->reason, sizeof r->reason, "%s (%s): %s%s%s", r->path, id,
                  r->outcome == HETRUN_PROBE_LOADED ? "" : hetrun_probe_outcome_name(r->outcome),
                  r->outcome == HETRUN_PROBE_LOADED ? "" : ": ", why);
-        return r->outcome;
+        return;
     }
     r->device_count = 0; /* a partial device list is no list */
     free(r->devices);
     r->devices = NULL;
     free(r->ops);
     r->ops = NULL;
-    if (wst == -1) {
+    if (j->rd.ended < 0 || (j->io_error && j->wst != -1)) {
+        r->outcome = HETRUN_PROBE_ERROR;
+        snprintf(why, sizeof why, "probe failed in %s: %s", stage,
+                 j->rd.ended < 0 ? "garbled answer" : "read error");
+    } else if (j->wst == -1) {
         r->outcome = HETRUN_PROBE_HUNG;
         /* The file-name phrase is kept: scripts and tests grep for it. */
         const char *base = strrchr(r->path, '/');
@@ -464,22 +485,86 @@ hetrun_probe_outcome hetrun_probe_module(const char *path, const hetrun_probe_op
                  "hung in %s: module %s gave no device list within %.3g s (probe killed); "
                  "HETRUN_PROBE_TIMEOUT=SECONDS allows a slower runtime start",
                  stage, base ? base + 1 : r->path, r->timeout_s);
-    } else if (WIFSIGNALED(wst)) {
+    } else if (WIFSIGNALED(j->wst)) {
         r->outcome = HETRUN_PROBE_CRASHED;
-        r->signal = WTERMSIG(wst);
+        r->signal = WTERMSIG(j->wst);
         snprintf(why, sizeof why, "crashed in %s: killed by signal %d (%s, %s)", stage, r->signal,
                  signal_abbrev(r->signal), strsignal(r->signal));
-    } else if (WIFEXITED(wst) && !io_error) {
+    } else {
         r->outcome = HETRUN_PROBE_EXITED;
-        r->exit_status = WEXITSTATUS(wst);
+        r->exit_status = WIFEXITED(j->wst) ? WEXITSTATUS(j->wst) : -1;
         snprintf(why, sizeof why, "the module ended the process in %s (exit status %d)", stage,
                  r->exit_status);
-    } else {
-        r->outcome = HETRUN_PROBE_ERROR;
-        snprintf(why, sizeof why, "probe failed in %s: %s", stage,
-                 rd.ended < 0 ? "garbled answer" : "read error");
     }
     snprintf(r->reason, sizeof r->reason, "%s (%s): %s", r->path, id, why);
+}
+
+void hetrun_probe_modules(size_t n, const char *const *paths, const hetrun_probe_options *opts,
+                          hetrun_probe_result *results) {
+    static const hetrun_probe_options none;
+    probe_job *jobs = calloc(n ? n : 1, sizeof *jobs);
+    struct pollfd *pfds = calloc(n ? n : 1, sizeof *pfds);
+    size_t *which = calloc(n ? n : 1, sizeof *which);
+    int alloc_ok = jobs && pfds && which;
+    /* Without memory for the batch, one at a time (a batch of one needs nothing more). */
+    size_t batch = alloc_ok ? n : 1;
+    for (size_t first = 0; first < n; first += batch) {
+        probe_job single;
+        probe_job *jv = alloc_ok ? jobs : &single;
+        struct pollfd pone;
+        size_t wone;
+        struct pollfd *pv = alloc_ok ? pfds : &pone;
+        size_t *wv = alloc_ok ? which : &wone;
+        size_t count = n - first < batch ? n - first : batch;
+        for (size_t i = 0; i < count; i++) {
+            memset(&jv[i], 0, sizeof jv[i]);
+            jv[i].opt = opts ? &opts[first + i] : &none;
+            jv[i].r = &results[first + i];
+            jv[i].wst = 0;
+            if (job_start(&jv[i], paths[first + i]) != 0) jv[i].fd = -2; /* final already */
+        }
+        for (;;) {
+            long long now = now_ms(), wait = 100;
+            nfds_t k = 0;
+            for (size_t i = 0; i < count; i++) {
+                if (jv[i].fd < 0) continue;
+                if (now >= jv[i].deadline) {
+                    stop_reading(&jv[i]);
+                    continue;
+                }
+                if (jv[i].deadline - now < wait) wait = jv[i].deadline - now;
+                pv[k] = (struct pollfd){jv[i].fd, POLLIN, 0};
+                wv[k++] = i;
+            }
+            if (k == 0) break;
+            int pr = poll(pv, k, (int)wait);
+            if (pr < 0 && errno != EINTR) {
+                for (nfds_t q = 0; q < k; q++) {
+                    jv[wv[q]].io_error = 1;
+                    stop_reading(&jv[wv[q]]);
+                }
+                break;
+            }
+            for (nfds_t q = 0; q < k; q++) {
+                probe_job *j = &jv[wv[q]];
+                if (pr > 0 && pv[q].revents)
+                    job_read(j);
+                else
+                    job_check_child(j);
+            }
+        }
+        for (size_t i = 0; i < count; i++)
+            if (jv[i].fd != -2) job_finish(&jv[i]);
+    }
+    free(jobs);
+    free(pfds);
+    free(which);
+}
+
+hetrun_probe_outcome hetrun_probe_module(const char *path, const hetrun_probe_options *opt,
+                                         hetrun_probe_result *r) {
+    static const hetrun_probe_options none;
+    hetrun_probe_modules(1, &path, opt ? opt : &none, r);
     return r->outcome;
 }
 

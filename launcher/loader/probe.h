@@ -85,6 +85,13 @@ typedef struct hetrun_probe_result {
  */
 hetrun_probe_outcome hetrun_probe_module(const char *path, const hetrun_probe_options *opt,
                                          hetrun_probe_result *r);
+/**
+ * Probes `n` modules at once (all children run concurrently, each under its own limit):
+ * `results[i]` for `paths[i]` with `opts[i]` (`opts` may be NULL: defaults for all). So n
+ * hung modules cost one time limit, not n.
+ */
+void hetrun_probe_modules(size_t n, const char *const *paths, const hetrun_probe_options *opts,
+                          hetrun_probe_result *results);
 void hetrun_probe_result_free(hetrun_probe_result *r);
 
 /** Short name of an outcome: "loaded", "unavailable", "refused", "crashed", "hung",

@@ -261,6 +261,32 @@ static void test_probe_backend_names_module(void **state) {
     free(devs);
 }
 
+static void test_probe_many_at_once(void **state) {
+    (void)state;
+    static const char *const names[] = {"hanginit", "crashinit", "onedev", "nullfn"};
+    char paths[4][4096];
+    const char *pv[4];
+    hetrun_probe_options opts[4];
+    hetrun_probe_result res[4];
+    for (int i = 0; i < 4; i++) {
+        snprintf(paths[i], sizeof paths[i], "%s/libhetrun_backend_%s.so", BROKEN_MODULE_DIR,
+                 names[i]);
+        pv[i] = paths[i];
+        opts[i] = (hetrun_probe_options){.timeout_s = i == 0 ? 1 : 30, .name = names[i]};
+    }
+    hetrun_probe_modules(4, pv, opts, res);
+    assert_int_equal(res[0].outcome, HETRUN_PROBE_HUNG);
+    assert_int_equal(res[1].outcome, HETRUN_PROBE_CRASHED);
+    assert_int_equal(res[2].outcome, HETRUN_PROBE_LOADED);
+    assert_int_equal(res[2].device_count, 1);
+    assert_int_equal(res[3].outcome, HETRUN_PROBE_REFUSED);
+    for (int i = 0; i < 4; i++) {
+        assert_string_equal(res[i].path, paths[i]);
+        if (i != 2) assert_identity(&res[i], names[i]);
+        hetrun_probe_result_free(&res[i]);
+    }
+}
+
 static void test_shadowing_listed(void **state) {
     (void)state;
     char env[4096];
@@ -313,6 +339,7 @@ int main(void) {
         cmocka_unit_test(test_probe_refusal_keeps_identity),
         cmocka_unit_test(test_probe_op_support),
         cmocka_unit_test(test_probe_backend_names_module),
+        cmocka_unit_test(test_probe_many_at_once),
         cmocka_unit_test(test_shadowing_listed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
