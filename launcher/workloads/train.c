@@ -626,14 +626,15 @@ out:
     return rc;
 }
 
-/* The ops of model.c (MLP) and gpt.c (GPT), all in fp32. */
+/* The ops of model.c (MLP, fp32) and gpt.c (GPT: fp32, or matrix products on bf16/fp16
+ * copies made by casts, accumulating in fp32). */
 static void train_needs(const void *params, hetrun_op_needs *needs) {
     const train_params *p = params;
     static const hetrun_op_kind mlp[] = {
         HETRUN_OP_GEMM,          HETRUN_OP_BIAS_ADD,         HETRUN_OP_XENT_FORWARD,
         HETRUN_OP_XENT_BACKWARD, HETRUN_OP_REDUCE_SUM_AXIS0, HETRUN_OP_FILL};
-    static const hetrun_op_kind gpt[] = {HETRUN_OP_GEMM,
-                                         HETRUN_OP_REDUCE_SUM_AXIS0,
+    /* Everything but the matrix products runs in fp32. */
+    static const hetrun_op_kind gpt[] = {HETRUN_OP_REDUCE_SUM_AXIS0,
                                          HETRUN_OP_LAYERNORM_FORWARD,
                                          HETRUN_OP_LAYERNORM_BACKWARD,
                                          HETRUN_OP_AXPY,
@@ -649,12 +650,13 @@ static void train_needs(const void *params, hetrun_op_needs *needs) {
                                          HETRUN_OP_ADAMW,
                                          HETRUN_OP_FILL};
     if (p->model == MODEL_GPT) {
+        const uint32_t c = (uint32_t)p->gpt.precision;
+        hetrun_op_needs_add(needs, HETRUN_OP_GEMM, c, HETRUN_F32, 0);
+        hetrun_op_needs_add(needs, HETRUN_OP_GEMM_BIAS_ACT, c, HETRUN_F32, HETRUN_ACT_IDENTITY);
+        hetrun_op_needs_add(needs, HETRUN_OP_GEMM_BIAS_ACT, c, HETRUN_F32, HETRUN_ACT_GELU);
+        if (c != HETRUN_F32) hetrun_op_needs_add(needs, HETRUN_OP_CAST, HETRUN_F32, c, 0);
         for (size_t i = 0; i < sizeof gpt / sizeof gpt[0]; i++)
             hetrun_op_needs_add(needs, gpt[i], HETRUN_F32, HETRUN_F32, 0);
-        hetrun_op_needs_add(needs, HETRUN_OP_GEMM_BIAS_ACT, HETRUN_F32, HETRUN_F32,
-                            HETRUN_ACT_IDENTITY);
-        hetrun_op_needs_add(needs, HETRUN_OP_GEMM_BIAS_ACT, HETRUN_F32, HETRUN_F32,
-                            HETRUN_ACT_GELU);
         hetrun_op_needs_add(needs, HETRUN_OP_ACT_BACKWARD, HETRUN_F32, HETRUN_F32, HETRUN_ACT_GELU);
         return;
     }
