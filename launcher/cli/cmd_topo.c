@@ -186,35 +186,52 @@ int hetrun_cmd_topo(int argc, char **argv) {
     hetrun_module_list list = {0};
     if (hetrun_loader_scan(&list) != 0)
         fprintf(stderr, "hetrun topo: cannot list backend modules\n");
+    /* Each module in a child under the time limit, all at once: one that crashes or hangs
+     * is a row naming its path, ABI and version, never the end of `topo`. */
+    size_t n = list.count ? list.count : 1, k = 0;
+    const char **paths = calloc(n, sizeof *paths);
+    hetrun_probe_options *opts = calloc(n, sizeof *opts);
+    hetrun_probe_result *res = calloc(n, sizeof *res);
+    size_t *slot = calloc(n, sizeof *slot);
     int found = !backend;
-    for (size_t i = 0; jb && i < list.count; i++) {
+    int have_mem = paths && opts && res && slot;
+    if (!have_mem) fprintf(stderr, "hetrun topo: out of memory for %zu probes\n", n);
+    for (size_t i = 0; i < list.count; i++) {
         const hetrun_backend_module *m = &list.items[i];
         if (backend && strcmp(m->name, backend) != 0) continue;
         found = 1;
-        /* Each module in a child under the time limit: one that crashes or hangs is a row
-         * naming its path, ABI and version, never the end of `topo`. */
-        hetrun_probe_result r;
-        hetrun_probe_options opt = {.name = m->name};
-        if (m->state == HETRUN_MODULE_FOUND) hetrun_probe_module(m->path, &opt, &r);
+        if (m->state != HETRUN_MODULE_FOUND || !have_mem) continue;
+        slot[i] = k;
+        paths[k] = m->path;
+        opts[k++] = (hetrun_probe_options){.name = m->name};
+    }
+    if (k) hetrun_probe_modules(k, paths, opts, res);
+    for (size_t i = 0; jb && have_mem && i < list.count; i++) {
+        const hetrun_backend_module *m = &list.items[i];
+        if (backend && strcmp(m->name, backend) != 0) continue;
+        const hetrun_probe_result *r = m->state == HETRUN_MODULE_FOUND ? &res[slot[i]] : NULL;
         cJSON *b = cJSON_CreateObject();
         cJSON_AddStringToObject(b, "name", m->name);
         cJSON_AddStringToObject(b, "path", m->path);
         cJSON_AddStringToObject(b, "state",
-                                m->state == HETRUN_MODULE_FOUND
-                                    ? hetrun_probe_outcome_name(r.outcome)
-                                    : hetrun_module_state_name(m->state));
-        cJSON_AddStringToObject(b, "reason",
-                                m->state == HETRUN_MODULE_FOUND ? r.reason : m->reason);
+                                r ? hetrun_probe_outcome_name(r->outcome)
+                                  : hetrun_module_state_name(m->state));
+        cJSON_AddStringToObject(b, "reason", r ? r->reason : m->reason);
         cJSON *jd = cJSON_AddArrayToObject(b, "devices");
-        for (int k = 0; jd && m->state == HETRUN_MODULE_FOUND && k < r.device_count; k++) {
+        for (int d = 0; jd && r && d < r->device_count; d++) {
             char osdev[80];
-            snprintf(osdev, sizeof(osdev), "%.60s%d", m->name, r.devices[k].index);
-            cJSON *d = device_json(t, r.devices[k].index, &r.devices[k].info, osdev);
-            if (d) cJSON_AddItemToArray(jd, d);
+            snprintf(osdev, sizeof(osdev), "%.60s%d", m->name, r->devices[d].index);
+            cJSON *dj = device_json(t, r->devices[d].index, &r->devices[d].info, osdev);
+            if (dj) cJSON_AddItemToArray(jd, dj);
         }
         cJSON_AddItemToArray(jb, b);
-        if (m->state == HETRUN_MODULE_FOUND) hetrun_probe_result_free(&r);
     }
+    for (size_t i = 0; res && i < k; i++)
+        hetrun_probe_result_free(&res[i]);
+    free(paths);
+    free(opts);
+    free(res);
+    free(slot);
     if (!found) {
         fprintf(stderr,
                 "hetrun topo: --backend %s: no module of that name on the search path (see "
