@@ -7,9 +7,9 @@
  *  2. registration folders, like OpenCL's /etc/OpenCL/vendors: `<exe>/../etc/hetrun/backends.d`
  *     then `/etc/hetrun/backends.d`; each `<name>.conf` holds the module's absolute path
  *     (one line; blank lines and `#` comments ignored), in file-name order
- *  3. the install's module folder, `<exe>/../<libdir>/hetrun`
- *  4. the build tree's module folder, only when the executable itself lives in the build
- *     tree's bin folder (an installed binary never searches a build tree)
+ *  3. the install's module folder, `<exe>/../<libdir>/hetrun`; for an executable that lives
+ *     in the build tree's bin folder, the build tree's module folder instead (an installed
+ *     binary never searches a build tree)
  */
 #ifndef HETRUN_LOADER_LOADER_H
 #define HETRUN_LOADER_LOADER_H

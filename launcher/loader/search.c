@@ -94,14 +94,17 @@ static place *search_places(size_t *count) {
         if (is_dir(dir)) push_place(&v, &n, PLACE_REGISTRY, dir);
     }
     if (is_dir(REG_SYSTEM)) push_place(&v, &n, PLACE_REGISTRY, REG_SYSTEM);
-    if (here[0]) {
+    /* A binary in the build tree has no install folder: <exe>/../lib there is the build
+     * tree's own (named so). */
+    int in_build = hetrun_loader_in_build_tree();
+#ifdef HETRUN_MODULE_BUILD_DIR
+    if (in_build && is_dir(HETRUN_MODULE_BUILD_DIR))
+        push_place(&v, &n, PLACE_BUILD, HETRUN_MODULE_BUILD_DIR);
+#endif
+    if (here[0] && !in_build) {
         snprintf(dir, sizeof dir, "%s/../%s", here, HETRUN_MODULE_INSTALL_SUBDIR);
         if (is_dir(dir)) push_place(&v, &n, PLACE_INSTALL, dir);
     }
-#ifdef HETRUN_MODULE_BUILD_DIR
-    if (hetrun_loader_in_build_tree() && is_dir(HETRUN_MODULE_BUILD_DIR))
-        push_place(&v, &n, PLACE_BUILD, HETRUN_MODULE_BUILD_DIR);
-#endif
     *count = n;
     return v;
 }

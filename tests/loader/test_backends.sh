@@ -5,9 +5,9 @@
 # <prefix>/etc/hetrun/backends.d is found with no environment variable, a broken one is
 # refused naming the file, a shadowed module is reported, and a binary outside the build
 # tree never searches it.
-# usage: test_backends.sh HETRUN FAKE_MODULE_DIR
+# usage: test_backends.sh HETRUN FAKE_MODULE_DIR MODULE_INSTALL_SUBDIR
 set -u
-hetrun=$(realpath "$1") mods=$(realpath "$2")
+hetrun=$(realpath "$1") mods=$(realpath "$2") libsub=${3:-lib/hetrun}
 broken=$mods/broken
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -87,6 +87,10 @@ echo "$broken/libhetrun_backend_onedev.so" > "$prefix/etc/hetrun/backends.d/oned
 printf '# a vendor package\n\n  %s  \n' "$mods/unavailable/libhetrun_backend_fake.so" \
     > "$prefix/etc/hetrun/backends.d/fake.conf"
 echo "relative/libhetrun_backend_rel.so" > "$prefix/etc/hetrun/backends.d/rel.conf"
+# The install folder comes after the registrations: its onedev is shadowed by onedev.conf,
+# its own cpu-less "exitinit" is found there.
+mkdir -p "$prefix/$libsub"
+cp "$broken/libhetrun_backend_onedev.so" "$broken/libhetrun_backend_exitinit.so" "$prefix/$libsub/"
 env -u HETRUN_BACKEND_PATH "$prefix/bin/hetrun" backends --format json > "$tmp/inst.json" 2> "$tmp/inst.err"
 rc=$?
 [ $rc -eq 4 ] || bad "installed: exit $rc, expected 4 (rel.conf is broken)"
@@ -94,7 +98,7 @@ $py - "$tmp/inst.json" "$prefix" "$broken" <<'EOF' || fail=1
 import json, sys
 doc = json.load(open(sys.argv[1]))
 prefix, broken = sys.argv[2], sys.argv[3]
-got = {b["name"]: b for b in doc["backends"]}
+got = {b["name"]: b for b in doc["backends"] if b["state"] != "shadowed"}
 bad = 0
 def check(cond, what):
     global bad
@@ -106,6 +110,11 @@ rel = got.get("rel", {})
 check(rel.get("state") == "refused" and "rel.conf" in (rel.get("reason") or "")
       and "not absolute" in rel["reason"], "broken registration not refused naming its file")
 check("cpu" not in got, "a binary outside the build tree found the build tree's cpu module")
+ex = got.get("exitinit", {})
+check(ex.get("origin") == "install folder" and ex.get("state") == "exited", "install folder module")
+sh = [b for b in doc["backends"] if b["name"] == "onedev" and b["state"] == "shadowed"]
+check(len(sh) == 1 and sh[0]["path"].startswith(prefix) and "registration" in sh[0]["reason"],
+      "the install folder's onedev is not shadowed by the registration")
 sys.exit(bad)
 EOF
 # Shadowing: HETRUN_BACKEND_PATH wins over the registration of the same name.
