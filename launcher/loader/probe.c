@@ -587,6 +587,18 @@ int hetrun_probe_backend(const char *backend, hetrun_probe_device **devs, int *n
     }
     char path[4096];
     if (hetrun_loader_find(backend, path, sizeof path) != 0) {
+        /* A broken registration of that name says more than "not found". */
+        hetrun_module_list list;
+        int said = 0;
+        if (hetrun_loader_scan(&list) == 0) {
+            for (size_t i = 0; i < list.count && !said; i++)
+                if (strcmp(list.items[i].name, backend) == 0) {
+                    snprintf(why, whylen, "%s", list.items[i].reason);
+                    said = 1;
+                }
+            hetrun_module_list_free(&list);
+        }
+        if (said) return -1;
         snprintf(why, whylen,
                  "module libhetrun_backend_%s.so not found on HETRUN_BACKEND_PATH, in the "
                  "registration folders or in the module folders (see 'hetrun backends')",
@@ -603,7 +615,7 @@ int hetrun_probe_backend(const char *backend, hetrun_probe_device **devs, int *n
         hetrun_probe_result_free(&r);
         return 0;
     }
-    snprintf(why, whylen, "backend %s: %s", backend, r.reason);
+    snprintf(why, whylen, "%s", r.reason);
     hetrun_probe_result_free(&r);
     return r.outcome == HETRUN_PROBE_UNAVAILABLE ? 1 : -1;
 }
