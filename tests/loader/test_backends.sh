@@ -69,7 +69,7 @@ done
 grep -q "killed by signal 11 (SIGSEGV" "$tmp/table.out" || bad "table: no signal name"
 grep -q "hello from init" "$tmp/table.out" && bad "table: a module's stdout reached hetrun's stdout"
 
-# ---- topo: a crashing module is a row, an unknown name is exit 5 ----
+# ---- topo: a crashing module is a row, an unknown name is exit 4 ----
 HETRUN_BACKEND_PATH=$broken "$hetrun" topo --backend crashinit --format json > "$tmp/topo.json" 2>&1
 rc=$?
 [ $rc -eq 0 ] || bad "topo --backend crashinit: exit $rc, expected 0"
@@ -77,7 +77,7 @@ $py -c 'import json,sys; b=json.load(open(sys.argv[1]))["backends"][0]; sys.exit
     "$tmp/topo.json" || { cat "$tmp/topo.json"; bad "topo: crashinit not reported as crashed with its version"; }
 HETRUN_BACKEND_PATH=$broken "$hetrun" topo --backend nosuch > "$tmp/topo.txt" 2>&1
 rc=$?
-[ $rc -eq 5 ] || { cat "$tmp/topo.txt"; bad "topo --backend nosuch: exit $rc, expected 5 (not found)"; }
+[ $rc -eq 4 ] || { cat "$tmp/topo.txt"; bad "topo --backend nosuch: exit $rc, expected 4 (no such backend)"; }
 
 # ---- an installed layout: registration folder, no environment variable ----
 prefix=$tmp/prefix
