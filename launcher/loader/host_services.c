@@ -1,11 +1,14 @@
 /* The services the launcher hands to every backend module (see hetrun_host_services). */
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include <limits.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "loader/loader.h"
+#include "topo/threads.h"
 #include "util/cache_dir.h"
 #include "util/log.h"
 
@@ -23,9 +26,22 @@ static void host_free(void *ptr) {
 static hetrun_host_services services;
 static int initialised;
 
+static const char *env_get(const char *name) {
+    return getenv(name);
+}
+
+/* Before placement has decided (probes, `hetrun backends`): the CPUs this process may run
+ * on, through the one thread rule (topo/threads.h), so `taskset -c 1` or OMP_NUM_THREADS=1
+ * holds there too. */
 static int default_threads(void) {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (int)n : 1;
+    cpu_set_t set;
+    int n = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 0;
+    if (n < 1) {
+        long online = sysconf(_SC_NPROCESSORS_ONLN);
+        n = online > 0 ? (int)online : 1;
+    }
+    char source[128];
+    return hetrun_threads_decide(env_get, n, n, source, sizeof source);
 }
 
 const hetrun_host_services *hetrun_host_services_get(void) {
