@@ -14,6 +14,7 @@
 #include "cli/commands.h"
 #include "cli/heartbeat.h"
 #include "cli/run_guard.h"
+#include "exec/job_agree.h"
 #include "exec/session.h"
 #include "loader/loader.h"
 #include "report/assemble.h"
@@ -233,15 +234,20 @@ int hetrun_cmd_run(int argc, char **argv) {
     if (rank != 0) (void)hetrun_guard_arm(job->limits.timeout_s, NULL, NULL, err, sizeof err);
     free(job_text);
     MPI_Bcast(&exit_code, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    char job_backend[256]; /* identity, nodes and one backend agreed across ranks */
+    if (exit_code == HETRUN_EXIT_OK)
+        exit_code = hetrun_job_agree(job, &pl, backend, report_path, job_obj, job_backend,
+                                     sizeof job_backend, err, sizeof err);
     if (exit_code != HETRUN_EXIT_OK) {
+        hetrun_guard_disarm();
         if (rank == 0) fprintf(stderr, "hetrun run: %s; nothing ran\n", err);
         cJSON_Delete(job_obj);
         goto done;
     }
 
     hetrun_heartbeat_start(job->limits.peer_timeout_s, rank, nranks);
-    hetrun_report_run run = {job,   backend,  report_path,        hetrun_usage_clock_start(),
-                             quiet, json_out, hetrun_guard_disarm};
+    hetrun_report_run run = {job,   job_backend, report_path,        hetrun_usage_clock_start(),
+                             quiet, json_out,    hetrun_guard_disarm};
     cJSON *mine = hetrun_report_rank_new(rank, &pl);
     if (run_rank(job, backend, &pl, rank, nranks, mine) != 0 && nranks > 1 &&
         job_communicates(job)) {
