@@ -71,7 +71,8 @@ static int check_identity(const rank_view *all, int nranks, char *err, size_t er
     if (bad > NAMED_MAX) add(err, errlen, "; and %d more ranks", bad - NAMED_MAX);
     add(err, errlen,
         ". Devices and cores were planned for the wrong rank: start hetrun with the launcher "
-        "that set these variables (mpirun, srun), or unset the stale ones");
+        "that set these variables (mpirun; srun with MPI support, e.g. --mpi=pmix), or unset the "
+        "stale ones");
     return -1;
 }
 

@@ -10,9 +10,10 @@
 #    refused naming the plan as the cause;
 # 4. both ranks on opencl: ok, top-level backend "opencl".
 # Skipped (77) when the opencl backend has no device here.
-# usage: test_backend_mix.sh HETRUN
+# Every report validates against docs/report.schema.json (when python3-jsonschema is there).
+# usage: test_backend_mix.sh HETRUN SOURCE_DIR
 set -u
-hetrun=$1
+hetrun=$1 src=$2
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1
@@ -67,4 +68,11 @@ grep -qF "cpu on rank 1 (host $host, no device in the placement plan); opencl on
 spec same ""
 run same || { cat same.txt; echo "FAIL: one backend on all ranks did not run"; fail=1; }
 grep -q '"backend":\s*"opencl",' same.json || { echo "FAIL: top-level backend not opencl"; fail=1; }
+. "$src/tests/report/pick_python.sh"
+if pick_python jsonschema; then
+    "$PY" "$src/tests/report/validate_report.py" "$src/docs/report.schema.json" refused.json allowed.json planned.json same.json ||
+        { echo "FAIL: a report does not validate against the schema"; fail=1; }
+else
+    echo "note: no python3 with jsonschema: reports not validated against the schema"
+fi
 exit $fail

@@ -6,9 +6,10 @@
 # 3. a Slurm environment that agrees on rank and size but says node 1 of 2: the report's
 #    node_index/nnodes come from MPI (node 0 of 1), not from the environment;
 # 4. a plain mpirun -np 2 job passes, node 0 of 1 on both ranks.
-# usage: test_identity.sh HETRUN
+# Every report validates against docs/report.schema.json (when python3-jsonschema is there).
+# usage: test_identity.sh HETRUN SOURCE_DIR
 set -u
-hetrun=$1
+hetrun=$1 src=$2
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1
@@ -53,4 +54,11 @@ timeout 60 mpirun -np 2 --oversubscribe "$hetrun" run --report ok.json job.yaml 
     { cat ok.txt; echo "FAIL: a plain 2-rank job failed"; fail=1; }
 [ "$(grep -c '"node_index":\s*0,' ok.json)" -eq 2 ] && [ "$(grep -c '"nnodes":\s*1,' ok.json)" -eq 2 ] ||
     { echo "FAIL: 2 ranks on one host: not node 0 of 1 each"; fail=1; }
+. "$src/tests/report/pick_python.sh"
+if pick_python jsonschema; then
+    "$PY" "$src/tests/report/validate_report.py" "$src/docs/report.schema.json" fake.json size.json node.json ok.json ||
+        { echo "FAIL: a report does not validate against the schema"; fail=1; }
+else
+    echo "note: no python3 with jsonschema: reports not validated against the schema"
+fi
 exit $fail
