@@ -8,7 +8,9 @@
  * Only rank 0 writes checkpoints (train_common.h) and only rank 0 reads them: other ranks
  * never open their own folder, so a node-local folder (/tmp on each node) that is empty,
  * stale or corrupt on another node cannot make that node start from other weights. The
- * checkpoint is found wherever the job's rank 0 runs. All functions are collective.
+ * checkpoint is found wherever the job's rank 0 runs; a rank whose own folder names a newer
+ * checkpoint than rank 0 resumed from (rank 0 moved to another node) warns, naming its
+ * folder, host and step (names only: nothing is read). All functions are collective.
  */
 #ifndef HETRUN_WORKLOADS_CKPT_RESUME_H
 #define HETRUN_WORKLOADS_CKPT_RESUME_H

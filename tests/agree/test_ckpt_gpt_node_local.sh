@@ -4,7 +4,8 @@
 # rank 0's folder holds checkpoints:
 # 1. rank 1's folder is empty: both ranks resume at rank 0's step and end bitwise equal to
 #    an uninterrupted run (before: rank 1 started at step 0);
-# 2. rank 1's folder holds a newer, corrupt checkpoint: never read, same result.
+# 2. rank 1's folder holds a newer, corrupt checkpoint: never read (only its name is seen, and
+#    warned about), same result.
 # usage: test_ckpt_gpt_node_local.sh HETRUN SOURCE_DIR
 set -u
 hetrun=$1 src=$2
@@ -66,6 +67,8 @@ printf '\x5a' | dd of=ck-r1/ckpt-000000000004.safetensors bs=1 seek=200 conv=not
 run resumed || { tail -5 resumed.txt; echo "FAIL: resume with a corrupt rank-1 folder"; fail=1; }
 n=$(grep -c '"resumed_at_step":\s*2' resumed.json)
 [ "$n" -eq 2 ] || { echo "FAIL: corrupt rank-1 folder: $n of 2 ranks resumed at step 2"; fail=1; }
-grep -q 'ck-r1' resumed.txt && { echo "FAIL: rank 1 read its own folder"; fail=1; }
+grep -q 'ck-r1/ckpt.*CRC32' resumed.txt && { echo "FAIL: rank 1 read its own folder"; fail=1; }
+grep -q "checkpoint folder ck-r1 on host [^ ]* holds ckpt-000000000004.safetensors (step 4), newer than what rank 0 (host [^ ]*) has (step 2)" resumed.txt ||
+    { cat resumed.txt; echo "FAIL: rank 1 does not warn about its newer (unread) checkpoint"; fail=1; }
 [ "$want" = "$(crc resumed.json)" ] || { echo "FAIL: resumed weights differ (corrupt rank-1 folder)"; fail=1; }
 exit $fail

@@ -9,7 +9,10 @@
 #    result (no rank ever trains from its own copy);
 # 3. rank 0's only checkpoint is corrupt while rank 1's folder has a valid one: the job
 #    fails on every rank, naming rank 0 and its host, within the timeout (no rank trains);
-# 4. a checkpoint folder below a regular file is refused naming that file.
+# 4. a checkpoint folder below a regular file is refused naming that file;
+# 5. rank 0's folder is empty while rank 1's holds a valid checkpoint (rank 0 moved to another
+#    node): every rank starts at step 0 together, bitwise equal to the uninterrupted run,
+#    and rank 1 warns naming its folder, host and step.
 # usage: test_ckpt_node_local.sh HETRUN CHECK_TRAIN SOURCE_DIR
 set -u
 hetrun=$1 check=$2 src=$3
@@ -79,7 +82,7 @@ flip ck/r1/ckpt-000000000045.bin
 run resumed || { tail -5 resumed.txt; echo "FAIL: resume with a stale rank-1 folder"; fail=1; }
 n=$(grep -c '"resumed_at_step":\s*40' resumed.json)
 [ "$n" -eq 2 ] || { echo "FAIL: stale rank-1 folder: $n of 2 ranks resumed at step 40"; fail=1; }
-grep -q 'ck/r1/ckpt' resumed.txt resumed.json &&
+grep -q 'ck/r1/ckpt.*CRC32' resumed.txt resumed.json &&
     { echo "FAIL: rank 1 read its own checkpoint folder"; fail=1; }
 got=$("$check" resumed.json 2 0.5 | tail -1)
 echo "node-local, rank 1 stale/corrupt: $got"
@@ -105,4 +108,15 @@ spec below "" "checkpoint: {dir: plain/ck, every: 20}"
 if run below; then echo "FAIL: a checkpoint folder below a file was accepted"; fail=1; fi
 grep -q "checkpoint dir plain/ck: plain exists and is not a folder" below.txt ||
     { tail -5 below.txt; echo "FAIL: the refusal does not name the file"; fail=1; }
+
+# 5. Only rank 1's folder holds a checkpoint.
+rm -rf ck && mkdir -p ck/r1 && cp saved/ckpt-000000000040.bin ck/r1/
+spec moved "" "$local_ck, resume: true}"
+run moved || { tail -5 moved.txt; echo "FAIL: resume with only rank 1's folder filled"; fail=1; }
+grep -q '"resumed_at_step"' moved.json && { echo "FAIL: a rank resumed from its own folder"; fail=1; }
+got=$("$check" moved.json 2 0.5 | tail -1)
+echo "only rank 1's folder filled: $got"
+[ "$want" = "$got" ] || { echo "FAIL: weights $got != $want (not a fresh start on every rank)"; fail=1; }
+grep -q "checkpoint folder ck/r1 on host [^ ]* holds ckpt-000000000040.bin (step 40), newer than what rank 0 (host [^ ]*) has (no valid checkpoint)" moved.txt ||
+    { cat moved.txt; echo "FAIL: rank 1 does not warn about its newer checkpoint"; fail=1; }
 exit $fail
