@@ -1,5 +1,5 @@
-/* After MPI_Init: every rank's identity, node and backend gathered once, and one verdict
- * computed identically on every rank from the same gathered table. */
+/* After MPI_Init: every rank's identity, node and backend gathered on rank 0, judged there
+ * once, and the verdict broadcast, so every rank ends the same way with the same text. */
 #include "exec/job_agree.h"
 
 #include <mpi.h>
@@ -21,7 +21,6 @@
 typedef struct rank_view {
     int32_t env_rank, env_size, env_local_rank, env_local_size; /* placement's identity */
     int32_t local_rank, local_size; /* MPI: the node's MPI_COMM_TYPE_SHARED communicator */
-    int32_t leader;                 /* lowest world rank on this rank's node */
     int32_t cpu_only;               /* the plan left this rank without a device */
     char host[64];
     char backend[64];
@@ -137,6 +136,61 @@ static void write_failed_report(const char *path, const cJSON *job_obj, const ra
     cJSON_Delete(report);
 }
 
+/* This node's index and the node count: the nodes are the MPI_COMM_TYPE_SHARED groups; their
+ * first ranks (the lowest world rank of each) form one communicator ordered by world rank,
+ * and a node's index is its first rank's place there. Fills the MPI local rank and size. */
+static void mpi_nodes(int rank, int *local_rank, int *local_size, int *node_index, int *nnodes) {
+    MPI_Comm node, firsts;
+    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node);
+    MPI_Comm_rank(node, local_rank);
+    MPI_Comm_size(node, local_size);
+    MPI_Comm_split(MPI_COMM_WORLD, *local_rank == 0 ? 0 : MPI_UNDEFINED, rank, &firsts);
+    int where[2] = {0, 1};
+    if (firsts != MPI_COMM_NULL) {
+        MPI_Comm_rank(firsts, &where[0]);
+        MPI_Comm_size(firsts, &where[1]);
+        MPI_Comm_free(&firsts);
+    }
+    MPI_Bcast(where, 2, MPI_INT, 0, node);
+    MPI_Comm_free(&node);
+    *node_index = where[0], *nnodes = where[1];
+}
+
+/* Rank 0's verdict, broadcast so every rank ends the same way with the same text. */
+typedef struct verdict {
+    int32_t rc;
+    char job_backend[256];
+    char err[4096];
+} verdict;
+
+/* Rank 0: the verdict over every rank's view. */
+static void judge(const hetrun_job *job, const rank_view *all, int nranks, verdict *v) {
+    const char **names = calloc((size_t)nranks, sizeof *names);
+    if (!names) {
+        v->rc = -1;
+        snprintf(v->err, sizeof v->err, "rank 0: out of memory judging %d ranks' views", nranks);
+        return;
+    }
+    int n = distinct_backends(all, nranks, names);
+    for (int k = 0; k < n; k++)
+        add(v->job_backend, sizeof v->job_backend, "%s%s", k ? "+" : "", names[k]);
+    v->rc = check_identity(all, nranks, v->err, sizeof v->err);
+    if (v->rc == 0 && n > 1 && job->backend_mix != HETRUN_BACKEND_MIX_ALLOW) {
+        snprintf(v->err, sizeof v->err, "the ranks would run on different backends: ");
+        describe_mix(all, nranks, names, n, v->err, sizeof v->err);
+        add(v->err, sizeof v->err,
+            ". A job runs on one backend unless the spec says `backend_mix: allow`: install "
+            "the missing driver (see `hetrun backends` on each host), list one backend, or "
+            "give every rank a device (placement)");
+        v->rc = -1;
+    } else if (v->rc == 0 && n > 1) {
+        char mix[2048] = "";
+        describe_mix(all, nranks, names, n, mix, sizeof mix);
+        HETRUN_WARN("backend_mix: allow: the ranks run on different backends: %s", mix);
+    }
+    free(names);
+}
+
 int hetrun_job_agree(const hetrun_job *job, hetrun_placement *pl, const char *backend,
                      const char *report_path, const cJSON *job_obj, char *job_backend,
                      size_t job_backend_len, char *err, size_t errlen) {
@@ -151,61 +205,32 @@ int hetrun_job_agree(const hetrun_job *job, hetrun_placement *pl, const char *ba
     gethostname(mine.host, sizeof mine.host - 1);
     snprintf(mine.backend, sizeof mine.backend, "%s", hetrun_job_rank_backend(pl, backend));
     snprintf(mine.source, sizeof mine.source, "%s", pl->id.source);
-    MPI_Comm node;
-    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node);
     int lr = 0, ls = 1;
-    MPI_Comm_rank(node, &lr);
-    MPI_Comm_size(node, &ls);
-    int leader = rank;
-    MPI_Allreduce(&rank, &leader, 1, MPI_INT, MPI_MIN, node);
-    mine.local_rank = lr, mine.local_size = ls, mine.leader = leader;
-    MPI_Comm_free(&node);
+    mpi_nodes(rank, &lr, &ls, &pl->id.node_index, &pl->id.nnodes);
+    mine.local_rank = lr, mine.local_size = ls;
 
-    rank_view *all = calloc((size_t)nranks, sizeof *all);
-    const char **names = calloc((size_t)nranks, sizeof *names);
-    int ok = all && names, all_ok = 0;
-    MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
-    if (!all_ok) { /* every rank takes this branch together */
+    /* Gathered on rank 0 only (memory there, not on every rank), judged, broadcast. */
+    verdict *v = calloc(1, sizeof *v);
+    rank_view *all = rank == 0 ? calloc((size_t)nranks, sizeof *all) : NULL;
+    int ready = v && (rank != 0 || all), all_ready = 0;
+    MPI_Allreduce(&ready, &all_ready, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    if (!all_ready) { /* every rank takes this branch together */
         snprintf(err, errlen, "out of memory gathering %d ranks' identities", nranks);
         snprintf(job_backend, job_backend_len, "%s", mine.backend);
-        free(all), free(names);
+        free(v), free(all);
         return HETRUN_EXIT_BACKEND;
     }
-    MPI_Allgather(&mine, (int)sizeof mine, MPI_BYTE, all, (int)sizeof mine, MPI_BYTE,
-                  MPI_COMM_WORLD);
-
-    /* Nodes ordered by their lowest world rank: this node's index counts the nodes before. */
-    int nnodes = 0, node_index = 0;
-    for (int r = 0; r < nranks; r++) {
-        if (all[r].leader != r) continue;
-        nnodes++;
-        if (r < mine.leader) node_index++;
-    }
-    pl->id.node_index = node_index;
-    pl->id.nnodes = nnodes;
-
-    int n = distinct_backends(all, nranks, names);
-    job_backend[0] = '\0';
-    for (int k = 0; k < n; k++)
-        add(job_backend, job_backend_len, "%s%s", k ? "+" : "", names[k]);
-    err[0] = '\0';
-    int rc = check_identity(all, nranks, err, errlen);
-    if (rc == 0 && n > 1 && job->backend_mix != HETRUN_BACKEND_MIX_ALLOW) {
-        snprintf(err, errlen, "the ranks would run on different backends: ");
-        describe_mix(all, nranks, names, n, err, errlen);
-        add(err, errlen,
-            ". A job runs on one backend unless the spec says `backend_mix: allow`: install "
-            "the missing driver (see `hetrun backends` on each host), list one backend, or "
-            "give every rank a device (placement)");
-        rc = -1;
-    } else if (rc == 0 && n > 1 && rank == 0) {
-        char mix[2048] = "";
-        describe_mix(all, nranks, names, n, mix, sizeof mix);
-        HETRUN_WARN("backend_mix: allow: the ranks run on different backends: %s", mix);
-    }
+    MPI_Gather(&mine, (int)sizeof mine, MPI_BYTE, all, (int)sizeof mine, MPI_BYTE, 0,
+               MPI_COMM_WORLD);
+    if (rank == 0) judge(job, all, nranks, v);
+    MPI_Bcast(v, (int)sizeof *v, MPI_BYTE, 0, MPI_COMM_WORLD);
+    v->err[sizeof v->err - 1] = v->job_backend[sizeof v->job_backend - 1] = '\0';
+    snprintf(job_backend, job_backend_len, "%s", v->job_backend);
+    snprintf(err, errlen, "%s", v->err);
+    int rc = v->rc;
     if (rc != 0 && rank == 0 && report_path)
         write_failed_report(report_path, job_obj, all, nranks, job_backend, err);
+    free(v);
     free(all);
-    free(names);
     return rc == 0 ? HETRUN_EXIT_OK : HETRUN_EXIT_BACKEND;
 }
