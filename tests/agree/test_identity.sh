@@ -5,7 +5,11 @@
 # 2. under mpirun -np 2 an environment claiming 4 ranks is refused naming both ranks;
 # 3. a Slurm environment that agrees on rank and size but says node 1 of 2: the report's
 #    node_index/nnodes come from MPI (node 0 of 1), not from the environment;
-# 4. a plain mpirun -np 2 job passes, node 0 of 1 on both ranks.
+# 4. a plain mpirun -np 2 job passes, node 0 of 1 on both ranks;
+# 5. two "nodes" on this machine (Open MPI daemons started through local_rsh.sh, shared
+#    memory off): with --map-by node ranks 0,2 are node 0 and 1,3 node 1; with uneven nodes
+#    (1 + 2 slots) ranks 1 and 2 are node 1. Block arithmetic (rank / local size) gets both
+#    wrong.
 # Every report validates against docs/report.schema.json (when python3-jsonschema is there).
 # usage: test_identity.sh HETRUN SOURCE_DIR
 set -u
@@ -54,9 +58,26 @@ timeout 60 mpirun -np 2 --oversubscribe "$hetrun" run --report ok.json job.yaml 
     { cat ok.txt; echo "FAIL: a plain 2-rank job failed"; fail=1; }
 [ "$(grep -c '"node_index":\s*0,' ok.json)" -eq 2 ] && [ "$(grep -c '"nnodes":\s*1,' ok.json)" -eq 2 ] ||
     { echo "FAIL: 2 ranks on one host: not node 0 of 1 each"; fail=1; }
+# 5. Two daemons, two nodes: node_index per rank, in rank order, must be $2.
+nodes() { # nodes NAME WANT MPIRUN_ARGS...
+    local name=$1 want=$2
+    shift 2
+    timeout 100 mpirun --mca btl tcp,self --mca plm_rsh_agent "$src/tests/agree/local_rsh.sh" \
+        "$@" "$hetrun" run -q --report "$name.json" job.yaml > "$name.txt" 2>&1 ||
+        { cat "$name.txt"; echo "FAIL: $name: the job failed"; fail=1; }
+    local got
+    got=$(grep -o '"node_index":\s*[0-9]*' "$name.json" | grep -o '[0-9]*$' | tr '\n' ' ')
+    echo "$name: node_index per rank: $got"
+    [ "$got" = "$want " ] || { echo "FAIL: $name: node_index per rank '$got', expected '$want'"; fail=1; }
+    [ "$(grep -c '"nnodes":\s*2,' "$name.json")" -eq "$(echo $want | wc -w)" ] ||
+        { echo "FAIL: $name: nnodes is not 2 on every rank"; fail=1; }
+}
+nodes bynode "0 1 0 1" --host nodea:2,nodeb:2 --map-by node -np 4
+nodes uneven "0 1 1" --host nodea:1,nodeb:2 -np 3
+
 . "$src/tests/report/pick_python.sh"
 if pick_python jsonschema; then
-    "$PY" "$src/tests/report/validate_report.py" "$src/docs/report.schema.json" fake.json size.json node.json ok.json ||
+    "$PY" "$src/tests/report/validate_report.py" "$src/docs/report.schema.json" fake.json size.json node.json ok.json bynode.json uneven.json ||
         { echo "FAIL: a report does not validate against the schema"; fail=1; }
 else
     echo "note: no python3 with jsonschema: reports not validated against the schema"

@@ -1,0 +1,12 @@
+#!/bin/sh
+# A stand-in for ssh as Open MPI's plm_rsh_agent: ignores the options and the host name and
+# runs the command here, so `mpirun --host nodea:2,nodeb:2` makes two "nodes" (two orted
+# daemons) on one machine. usage (by mpirun): local_rsh.sh [-opts] HOST COMMAND...
+while [ $# -gt 0 ]; do
+    case "$1" in
+    -*) shift ;;
+    *) break ;;
+    esac
+done
+shift
+exec sh -c "$*"
