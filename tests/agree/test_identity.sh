@@ -62,7 +62,7 @@ timeout 60 mpirun -np 2 --oversubscribe "$hetrun" run --report ok.json job.yaml 
 nodes() { # nodes NAME WANT MPIRUN_ARGS...
     local name=$1 want=$2
     shift 2
-    timeout 100 mpirun --mca btl tcp,self --mca plm_rsh_agent "$src/tests/agree/local_rsh.sh" \
+    AGREE_RSH_TMP="$tmp/rsh" timeout 100 mpirun --mca btl tcp,self --mca plm_rsh_agent "$src/tests/agree/local_rsh.sh" \
         "$@" "$hetrun" run -q --report "$name.json" job.yaml > "$name.txt" 2>&1 ||
         { cat "$name.txt"; echo "FAIL: $name: the job failed"; fail=1; }
     local got
