@@ -15,6 +15,7 @@
 #include "cli/heartbeat.h"
 #include "cli/run_guard.h"
 #include "exec/checkpoint_request.h"
+#include "exec/job_agree.h"
 #include "exec/session.h"
 #include "exec/slurm_step.h"
 #include "loader/loader.h"
@@ -271,15 +272,21 @@ int hetrun_cmd_run(int argc, char **argv) {
     }
 
     MPI_Bcast(&exit_code, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    char job_backend[256]; /* identity, nodes and one backend agreed across ranks */
+    if (exit_code == HETRUN_EXIT_OK)
+        exit_code = hetrun_job_agree(job, &pl, backend, report_path, job_obj, job_backend,
+                                     sizeof job_backend, err, sizeof err);
     if (exit_code != HETRUN_EXIT_OK) {
-        if (rank == 0) fprintf(stderr, "hetrun run: %s; nothing ran\n", report_err);
+        hetrun_guard_disarm(); /* a refusal after MPI_Init wrote its own failed report */
+        if (rank == 0)
+            fprintf(stderr, "hetrun run: %s; nothing ran\n", report_err[0] ? report_err : err);
         cJSON_Delete(job_obj);
         goto done;
     }
 
     hetrun_heartbeat_start(job->limits.peer_timeout_s, rank, nranks);
-    hetrun_report_run run = {job,   backend,  report_path,        hetrun_usage_clock_start(),
-                             quiet, json_out, hetrun_guard_disarm};
+    hetrun_report_run run = {job,   job_backend, report_path,        hetrun_usage_clock_start(),
+                             quiet, json_out,    hetrun_guard_disarm};
     cJSON *mine = hetrun_report_rank_new(rank, &pl);
     /* A stop asked for by a signal happened on every rank at the same step: no abort. */
     if (run_rank(job, backend, &pl, rank, nranks, mine) != 0 && nranks > 1 &&

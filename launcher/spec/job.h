@@ -82,6 +82,12 @@ typedef struct hetrun_job_checkpoint {
     int64_t keep;  /**< checkpoints kept */
 } hetrun_job_checkpoint;
 
+/** Whether the ranks of one job may run on different backends (spec key backend_mix). */
+typedef enum hetrun_backend_mix {
+    HETRUN_BACKEND_MIX_REFUSE = 0,
+    HETRUN_BACKEND_MIX_ALLOW = 1
+} hetrun_backend_mix;
+
 typedef struct hetrun_job {
     char *spec_path;      /**< as given on the command line */
     char spec_sha256[65]; /**< hex SHA-256 of the spec file bytes */
@@ -92,6 +98,7 @@ typedef struct hetrun_job {
     hetrun_string_list tags;
     hetrun_string_list backends; /**< preference order; {"auto"} by default */
     bool cpu_fallback;           /**< may fall back to the cpu backend */
+    int backend_mix;             /**< ::hetrun_backend_mix: may ranks run on different backends */
     hetrun_job_placement placement;
     int precision; /**< default ::hetrun_dtype for workloads */
     bool allow_tf32;

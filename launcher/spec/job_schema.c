@@ -198,6 +198,8 @@ static void top_check(const void *obj, const hetrun_check_ctx *ctx) {
         hetrun_check_error(ctx, "backend", "the backend list is empty: name one or use auto");
 }
 
+static const char *const backend_mixes[] = {"refuse", "allow", NULL};
+
 static const hetrun_field top_fields[] = {
     {"version", HETRUN_FIELD_INT, HETRUN_FIELD_REQUIRED, offsetof(hetrun_job, version), 1, 1, NULL,
      NULL, NULL, "spec format version; must be 1"},
@@ -207,6 +209,8 @@ static const hetrun_field top_fields[] = {
      "auto", "backend module name, auto, or an ordered preference list"},
     {"cpu_fallback", HETRUN_FIELD_BOOL, 0, offsetof(hetrun_job, cpu_fallback), NO_RANGE, NULL, NULL,
      "false", "run on the cpu backend when no listed backend has a device"},
+    {"backend_mix", HETRUN_FIELD_ENUM, 0, offsetof(hetrun_job, backend_mix), NO_RANGE,
+     backend_mixes, NULL, "refuse", "refuse or allow ranks running on different backends"},
     {"placement", HETRUN_FIELD_OBJECT, 0, offsetof(hetrun_job, placement), NO_RANGE, NULL,
      &placement_schema, NULL, "how ranks are mapped to devices and cores"},
     {"precision", HETRUN_FIELD_OBJECT, 0, 0, NO_RANGE, NULL, &precision_schema, NULL,

@@ -93,12 +93,37 @@ static void free_names(char **names, size_t n) {
     free(names);
 }
 
-int hetrun_ckpt_write(const char *dir, const hetrun_ckpt *c, int64_t keep, char *err,
-                      size_t err_len) {
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-        snprintf(err, err_len, "checkpoint: mkdir %s: %s", dir, strerror(errno));
+int hetrun_ckpt_mkdirs(const char *dir, char *err, size_t err_len) {
+    char path[4096];
+    size_t n = strlen(dir);
+    if (n == 0 || n >= sizeof path) {
+        snprintf(err, err_len, "checkpoint dir \"%.200s\": empty or longer than %zu bytes", dir,
+                 sizeof path - 1);
         return -1;
     }
+    memcpy(path, dir, n + 1);
+    /* Each parent in turn, then the folder itself: mkdir -p. */
+    for (char *p = path + 1;; p++) {
+        if (*p != '/' && *p != '\0') continue;
+        char c = *p;
+        *p = '\0';
+        struct stat st;
+        if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+            snprintf(err, err_len, "checkpoint dir %s: mkdir %s: %s", dir, path, strerror(errno));
+            return -1;
+        }
+        if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            snprintf(err, err_len, "checkpoint dir %s: %s exists and is not a folder", dir, path);
+            return -1;
+        }
+        *p = c;
+        if (c == '\0') return 0;
+    }
+}
+
+int hetrun_ckpt_write(const char *dir, const hetrun_ckpt *c, int64_t keep, char *err,
+                      size_t err_len) {
+    if (hetrun_ckpt_mkdirs(dir, err, err_len) != 0) return -1;
     char final[4096], why[1024];
     snprintf(final, sizeof final, "%s/ckpt-%012lld.bin", dir, (long long)c->h.step);
     hetrun_clean_stale_temps(dir, "ckpt-");

@@ -43,10 +43,16 @@ typedef struct hetrun_ckpt {
 } hetrun_ckpt;
 
 /**
+ * Creates `dir` and its missing parents (mkdir -p), so `${SCRATCH}/ckpt/${SLURM_JOB_ID}`
+ * works on a node where none of it exists yet. Returns 0 or -1 (err names the part refused).
+ */
+int hetrun_ckpt_mkdirs(const char *dir, char *err, size_t err_len);
+
+/**
  * Writes `c` as dir/ckpt-<step>.bin atomically (hidden temp file, fsync, rename, fsync of
- * the directory; the directory is created if missing; temp files of dead writers are
- * removed first), then deletes the oldest so that at most `keep` remain. Returns 0 or -1 with the
- * path and cause in `err`.
+ * the directory; the directory and its parents are created if missing; temp files of dead
+ * writers are removed first), then deletes the oldest so that at most `keep` remain.
+ * Returns 0 or -1 with the path and cause in `err`.
  */
 int hetrun_ckpt_write(const char *dir, const hetrun_ckpt *c, int64_t keep, char *err,
                       size_t err_len);

@@ -12,6 +12,7 @@
 #include "io/safetensors.h"
 #include "io/safetensors_write.h"
 #include "util/log.h"
+#include "workloads/checkpoint.h"
 
 #define PREFIX "ckpt-"
 #define SUFFIX ".safetensors"
@@ -56,10 +57,7 @@ static void free_list(char **names, int n) {
 int hetrun_nn_ckpt_write(const char *dir, const hetrun_param_tensor *tensors, int count,
                          uint64_t param_count, const float *params, const float *state,
                          const hetrun_nn_ckpt_meta *meta, int64_t keep, char *err, size_t err_len) {
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
-        snprintf(err, err_len, "checkpoint dir %s: cannot create: %s", dir, strerror(errno));
-        return -1;
-    }
+    if (hetrun_ckpt_mkdirs(dir, err, err_len) != 0) return -1;
     hetrun_st_out *out = calloc((size_t)count * 3, sizeof *out);
     char *names = calloc((size_t)count * 2, HETRUN_TENSOR_NAME_MAX + 32);
     if (!out || !names) {

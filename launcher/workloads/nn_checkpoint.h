@@ -30,8 +30,8 @@ typedef struct hetrun_nn_ckpt_meta {
 
 /**
  * Writes parameters (`params`, flat layout) and AdamW state (`state`: M then V, each
- * param_count floats) of `tensors` into dir (created if missing), then deletes the oldest
- * checkpoints so at most `keep` remain. Returns 0 or -1 (err names the path and cause).
+ * param_count floats) of `tensors` into dir (created with its parents if missing), then deletes the
+ * oldest checkpoints so at most `keep` remain. Returns 0 or -1 (err names the path and cause).
  */
 int hetrun_nn_ckpt_write(const char *dir, const hetrun_param_tensor *tensors, int count,
                          uint64_t param_count, const float *params, const float *state,

@@ -22,6 +22,7 @@
 #include "util/log.h"
 #include "util/progress.h"
 #include "workloads/checkpoint.h"
+#include "workloads/ckpt_resume.h"
 #include "workloads/model.h"
 #include "workloads/stats.h"
 #include "workloads/train_common.h"
@@ -398,7 +399,7 @@ static int train_run(hetrun_session *s, const void *params, cJSON *result) {
         hetrun_ckpt c;
         char path[4096], err[1536];
         int got =
-            hetrun_ckpt_load_newest(job->checkpoint.dir, &c, path, sizeof path, err, sizeof err);
+            hetrun_ckpt_resume(s, job->checkpoint.dir, &c, path, sizeof path, err, sizeof err);
         if (got < 0) {
             snprintf(s->error, sizeof s->error, "resume: %s", err);
             goto out;

@@ -95,8 +95,14 @@ int hetrun_train_crc_all_equal(hetrun_session *s, const char crc[9], cJSON *resu
 
 int hetrun_train_ckpt_agree(hetrun_session *s, int rc, int *written) {
     MPI_Bcast(&rc, 1, MPI_INT, 0, s->comm);
-    if (rc != 0 && s->rank != 0)
-        snprintf(s->error, sizeof s->error, "checkpoint write on rank 0 failed (see its error)");
+    if (rc != 0) { /* every rank carries the cause: whichever aborts first reports it */
+        char why[sizeof s->error];
+        snprintf(why, sizeof why, "%s", s->error);
+        MPI_Bcast(why, (int)sizeof why, MPI_CHAR, 0, s->comm);
+        why[sizeof why - 1] = '\0';
+        if (s->rank != 0)
+            snprintf(s->error, sizeof s->error, "checkpoint write on rank 0 failed: %.900s", why);
+    }
     if (rc == 0) (*written)++;
     return rc;
 }

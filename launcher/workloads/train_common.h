@@ -37,8 +37,9 @@ int hetrun_train_crc_all_equal(hetrun_session *s, const char crc[9], cJSON *resu
 
 /**
  * After rank 0 wrote a checkpoint (`rc` its result there; other ranks pass their own d2h
- * result): every rank learns rank 0's outcome, so all stop together; counts a success in
- * `*written`. Returns rank 0's rc. Collective.
+ * result): every rank learns rank 0's outcome (and on failure its error, in s->error), so
+ * all stop together with the cause; counts a success in `*written`. Returns rank 0's rc.
+ * Collective.
  */
 int hetrun_train_ckpt_agree(hetrun_session *s, int rc, int *written);
 

@@ -24,6 +24,7 @@
 #include "util/log.h"
 #include "workloads/gpt.h"
 #include "workloads/gpt_reference.h"
+#include "workloads/ckpt_resume.h"
 #include "workloads/nn_checkpoint.h"
 #include "workloads/stats.h"
 #include "workloads/tokens.h"
@@ -457,9 +458,9 @@ int hetrun_train_gpt_run(hetrun_session *s, const hetrun_gpt_params *gp,
         snprintf(m.model, sizeof m.model, "%s", model);
         /* Padding of the flat buffers is zero; the loader fills only the tensors. */
         memset(hp, 0, (size_t)g.param_count * 4), memset(hs, 0, (size_t)g.param_count * 8);
-        int got = hetrun_nn_ckpt_load_newest(job->checkpoint.dir, g.tensors, g.tensor_count,
-                                             g.param_count, hp, hs, &m, path, sizeof path, err,
-                                             sizeof err);
+        int got =
+            hetrun_nn_ckpt_resume(s, job->checkpoint.dir, g.tensors, g.tensor_count, g.param_count,
+                                  hp, hs, &m, path, sizeof path, err, sizeof err);
         if (got < 0) {
             snprintf(s->error, sizeof s->error, "resume: %s", err);
             goto out;
