@@ -1,6 +1,10 @@
 /* The numeric group: every op x dtype pair x case of the op table (kernels/catalogue.c) the
  * module claims, on random (never all-zero) inputs, against kernels/reference.c in double
- * precision (the cpu backend) or against the cpu backend (every other module). Outputs the op
+ * precision (the cpu backend, and every case of at most CONFORM_REFERENCE_FLOPS for the other
+ * modules) or against the cpu backend (larger cases of every other module: the double
+ * reference would take minutes). Small cases must not be judged against the cpu backend's
+ * own float rounding: a one-element GELU backward near its zero (x = -0.75) has a normwise
+ * error of 1% between two correctly rounded float results. Outputs the op
  * does not read are poisoned with NaN bytes first, so an unwritten element fails, and so does
  * a write into padding. Error metric per output: max |out - ref| / max |ref| (normwise),
  * bound: the table's hetrun_op_tolerance, twice that against the cpu backend (both round).
@@ -15,6 +19,9 @@
 #include "kernels/catalogue.h"
 #include "kernels/reference.h"
 #include "util/exitcodes.h"
+
+/* Cases up to this many FLOPs are checked against the double reference on every module. */
+#define CONFORM_REFERENCE_FLOPS 5e7
 
 /* Where each operand lives: buffer `buf` (an operand index: the owner), element offset. */
 typedef struct layout {
@@ -230,10 +237,11 @@ static int check_case(run_ctx *x, const hetrun_op_desc *d, const hetrun_op_case 
         if (l.bytes[a]) memcpy(want[a], in[a], l.bytes[a]);
     int ok = 1;
     char what[512] = "";
+    const bool against_cpu = x->ref && hetrun_op_flops(d) > CONFORM_REFERENCE_FLOPS;
     if (run_on(x->target, d, &l, in, got, why, sizeof why) != 0) {
         snprintf(what, sizeof what, "backend error: %.480s", why);
         ok = 0;
-    } else if (x->ref) {
+    } else if (against_cpu) {
         if (run_on(x->ref, d, &l, in, want, why, sizeof why) != 0) {
             snprintf(what, sizeof what, "reference (cpu) error: %.460s", why);
             ok = 0;
@@ -248,7 +256,7 @@ static int check_case(run_ctx *x, const hetrun_op_desc *d, const hetrun_op_case 
             ok = 0;
         }
     }
-    const double tol = hetrun_op_tolerance(d) * (x->ref ? 2.0 : 1.0);
+    const double tol = hetrun_op_tolerance(d) * (against_cpu ? 2.0 : 1.0);
     for (int a = 0; ok && a < l.arity; a++) {
         if (!hetrun_op_arg_writes(d, a)) continue;
         double err = compare(d, &l, a, got, want);
