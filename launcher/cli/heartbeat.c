@@ -261,9 +261,14 @@ static void *beat(void *arg) {
             }
             next_send = t + period_s;
         }
+        /* Name the longest-silent peer: a stopped rank's node-mates may fall silent too,
+         * blocked in a collective with it on a loaded node, but after it. */
+        int worst = -1;
         for (int i = 0; i < npeers; i++)
-            if (peers[i].fd >= 0 && t - peers[i].last > limit_s)
-                lost(peers[i].rank, peers[i].host, 0, t - peers[i].last);
+            if (peers[i].fd >= 0 && t - peers[i].last > limit_s &&
+                (worst < 0 || peers[i].last < peers[worst].last))
+                worst = i;
+        if (worst >= 0) lost(peers[worst].rank, peers[worst].host, 0, t - peers[worst].last);
     }
     free(pfd);
     return NULL;

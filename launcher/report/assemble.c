@@ -28,30 +28,12 @@ cJSON *hetrun_report_job_json(const hetrun_job *job) {
     return o;
 }
 
-/* This rank's node index and whether it is the node's first rank. The job's nodes are
- * numbered by their first rank's order, the way MPI sees them (shared-memory domains). */
-static void node_of(int rank, int *node, int *first) {
-    MPI_Comm local, leaders = MPI_COMM_NULL;
-    int lrank = 0;
-    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &local);
-    MPI_Comm_rank(local, &lrank);
-    MPI_Comm_split(MPI_COMM_WORLD, lrank == 0 ? 0 : MPI_UNDEFINED, rank, &leaders);
-    *node = 0;
-    if (leaders != MPI_COMM_NULL) {
-        MPI_Comm_rank(leaders, node);
-        MPI_Comm_free(&leaders);
-    }
-    MPI_Bcast(node, 1, MPI_INT, 0, local);
-    MPI_Comm_free(&local);
-    *first = lrank == 0;
-}
-
 cJSON *hetrun_report_rank_new(int rank, const hetrun_placement *pl) {
     cJSON *mine = cJSON_CreateObject();
     char host[256] = "";
     gethostname(host, sizeof host - 1);
-    int node = 0, first = 0;
-    node_of(rank, &node, &first);
+    /* node numbering and local rank as exec/job_agree.c checked them against MPI */
+    const int node = pl->id.node_index, first = pl->id.local_rank == 0;
     cJSON_AddNumberToObject(mine, "rank", rank);
     cJSON_AddStringToObject(mine, "host", host);
     cJSON_AddNumberToObject(mine, "node", node);

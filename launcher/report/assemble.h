@@ -21,10 +21,10 @@
 cJSON *hetrun_report_job_json(const hetrun_job *job);
 
 /**
- * A new rank record: rank, host, node (index among the job's nodes, from
- * MPI_Comm_split_type), cpus and placement; the node's first rank also carries the node's
- * environment (moved to environment.nodes on rank 0). Collective over MPI_COMM_WORLD:
- * every rank calls it once, after MPI_Init.
+ * A new rank record: rank, host, node (the placement's node index, which
+ * exec/job_agree.c set from MPI_Comm_split_type), cpus and placement; the node's first rank
+ * also carries the node's environment (moved to environment.nodes on rank 0). Call it after
+ * hetrun_job_agree.
  */
 cJSON *hetrun_report_rank_new(int rank, const hetrun_placement *pl);
 
