@@ -97,7 +97,8 @@ env -u HETRUN_SOURCE_DIR "$cmake" -S "$tmp/npu" -B "$tmp/npu/build" -DCMAKE_PREF
     { cat "$tmp/npu.log"; bad "the template does not build out of tree against the install"; }
 grep -q "^hetrun_DIR:PATH=$prefix/$libdir/cmake/hetrun$" "$tmp/npu/build/CMakeCache.txt" ||
     bad "find_package(hetrun) did not use the installed prefix: $(grep hetrun_DIR "$tmp/npu/build/CMakeCache.txt")"
-if grep -rq "$src" "$tmp/npu/build/CMakeCache.txt" "$tmp/npu/build/CMakeFiles" 2> /dev/null; then
+# "$src/" with its slash: a clone at /tmp/cc must not match gcc's /tmp/ccXXXXXX temp names
+if grep -rqF "$src/" "$tmp/npu/build/CMakeCache.txt" "$tmp/npu/build/CMakeFiles" 2> /dev/null; then
     bad "the out-of-tree build refers to the source tree $src"
 fi
 module=$tmp/vendor/$libdir/hetrun/libhetrun_backend_template.so
