@@ -20,7 +20,8 @@ typedef enum conform_rec_type {
     CONFORM_REC_DEVICE,     /**< one device's info */
     CONFORM_REC_OP,         /**< one op x dtype pair on one device */
     CONFORM_REC_CHECK,      /**< one contract check on one device (-1: the module) */
-    CONFORM_REC_LOG         /**< one failure line, printed as it comes */
+    CONFORM_REC_LOG,        /**< one failure line, printed as it comes */
+    CONFORM_REC_DONE        /**< the group body returned (sent last by the child itself) */
 } conform_rec_type;
 
 typedef enum conform_status {

@@ -113,6 +113,10 @@ int conform_isolate(const char *group, conform_group_fn fn, const conform_opts *
         fcntl(fds[1], F_SETFD, FD_CLOEXEC); /* mpirun (train) must not hold the pipe open */
         record_fd = fds[1];
         int rc = fn(o, device);
+        conform_record done;
+        memset(&done, 0, sizeof done);
+        done.type = CONFORM_REC_DONE;
+        conform_emit(&done);
         fflush(NULL);
         _exit(rc);
     }
@@ -120,7 +124,7 @@ int conform_isolate(const char *group, conform_group_fn fn, const conform_opts *
     const long long deadline = now_ms() + (long long)(limit_s * 1000.0);
     conform_record r;
     size_t got = 0;
-    int timed_out = 0, sent_any = 0;
+    int timed_out = 0, sent_any = 0, finished = 0;
     for (;;) {
         long long left = deadline - now_ms();
         if (left <= 0) {
@@ -138,7 +142,9 @@ int conform_isolate(const char *group, conform_group_fn fn, const conform_opts *
         if (got < sizeof r) continue;
         got = 0;
         sent_any = 1;
-        if (r.type == CONFORM_REC_LOG) {
+        if (r.type == CONFORM_REC_DONE) {
+            finished = 1;
+        } else if (r.type == CONFORM_REC_LOG) {
             static const char *const tag[] = {"pass", "FAIL", "unsupported"};
             printf("  %-4s  device %d: %s\n", tag[r.status % 3], r.device, r.detail);
             fflush(stdout);
@@ -161,6 +167,13 @@ int conform_isolate(const char *group, conform_group_fn fn, const conform_opts *
         fail_group(res, group, device, "crashed: killed by signal %d (%s)%s", sig, strsignal(sig),
                    sent_any ? " after the results above" : "");
         return 128 + sig;
+    }
+    /* Exited without its body returning: exit() in the module, a sanitizer's abort... The
+     * checks it had not reported yet must not count as passed. */
+    if (!finished) {
+        fail_group(res, group, device, "the check process exited with status %d before finishing%s",
+                   WEXITSTATUS(status), sent_any ? " (after the results above)" : "");
+        return WEXITSTATUS(status) ? WEXITSTATUS(status) : HETRUN_EXIT_FAILED;
     }
     return WEXITSTATUS(status);
 }
