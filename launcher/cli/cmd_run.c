@@ -242,6 +242,7 @@ int hetrun_cmd_run(int argc, char **argv) {
     }
     free(devs);
     hetrun_host_services_set_threads(pl.threads);
+    hetrun_guard_start_refresh(); /* no forking probe from here on */
 
     /* srun without PMIx: MPI_Init would die without naming the fix (exec/slurm_step.h). */
     char launch_reason[1024];
@@ -269,6 +270,7 @@ int hetrun_cmd_run(int argc, char **argv) {
         job_text = cJSON_PrintUnformatted(job_obj);
         exit_code = prepare_report(report_path, job, job_text, report_err, sizeof report_err);
         free(job_text);
+        hetrun_guard_start_refresh();
     }
 
     MPI_Bcast(&exit_code, 1, MPI_INT, 0, MPI_COMM_WORLD);

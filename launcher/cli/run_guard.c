@@ -41,7 +41,7 @@ static atomic_int ending, in_rename;
 
 /* The refresh thread (rank 0 with a report). */
 static pthread_t refresher;
-static int refreshing, refresh_stop;
+static int refreshing, refresh_stop, want_refresh;
 static pthread_mutex_t refresh_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t refresh_cv = PTHREAD_COND_INITIALIZER;
 static const double refresh_period_s = 2.0;
@@ -252,6 +252,15 @@ static void *refresh_loop(void *arg) {
     return NULL;
 }
 
+void hetrun_guard_start_refresh(void) {
+    if (!want_refresh || refreshing) return;
+    sigset_t old;
+    block_guard_signals(&old); /* the handler never runs on the refresh thread */
+    refresh_stop = 0;
+    refreshing = pthread_create(&refresher, NULL, refresh_loop, NULL) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
 static void on_signal(int sig) {
     if (!armed) {
         signal(sig, SIG_DFL);
@@ -336,13 +345,7 @@ int hetrun_guard_arm(double timeout_s, const char *report_path, const char *job_
     sigaction(SIGHUP, &sa, NULL);
     sigaction(SIGALRM, &sa, NULL);
     armed = 1;
-    if (report_path) {
-        sigset_t old;
-        block_guard_signals(&old); /* the handler never runs on the refresh thread */
-        refresh_stop = 0;
-        refreshing = pthread_create(&refresher, NULL, refresh_loop, NULL) == 0;
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
-    }
+    want_refresh = report_path != NULL;
     if (timeout_s > 0) {
         struct itimerval it;
         memset(&it, 0, sizeof it);

@@ -23,6 +23,12 @@
  */
 int hetrun_guard_arm(double timeout_s, const char *report_path, const char *job_json, char *err,
                      unsigned long errlen);
+
+/** Starts the thread that refreshes the pre-written failure reports every 2 s (when
+ *  hetrun_guard_arm was given a report path). Called after the backend probes: a probe
+ *  forks a child that loads a module, and a fork while another thread holds a lock (the
+ *  allocator's, under ASan) can leave that child deadlocked. */
+void hetrun_guard_start_refresh(void);
 /**
  * Ends the job from any thread: while armed, replaces the report with a failed one giving
  * `reason` (and the ranks' usage so far); prints it; exits 1 (mpirun then stops the other
