@@ -5,26 +5,7 @@
 #include <string.h>
 
 #include "exec/slurm_step.h"
-
-static int failures;
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            failures++;                                                                            \
-            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                        \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fputc('\n', stderr);                                                                   \
-        }                                                                                          \
-    } while (0)
-
-static const char *const *fake_env;
-
-static const char *fake_get(const char *name) {
-    size_t n = strlen(name);
-    for (const char *const *e = fake_env; e && *e; e++)
-        if (strncmp(*e, name, n) == 0 && (*e)[n] == '=') return *e + n + 1;
-    return NULL;
-}
+#include "../fake_env.h"
 
 static char reason[1024], advice[2048];
 
