@@ -266,6 +266,8 @@ int hetrun_cmd_run(int argc, char **argv) {
     if (verbose) hetrun_placement_print_binding(&pl, stderr);
     /* The environment named another rank 0 (an unknown launcher): MPI's rank 0 reports. */
     hetrun_guard_confirm_rank(rank);
+    /* From here every collective is covered: a stopped peer ends the job, not a hang. */
+    hetrun_heartbeat_start(job->limits.peer_timeout_s, rank, nranks);
     if (rank == 0 && id.rank != 0) {
         job_text = cJSON_PrintUnformatted(job_obj);
         exit_code = prepare_report(report_path, job, job_text, report_err, sizeof report_err);
@@ -280,13 +282,13 @@ int hetrun_cmd_run(int argc, char **argv) {
                                      sizeof job_backend, err, sizeof err);
     if (exit_code != HETRUN_EXIT_OK) {
         hetrun_guard_disarm(); /* a refusal after MPI_Init wrote its own failed report */
+        hetrun_heartbeat_stop();
         if (rank == 0)
             fprintf(stderr, "hetrun run: %s; nothing ran\n", report_err[0] ? report_err : err);
         cJSON_Delete(job_obj);
         goto done;
     }
 
-    hetrun_heartbeat_start(job->limits.peer_timeout_s, rank, nranks);
     hetrun_report_run run = {job,   job_backend, report_path,        hetrun_usage_clock_start(),
                              quiet, json_out,    hetrun_guard_disarm};
     cJSON *mine = hetrun_report_rank_new(rank, &pl);

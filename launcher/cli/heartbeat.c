@@ -285,8 +285,57 @@ static void close_peers(void) {
     pthread_mutex_unlock(&mu);
 }
 
+/* The set-up is collective: a peer stopped before it (or during it) would leave this rank
+ * waiting in MPI forever, with no heartbeat yet to notice. A watchdog bounds it. */
+static pthread_mutex_t setup_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t setup_cv = PTHREAD_COND_INITIALIZER;
+static int setup_done;
+static double setup_limit_s;
+
+static void *setup_watchdog(void *arg) {
+    (void)arg;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += (time_t)setup_limit_s;
+    pthread_mutex_lock(&setup_mu);
+    int rc = 0;
+    while (!setup_done && rc != ETIMEDOUT)
+        rc = pthread_cond_timedwait(&setup_cv, &setup_mu, &until);
+    int late = !setup_done;
+    pthread_mutex_unlock(&setup_mu);
+    if (late) {
+        char reason[256];
+        snprintf(reason, sizeof reason,
+                 "the heartbeat between ranks was not set up within %.0f s: a peer rank is "
+                 "stopped, hung or lost since MPI_Init (limits.peer_timeout %g s)",
+                 setup_limit_s, limit_s);
+        if (me == 0) hetrun_guard_fail(reason); /* writes the report, exits 1 */
+        HETRUN_ERROR("%s; ending rank %d so the job does not wait forever", reason, me);
+        _exit(HETRUN_EXIT_FAILED);
+    }
+    return NULL;
+}
+
+static void setup_finished(pthread_t watchdog, int have_watchdog) {
+    pthread_mutex_lock(&setup_mu);
+    setup_done = 1;
+    pthread_cond_signal(&setup_cv);
+    pthread_mutex_unlock(&setup_mu);
+    if (have_watchdog) pthread_join(watchdog, NULL);
+}
+
 void hetrun_heartbeat_start(double timeout_s, int rank, int nranks) {
     if (timeout_s <= 0 || nranks < 2) return;
+    /* Connecting and greeting are bounded by 10 s each inside; beyond that plus the
+     * peer limit, something is stopped. */
+    setup_limit_s = 20.0 + timeout_s;
+    setup_done = 0;
+    pthread_t watchdog;
+    sigset_t all, before;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &before); /* signals stay with the main thread */
+    int have_watchdog = pthread_create(&watchdog, NULL, setup_watchdog, NULL) == 0;
+    pthread_sigmask(SIG_SETMASK, &before, NULL);
     me = rank;
     limit_s = timeout_s;
     period_s = timeout_s / 4 < 1.0 ? timeout_s / 4 : 1.0;
@@ -351,6 +400,7 @@ void hetrun_heartbeat_start(double timeout_s, int rank, int nranks) {
     }
     if (lfd >= 0) close(lfd);
     MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    setup_finished(watchdog, have_watchdog); /* no collective from here on */
     if (ok && pipe(stop_fds) != 0) ok = 0;
     double t = hetrun_now_s();
     for (int i = 0; ok && i < npeers; i++) {
@@ -365,6 +415,8 @@ void hetrun_heartbeat_start(double timeout_s, int rank, int nranks) {
         running = pthread_create(&thread, NULL, beat, NULL) == 0;
         pthread_sigmask(SIG_SETMASK, &old, NULL);
         if (running) {
+            HETRUN_INFO("heartbeat: on, %d peer connection(s), a beat every %.2f s", npeers,
+                        period_s);
             if (rank == 0) {
                 hetrun_guard_set_peers(append_peers);
             } else {

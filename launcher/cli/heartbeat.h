@@ -10,8 +10,10 @@
 #define HETRUN_CLI_HEARTBEAT_H
 
 /**
- * Collective over MPI_COMM_WORLD (after MPI_Init, before the workloads). `timeout_s` <= 0
- * or one rank: nothing. When a rank cannot reach rank 0 (a firewall between nodes), every
+ * Collective over MPI_COMM_WORLD, right after MPI_Init so that every later collective
+ * (the job agreement, the workloads, the report) is covered. `timeout_s` <= 0 or one rank:
+ * nothing. The set-up itself is bounded (20 s + `timeout_s`): a peer stopped before it ends
+ * the job named as such. When a rank cannot reach rank 0 (a firewall between nodes), every
  * rank warns and runs without it. On a lost peer rank 0 calls hetrun_guard_fail (exit 1).
  */
 void hetrun_heartbeat_start(double timeout_s, int rank, int nranks);
