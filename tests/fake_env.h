@@ -1,5 +1,5 @@
-/* Shared by the C tests that drive launcher code through a fake environment: a CHECK that
- * counts failures with file and line, and a getenv-shaped lookup in `fake_env` ("NAME=value"
+/* Shared by the C tests that drive launcher code through a fake environment: the tests'
+ * CHECK (check.h) and a getenv-shaped lookup in `fake_env` ("NAME=value"
  * strings, NULL-terminated). Each test file includes it once. */
 #ifndef HETRUN_TESTS_FAKE_ENV_H
 #define HETRUN_TESTS_FAKE_ENV_H
@@ -7,16 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static int failures;
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            failures++;                                                                            \
-            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                        \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fputc('\n', stderr);                                                                   \
-        }                                                                                          \
-    } while (0)
+#include "check.h"
 
 static const char *const *fake_env;
 

@@ -6,17 +6,7 @@
 #include "../../launcher/workloads/bench.c"
 #include "../../launcher/workloads/bench_coll.c"
 
-static int failures, checks;
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        checks++;                                                                                  \
-        if (!(cond)) {                                                                             \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                            \
-            printf(__VA_ARGS__);                                                                   \
-            printf("\n");                                                                          \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
+#include "../check.h"
 
 /* Runs the reference twice on the same inputs (as "device" and as reference), then
  * perturbs one output element and checks the comparison notices. Shapes, inputs and

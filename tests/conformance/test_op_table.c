@@ -11,17 +11,7 @@
 #include "invalid_cases.h"
 #include "kernels/catalogue.h"
 
-static int failures, checks;
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        checks++;                                                                                  \
-        if (!(cond)) {                                                                             \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                            \
-            printf(__VA_ARGS__);                                                                   \
-            printf("\n");                                                                          \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
+#include "../check.h"
 
 static void check_row(int kind) {
     const hetrun_op_info *op = hetrun_op_info_of((uint32_t)kind);

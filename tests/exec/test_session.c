@@ -15,17 +15,7 @@
 #include "loader/loader.h"
 #include "util/clock.h"
 
-static int failures, checks;
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        checks++;                                                                                  \
-        if (!(cond)) {                                                                             \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                            \
-            printf(__VA_ARGS__);                                                                   \
-            printf("\n");                                                                          \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
+#include "../check.h"
 
 static int open_module(hetrun_backend_module *m, const char *name, const char *path) {
     memset(m, 0, sizeof *m);

@@ -14,16 +14,7 @@
 #include "topo/placement.h"
 #include "topo/threads.h"
 
-static int failures;
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            failures++;                                                                            \
-            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                        \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fputc('\n', stderr);                                                                   \
-        }                                                                                          \
-    } while (0)
+#include "../check.h"
 
 static hwloc_bitmap_t set_of(const char *list) {
     hwloc_bitmap_t b = hwloc_bitmap_alloc();
