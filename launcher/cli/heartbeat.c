@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,13 +30,15 @@ typedef struct hello {
 } hello;
 
 /* What a rank sends rank 0 every period: its usage so far (same binary on every node, so
- * the struct travels as bytes), or, once, that it finished. */
+ * the struct travels as bytes), or, once, that it finished. Records have a fixed size;
+ * `magic` lets rank 0 notice a stream that lost its framing instead of misreading it. */
 enum { MSG_BEAT = 1, MSG_FINISHED = 2, MSG_SIGNAL = 3 };
+#define BEAT_MAGIC 0x31746268 /* "hbt1" */
 typedef struct beat_msg {
     int32_t kind;
     int32_t have_usage;
     int32_t signo; /* MSG_SIGNAL: the signal that ends the rank */
-    int32_t pad;
+    int32_t magic;
     double started; /* Unix seconds the rank's session opened */
     hetrun_usage usage;
 } beat_msg;
@@ -46,6 +49,7 @@ typedef struct peer {
     char host[64];
     double last;
     int finished;   /* said MSG_FINISHED before closing */
+    int garbled;    /* a record failed its magic: liveness only from then on */
     beat_msg msg;   /* the last complete message */
     beat_msg in;    /* the one being read */
     size_t in_have; /* bytes of `in` read so far */
@@ -177,6 +181,15 @@ static int read_peer(peer *p, double t) {
     p->in_have += (size_t)r;
     if (p->in_have < sizeof p->in) return 0;
     p->in_have = 0;
+    if (p->garbled) return 0;
+    if (p->in.magic != BEAT_MAGIC || p->in.kind < MSG_BEAT || p->in.kind > MSG_SIGNAL) {
+        /* Bytes still arrive, so the rank is alive; what they say can no longer be read. */
+        p->garbled = 1;
+        HETRUN_WARN("heartbeat: rank %d (host %s) sent a record that is not one; its usage "
+                    "in a failure report stays as of its last good record",
+                    p->rank, p->host);
+        return 0;
+    }
     pthread_mutex_lock(&mu);
     if (p->in.kind == MSG_FINISHED) p->finished = 1;
     if (p->in.have_usage) p->msg = p->in;
@@ -184,35 +197,51 @@ static int read_peer(peer *p, double t) {
     return p->in.kind == MSG_SIGNAL && p->in.signo > 0 ? p->in.signo : 0;
 }
 
+/* Another rank's record in flight: never abandoned half-sent (rank 0 reads fixed-size
+ * records, so a partial one would shift every later record); what does not go out within
+ * a call's time stays pending and goes first next time. */
+static beat_msg out;
+static size_t out_done = sizeof out;
+static atomic_int out_partial; /* 0 < out_done < sizeof out: the signal path must wait */
+
 /* Another rank, from the guard's signal handler: which signal ends it, to rank 0, so the
  * report names the signal, not only a closed connection. Async-signal-safe: one send of
- * a message prepared at start. */
+ * a message prepared at start, skipped while a beat is half sent (rank 0 then sees the
+ * connection close, "ended without finishing", rather than a torn record). */
 static beat_msg signal_msg;
 static volatile int signal_fd = -1;
 static void notify_signal(int sig) {
     signal_msg.signo = sig;
-    if (signal_fd >= 0)
+    if (signal_fd >= 0 && !atomic_load(&out_partial))
         (void)!send(signal_fd, &signal_msg, sizeof signal_msg, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
-/* Another rank: its usage so far, or that it finished, to rank 0. */
-static void send_beat(int fd, int kind) {
-    beat_msg m;
-    memset(&m, 0, sizeof m);
-    m.kind = kind;
-    m.have_usage = hetrun_guard_usage_snapshot(&m.usage, &m.started) == 0;
-    size_t done = 0;
-    double end = hetrun_now_s() + period_s;
-    while (done < sizeof m && hetrun_now_s() < end) {
-        ssize_t w = send(fd, (char *)&m + done, sizeof m - done, MSG_NOSIGNAL);
-        if (w > 0) {
-            done += (size_t)w;
-        } else if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
-            struct pollfd pfd = {fd, POLLOUT, 0};
-            (void)poll(&pfd, 1, 100);
-        } else {
-            break;
+/* Another rank: its usage so far, or that it finished, to rank 0, within `secs`. Returns 1
+ * once a record of `kind` went out whole. */
+static int send_beat(int fd, int kind, double secs) {
+    double end = hetrun_now_s() + secs;
+    int mine = 0;
+    for (;;) {
+        if (out_done == sizeof out) {
+            if (mine) return 1;
+            memset(&out, 0, sizeof out);
+            out.kind = kind;
+            out.magic = BEAT_MAGIC;
+            out.have_usage = hetrun_guard_usage_snapshot(&out.usage, &out.started) == 0;
+            out_done = 0;
+            mine = 1;
         }
+        ssize_t w =
+            send(fd, (char *)&out + out_done, sizeof out - out_done, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w > 0) {
+            out_done += (size_t)w;
+            atomic_store(&out_partial, out_done < sizeof out);
+            continue;
+        }
+        double left = end - hetrun_now_s();
+        if (w == 0 || (errno != EAGAIN && errno != EINTR) || left <= 0) return 0;
+        struct pollfd pfd = {fd, POLLOUT, 0};
+        (void)poll(&pfd, 1, left < 0.1 ? (int)(left * 1000.0) + 1 : 100);
     }
 }
 
@@ -257,7 +286,7 @@ static void *beat(void *arg) {
                 if (me == 0)
                     (void)!send(peers[i].fd, "b", 1, MSG_NOSIGNAL);
                 else
-                    send_beat(peers[i].fd, MSG_BEAT);
+                    (void)send_beat(peers[i].fd, MSG_BEAT, period_s);
             }
             next_send = t + period_s;
         }
@@ -421,6 +450,7 @@ void hetrun_heartbeat_start(double timeout_s, int rank, int nranks) {
                 hetrun_guard_set_peers(append_peers);
             } else {
                 signal_msg.kind = MSG_SIGNAL;
+                signal_msg.magic = BEAT_MAGIC;
                 signal_fd = peers[0].fd;
                 hetrun_guard_set_signal_notify(notify_signal);
             }
@@ -441,7 +471,7 @@ void hetrun_heartbeat_stop(void) {
     (void)!write(stop_fds[1], "x", 1);
     pthread_join(thread, NULL);
     /* Tell rank 0 this rank finished, so its closing connection is not a lost rank. */
-    if (me != 0 && npeers == 1 && peers[0].fd >= 0) send_beat(peers[0].fd, MSG_FINISHED);
+    if (me != 0 && npeers == 1 && peers[0].fd >= 0) (void)send_beat(peers[0].fd, MSG_FINISHED, 2.0);
     close(stop_fds[0]);
     close(stop_fds[1]);
     stop_fds[0] = stop_fds[1] = -1;
