@@ -12,6 +12,17 @@
 
 #include "../check.h"
 
+/* A cpu both lists hold, or -1. */
+static int shared_cpu(const cJSON *a, const cJSON *b) {
+    const cJSON *x, *y;
+    cJSON_ArrayForEach(x, a) {
+        cJSON_ArrayForEach(y, b) {
+            if (x->valuedouble == y->valuedouble) return (int)x->valuedouble;
+        }
+    }
+    return -1;
+}
+
 int main(int argc, char **argv) {
     if (argc != 4 && argc != 6) {
         fprintf(stderr, "usage: check_report REPORT.json RANKS STATUS [WARMUP ITERATIONS]\n");
@@ -43,9 +54,6 @@ int main(int argc, char **argv) {
     cJSON *ranks = cJSON_GetObjectItem(r, "ranks");
     CHECK(cJSON_GetArraySize(ranks) == want_ranks, "%d ranks, expected %d",
           cJSON_GetArraySize(ranks), want_ranks);
-    int cpu_owner[4096];
-    for (int i = 0; i < 4096; i++)
-        cpu_owner[i] = -1;
     int idx = 0;
     cJSON *rank;
     cJSON_ArrayForEach(rank, ranks) {
@@ -60,14 +68,16 @@ int main(int argc, char **argv) {
         cJSON *pci = cJSON_GetObjectItem(dev, "pci_bus_id");
         CHECK(cJSON_IsNull(pci) || cJSON_IsString(pci),
               "ranks[%d].device.pci_bus_id must be null or a string", idx);
-        cJSON *cpus = cJSON_GetObjectItem(rank, "cpus"), *c;
+        cJSON *cpus = cJSON_GetObjectItem(rank, "cpus");
         CHECK(cJSON_IsArray(cpus) && cJSON_GetArraySize(cpus) > 0, "ranks[%d].cpus empty", idx);
-        cJSON_ArrayForEach(c, cpus) {
-            int cpu = (int)cJSON_GetNumberValue(c);
-            if (cpu < 0 || cpu >= 4096) continue;
-            CHECK(cpu_owner[cpu] < 0, "cpu %d is bound to rank %d and rank %d", cpu, cpu_owner[cpu],
-                  idx);
-            cpu_owner[cpu] = idx;
+        for (int j = 0; j < idx; j++) { /* ranks on one host never share a core */
+            cJSON *other = cJSON_GetArrayItem(ranks, j);
+            const char *h = cJSON_GetStringValue(cJSON_GetObjectItem(rank, "host")),
+                       *oh = cJSON_GetStringValue(cJSON_GetObjectItem(other, "host"));
+            int cpu = h && oh && !strcmp(h, oh)
+                          ? shared_cpu(cpus, cJSON_GetObjectItem(other, "cpus"))
+                          : -1;
+            CHECK(cpu < 0, "cpu %d of host %s is bound to rank %d and rank %d", cpu, h, j, idx);
         }
         double predicted = 0.0;
         cJSON *res;
