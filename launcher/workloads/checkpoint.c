@@ -1,4 +1,5 @@
-/* Checkpoint files (format in checkpoint.h): atomic write, verified read. */
+/* MLP checkpoints for inference (checkpoint.h): named tensors (safetensors, written by the
+ * train driver) or the former binary format, verified on read. */
 #include "workloads/checkpoint.h"
 
 #include <dirent.h>
@@ -12,8 +13,13 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <cjson/cJSON.h>
+
+#include "io/safetensors.h"
+#include "io/safetensors_write.h"
 #include "util/log.h"
 #include "util/safe_file.h"
+#include "workloads/nn_model.h"
 
 static const char magic[8] = {'H', 'T', 'R', 'N', 'C', 'K', 'P', '1'};
 
@@ -23,18 +29,6 @@ void hetrun_ckpt_free(hetrun_ckpt *c) {
     free(c->params);
     free(c->state);
     c->mean = c->std = c->params = c->state = NULL;
-}
-
-/* Appends to the temp file and updates the running CRC. */
-static int put(hetrun_atomic_file *a, const void *p, size_t n, uLong *crc, char *err,
-               size_t err_len) {
-    const Bytef *b = p;
-    for (size_t off = 0; crc && off < n;) {
-        uInt chunk = n - off > (1u << 30) ? (1u << 30) : (uInt)(n - off);
-        *crc = crc32(*crc, b + off, chunk);
-        off += chunk;
-    }
-    return hetrun_atomic_write(a, p, n, err, err_len);
 }
 
 /* Whether all `n` floats are finite; the index of the first that is not in *bad. */
@@ -54,9 +48,8 @@ static int is_hex64(const char *s, int may_be_empty) {
 }
 
 static int is_ckpt_name(const char *n) {
-    size_t len = strlen(n);
-    return len == 21 && strncmp(n, "ckpt-", 5) == 0 && strcmp(n + 17, ".bin") == 0 &&
-           strspn(n + 5, "0123456789") == 12;
+    return strlen(n) > 17 && strncmp(n, "ckpt-", 5) == 0 && strspn(n + 5, "0123456789") == 12 &&
+           (strcmp(n + 17, ".bin") == 0 || strcmp(n + 17, ".safetensors") == 0);
 }
 
 static int cmp_names(const void *a, const void *b) {
@@ -121,44 +114,6 @@ int hetrun_ckpt_mkdirs(const char *dir, char *err, size_t err_len) {
     }
 }
 
-int hetrun_ckpt_write(const char *dir, const hetrun_ckpt *c, int64_t keep, char *err,
-                      size_t err_len) {
-    if (hetrun_ckpt_mkdirs(dir, err, err_len) != 0) return -1;
-    char final[4096], why[1024];
-    snprintf(final, sizeof final, "%s/ckpt-%012lld.bin", dir, (long long)c->h.step);
-    hetrun_clean_stale_temps(dir, "ckpt-");
-    hetrun_atomic_file a;
-    if (hetrun_atomic_begin(&a, final, 1, why, sizeof why) != 0) {
-        snprintf(err, err_len, "checkpoint: %s", why);
-        return -1;
-    }
-    uLong crc = crc32(0L, Z_NULL, 0);
-    const size_t f = (size_t)c->h.shape.dims[0];
-    int bad = put(&a, magic, sizeof magic, &crc, why, sizeof why) ||
-              put(&a, &c->h, sizeof c->h, &crc, why, sizeof why) ||
-              put(&a, c->mean, f * 4, &crc, why, sizeof why) ||
-              put(&a, c->std, f * 4, &crc, why, sizeof why) ||
-              put(&a, c->params, (size_t)c->h.param_count * 4, &crc, why, sizeof why) ||
-              (c->h.state_count &&
-               put(&a, c->state, (size_t)c->h.state_count * 4, &crc, why, sizeof why));
-    uint32_t crc32v = (uint32_t)crc;
-    if (!bad) bad = put(&a, &crc32v, 4, NULL, why, sizeof why);
-    if (bad) hetrun_atomic_abort(&a);
-    if (bad || hetrun_atomic_commit(&a, why, sizeof why) != 0) {
-        snprintf(err, err_len, "checkpoint: %s", why);
-        return -1;
-    }
-    size_t n = 0;
-    char **names = list_ckpts(dir, &n);
-    for (size_t i = 0; keep > 0 && i + (size_t)keep < n; i++) {
-        char old[4096];
-        snprintf(old, sizeof old, "%s/%s", dir, names[i]);
-        if (unlink(old) != 0) HETRUN_WARN("checkpoint: cannot delete %s: %s", old, strerror(errno));
-    }
-    free_names(names, n);
-    return 0;
-}
-
 /* Every header field in range after the CRC matched: a valid CRC over crafted values must
  * be refused, never trusted (sizes, step, counts). */
 static int check_header(const char *path, const hetrun_ckpt_header *h, uint64_t size, char *err,
@@ -218,8 +173,111 @@ static int check_header(const char *path, const hetrun_ckpt_header *h, uint64_t 
     return 0;
 }
 
+/* Copies 1-D or 2-D tensor `name` of the given shape into dst, checked finite. */
+static int take(const hetrun_safetensors *f, const char *path, const char *name, int ndim,
+                const int64_t *shape, float *dst, char *err, size_t err_len) {
+    const hetrun_st_tensor *t = hetrun_safetensors_expect(f, name, ndim, shape, err, err_len);
+    if (!t) return -1;
+    if (t->type != HETRUN_F32 || !t->readable) {
+        snprintf(err, err_len, "checkpoint %s: tensor %s is %s, not F32", path, name, t->dtype);
+        return -1;
+    }
+    memcpy(dst, t->data, t->elements * 4);
+    uint64_t bad = 0;
+    if (!all_finite(dst, t->elements, &bad)) {
+        snprintf(err, err_len, "checkpoint %s: tensor %s value %llu is %g, not finite", path, name,
+                 (unsigned long long)bad, (double)dst[bad]);
+        return -1;
+    }
+    return 0;
+}
+
+/* A named-tensor MLP checkpoint: shape from __metadata__ "model" ("mlp 64-32-10 relu"),
+ * layers.<l>.weight (in x out), layers.<l>.bias, data.feature_mean / data.feature_std. */
+static int read_named(const char *path, hetrun_ckpt *c, char *err, size_t err_len) {
+    hetrun_safetensors f;
+    if (hetrun_safetensors_open(path, &f, err, err_len) != 0) return -1;
+    uint32_t crc = 0;
+    int64_t stated = -1;
+    hetrun_safetensors_crc(f.map, f.map_len, &crc, &stated);
+    cJSON *h = NULL;
+    int rc = -1;
+    if (stated < 0 || (uint32_t)stated != crc) {
+        snprintf(err, err_len, "checkpoint %s: CRC32 mismatch (stated %s, computed %08x)", path,
+                 stated < 0 ? "none" : "in __metadata__", crc);
+        goto out;
+    }
+    h = cJSON_ParseWithLength((const char *)f.map + 8, (size_t)f.header_len);
+    const cJSON *md = cJSON_GetObjectItem(h, "__metadata__");
+    const char *model = cJSON_GetStringValue(cJSON_GetObjectItem(md, "model"));
+    const char *step = cJSON_GetStringValue(cJSON_GetObjectItem(md, "step"));
+    char dims[200], act[16];
+    if (!model || !step || sscanf(model, "mlp %199s %15s", dims, act) != 2) {
+        snprintf(err, err_len,
+                 "checkpoint %s: not an MLP checkpoint (__metadata__ model \"%s\", step %s)", path,
+                 model ? model : "", step ? step : "missing");
+        goto out;
+    }
+    hetrun_ckpt_header *hd = &c->h;
+    hd->version = 1, hd->step = atoll(step), hd->nranks = 1;
+    for (char *tok = strtok(dims, "-"); tok; tok = strtok(NULL, "-")) {
+        if (hd->shape.layers > HETRUN_MLP_MAX_LAYERS) break;
+        hd->shape.dims[hd->shape.layers++] = atoll(tok);
+    }
+    hd->shape.layers--;
+    hd->shape.act = -1;
+    for (int i = 0; hetrun_mlp_activation_names[i]; i++)
+        if (strcmp(act, hetrun_mlp_activation_names[i]) == 0) hd->shape.act = i;
+    int bad_dim = hd->shape.layers < 1 || hd->shape.layers > HETRUN_MLP_MAX_LAYERS;
+    for (int l = 0; !bad_dim && l <= hd->shape.layers; l++)
+        bad_dim = hd->shape.dims[l] < 1 || hd->shape.dims[l] > (1 << 24);
+    if (bad_dim || hd->shape.act < 0 || hd->step < 0) {
+        snprintf(err, err_len,
+                 "checkpoint %s: __metadata__ model \"%s\" or step %s is out of range", path, model,
+                 step);
+        goto out;
+    }
+    hd->param_count = hetrun_mlp_param_count(&hd->shape);
+    const int64_t fdim = hd->shape.dims[0];
+    c->mean = malloc((size_t)fdim * 4), c->std = malloc((size_t)fdim * 4);
+    c->params = calloc(hd->param_count, 4);
+    if (!c->mean || !c->std || !c->params) {
+        snprintf(err, err_len, "checkpoint %s: out of memory", path);
+        goto out;
+    }
+    if (take(&f, path, "data.feature_mean", 1, &fdim, c->mean, err, err_len) != 0 ||
+        take(&f, path, "data.feature_std", 1, &fdim, c->std, err, err_len) != 0)
+        goto out;
+    uint64_t off = 0;
+    for (int l = 0; l < hd->shape.layers; l++) {
+        char name[64];
+        const int64_t wshape[2] = {hd->shape.dims[l], hd->shape.dims[l + 1]};
+        snprintf(name, sizeof name, "layers.%d.weight", l);
+        if (take(&f, path, name, 2, wshape, c->params + off, err, err_len) != 0) goto out;
+        off = hetrun_param_align(off + (uint64_t)(wshape[0] * wshape[1]));
+        snprintf(name, sizeof name, "layers.%d.bias", l);
+        if (take(&f, path, name, 1, &wshape[1], c->params + off, err, err_len) != 0) goto out;
+        off = hetrun_param_align(off + (uint64_t)wshape[1]);
+    }
+    for (int64_t j = 0; j < fdim; j++)
+        if (c->std[j] <= 0.0f) {
+            snprintf(err, err_len, "checkpoint %s: feature std %lld is %g, not positive", path,
+                     (long long)j, (double)c->std[j]);
+            goto out;
+        }
+    rc = 0;
+out:
+    cJSON_Delete(h);
+    hetrun_safetensors_close(&f);
+    if (rc != 0) hetrun_ckpt_free(c);
+    return rc;
+}
+
 int hetrun_ckpt_read(const char *path, hetrun_ckpt *c, char *err, size_t err_len) {
     memset(c, 0, sizeof *c);
+    const size_t plen = strlen(path);
+    if (plen > 12 && strcmp(path + plen - 12, ".safetensors") == 0)
+        return read_named(path, c, err, err_len);
     char *buf = NULL;
     size_t size = 0;
     char why[1024];

@@ -1,12 +1,15 @@
 /**
  * @file launcher/workloads/checkpoint.h
- * @brief Training checkpoints: weights, optimizer state, step, RNG state, config hash,
- *        model shape and feature moments in one file with a CRC32, written atomically.
+ * @brief MLP checkpoints as the infer workload reads them: shape, step, weights and
+ *        feature moments, verified.
  *
- * File format (little-endian, version 1): the 8-byte magic "HTRNCKP1", a fixed header
+ * The train driver writes named-tensor checkpoints (nn_checkpoint.h):
+ * `ckpt-<step, 12 digits>.safetensors` with __metadata__ model "mlp 64-32-10 relu",
+ * tensors layers.<l>.weight (in x out), layers.<l>.bias, data.feature_mean and
+ * data.feature_std. The former binary format is still read (`ckpt-<step>.bin`,
+ * little-endian, version 1): the 8-byte magic "HTRNCKP1", a fixed header
  * (::hetrun_ckpt_header), feature mean[features], std[features], params[param_count],
- * state[state_count] (fp32), then the CRC32 (zlib) of every preceding byte. Names are
- * `ckpt-<step, 12 digits>.bin` so the newest sorts last.
+ * state[state_count] (fp32), then the CRC32 (zlib) of every preceding byte.
  */
 #ifndef HETRUN_WORKLOADS_CHECKPOINT_H
 #define HETRUN_WORKLOADS_CHECKPOINT_H
@@ -49,17 +52,11 @@ typedef struct hetrun_ckpt {
 int hetrun_ckpt_mkdirs(const char *dir, char *err, size_t err_len);
 
 /**
- * Writes `c` as dir/ckpt-<step>.bin atomically (hidden temp file, fsync, rename, fsync of
- * the directory; the directory and its parents are created if missing; temp files of dead
- * writers are removed first), then deletes the oldest so that at most `keep` remain.
- * Returns 0 or -1 with the path and cause in `err`.
- */
-int hetrun_ckpt_write(const char *dir, const hetrun_ckpt *c, int64_t keep, char *err,
-                      size_t err_len);
-/**
- * Reads and verifies one regular file: magic, CRC32, then every header field in range
- * (version, shape, optimizer, step >= 0, ranks, counts matching the file size, hashes) and
- * every stored float finite (feature std > 0). Returns 0, or -1 with a message naming the
+ * Reads and verifies one regular file. A .safetensors file: CRC32, model text, every tensor
+ * with its shape and finite (optimizer state is not read: state NULL, state_count 0). A
+ * .bin file: magic, CRC32, then every header field in range (version, shape, optimizer,
+ * step >= 0, ranks, counts matching the file size, hashes) and every stored float finite.
+ * Feature std > 0 in both. Returns 0, or -1 with a message naming the
  * file and the field or value refused.
  */
 int hetrun_ckpt_read(const char *path, hetrun_ckpt *c, char *err, size_t err_len);

@@ -130,64 +130,13 @@ static int agree_state(hetrun_session *s, int status, uint32_t want, uint64_t by
     return -1;
 }
 
-int hetrun_ckpt_resume(hetrun_session *s, const char *dir, hetrun_ckpt *c, char *path,
-                       size_t path_len, char *err, size_t err_len) {
-    outcome out, *o = &out;
-    memset(o, 0, sizeof *o);
-    memset(c, 0, sizeof *c);
-    if (s->rank == 0) {
-        o->got = hetrun_ckpt_load_newest(dir, c, o->path, sizeof o->path, o->err, sizeof o->err);
-        o->step = o->got > 0 ? c->h.step : -1;
-        if (o->got > 0) {
-            uint64_t f = (uint64_t)c->h.shape.dims[0] * 4;
-            o->crc = crc_add(0, c->mean, f);
-            o->crc = crc_add(o->crc, c->std, f);
-            o->crc = crc_add(o->crc, c->params, c->h.param_count * 4);
-            if (c->h.state_count) o->crc = crc_add(o->crc, c->state, c->h.state_count * 4);
-        }
-    }
-    int got = share_outcome(s, dir, ".bin", o, path, path_len, err, err_len);
-    uint32_t want = o->crc;
-    if (got <= 0) return got;
-    int ok = bcast_bytes(&c->h, sizeof c->h, s->comm) == 0;
-    uint64_t f = (uint64_t)c->h.shape.dims[0] * 4, p = c->h.param_count * 4,
-             st = c->h.state_count * 4;
-    int status = ok ? ARRIVED : MPI_FAILED;
-    if (s->rank != 0 && ok) {
-        c->mean = malloc(f ? f : 1), c->std = malloc(f ? f : 1);
-        c->params = malloc(p ? p : 1), c->state = malloc(st ? st : 1);
-        if (!c->mean || !c->std || !c->params || !c->state) status = NO_MEMORY;
-    }
-    /* Every rank must join every broadcast, so all learn first whether all can receive. */
-    int worst = status;
-    MPI_Allreduce(&status, &worst, 1, MPI_INT, MPI_MAX, s->comm);
-    if (worst == ARRIVED) {
-        if (bcast_bytes(c->mean, f, s->comm) || bcast_bytes(c->std, f, s->comm) ||
-            bcast_bytes(c->params, p, s->comm) || bcast_bytes(c->state, st, s->comm))
-            status = MPI_FAILED;
-        uint32_t have = crc_add(0, c->mean, f);
-        have = crc_add(have, c->std, f);
-        have = crc_add(have, c->params, p);
-        if (st) have = crc_add(have, c->state, st);
-        if (status == ARRIVED && have != want) status = CRC_DIFFERS;
-    }
-    if (agree_state(s, status, want, 2 * f + p + st, err, err_len) != 0) {
-        hetrun_ckpt_free(c);
-        return -1;
-    }
-    if (s->rank == 0)
-        HETRUN_INFO("resume: %s (step %lld, CRC32 %08x) sent to all %d ranks", path,
-                    (long long)c->h.step, (unsigned)want, s->nranks);
-    return 1;
-}
-
 int hetrun_nn_ckpt_resume(hetrun_session *s, const char *dir, const hetrun_param_tensor *tensors,
                           int count, uint64_t param_count, float *params, float *state,
                           hetrun_nn_ckpt_meta *meta, char *path, size_t path_len, char *err,
                           size_t err_len) {
     outcome out, *o = &out;
     memset(o, 0, sizeof *o);
-    const uint64_t p = param_count * 4, st = param_count * 8;
+    const uint64_t p = param_count * 4, st = param_count * 4 * (uint64_t)meta->state_slots;
     if (s->rank == 0) {
         o->got = hetrun_nn_ckpt_load_newest(dir, tensors, count, param_count, params, state, meta,
                                             o->path, sizeof o->path, o->err, sizeof o->err);

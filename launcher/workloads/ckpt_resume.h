@@ -19,23 +19,16 @@
 #include <stdint.h>
 
 #include "exec/session.h"
-#include "workloads/checkpoint.h"
 #include "workloads/nn_checkpoint.h"
 
 /**
- * hetrun_ckpt_load_newest on rank 0, its outcome and checkpoint broadcast to every rank.
- * Returns 1 (loaded into `c`, the same bytes on every rank; `path` is rank 0's file), 0 (no
- * checkpoint in rank 0's folder: every rank starts fresh), or -1 on every rank with the
- * cause in `err` (rank 0's checkpoints are invalid: its message, naming rank 0's host; or
- * a transfer failed or arrived with another CRC: naming the rank).
- */
-int hetrun_ckpt_resume(hetrun_session *s, const char *dir, hetrun_ckpt *c, char *path,
-                       size_t path_len, char *err, size_t err_len);
-
-/**
- * hetrun_nn_ckpt_load_newest on rank 0, broadcast like hetrun_ckpt_resume: params
- * (param_count floats), state (2 * param_count floats: AdamW's M then V) and meta arrive
- * identical on every rank. Same returns.
+ * hetrun_nn_ckpt_load_newest on rank 0, its outcome and state broadcast to every rank:
+ * params (param_count floats), state (meta->state_slots x param_count floats) and meta
+ * arrive identical on every rank (the same bytes, with a CRC32 every rank checks). Returns
+ * 1 (loaded; `path` is rank 0's file), 0 (no checkpoint in rank 0's folder: every rank
+ * starts fresh), or -1 on every rank with the cause in `err` (rank 0's checkpoints are
+ * invalid: its message, naming rank 0's host; or a transfer failed or arrived with another
+ * CRC: naming the rank).
  */
 int hetrun_nn_ckpt_resume(hetrun_session *s, const char *dir, const hetrun_param_tensor *tensors,
                           int count, uint64_t param_count, float *params, float *state,

@@ -157,8 +157,6 @@ int hetrun_gpt_create(hetrun_session *s, hetrun_gpt *g, const hetrun_gpt_config 
     REGION(g->ids, N * 4);
     REGION(g->targets, N * 4);
     REGION(g->pos, N * 4);
-    REGION(g->scalar_f, 4);
-    REGION(g->scalar_i, 4);
     if (cfg->compute != HETRUN_F32) {
         const uint64_t widest = N * (4 * c > v ? 4 * c : v) * 2;
         REGION(g->cast0, widest);
@@ -477,40 +475,16 @@ int hetrun_gpt_backward(hetrun_session *s, hetrun_gpt *g, int64_t batch, int64_t
                                A(g, k->rstd1), dln, dres, PT(g, gw, l, LN1_W), PT(g, gw, l, LN1_B),
                                1) != 0)
             return -1;
-        if (on_bucket && on_bucket(s, g, (int)(L - 1 - l), ctx) != 0) return -1;
+        if (on_bucket && on_bucket(s, (int)(L - 1 - l), ctx) != 0) return -1;
     }
     if (embedding(s, 1, N, C, V, A(g, g->ids), dres, PT(g, gw, L, WTE), 1.0) != 0 ||
         embedding(s, 1, N, C, c->context, A(g, g->pos), dres, PT(g, gw, L, WPE), 1.0) != 0)
         return -1;
-    return on_bucket ? on_bucket(s, g, (int)L, ctx) : 0;
+    return on_bucket ? on_bucket(s, (int)L, ctx) : 0;
 }
 
 int hetrun_gpt_zero_grads(hetrun_session *s, hetrun_gpt *g) {
     return fill(s, hetrun_tensor_at(g->grads, 0), g->param_count, 0.0);
-}
-
-int hetrun_gpt_grad_stats(hetrun_session *s, hetrun_gpt *g, double *sumsq, int64_t *nonfinite) {
-    hetrun_op_desc d = hetrun_op_desc_init(HETRUN_OP_SUM_SQUARES, HETRUN_F32);
-    d.m = 1, d.n = (int64_t)g->param_count, d.beta = 0.0;
-    hetrun_tensor a1[2] = {hetrun_tensor_at(g->grads, 0), A(g, g->scalar_f)};
-    hetrun_op_desc e = hetrun_op_desc_init(HETRUN_OP_NONFINITE_COUNT, HETRUN_F32);
-    e.m = 1, e.n = (int64_t)g->param_count, e.beta = 0.0;
-    hetrun_tensor a2[2] = {hetrun_tensor_at(g->grads, 0), A(g, g->scalar_i)};
-    float ss = 0.0f;
-    int32_t nf = 0;
-    if (hetrun_exec_op(s, &d, a1) != 0 || hetrun_exec_op(s, &e, a2) != 0 ||
-        hetrun_session_d2h(s, &ss, A(g, g->scalar_f), 4) != 0 ||
-        hetrun_session_d2h(s, &nf, A(g, g->scalar_i), 4) != 0)
-        return -1;
-    *sumsq = ss, *nonfinite = nf;
-    return 0;
-}
-
-int hetrun_gpt_scale_grads(hetrun_session *s, hetrun_gpt *g, double alpha) {
-    hetrun_op_desc d = hetrun_op_desc_init(HETRUN_OP_SCALE, HETRUN_F32);
-    d.m = 1, d.n = (int64_t)g->param_count, d.alpha = alpha;
-    hetrun_tensor args[2] = {hetrun_tensor_at(g->grads, 0), hetrun_tensor_at(g->grads, 0)};
-    return hetrun_exec_op(s, &d, args);
 }
 
 int hetrun_gpt_step(hetrun_session *s, hetrun_gpt *g, const hetrun_gpt_adamw *o) {

@@ -58,7 +58,6 @@ typedef struct hetrun_gpt {
     uint64_t logits, probs, loss;         /**< N x V, N x V, N; logits turn into dlogits backward */
     uint64_t dres, dln, dfc, dqkv, datty; /**< backward scratch */
     uint64_t ids, targets, pos;           /**< I32 N each */
-    uint64_t scalar_f, scalar_i;          /**< one F32 and one I32 for reductions */
     /** Mixed precision (cfg.compute != F32): the weights in the compute dtype, re-cast from
      *  the fp32 masters at every forward, and two regions of the activation buffer that
      *  receive a GEMM's activation operands cast to it (N x max(4C, V) elements each). */
@@ -94,7 +93,7 @@ int hetrun_gpt_forward(hetrun_session *s, hetrun_gpt *g, int64_t batch, int64_t 
                        int with_targets);
 
 /** Called by backward when a bucket's gradients are complete (index into g->buckets). */
-typedef int (*hetrun_gpt_bucket_fn)(hetrun_session *s, hetrun_gpt *g, int bucket, void *ctx);
+typedef int (*hetrun_gpt_bucket_fn)(hetrun_session *s, int bucket, void *ctx);
 
 /**
  * Backward after a forward with targets: adds the gradients of scale * sum(loss) to the
@@ -104,11 +103,6 @@ typedef int (*hetrun_gpt_bucket_fn)(hetrun_session *s, hetrun_gpt *g, int bucket
 int hetrun_gpt_backward(hetrun_session *s, hetrun_gpt *g, int64_t batch, int64_t T, double scale,
                         hetrun_gpt_bucket_fn on_bucket, void *ctx);
 int hetrun_gpt_zero_grads(hetrun_session *s, hetrun_gpt *g);
-
-/** Gradient squared norm and non-finite count over the whole gradient buffer (synchronous). */
-int hetrun_gpt_grad_stats(hetrun_session *s, hetrun_gpt *g, double *sumsq, int64_t *nonfinite);
-/** Scales every gradient by `alpha` (gradient clipping). */
-int hetrun_gpt_scale_grads(hetrun_session *s, hetrun_gpt *g, double alpha);
 
 /** AdamW hyper-parameters; weight decay applies to 2-D tensors only (as nanoGPT). */
 typedef struct hetrun_gpt_adamw {

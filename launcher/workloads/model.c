@@ -220,7 +220,8 @@ int hetrun_mlp_forward(hetrun_session *s, hetrun_mlp *m, int64_t rows, int with_
     return 0;
 }
 
-int hetrun_mlp_backward(hetrun_session *s, hetrun_mlp *m, int64_t rows, double scale) {
+int hetrun_mlp_backward(hetrun_session *s, hetrun_mlp *m, int64_t rows, double scale,
+                        hetrun_mlp_layer_fn done, void *ctx) {
     const hetrun_mlp_shape *sh = &m->shape;
     const int L = sh->layers;
     if (!m->grads) {
@@ -240,6 +241,7 @@ int hetrun_mlp_backward(hetrun_session *s, hetrun_mlp *m, int64_t rows, double s
             return -1;
         if (op2(s, HETRUN_OP_REDUCE_SUM_AXIS0, rows, out, 0, 1.0, dz, B(m, m->grads, l - 1)) != 0)
             return -1;
+        if (done && done(s, l - 1, ctx) != 0) return -1;
         if (l == 1) break; /* no gradient for the input */
         /* dA_{l-1} = dZ W^T, then dZ_{l-1} = act'(Z_{l-1}) * dA_{l-1} in place. */
         hetrun_tensor da = ACT(m, m->d_off[!cur]);

@@ -78,11 +78,16 @@ int hetrun_mlp_get_state(hetrun_session *s, hetrun_mlp *m, float *host);
  */
 int hetrun_mlp_forward(hetrun_session *s, hetrun_mlp *m, int64_t rows, int with_labels,
                        int softmax);
+/** Called by backward when layer `layer`'s gradients (W then b, contiguous) are complete. */
+typedef int (*hetrun_mlp_layer_fn)(hetrun_session *s, int layer, void *ctx);
+
 /**
  * Backward pass after a labelled forward: gradients of sum(loss) * `scale` into the grad
- * buffer (overwritten). Use scale = 1 / global batch for a data-parallel mean.
+ * buffer (overwritten). Use scale = 1 / global batch for a data-parallel mean. When `done`
+ * is set it is called as each layer completes, the last layer first.
  */
-int hetrun_mlp_backward(hetrun_session *s, hetrun_mlp *m, int64_t rows, double scale);
+int hetrun_mlp_backward(hetrun_session *s, hetrun_mlp *m, int64_t rows, double scale,
+                        hetrun_mlp_layer_fn done, void *ctx);
 
 /** Optimizer hyper-parameters for one step. */
 typedef struct hetrun_opt_step {

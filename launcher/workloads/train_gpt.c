@@ -1,12 +1,12 @@
-/* `model: gpt` of the train workload: a GPT decoder trained data-parallel on a token file.
+/* `model: gpt` of the train workload: a GPT decoder on a token file (train_model.h).
  *
  * Every rank maps the same token file; the head is the training split, the tail
  * (val_fraction) the held-out split. A step's global batch is batch_tokens / context
  * sequences; sequence j of step t starts at a position drawn from (seed, t, j) alone, and
  * ranks take consecutive slices of the j range, so the data a step sees does not depend
  * on the rank count, and resuming at step t sees exactly what an uninterrupted run sees.
- * Each rank accumulates its slice in micro-batches; during the last micro-batch's backward
- * each transformer block's gradient bucket is allreduced as soon as it completes. */
+ * Each rank accumulates its slice in micro-batches (the driver, train_loop.h); backward
+ * reports each transformer block's gradient bucket as it completes. */
 #include "report/fields.h"
 #include "util/progress.h"
 #include "workloads/train_gpt.h"
@@ -18,18 +18,15 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "exec/checkpoint_request.h"
-#include "exec/collective.h"
 #include "spec/job.h"
 #include "util/log.h"
 #include "workloads/gpt.h"
-#include "workloads/gpt_reference.h"
-#include "workloads/ckpt_resume.h"
-#include "workloads/nn_checkpoint.h"
 #include "workloads/stats.h"
 #include "workloads/tokens.h"
 #include "workloads/train_common.h"
-#include "util/clock.h"
+#include "workloads/train_loop.h"
+#include "workloads/train_model.h"
+#include "workloads/train_spec.h"
 
 static void gpt_check(const void *obj, const hetrun_check_ctx *ctx) {
     const hetrun_gpt_params *p = obj;
@@ -117,18 +114,9 @@ static uint64_t splitmix(uint64_t x) {
     return x ^ (x >> 31);
 }
 
-static double lr_at(const hetrun_lm_hparams *h, int64_t step) {
-    if (h->warmup_steps > 0 && step < h->warmup_steps)
-        return h->lr * (double)(step + 1) / (double)h->warmup_steps;
-    if (!h->cosine) return h->lr;
-    int64_t span = h->steps - h->warmup_steps;
-    double frac = span > 0 ? (double)(step - h->warmup_steps) / (double)span : 1.0;
-    return h->min_lr + (h->lr - h->min_lr) * 0.5 * (1.0 + cos(M_PI * frac));
-}
-
 /* Everything that determines the weight trajectory (not the spec file's hash: resume and
  * debug knobs must not change it). */
-static void config_hash(const hetrun_gpt_params *g, const hetrun_lm_hparams *h, uint64_t tokens_crc,
+static void config_hash(const hetrun_gpt_params *g, const hetrun_train_spec *h, uint64_t tokens_crc,
                         uint64_t seed, char out[65]) {
     char text[1024];
     snprintf(text, sizeof text,
@@ -136,9 +124,9 @@ static void config_hash(const hetrun_gpt_params *g, const hetrun_lm_hparams *h, 
              "%d,%lld|adamw=%.17g,%.17g,%.17g,%.17g|steps=%lld|seed=%llu|tok=%llx",
              (long long)g->layers, (long long)g->heads, (long long)g->width, (long long)g->context,
              (long long)g->vocab, (long long)g->batch_tokens, (long long)g->micro_batch,
-             g->grad_clip, h->lr, h->min_lr, h->cosine, (long long)h->warmup_steps, h->weight_decay,
-             h->beta1, h->beta2, h->eps, (long long)h->steps, (unsigned long long)seed,
-             (unsigned long long)tokens_crc);
+             g->grad_clip, h->lr, h->min_lr, h->schedule == HETRUN_SCHED_COSINE,
+             (long long)h->warmup_steps, h->weight_decay, h->beta1, h->beta2, h->eps,
+             (long long)h->steps, (unsigned long long)seed, (unsigned long long)tokens_crc);
     /* fp32 runs keep the hash they always had, so their checkpoints stay resumable. */
     size_t used = strlen(text);
     if (g->precision != HETRUN_F32)
@@ -205,21 +193,6 @@ static int open_tokens(hetrun_session *s, const hetrun_text_params *t, hetrun_to
         return -1;
     }
     return 0;
-}
-
-typedef struct bucket_ctx {
-    int active; /* allreduce buckets during this backward (the last micro-batch) */
-    double reduce_s;
-} bucket_ctx;
-
-static int reduce_bucket(hetrun_session *s, hetrun_gpt *g, int b, void *ctx) {
-    bucket_ctx *c = ctx;
-    if (!c->active) return 0;
-    double t0 = hetrun_now_s();
-    int rc = hetrun_allreduce_sum_f32(s, hetrun_tensor_at(g->grads, g->buckets[b].offset * 4),
-                                      g->buckets[b].count);
-    c->reduce_s += hetrun_now_s() - t0;
-    return rc;
 }
 
 /* Fills ids/targets of `n` sequences starting at the given token positions. */
@@ -348,370 +321,233 @@ static void progress(const hetrun_session *s, int64_t step, int64_t total, doubl
     hetrun_progress_note(s->rank, line);
 }
 
-/* fp16 dynamic loss scaling state (see the training loop); checkpointed. */
-typedef struct loss_scaler {
-    double scale;
-    int64_t good, skipped; /* clean steps since the last change; steps skipped in all */
-} loss_scaler;
+typedef struct gpt_self {
+    const hetrun_gpt_params *gp;
+    const hetrun_train_spec *p;
+    uint64_t seed;
+    hetrun_gpt g;
+    hetrun_tokens tok;
+    char tok_path[4096];
+    uint64_t ntrain, nval, span; /* split sizes; training start positions 0 .. span-1 */
+    int64_t windows;             /* validation windows of T tokens */
+    double tokens_per_byte, base, val;
+    int32_t *hids, *htgt;
+    float *hloss;
+    uint64_t *starts;
+    FILE *csv;
+    int64_t steps_run;
+    char *sample_text;
+} gpt_self;
 
-static int write_ckpt(hetrun_session *s, hetrun_gpt *g, int64_t step, const char *hash,
-                      const char *model, const loss_scaler *ls, float *hp, float *hs,
-                      int *written) {
-    const hetrun_job *job = s->job;
-    int rc = 0;
-    if (hetrun_session_d2h(s, hp, hetrun_tensor_at(g->params, 0), g->param_count * 4) != 0 ||
-        hetrun_session_d2h(s, hs, hetrun_tensor_at(g->state, 0), 2 * g->param_count * 4) != 0)
-        rc = -1;
-    if (rc == 0 && s->rank == 0) {
-        hetrun_nn_ckpt_meta m = {.step = step, .vocab = g->cfg.vocab};
-        snprintf(m.config_sha256, sizeof m.config_sha256, "%s", hash);
-        snprintf(m.model, sizeof m.model, "%s", model);
-        if (g->cfg.compute == HETRUN_F16)
-            snprintf(m.loss_scaler, sizeof m.loss_scaler, "scale=%.17g good=%lld skipped=%lld",
-                     ls->scale, (long long)ls->good, (long long)ls->skipped);
-        char err[1024];
-        if (hetrun_nn_ckpt_write(job->checkpoint.dir, g->tensors, g->tensor_count, g->param_count,
-                                 hp, hs, &m, job->checkpoint.keep, err, sizeof err) != 0) {
-            snprintf(s->error, sizeof s->error, "%s", err);
-            rc = -1;
-        }
+static int load_batch(hetrun_session *s, hetrun_train_model *m, int64_t step, int64_t first,
+                      int64_t count) {
+    gpt_self *x = m->self;
+    for (int64_t i = 0; i < count; i++) {
+        const uint64_t j = (uint64_t)(m->rows_first + first + i); /* sequence of the step */
+        x->starts[i] =
+            splitmix(x->seed ^ splitmix((uint64_t)step * 0x100000001b3ull + j)) % x->span;
     }
-    return hetrun_train_ckpt_agree(s, rc, written);
+    return upload_batch(s, &x->g, &x->tok, x->starts, count, x->g.cfg.context, x->hids, x->htgt);
 }
 
-int hetrun_train_gpt_run(hetrun_session *s, const hetrun_gpt_params *gp,
-                         const hetrun_text_params *tp, const hetrun_lm_hparams *h, cJSON *result) {
-    const hetrun_job *job = s->job;
+static int forward(hetrun_session *s, hetrun_train_model *m, int64_t count, double *loss_sum) {
+    gpt_self *x = m->self;
+    const int64_t T = x->g.cfg.context;
+    if (hetrun_gpt_forward(s, &x->g, count, T, 1) != 0 ||
+        hetrun_session_d2h(s, x->hloss, hetrun_gpt_loss(&x->g), (uint64_t)(count * T) * 4) != 0)
+        return -1;
+    double sum = 0.0;
+    for (int64_t j = 0; j < count * T; j++)
+        sum += x->hloss[j];
+    *loss_sum = sum;
+    return 0;
+}
+
+static int backward(hetrun_session *s, hetrun_train_model *m, int64_t count, double scale,
+                    hetrun_bucket_done_fn done, void *ctx) {
+    gpt_self *x = m->self;
+    return hetrun_gpt_backward(s, &x->g, count, x->g.cfg.context, scale, done, ctx);
+}
+
+static int zero_grads(hetrun_session *s, hetrun_train_model *m) {
+    gpt_self *x = m->self;
+    return hetrun_gpt_zero_grads(s, &x->g);
+}
+
+static int step(hetrun_session *s, hetrun_train_model *m, const hetrun_train_opt *o) {
+    gpt_self *x = m->self;
+    hetrun_gpt_adamw a = {o->lr, o->beta1, o->beta2, o->eps, o->weight_decay, o->t};
+    return hetrun_gpt_step(s, &x->g, &a);
+}
+
+static int validate(hetrun_session *s, gpt_self *x, double *v) {
+    return evaluate(s, &x->g, &x->tok, x->ntrain, x->windows, x->g.cfg.context, x->hids, x->htgt,
+                    x->hloss, v);
+}
+
+/* Validation every eval_every steps and at the end; the loss curve; progress lines. */
+static int after_step(hetrun_session *s, hetrun_train_model *m, const hetrun_train_step_info *i) {
+    gpt_self *x = m->self;
+    x->steps_run = i->steps_run;
+    if (s->rank == 0 && x->gp->loss_csv && !x->csv) { /* a resumed run appends */
+        const int resumed = i->step > i->steps_run;
+        x->csv = fopen(x->gp->loss_csv, resumed ? "a" : "w");
+        if (!x->csv) {
+            snprintf(s->error, sizeof s->error, "gpt.loss_csv %s: cannot open for writing",
+                     x->gp->loss_csv);
+            return -1;
+        }
+        if (!resumed) fprintf(x->csv, "step,lr,train_loss,grad_norm,val_loss,step_ms\n");
+    }
+    double v = NAN;
+    if ((x->gp->eval_every > 0 && i->step % x->gp->eval_every == 0) || i->step == i->total) {
+        if (validate(s, x, &v) != 0) return -1;
+        x->val = v;
+    }
+    if (x->csv) {
+        fprintf(x->csv, "%lld,%.6g,%.6f,%.6f,", (long long)i->step, i->lr, i->loss, i->grad_norm);
+        if (isnan(v))
+            fprintf(x->csv, ",%.3f\n", i->step_s * 1e3);
+        else
+            fprintf(x->csv, "%.6f,%.3f\n", v, i->step_s * 1e3);
+    }
+    if (!isnan(v) || (x->p->log_every > 0 && i->step % x->p->log_every == 0))
+        progress(s, i->step, i->total, i->loss, i->grad_norm, i->rate, v, x->tokens_per_byte);
+    return 0;
+}
+
+static int finish(hetrun_session *s, hetrun_train_model *m, cJSON *result, int interrupted,
+                  int *ok) {
+    gpt_self *x = m->self;
+    const hetrun_gpt_params *gp = x->gp;
+    const int64_t T = gp->context, G = m->rows_global, lb = m->rows_local, mb = m->micro_batch;
+    if (isnan(x->val) && validate(s, x, &x->val) != 0) return -1;
+    if (s->rank == 0 && gp->sample_tokens > 0 && !interrupted) {
+        if (sample(s, &x->g, &x->tok, x->ntrain, gp->sample_tokens, gp->temperature, x->seed,
+                   &x->sample_text) != 0)
+            return -1;
+        fprintf(stderr, "[rank 0] train: sample (temperature %g):\n%s\n", gp->temperature,
+                x->sample_text);
+    }
+    cJSON_AddStringToObject(result, HETRUN_RF_TOKENS_FILE, x->tok_path);
+    cJSON_AddNumberToObject(result, HETRUN_RF_TRAIN_TOKENS, (double)x->ntrain);
+    cJSON_AddNumberToObject(result, HETRUN_RF_VAL_TOKENS, (double)x->nval);
+    cJSON_AddNumberToObject(result, HETRUN_RF_GLOBAL_BATCH_TOKENS, (double)(G * T));
+    cJSON_AddNumberToObject(result, HETRUN_RF_LOCAL_SEQUENCES, (double)lb);
+    cJSON_AddNumberToObject(result, HETRUN_RF_MICRO_BATCH, (double)mb);
+    cJSON_AddNumberToObject(result, HETRUN_RF_ACCUMULATION_STEPS, (double)((lb + mb - 1) / mb));
+    cJSON_AddNumberToObject(result, HETRUN_RF_VAL_LOSS, x->val);
+    cJSON_AddNumberToObject(result, HETRUN_RF_VAL_BITS_PER_BYTE,
+                            x->val / M_LN2 * x->tokens_per_byte);
+    cJSON_AddStringToObject(result, HETRUN_RF_TOKENIZER, hetrun_tokens_kind(&x->tok));
+    cJSON_AddNumberToObject(result, HETRUN_RF_TOKENIZER_VOCAB, x->tok.vocab);
+    cJSON_AddNumberToObject(result, HETRUN_RF_BYTES_PER_TOKEN,
+                            (double)x->tok.text_bytes / (double)(x->tok.count ? x->tok.count : 1));
+    cJSON_AddNumberToObject(result, HETRUN_RF_UNIGRAM_VAL_LOSS, x->base);
+    cJSON_AddNumberToObject(result, HETRUN_RF_VAL_WINDOWS, (double)x->windows);
+    /* the 6N estimate over the tokens this run trained, per rank: cross-check of the count */
+    cJSON_AddNumberToObject(result, HETRUN_RF_TRAIN_FLOPS_6N,
+                            hetrun_gpt_flops_per_token_estimate(&x->g, T) *
+                                (double)(x->steps_run * G * T) / (double)s->nranks);
+    if (x->sample_text) cJSON_AddStringToObject(result, HETRUN_RF_SAMPLE, x->sample_text);
+    if (gp->max_val_loss > 0.0)
+        cJSON_AddNumberToObject(result, HETRUN_RF_MAX_VAL_LOSS, gp->max_val_loss);
+    *ok = gp->max_val_loss <= 0.0 || x->val <= gp->max_val_loss;
+    return 0;
+}
+
+static void destroy(hetrun_session *s, hetrun_train_model *m) {
+    gpt_self *x = m->self;
+    if (x->csv) fclose(x->csv);
+    hetrun_gpt_destroy(s, &x->g);
+    hetrun_tokens_close(&x->tok);
+    free(x->hids), free(x->htgt), free(x->hloss), free(x->starts), free(x->sample_text);
+}
+
+static const hetrun_train_model_ops gpt_ops = {load_batch, forward,    backward, zero_grads,
+                                               step,       after_step, finish,   destroy};
+
+int hetrun_train_gpt_create(hetrun_session *s, const hetrun_train_spec *p, uint64_t seed,
+                            hetrun_train_model *m, cJSON *result) {
+    (void)result;
+    const hetrun_gpt_params *gp = &p->gpt;
+    const hetrun_text_params *tp = &p->text;
+    gpt_self *x = hetrun_train_model_begin(s, m, &gpt_ops, sizeof *x);
+    if (!x) return -1;
+    x->gp = gp, x->p = p, x->seed = seed, x->val = NAN;
     const hetrun_gpt_config cfg = {gp->layers,  gp->heads, gp->width,
                                    gp->context, gp->vocab, (hetrun_dtype)gp->precision};
-    if (gp->reference) return hetrun_gpt_reference_check(s, &cfg, gp->reference, result);
-    const uint64_t seed = h->seed >= 0 ? (uint64_t)h->seed : job ? (uint64_t)job->seed : 1;
     const int64_t T = gp->context, n = s->nranks, r = s->rank;
-    hetrun_tokens tok = {0};
-    hetrun_gpt g;
-    memset(&g, 0, sizeof g);
-    int32_t *hids = NULL, *htgt = NULL;
-    float *hloss = NULL, *hp = NULL, *hs = NULL;
-    uint64_t *starts = NULL;
-    double *step_ms = NULL;
-    char *sample_text = NULL;
-    FILE *csv = NULL;
-    int rc = -1;
-    char tok_path[4096];
-    if (open_tokens(s, tp, &tok, tok_path, sizeof tok_path) != 0) goto out;
-    if ((int64_t)tok.vocab > gp->vocab) {
+    hetrun_tokens *tok = &x->tok;
+    if (open_tokens(s, tp, tok, x->tok_path, sizeof x->tok_path) != 0) return -1;
+    if ((int64_t)tok->vocab > gp->vocab) {
         snprintf(s->error, sizeof s->error,
-                 "token file %s has vocabulary %u, larger than gpt.vocab %lld", tok_path, tok.vocab,
-                 (long long)gp->vocab);
-        goto out;
+                 "token file %s has vocabulary %u, larger than gpt.vocab %lld", x->tok_path,
+                 tok->vocab, (long long)gp->vocab);
+        return -1;
     }
-    const uint64_t nval = (uint64_t)((double)tok.count * tp->val_fraction);
-    const uint64_t ntrain = tok.count - nval;
-    if (ntrain < (uint64_t)T + 1 || nval < (uint64_t)T + 1) {
+    x->nval = (uint64_t)((double)tok->count * tp->val_fraction);
+    x->ntrain = tok->count - x->nval;
+    if (x->ntrain < (uint64_t)T + 1 || x->nval < (uint64_t)T + 1) {
         snprintf(s->error, sizeof s->error,
                  "token file %s holds %llu tokens: its training (%llu) and validation "
                  "(%llu, text.val_fraction %g) splits must each hold more than one context "
                  "(gpt.context %lld)",
-                 tok_path, (unsigned long long)tok.count, (unsigned long long)ntrain,
-                 (unsigned long long)nval, tp->val_fraction, (long long)T);
-        goto out;
+                 x->tok_path, (unsigned long long)tok->count, (unsigned long long)x->ntrain,
+                 (unsigned long long)x->nval, tp->val_fraction, (long long)T);
+        return -1;
     }
     const int64_t G = gp->batch_tokens / T; /* sequences per step, all ranks */
     if (G < n) {
         snprintf(s->error, sizeof s->error,
                  "gpt.batch_tokens %lld is %lld sequences, fewer than the %lld ranks",
                  (long long)gp->batch_tokens, (long long)G, (long long)n);
-        goto out;
+        return -1;
     }
-    const int64_t lb = G / n + (r < G % n), loff = r * (G / n) + (r < G % n ? r : G % n);
-    const int64_t mb = gp->micro_batch < lb ? gp->micro_batch : lb;
-    const int64_t mb_max =
-        gp->micro_batch < G / n + (G % n != 0) ? gp->micro_batch : G / n + (G % n != 0);
-    const int64_t total = h->steps; /* > 0: train_check */
-    const int64_t eval_max = (int64_t)((nval - 1) / (uint64_t)T);
-    int64_t windows = gp->eval_tokens / T > 0 ? gp->eval_tokens / T : 1;
-    if (windows > eval_max) windows = eval_max;
-    if (hetrun_gpt_create(s, &g, &cfg, mb_max > 1 ? mb_max : 1, 1) != 0 ||
-        hetrun_gpt_init_weights(s, &g, seed) != 0)
-        goto out;
-    char hash[65], model[128];
-    config_hash(gp, h, tok.count, seed, hash);
-    snprintf(model, sizeof model, "gpt layers=%lld heads=%lld width=%lld context=%lld vocab=%lld",
-             (long long)gp->layers, (long long)gp->heads, (long long)gp->width,
-             (long long)gp->context, (long long)gp->vocab);
-    const size_t rows = (size_t)(g.max_batch * T);
-    hids = malloc(rows * 4), htgt = malloc(rows * 4), hloss = malloc(rows * 4);
-    hp = malloc((size_t)g.param_count * 4), hs = malloc((size_t)g.param_count * 8);
-    starts = malloc((size_t)lb * sizeof *starts);
-    step_ms = malloc((size_t)total * sizeof *step_ms);
-    if (!hids || !htgt || !hloss || !hp || !hs || !starts || !step_ms) {
-        snprintf(s->error, sizeof s->error, "out of host memory (%llu parameters)",
-                 (unsigned long long)g.param_count);
-        goto out;
+    m->rows_global = G;
+    m->rows_local = G / n + (r < G % n);
+    m->rows_first = r * (G / n) + (r < G % n ? r : G % n);
+    m->micro_batch = gp->micro_batch < m->rows_local ? gp->micro_batch : m->rows_local;
+    m->units_per_row = T, m->rate_field = HETRUN_RF_TOKENS_PER_S;
+    m->total_steps = p->steps; /* > 0: train_check */
+    m->compute = cfg.compute;
+    m->loss_scale = gp->loss_scale;
+    m->grad_stats = 1, m->grad_clip = gp->grad_clip;
+    const int64_t lb_max = G / n + (G % n != 0);
+    const int64_t mb_max = gp->micro_batch < lb_max ? gp->micro_batch : lb_max;
+    const int64_t eval_max = (int64_t)((x->nval - 1) / (uint64_t)T);
+    x->windows = gp->eval_tokens / T > 0 ? gp->eval_tokens / T : 1;
+    if (x->windows > eval_max) x->windows = eval_max;
+    hetrun_gpt *g = &x->g;
+    if (hetrun_gpt_create(s, g, &cfg, mb_max > 1 ? mb_max : 1, 1) != 0 ||
+        hetrun_gpt_init_weights(s, g, seed) != 0)
+        return -1;
+    const size_t rows = (size_t)(g->max_batch * T);
+    x->hids = malloc(rows * 4), x->htgt = malloc(rows * 4), x->hloss = malloc(rows * 4);
+    x->starts = malloc((size_t)g->max_batch * sizeof *x->starts);
+    if (!x->hids || !x->htgt || !x->hloss || !x->starts) {
+        snprintf(s->error, sizeof s->error, "out of host memory (%lld sequences of %lld tokens)",
+                 (long long)g->max_batch, (long long)T);
+        return -1;
     }
-
-    int64_t step = 0;
-    loss_scaler resumed_scaler = {0, 0, 0};
-    if (job && job->checkpoint.dir && job->checkpoint.resume) {
-        char path[4096], err[2048];
-        hetrun_nn_ckpt_meta m = {.vocab = gp->vocab};
-        snprintf(m.model, sizeof m.model, "%s", model);
-        /* Padding of the flat buffers is zero; the loader fills only the tensors. */
-        memset(hp, 0, (size_t)g.param_count * 4), memset(hs, 0, (size_t)g.param_count * 8);
-        int got =
-            hetrun_nn_ckpt_resume(s, job->checkpoint.dir, g.tensors, g.tensor_count, g.param_count,
-                                  hp, hs, &m, path, sizeof path, err, sizeof err);
-        if (got < 0) {
-            snprintf(s->error, sizeof s->error, "resume: %s", err);
-            goto out;
-        }
-        if (got > 0) {
-            if (strcmp(m.config_sha256, hash) != 0 || m.step > total) {
-                snprintf(s->error, sizeof s->error,
-                         "resume: checkpoint %s does not match this job: %s (checkpoint "
-                         "config %.16s... step %lld; job config %.16s... %lld steps)",
-                         path,
-                         m.step > total ? "step beyond this run's total"
-                                        : "training configuration differs",
-                         m.config_sha256, (long long)m.step, hash, (long long)total);
-                goto out;
-            }
-            if (hetrun_session_h2d(s, hetrun_tensor_at(g.params, 0), hp, g.param_count * 4) ||
-                hetrun_session_h2d(s, hetrun_tensor_at(g.state, 0), hs, g.param_count * 8))
-                goto out;
-            step = m.step;
-            if (cfg.compute == HETRUN_F16) {
-                long long good = 0, skipped = 0;
-                if (sscanf(m.loss_scaler, "scale=%lg good=%lld skipped=%lld", &resumed_scaler.scale,
-                           &good, &skipped) != 3 ||
-                    !(resumed_scaler.scale > 0)) {
-                    snprintf(s->error, sizeof s->error,
-                             "resume: checkpoint %s lacks a valid fp16 loss_scaler in its "
-                             "__metadata__ (found \"%s\")",
-                             path, m.loss_scaler);
-                    goto out;
-                }
-                resumed_scaler.good = good, resumed_scaler.skipped = skipped;
-            }
-            cJSON_AddStringToObject(result, "resumed_from", path);
-            cJSON_AddNumberToObject(result, "resumed_at_step", (double)step);
-            if (s->rank == 0)
-                HETRUN_INFO("train: resumed from %s at step %lld", path, (long long)step);
-        }
-    }
-    if (hetrun_collective_prepare(s, g.param_count * 4) != 0) goto out;
-    if (s->rank == 0 && gp->loss_csv) {
-        csv = fopen(gp->loss_csv, step > 0 ? "a" : "w");
-        if (!csv) {
-            snprintf(s->error, sizeof s->error, "gpt.loss_csv %s: cannot open for writing",
-                     gp->loss_csv);
-            goto out;
-        }
-        if (step == 0) fprintf(csv, "step,lr,train_loss,grad_norm,val_loss,step_ms\n");
-    }
+    m->tensors = g->tensors, m->tensor_count = g->tensor_count;
+    m->buckets = g->buckets, m->bucket_count = (int)cfg.layers + 1;
+    m->param_count = g->param_count, m->real_params = g->real_params;
+    m->params = g->params, m->grads = g->grads, m->state = g->state;
+    m->state_slots = 2;
+    m->vocab = gp->vocab;
+    config_hash(gp, p, tok->count, seed, m->config_sha256);
+    snprintf(m->model, sizeof m->model,
+             "gpt layers=%lld heads=%lld width=%lld context=%lld vocab=%lld", (long long)gp->layers,
+             (long long)gp->heads, (long long)gp->width, (long long)gp->context,
+             (long long)gp->vocab);
 
     /* nats per token to bits per byte of text: a BPE token stands for several bytes */
     uint64_t val_bytes = 0;
-    for (uint64_t i = ntrain; i < tok.count; i++)
-        val_bytes += tok.token_len[hetrun_token_at(&tok, i)];
-    const double val_tokens_per_byte = (double)nval / (double)(val_bytes ? val_bytes : 1);
-    const double base = unigram_baseline(&tok, ntrain, ntrain, windows, T, gp->vocab);
-    const double inv = 1.0 / (double)(G * T);
-    const uint64_t span = ntrain - (uint64_t)T; /* start positions 0 .. span-1 */
-    /* fp16: dynamic loss scaling (as PyTorch's GradScaler): the loss is scaled before
-     * backward so small gradients survive fp16; an overflow skips the step and halves the
-     * scale, 2000 clean steps double it; AdamW's step count advances only on applied steps. */
-    loss_scaler ls = {gp->precision == HETRUN_F16 ? gp->loss_scale : 1.0, 0, 0};
-    if (resumed_scaler.scale > 0) ls = resumed_scaler;
-    int64_t overflow_run = 0;
-    double train_flops = 0.0, train_s = 0.0, reduce_s = 0.0, val = NAN;
-    int64_t steps_run = 0;
-    int ckpts = 0, interrupted = 0, ok = 1;
-    const int64_t every = job ? job->checkpoint.every : 0;
-    while (step < total) {
-        const double t0 = hetrun_now_s(), f0 = s->usage.flops;
-        for (int64_t i = 0; i < lb; i++)
-            starts[i] = splitmix(seed ^ splitmix((uint64_t)step * 0x100000001b3ull +
-                                                 (uint64_t)(loff + i))) %
-                        span;
-        bucket_ctx bc = {0, 0.0};
-        double loss_sum = 0.0;
-        if (hetrun_gpt_zero_grads(s, &g) != 0) goto out;
-        for (int64_t i = 0; i < lb; i += mb) {
-            const int64_t k = lb - i < mb ? lb - i : mb;
-            bc.active = i + k == lb;
-            if (upload_batch(s, &g, &tok, starts + i, k, T, hids, htgt) != 0 ||
-                hetrun_gpt_forward(s, &g, k, T, 1) != 0 ||
-                hetrun_session_d2h(s, hloss, hetrun_gpt_loss(&g), (uint64_t)(k * T) * 4) != 0 ||
-                hetrun_gpt_backward(s, &g, k, T, inv * ls.scale, reduce_bucket, &bc) != 0)
-                goto out;
-            for (int64_t j = 0; j < k * T; j++)
-                loss_sum += hloss[j];
-        }
-        double gl = 0.0, sumsq = 0.0;
-        int64_t nonfinite = 0;
-        MPI_Allreduce(&loss_sum, &gl, 1, MPI_DOUBLE, MPI_SUM, s->comm);
-        gl /= (double)(G * T);
-        if (hetrun_gpt_grad_stats(s, &g, &sumsq, &nonfinite) != 0) goto out;
-        const int overflow = !isfinite(gl) || nonfinite > 0 || !isfinite(sumsq);
-        /* every rank sees the same reduced gradients, so every rank skips together */
-        const int skip = overflow && gp->precision == HETRUN_F16 && ++overflow_run <= 32;
-        if (overflow && !skip) {
-            snprintf(s->error, sizeof s->error,
-                     "step %lld: non-finite %s (loss %g, %lld non-finite gradient "
-                     "elements)%s; lower lr or check the data",
-                     (long long)(step + 1), !isfinite(gl) ? "loss" : "gradient", gl,
-                     (long long)nonfinite,
-                     gp->precision == HETRUN_F16
-                         ? ", 33 steps in a row although the fp16 loss scale was halved each "
-                           "time (the forward pass itself overflows fp16: try precision bf16)"
-                         : "");
-            goto out;
-        }
-        const double lr = lr_at(h, step);
-        double gnorm = NAN;
-        if (skip) {
-            if (s->rank == 0)
-                HETRUN_WARN("train: step %lld: fp16 gradients overflowed at loss scale %g: step "
-                            "skipped, scale now %g",
-                            (long long)(step + 1), ls.scale, ls.scale / 2);
-            ls.scale /= 2, ls.good = 0, ls.skipped++;
-        } else {
-            overflow_run = 0;
-            /* one pass over the gradients: unscale and clip together */
-            gnorm = sqrt(sumsq) / ls.scale;
-            const double clip =
-                gp->grad_clip > 0.0 && gnorm > gp->grad_clip ? gp->grad_clip / gnorm : 1.0;
-            if (clip / ls.scale != 1.0 && hetrun_gpt_scale_grads(s, &g, clip / ls.scale) != 0)
-                goto out;
-            if (gp->precision == HETRUN_F16 && ++ls.good == 2000) ls.scale *= 2, ls.good = 0;
-            hetrun_gpt_adamw o = {lr,     h->beta1,        h->beta2,
-                                  h->eps, h->weight_decay, step + 1 - ls.skipped};
-            if (hetrun_gpt_step(s, &g, &o) != 0) goto out;
-        }
-        if (hetrun_session_sync(s) != 0) goto out;
-        double dt = hetrun_now_s() - t0;
-        train_flops += s->usage.flops - f0;
-        train_s += dt, reduce_s += bc.reduce_s;
-        step_ms[steps_run++] = dt * 1e3;
-        step++;
-        double v = NAN;
-        if ((gp->eval_every > 0 && step % gp->eval_every == 0) || step == total) {
-            if (evaluate(s, &g, &tok, ntrain, windows, T, hids, htgt, hloss, &v) != 0) goto out;
-            val = v;
-        }
-        if (csv) {
-            fprintf(csv, "%lld,%.6g,%.6f,%.6f,", (long long)step, lr, gl, gnorm);
-            if (isnan(v))
-                fprintf(csv, ",%.3f\n", dt * 1e3);
-            else
-                fprintf(csv, "%.6f,%.3f\n", v, dt * 1e3);
-        }
-        char detail[48];
-        snprintf(detail, sizeof detail, "loss %.4f", gl);
-        hetrun_progress_update(step, total, "steps", detail);
-        if (!isnan(v) || (h->log_every > 0 && step % h->log_every == 0))
-            progress(s, step, total, gl, gnorm, (double)(steps_run * G * T) / train_s, v,
-                     val_tokens_per_byte);
-        const int req = hetrun_checkpoint_request_poll(s, step); /* a signal asked for one */
-        if (job && job->checkpoint.dir && ((every > 0 && step % every == 0) || req) &&
-            step < total && write_ckpt(s, &g, step, hash, model, &ls, hp, hs, &ckpts) != 0)
-            goto out;
-        if (req == HETRUN_CKPT_REQ_STOP && step < total) {
-            hetrun_checkpoint_request_stop_error(s, step);
-            goto out;
-        }
-        if (h->stop_after > 0 && steps_run >= h->stop_after && step < total) {
-            interrupted = 1;
-            break;
-        }
-    }
-    if (!interrupted && steps_run > 0 && job && job->checkpoint.dir &&
-        write_ckpt(s, &g, step, hash, model, &ls, hp, hs, &ckpts) != 0)
-        goto out;
-    if (isnan(val) && evaluate(s, &g, &tok, ntrain, windows, T, hids, htgt, hloss, &val) != 0)
-        goto out;
-    if (s->rank == 0 && gp->sample_tokens > 0 && !interrupted) {
-        if (sample(s, &g, &tok, ntrain, gp->sample_tokens, gp->temperature, seed, &sample_text) !=
-            0)
-            goto out;
-        fprintf(stderr, "[rank 0] train: sample (temperature %g):\n%s\n", gp->temperature,
-                sample_text);
-    }
-
-    if (hetrun_session_d2h(s, hp, hetrun_tensor_at(g.params, 0), g.param_count * 4) != 0) goto out;
-    char crc[9];
-    hetrun_train_crc_hex(hp, g.param_count, crc);
-    int equal = hetrun_train_crc_all_equal(s, crc, result);
-    if (equal < 0) goto out;
-
-    const double tokens = (double)(steps_run * G * T);
-    const double tps = train_s > 0 ? tokens / train_s : 0.0;
-    const double peak = s->info.peak_flops[cfg.compute];
-    const double fpt = hetrun_gpt_flops_per_token_estimate(&g, T);
-    cJSON_AddStringToObject(result, "model", model);
-    cJSON_AddNumberToObject(result, "parameters", (double)g.real_params);
-    cJSON_AddStringToObject(result, "precision", hetrun_dtype_name(cfg.compute));
-    if (cfg.compute == HETRUN_F16) {
-        cJSON_AddNumberToObject(result, "loss_scale", ls.scale);
-        cJSON_AddNumberToObject(result, "skipped_steps", (double)ls.skipped);
-    }
-    cJSON_AddStringToObject(result, "tokens_file", tok_path);
-    cJSON_AddNumberToObject(result, "train_tokens", (double)ntrain);
-    cJSON_AddNumberToObject(result, "val_tokens", (double)nval);
-    cJSON_AddNumberToObject(result, "global_batch_tokens", (double)(G * T));
-    cJSON_AddNumberToObject(result, "local_sequences", (double)lb);
-    cJSON_AddNumberToObject(result, "micro_batch", (double)mb);
-    cJSON_AddNumberToObject(result, "accumulation_steps", (double)((lb + mb - 1) / mb));
-    cJSON_AddNumberToObject(result, "ranks", (double)n);
-    cJSON_AddNumberToObject(result, "steps_total", (double)total);
-    cJSON_AddNumberToObject(result, "steps_run", (double)steps_run);
-    cJSON_AddNumberToObject(result, "final_step", (double)step);
-    cJSON_AddBoolToObject(result, "interrupted", interrupted);
-    cJSON_AddNumberToObject(result, "val_loss", val);
-    cJSON_AddNumberToObject(result, "val_bits_per_byte", val / M_LN2 * val_tokens_per_byte);
-    cJSON_AddStringToObject(result, "tokenizer", hetrun_tokens_kind(&tok));
-    cJSON_AddNumberToObject(result, "tokenizer_vocab", tok.vocab);
-    cJSON_AddNumberToObject(result, "bytes_per_token",
-                            (double)tok.text_bytes / (double)(tok.count ? tok.count : 1));
-    cJSON_AddNumberToObject(result, "unigram_val_loss", base);
-    cJSON_AddNumberToObject(result, "val_windows", (double)windows);
-    cJSON_AddNumberToObject(result, "tokens_per_s", tps);
-    cJSON_AddItemToObject(result, "step_time_ms",
-                          hetrun_stats_json(hetrun_stats_of(step_ms, (size_t)steps_run)));
-    cJSON_AddNumberToObject(result, "allreduce_ms_per_step",
-                            steps_run ? 1e3 * reduce_s / (double)steps_run : 0.0);
-    cJSON_AddStringToObject(result, "allreduce",
-                            n == 1                           ? "none"
-                            : hetrun_collective_is_device(s) ? "device"
-                                                             : "host-mpi");
-    cJSON_AddStringToObject(result, "allreduce_buckets",
-                            "per transformer block, issued as its "
-                            "gradients complete");
-    cJSON_AddNumberToObject(result, "train_flops_counted", train_flops);
-    cJSON_AddNumberToObject(result, "train_flops_6n_estimate", fpt * tokens / (double)n);
-    cJSON_AddNumberToObject(result, "achieved_flop_s", train_s > 0 ? train_flops / train_s : 0.0);
-    if (peak > 0)
-        cJSON_AddNumberToObject(result, "mfu", train_s > 0 ? train_flops / train_s / peak : 0.0);
-    else
-        cJSON_AddNullToObject(result, "mfu");
-    cJSON_AddNumberToObject(result, "peak_flop_s", peak); /* of the compute dtype */
-    if (sample_text) cJSON_AddStringToObject(result, "sample", sample_text);
-    cJSON_AddStringToObject(result, "weights_crc32", crc);
-    cJSON_AddBoolToObject(result, "weights_equal_on_all_ranks", equal == 1);
-    cJSON_AddStringToObject(result, "config_sha256", hash);
-    cJSON_AddNumberToObject(result, "checkpoints_written", ckpts);
-    ok = equal == 1 && (gp->max_val_loss <= 0.0 || val <= gp->max_val_loss);
-    if (gp->max_val_loss > 0.0) cJSON_AddNumberToObject(result, "max_val_loss", gp->max_val_loss);
-    hetrun_result_set_check(result, interrupted && equal == 1 ? HETRUN_CHECK_SKIPPED
-                                    : ok                      ? HETRUN_CHECK_PASSED
-                                                              : HETRUN_CHECK_FAILED);
-    rc = 0;
-out:
-    if (csv) fclose(csv);
-    hetrun_gpt_destroy(s, &g);
-    hetrun_tokens_close(&tok);
-    free(hids), free(htgt), free(hloss), free(hp), free(hs), free(starts), free(step_ms);
-    free(sample_text);
-    return rc;
+    for (uint64_t i = x->ntrain; i < tok->count; i++)
+        val_bytes += tok->token_len[hetrun_token_at(tok, i)];
+    x->tokens_per_byte = (double)x->nval / (double)(val_bytes ? val_bytes : 1);
+    x->base = unigram_baseline(tok, x->ntrain, x->ntrain, x->windows, T, gp->vocab);
+    x->span = x->ntrain - (uint64_t)T;
+    return 0;
 }

@@ -2,7 +2,7 @@
  * @file launcher/workloads/train_gpt.h
  * @brief The GPT model of the train workload (`model: gpt`): its spec sections `gpt:`
  *        (shape and language-model training knobs) and `text:` (corpus and token file),
- *        and the data-parallel training loop over a memory-mapped token file.
+ *        and the model (train_model.h) over a memory-mapped token file.
  */
 #ifndef HETRUN_WORKLOADS_TRAIN_GPT_H
 #define HETRUN_WORKLOADS_TRAIN_GPT_H
@@ -38,15 +38,13 @@ typedef struct hetrun_text_params {
 
 extern const hetrun_schema hetrun_gpt_schema, hetrun_text_schema;
 
-/** The optimizer and schedule settings the train workload shares between models. */
-typedef struct hetrun_lm_hparams {
-    double lr, weight_decay, beta1, beta2, eps, min_lr;
-    int cosine;
-    int64_t warmup_steps, steps, seed, stop_after, log_every;
-} hetrun_lm_hparams;
+struct hetrun_train_spec;
+struct hetrun_train_model;
 
-/** Runs `model: gpt` (or its reference check). Returns 0 or -1 (s->error). Collective. */
-int hetrun_train_gpt_run(hetrun_session *s, const hetrun_gpt_params *g, const hetrun_text_params *t,
-                         const hetrun_lm_hparams *h, cJSON *result);
+/** Opens (or first makes) the token file and creates the model with initial weights into
+ *  `m` (train_model.h). Returns 0 or -1 (s->error; m->ops->destroy frees what was made).
+ *  Collective. */
+int hetrun_train_gpt_create(hetrun_session *s, const struct hetrun_train_spec *p, uint64_t seed,
+                            struct hetrun_train_model *m, cJSON *result);
 
 #endif

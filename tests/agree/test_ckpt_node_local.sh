@@ -61,7 +61,7 @@ echo "uninterrupted: $want"
 spec part "      stop_after: 50" "$local_ck}"
 run part || { tail -5 part.txt; echo "FAIL: interrupted run exited non-zero"; fail=1; }
 ls ck/r*
-[ -f ck/r0/ckpt-000000000040.bin ] && [ ! -e ck/r1 ] ||
+[ -f ck/r0/ckpt-000000000040.safetensors ] && [ ! -e ck/r1 ] ||
     { echo "FAIL: expected checkpoints in rank 0's folder only"; fail=1; }
 
 cp -r ck/r0 saved
@@ -76,9 +76,9 @@ echo "node-local, rank 1 empty: $got"
 
 # 2. Rank 1's folder: an older valid checkpoint and a newer corrupt one.
 rm -rf ck/r0 && cp -r saved ck/r0 && mkdir -p ck/r1
-cp ck/r0/ckpt-000000000020.bin ck/r1/
-cp ck/r0/ckpt-000000000040.bin ck/r1/ckpt-000000000045.bin
-flip ck/r1/ckpt-000000000045.bin
+cp ck/r0/ckpt-000000000020.safetensors ck/r1/
+cp ck/r0/ckpt-000000000040.safetensors ck/r1/ckpt-000000000045.safetensors
+flip ck/r1/ckpt-000000000045.safetensors
 run resumed || { tail -5 resumed.txt; echo "FAIL: resume with a stale rank-1 folder"; fail=1; }
 n=$(grep -c '"resumed_at_step":\s*40' resumed.json)
 [ "$n" -eq 2 ] || { echo "FAIL: stale rank-1 folder: $n of 2 ranks resumed at step 40"; fail=1; }
@@ -92,12 +92,12 @@ echo "node-local, rank 1 stale/corrupt: $got"
 rm -rf ck
 spec one "      stop_after: 25" "checkpoint: {dir: \"ck/r\${OMPI_COMM_WORLD_RANK}\", every: 20, keep: 1}"
 run one || { tail -5 one.txt; echo "FAIL: short run"; fail=1; }
-mkdir -p ck/r1 && cp ck/r0/ckpt-000000000020.bin ck/r1/
-flip ck/r0/ckpt-000000000020.bin
+mkdir -p ck/r1 && cp ck/r0/ckpt-000000000020.safetensors ck/r1/
+flip ck/r0/ckpt-000000000020.safetensors
 t0=$(date +%s)
 if run resumed; then echo "FAIL: a corrupt rank-0 checkpoint was accepted"; fail=1; fi
 echo "refused in $(($(date +%s) - t0)) s"
-grep -q "rank 0 (host [^)]*) reads the checkpoint for every rank: .*ckpt-000000000020.bin: CRC32 mismatch" \
+grep -q "rank 0 (host [^)]*) reads the checkpoint for every rank: .*ckpt-000000000020.safetensors: CRC32" \
     resumed.txt || { cat resumed.txt; echo "FAIL: refusal does not name rank 0, its host and the file"; fail=1; }
 grep -q '"status":\s*"failed"' resumed.json || { echo "FAIL: report not failed"; fail=1; }
 grep -q '"resumed_at_step"' resumed.json && { echo "FAIL: a rank resumed"; fail=1; }
@@ -110,13 +110,13 @@ grep -q "checkpoint dir plain/ck: plain exists and is not a folder" below.txt ||
     { tail -5 below.txt; echo "FAIL: the refusal does not name the file"; fail=1; }
 
 # 5. Only rank 1's folder holds a checkpoint.
-rm -rf ck && mkdir -p ck/r1 && cp saved/ckpt-000000000040.bin ck/r1/
+rm -rf ck && mkdir -p ck/r1 && cp saved/ckpt-000000000040.safetensors ck/r1/
 spec moved "" "$local_ck, resume: true}"
 run moved || { tail -5 moved.txt; echo "FAIL: resume with only rank 1's folder filled"; fail=1; }
 grep -q '"resumed_at_step"' moved.json && { echo "FAIL: a rank resumed from its own folder"; fail=1; }
 got=$("$check" moved.json 2 0.5 | tail -1)
 echo "only rank 1's folder filled: $got"
 [ "$want" = "$got" ] || { echo "FAIL: weights $got != $want (not a fresh start on every rank)"; fail=1; }
-grep -q "checkpoint folder ck/r1 on host [^ ]* holds ckpt-000000000040.bin (step 40), newer than what rank 0 (host [^ ]*) has (no valid checkpoint)" moved.txt ||
+grep -q "checkpoint folder ck/r1 on host [^ ]* holds ckpt-000000000040.safetensors (step 40), newer than what rank 0 (host [^ ]*) has (no valid checkpoint)" moved.txt ||
     { cat moved.txt; echo "FAIL: rank 1 does not warn about its newer checkpoint"; fail=1; }
 exit $fail

@@ -47,7 +47,7 @@ echo "uninterrupted: $want"
 spec part "[64]" "      stop_after: 70" "checkpoint: {dir: ck, every: 25, keep: 2}"
 run part 2 || { tail -5 part.txt; echo "FAIL: interrupted run exited non-zero"; fail=1; }
 ls ck
-[ -f ck/ckpt-000000000025.bin ] && [ -f ck/ckpt-000000000050.bin ] &&
+[ -f ck/ckpt-000000000025.safetensors ] && [ -f ck/ckpt-000000000050.safetensors ] &&
     [ "$(ls ck | wc -l)" -eq 2 ] || { echo "FAIL: expected exactly checkpoints 25 and 50"; fail=1; }
 spec resumed "[64]" "" "checkpoint: {dir: ck, every: 25, keep: 2, resume: true}"
 run resumed 2 || { tail -5 resumed.txt; echo "FAIL: resumed run"; fail=1; }
@@ -61,7 +61,7 @@ rm -rf ck
 spec slow "[64]" "" "checkpoint: {dir: ck, every: 5, keep: 3}"
 mpirun -np 2 "$hetrun" run --report slow.json slow.yaml > slow.txt 2>&1 &
 pid=$!
-for _ in $(seq 1 400); do ls ck/ckpt-*.bin > /dev/null 2>&1 && break; sleep 0.01; done
+for _ in $(seq 1 400); do ls ck/ckpt-*.safetensors > /dev/null 2>&1 && break; sleep 0.01; done
 # The ranks first (children of mpirun, started above), then mpirun itself.
 for child in $(pgrep -P $pid); do kill -KILL "$child" 2> /dev/null; done
 kill -KILL $pid 2> /dev/null
@@ -78,7 +78,7 @@ echo "killed, resumed: $got ($(grep -o '"resumed_at_step":[^,]*' slowres.json | 
 rm -rf ck
 spec one "[64]" "      stop_after: 30" "checkpoint: {dir: ck, every: 25, keep: 1}"
 run one 2 > /dev/null
-f=ck/ckpt-000000000025.bin
+f=ck/ckpt-000000000025.safetensors
 [ -f $f ] || { echo "FAIL: no checkpoint to corrupt"; fail=1; }
 size=$(stat -c %s $f)
 off=$((size / 2))
@@ -86,7 +86,7 @@ byte=$(od -An -tu1 -j $off -N1 $f | tr -d ' ')
 printf "$(printf '\\%03o' $((byte ^ 4)))" | dd of=$f bs=1 seek=$off conv=notrunc status=none
 spec flipped "[64]" "" "checkpoint: {dir: ck, resume: true}"
 if run flipped 2; then echo "FAIL: a corrupt checkpoint was accepted"; fail=1; fi
-grep -q "ckpt-000000000025.bin: CRC32 mismatch" flipped.txt ||
+grep -q "ckpt-000000000025.safetensors: CRC32 [0-9a-f]* of the data does not match" flipped.txt ||
     { cat flipped.txt; echo "FAIL: refusal does not name the file and the CRC mismatch"; fail=1; }
 
 # Shape and configuration mismatches are refused too (fresh, valid checkpoint).
@@ -94,7 +94,7 @@ rm -rf ck
 run one 2 > /dev/null
 spec shape "[32]" "" "checkpoint: {dir: ck, resume: true}"
 if run shape 2; then echo "FAIL: a checkpoint of another shape was accepted"; fail=1; fi
-grep -q "ckpt-000000000025.bin does not match this job: model shape differs" shape.txt ||
+grep -q "ckpt-000000000025.safetensors: model \"mlp 64-64-10 relu\" does not match the job's \"mlp 64-32-10 relu\"" shape.txt ||
     { cat shape.txt; echo "FAIL: shape refusal message"; fail=1; }
 spec config "[64]" "      lr: 0.02" "checkpoint: {dir: ck, resume: true}"
 sed -i '0,/lr: 0.05/{/lr: 0.05/d}' config.yaml

@@ -39,7 +39,8 @@ refused() { # refused NAME MESSAGE-REGEX: exit 1, failed report, message on stde
 }
 # Divergence: lr 100 (allowed) goes to NaN; the guard stops a rising loss before that.
 spec lr100 "{source: csv, path: digits.csv}" "      lr: 100"
-refused lr100 "step [0-9]+: the loss is -?nan \(not finite\); weights after the optimizer step: layer 1 weight"
+# The step is checked before the optimizer applies it: the weights that produced the NaN are finite.
+refused lr100 "step [0-9]+: the loss is -?nan \(not finite\); weights are still finite: the forward or backward pass overflowed"
 spec guard "{source: csv, path: digits.csv}" "      lr: 5
       divergence: {max_loss_ratio: 3, after_steps: 5}"
 refused guard "step [0-9]+: the loss diverged: smoothed loss .*max_loss_ratio 3"
@@ -73,24 +74,33 @@ ck="checkpoint: {dir: ck, every: 0, resume: true}"
 spec base "{source: csv, path: digits.csv}" "      lr: 0.05" "$ck"
 sh -c 'exit 0' & dead=$!
 wait $dead
-mkdir ck && touch "ck/.ckpt-000000000007.bin.tmp.$dead" "ck/.ckpt-000000000009.bin.tmp.$dead.x1Y2z3"
+mkdir ck && touch "ck/.ckpt-000000000007.safetensors.tmp.$dead" "ck/.ckpt-000000000009.safetensors.tmp.$dead.x1Y2z3"
 "$hetrun" run -q --report base.json base.yaml > base.txt 2>&1 || { cat base.txt; echo "FAIL: base run"; fail=1; }
 [ -z "$(ls -A ck | grep tmp)" ] || { ls -A ck; echo "FAIL: stale checkpoint temp files stayed"; fail=1; }
-good=$(ls ck/ckpt-*.bin | tail -1)
-craft() { # craft OFFSET PACKED-HEX: rewrites bytes at OFFSET, then the trailing CRC32
-    perl -MCompress::Zlib -e '
-        my ($f, $off, $hex) = @ARGV; open(my $h, "+<:raw", $f) or die; local $/; my $d = <$h>;
-        substr($d, $off, length($hex) / 2) = pack("H*", $hex);
-        substr($d, -4) = pack("V", crc32(substr($d, 0, -4)));
-        seek($h, 0, 0); print $h $d; close $h;' "$@"
+good=$(ls ck/ckpt-*.safetensors | tail -1)
+craft() { # craft FILE step|nan: a crafted value under a valid CRC32 (safetensors __metadata__)
+    python3 - "$@" <<'PY'
+import json, struct, sys, zlib
+path, what = sys.argv[1], sys.argv[2]
+d = open(path, "rb").read()
+n = struct.unpack("<Q", d[:8])[0]
+h, data = json.loads(d[8:8 + n]), bytearray(d[8 + n:])
+if what == "step":
+    h["__metadata__"]["step"] = "-1"
+else:
+    begin = h["layers.0.weight"]["data_offsets"][0]
+    data[begin:begin + 4] = struct.pack("<f", float("nan"))
+h["__metadata__"]["crc32"] = "%08x" % (zlib.crc32(bytes(data)) & 0xffffffff)
+head = json.dumps(h).encode()
+head += b" " * (-len(head) % 8)
+open(path, "wb").write(struct.pack("<Q", len(head)) + head + bytes(data))
+PY
 }
 for case in step nan; do
     rm -rf ck.$case && mkdir ck.$case && cp "$good" ck.$case/
-    f=$(ls ck.$case/ckpt-*.bin)
-    # Header after the 8-byte magic: step at byte 176; params start at 336 + 8 * features.
-    if [ $case = step ]; then craft "$f" 176 ffffffffffffffff; else craft "$f" $((336 + 8 * 64)) 0000c07f; fi
+    craft "$(ls ck.$case/ckpt-*.safetensors)" $case
     spec "ck$case" "{source: csv, path: digits.csv}" "      lr: 0.05" "checkpoint: {dir: ck.$case, every: 0, resume: true}"
 done
-refused ckstep "header field step = -1 is out of range"
-refused cknan "weights value 0 is nan, not finite"
+refused ckstep "__metadata__ step .{1,2}-1.{1,2} is out of range"
+refused cknan "tensor layers.0.weight value 0 is nan, not finite"
 exit $fail
