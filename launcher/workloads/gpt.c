@@ -53,6 +53,8 @@ static uint64_t RES(const hetrun_gpt *g, int64_t i) {
 }
 
 void hetrun_gpt_destroy(hetrun_session *s, hetrun_gpt *g) {
+    free(g->drop_host);
+    g->drop_host = NULL;
     hetrun_session_free(s, g->params, g->param_count * 4);
     hetrun_session_free(s, g->grads, g->param_count * 4);
     hetrun_session_free(s, g->state, 2 * g->param_count * 4);
@@ -157,6 +159,7 @@ int hetrun_gpt_create(hetrun_session *s, hetrun_gpt *g, const hetrun_gpt_config 
     REGION(g->ids, N * 4);
     REGION(g->targets, N * 4);
     REGION(g->pos, N * 4);
+    if (cfg->dropout > 0.0 && trainable) REGION(g->drop, (uint64_t)(2 * L + 1) * N * c * 4);
     if (cfg->compute != HETRUN_F32) {
         const uint64_t widest = N * (4 * c > v ? 4 * c : v) * 2;
         REGION(g->cast0, widest);
@@ -317,6 +320,44 @@ static int axpy(hetrun_session *s, int64_t count, hetrun_tensor x, hetrun_tensor
     return hetrun_exec_op(s, &d, args);
 }
 
+/* z = x * (dropout mask of `site`), elementwise; z may be x. */
+static int drop(hetrun_session *s, const hetrun_gpt *g, int64_t site, int64_t count,
+                hetrun_tensor x, hetrun_tensor z) {
+    hetrun_op_desc d = hetrun_op_desc_init(HETRUN_OP_MUL, HETRUN_F32);
+    d.m = 1, d.n = count;
+    const uint64_t plane = (uint64_t)(g->max_batch * g->cfg.context * g->cfg.width) * 4;
+    hetrun_tensor args[3] = {x, A(g, g->drop + (uint64_t)site * plane), z};
+    return hetrun_exec_op(s, &d, args);
+}
+
+int hetrun_gpt_dropout_masks(hetrun_session *s, hetrun_gpt *g, int64_t batch, int64_t T,
+                             const uint64_t *keys) {
+    const double p = g->cfg.dropout;
+    if (!(p > 0.0) || !g->drop) return 0;
+    const int64_t C = g->cfg.width, sites = 2 * g->cfg.layers + 1, n = batch * T * C;
+    const uint64_t plane = (uint64_t)(g->max_batch * g->cfg.context * C);
+    if (!g->drop_host && !(g->drop_host = malloc((size_t)n * sizeof *g->drop_host))) {
+        snprintf(s->error, sizeof s->error, "gpt: out of host memory for dropout masks");
+        return -1;
+    }
+    /* keep with probability 1 - p: the top 24 bits of a draw against p 2^24 */
+    const uint64_t cut = (uint64_t)(p * 16777216.0);
+    const float keep = (float)(1.0 / (1.0 - p));
+    for (int64_t site = 0; site < sites; site++) {
+        for (int64_t i = 0; i < batch; i++) {
+            hetrun_rng r = hetrun_rng_seed(keys[i], (uint64_t)site);
+            float *m = g->drop_host + i * T * C;
+            for (int64_t e = 0; e < T * C; e++)
+                m[e] = (hetrun_rng_next(&r) >> 40) >= cut ? keep : 0.0f;
+        }
+        if (hetrun_session_h2d(s, A(g, g->drop + (uint64_t)site * plane * 4), g->drop_host,
+                               (uint64_t)n * 4) != 0)
+            return -1;
+    }
+    g->drop_on = 1;
+    return 0;
+}
+
 static int embedding(hetrun_session *s, int backward, int64_t M, int64_t N, int64_t rows,
                      hetrun_tensor ids, hetrun_tensor table_or_dout, hetrun_tensor out,
                      double beta) {
@@ -376,6 +417,8 @@ int hetrun_gpt_forward(hetrun_session *s, hetrun_gpt *g, int64_t batch, int64_t 
     if (embedding(s, 0, N, C, V, A(g, g->ids), PT(g, g->params, L, WTE), x0, 0.0) != 0 ||
         embedding(s, 0, N, C, T, A(g, g->pos), PT(g, g->params, L, WPE), x0, 1.0) != 0)
         return -1;
+    const int dr = g->drop_on && with_targets; /* training: masks made for this forward */
+    if (dr && drop(s, g, 0, N * C, x0, x0) != 0) return -1;
     for (int64_t l = 0; l < L; l++) {
         const hetrun_gpt_block_acts *k = &g->blk[l];
         hetrun_tensor xin = A(g, RES(g, 2 * l)), xmid = A(g, RES(g, 2 * l + 1));
@@ -397,6 +440,7 @@ int hetrun_gpt_forward(hetrun_session *s, hetrun_gpt *g, int64_t batch, int64_t 
         if (hetrun_exec_op(s, &d, args) != 0 ||
             linear(s, g, N, C, C, A(g, k->atty), l, PROJ_W, PROJ_B, xmid, HETRUN_ACT_IDENTITY,
                    NULL) != 0 ||
+            (dr && drop(s, g, 2 * l + 1, N * C, xmid, xmid) != 0) ||
             axpy(s, N * C, xin, xmid) != 0 ||
             layernorm(s, N, C, xmid, PT(g, g->params, l, LN2_W), PT(g, g->params, l, LN2_B),
                       A(g, k->ln2), A(g, k->mean2), A(g, k->rstd2)) != 0 ||
@@ -404,6 +448,7 @@ int hetrun_gpt_forward(hetrun_session *s, hetrun_gpt *g, int64_t batch, int64_t 
                    &fc_pre) != 0 ||
             linear(s, g, N, C, 4 * C, A(g, k->fc_act), l, FCP_W, FCP_B, xout, HETRUN_ACT_IDENTITY,
                    NULL) != 0 ||
+            (dr && drop(s, g, 2 * l + 2, N * C, xout, xout) != 0) ||
             axpy(s, N * C, xmid, xout) != 0)
             return -1;
     }
@@ -429,6 +474,7 @@ int hetrun_gpt_backward(hetrun_session *s, hetrun_gpt *g, int64_t batch, int64_t
         return -1;
     }
     hetrun_buffer *pw = g->params, *gw = g->grads;
+    const int dr = g->drop_on;
     hetrun_tensor dlogits = A(g, g->logits), dres = A(g, g->dres), dln = A(g, g->dln);
     /* LM head (tied): dlogits = scale (probs - onehot); dwte += dlogits^T lnf; dlnf. */
     hetrun_op_desc d = hetrun_op_desc_init(HETRUN_OP_XENT_BACKWARD, HETRUN_F32);
@@ -446,8 +492,11 @@ int hetrun_gpt_backward(hetrun_session *s, hetrun_gpt *g, int64_t batch, int64_t
     for (int64_t l = L - 1; l >= 0; l--) {
         const hetrun_gpt_block_acts *k = &g->blk[l];
         hetrun_tensor dfc = A(g, g->dfc), datty = A(g, g->datty), dqkv = A(g, g->dqkv);
-        /* MLP branch; dres is the gradient of the block's output. */
-        if (linear_backward(s, g, N, C, 4 * C, A(g, k->fc_act), l, FCP_W, FCP_B, dres, &dfc) != 0)
+        /* MLP branch; dres is the gradient of the block's output (through its dropout mask
+         * into datty, free until the attention branch). */
+        hetrun_tensor dy = dr ? datty : dres;
+        if (dr && drop(s, g, 2 * l + 2, N * C, dres, dy) != 0) return -1;
+        if (linear_backward(s, g, N, C, 4 * C, A(g, k->fc_act), l, FCP_W, FCP_B, dy, &dfc) != 0)
             return -1;
         hetrun_op_desc a = hetrun_op_desc_init(HETRUN_OP_ACT_BACKWARD, HETRUN_F32);
         a.m = N, a.n = 4 * C, a.act = HETRUN_ACT_GELU;
@@ -458,8 +507,11 @@ int hetrun_gpt_backward(hetrun_session *s, hetrun_gpt *g, int64_t batch, int64_t
                                A(g, k->mean2), A(g, k->rstd2), dln, dres, PT(g, gw, l, LN2_W),
                                PT(g, gw, l, LN2_B), 1) != 0)
             return -1;
-        /* Attention branch; dres is now the gradient of the mid-block residual. */
-        if (linear_backward(s, g, N, C, C, A(g, k->atty), l, PROJ_W, PROJ_B, dres, &datty) != 0)
+        /* Attention branch; dres is now the gradient of the mid-block residual (through its
+         * dropout mask into dln, free until the QKV projection's backward). */
+        dy = dr ? dln : dres;
+        if (dr && drop(s, g, 2 * l + 1, N * C, dres, dy) != 0) return -1;
+        if (linear_backward(s, g, N, C, C, A(g, k->atty), l, PROJ_W, PROJ_B, dy, &datty) != 0)
             return -1;
         hetrun_op_desc ad = attention_desc(g, HETRUN_OP_ATTENTION_BACKWARD, batch, T);
         hetrun_tensor none = {NULL, 0};
@@ -477,7 +529,9 @@ int hetrun_gpt_backward(hetrun_session *s, hetrun_gpt *g, int64_t batch, int64_t
             return -1;
         if (on_bucket && on_bucket(s, (int)(L - 1 - l), ctx) != 0) return -1;
     }
-    if (embedding(s, 1, N, C, V, A(g, g->ids), dres, PT(g, gw, L, WTE), 1.0) != 0 ||
+    g->drop_on = 0; /* the next forward makes its own masks */
+    if ((dr && drop(s, g, 0, N * C, dres, dres) != 0) ||
+        embedding(s, 1, N, C, V, A(g, g->ids), dres, PT(g, gw, L, WTE), 1.0) != 0 ||
         embedding(s, 1, N, C, c->context, A(g, g->pos), dres, PT(g, gw, L, WPE), 1.0) != 0)
         return -1;
     return on_bucket ? on_bucket(s, (int)L, ctx) : 0;

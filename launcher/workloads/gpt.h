@@ -32,6 +32,10 @@ typedef struct hetrun_gpt_config {
      *  copies of its fp32 operands and accumulates into fp32; master weights, gradients,
      *  optimizer state, LayerNorm, attention, softmax and the loss stay fp32. */
     hetrun_dtype compute;
+    /** Dropout probability (0: off) after the embeddings and on the attention-projection
+     *  and MLP-output residual branches, as GPT-2 places it; applied only to a forward that
+     *  follows hetrun_gpt_dropout_masks (training), never to evaluation or sampling. */
+    double dropout;
 } hetrun_gpt_config;
 
 /** Device regions of one block's activations (byte offsets into the activation buffer). */
@@ -64,6 +68,13 @@ typedef struct hetrun_gpt {
     hetrun_buffer *lowp;
     uint64_t cast0, cast1;
     int64_t pos_len; /**< sequence length the position ids are laid out for (0: none) */
+    /** Dropout (cfg.dropout > 0, trainable): 2L+1 masks of N x C (0 or 1/(1-p)) in the
+     *  activation buffer, one per site (embeddings, then per block attention and MLP), made
+     *  on the host in `drop_host`; `drop_on` while the masks belong to the next forward and
+     *  its backward. */
+    uint64_t drop;
+    float *drop_host;
+    int drop_on;
 } hetrun_gpt;
 
 /**
@@ -91,6 +102,16 @@ hetrun_tensor hetrun_gpt_loss(const hetrun_gpt *g);
  */
 int hetrun_gpt_forward(hetrun_session *s, hetrun_gpt *g, int64_t batch, int64_t T,
                        int with_targets);
+
+/**
+ * Makes the dropout masks of the next training forward and its backward for `batch`
+ * sequences of `T` tokens: the mask of sequence i depends only on keys[i], the site and
+ * the element, so a caller that derives keys from (seed, step, global sequence index) gets
+ * the same masks for any rank count, on resume and on every backend. No-op when
+ * cfg.dropout is 0. Returns 0 or -1 (s->error).
+ */
+int hetrun_gpt_dropout_masks(hetrun_session *s, hetrun_gpt *g, int64_t batch, int64_t T,
+                             const uint64_t *keys);
 
 /** Called by backward when a bucket's gradients are complete (index into g->buckets). */
 typedef int (*hetrun_gpt_bucket_fn)(hetrun_session *s, int bucket, void *ctx);

@@ -57,8 +57,8 @@ int hetrun_gpt_reference_check(hetrun_session *s, const hetrun_gpt_config *spec,
         return -1;
     }
     char rest[256];
-    if (!fgets(rest, sizeof rest, mf)) rest[0] = '\0'; /* the end of the first line */
-    hetrun_gpt_config cfg = {L, H, C, T, V, spec->compute};
+    if (!fgets(rest, sizeof rest, mf)) rest[0] = '\0';           /* the end of the first line */
+    hetrun_gpt_config cfg = {L, H, C, T, V, spec->compute, 0.0}; /* the reference: no dropout */
     if (memcmp(&cfg, spec, sizeof cfg) != 0)
         cJSON_AddStringToObject(result, "note",
                                 "model shape taken from the reference manifest, "

@@ -115,9 +115,13 @@ static int train_run(hetrun_session *s, const void *params, cJSON *result) {
     const train_params *p = params;
     const uint64_t seed = p->seed >= 0 ? (uint64_t)p->seed : s->job ? (uint64_t)s->job->seed : 1;
     if (p->model == MODEL_GPT && p->gpt.reference) {
-        const hetrun_gpt_config cfg = {p->gpt.layers, p->gpt.heads,
-                                       p->gpt.width,  p->gpt.context,
-                                       p->gpt.vocab,  (hetrun_dtype)p->gpt.precision};
+        const hetrun_gpt_config cfg = {p->gpt.layers,
+                                       p->gpt.heads,
+                                       p->gpt.width,
+                                       p->gpt.context,
+                                       p->gpt.vocab,
+                                       (hetrun_dtype)p->gpt.precision,
+                                       0.0}; /* the reference tensors have no dropout */
         return hetrun_gpt_reference_check(s, &cfg, p->gpt.reference, result);
     }
     hetrun_train_model m;
@@ -160,6 +164,8 @@ static void train_needs(const void *params, hetrun_op_needs *needs) {
         for (size_t i = 0; i < sizeof gpt / sizeof gpt[0]; i++)
             hetrun_op_needs_add(needs, gpt[i], HETRUN_F32, HETRUN_F32, 0);
         hetrun_op_needs_add(needs, HETRUN_OP_ACT_BACKWARD, HETRUN_F32, HETRUN_F32, HETRUN_ACT_GELU);
+        if (p->gpt.dropout > 0.0)
+            hetrun_op_needs_add(needs, HETRUN_OP_MUL, HETRUN_F32, HETRUN_F32, 0);
         return;
     }
     for (size_t i = 0; i < sizeof mlp / sizeof mlp[0]; i++)

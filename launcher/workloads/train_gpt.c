@@ -85,6 +85,11 @@ static const hetrun_field gpt_fields[] = {
      NULL, "65536",
      "fp16: initial dynamic loss scale; halved (and the step skipped) when a gradient "
      "overflows, doubled after 2000 clean steps"},
+    {"dropout", HETRUN_FIELD_FLOAT, 0, offsetof(hetrun_gpt_params, dropout), 0.0, 0.95, NULL, NULL,
+     "0.0",
+     "dropout probability in training after the embeddings and on the attention-projection and "
+     "MLP residual branches (as GPT-2); masks from (seed, step, sequence); off in evaluation "
+     "and sampling"},
 };
 const hetrun_schema hetrun_gpt_schema = {"gpt", sizeof(hetrun_gpt_params), gpt_fields,
                                          sizeof gpt_fields / sizeof gpt_fields[0], gpt_check};
@@ -127,11 +132,14 @@ static void config_hash(const hetrun_gpt_params *g, const hetrun_train_spec *h, 
              g->grad_clip, h->lr, h->min_lr, h->schedule == HETRUN_SCHED_COSINE,
              (long long)h->warmup_steps, h->weight_decay, h->beta1, h->beta2, h->eps,
              (long long)h->steps, (unsigned long long)seed, (unsigned long long)tokens_crc);
-    /* fp32 runs keep the hash they always had, so their checkpoints stay resumable. */
+    /* fp32 runs without dropout keep the hash they always had, so their checkpoints stay
+     * resumable. */
     size_t used = strlen(text);
     if (g->precision != HETRUN_F32)
         snprintf(text + used, sizeof text - used, "|precision=%s,scale=%.17g",
                  hetrun_dtype_name((hetrun_dtype)g->precision), g->loss_scale);
+    used = strlen(text);
+    if (g->dropout > 0.0) snprintf(text + used, sizeof text - used, "|dropout=%.17g", g->dropout);
     unsigned char md[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)text, strlen(text), md);
     for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
@@ -333,7 +341,7 @@ typedef struct gpt_self {
     double tokens_per_byte, base, val;
     int32_t *hids, *htgt;
     float *hloss;
-    uint64_t *starts;
+    uint64_t *starts, *keys; /* of this micro-batch's sequences */
     FILE *csv;
     int64_t steps_run;
     char *sample_text;
@@ -344,10 +352,15 @@ static int load_batch(hetrun_session *s, hetrun_train_model *m, int64_t step, in
     gpt_self *x = m->self;
     for (int64_t i = 0; i < count; i++) {
         const uint64_t j = (uint64_t)(m->rows_first + first + i); /* sequence of the step */
-        x->starts[i] =
-            splitmix(x->seed ^ splitmix((uint64_t)step * 0x100000001b3ull + j)) % x->span;
+        const uint64_t h = splitmix((uint64_t)step * 0x100000001b3ull + j);
+        x->starts[i] = splitmix(x->seed ^ h) % x->span;
+        x->keys[i] = splitmix(x->seed ^ 0xd209u ^ splitmix(h)); /* its dropout masks */
     }
-    return upload_batch(s, &x->g, &x->tok, x->starts, count, x->g.cfg.context, x->hids, x->htgt);
+    const int64_t T = x->g.cfg.context;
+    return upload_batch(s, &x->g, &x->tok, x->starts, count, T, x->hids, x->htgt) ||
+                   hetrun_gpt_dropout_masks(s, &x->g, count, T, x->keys)
+               ? -1
+               : 0;
 }
 
 static int forward(hetrun_session *s, hetrun_train_model *m, int64_t count, double *loss_sum) {
@@ -450,6 +463,7 @@ static int finish(hetrun_session *s, hetrun_train_model *m, cJSON *result, int i
                             hetrun_gpt_flops_per_token_estimate(&x->g, T) *
                                 (double)(x->steps_run * G * T) / (double)s->nranks);
     if (x->sample_text) cJSON_AddStringToObject(result, HETRUN_RF_SAMPLE, x->sample_text);
+    cJSON_AddNumberToObject(result, HETRUN_RF_DROPOUT, gp->dropout);
     if (gp->max_val_loss > 0.0)
         cJSON_AddNumberToObject(result, HETRUN_RF_MAX_VAL_LOSS, gp->max_val_loss);
     *ok = gp->max_val_loss <= 0.0 || x->val <= gp->max_val_loss;
@@ -461,7 +475,8 @@ static void destroy(hetrun_session *s, hetrun_train_model *m) {
     if (x->csv) fclose(x->csv);
     hetrun_gpt_destroy(s, &x->g);
     hetrun_tokens_close(&x->tok);
-    free(x->hids), free(x->htgt), free(x->hloss), free(x->starts), free(x->sample_text);
+    free(x->hids), free(x->htgt), free(x->hloss), free(x->starts), free(x->keys);
+    free(x->sample_text);
 }
 
 static const hetrun_train_model_ops gpt_ops = {load_batch, forward,    backward, zero_grads,
@@ -476,7 +491,8 @@ int hetrun_train_gpt_create(hetrun_session *s, const hetrun_train_spec *p, uint6
     if (!x) return -1;
     x->gp = gp, x->p = p, x->seed = seed, x->val = NAN;
     const hetrun_gpt_config cfg = {gp->layers,  gp->heads, gp->width,
-                                   gp->context, gp->vocab, (hetrun_dtype)gp->precision};
+                                   gp->context, gp->vocab, (hetrun_dtype)gp->precision,
+                                   gp->dropout};
     const int64_t T = gp->context, n = s->nranks, r = s->rank;
     hetrun_tokens *tok = &x->tok;
     if (open_tokens(s, tp, tok, x->tok_path, sizeof x->tok_path) != 0) return -1;
@@ -525,7 +541,8 @@ int hetrun_train_gpt_create(hetrun_session *s, const hetrun_train_spec *p, uint6
     const size_t rows = (size_t)(g->max_batch * T);
     x->hids = malloc(rows * 4), x->htgt = malloc(rows * 4), x->hloss = malloc(rows * 4);
     x->starts = malloc((size_t)g->max_batch * sizeof *x->starts);
-    if (!x->hids || !x->htgt || !x->hloss || !x->starts) {
+    x->keys = malloc((size_t)g->max_batch * sizeof *x->keys);
+    if (!x->hids || !x->htgt || !x->hloss || !x->starts || !x->keys) {
         snprintf(s->error, sizeof s->error, "out of host memory (%lld sequences of %lld tokens)",
                  (long long)g->max_batch, (long long)T);
         return -1;

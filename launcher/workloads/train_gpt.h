@@ -26,6 +26,7 @@ typedef struct hetrun_gpt_params {
     char *reference;     /**< folder of PyTorch reference tensors: check instead of train */
     int precision;       /**< ::hetrun_dtype of the GEMM operands (fp32, bf16, fp16) */
     double loss_scale;   /**< fp16: initial dynamic loss scale */
+    double dropout;      /**< dropout probability in training (0: off) */
 } hetrun_gpt_params;
 
 typedef struct hetrun_text_params {
