@@ -549,6 +549,7 @@ int hetrun_train_gpt_create(hetrun_session *s, const hetrun_train_spec *p, uint6
     }
     m->tensors = g->tensors, m->tensor_count = g->tensor_count;
     m->buckets = g->buckets, m->bucket_count = (int)cfg.layers + 1;
+    m->bucket_text = "one per transformer block from the last, then the embeddings";
     m->param_count = g->param_count, m->real_params = g->real_params;
     m->params = g->params, m->grads = g->grads, m->state = g->state;
     m->state_slots = 2;

@@ -302,6 +302,7 @@ int hetrun_train_mlp_create(hetrun_session *s, const hetrun_train_spec *p, uint6
     }
     m->tensors = x->tensors, m->tensor_count = 2 * sh.layers;
     m->buckets = x->buckets, m->bucket_count = sh.layers;
+    m->bucket_text = "one per layer, the last layer first";
     m->param_count = net->param_count;
     m->params = net->params, m->grads = net->grads, m->state = net->state;
     m->state_slots = p->optimizer == HETRUN_OPT_ADAMW ? 2 : 1;

@@ -81,8 +81,9 @@ struct hetrun_train_model {
     int tensor_count;
     const hetrun_grad_bucket *buckets;
     int bucket_count;
-    uint64_t param_count; /**< floats of the flat buffer, padding included */
-    uint64_t real_params; /**< parameters without padding */
+    const char *bucket_text; /**< what a bucket is, for the report ("one per layer, ...") */
+    uint64_t param_count;    /**< floats of the flat buffer, padding included */
+    uint64_t real_params;    /**< parameters without padding */
     hetrun_buffer *params, *grads, *state;
     int state_slots; /**< 1: SGD momentum, 2: AdamW moments (each param_count floats) */
     /* The batch: global rows per step, this rank's share, rows per forward. */
