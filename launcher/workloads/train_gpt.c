@@ -482,8 +482,8 @@ static void destroy(hetrun_session *s, hetrun_train_model *m) {
 static const hetrun_train_model_ops gpt_ops = {load_batch, forward,    backward, zero_grads,
                                                step,       after_step, finish,   destroy};
 
-int hetrun_train_gpt_create(hetrun_session *s, const hetrun_train_spec *p, uint64_t seed,
-                            hetrun_train_model *m, cJSON *result) {
+static int create(hetrun_session *s, const hetrun_train_spec *p, uint64_t seed,
+                  hetrun_train_model *m, cJSON *result) {
     (void)result;
     const hetrun_gpt_params *gp = &p->gpt;
     const hetrun_text_params *tp = &p->text;
@@ -569,3 +569,35 @@ int hetrun_train_gpt_create(hetrun_session *s, const hetrun_train_spec *p, uint6
     x->span = x->ntrain - (uint64_t)T;
     return 0;
 }
+
+/* gpt.c's ops: the matrix products in the compute dtype (fp32, or bf16/fp16 copies made by
+ * casts, accumulating in fp32), everything else in fp32; MUL for dropout; the driver's
+ * gradient checks (sum of squares, non-finite count, scale). */
+static void needs(const hetrun_train_spec *p, hetrun_op_needs *needs) {
+    static const hetrun_op_kind ops[] = {HETRUN_OP_REDUCE_SUM_AXIS0,
+                                         HETRUN_OP_LAYERNORM_FORWARD,
+                                         HETRUN_OP_LAYERNORM_BACKWARD,
+                                         HETRUN_OP_AXPY,
+                                         HETRUN_OP_EMBEDDING_FORWARD,
+                                         HETRUN_OP_EMBEDDING_BACKWARD,
+                                         HETRUN_OP_ATTENTION_FORWARD,
+                                         HETRUN_OP_ATTENTION_BACKWARD,
+                                         HETRUN_OP_XENT_FORWARD,
+                                         HETRUN_OP_XENT_BACKWARD,
+                                         HETRUN_OP_SUM_SQUARES,
+                                         HETRUN_OP_NONFINITE_COUNT,
+                                         HETRUN_OP_SCALE,
+                                         HETRUN_OP_ADAMW,
+                                         HETRUN_OP_FILL};
+    const uint32_t c = (uint32_t)p->gpt.precision;
+    hetrun_op_needs_add(needs, HETRUN_OP_GEMM, c, HETRUN_F32, 0);
+    hetrun_op_needs_add(needs, HETRUN_OP_GEMM_BIAS_ACT, c, HETRUN_F32, HETRUN_ACT_IDENTITY);
+    hetrun_op_needs_add(needs, HETRUN_OP_GEMM_BIAS_ACT, c, HETRUN_F32, HETRUN_ACT_GELU);
+    if (c != HETRUN_F32) hetrun_op_needs_add(needs, HETRUN_OP_CAST, HETRUN_F32, c, 0);
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+        hetrun_op_needs_add(needs, ops[i], HETRUN_F32, HETRUN_F32, 0);
+    hetrun_op_needs_add(needs, HETRUN_OP_ACT_BACKWARD, HETRUN_F32, HETRUN_F32, HETRUN_ACT_GELU);
+    if (p->gpt.dropout > 0.0) hetrun_op_needs_add(needs, HETRUN_OP_MUL, HETRUN_F32, HETRUN_F32, 0);
+}
+
+const hetrun_train_model_type hetrun_train_gpt = {create, needs};

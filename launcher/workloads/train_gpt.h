@@ -1,8 +1,8 @@
 /**
  * @file launcher/workloads/train_gpt.h
- * @brief The GPT model of the train workload (`model: gpt`): its spec sections `gpt:`
- *        (shape and language-model training knobs) and `text:` (corpus and token file),
- *        and the model (train_model.h) over a memory-mapped token file.
+ * @brief The spec sections of the train workload's GPT (`model: gpt`): `gpt:` (shape and
+ *        language-model training knobs) and `text:` (corpus and token file). The model
+ *        itself, over a memory-mapped token file, is hetrun_train_gpt (train_model.h).
  */
 #ifndef HETRUN_WORKLOADS_TRAIN_GPT_H
 #define HETRUN_WORKLOADS_TRAIN_GPT_H
@@ -38,14 +38,5 @@ typedef struct hetrun_text_params {
 } hetrun_text_params;
 
 extern const hetrun_schema hetrun_gpt_schema, hetrun_text_schema;
-
-struct hetrun_train_spec;
-struct hetrun_train_model;
-
-/** Opens (or first makes) the token file and creates the model with initial weights into
- *  `m` (train_model.h). Returns 0 or -1 (s->error; m->ops->destroy frees what was made).
- *  Collective. */
-int hetrun_train_gpt_create(hetrun_session *s, const struct hetrun_train_spec *p, uint64_t seed,
-                            struct hetrun_train_model *m, cJSON *result);
 
 #endif

@@ -8,8 +8,6 @@
  * reproducible for a given seed, rank count and cpu_threads (fixed reduction orders in the
  * kernels, OpenBLAS's partitioning fixed by its thread count, MPI's allreduce order fixed
  * by rank count and size). */
-#include "workloads/train_mlp.h"
-
 #include <math.h>
 #include <openssl/sha.h>
 #include <stdio.h>
@@ -23,6 +21,8 @@
 #include "workloads/stats.h"
 #include "workloads/train_common.h"
 #include "workloads/train_loop.h"
+#include "workloads/train_model.h"
+#include "workloads/train_spec.h"
 
 static const char *const opt_names[] = {"sgd", "adamw"};
 
@@ -235,8 +235,8 @@ static void destroy(hetrun_session *s, hetrun_train_model *m) {
 static const hetrun_train_model_ops mlp_ops = {load_batch, forward,    backward, NULL,
                                                step,       after_step, finish,   destroy};
 
-int hetrun_train_mlp_create(hetrun_session *s, const hetrun_train_spec *p, uint64_t seed,
-                            hetrun_train_model *m, cJSON *result) {
+static int create(hetrun_session *s, const hetrun_train_spec *p, uint64_t seed,
+                  hetrun_train_model *m, cJSON *result) {
     mlp_self *x = hetrun_train_model_begin(s, m, &mlp_ops, sizeof *x);
     if (!x) return -1;
     x->p = p, x->seed = seed, x->shuffled_epoch = -1, x->acc = NAN;
@@ -318,3 +318,21 @@ int hetrun_train_mlp_create(hetrun_session *s, const hetrun_train_spec *p, uint6
     x->epoch_t0 = hetrun_now_s();
     return 0;
 }
+
+/* model.c's ops, all fp32. */
+static void needs(const hetrun_train_spec *p, hetrun_op_needs *needs) {
+    static const hetrun_op_kind ops[] = {
+        HETRUN_OP_GEMM,          HETRUN_OP_BIAS_ADD,         HETRUN_OP_XENT_FORWARD,
+        HETRUN_OP_XENT_BACKWARD, HETRUN_OP_REDUCE_SUM_AXIS0, HETRUN_OP_FILL};
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+        hetrun_op_needs_add(needs, ops[i], HETRUN_F32, HETRUN_F32, 0);
+    hetrun_op_needs_add(needs, HETRUN_OP_ACT_FORWARD, HETRUN_F32, HETRUN_F32,
+                        (uint32_t)p->activation);
+    hetrun_op_needs_add(needs, HETRUN_OP_ACT_BACKWARD, HETRUN_F32, HETRUN_F32,
+                        (uint32_t)p->activation);
+    hetrun_op_needs_add(needs,
+                        p->optimizer == HETRUN_OPT_ADAMW ? HETRUN_OP_ADAMW : HETRUN_OP_SGD_MOMENTUM,
+                        HETRUN_F32, HETRUN_F32, 0);
+}
+
+const hetrun_train_model_type hetrun_train_mlp = {create, needs};

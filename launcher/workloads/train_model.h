@@ -12,8 +12,9 @@
  * clipping and loss scaling, the optimizer schedule, checkpoints (the named tensors as
  * safetensors) and resume, the divergence guard, timing and the common report fields.
  *
- * A third model is one file: fill a ::hetrun_train_model in its create function and add
- * it to train.c's model list.
+ * A third model is one file: a ::hetrun_train_model_type whose create fills a
+ * ::hetrun_train_model, declared below and named in train.c's model list (its own spec
+ * keys, if any, go into train_spec.h and train.c's schema).
  */
 #ifndef HETRUN_WORKLOADS_TRAIN_MODEL_H
 #define HETRUN_WORKLOADS_TRAIN_MODEL_H
@@ -25,6 +26,7 @@
 #include "exec/session.h"
 #include "workloads/nn_checkpoint.h"
 #include "workloads/nn_model.h"
+#include "workloads/workload.h"
 
 typedef struct hetrun_train_model hetrun_train_model;
 
@@ -103,5 +105,20 @@ struct hetrun_train_model {
     int extra_count;
     hetrun_nn_ckpt_extra extra[HETRUN_NN_CKPT_MAX_EXTRA];
 };
+
+struct hetrun_train_spec;
+
+/** One model of the train workload, as train.c lists them (with its `model:` name). */
+typedef struct hetrun_train_model_type {
+    /** Loads the model's data and creates it with initial weights into `m` (start with
+     *  hetrun_train_model_begin). Returns 0 or -1 (s->error). Collective. */
+    int (*create)(hetrun_session *s, const struct hetrun_train_spec *p, uint64_t seed,
+                  hetrun_train_model *m, cJSON *result);
+    /** The catalogue ops (and dtypes) the model runs, for the backend check before a run. */
+    void (*needs)(const struct hetrun_train_spec *p, hetrun_op_needs *needs);
+} hetrun_train_model_type;
+
+/** The models (train_mlp.c, train_gpt.c). */
+extern const hetrun_train_model_type hetrun_train_mlp, hetrun_train_gpt;
 
 #endif

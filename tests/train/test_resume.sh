@@ -4,7 +4,9 @@
 #    weights bitwise equal to an uninterrupted run's; so does a run SIGKILLed after its
 #    first checkpoint appeared;
 # 2. a checkpoint with one flipped bit is refused, naming the file and the CRC mismatch;
-# 3. a checkpoint of another model shape, or another configuration, is refused.
+# 3. a checkpoint of another model shape, or another configuration, is refused;
+# 4. a folder holding only the former binary format (ckpt-*.bin) is refused naming the file
+#    and the format.
 # usage: test_resume.sh HETRUN CHECK_TRAIN SOURCE_DIR
 set -u
 hetrun=$1 check=$2 src=$3
@@ -101,4 +103,10 @@ sed -i '0,/lr: 0.05/{/lr: 0.05/d}' config.yaml
 if run config 2; then echo "FAIL: a checkpoint of another configuration was accepted"; fail=1; fi
 grep -q "training configuration hash differs" config.txt ||
     { cat config.txt; echo "FAIL: configuration refusal message"; fail=1; }
+
+rm -rf ck && mkdir ck && head -c 4096 /dev/urandom > ck/ckpt-000000000025.bin
+spec former "[64]" "" "checkpoint: {dir: ck, resume: true}"
+if run former 2; then echo "FAIL: a folder of former-format checkpoints was resumed"; fail=1; fi
+grep -q "checkpoint ck/ckpt-000000000025.bin is in the MLP's former binary format" former.txt ||
+    { cat former.txt; echo "FAIL: former-format refusal message"; fail=1; }
 exit $fail
