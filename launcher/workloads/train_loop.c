@@ -391,8 +391,9 @@ int hetrun_train_loop(hetrun_session *s, hetrun_train_model *m, const hetrun_tra
                             s->nranks == 1                   ? "none"
                             : hetrun_collective_is_device(s) ? "device"
                                                              : "host-mpi");
-    char buckets[96];
-    snprintf(buckets, sizeof buckets, "%d, each issued as backward completes it", m->bucket_count);
+    char buckets[160];
+    snprintf(buckets, sizeof buckets, "%d (%s), each allreduced as backward completes it",
+             m->bucket_count, m->bucket_text);
     cJSON_AddStringToObject(result, HETRUN_RF_ALLREDUCE_BUCKETS, buckets);
     cJSON_AddNumberToObject(result, HETRUN_RF_TRAIN_FLOPS_COUNTED, flops);
     cJSON_AddNumberToObject(result, HETRUN_RF_ACHIEVED_FLOP_S, train_s > 0 ? flops / train_s : 0.0);
