@@ -226,6 +226,28 @@ static int load_matrix(loader *L, const char *name, int64_t rows, int64_t cols, 
     return fetch(L, name, rows, cols, 0) || upload(L, off, (uint64_t)(rows * cols));
 }
 
+/* Position rows with token type 0's row added in: every sentence is type 0, so the sum is
+ * one table and the forward pass one lookup fewer. */
+static int load_positions(loader *L) {
+    const hetrun_bert_config *c = &L->m->cfg;
+    const int64_t H = c->hidden;
+    float *type0 = malloc((size_t)H * sizeof *type0);
+    if (!type0) {
+        snprintf(L->s->error, sizeof L->s->error, "embed: out of host memory");
+        return -1;
+    }
+    int rc = fetch(L, "embeddings.token_type_embeddings.weight", c->type_vocab, H, 0);
+    if (rc == 0) {
+        memcpy(type0, L->f32, (size_t)H * sizeof *type0);
+        rc = fetch(L, "embeddings.position_embeddings.weight", c->max_positions, H, 0);
+    }
+    for (int64_t r = 0; rc == 0 && r < c->max_positions; r++)
+        for (int64_t j = 0; j < H; j++)
+            L->f32[r * H + j] += type0[j];
+    free(type0);
+    return rc || upload(L, L->m->pos, (uint64_t)(c->max_positions * H));
+}
+
 static int load_layer(loader *L, int i) {
     const hetrun_bert_config *c = &L->m->cfg;
     const int64_t H = c->hidden, I = c->intermediate;
@@ -276,7 +298,6 @@ static uint64_t layout_params(hetrun_bert *m) {
     uint64_t at = 0;
     m->word = place(&at, (uint64_t)(c->vocab * H), t);
     m->pos = place(&at, (uint64_t)(c->max_positions * H), t);
-    m->type = place(&at, (uint64_t)(c->type_vocab * H), t);
     m->emb_g = place(&at, (uint64_t)H, t);
     m->emb_b = place(&at, (uint64_t)H, t);
     for (int64_t i = 0; i < c->layers; i++) {
@@ -324,10 +345,7 @@ static int load_weights(hetrun_session *s, hetrun_bert *m, const char *dir) {
                  (unsigned long long)biggest);
     } else if (load_matrix(&L, "embeddings.word_embeddings.weight", c->vocab, c->hidden, m->word) ==
                    0 &&
-               load_matrix(&L, "embeddings.position_embeddings.weight", c->max_positions, c->hidden,
-                           m->pos) == 0 &&
-               load_matrix(&L, "embeddings.token_type_embeddings.weight", c->type_vocab, c->hidden,
-                           m->type) == 0 &&
+               load_positions(&L) == 0 &&
                load_vector(&L, "embeddings.LayerNorm.weight", c->hidden, m->emb_g) == 0 &&
                load_vector(&L, "embeddings.LayerNorm.bias", c->hidden, m->emb_b) == 0) {
         rc = 0;
@@ -370,8 +388,10 @@ int hetrun_bert_create(hetrun_session *s, hetrun_bert *m, const char *dir, hetru
     m->tmp = place(&at, (uint64_t)(T * H), dtype);
     m->ff = place(&at, (uint64_t)(T * I), dtype);
     m->lse = place(&at, (uint64_t)(T * c->heads), HETRUN_F32);
-    m->scores = place(&at, (uint64_t)(T * c->max_seq), dtype);
-    m->key_bias = place(&at, (uint64_t)(T * c->max_seq), dtype);
+    /* scores and key bias: the unfused attention's only */
+    const int64_t per_head = fused_attention ? 0 : T * c->max_seq;
+    m->scores = place(&at, (uint64_t)per_head, dtype);
+    m->key_bias = place(&at, (uint64_t)per_head, dtype);
     m->ids = place(&at, (uint64_t)T, HETRUN_F32); /* I32: the same 4 bytes as F32 */
     m->pos_ids = place(&at, (uint64_t)T, HETRUN_F32);
     m->mask = place(&at, (uint64_t)T, HETRUN_F32);
@@ -381,8 +401,8 @@ int hetrun_bert_create(hetrun_session *s, hetrun_bert *m, const char *dir, hetru
     if (hetrun_session_alloc(s, m->act_bytes, &m->act) != 0) return -1;
     m->stage = malloc((size_t)(3 * T) * sizeof *m->stage);
     m->pool_host = malloc((size_t)T * sizeof(float));
-    m->bias_host = malloc((size_t)(T * c->max_seq) * esize(dtype));
-    if (!m->stage || !m->pool_host || !m->bias_host) {
+    m->bias_host = per_head ? malloc((size_t)per_head * esize(dtype)) : NULL;
+    if (!m->stage || !m->pool_host || (per_head && !m->bias_host)) {
         snprintf(s->error, sizeof s->error, "embed: out of host memory for %lld tokens",
                  (long long)T);
         return -1;
@@ -423,18 +443,18 @@ static hetrun_tensor param_at(const hetrun_bert *m, uint64_t off) {
     return hetrun_tensor_at(m->params, off);
 }
 
-/* act[c] = act[a] (rows x k) * W^T + beta * act[c]; W is the stored [n x k] nn.Linear weight. */
+/* act[c] = fn(act[a] (rows x k) W^T + bias + beta act[c]) in one op: W is the stored [n x k]
+ * nn.Linear weight, beta 1 adds the residual already in c, fn is GELU for the MLP's first
+ * layer (bias, residual and activation ride in the GEMM's epilogue, not in passes of their own). */
 static int linear(hetrun_session *s, const hetrun_bert *m, int64_t rows, int64_t n, int64_t k,
-                  uint64_t a, uint64_t w, uint64_t bias, uint64_t c, double beta) {
-    hetrun_op_desc d = hetrun_op_desc_init(HETRUN_OP_GEMM, m->dtype);
-    d.flags = HETRUN_OP_TRANS_B;
-    d.m = rows, d.n = n, d.k = k, d.beta = beta;
-    hetrun_tensor g[3] = {act_at(m, a), param_at(m, w), act_at(m, c)};
-    if (hetrun_exec_op(s, &d, g) != 0) return -1;
-    hetrun_op_desc b = hetrun_op_desc_init(HETRUN_OP_BIAS_ADD, m->dtype);
-    b.m = rows, b.n = n;
-    hetrun_tensor ba[3] = {act_at(m, c), param_at(m, bias), act_at(m, c)};
-    return hetrun_exec_op(s, &b, ba);
+                  uint64_t a, uint64_t w, uint64_t bias, uint64_t c, double beta,
+                  hetrun_activation fn) {
+    hetrun_op_desc d = hetrun_op_desc_init(HETRUN_OP_GEMM_BIAS_ACT, m->dtype);
+    d.flags = HETRUN_OP_TRANS_B | HETRUN_OP_HAS_BIAS;
+    d.m = rows, d.n = n, d.k = k, d.beta = beta, d.act = (uint32_t)fn;
+    hetrun_tensor none = {NULL, 0};
+    hetrun_tensor g[5] = {act_at(m, a), param_at(m, w), param_at(m, bias), act_at(m, c), none};
+    return hetrun_exec_op(s, &d, g);
 }
 
 static int layernorm(hetrun_session *s, const hetrun_bert *m, int64_t rows, uint64_t x, uint64_t g,
@@ -445,12 +465,12 @@ static int layernorm(hetrun_session *s, const hetrun_bert *m, int64_t rows, uint
     return hetrun_exec_op(s, &d, a);
 }
 
-/* act[x] (+)= table[ids] (rows x hidden). */
+/* act[y] (+)= table[ids] (rows x hidden). */
 static int lookup(hetrun_session *s, const hetrun_bert *m, int64_t rows, uint64_t ids,
-                  uint64_t table, int64_t table_rows, double beta) {
+                  uint64_t table, int64_t table_rows, double beta, uint64_t y) {
     hetrun_op_desc d = hetrun_op_desc_init(HETRUN_OP_EMBEDDING_FORWARD, m->dtype);
     d.m = rows, d.n = m->cfg.hidden, d.k = table_rows, d.beta = beta;
-    hetrun_tensor a[3] = {act_at(m, ids), param_at(m, table), act_at(m, m->x)};
+    hetrun_tensor a[3] = {act_at(m, ids), param_at(m, table), act_at(m, y)};
     return hetrun_exec_op(s, &d, a);
 }
 
@@ -511,22 +531,19 @@ static int attention_gemm(hetrun_session *s, const hetrun_bert *m, int64_t batch
 static int block(hetrun_session *s, const hetrun_bert *m, int i, int64_t batch, int64_t seq) {
     const hetrun_bert_config *c = &m->cfg;
     const int64_t T = batch * seq, H = c->hidden, I = c->intermediate;
-    if (linear(s, m, T, 3 * H, H, m->x, m->layer[i].qkv_w, m->layer[i].qkv_b, m->qkv, 0) != 0)
+    const hetrun_activation id = HETRUN_ACT_IDENTITY;
+    if (linear(s, m, T, 3 * H, H, m->x, m->layer[i].qkv_w, m->layer[i].qkv_b, m->qkv, 0, id) != 0)
         return -1;
     if ((m->fused_attention ? attention_fused(s, m, batch, seq)
                             : attention_gemm(s, m, batch, seq)) != 0)
         return -1;
-    /* residual: x = ctx Wo^T + bo + x, then LayerNorm into tmp */
-    if (linear(s, m, T, H, H, m->ctx, m->layer[i].o_w, m->layer[i].o_b, m->x, 1) != 0 ||
-        layernorm(s, m, T, m->x, m->layer[i].ln1_g, m->layer[i].ln1_b, m->tmp) != 0 ||
-        linear(s, m, T, I, H, m->tmp, m->layer[i].i_w, m->layer[i].i_b, m->ff, 0) != 0)
-        return -1;
-    hetrun_op_desc g = hetrun_op_desc_init(HETRUN_OP_ACT_FORWARD, m->dtype);
-    g.m = T, g.n = I, g.act = c->gelu_tanh ? HETRUN_ACT_GELU : HETRUN_ACT_GELU_ERF;
-    hetrun_tensor ga[2] = {act_at(m, m->ff), act_at(m, m->ff)};
-    if (hetrun_exec_op(s, &g, ga) != 0) return -1;
-    /* residual: tmp = ff Wf^T + bf + tmp, then LayerNorm back into x */
-    return linear(s, m, T, H, I, m->ff, m->layer[i].f_w, m->layer[i].f_b, m->tmp, 1) ||
+    /* residual: x = ctx Wo^T + bo + x, LayerNorm into tmp; ff = GELU(tmp Wi^T + bi);
+     * residual: tmp = ff Wf^T + bf + tmp, LayerNorm back into x */
+    return linear(s, m, T, H, H, m->ctx, m->layer[i].o_w, m->layer[i].o_b, m->x, 1, id) ||
+           layernorm(s, m, T, m->x, m->layer[i].ln1_g, m->layer[i].ln1_b, m->tmp) ||
+           linear(s, m, T, I, H, m->tmp, m->layer[i].i_w, m->layer[i].i_b, m->ff, 0,
+                  c->gelu_tanh ? HETRUN_ACT_GELU : HETRUN_ACT_GELU_ERF) ||
+           linear(s, m, T, H, I, m->ff, m->layer[i].f_w, m->layer[i].f_b, m->tmp, 1, id) ||
            layernorm(s, m, T, m->tmp, m->layer[i].ln2_g, m->layer[i].ln2_b, m->x);
 }
 
@@ -582,13 +599,9 @@ int hetrun_bert_embed(hetrun_session *s, hetrun_bert *m, const int32_t *ids, con
         return -1;
     }
     if (stage_inputs(s, m, ids, lens, batch, seq) != 0) return -1;
-    /* embeddings: word + position + token type 0, then LayerNorm */
-    hetrun_op_desc tb = hetrun_op_desc_init(HETRUN_OP_BIAS_ADD, m->dtype);
-    tb.m = T, tb.n = H;
-    hetrun_tensor ta[3] = {act_at(m, m->x), param_at(m, m->type), act_at(m, m->tmp)};
-    if (lookup(s, m, T, m->ids, m->word, c->vocab, 0) != 0 ||
-        lookup(s, m, T, m->pos_ids, m->pos, c->max_positions, 1) != 0 ||
-        hetrun_exec_op(s, &tb, ta) != 0 ||
+    /* embeddings: word + (position + token type 0), then LayerNorm */
+    if (lookup(s, m, T, m->ids, m->word, c->vocab, 0, m->tmp) != 0 ||
+        lookup(s, m, T, m->pos_ids, m->pos, c->max_positions, 1, m->tmp) != 0 ||
         layernorm(s, m, T, m->tmp, m->emb_g, m->emb_b, m->x) != 0)
         return -1;
     for (int i = 0; i < c->layers; i++)

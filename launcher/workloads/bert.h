@@ -38,7 +38,7 @@ typedef struct hetrun_bert {
     hetrun_buffer *act; /**< activations, ids, lengths, pooled output */
     uint64_t act_bytes;
     /* byte offsets into params */
-    uint64_t word, pos, type, emb_g, emb_b;
+    uint64_t word, pos, emb_g, emb_b; /* pos: position + token type 0 rows */
     struct {
         uint64_t qkv_w, qkv_b, o_w, o_b, ln1_g, ln1_b, i_w, i_b, f_w, f_b, ln2_g, ln2_b;
     } layer[HETRUN_BERT_MAX_LAYERS];

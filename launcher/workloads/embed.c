@@ -40,7 +40,8 @@ typedef struct embed_params {
     double min_cosine;
 } embed_params;
 
-static const char *const attention_names[] = {"gemm", "fused", NULL};
+enum { ATTENTION_GEMM, ATTENTION_FUSED, ATTENTION_AUTO };
+static const char *const attention_names[] = {"gemm", "fused", "auto", NULL};
 
 static const hetrun_field embed_fields[] = {
     {"model", HETRUN_FIELD_STRING, HETRUN_FIELD_REQUIRED, offsetof(embed_params, model), 1, 0, NULL,
@@ -58,9 +59,11 @@ static const hetrun_field embed_fields[] = {
     {"dtype", HETRUN_FIELD_DTYPE, 0, offsetof(embed_params, dtype), 1, 0, NULL, NULL, "fp32",
      "weights and compute: fp32, bf16 or fp16 (pooling and output in fp32)"},
     {"attention", HETRUN_FIELD_ENUM, 0, offsetof(embed_params, attention), 1, 0, attention_names,
-     NULL, "gemm",
-     "gemm: per sentence, batched GEMMs and a softmax over its real keys; fused: the "
-     "attention_forward op with a key-padding mask"},
+     NULL, "auto",
+     "gemm: per head, batched GEMMs over the sentences and a softmax, padded keys masked; "
+     "fused: the attention_forward op with a key-padding mask (one op per layer); auto: fused "
+     "on the cpu backend (its tuned kernel is the faster there, bench/RESULTS.md), gemm "
+     "elsewhere"},
     {"max_length", HETRUN_FIELD_INT, 0, offsetof(embed_params, max_length), 0, 1 << 20, NULL, NULL,
      "0",
      "tokens per sentence, [CLS]/[SEP] included; longer ones are cut (0: the model's, 256 "
@@ -353,7 +356,10 @@ static int embed_run(hetrun_session *s, const void *params, cJSON *result) {
     }
     for (size_t i = 0; i < p->batch_sizes.count; i++)
         if (p->batch_sizes.items[i] > st.max_batch) st.max_batch = p->batch_sizes.items[i];
-    if (hetrun_bert_create(s, &st.m, dir, (hetrun_dtype)p->dtype, p->attention == 1, st.max_batch,
+    const int fused =
+        p->attention == ATTENTION_FUSED ||
+        (p->attention == ATTENTION_AUTO && strcmp(hetrun_session_backend_name(s), "cpu") == 0);
+    if (hetrun_bert_create(s, &st.m, dir, (hetrun_dtype)p->dtype, fused, st.max_batch,
                            p->max_length) != 0)
         goto out;
     st.max_len = (int32_t)st.m.cfg.max_seq;
@@ -373,7 +379,7 @@ static int embed_run(hetrun_session *s, const void *params, cJSON *result) {
         tokens += ntok[k];
     cJSON_AddStringToObject(result, "model", dir);
     cJSON_AddStringToObject(result, "dtype", hetrun_dtype_name((hetrun_dtype)p->dtype));
-    cJSON_AddStringToObject(result, "attention", attention_names[p->attention]);
+    cJSON_AddStringToObject(result, "attention", attention_names[fused]);
     cJSON_AddNumberToObject(result, "layers", (double)st.m.cfg.layers);
     cJSON_AddNumberToObject(result, "hidden", (double)st.m.cfg.hidden);
     cJSON_AddNumberToObject(result, "max_length", st.max_len);
@@ -416,12 +422,14 @@ static void embed_needs(const void *params, hetrun_op_needs *needs) {
     const uint32_t t = (uint32_t)p->dtype;
     hetrun_op_needs_add(needs, HETRUN_OP_EMBEDDING_FORWARD, t, t, 0);
     hetrun_op_needs_add(needs, HETRUN_OP_LAYERNORM, t, t, 0);
-    hetrun_op_needs_add(needs, HETRUN_OP_GEMM, t, t, 0);
-    hetrun_op_needs_add(needs, HETRUN_OP_BIAS_ADD, t, t, 0);
-    hetrun_op_needs_add(needs, HETRUN_OP_ACT_FORWARD, t, t, HETRUN_ACT_GELU_ERF);
-    if (p->attention == 1) {
+    hetrun_op_needs_add(needs, HETRUN_OP_GEMM, t, HETRUN_F32, 0); /* mean pooling */
+    hetrun_op_needs_add(needs, HETRUN_OP_GEMM_BIAS_ACT, t, t, HETRUN_ACT_IDENTITY);
+    hetrun_op_needs_add(needs, HETRUN_OP_GEMM_BIAS_ACT, t, t, HETRUN_ACT_GELU_ERF);
+    /* auto: the cpu backend, which runs fused, has both; other backends run gemm */
+    if (p->attention == ATTENTION_FUSED) {
         hetrun_op_needs_add(needs, HETRUN_OP_ATTENTION_FORWARD, t, t, 0);
     } else {
+        hetrun_op_needs_add(needs, HETRUN_OP_GEMM, t, t, 0);
         hetrun_op_needs_add(needs, HETRUN_OP_SCALE, t, t, 0);
         hetrun_op_needs_add(needs, HETRUN_OP_SOFTMAX, t, t, 0);
     }
