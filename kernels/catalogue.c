@@ -388,6 +388,10 @@ static const hetrun_op_case gemm_bias_act_cases[] = {
     {"A^T, aux, padded", 17, 33, 29, 0, 0, HETRUN_OP_TRANS_A | HETRUN_OP_HAS_AUX, 3, 0, 0, 0, 0, 0},
     {"B^T, bias + aux, padded, offset", 64, 48, 96, 0, 0,
      HETRUN_OP_TRANS_B | HETRUN_OP_HAS_BIAS | HETRUN_OP_HAS_AUX, 1, 0, 0, 0, 0, 3},
+    /* few rows against a stored weight: the cpu module's skinny kernel (k tail, column tail) */
+    {"B^T few rows, residual, odd, padded", 13, 101, 77, 0, 0,
+     HETRUN_OP_TRANS_B | HETRUN_OP_HAS_BIAS | HETRUN_OP_HAS_AUX, 2, 0, 0, HETRUN_CASE_BETA, 1.0, 1},
+    {"B^T one row", 1, 50, 384, 0, 0, HETRUN_OP_TRANS_B, 0, 0, 0, 0, 0, 0},
 };
 
 #define CAUSAL HETRUN_OP_CAUSAL

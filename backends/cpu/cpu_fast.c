@@ -8,6 +8,7 @@
 #include "cpu_blas.h"
 
 #include "cpu_internal.h"
+#include "cpu_skinny.h"
 #include "kernels/catalogue.h"
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/cpu_kernels.h"
@@ -82,6 +83,12 @@ static void gemm_bias_act_f32(const hetrun_op_desc *d, void *const *p) {
  * there would not survive the round trip bit for bit). Returns 0 or -1 (no memory for the copies).
  */
 static int gemm_bias_act(const hetrun_op_desc *d, void *const *p) {
+    if (cpu_skinny_takes(d)) {
+        void *q[5] = {p[0], p[1], (d->flags & HETRUN_OP_HAS_BIAS) ? p[2] : NULL, p[3],
+                      (d->flags & HETRUN_OP_HAS_AUX) ? p[4] : NULL};
+        cpu_skinny_run(d, q);
+        return 0;
+    }
     if (d->dtype == HETRUN_F32) {
         gemm_bias_act_f32(d, p);
         return 0;

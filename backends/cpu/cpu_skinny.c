@@ -1,0 +1,129 @@
+/* Few-row GEMM against a row-major [n x k] weight (see cpu_skinny.h): every output is a dot
+ * product of an A row and a B row, both contiguous in k. A task takes NB rows of B and, three
+ * at a time, runs every A row past them (four at a time), so each weight row is read from
+ * memory once and A stays in L1/L2; the epilogue (bias, aux, activation) then runs on the
+ * task's columns while they are in cache. */
+#include "cpu_skinny.h"
+
+#include <immintrin.h>
+
+#include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/cpu_parallel.h"
+
+#define NB 48 /* B rows (output columns) per task */
+
+int cpu_skinny_takes(const hetrun_op_desc *d) {
+    static int known, avx2;
+    if (!known) {
+        __builtin_cpu_init();
+        avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        known = 1;
+    }
+    const int batched = d->struct_size >= HETRUN_OP_DESC_SIZE_V1_1 && d->batch > 1;
+    return avx2 && d->kind == HETRUN_OP_GEMM_BIAS_ACT && d->dtype == HETRUN_F32 &&
+           d->out_dtype == HETRUN_F32 && !batched &&
+           (d->flags & (HETRUN_OP_TRANS_A | HETRUN_OP_TRANS_B)) == HETRUN_OP_TRANS_B &&
+           d->m <= CPU_SKINNY_MAX_ROWS && d->k < ((int64_t)1 << 31);
+}
+
+typedef struct skinny_job {
+    const hetrun_op_desc *d;
+    const float *a, *b, *bias;
+    float *c, *aux;
+    int64_t lda, ldb, ldc;
+} skinny_job;
+
+__attribute__((target("avx2,fma"))) static inline float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* out[r][q] = a_r . b_q over k for 4 A rows and 3 B rows (callers repeat a row to fill a
+ * partial tile and drop its results); the k % 8 tail goes through a masked load. */
+__attribute__((target("avx2,fma"))) static void
+tile(const float *const a[4], const float *const b[3], int64_t k, float out[4][3]) {
+    __m256 acc[4][3];
+    for (int r = 0; r < 4; r++)
+        for (int q = 0; q < 3; q++)
+            acc[r][q] = _mm256_setzero_ps();
+    int64_t e = 0;
+    for (; e + 8 <= k; e += 8) {
+        const __m256 b0 = _mm256_loadu_ps(b[0] + e), b1 = _mm256_loadu_ps(b[1] + e),
+                     b2 = _mm256_loadu_ps(b[2] + e);
+        for (int r = 0; r < 4; r++) {
+            const __m256 x = _mm256_loadu_ps(a[r] + e);
+            acc[r][0] = _mm256_fmadd_ps(x, b0, acc[r][0]);
+            acc[r][1] = _mm256_fmadd_ps(x, b1, acc[r][1]);
+            acc[r][2] = _mm256_fmadd_ps(x, b2, acc[r][2]);
+        }
+    }
+    if (e < k) {
+        const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(k - e)), lane);
+        const __m256 b0 = _mm256_maskload_ps(b[0] + e, mask),
+                     b1 = _mm256_maskload_ps(b[1] + e, mask),
+                     b2 = _mm256_maskload_ps(b[2] + e, mask);
+        for (int r = 0; r < 4; r++) {
+            const __m256 x = _mm256_maskload_ps(a[r] + e, mask);
+            acc[r][0] = _mm256_fmadd_ps(x, b0, acc[r][0]);
+            acc[r][1] = _mm256_fmadd_ps(x, b1, acc[r][1]);
+            acc[r][2] = _mm256_fmadd_ps(x, b2, acc[r][2]);
+        }
+    }
+    for (int r = 0; r < 4; r++)
+        for (int q = 0; q < 3; q++)
+            out[r][q] = hsum(acc[r][q]);
+}
+
+/* Columns [t NB, (t + 1) NB) of C for every row, then their epilogue. */
+static void run_task(void *ctx, int64_t t, int worker) {
+    (void)worker;
+    const skinny_job *j = ctx;
+    const hetrun_op_desc *d = j->d;
+    const int64_t m = d->m, n = d->n, k = d->k;
+    const int64_t j0 = t * NB, j1 = j0 + NB < n ? j0 + NB : n;
+    const float alpha = (float)d->alpha, beta = (float)d->beta;
+    for (int64_t q0 = j0; q0 < j1; q0 += 3) {
+        const int nq = j1 - q0 < 3 ? (int)(j1 - q0) : 3;
+        const float *b[3];
+        for (int q = 0; q < 3; q++)
+            b[q] = j->b + (q0 + (q < nq ? q : 0)) * j->ldb;
+        for (int64_t r0 = 0; r0 < m; r0 += 4) {
+            const int nr = m - r0 < 4 ? (int)(m - r0) : 4;
+            const float *a[4];
+            float dot[4][3];
+            for (int r = 0; r < 4; r++)
+                a[r] = j->a + (r0 + (r < nr ? r : 0)) * j->lda;
+            tile(a, b, k, dot);
+            for (int r = 0; r < nr; r++) {
+                float *c = j->c + (r0 + r) * j->ldc + q0;
+                for (int q = 0; q < nq; q++) /* beta 0 never reads C (it may hold NaN) */
+                    c[q] = alpha * dot[r][q] + (beta != 0.0f ? beta * c[q] : 0.0f);
+            }
+        }
+    }
+    for (int64_t i = 0; i < m; i++) {
+        float *row = j->c + i * j->ldc + j0;
+        if (j->bias) hetrun_cpu_bias_add_f32(row, j->bias + j0, row, 1, j1 - j0);
+        if (j->aux)
+            for (int64_t q = j0; q < j1; q++)
+                j->aux[i * n + q] = row[q - j0];
+        if (d->act != HETRUN_ACT_IDENTITY) hetrun_cpu_act_forward_f32(d->act, row, row, j1 - j0);
+    }
+}
+
+void cpu_skinny_run(const hetrun_op_desc *d, void *const *p) {
+    skinny_job j = {.d = d,
+                    .a = p[0],
+                    .b = p[1],
+                    .bias = p[2],
+                    .c = p[3],
+                    .aux = p[4],
+                    .lda = d->lda ? d->lda : d->k,
+                    .ldb = d->ldb ? d->ldb : d->k,
+                    .ldc = d->ldc ? d->ldc : d->n};
+    if (d->m < 1 || d->n < 1) return;
+    hetrun_cpu_parallel((d->n + NB - 1) / NB, run_task, &j);
+}
