@@ -120,4 +120,26 @@ const char *hetrun_check_name(hetrun_check c);
 /** Whether a point counts as failed (check failed or error). */
 int hetrun_check_is_failure(hetrun_check c);
 
+/* embed (workloads/embed.c): the model, the input, the reference check and one entry of
+ * `batches` per batch size (batch, requests, latency_ms_*, sentences_per_s, tokens_per_s). */
+#define HETRUN_RF_MODEL "model"
+#define HETRUN_RF_ATTENTION "attention" /**< gemm or fused, as run */
+#define HETRUN_RF_LAYERS "layers"
+#define HETRUN_RF_HIDDEN "hidden"
+#define HETRUN_RF_MAX_LENGTH "max_length"
+#define HETRUN_RF_SENTENCES "sentences"
+#define HETRUN_RF_TOKENS "tokens"
+#define HETRUN_RF_TRUNCATED "truncated"
+#define HETRUN_RF_RANKS_SHARING_INPUT "ranks_sharing_input"
+#define HETRUN_RF_OUTPUT "output"
+#define HETRUN_RF_REFERENCE_COSINE "reference_cosine" /**< object: the HETRUN_RF_COSINE_* */
+#define HETRUN_RF_COSINE_FILE "file"
+#define HETRUN_RF_COSINE_MIN "min"
+#define HETRUN_RF_COSINE_MEAN "mean"
+#define HETRUN_RF_COSINE_MIN_LINE "min_line"
+#define HETRUN_RF_COSINE_THRESHOLD "threshold"
+#define HETRUN_RF_BATCH "batch"
+#define HETRUN_RF_REQUESTS "requests"
+#define HETRUN_RF_SENTENCES_PER_S "sentences_per_s"
+
 #endif

@@ -273,12 +273,12 @@ static int compare(embed_state *st, const embed_params *p, const float *all, cJS
         if (c < worst) worst = c, worst_at = r;
     }
     free(ref);
-    cJSON *cos = cJSON_AddObjectToObject(result, "reference_cosine");
-    cJSON_AddStringToObject(cos, "file", path);
-    cJSON_AddNumberToObject(cos, "min", worst);
-    cJSON_AddNumberToObject(cos, "mean", sum / (double)rows);
-    cJSON_AddNumberToObject(cos, "min_line", (double)worst_at + 1);
-    cJSON_AddNumberToObject(cos, "threshold", p->min_cosine);
+    cJSON *cos = cJSON_AddObjectToObject(result, HETRUN_RF_REFERENCE_COSINE);
+    cJSON_AddStringToObject(cos, HETRUN_RF_COSINE_FILE, path);
+    cJSON_AddNumberToObject(cos, HETRUN_RF_COSINE_MIN, worst);
+    cJSON_AddNumberToObject(cos, HETRUN_RF_COSINE_MEAN, sum / (double)rows);
+    cJSON_AddNumberToObject(cos, HETRUN_RF_COSINE_MIN_LINE, (double)worst_at + 1);
+    cJSON_AddNumberToObject(cos, HETRUN_RF_COSINE_THRESHOLD, p->min_cosine);
     return worst >= p->min_cosine;
 }
 
@@ -317,11 +317,12 @@ static int serve(embed_state *st, const embed_params *p, size_t bi, cJSON *sweep
     }
     double elapsed = hetrun_now_s() - start;
     cJSON *e = cJSON_CreateObject();
-    cJSON_AddNumberToObject(e, "batch", (double)b);
-    cJSON_AddNumberToObject(e, "requests", (double)count);
+    cJSON_AddNumberToObject(e, HETRUN_RF_BATCH, (double)b);
+    cJSON_AddNumberToObject(e, HETRUN_RF_REQUESTS, (double)count);
     hetrun_latency_json(e, lat, (size_t)count);
-    cJSON_AddNumberToObject(e, "sentences_per_s", elapsed > 0 ? (double)(count * b) / elapsed : 0);
-    cJSON_AddNumberToObject(e, "tokens_per_s", elapsed > 0 ? (double)tokens / elapsed : 0);
+    cJSON_AddNumberToObject(e, HETRUN_RF_SENTENCES_PER_S,
+                            elapsed > 0 ? (double)(count * b) / elapsed : 0);
+    cJSON_AddNumberToObject(e, HETRUN_RF_TOKENS_PER_S, elapsed > 0 ? (double)tokens / elapsed : 0);
     cJSON_AddItemToArray(sweep, e);
     rc = 0;
 done:
@@ -377,16 +378,16 @@ static int embed_run(hetrun_session *s, const void *params, cJSON *result) {
     int64_t tokens = 0;
     for (size_t k = 0; k < st.sent.count; k++)
         tokens += ntok[k];
-    cJSON_AddStringToObject(result, "model", dir);
-    cJSON_AddStringToObject(result, "dtype", hetrun_dtype_name((hetrun_dtype)p->dtype));
-    cJSON_AddStringToObject(result, "attention", attention_names[fused]);
-    cJSON_AddNumberToObject(result, "layers", (double)st.m.cfg.layers);
-    cJSON_AddNumberToObject(result, "hidden", (double)st.m.cfg.hidden);
-    cJSON_AddNumberToObject(result, "max_length", st.max_len);
-    cJSON_AddNumberToObject(result, "sentences", (double)st.sent.count);
-    cJSON_AddNumberToObject(result, "tokens", (double)tokens);
-    cJSON_AddNumberToObject(result, "truncated", (double)st.truncated);
-    cJSON_AddNumberToObject(result, "ranks_sharing_input", s->nranks);
+    cJSON_AddStringToObject(result, HETRUN_RF_MODEL, dir);
+    cJSON_AddStringToObject(result, HETRUN_RF_DTYPE, hetrun_dtype_name((hetrun_dtype)p->dtype));
+    cJSON_AddStringToObject(result, HETRUN_RF_ATTENTION, attention_names[fused]);
+    cJSON_AddNumberToObject(result, HETRUN_RF_LAYERS, (double)st.m.cfg.layers);
+    cJSON_AddNumberToObject(result, HETRUN_RF_HIDDEN, (double)st.m.cfg.hidden);
+    cJSON_AddNumberToObject(result, HETRUN_RF_MAX_LENGTH, st.max_len);
+    cJSON_AddNumberToObject(result, HETRUN_RF_SENTENCES, (double)st.sent.count);
+    cJSON_AddNumberToObject(result, HETRUN_RF_TOKENS, (double)tokens);
+    cJSON_AddNumberToObject(result, HETRUN_RF_TRUNCATED, (double)st.truncated);
+    cJSON_AddNumberToObject(result, HETRUN_RF_RANKS_SHARING_INPUT, s->nranks);
     int ok = 1;
     if (p->reference && (ok = compare(&st, p, all, result)) < 0) goto out;
     if (p->output && s->rank == 0) {
@@ -396,9 +397,9 @@ static int embed_run(hetrun_session *s, const void *params, cJSON *result) {
             snprintf(s->error, sizeof s->error, "embed: output: %s", err);
             goto out;
         }
-        cJSON_AddStringToObject(result, "output", path);
+        cJSON_AddStringToObject(result, HETRUN_RF_OUTPUT, path);
     }
-    cJSON *sweep = cJSON_AddArrayToObject(result, "batches");
+    cJSON *sweep = cJSON_AddArrayToObject(result, HETRUN_RF_BATCHES);
     for (size_t i = 0; i < p->batch_sizes.count && (p->iterations > 0 || p->duration > 0); i++)
         if (serve(&st, p, i, sweep) != 0) goto out;
     hetrun_result_set_check(result, !p->reference ? HETRUN_CHECK_SKIPPED
