@@ -125,5 +125,7 @@ void cpu_skinny_run(const hetrun_op_desc *d, void *const *p) {
                     .ldb = d->ldb ? d->ldb : d->k,
                     .ldc = d->ldc ? d->ldc : d->n};
     if (d->m < 1 || d->n < 1) return;
-    hetrun_cpu_parallel((d->n + NB - 1) / NB, run_task, &j);
+    /* below ~2 MFLOP (~30 us on one core) waking a helper costs about what it saves */
+    const int small = (double)d->m * (double)d->n * (double)d->k < (double)(1 << 20);
+    hetrun_cpu_parallel_upto((d->n + NB - 1) / NB, small ? 1 : hetrun_cpu_threads(), run_task, &j);
 }
