@@ -5,8 +5,8 @@ batch's longest), forward, mean pooling over the mask, L2 normalisation, result 
 Requests cycle through the sentence file in order.
 
 usage: peers.py torch|ort MODEL_DIR SENTENCES THREADS BATCH REQUESTS [WARMUP]
-Prints: "<peer> batch B p50_ms P sentences_per_s S". The ONNX model is exported once from the
-same weights with torch.onnx.export into MODEL_DIR/../minilm-onnx/model.onnx.
+Prints: "<peer> batch B p50_ms P sentences_per_s S p90_ms P90 p99_ms P99". The ONNX model is
+exported once from the same weights with torch.onnx.export into MODEL_DIR/../minilm-onnx/.
 """
 import os
 import sys
@@ -99,7 +99,8 @@ def main():
             lat.append((time.perf_counter() - t0) * 1e3)
     elapsed = time.perf_counter() - start
     print(f"{peer} batch {batch} p50_ms {np.percentile(lat, 50):.3f} "
-          f"sentences_per_s {requests * batch / elapsed:.1f}")
+          f"sentences_per_s {requests * batch / elapsed:.1f} "
+          f"p90_ms {np.percentile(lat, 90):.3f} p99_ms {np.percentile(lat, 99):.3f}")
 
 
 if __name__ == "__main__":
