@@ -122,7 +122,7 @@ int hetrun_check_is_failure(hetrun_check c);
 
 /* embed (workloads/embed.c): the model, the input, the reference check and one entry of
  * `batches` per batch size (batch, requests, latency_ms_*, sentences_per_s, tokens_per_s). */
-#define HETRUN_RF_MODEL "model"
+/* (HETRUN_RF_MODEL: with the train workload's fields) */
 #define HETRUN_RF_ATTENTION "attention" /**< gemm or fused, as run */
 #define HETRUN_RF_LAYERS "layers"
 #define HETRUN_RF_HIDDEN "hidden"
