@@ -31,7 +31,27 @@
 #define HETRUN_RF_PERCENT_OF_PEAK "percent_of_peak"
 #define HETRUN_RF_PEAK_FLOPS "peak_flops"
 #define HETRUN_RF_PEAK_SOURCE "peak_source"
-#define HETRUN_RF_TIME_MS "time_ms" /**< stats object: min, median, max, ... */
+#define HETRUN_RF_TIME_MS "time_ms"       /**< stats object: min, median, max, ... */
+#define HETRUN_RF_GFLOPS_MAX "gflops_max" /**< from the fastest run */
+/* The stats object of a series of timed runs (workloads/stats.h, hetrun_stats_json). */
+#define HETRUN_RF_STAT_MIN "min"
+#define HETRUN_RF_STAT_MEDIAN "median"
+#define HETRUN_RF_STAT_MAX "max"
+#define HETRUN_RF_STAT_MEAN "mean"
+#define HETRUN_RF_STAT_COUNT "count"
+/* Where peak_flops came from: the words of peak_source. */
+#define HETRUN_PEAK_SOURCE_NONE "none"
+#define HETRUN_PEAK_SOURCE_BACKEND "backend"
+#define HETRUN_PEAK_SOURCE_PROBE "probe"             /**< measured in this job */
+#define HETRUN_PEAK_SOURCE_PROBE_CACHE "probe-cache" /**< measured earlier on this host */
+/* bench op points: the call, support and the check's method. */
+#define HETRUN_RF_OUT_DTYPE "out_dtype"
+#define HETRUN_RF_CALLS "calls"
+#define HETRUN_RF_SUPPORTED "supported"
+#define HETRUN_RF_SKIPPED_REASON "skipped_reason"
+#define HETRUN_RF_MAX_ERROR "max_error"
+#define HETRUN_RF_TOLERANCE "tolerance"
+#define HETRUN_RF_CHECK_METHOD "check_method"
 /* Training and inference figures the summary table shows. */
 #define HETRUN_RF_EPOCHS "epochs" /**< train (MLP): per epoch {loss, test_accuracy} */
 #define HETRUN_RF_LOSS "loss"     /**< in an epoch entry */
@@ -97,8 +117,33 @@
 #define HETRUN_RF_SAMPLE "sample"
 #define HETRUN_RF_MAX_VAL_LOSS "max_val_loss"
 #define HETRUN_RF_DROPOUT "dropout"
+/* infer (model, min_accuracy and samples_per_s: above): the checkpoint, per batch size the
+ * requests and their latencies. */
+#define HETRUN_RF_CHECKPOINT "checkpoint"
+#define HETRUN_RF_CHECKPOINT_STEP "checkpoint_step"
+#define HETRUN_RF_ACCURACY_SAMPLES "accuracy_samples"
+#define HETRUN_RF_BATCH "batch"
+#define HETRUN_RF_REQUESTS "requests"
+#define HETRUN_RF_LATENCY_P90 "latency_ms_p90"
+#define HETRUN_RF_LATENCY_MAX "latency_ms_max"
+#define HETRUN_RF_LATENCY_MEAN "latency_ms_mean"
 /* Collective points: one row per message size. */
 #define HETRUN_RF_ROWS "rows"
+#define HETRUN_RF_NRANKS "nranks"
+#define HETRUN_RF_BUSBW_FACTOR "busbw_factor"
+#define HETRUN_RF_DEVICE_PATH "device_path" /**< "backend" or "host-staged" */
+#define HETRUN_RF_WRONG "wrong"             /**< point total; also per column */
+/* A row: its size, and up to three columns of timings. */
+#define HETRUN_RF_BYTES "bytes"
+#define HETRUN_RF_COUNT "count"
+#define HETRUN_RF_COL_HOST "host"
+#define HETRUN_RF_COL_MPI_REFERENCE "mpi_reference"
+#define HETRUN_RF_COL_DEVICE "device"
+/* A column. */
+#define HETRUN_RF_TIME_US "time_us"
+#define HETRUN_RF_TIME_US_MIN "time_us_min"
+#define HETRUN_RF_ALGBW_GBPS "algbw_gbps"
+#define HETRUN_RF_BUSBW_GBPS "busbw_gbps"
 /* The check. */
 #define HETRUN_RF_CHECK "check"
 

@@ -71,7 +71,9 @@ static cJSON *one_peak_per_dtype(const cJSON *ranks) {
             double pk = hetrun_rj_num(res, HETRUN_RF_PEAK_FLOPS);
             const char *dt = cJSON_GetStringValue(cJSON_GetObjectItem(res, HETRUN_RF_DTYPE));
             const char *src = hetrun_rj_str(res, HETRUN_RF_PEAK_SOURCE, "");
-            if (!dt || !(pk > 0.0) || strncmp(src, "probe", 5) != 0) continue;
+            if (!dt || !(pk > 0.0) ||
+                strncmp(src, HETRUN_PEAK_SOURCE_PROBE, strlen(HETRUN_PEAK_SOURCE_PROBE)) != 0)
+                continue;
             cJSON *found = find_peak(peaks, name, dt);
             if (found && strcmp(hetrun_rj_str(found, "source", ""), "measured") != 0) continue;
             if (found && hetrun_rj_num(found, "peak_flops") >= pk) continue;
@@ -82,8 +84,9 @@ static cJSON *one_peak_per_dtype(const cJSON *ranks) {
             cJSON_AddNumberToObject(p, "peak_flops", pk);
             cJSON_AddStringToObject(p, "source", "measured");
             cJSON_AddStringToObject(p, "provenance",
-                                    !strcmp(src, "probe") ? "GEMM probe in this job"
-                                                          : "GEMM probe cached on this host");
+                                    !strcmp(src, HETRUN_PEAK_SOURCE_PROBE)
+                                        ? "GEMM probe in this job"
+                                        : "GEMM probe cached on this host");
             cJSON_AddItemToArray(peaks, p);
         }
     }
@@ -187,26 +190,30 @@ static double straggler_threshold(void) {
 /* Collective rows: per size and column, each rank's time and the max over ranks (the
  * collective is done when its slowest rank is), busbw from that max, #wrong summed. */
 static cJSON *collective_summary(const cJSON *ranks, int point, int nranks, double threshold) {
-    static const char *const columns[] = {"host", "mpi_reference", "device"};
+    static const char *const columns[] = {HETRUN_RF_COL_HOST, HETRUN_RF_COL_MPI_REFERENCE,
+                                          HETRUN_RF_COL_DEVICE};
     const cJSON *res0 =
         cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetArrayItem(ranks, 0), "results"), point);
     cJSON *out = cJSON_CreateObject();
-    cJSON_AddStringToObject(out, "label", cJSON_GetStringValue(cJSON_GetObjectItem(res0, "label")));
-    cJSON_AddStringToObject(out, "op", cJSON_GetStringValue(cJSON_GetObjectItem(res0, "op")));
-    cJSON_AddStringToObject(out, "dtype", cJSON_GetStringValue(cJSON_GetObjectItem(res0, "dtype")));
-    const char *path = cJSON_GetStringValue(cJSON_GetObjectItem(res0, "device_path"));
-    if (path) cJSON_AddStringToObject(out, "device_path", path);
-    double factor = hetrun_rj_num(res0, "busbw_factor");
-    cJSON_AddNumberToObject(out, "busbw_factor", factor);
-    cJSON *rows = cJSON_AddArrayToObject(out, "rows");
+    cJSON_AddStringToObject(out, HETRUN_RF_LABEL,
+                            cJSON_GetStringValue(cJSON_GetObjectItem(res0, HETRUN_RF_LABEL)));
+    cJSON_AddStringToObject(out, HETRUN_RF_OP,
+                            cJSON_GetStringValue(cJSON_GetObjectItem(res0, HETRUN_RF_OP)));
+    cJSON_AddStringToObject(out, HETRUN_RF_DTYPE,
+                            cJSON_GetStringValue(cJSON_GetObjectItem(res0, HETRUN_RF_DTYPE)));
+    const char *path = cJSON_GetStringValue(cJSON_GetObjectItem(res0, HETRUN_RF_DEVICE_PATH));
+    if (path) cJSON_AddStringToObject(out, HETRUN_RF_DEVICE_PATH, path);
+    double factor = hetrun_rj_num(res0, HETRUN_RF_BUSBW_FACTOR);
+    cJSON_AddNumberToObject(out, HETRUN_RF_BUSBW_FACTOR, factor);
+    cJSON *rows = cJSON_AddArrayToObject(out, HETRUN_RF_ROWS);
     double *t = malloc((size_t)(nranks > 0 ? nranks : 1) * sizeof *t);
     const cJSON *row0;
     int r_i = 0;
-    cJSON_ArrayForEach(row0, cJSON_GetObjectItem(res0, "rows")) {
+    cJSON_ArrayForEach(row0, cJSON_GetObjectItem(res0, HETRUN_RF_ROWS)) {
         cJSON *row = cJSON_CreateObject();
-        double bytes = hetrun_rj_num(row0, "bytes");
-        cJSON_AddNumberToObject(row, "bytes", bytes);
-        cJSON_AddNumberToObject(row, "count", hetrun_rj_num(row0, "count"));
+        double bytes = hetrun_rj_num(row0, HETRUN_RF_BYTES);
+        cJSON_AddNumberToObject(row, HETRUN_RF_BYTES, bytes);
+        cJSON_AddNumberToObject(row, HETRUN_RF_COUNT, hetrun_rj_num(row0, HETRUN_RF_COUNT));
         for (size_t c = 0; t && c < sizeof columns / sizeof columns[0]; c++) {
             if (!cJSON_GetObjectItem(row0, columns[c])) continue;
             double wrong = 0.0;
@@ -215,10 +222,10 @@ static cJSON *collective_summary(const cJSON *ranks, int point, int nranks, doub
             cJSON_ArrayForEach(rank, ranks) {
                 const cJSON *res = cJSON_GetArrayItem(cJSON_GetObjectItem(rank, "results"), point);
                 const cJSON *col = cJSON_GetObjectItem(
-                    cJSON_GetArrayItem(cJSON_GetObjectItem(res, "rows"), r_i), columns[c]);
-                t[r] = hetrun_rj_num(col, "time_us");
-                if (cJSON_IsNumber(cJSON_GetObjectItem(col, "wrong"))) {
-                    wrong += hetrun_rj_num(col, "wrong");
+                    cJSON_GetArrayItem(cJSON_GetObjectItem(res, HETRUN_RF_ROWS), r_i), columns[c]);
+                t[r] = hetrun_rj_num(col, HETRUN_RF_TIME_US);
+                if (cJSON_IsNumber(cJSON_GetObjectItem(col, HETRUN_RF_WRONG))) {
+                    wrong += hetrun_rj_num(col, HETRUN_RF_WRONG);
                     any_wrong = 1;
                 }
                 if (++r >= nranks) break;
@@ -226,27 +233,29 @@ static cJSON *collective_summary(const cJSON *ranks, int point, int nranks, doub
             cJSON *col = spread_json(t, r, threshold, 1);
             double tmax = hetrun_rj_num(col, "max");
             double algbw = tmax > 0.0 ? bytes / (tmax * 1e-6) / 1e9 : NAN;
-            cJSON_AddNumberToObject(col, "time_us", tmax);
-            cJSON_AddNumberToObject(col, "algbw_gbps", isfinite(algbw) ? algbw : 0.0);
-            cJSON_AddNumberToObject(col, "busbw_gbps", isfinite(algbw) ? algbw * factor : 0.0);
+            cJSON_AddNumberToObject(col, HETRUN_RF_TIME_US, tmax);
+            cJSON_AddNumberToObject(col, HETRUN_RF_ALGBW_GBPS, isfinite(algbw) ? algbw : 0.0);
+            cJSON_AddNumberToObject(col, HETRUN_RF_BUSBW_GBPS,
+                                    isfinite(algbw) ? algbw * factor : 0.0);
             /* Best batch (host and reference columns): max over ranks of each rank's best. */
             double best = NAN;
             r = 0;
             cJSON_ArrayForEach(rank, ranks) {
                 const cJSON *res = cJSON_GetArrayItem(cJSON_GetObjectItem(rank, "results"), point);
                 double b = hetrun_rj_num(
-                    cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(res, "rows"), r_i),
-                                        columns[c]),
-                    "time_us_min");
+                    cJSON_GetObjectItem(
+                        cJSON_GetArrayItem(cJSON_GetObjectItem(res, HETRUN_RF_ROWS), r_i),
+                        columns[c]),
+                    HETRUN_RF_TIME_US_MIN);
                 if (isfinite(b) && !(b <= best)) best = b;
                 if (++r >= nranks) break;
             }
             if (isfinite(best) && best > 0.0) {
-                cJSON_AddNumberToObject(col, "time_us_min", best);
+                cJSON_AddNumberToObject(col, HETRUN_RF_TIME_US_MIN, best);
                 cJSON_AddNumberToObject(col, "busbw_gbps_best",
                                         bytes / (best * 1e-6) / 1e9 * factor);
             }
-            if (any_wrong) cJSON_AddNumberToObject(col, "wrong", wrong);
+            if (any_wrong) cJSON_AddNumberToObject(col, HETRUN_RF_WRONG, wrong);
             cJSON_AddItemToObject(row, columns[c], col);
         }
         cJSON_AddItemToArray(rows, row);
@@ -333,26 +342,29 @@ void hetrun_report_summarize(cJSON *report) {
             continue;
         }
         cJSON *p = cJSON_CreateObject();
-        cJSON_AddStringToObject(p, "label",
-                                cJSON_GetStringValue(cJSON_GetObjectItem(res0, "label")));
-        cJSON_AddStringToObject(p, "workload",
-                                cJSON_GetStringValue(cJSON_GetObjectItem(res0, "workload")));
-        cJSON_AddNumberToObject(p, "index", i);
+        cJSON_AddStringToObject(p, HETRUN_RF_LABEL,
+                                cJSON_GetStringValue(cJSON_GetObjectItem(res0, HETRUN_RF_LABEL)));
+        cJSON_AddStringToObject(
+            p, HETRUN_RF_WORKLOAD,
+            cJSON_GetStringValue(cJSON_GetObjectItem(res0, HETRUN_RF_WORKLOAD)));
+        cJSON_AddNumberToObject(p, HETRUN_RF_INDEX, i);
         char title[160];
         hetrun_report_point_title(res0, title, sizeof title);
         cJSON_AddStringToObject(p, "title", title);
         const char *op = cJSON_GetStringValue(cJSON_GetObjectItem(res0, HETRUN_RF_OP));
         const char *dt = cJSON_GetStringValue(cJSON_GetObjectItem(res0, HETRUN_RF_DTYPE));
-        if (op) cJSON_AddStringToObject(p, "op", op);
-        if (dt) cJSON_AddStringToObject(p, "dtype", dt);
+        if (op) cJSON_AddStringToObject(p, HETRUN_RF_OP, op);
+        if (dt) cJSON_AddStringToObject(p, HETRUN_RF_DTYPE, dt);
         int nfail = 0;
-        static const char *const figures[] = {"gflops", "gbps", "percent_of_peak", "time_ms"};
+        static const char *const figures[] = {HETRUN_RF_GFLOPS, HETRUN_RF_GBPS,
+                                              HETRUN_RF_PERCENT_OF_PEAK, HETRUN_RF_TIME_MS};
         for (size_t f = 0; f < sizeof figures / sizeof figures[0]; f++) {
             int r = 0, any = 0;
-            int is_time = strcmp(figures[f], "time_ms") == 0;
+            int is_time = strcmp(figures[f], HETRUN_RF_TIME_MS) == 0;
             cJSON_ArrayForEach(rank, ranks) {
                 const cJSON *res = cJSON_GetArrayItem(cJSON_GetObjectItem(rank, "results"), i);
-                v[r] = is_time  ? hetrun_rj_num(cJSON_GetObjectItem(res, "time_ms"), "median")
+                v[r] = is_time  ? hetrun_rj_num(cJSON_GetObjectItem(res, HETRUN_RF_TIME_MS),
+                                                HETRUN_RF_STAT_MEDIAN)
                        : f == 2 ? percent_of_peak(peaks, rank, res)
                                 : hetrun_rj_num(res, figures[f]);
                 any |= isfinite(v[r]);

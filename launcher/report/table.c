@@ -57,7 +57,7 @@ static void print_points(const cJSON *report, FILE *out) {
         fmt_num(c[4], 32, hetrun_rj_num(pk, "median"), "%.1f");
         fmt_num(c[5], 32, hetrun_rj_num(t, "median"), "%.4g");
         /* Check over ranks: failed if any rank failed, else rank 0's word. */
-        int idx = (int)hetrun_rj_num(p, "index");
+        int idx = (int)hetrun_rj_num(p, HETRUN_RF_INDEX);
         const char *chk = hetrun_check_name(hetrun_result_check(
             cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetArrayItem(ranks, 0), "results"), idx)));
         if (hetrun_rj_num(p, "checks_failed") > 0) chk = "failed";
@@ -75,8 +75,8 @@ static void print_points(const cJSON *report, FILE *out) {
         char figures[160];
         metrics_text(p, figures, sizeof figures);
         fprintf(out, "%-36.36s %10s %10s %10s %9s %7s %10s %-8s %-15s %s\n",
-                hetrun_rj_str(p, "title", hetrun_rj_str(p, "label", "?")), c[0], c[1], c[2], c[3],
-                c[4], c[5], chk ? chk : "-", slow[0] ? slow : "-", figures);
+                hetrun_rj_str(p, "title", hetrun_rj_str(p, HETRUN_RF_LABEL, "?")), c[0], c[1], c[2],
+                c[3], c[4], c[5], chk ? chk : "-", slow[0] ? slow : "-", figures);
     }
 }
 
@@ -84,33 +84,33 @@ static void print_collectives(const cJSON *report, FILE *out) {
     const cJSON *colls = cJSON_GetObjectItem(cJSON_GetObjectItem(report, "summary"), "collectives");
     const cJSON *c;
     cJSON_ArrayForEach(c, colls) {
-        fprintf(out,
-                "\n# %s %s, %d ranks, busbw factor %.3g; time: max over ranks; device path: %s\n",
-                hetrun_rj_str(c, "op", "?"), hetrun_rj_str(c, "dtype", "?"),
-                (int)hetrun_rj_num(cJSON_GetObjectItem(report, "summary"), "ranks"),
-                hetrun_rj_num(c, "busbw_factor"), hetrun_rj_str(c, "device_path", "-"));
+        fprintf(
+            out, "\n# %s %s, %d ranks, busbw factor %.3g; time: max over ranks; device path: %s\n",
+            hetrun_rj_str(c, HETRUN_RF_OP, "?"), hetrun_rj_str(c, HETRUN_RF_DTYPE, "?"),
+            (int)hetrun_rj_num(cJSON_GetObjectItem(report, "summary"), "ranks"),
+            hetrun_rj_num(c, HETRUN_RF_BUSBW_FACTOR), hetrun_rj_str(c, HETRUN_RF_DEVICE_PATH, "-"));
         fprintf(out, "%12s %11s | %10s %8s %8s %6s | %10s %8s | %10s %8s %8s %6s\n", "size(B)",
                 "count", "host us", "algbw", "busbw", "#wrong", "mpi-ref us", "busbw", "device us",
                 "algbw", "busbw", "#wrong");
         const cJSON *row;
-        cJSON_ArrayForEach(row, cJSON_GetObjectItem(c, "rows")) {
+        cJSON_ArrayForEach(row, cJSON_GetObjectItem(c, HETRUN_RF_ROWS)) {
             char f[10][32];
-            const cJSON *h = cJSON_GetObjectItem(row, "host"),
-                        *r = cJSON_GetObjectItem(row, "mpi_reference");
-            const cJSON *d = cJSON_GetObjectItem(row, "device");
-            fmt_num(f[0], 32, h ? hetrun_rj_num(h, "time_us") : NAN, "%.2f");
-            fmt_num(f[1], 32, h ? hetrun_rj_num(h, "algbw_gbps") : NAN, "%.3f");
-            fmt_num(f[2], 32, h ? hetrun_rj_num(h, "busbw_gbps") : NAN, "%.3f");
-            fmt_num(f[3], 32, h ? hetrun_rj_num(h, "wrong") : NAN, "%.0f");
-            fmt_num(f[4], 32, r ? hetrun_rj_num(r, "time_us") : NAN, "%.2f");
-            fmt_num(f[5], 32, r ? hetrun_rj_num(r, "busbw_gbps") : NAN, "%.3f");
-            fmt_num(f[6], 32, d ? hetrun_rj_num(d, "time_us") : NAN, "%.2f");
-            fmt_num(f[7], 32, d ? hetrun_rj_num(d, "algbw_gbps") : NAN, "%.3f");
-            fmt_num(f[8], 32, d ? hetrun_rj_num(d, "busbw_gbps") : NAN, "%.3f");
-            fmt_num(f[9], 32, d ? hetrun_rj_num(d, "wrong") : NAN, "%.0f");
+            const cJSON *h = cJSON_GetObjectItem(row, HETRUN_RF_COL_HOST),
+                        *r = cJSON_GetObjectItem(row, HETRUN_RF_COL_MPI_REFERENCE);
+            const cJSON *d = cJSON_GetObjectItem(row, HETRUN_RF_COL_DEVICE);
+            fmt_num(f[0], 32, h ? hetrun_rj_num(h, HETRUN_RF_TIME_US) : NAN, "%.2f");
+            fmt_num(f[1], 32, h ? hetrun_rj_num(h, HETRUN_RF_ALGBW_GBPS) : NAN, "%.3f");
+            fmt_num(f[2], 32, h ? hetrun_rj_num(h, HETRUN_RF_BUSBW_GBPS) : NAN, "%.3f");
+            fmt_num(f[3], 32, h ? hetrun_rj_num(h, HETRUN_RF_WRONG) : NAN, "%.0f");
+            fmt_num(f[4], 32, r ? hetrun_rj_num(r, HETRUN_RF_TIME_US) : NAN, "%.2f");
+            fmt_num(f[5], 32, r ? hetrun_rj_num(r, HETRUN_RF_BUSBW_GBPS) : NAN, "%.3f");
+            fmt_num(f[6], 32, d ? hetrun_rj_num(d, HETRUN_RF_TIME_US) : NAN, "%.2f");
+            fmt_num(f[7], 32, d ? hetrun_rj_num(d, HETRUN_RF_ALGBW_GBPS) : NAN, "%.3f");
+            fmt_num(f[8], 32, d ? hetrun_rj_num(d, HETRUN_RF_BUSBW_GBPS) : NAN, "%.3f");
+            fmt_num(f[9], 32, d ? hetrun_rj_num(d, HETRUN_RF_WRONG) : NAN, "%.0f");
             fprintf(out, "%12.0f %11.0f | %10s %8s %8s %6s | %10s %8s | %10s %8s %8s %6s\n",
-                    hetrun_rj_num(row, "bytes"), hetrun_rj_num(row, "count"), f[0], f[1], f[2],
-                    f[3], f[4], f[5], f[6], f[7], f[8], f[9]);
+                    hetrun_rj_num(row, HETRUN_RF_BYTES), hetrun_rj_num(row, HETRUN_RF_COUNT), f[0],
+                    f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9]);
         }
     }
 }
@@ -165,7 +165,7 @@ static void print_rank_rows(const cJSON *report, FILE *out) {
         const cJSON *res;
         int any = 0;
         cJSON_ArrayForEach(res, cJSON_GetObjectItem(rank, "results")) {
-            const cJSON *gf = cJSON_GetObjectItem(res, "gflops");
+            const cJSON *gf = cJSON_GetObjectItem(res, HETRUN_RF_GFLOPS);
             char gfs[32] = "-";
             if (cJSON_IsNumber(gf)) snprintf(gfs, sizeof gfs, "%.2f", gf->valuedouble);
             char title[160];

@@ -31,23 +31,23 @@ static int write_results(const char *path, const cJSON *report, char *err, size_
                                        "backend",
                                        "device",
                                        "pci_bus_id",
-                                       "workload",
-                                       "label",
-                                       "op",
-                                       "dtype",
-                                       "m",
-                                       "n",
-                                       "k",
-                                       "flops_per_iteration",
-                                       "bytes_per_iteration",
-                                       "gflops",
-                                       "gbps",
-                                       "percent_of_peak",
-                                       "peak_flops",
+                                       HETRUN_RF_WORKLOAD,
+                                       HETRUN_RF_LABEL,
+                                       HETRUN_RF_OP,
+                                       HETRUN_RF_DTYPE,
+                                       HETRUN_RF_M,
+                                       HETRUN_RF_N,
+                                       HETRUN_RF_K,
+                                       HETRUN_RF_FLOPS_PER_ITERATION,
+                                       HETRUN_RF_BYTES_PER_ITERATION,
+                                       HETRUN_RF_GFLOPS,
+                                       HETRUN_RF_GBPS,
+                                       HETRUN_RF_PERCENT_OF_PEAK,
+                                       HETRUN_RF_PEAK_FLOPS,
                                        "time_ms_min",
                                        "time_ms_median",
                                        "time_ms_max",
-                                       "check",
+                                       HETRUN_RF_CHECK,
                                        "title"};
     enum { NC = sizeof cols / sizeof cols[0] };
     hetrun_csv b = hetrun_csv_begin(cols, NC);
@@ -57,24 +57,24 @@ static int write_results(const char *path, const cJSON *report, char *err, size_
         cJSON_ArrayForEach(res, cJSON_GetObjectItem(rank, "results")) {
             if (hetrun_rj_is_collective(res)) continue;
             char v[NC][48];
-            const cJSON *tm = cJSON_GetObjectItem(res, "time_ms");
+            const cJSON *tm = cJSON_GetObjectItem(res, HETRUN_RF_TIME_MS);
             const char *row[NC];
             csv_num(v[0], 48, rank, "rank");
             /* m .. peak_flops: numbers of the result under their column names. */
             for (int i = 0; i < 9; i++)
                 csv_num(v[9 + i], 48, res, cols[9 + i]);
-            csv_num(v[18], 48, tm, "min");
-            csv_num(v[19], 48, tm, "median");
-            csv_num(v[20], 48, tm, "max");
+            csv_num(v[18], 48, tm, HETRUN_RF_STAT_MIN);
+            csv_num(v[19], 48, tm, HETRUN_RF_STAT_MEDIAN);
+            csv_num(v[20], 48, tm, HETRUN_RF_STAT_MAX);
             row[0] = v[0];
             row[1] = hetrun_rj_str(rank, "host", "");
             row[2] = hetrun_rj_str(rank, "backend", "");
             row[3] = hetrun_rj_str(dev, "name", "");
             row[4] = hetrun_rj_str(dev, "pci_bus_id", "");
-            row[5] = hetrun_rj_str(res, "workload", "");
-            row[6] = hetrun_rj_str(res, "label", "");
-            row[7] = hetrun_rj_str(res, "op", "");
-            row[8] = hetrun_rj_str(res, "dtype", "");
+            row[5] = hetrun_rj_str(res, HETRUN_RF_WORKLOAD, "");
+            row[6] = hetrun_rj_str(res, HETRUN_RF_LABEL, "");
+            row[7] = hetrun_rj_str(res, HETRUN_RF_OP, "");
+            row[8] = hetrun_rj_str(res, HETRUN_RF_DTYPE, "");
             for (int i = 9; i <= 20; i++)
                 row[i] = v[i];
             row[21] = hetrun_rj_str(res, HETRUN_RF_CHECK, "");
@@ -89,37 +89,49 @@ static int write_results(const char *path, const cJSON *report, char *err, size_
 
 /* Collectives: one row per rank, point, size and column (host, mpi_reference, device). */
 static int write_collectives(const char *path, const cJSON *report, char *err, size_t errlen) {
-    static const char *const cols[] = {"rank",    "backend",    "label",      "op",    "dtype",
-                                       "nranks",  "buffers",    "path",       "bytes", "count",
-                                       "time_us", "algbw_gbps", "busbw_gbps", "wrong"};
-    static const char *const columns[] = {"host", "mpi_reference", "device"};
+    static const char *const cols[] = {"rank",
+                                       "backend",
+                                       HETRUN_RF_LABEL,
+                                       HETRUN_RF_OP,
+                                       HETRUN_RF_DTYPE,
+                                       HETRUN_RF_NRANKS,
+                                       "buffers",
+                                       "path",
+                                       HETRUN_RF_BYTES,
+                                       HETRUN_RF_COUNT,
+                                       HETRUN_RF_TIME_US,
+                                       HETRUN_RF_ALGBW_GBPS,
+                                       HETRUN_RF_BUSBW_GBPS,
+                                       HETRUN_RF_WRONG};
+    static const char *const columns[] = {HETRUN_RF_COL_HOST, HETRUN_RF_COL_MPI_REFERENCE,
+                                          HETRUN_RF_COL_DEVICE};
     enum { NC = sizeof cols / sizeof cols[0] };
     hetrun_csv b = hetrun_csv_begin(cols, NC);
     const cJSON *rank, *res, *row;
     cJSON_ArrayForEach(rank, cJSON_GetObjectItem(report, "ranks")) {
         cJSON_ArrayForEach(res, cJSON_GetObjectItem(rank, "results")) {
             if (!hetrun_rj_is_collective(res)) continue;
-            cJSON_ArrayForEach(row, cJSON_GetObjectItem(res, "rows")) {
+            cJSON_ArrayForEach(row, cJSON_GetObjectItem(res, HETRUN_RF_ROWS)) {
                 for (size_t c = 0; c < 3; c++) {
                     const cJSON *col = cJSON_GetObjectItem(row, columns[c]);
                     if (!col) continue;
                     char v[8][48];
                     csv_num(v[0], 48, rank, "rank");
-                    csv_num(v[1], 48, res, "nranks");
-                    csv_num(v[2], 48, row, "bytes");
-                    csv_num(v[3], 48, row, "count");
-                    csv_num(v[4], 48, col, "time_us");
-                    csv_num(v[5], 48, col, "algbw_gbps");
-                    csv_num(v[6], 48, col, "busbw_gbps");
-                    csv_num(v[7], 48, col, "wrong");
+                    csv_num(v[1], 48, res, HETRUN_RF_NRANKS);
+                    csv_num(v[2], 48, row, HETRUN_RF_BYTES);
+                    csv_num(v[3], 48, row, HETRUN_RF_COUNT);
+                    csv_num(v[4], 48, col, HETRUN_RF_TIME_US);
+                    csv_num(v[5], 48, col, HETRUN_RF_ALGBW_GBPS);
+                    csv_num(v[6], 48, col, HETRUN_RF_BUSBW_GBPS);
+                    csv_num(v[7], 48, col, HETRUN_RF_WRONG);
                     const char *how = c == 0   ? "mpi"
                                       : c == 1 ? "mpi-plain-loop"
-                                               : hetrun_rj_str(res, "device_path", "");
+                                               : hetrun_rj_str(res, HETRUN_RF_DEVICE_PATH, "");
                     const char *r[NC] = {v[0],
                                          hetrun_rj_str(rank, "backend", ""),
-                                         hetrun_rj_str(res, "label", ""),
-                                         hetrun_rj_str(res, "op", ""),
-                                         hetrun_rj_str(res, "dtype", ""),
+                                         hetrun_rj_str(res, HETRUN_RF_LABEL, ""),
+                                         hetrun_rj_str(res, HETRUN_RF_OP, ""),
+                                         hetrun_rj_str(res, HETRUN_RF_DTYPE, ""),
                                          v[1],
                                          columns[c],
                                          how,

@@ -215,15 +215,15 @@ static int bench_op(hetrun_session *s, const hetrun_bench_params *p, cJSON *resu
                  hetrun_dtype_name((hetrun_dtype)d.dtype), (long long)d.m, (long long)d.n, why);
         return -1;
     }
-    cJSON_AddStringToObject(result, "op", name);
-    cJSON_AddStringToObject(result, "dtype", hetrun_dtype_name((hetrun_dtype)d.dtype));
+    cJSON_AddStringToObject(result, HETRUN_RF_OP, name);
+    cJSON_AddStringToObject(result, HETRUN_RF_DTYPE, hetrun_dtype_name((hetrun_dtype)d.dtype));
     /* A sweep over op x dtype meets pairs a backend lacks: such a point is recorded as
      * unsupported (with the backend's reason) and skipped, visibly, not run elsewhere. */
     char reason[512];
     if (!hetrun_session_supports(s, &d, reason, sizeof reason)) {
-        cJSON_AddFalseToObject(result, "supported");
+        cJSON_AddFalseToObject(result, HETRUN_RF_SUPPORTED);
         hetrun_result_set_check(result, HETRUN_CHECK_SKIPPED);
-        cJSON_AddStringToObject(result, "skipped_reason", reason);
+        cJSON_AddStringToObject(result, HETRUN_RF_SKIPPED_REASON, reason);
         return 0;
     }
     uint64_t bytes[HETRUN_OP_MAX_ARGS] = {0};
@@ -281,40 +281,43 @@ static int bench_op(hetrun_session *s, const hetrun_bench_params *p, cJSON *resu
 
     double flops = hetrun_op_flops(&d), moved = hetrun_op_bytes(&d);
     hetrun_stats t = hetrun_stats_of(times, (size_t)p->iterations);
-    cJSON_AddStringToObject(result, "out_dtype", hetrun_dtype_name((hetrun_dtype)d.out_dtype));
-    cJSON_AddNumberToObject(result, "m", (double)d.m);
-    cJSON_AddNumberToObject(result, "n", (double)d.n);
-    cJSON_AddNumberToObject(result, "k", (double)d.k);
-    cJSON_AddNumberToObject(result, "flops_per_iteration", flops);
-    cJSON_AddNumberToObject(result, "bytes_per_iteration", moved);
-    cJSON_AddNumberToObject(result, "calls",
+    cJSON_AddStringToObject(result, HETRUN_RF_OUT_DTYPE,
+                            hetrun_dtype_name((hetrun_dtype)d.out_dtype));
+    cJSON_AddNumberToObject(result, HETRUN_RF_M, (double)d.m);
+    cJSON_AddNumberToObject(result, HETRUN_RF_N, (double)d.n);
+    cJSON_AddNumberToObject(result, HETRUN_RF_K, (double)d.k);
+    cJSON_AddNumberToObject(result, HETRUN_RF_FLOPS_PER_ITERATION, flops);
+    cJSON_AddNumberToObject(result, HETRUN_RF_BYTES_PER_ITERATION, moved);
+    cJSON_AddNumberToObject(result, HETRUN_RF_CALLS,
                             (double)((p->check ? 1 : 0) + p->warmup + p->iterations));
-    cJSON_AddItemToObject(result, "time_ms", hetrun_stats_json(t));
+    cJSON_AddItemToObject(result, HETRUN_RF_TIME_MS, hetrun_stats_json(t));
     double secs = t.median * 1e-3;
-    cJSON_AddNumberToObject(result, "gflops", secs > 0.0 ? flops / secs / 1e9 : 0.0);
-    cJSON_AddNumberToObject(result, "gflops_max", t.min > 0.0 ? flops / (t.min * 1e-3) / 1e9 : 0.0);
-    cJSON_AddNumberToObject(result, "gbps", secs > 0.0 ? moved / secs / 1e9 : 0.0);
+    cJSON_AddNumberToObject(result, HETRUN_RF_GFLOPS, secs > 0.0 ? flops / secs / 1e9 : 0.0);
+    cJSON_AddNumberToObject(result, HETRUN_RF_GFLOPS_MAX,
+                            t.min > 0.0 ? flops / (t.min * 1e-3) / 1e9 : 0.0);
+    cJSON_AddNumberToObject(result, HETRUN_RF_GBPS, secs > 0.0 ? moved / secs / 1e9 : 0.0);
 
     /* Peak of the dtype the op computes in (GEMM: inputs; others: the same). */
     double peak = 0.0;
-    const char *source = "none";
+    const char *source = HETRUN_PEAK_SOURCE_NONE;
     if (hetrun_bench_peak(s, (hetrun_dtype)d.dtype, p->peak, p->probe_size, &peak, &source) != 0)
         goto out;
-    if (d.kind == HETRUN_OP_GEMM && t.min > 0.0 && strncmp(source, "probe", 5) == 0 &&
+    if (d.kind == HETRUN_OP_GEMM && t.min > 0.0 &&
+        strncmp(source, HETRUN_PEAK_SOURCE_PROBE, strlen(HETRUN_PEAK_SOURCE_PROBE)) == 0 &&
         flops / (t.min * 1e-3) > peak) {
         peak = flops / (t.min * 1e-3); /* this point beat the probe: it is the new best */
         hetrun_bench_peak_observe(s, (hetrun_dtype)d.dtype, p->probe_size, peak);
     }
     if (peak > 0.0 && flops > 0.0 && secs > 0.0) {
-        cJSON_AddNumberToObject(result, "percent_of_peak", 100.0 * flops / secs / peak);
+        cJSON_AddNumberToObject(result, HETRUN_RF_PERCENT_OF_PEAK, 100.0 * flops / secs / peak);
     } else {
-        cJSON_AddNullToObject(result, "percent_of_peak");
+        cJSON_AddNullToObject(result, HETRUN_RF_PERCENT_OF_PEAK);
     }
     if (peak > 0.0)
-        cJSON_AddNumberToObject(result, "peak_flops", peak);
+        cJSON_AddNumberToObject(result, HETRUN_RF_PEAK_FLOPS, peak);
     else
-        cJSON_AddNullToObject(result, "peak_flops");
-    cJSON_AddStringToObject(result, "peak_source", source);
+        cJSON_AddNullToObject(result, HETRUN_RF_PEAK_FLOPS);
+    cJSON_AddStringToObject(result, HETRUN_RF_PEAK_SOURCE, source);
 
     if (p->check) {
         double tol = hetrun_op_tolerance(&d);
@@ -342,9 +345,9 @@ static int bench_op(hetrun_session *s, const hetrun_bench_params *p, cJSON *resu
         }
         int ok = err <= tol;
         hetrun_result_set_check(result, ok ? HETRUN_CHECK_PASSED : HETRUN_CHECK_FAILED);
-        cJSON_AddNumberToObject(result, "max_error", isfinite(err) ? err : -1.0);
-        cJSON_AddNumberToObject(result, "tolerance", tol);
-        cJSON_AddStringToObject(result, "check_method", method);
+        cJSON_AddNumberToObject(result, HETRUN_RF_MAX_ERROR, isfinite(err) ? err : -1.0);
+        cJSON_AddNumberToObject(result, HETRUN_RF_TOLERANCE, tol);
+        cJSON_AddStringToObject(result, HETRUN_RF_CHECK_METHOD, method);
     } else {
         hetrun_result_set_check(result, HETRUN_CHECK_SKIPPED);
     }

@@ -263,10 +263,10 @@ static int device_column(coll_ctx *c, hetrun_buffer *dev, uint64_t half, void *s
 static cJSON *column_json(uint64_t bytes, double sec, double factor, const uint64_t *wrong) {
     cJSON *o = cJSON_CreateObject();
     double algbw = sec > 0.0 ? (double)bytes / sec / 1e9 : 0.0;
-    cJSON_AddNumberToObject(o, "time_us", sec * 1e6);
-    cJSON_AddNumberToObject(o, "algbw_gbps", algbw);
-    cJSON_AddNumberToObject(o, "busbw_gbps", algbw * factor);
-    if (wrong) cJSON_AddNumberToObject(o, "wrong", (double)*wrong);
+    cJSON_AddNumberToObject(o, HETRUN_RF_TIME_US, sec * 1e6);
+    cJSON_AddNumberToObject(o, HETRUN_RF_ALGBW_GBPS, algbw);
+    cJSON_AddNumberToObject(o, HETRUN_RF_BUSBW_GBPS, algbw * factor);
+    if (wrong) cJSON_AddNumberToObject(o, HETRUN_RF_WRONG, (double)*wrong);
     return o;
 }
 
@@ -306,12 +306,13 @@ int hetrun_bench_collective(hetrun_session *s, const hetrun_bench_params *p, cJS
     if (do_dev && hetrun_session_alloc(s, 2 * max, &dev) != 0) goto out;
 
     const double factor = hetrun_bench_busbw_factor(c.coll, c.n);
-    cJSON_AddStringToObject(result, "op", name);
-    cJSON_AddStringToObject(result, "dtype", hetrun_dtype_name(c.t));
-    cJSON_AddNumberToObject(result, "nranks", c.n);
-    cJSON_AddNumberToObject(result, "busbw_factor", factor);
-    if (do_dev) cJSON_AddStringToObject(result, "device_path", backend ? "backend" : "host-staged");
-    cJSON *rows = cJSON_AddArrayToObject(result, "rows");
+    cJSON_AddStringToObject(result, HETRUN_RF_OP, name);
+    cJSON_AddStringToObject(result, HETRUN_RF_DTYPE, hetrun_dtype_name(c.t));
+    cJSON_AddNumberToObject(result, HETRUN_RF_NRANKS, c.n);
+    cJSON_AddNumberToObject(result, HETRUN_RF_BUSBW_FACTOR, factor);
+    if (do_dev)
+        cJSON_AddStringToObject(result, HETRUN_RF_DEVICE_PATH, backend ? "backend" : "host-staged");
+    cJSON *rows = cJSON_AddArrayToObject(result, HETRUN_RF_ROWS);
     uint64_t wrong_total = 0, calls = 0;
     int64_t nsizes = 0, sized = 0;
     for (uint64_t bytes = (uint64_t)p->min_bytes; bytes <= max; bytes *= (uint64_t)p->step_factor)
@@ -325,8 +326,8 @@ int hetrun_bench_collective(hetrun_session *s, const hetrun_bench_params *p, cJS
         uint64_t per = (uint64_t)((p->check ? 1 : 0) + p->warmup + p->iterations);
         cJSON *row = cJSON_CreateObject();
         cJSON_AddItemToArray(rows, row);
-        cJSON_AddNumberToObject(row, "bytes", (double)real);
-        cJSON_AddNumberToObject(row, "count", (double)(real / c.es));
+        cJSON_AddNumberToObject(row, HETRUN_RF_BYTES, (double)real);
+        cJSON_AddNumberToObject(row, HETRUN_RF_COUNT, (double)(real / c.es));
         double sec = 0.0, host_sec[2] = {0, 0}, ref_sec[2] = {0, 0};
         uint64_t wrong = 0;
         if ((do_host || p->reference) &&
@@ -334,15 +335,15 @@ int hetrun_bench_collective(hetrun_session *s, const hetrun_bench_params *p, cJS
             goto out;
         if (do_host) {
             cJSON *col = column_json(real, host_sec[0], factor, p->check ? &wrong : NULL);
-            cJSON_AddNumberToObject(col, "time_us_min", host_sec[1] * 1e6);
-            cJSON_AddItemToObject(row, "host", col);
+            cJSON_AddNumberToObject(col, HETRUN_RF_TIME_US_MIN, host_sec[1] * 1e6);
+            cJSON_AddItemToObject(row, HETRUN_RF_COL_HOST, col);
             wrong_total += wrong;
             calls += per;
         }
         if (p->reference) {
             cJSON *col = column_json(real, ref_sec[0], factor, NULL);
-            cJSON_AddNumberToObject(col, "time_us_min", ref_sec[1] * 1e6);
-            cJSON_AddItemToObject(row, "mpi_reference", col);
+            cJSON_AddNumberToObject(col, HETRUN_RF_TIME_US_MIN, ref_sec[1] * 1e6);
+            cJSON_AddItemToObject(row, HETRUN_RF_COL_MPI_REFERENCE, col);
             calls += per - (p->check ? 1 : 0);
         }
         if (do_dev) {
@@ -350,7 +351,7 @@ int hetrun_bench_collective(hetrun_session *s, const hetrun_bench_params *p, cJS
             if (device_column(&c, dev, max, send, recv, in, out, p->warmup, p->iterations, p->check,
                               backend, &wrong, &sec) != 0)
                 goto out;
-            cJSON_AddItemToObject(row, "device",
+            cJSON_AddItemToObject(row, HETRUN_RF_COL_DEVICE,
                                   column_json(real, sec, factor, p->check ? &wrong : NULL));
             wrong_total += wrong;
             calls += per;
@@ -361,10 +362,10 @@ int hetrun_bench_collective(hetrun_session *s, const hetrun_bench_params *p, cJS
     }
     hetrun_progress_update(sized, nsizes, "sizes", NULL);
 
-    cJSON_AddNumberToObject(result, "wrong", (double)wrong_total);
+    cJSON_AddNumberToObject(result, HETRUN_RF_WRONG, (double)wrong_total);
     if (p->check) {
         hetrun_result_set_check(result, wrong_total ? HETRUN_CHECK_FAILED : HETRUN_CHECK_PASSED);
-        cJSON_AddStringToObject(result, "check_method",
+        cJSON_AddStringToObject(result, HETRUN_RF_CHECK_METHOD,
                                 "exact: integer inputs 1..8 from a seeded hash of (rank, index)");
     } else {
         hetrun_result_set_check(result, HETRUN_CHECK_SKIPPED);

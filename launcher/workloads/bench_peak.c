@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "report/fields.h"
 #include "report/report.h"
 #include "workloads/bench.h"
 #include "workloads/stats.h"
@@ -85,17 +86,17 @@ out:
 int hetrun_bench_peak(hetrun_session *s, hetrun_dtype t, int mode, int64_t probe_size, double *peak,
                       const char **source) {
     *peak = 0.0;
-    *source = "none";
+    *source = HETRUN_PEAK_SOURCE_NONE;
     if (mode == HETRUN_BENCH_PEAK_NONE || t >= HETRUN_MAX_DTYPES) return 0;
     if (mode != HETRUN_BENCH_PEAK_PROBE && s->info.peak_flops[t] > 0.0) {
         *peak = s->info.peak_flops[t];
-        *source = "backend";
+        *source = HETRUN_PEAK_SOURCE_BACKEND;
         return 0;
     }
     if (mode == HETRUN_BENCH_PEAK_BACKEND) return 0;
     if (memo_size[t] == probe_size && memo[t] > 0.0) {
         *peak = memo[t];
-        *source = "probe-cache";
+        *source = HETRUN_PEAK_SOURCE_PROBE_CACHE;
         return 0;
     }
     char path[4096];
@@ -108,7 +109,7 @@ int hetrun_bench_peak(hetrun_session *s, hetrun_dtype t, int mode, int64_t probe
         if (n == 1 && v > 0.0 && isfinite(v)) {
             memo[t] = *peak = v;
             memo_size[t] = probe_size;
-            *source = "probe-cache";
+            *source = HETRUN_PEAK_SOURCE_PROBE_CACHE;
             return 0;
         }
     }
@@ -116,7 +117,7 @@ int hetrun_bench_peak(hetrun_session *s, hetrun_dtype t, int mode, int64_t probe
     if (*peak <= 0.0) return 0;
     memo[t] = *peak;
     memo_size[t] = probe_size;
-    *source = "probe";
+    *source = HETRUN_PEAK_SOURCE_PROBE;
     if (path[0]) {
         char text[64], err[512];
         int len = snprintf(text, sizeof text, "%.6e\n", *peak);

@@ -197,25 +197,25 @@ static int gemm_run(hetrun_session *s, const void *params, cJSON *result) {
     cJSON_AddNumberToObject(result, HETRUN_RF_N, (double)d.n);
     cJSON_AddNumberToObject(result, HETRUN_RF_K, (double)d.k);
     cJSON_AddNumberToObject(result, HETRUN_RF_FLOPS_PER_ITERATION, flops);
-    cJSON_AddItemToObject(result, "time_ms", hetrun_stats_json(t));
-    cJSON_AddNumberToObject(result, "gflops", flops / (t.median * 1e-3) / 1e9);
-    cJSON_AddNumberToObject(result, "gflops_max", flops / (t.min * 1e-3) / 1e9);
+    cJSON_AddItemToObject(result, HETRUN_RF_TIME_MS, hetrun_stats_json(t));
+    cJSON_AddNumberToObject(result, HETRUN_RF_GFLOPS, flops / (t.median * 1e-3) / 1e9);
+    cJSON_AddNumberToObject(result, HETRUN_RF_GFLOPS_MAX, flops / (t.min * 1e-3) / 1e9);
     double peak = s->info.peak_flops[d.dtype < HETRUN_MAX_DTYPES ? d.dtype : 0];
     if (peak > 0.0)
-        cJSON_AddNumberToObject(result, "percent_of_peak",
+        cJSON_AddNumberToObject(result, HETRUN_RF_PERCENT_OF_PEAK,
                                 100.0 * flops / (t.median * 1e-3) / peak);
     else
-        cJSON_AddNullToObject(result, "percent_of_peak");
+        cJSON_AddNullToObject(result, HETRUN_RF_PERCENT_OF_PEAK);
     if (p->check) {
         double tol = 0.0;
         hetrun_rng crng = hetrun_rng_seed(seed ^ 0xc0ffee, (uint64_t)s->rank);
         double err = check_result(&d, host[0], host[1], host[2], host[3], &crng, &tol);
         int ok = err <= tol;
         hetrun_result_set_check(result, ok ? HETRUN_CHECK_PASSED : HETRUN_CHECK_FAILED);
-        cJSON_AddNumberToObject(result, "max_error", isfinite(err) ? err : -1.0);
-        cJSON_AddNumberToObject(result, "tolerance", tol);
+        cJSON_AddNumberToObject(result, HETRUN_RF_MAX_ERROR, isfinite(err) ? err : -1.0);
+        cJSON_AddNumberToObject(result, HETRUN_RF_TOLERANCE, tol);
         cJSON_AddStringToObject(
-            result, "check_method",
+            result, HETRUN_RF_CHECK_METHOD,
             "random projection vs double reference, error relative to |A||B||x|");
     } else {
         hetrun_result_set_check(result, HETRUN_CHECK_SKIPPED);

@@ -109,8 +109,8 @@ static int infer_run(hetrun_session *s, const void *params, cJSON *result) {
             goto out;
         }
         sh = ck.h.shape;
-        cJSON_AddStringToObject(result, "checkpoint", path);
-        cJSON_AddNumberToObject(result, "checkpoint_step", (double)ck.h.step);
+        cJSON_AddStringToObject(result, HETRUN_RF_CHECKPOINT, path);
+        cJSON_AddNumberToObject(result, HETRUN_RF_CHECKPOINT_STEP, (double)ck.h.step);
     } else {
         sh.layers = (int32_t)p->hidden.count + 1;
         sh.act = p->activation;
@@ -144,8 +144,8 @@ static int infer_run(hetrun_session *s, const void *params, cJSON *result) {
 
     char shape_text[256];
     hetrun_mlp_shape_text(&sh, shape_text, sizeof shape_text);
-    cJSON_AddStringToObject(result, "model", shape_text);
-    cJSON *sweep = cJSON_AddArrayToObject(result, "batches");
+    cJSON_AddStringToObject(result, HETRUN_RF_MODEL, shape_text);
+    cJSON *sweep = cJSON_AddArrayToObject(result, HETRUN_RF_BATCHES);
     for (size_t bi = 0; bi < p->batch_sizes.count; bi++) {
         const int64_t b = p->batch_sizes.items[bi];
         const hetrun_tensor in = hetrun_mlp_input(&m), o = hetrun_mlp_output(&m, 1);
@@ -170,30 +170,13 @@ static int infer_run(hetrun_session *s, const void *params, cJSON *result) {
                                     hetrun_now_s() - start, p->duration);
         }
         double elapsed = hetrun_now_s() - start;
-        hetrun_stats st = hetrun_stats_of(lat, (size_t)count);
-        double *sorted = malloc((size_t)count * sizeof *sorted);
-        if (!sorted) {
-            snprintf(s->error, sizeof s->error, "infer: out of host memory");
-            goto out;
-        }
-        memcpy(sorted, lat, (size_t)count * sizeof *sorted);
-        for (int64_t i = 1; i < count; i++) /* insertion sort: counts are modest */
-            for (int64_t j = i; j > 0 && sorted[j - 1] > sorted[j]; j--) {
-                double t = sorted[j];
-                sorted[j] = sorted[j - 1], sorted[j - 1] = t;
-            }
         cJSON *e = cJSON_CreateObject();
-        cJSON_AddNumberToObject(e, "batch", (double)b);
-        cJSON_AddNumberToObject(e, "requests", (double)count);
-        cJSON_AddNumberToObject(e, "latency_ms_p50", hetrun_percentile(sorted, (size_t)count, 50));
-        cJSON_AddNumberToObject(e, "latency_ms_p90", hetrun_percentile(sorted, (size_t)count, 90));
-        cJSON_AddNumberToObject(e, "latency_ms_p99", hetrun_percentile(sorted, (size_t)count, 99));
-        cJSON_AddNumberToObject(e, "latency_ms_max", st.max);
-        cJSON_AddNumberToObject(e, "latency_ms_mean", st.mean);
-        cJSON_AddNumberToObject(e, "samples_per_s",
+        cJSON_AddNumberToObject(e, HETRUN_RF_BATCH, (double)b);
+        cJSON_AddNumberToObject(e, HETRUN_RF_REQUESTS, (double)count);
+        hetrun_latency_json(e, lat, (size_t)count);
+        cJSON_AddNumberToObject(e, HETRUN_RF_SAMPLES_PER_S,
                                 elapsed > 0 ? (double)(count * b) / elapsed : 0);
         cJSON_AddItemToArray(sweep, e);
-        free(sorted);
     }
 
     int ok = 1;
@@ -229,10 +212,10 @@ static int infer_run(hetrun_session *s, const void *params, cJSON *result) {
             }
         }
         double acc = (double)correct / (double)d->samples;
-        cJSON_AddNumberToObject(result, "accuracy", acc);
-        cJSON_AddNumberToObject(result, "accuracy_samples", (double)d->samples);
+        cJSON_AddNumberToObject(result, HETRUN_RF_ACCURACY, acc);
+        cJSON_AddNumberToObject(result, HETRUN_RF_ACCURACY_SAMPLES, (double)d->samples);
         if (p->min_accuracy > 0.0) {
-            cJSON_AddNumberToObject(result, "min_accuracy", p->min_accuracy);
+            cJSON_AddNumberToObject(result, HETRUN_RF_MIN_ACCURACY, p->min_accuracy);
             ok = acc >= p->min_accuracy;
         }
     }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "kernels/reference.h"
+#include "report/fields.h"
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -26,11 +27,11 @@ void hetrun_latency_json(cJSON *obj, const double *ms, size_t n) {
     double sum = 0;
     for (size_t i = 0; i < n; i++)
         sum += s[i];
-    cJSON_AddNumberToObject(obj, "latency_ms_p50", hetrun_percentile(s, n, 50));
-    cJSON_AddNumberToObject(obj, "latency_ms_p90", hetrun_percentile(s, n, 90));
-    cJSON_AddNumberToObject(obj, "latency_ms_p99", hetrun_percentile(s, n, 99));
-    cJSON_AddNumberToObject(obj, "latency_ms_max", n ? s[n - 1] : NAN);
-    cJSON_AddNumberToObject(obj, "latency_ms_mean", n ? sum / (double)n : NAN);
+    cJSON_AddNumberToObject(obj, HETRUN_RF_LATENCY_P50, hetrun_percentile(s, n, 50));
+    cJSON_AddNumberToObject(obj, HETRUN_RF_LATENCY_P90, hetrun_percentile(s, n, 90));
+    cJSON_AddNumberToObject(obj, HETRUN_RF_LATENCY_P99, hetrun_percentile(s, n, 99));
+    cJSON_AddNumberToObject(obj, HETRUN_RF_LATENCY_MAX, n ? s[n - 1] : NAN);
+    cJSON_AddNumberToObject(obj, HETRUN_RF_LATENCY_MEAN, n ? sum / (double)n : NAN);
     free(s);
 }
 
@@ -54,11 +55,11 @@ hetrun_stats hetrun_stats_of(const double *samples, size_t n) {
 
 cJSON *hetrun_stats_json(hetrun_stats st) {
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "min", st.min);
-    cJSON_AddNumberToObject(o, "median", st.median);
-    cJSON_AddNumberToObject(o, "max", st.max);
-    cJSON_AddNumberToObject(o, "mean", st.mean);
-    cJSON_AddNumberToObject(o, "count", (double)st.count);
+    cJSON_AddNumberToObject(o, HETRUN_RF_STAT_MIN, st.min);
+    cJSON_AddNumberToObject(o, HETRUN_RF_STAT_MEDIAN, st.median);
+    cJSON_AddNumberToObject(o, HETRUN_RF_STAT_MAX, st.max);
+    cJSON_AddNumberToObject(o, HETRUN_RF_STAT_MEAN, st.mean);
+    cJSON_AddNumberToObject(o, HETRUN_RF_STAT_COUNT, (double)st.count);
     return o;
 }
 
