@@ -41,7 +41,8 @@ cJSON *hetrun_report_rank_new(int rank, const hetrun_placement *pl) {
     cJSON *cpus = placement ? cJSON_GetObjectItem(placement, "cpus") : NULL;
     cJSON_AddItemToObject(mine, "cpus", cpus ? cJSON_Duplicate(cpus, 1) : cJSON_CreateArray());
     cJSON_AddItemToObject(mine, "placement", placement ? placement : cJSON_CreateNull());
-    if (first) cJSON_AddItemToObject(mine, "node_environment", hetrun_report_node_environment());
+    if (first)
+        cJSON_AddItemToObject(mine, "node_environment", hetrun_report_node_environment(&pl->node));
     return mine;
 }
 

@@ -35,24 +35,20 @@ static int relevant_variable(const char *kv) {
     return 0;
 }
 
-/* Object counts of this node (null when the topology cannot be loaded). Without I/O
- * devices: the counts need only the processors and memory. */
-static cJSON *topology_summary(void) {
-    char err[256];
-    hetrun_topo *t = hetrun_topo_load_system(0, err, sizeof err);
-    if (!t) return cJSON_CreateNull();
+/* Object counts of this node, as the placement counted them when it loaded the topology
+ * (null when it could not): hwloc is loaded once per process. */
+static cJSON *topology_summary(const hetrun_topo_counts *c) {
+    if (!c || !c->valid) return cJSON_CreateNull();
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "packages", hwloc_get_nbobjs_by_type(t->topo, HWLOC_OBJ_PACKAGE));
-    cJSON_AddNumberToObject(o, "numa_nodes", hwloc_get_nbobjs_by_type(t->topo, HWLOC_OBJ_NUMANODE));
-    cJSON_AddNumberToObject(o, "cores", hwloc_get_nbobjs_by_type(t->topo, HWLOC_OBJ_CORE));
-    cJSON_AddNumberToObject(o, "pus", hwloc_get_nbobjs_by_type(t->topo, HWLOC_OBJ_PU));
-    hwloc_obj_t root = hwloc_get_root_obj(t->topo);
-    cJSON_AddNumberToObject(o, "memory_bytes", root ? (double)root->total_memory : 0.0);
-    hetrun_topo_free(t);
+    cJSON_AddNumberToObject(o, "packages", c->packages);
+    cJSON_AddNumberToObject(o, "numa_nodes", c->numa_nodes);
+    cJSON_AddNumberToObject(o, "cores", c->cores);
+    cJSON_AddNumberToObject(o, "pus", c->pus);
+    cJSON_AddNumberToObject(o, "memory_bytes", c->memory_bytes);
     return o;
 }
 
-cJSON *hetrun_report_node_environment(void) {
+cJSON *hetrun_report_node_environment(const hetrun_topo_counts *topology) {
     cJSON *env = cJSON_CreateObject();
     char host[256] = "";
     gethostname(host, sizeof host - 1);
@@ -71,7 +67,7 @@ cJSON *hetrun_report_node_environment(void) {
     }
     cJSON_AddStringToObject(env, "cpu_model", cpu);
     cJSON_AddNumberToObject(env, "online_cpus", (double)sysconf(_SC_NPROCESSORS_ONLN));
-    cJSON_AddItemToObject(env, "topology", topology_summary());
+    cJSON_AddItemToObject(env, "topology", topology_summary(topology));
     cJSON *vars = cJSON_AddObjectToObject(env, "variables");
     for (char **e = environ; e && *e; e++) {
         if (!relevant_variable(*e)) continue;

@@ -99,9 +99,11 @@ void hetrun_report_job_identity(cJSON *job_obj, const char *spec_account);
 
 /* ---- environment (environment.c) ---- */
 
-/** Facts of this node: host, cpu_model, online_cpus, topology counts, relevant variables
+struct hetrun_topo_counts;
+/** Facts of this node: host, cpu_model, online_cpus, topology counts (`topology`, as the
+ *  placement counted them: topo/placement.h; NULL or not valid: null), relevant variables
  *  (OPENBLAS_*, OMP_*, visibility variables, HETRUN_*, scheduler ids). */
-cJSON *hetrun_report_node_environment(void);
+cJSON *hetrun_report_node_environment(const struct hetrun_topo_counts *topology);
 
 /** Facts of the job as a whole on rank 0: MPI library and standard, library versions. */
 cJSON *hetrun_report_environment(void);

@@ -288,6 +288,7 @@ int hetrun_placement_apply_devices(const struct hetrun_job *job, const char *bac
         t = hetrun_topo_load_node_cached(p.id.local_rank, dir, key, err, errlen);
     else
         t = hetrun_topo_load_system(need_io, err, errlen);
+    hetrun_topo_count(t, &p.node);
     if (!t || plan_within_shared_mask(t, &p, dir, key, err, errlen) != 0) {
         hetrun_topo_free(t);
         free(pd);

@@ -15,6 +15,7 @@
 
 #include "hetrun/backend.h"
 #include "loader/probe.h"
+#include "topo/topology.h"
 
 struct hetrun_job;
 
@@ -57,8 +58,11 @@ typedef struct hetrun_placement {
     char locality[32];        /**< "pci", "osdev", "machine" (or "numa" for CPU ranks) */
     char policy[32];
     char visibility_env[64], visibility_value[256]; /**< what was set, or "" */
-    int bound;           /**< 1 when hetrun bound the process and read the mask back */
-    char bind_note[384]; /**< why not bound, or how the plan was fitted; "" when plain */
+    int bound;               /**< 1 when hetrun bound the process and read the mask back */
+    char bind_note[384];     /**< why not bound, or how the plan was fitted; "" when plain */
+    hetrun_topo_counts node; /**< the node's size, counted when the placement loaded the
+                                  topology (before any restriction to a shared mask): the
+                                  report's node environment reads it, so hwloc loads once */
 } hetrun_placement;
 
 /**

@@ -181,6 +181,18 @@ void hetrun_topo_free(hetrun_topo *t) {
     free(t);
 }
 
+void hetrun_topo_count(const hetrun_topo *t, hetrun_topo_counts *out) {
+    memset(out, 0, sizeof *out);
+    if (!t) return;
+    out->valid = 1;
+    out->packages = hwloc_get_nbobjs_by_type(t->topo, HWLOC_OBJ_PACKAGE);
+    out->numa_nodes = hwloc_get_nbobjs_by_type(t->topo, HWLOC_OBJ_NUMANODE);
+    out->cores = hwloc_get_nbobjs_by_type(t->topo, HWLOC_OBJ_CORE);
+    out->pus = hwloc_get_nbobjs_by_type(t->topo, HWLOC_OBJ_PU);
+    hwloc_obj_t root = hwloc_get_root_obj(t->topo);
+    out->memory_bytes = root ? (double)root->total_memory : 0.0;
+}
+
 int hetrun_pci_parse(const char *busid, unsigned *domain, unsigned *bus, unsigned *dev,
                      unsigned *func) {
     if (!busid || !*busid) return -1;

@@ -51,6 +51,16 @@ hetrun_topo *hetrun_topo_load_node_cached(int local_rank, const char *cache_dir,
 
 void hetrun_topo_free(hetrun_topo *t);
 
+/** The node's size: object counts of a loaded topology, kept after it is freed. */
+typedef struct hetrun_topo_counts {
+    int valid; /**< 0: no topology was counted */
+    int packages, numa_nodes, cores, pus;
+    double memory_bytes; /**< the root's total memory */
+} hetrun_topo_counts;
+
+/** Counts the objects of `t` into `out` (reads `t` only; `valid` is 0 when `t` is NULL). */
+void hetrun_topo_count(const hetrun_topo *t, hetrun_topo_counts *out);
+
 /** Parses "dddd:bb:dd.f" or "bb:dd.f" (hex). Returns 0 or -1. */
 int hetrun_pci_parse(const char *busid, unsigned *domain, unsigned *bus, unsigned *dev,
                      unsigned *func);
