@@ -29,8 +29,18 @@ rank_pid() { # the pid of rank $1 of this test's job
             echo "$p" && return
     done
 }
+stop_all() { kill -KILL $(pgrep -f "hetrun run -q --report $tmp/r.json") $mp 2> /dev/null; }
+# kept_ready: the placeholder and the SIGTERM report kept ready beside it (docs/faults.md)
+# both count FLOPs of the 2 ranks: what a kill or a signal must leave behind.
+kept_ready() {
+    python3 - r.json .r.json.tmp.*.sigterm <<'PY' 2> /dev/null
+import json, sys
+ok = lambda f: sum(x["usage"]["flops"] > 0 for x in json.load(open(f))["ranks"]) == 2
+sys.exit(not (ok(sys.argv[1]) and any(ok(f) for f in sys.argv[2:])))
+PY
+}
 start() { # starts 2 ranks; waits until both train and the reports were refreshed once
-    rm -f r.json
+    rm -f r.json .r.json.tmp.* # a killed rank 0's reports kept ready are not this job's
     mpirun -np 2 "$hetrun" run -q --report "$tmp/r.json" job.yaml > out.txt 2>&1 &
     mp=$!
     for _ in $(seq $((600 * scale))); do
@@ -38,7 +48,12 @@ start() { # starts 2 ranks; waits until both train and the reports were refreshe
         kill -0 $mp 2> /dev/null || { cat out.txt; echo "FAIL: the job ended before training"; exit 1; }
         sleep 0.1
     done
-    sleep 3
+    # Until a refresh counted both ranks (a fixed sleep raced it on a loaded machine).
+    local end=$((SECONDS + 60 * scale))
+    until kept_ready; do
+        [ $SECONDS -lt $end ] || { cat out.txt; echo "FAIL: no report kept ready with both ranks"; stop_all; exit 1; }
+        sleep 0.2
+    done
 }
 # check WHAT PATTERN: the report is failed, its reason matches, both ranks counted FLOPs.
 check() {
@@ -52,6 +67,9 @@ sys.exit(r["status"] != "failed" or not re.search(sys.argv[2], r["reason"]) or
 PY
 }
 ends() { # ends NAME START: mpirun exits non-zero within 5 s
+    local end=$((SECONDS + 60 * scale))
+    while kill -0 $mp 2> /dev/null && [ $SECONDS -lt $end ]; do sleep 0.1; done
+    kill -0 $mp 2> /dev/null && { echo "FAIL: $1: still running after 60 s"; stop_all; }
     wait $mp
     local rc=$? took
     took=$(awk -v s="$2" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')

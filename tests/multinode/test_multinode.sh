@@ -69,6 +69,21 @@ start_job() {
     [ -n "$pid" ] || { cat out.txt; bad "rank $rank never started training"; exit 1; }
 }
 
+# kept_ready N: waits (up to 60 s, scaled) until rank 0 keeps a SIGTERM report ready beside
+# the report (docs/faults.md) that counts FLOPs of all N ranks: what a SIGTERM must leave.
+kept_ready() {
+    local end=$((SECONDS + 60 * scale))
+    until python3 - "$1" .report.json.tmp.*.sigterm <<'PY' 2> /dev/null; do
+import json, sys
+n, files = int(sys.argv[1]), sys.argv[2:]
+sys.exit(not any(sum(x["usage"]["flops"] > 0 for x in json.load(open(f))["ranks"]) == n
+                 for f in files))
+PY
+        [ $SECONDS -lt $end ] || { bad "no SIGTERM report kept ready with $1 ranks' usage"; return 1; }
+        sleep 0.2
+    done
+}
+
 # The mpirun of the job started in the background ($mp: a subshell running timeout(1)).
 mpirun_pid() { pgrep -P "$(pgrep -P $mp -x timeout)" -x mpirun; }
 
@@ -105,7 +120,7 @@ rank_stop) # SIGSTOP of rank 3 on nodeb: the heartbeat limit ends the job
 sigterm) # SIGTERM to mpirun: a failed report with every rank's usage so far
     write_job "{timeout: 10m, peer_timeout: 30s}"
     start_job 120 3
-    sleep 3 # past one refresh of the reports kept ready
+    kept_ready 4 # a fixed sleep raced the first refresh on a loaded machine
     t=$(date +%s.%N)
     kill -TERM "$(mpirun_pid)"
     ends_within 5 "$t"
