@@ -8,10 +8,11 @@ trap 'rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1
 fail=0
 
-expect() { # expect CODE DESCRIPTION -- command...
+scale=${HETRUN_TEST_TIME_SCALE:-1}
+expect() { # expect CODE DESCRIPTION -- command...: bounded, a hang exits 137 (not 124)
     local want=$1 what=$2
     shift 3
-    "$@" > out.txt 2> err.txt
+    timeout --preserve-status -s KILL $((60 * scale)) "$@" > out.txt 2> err.txt
     local got=$?
     if [ "$got" -ne "$want" ]; then
         echo "FAIL: $what: exit $got, expected $want"; cat out.txt err.txt; fail=1
@@ -70,14 +71,14 @@ YAML
 expect 1 "a job that fails at run time" -- "$hetrun" run --report huge.json huge.yaml
 report_has huge.json failed '"error":'
 
+# Not 1 s: the backend probe is bounded by 90 % of the timeout (0.9 s was too short under load).
 cat > slow.yaml <<'YAML'
 version: 1
 backend: cpu
-limits: {timeout: 1s}
+limits: {timeout: 5s}
 workloads:
   - gemm: {m: 2048, n: 2048, k: 2048, warmup: 0, iterations: 100000, check: false}
 YAML
-start=$(date +%s.%N)
 # Data files are read while the job runs: a data error is exit 1 with a failed report
 # naming the file and line (docs/exit-codes.md), not 3.
 printf '1,2,0\n3,x,1\n' > bad.csv
@@ -95,6 +96,7 @@ expect 3 "report path over a foreign file" -- "$hetrun" run --report precious.tx
 stderr_has "report path precious.txt is an existing file hetrun did not write"
 [ "$(cat precious.txt)" = precious ] || { echo "FAIL: precious.txt was modified"; fail=1; }
 
+start=$(date +%s.%N)
 expect 124 "timeout" -- "$hetrun" run --report slow.json slow.yaml
 report_has slow.json failed "timeout"
 awk -v s="$start" -v e="$(date +%s.%N)" -v k="${HETRUN_TEST_TIME_SCALE:-1}" 'BEGIN { exit !(e - s < 20 * k) }' || { echo "FAIL: timeout took too long"; fail=1; }
@@ -102,7 +104,7 @@ awk -v s="$start" -v e="$(date +%s.%N)" -v k="${HETRUN_TEST_TIME_SCALE:-1}" 'BEG
 # SIGTERM once the job is running: `-v` logs "running <workload>" after the signal
 # handlers are armed (cli/cmd_run.c), so wait for that line, not for a fixed time. The
 # job's own timeout is far away, so on a loaded machine the signal still comes first.
-sed 's/timeout: 1s/timeout: 10m/' slow.yaml > term.yaml
+sed 's/timeout: 5s/timeout: 10m/' slow.yaml > term.yaml
 "$hetrun" run -v --report term.json term.yaml > /dev/null 2> term.err &
 pid=$!
 for _ in $(seq 600); do # up to 60 s; the job itself runs far longer
@@ -112,6 +114,8 @@ for _ in $(seq 600); do # up to 60 s; the job itself runs far longer
 done
 grep -q "running gemm" term.err || { echo "FAIL: the job never logged 'running gemm'"; cat term.err; fail=1; }
 kill -TERM $pid
+for _ in $(seq $((600 * scale))); do kill -0 $pid 2> /dev/null || break; sleep 0.1; done
+kill -KILL $pid 2> /dev/null # still running after 60 s: fails below (137)
 wait $pid
 got=$?
 [ "$got" -eq 143 ] || { echo "FAIL: SIGTERM gave exit $got, expected 143"; fail=1; }

@@ -88,7 +88,10 @@ PY
 mpirun_pid() { pgrep -P "$(pgrep -P $mp -x timeout)" -x mpirun; }
 
 # ends_within SECONDS START: mpirun ($mp) exits non-zero within SECONDS of START (each
-# bound is far below the test's own bound on mpirun, so timeout(1) never decides).
+# bound is far below the test's own bound on mpirun, so timeout(1) never decides). The
+# bounds are 10 s for a kill or a signal, the limit plus 10 s for the heartbeat and the
+# timeout: room for a loaded machine (5 s failed: SIGTERM ended after 5.3 and 5.4 s under
+# ctest -j8 at load 19), still far below the 30 s peer_timeout that must not be the cause.
 ends_within() {
     wait $mp
     rc=$?
@@ -105,7 +108,7 @@ rank_kill) # kill -9 of rank 2 on nodeb: rank 0 names it (its heartbeat link clo
     sleep 1
     kill -KILL "$pid"
     t=$(date +%s.%N)
-    ends_within 5 "$t"
+    ends_within 10 "$t"
     report_says "rank 2 \\(host nodeb\\)"
     ;;
 rank_stop) # SIGSTOP of rank 3 on nodeb: the heartbeat limit ends the job
@@ -114,7 +117,7 @@ rank_stop) # SIGSTOP of rank 3 on nodeb: the heartbeat limit ends the job
     sleep 1
     kill -STOP "$pid"
     t=$(date +%s.%N)
-    ends_within $((4 + 5)) "$t"
+    ends_within $((4 + 10)) "$t"
     report_says "rank 3 \\(host nodeb\\) sent no heartbeat"
     ;;
 sigterm) # SIGTERM to mpirun: a failed report with every rank's usage so far
@@ -123,7 +126,7 @@ sigterm) # SIGTERM to mpirun: a failed report with every rank's usage so far
     kept_ready 4 # a fixed sleep raced the first refresh on a loaded machine
     t=$(date +%s.%N)
     kill -TERM "$(mpirun_pid)"
-    ends_within 5 "$t"
+    ends_within 10 "$t"
     report_says "SIGTERM"
     python3 - report.json <<'PY' || bad "ranks' usage missing from the report"
 import json, sys
@@ -147,10 +150,11 @@ EOF2
     mp=$!
     for _ in $(seq $((600 * scale))); do # the clock runs from rank 0's start, not mpirun's
         [ -n "$(mn_rank_pid 0)" ] && break
+        kill -0 $mp 2> /dev/null || break
         sleep 0.1
     done
     t=$(date +%s.%N)
-    ends_within $((6 + 5)) "$t"
+    ends_within $((6 + 10)) "$t"
     report_says "timeout: job exceeded limits.timeout of 6 s"
     ;;
 link_down) # nodeb's link goes down mid-run: rank 0 names a rank on nodeb; mpirun --timeout

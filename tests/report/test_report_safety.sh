@@ -68,16 +68,17 @@ grep -q '"status":[[:space:]]*"failed"' r.json || { echo "FAIL: r.json not faile
 if [ -e r.usage.csv ] && grep -q ',ok,' r.usage.csv; then echo "FAIL: stale ok usage table"; fail=1; fi
 echo "ok:   own report replaced, tables follow its status, stale temps cleaned"
 # The guard report is valid JSON whatever the job name's length (a spec value may hold 4 KiB).
+# A 5 s timeout: the backend probe gets 90 % of it, and 0.9 s was too short under load.
 name=$(head -c 4000 /dev/zero | tr '\0' 'n')
 cat > slow.yaml <<YAML
 version: 1
 job: {name: "$name\"quoted\""}
 backend: cpu
-limits: {timeout: 1s}
+limits: {timeout: 5s}
 workloads:
   - gemm: {m: 2048, n: 2048, k: 2048, warmup: 0, iterations: 100000, check: false}
 YAML
-"$hetrun" run -q --report long.json slow.yaml > long.txt 2>&1
+timeout -k 5 60 "$hetrun" run -q --report long.json slow.yaml > long.txt 2>&1
 rc=$?
 [ $rc -eq 124 ] || { cat long.txt; echo "FAIL: long name: exit $rc, expected 124"; fail=1; }
 "$PY" -c 'import json, sys; r = json.load(open(sys.argv[1])); assert r["status"] == "failed"; assert r["job"]["name"].endswith("\"quoted\""), r["job"]["name"][-20:]' long.json ||
