@@ -117,13 +117,11 @@
 #define HETRUN_RF_SAMPLE "sample"
 #define HETRUN_RF_MAX_VAL_LOSS "max_val_loss"
 #define HETRUN_RF_DROPOUT "dropout"
-/* infer (model, min_accuracy and samples_per_s: above): the checkpoint, per batch size the
- * requests and their latencies. */
+/* infer (model, min_accuracy, samples_per_s above; batch, requests with embed's below): the
+ * checkpoint, per batch size the requests' latencies. */
 #define HETRUN_RF_CHECKPOINT "checkpoint"
 #define HETRUN_RF_CHECKPOINT_STEP "checkpoint_step"
 #define HETRUN_RF_ACCURACY_SAMPLES "accuracy_samples"
-#define HETRUN_RF_BATCH "batch"
-#define HETRUN_RF_REQUESTS "requests"
 #define HETRUN_RF_LATENCY_P90 "latency_ms_p90"
 #define HETRUN_RF_LATENCY_MAX "latency_ms_max"
 #define HETRUN_RF_LATENCY_MEAN "latency_ms_mean"
