@@ -153,6 +153,13 @@ static void cpu_mem_free(hetrun_buffer *b) {
     free(b);
 }
 
+/* Buffers are host memory: the launcher may reduce gradients in place (MPI on the pointer). */
+static hetrun_status cpu_mem_host_ptr(hetrun_buffer *b, void **host) {
+    if (!b) return cpu_error(HETRUN_ERR_INVALID, "cpu: mem_host_ptr: NULL buffer");
+    *host = b->ptr;
+    return HETRUN_OK;
+}
+
 static hetrun_status check_range(hetrun_tensor t, uint64_t bytes, const char *what) {
     if (!t.buffer) return cpu_error(HETRUN_ERR_INVALID, "cpu: %s: NULL buffer", what);
     if (t.offset > t.buffer->bytes || bytes > t.buffer->bytes - t.offset)
@@ -277,6 +284,7 @@ static const hetrun_backend_ops cpu_ops_table = {
     .op_workspace_size = cpu_op_workspace_size,
     .op_run = cpu_op_run,
     .memory_peak = cpu_memory_peak,
+    .mem_host_ptr = cpu_mem_host_ptr,
 };
 
 HETRUN_BACKEND_EXPORT const hetrun_backend_ops *hetrun_backend_entry(void) {

@@ -18,7 +18,8 @@
  * - The table is flat, its groups marked by comments, rather than one sub-struct per
  *   group (as PaddlePaddle's CustomDevice has): one size field then covers everything,
  *   and appending to any group is the same single rule. The collectives group is all-NULL
- *   or all-set (the loader checks that); the telemetry members are optional one by one.
+ *   or all-set (the loader checks that); the telemetry members are optional one by one, and
+ *   so is mem_host_ptr (ABI 1.2).
  *
  * ## Ownership rules
  * - The side that allocates frees: buffers, queues, events, devices and workspace
@@ -95,7 +96,7 @@ extern "C" {
 /** ABI major: a change here breaks every module. */
 #define HETRUN_ABI_MAJOR 1
 /** ABI minor: grows when members are appended to a table. */
-#define HETRUN_ABI_MINOR 1
+#define HETRUN_ABI_MINOR 2
 
 /** Name of the one exported entry symbol, as a string for dlsym(). */
 #define HETRUN_BACKEND_ENTRY_SYMBOL "hetrun_backend_entry"
@@ -317,12 +318,23 @@ typedef struct hetrun_backend_ops {
     hetrun_status (*energy_joules)(hetrun_device *dev, double *joules);
     /** Peak device memory in use by this process since device_open, in bytes. */
     hetrun_status (*memory_peak)(hetrun_device *dev, uint64_t *bytes);
+
+    /* ---- host-visible memory (optional, ABI 1.2) ---- */
+    /** The host address of `buf`'s first byte, when the device's memory is host memory the
+     *  launcher may address directly (the cpu backend), so host-side work (an MPI allreduce)
+     *  runs in place with no staging copy. The address stays valid until mem_free. The host
+     *  touches those bytes only while no queued work uses them (after a queue_sync, or before
+     *  the work that reads them is enqueued). ::HETRUN_ERR_UNSUPPORTED when `buf` is not host
+     *  memory. Read only from a table whose struct_size covers it. */
+    hetrun_status (*mem_host_ptr)(hetrun_buffer *buf, void **host);
 } hetrun_backend_ops;
 
 /** Size of the ops table each ABI 1.x minor defines (the loader's minimum). ABI 1.1
  *  appended op kinds and descriptor fields (ops.h), not table members. */
 #define HETRUN_OPS_SIZE_V1_0 (offsetof(hetrun_backend_ops, memory_peak) + sizeof(void *))
 #define HETRUN_OPS_SIZE_V1_1 HETRUN_OPS_SIZE_V1_0
+/** ABI 1.2 appended the optional mem_host_ptr member. */
+#define HETRUN_OPS_SIZE_V1_2 (offsetof(hetrun_backend_ops, mem_host_ptr) + sizeof(void *))
 
 /** Signature of the entry symbol. */
 typedef const hetrun_backend_ops *(*hetrun_backend_entry_fn)(void);

@@ -281,6 +281,21 @@ int hetrun_session_staging(hetrun_session *s, uint64_t bytes, void **host) {
     return 0;
 }
 
+int hetrun_session_host_ptr(hetrun_session *s, hetrun_tensor t, uint64_t bytes, void **host) {
+    const hetrun_backend_ops *o = s->ops;
+    /* A table older than ABI 1.2 ends before the member: never read past its struct_size. */
+    if (!o || !t.buffer || o->struct_size < HETRUN_OPS_SIZE_V1_2 || !o->mem_host_ptr) return 0;
+    void *base = NULL;
+    hetrun_status st = o->mem_host_ptr(t.buffer, &base);
+    if (st == HETRUN_ERR_UNSUPPORTED) return 0;
+    if (st != HETRUN_OK || !base)
+        return fail(s, "mem_host_ptr for %llu bytes at offset %llu: %s", (unsigned long long)bytes,
+                    (unsigned long long)t.offset,
+                    st != HETRUN_OK ? o->last_error() : "HETRUN_OK with a NULL address");
+    *host = (char *)base + t.offset;
+    return 1;
+}
+
 bool hetrun_session_has_device_collective(const hetrun_session *s) {
     const hetrun_backend_ops *o = s->ops;
     return o && o->comm_id_create && o->comm_init && o->comm_destroy && o->comm_allreduce;

@@ -119,6 +119,15 @@ const char *hetrun_session_cache_dir(const hetrun_session *s);
 int hetrun_session_staging(hetrun_session *s, uint64_t bytes, void **host);
 
 /**
+ * The host address of the `bytes` at `t`, when the backend's memory is host memory
+ * (ABI 1.2 mem_host_ptr: the cpu backend), for host work in place with no staging copy.
+ * The caller touches it only while no queued work uses those bytes. Returns 1 with *host
+ * set, 0 when the module has no host-visible memory (an ABI 1.0/1.1 table, a GPU), or -1
+ * when the module's answer is wrong (s->error).
+ */
+int hetrun_session_host_ptr(hetrun_session *s, hetrun_tensor t, uint64_t bytes, void **host);
+
+/**
  * The backend's device collective, when it has one (all four comm_* functions): rank 0
  * creates the id, every rank joins with it as s->rank of s->nranks, and the session owns
  * the communicator. Used by exec/collective.c only, which sets it up collectively and

@@ -165,7 +165,9 @@ int hetrun_module_open_staged(hetrun_backend_module *m, const hetrun_host_servic
                       ops->abi_minor);
     /* The size a table must have for the minor it claims; a newer minor than ours is
      * accepted at our size (its extra members are unknown to us and never called). */
-    size_t need = ops->abi_minor >= 1 ? HETRUN_OPS_SIZE_V1_1 : HETRUN_OPS_SIZE_V1_0;
+    size_t need = ops->abi_minor >= 2   ? HETRUN_OPS_SIZE_V1_2
+                  : ops->abi_minor >= 1 ? HETRUN_OPS_SIZE_V1_1
+                                        : HETRUN_OPS_SIZE_V1_0;
     if (ops->struct_size < need)
         return refuse(m, "ops table too small for ABI %u.%u: expected at least %zu bytes, found %u",
                       ops->abi_major, ops->abi_minor, need, ops->struct_size);

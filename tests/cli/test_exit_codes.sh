@@ -35,7 +35,7 @@ expect 2 "run without a spec" -- "$hetrun" run
 expect 2 "run with an unknown option" -- "$hetrun" run --no-such-option x.yaml
 expect 0 "--help" -- "$hetrun" --help
 expect 0 "--version" -- "$hetrun" --version
-grep -q "backend ABI 1.1" out.txt || { echo "FAIL: --version lacks the ABI"; fail=1; }
+grep -q "backend ABI 1.2" out.txt || { echo "FAIL: --version lacks the ABI"; fail=1; }
 expect 0 "run --help" -- "$hetrun" run --help
 
 cat > bad.yaml <<'YAML'

@@ -28,7 +28,7 @@ cert = json.load(open(sys.argv[1]))
 v, check = sys.argv[2], sys.argv[3]
 mod = cert["module"]
 assert mod["path"].endswith("libhetrun_backend_fake_%s.so" % v), mod
-assert mod["version"] == "0.0-test" and mod["abi"] == "1.1", mod
+assert mod["version"] == "0.0-test" and mod["abi"] == "1.2", mod
 assert all(d["index"] == 0 for d in cert["devices"]), cert["devices"]
 checks = cert["checks"] + [c for d in cert["devices"] for c in d["checks"]]
 if check == "-":
