@@ -1,6 +1,7 @@
-/* Data-parallel allreduce: the backend's device collective when it has one, else host
- * staging through the session's persistent buffer (a fresh 64 MiB buffer per call would
- * cost ~11 us of page faults per 4 KiB page here, more than the reduction itself). */
+/* Data-parallel allreduce: the backend's device collective when it has one, else in place
+ * on host memory (ABI 1.2 mem_host_ptr), else host staging through the session's persistent
+ * buffer (a fresh 64 MiB buffer per call would cost ~11 us of page faults per 4 KiB page
+ * here, more than the reduction itself). */
 #include "exec/collective.h"
 
 #include <stdio.h>
@@ -68,9 +69,12 @@ int hetrun_allreduce_sum(hetrun_session *s, hetrun_tensor buf, uint64_t count, h
         return -1;
     }
     void *host = NULL;
-    if (hetrun_session_staging(s, bytes, &host) != 0) return -1;
+    /* Host memory (the cpu backend): in place, once the ops writing it are done. */
+    int mapped = hetrun_session_host_ptr(s, buf, bytes, &host);
+    if (mapped < 0 || (mapped && hetrun_session_sync(s) != 0)) return -1;
+    if (!mapped && hetrun_session_staging(s, bytes, &host) != 0) return -1;
     /* d2h returns when the host copy holds the data, so the queue's prior work is done. */
-    if (hetrun_session_d2h(s, host, buf, bytes) != 0) return -1;
+    if (!mapped && hetrun_session_d2h(s, host, buf, bytes) != 0) return -1;
     int rc = MPI_Allreduce(MPI_IN_PLACE, host, (int)count, mt, MPI_SUM, s->comm);
     if (rc != MPI_SUCCESS) {
         char why[MPI_MAX_ERROR_STRING];
@@ -79,7 +83,7 @@ int hetrun_allreduce_sum(hetrun_session *s, hetrun_tensor buf, uint64_t count, h
                  (unsigned long long)count, hetrun_dtype_name(dtype), s->nranks, why);
         return -1;
     }
-    return hetrun_session_h2d(s, buf, host, bytes);
+    return mapped ? 0 : hetrun_session_h2d(s, buf, host, bytes);
 }
 
 int hetrun_allreduce_sum_f32(hetrun_session *s, hetrun_tensor buf, uint64_t count) {

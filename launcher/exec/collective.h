@@ -5,7 +5,9 @@
  * Uses the backend's device collective (ops->comm_*) when the module has one: the
  * communicator is created lazily and collectively on first use (rank 0 comm_id_create,
  * MPI_Bcast of the id, comm_init on every rank; if any rank fails, every rank falls back
- * together, with a warning: host staging is the one fallback). Otherwise the data is staged
+ * together, with a warning: host staging is the one fallback). Otherwise, when the
+ * backend's memory is host memory (ABI 1.2 mem_host_ptr: the cpu backend), MPI_Allreduce
+ * runs in place on it, with no copy; else the data is staged
  * through the session's persistent host buffer (hetrun_session_staging: allocated and
  * pre-faulted once, reused, freed at session close) and reduced with MPI_Allreduce. With
  * one rank there is nothing to reduce and no communicator is made.
@@ -23,7 +25,8 @@
 
 /**
  * Prepares for allreduces of up to `bytes`: joins the device communicator when the
- * backend has one, else grows the persistent host staging buffer and touches every page.
+ * backend has one, else grows the persistent host staging buffer and touches every page
+ * (also for host memory: hetrun_allreduce_sum may be given any buffer).
  * Collective: every rank must call it with the same `bytes`. Returns 0 or -1 (s->error).
  */
 int hetrun_collective_prepare(hetrun_session *s, uint64_t bytes);
