@@ -1,5 +1,5 @@
-/* Bucketed, overlapped gradient sum (see grad_sync.h for the paths, progress and why the
- * result is deterministic and equal on every rank). */
+/* Bucketed, overlapped gradient sum (see grad_sync.h for the paths, the host algorithm,
+ * progress, and why the result is deterministic and equal on every rank). */
 #include "exec/grad_sync.h"
 
 #include <limits.h>
@@ -12,6 +12,10 @@
 
 typedef enum { PATH_NONE, PATH_DEVICE, PATH_IN_PLACE, PATH_STAGED } sync_path;
 
+/* A bucket's sum on the host paths: idle, its reduce-scatter in flight, its allgather in
+ * flight, done (for this step). */
+enum { IDLE, SCATTER, GATHER, DONE };
+
 struct hetrun_grad_sync {
     hetrun_session *s;
     hetrun_buffer *grads;
@@ -19,10 +23,12 @@ struct hetrun_grad_sync {
     int nbuckets;
     sync_path path;
     hetrun_grad_bucket *bucket;
-    MPI_Comm *comm;       /* one per bucket (host paths) */
-    MPI_Request *req;     /* MPI_REQUEST_NULL when none in flight */
+    MPI_Comm comm;        /* the host paths' own copy of s->comm: no tag meets another's */
+    MPI_Request *req;     /* 2 (nranks - 1) per bucket; MPI_REQUEST_NULL when none */
+    float *scratch;       /* per bucket: the peers' parts of this rank's chunk */
+    uint64_t *scratch_at; /* per bucket: its element offset in scratch */
+    unsigned char *state;
     unsigned char *ready; /* reported in this step */
-    int *done_index;      /* MPI_Testsome's output */
     int reported, in_flight;
     float *host; /* element 0 of the sums on the host: the gradients or the staging buffer */
     double last_wait_s;
@@ -99,9 +105,16 @@ static int check_layout(hetrun_session *s, uint64_t total, const hetrun_grad_buc
     return rc;
 }
 
-/* Host paths: where the sums live on the host, in place when the backend allows it. */
+/* Chunk j of a bucket of `count` floats, for `p` ranks: [lo(j), lo(j + 1)). */
+static uint64_t chunk_lo(uint64_t count, int p, int j) {
+    return count * (uint64_t)j / (uint64_t)p;
+}
+
+/* Host paths: where the sums live on the host (in place when the backend allows it), the
+ * communicator, and every bucket's scratch for the peers' parts of this rank's chunk. */
 static int choose_host(hetrun_grad_sync *g) {
     hetrun_session *s = g->s;
+    const int p = s->nranks;
     void *host = NULL;
     int mapped = hetrun_session_host_ptr(s, hetrun_tensor_at(g->grads, 0), g->total * 4, &host);
     if (mapped < 0) return -1;
@@ -112,11 +125,34 @@ static int choose_host(hetrun_grad_sync *g) {
         g->path = PATH_STAGED;
     }
     g->host = host;
-    for (int i = 0; i < g->nbuckets; i++) {
-        int rc = MPI_Comm_dup(s->comm, &g->comm[i]);
-        if (rc != MPI_SUCCESS) return mpi_fail(g, rc, "MPI_Comm_dup", i);
+    int *ub = NULL, flag = 0;
+    MPI_Comm_get_attr(s->comm, MPI_TAG_UB, &ub, &flag);
+    if (flag && ub && 2 * g->nbuckets - 1 > *ub) {
+        snprintf(s->error, sizeof s->error,
+                 "grad_sync: %d buckets need tags up to %d, above this MPI's MPI_TAG_UB %d: use "
+                 "fewer, larger buckets",
+                 g->nbuckets, 2 * g->nbuckets - 1, *ub);
+        return -1;
     }
-    return 0;
+    uint64_t need = 0;
+    for (int b = 0; b < g->nbuckets; b++) {
+        const uint64_t n = g->bucket[b].count;
+        g->scratch_at[b] = need;
+        need += (uint64_t)(p - 1) * (chunk_lo(n, p, s->rank + 1) - chunk_lo(n, p, s->rank));
+    }
+    g->req = malloc((size_t)g->nbuckets * 2 * (size_t)(p - 1) * sizeof *g->req);
+    g->scratch = malloc((size_t)(need ? need : 1) * sizeof(float));
+    if (!g->req || !g->scratch) {
+        snprintf(s->error, sizeof s->error,
+                 "grad_sync: out of memory for %llu floats of scratch on %d ranks",
+                 (unsigned long long)need, p);
+        return -1;
+    }
+    memset(g->scratch, 0, (size_t)(need ? need : 1) * sizeof(float)); /* fault pages now */
+    for (int i = 0; i < g->nbuckets * 2 * (p - 1); i++)
+        g->req[i] = MPI_REQUEST_NULL;
+    int rc = MPI_Comm_dup(s->comm, &g->comm);
+    return rc == MPI_SUCCESS ? 0 : mpi_fail(g, rc, "MPI_Comm_dup", -1);
 }
 
 int hetrun_grad_sync_create(hetrun_session *s, hetrun_buffer *grads, uint64_t total,
@@ -125,21 +161,19 @@ int hetrun_grad_sync_create(hetrun_session *s, hetrun_buffer *grads, uint64_t to
     if (check_layout(s, total, buckets, nbuckets) != 0) return -1;
     hetrun_grad_sync *g = calloc(1, sizeof *g);
     if (g) {
+        g->comm = MPI_COMM_NULL;
         g->bucket = malloc((size_t)nbuckets * sizeof *g->bucket);
-        g->comm = malloc((size_t)nbuckets * sizeof *g->comm);
-        g->req = malloc((size_t)nbuckets * sizeof *g->req);
+        g->scratch_at = calloc((size_t)nbuckets, sizeof *g->scratch_at);
+        g->state = calloc((size_t)nbuckets, 1);
         g->ready = calloc((size_t)nbuckets, 1);
-        g->done_index = malloc((size_t)nbuckets * sizeof *g->done_index);
     }
-    if (!g || !g->bucket || !g->comm || !g->req || !g->ready || !g->done_index) {
+    if (!g || !g->bucket || !g->scratch_at || !g->state || !g->ready) {
         hetrun_grad_sync_destroy(g);
         snprintf(s->error, sizeof s->error, "grad_sync: out of memory for %d buckets", nbuckets);
         return -1;
     }
     g->s = s, g->grads = grads, g->total = total, g->nbuckets = nbuckets;
     memcpy(g->bucket, buckets, (size_t)nbuckets * sizeof *g->bucket);
-    for (int i = 0; i < nbuckets; i++)
-        g->comm[i] = MPI_COMM_NULL, g->req[i] = MPI_REQUEST_NULL;
     g->path = PATH_NONE;
     int rc = 0;
     if (s->nranks > 1) {
@@ -158,12 +192,87 @@ int hetrun_grad_sync_create(hetrun_session *s, hetrun_buffer *grads, uint64_t to
     return 0;
 }
 
+/* Reduce-scatter: rank j sums chunk j of the bucket. Every rank sends chunk q to rank q and
+ * receives the peers' parts of its own chunk into scratch (tag 2b). */
+static int post_scatter(hetrun_grad_sync *g, int b) {
+    const int p = g->s->nranks, me = g->s->rank;
+    const uint64_t n = g->bucket[b].count;
+    float *base = g->host + g->bucket[b].offset;
+    float *scratch = g->scratch + g->scratch_at[b];
+    const uint64_t mine = chunk_lo(n, p, me), len = chunk_lo(n, p, me + 1) - mine;
+    MPI_Request *r = g->req + (size_t)b * 2 * (size_t)(p - 1);
+    for (int q = 0, k = 0; q < p; q++) {
+        if (q == me) continue;
+        const uint64_t lo = chunk_lo(n, p, q), cnt = chunk_lo(n, p, q + 1) - lo;
+        int rc = MPI_Irecv(scratch + (uint64_t)k * len, (int)len, MPI_FLOAT, q, 2 * b, g->comm,
+                           &r[2 * k]);
+        if (rc == MPI_SUCCESS)
+            rc = MPI_Isend(base + lo, (int)cnt, MPI_FLOAT, q, 2 * b, g->comm, &r[2 * k + 1]);
+        if (rc != MPI_SUCCESS) return mpi_fail(g, rc, "MPI_Isend/MPI_Irecv (reduce-scatter)", b);
+        k++;
+    }
+    g->state[b] = SCATTER;
+    return 0;
+}
+
+/* Sums this rank's chunk in rank order 0, 1, ..., p-1, whichever rank computes it, so the
+ * order of additions is fixed by the rank count alone; then the allgather (tag 2b + 1) sends
+ * the sum to every peer and receives theirs in place. Each element is summed on one rank
+ * only, so every rank ends with the same bits. */
+static int post_gather(hetrun_grad_sync *g, int b) {
+    const int p = g->s->nranks, me = g->s->rank;
+    const uint64_t n = g->bucket[b].count;
+    float *base = g->host + g->bucket[b].offset;
+    float *scratch = g->scratch + g->scratch_at[b];
+    const uint64_t mine = chunk_lo(n, p, me), len = chunk_lo(n, p, me + 1) - mine;
+    float *own = base + mine;
+    /* Rank r's part: own when r == me, else scratch slot r (r < me) or r - 1 (r > me). */
+    float *acc = me == 0 ? own : scratch; /* rank 0's part starts the sum */
+    for (int r = 1; r < p; r++) {
+        const float *add = r == me ? own : scratch + (uint64_t)(r < me ? r : r - 1) * len;
+        for (uint64_t i = 0; i < len; i++)
+            acc[i] += add[i];
+    }
+    if (acc != own && len) memcpy(own, acc, (size_t)len * sizeof(float));
+    MPI_Request *r = g->req + (size_t)b * 2 * (size_t)(p - 1);
+    for (int q = 0, k = 0; q < p; q++) {
+        if (q == me) continue;
+        const uint64_t lo = chunk_lo(n, p, q), cnt = chunk_lo(n, p, q + 1) - lo;
+        int rc = MPI_Irecv(base + lo, (int)cnt, MPI_FLOAT, q, 2 * b + 1, g->comm, &r[2 * k]);
+        if (rc == MPI_SUCCESS)
+            rc = MPI_Isend(own, (int)len, MPI_FLOAT, q, 2 * b + 1, g->comm, &r[2 * k + 1]);
+        if (rc != MPI_SUCCESS) return mpi_fail(g, rc, "MPI_Isend/MPI_Irecv (allgather)", b);
+        k++;
+    }
+    g->state[b] = GATHER;
+    return 0;
+}
+
+/* Moves bucket b on when its messages are done; `block` waits for them. */
+static int advance(hetrun_grad_sync *g, int b, int block) {
+    const int m = 2 * (g->s->nranks - 1);
+    MPI_Request *r = g->req + (size_t)b * (size_t)m;
+    while (g->state[b] == SCATTER || g->state[b] == GATHER) {
+        int done = 1, rc;
+        if (block)
+            rc = MPI_Waitall(m, r, MPI_STATUSES_IGNORE);
+        else
+            rc = MPI_Testall(m, r, &done, MPI_STATUSES_IGNORE);
+        if (rc != MPI_SUCCESS) return mpi_fail(g, rc, block ? "MPI_Waitall" : "MPI_Testall", b);
+        if (!done) return 0;
+        if (g->state[b] == SCATTER) {
+            if (post_gather(g, b) != 0) return -1;
+        } else {
+            g->state[b] = DONE;
+            g->in_flight--;
+        }
+    }
+    return 0;
+}
+
 int hetrun_grad_sync_progress(hetrun_grad_sync *g) {
-    if (g->in_flight == 0) return 0;
-    int done = 0;
-    int rc = MPI_Testsome(g->nbuckets, g->req, &done, g->done_index, MPI_STATUSES_IGNORE);
-    if (rc != MPI_SUCCESS) return mpi_fail(g, rc, "MPI_Testsome", -1);
-    if (done != MPI_UNDEFINED) g->in_flight -= done;
+    for (int b = 0; b < g->nbuckets && g->in_flight > 0; b++)
+        if (advance(g, b, 0) != 0) return -1;
     return 0;
 }
 
@@ -185,7 +294,6 @@ int hetrun_grad_sync_bucket_ready(hetrun_grad_sync *g, int b) {
     }
     const hetrun_grad_bucket *k = &g->bucket[b];
     const hetrun_tensor t = hetrun_tensor_at(g->grads, k->offset * 4);
-    float *host = g->host + k->offset;
     switch (g->path) {
     case PATH_NONE: break;
     case PATH_DEVICE: /* stream-ordered: the optimizer's ops queue behind it */
@@ -195,13 +303,11 @@ int hetrun_grad_sync_bucket_ready(hetrun_grad_sync *g, int b) {
         if (hetrun_session_sync(s) != 0) return -1;
         break;
     case PATH_STAGED: /* d2h returns after the queue's earlier work, with the data */
-        if (hetrun_session_d2h(s, host, t, k->count * 4) != 0) return -1;
+        if (hetrun_session_d2h(s, g->host + k->offset, t, k->count * 4) != 0) return -1;
         break;
     }
     if (g->path == PATH_IN_PLACE || g->path == PATH_STAGED) {
-        int rc = MPI_Iallreduce(MPI_IN_PLACE, host, (int)k->count, MPI_FLOAT, MPI_SUM, g->comm[b],
-                                &g->req[b]);
-        if (rc != MPI_SUCCESS) return mpi_fail(g, rc, "MPI_Iallreduce", b);
+        if (post_scatter(g, b) != 0) return -1;
         g->in_flight++;
     }
     g->ready[b] = 1;
@@ -225,17 +331,17 @@ int hetrun_grad_sync_wait_all(hetrun_grad_sync *g) {
         return -1;
     }
     const double t0 = hetrun_now_s();
-    if (g->in_flight > 0) {
-        int rc = MPI_Waitall(g->nbuckets, g->req, MPI_STATUSES_IGNORE);
-        if (rc != MPI_SUCCESS) return mpi_fail(g, rc, "MPI_Waitall", -1);
-        g->in_flight = 0;
-    }
+    /* Buckets in report order is not known here; index order is as good: each wait also
+     * progresses every other bucket's messages. */
+    for (int b = 0; b < g->nbuckets && g->in_flight > 0; b++)
+        if (advance(g, b, 1) != 0) return -1;
     /* The buckets tile the buffer: one copy back instead of one per bucket. */
     if (g->path == PATH_STAGED &&
         hetrun_session_h2d(s, hetrun_tensor_at(g->grads, 0), g->host, g->total * 4) != 0)
         return -1;
     g->last_wait_s = hetrun_now_s() - t0;
     memset(g->ready, 0, (size_t)g->nbuckets);
+    memset(g->state, IDLE, (size_t)g->nbuckets);
     g->reported = 0;
     return 0;
 }
@@ -251,15 +357,14 @@ double hetrun_grad_sync_last_wait_s(const hetrun_grad_sync *g) {
 
 void hetrun_grad_sync_destroy(hetrun_grad_sync *g) {
     if (!g) return;
-    if (g->in_flight == 0 && g->comm)
-        for (int i = 0; i < g->nbuckets; i++)
-            if (g->comm[i] != MPI_COMM_NULL) MPI_Comm_free(&g->comm[i]);
     if (g->in_flight == 0) {
-        free(g->comm);
+        if (g->comm != MPI_COMM_NULL) MPI_Comm_free(&g->comm);
         free(g->req);
+        free(g->scratch);
     } /* else MPI still owns the requests and may write their buffers: leave them */
     free(g->bucket);
+    free(g->scratch_at);
+    free(g->state);
     free(g->ready);
-    free(g->done_index);
     free(g);
 }

@@ -9,26 +9,36 @@
  *
  * Paths, chosen once at create (collectively):
  *  - device: the backend's device collective (NCCL on CUDA): comm_allreduce is enqueued on
- *    the session's queue, ordered before the optimizer's ops; the host never waits.
+ *    the session's queue, ordered before the optimizer's ops; the host never waits. (It runs
+ *    on the compute queue: the ABI has no second queue with a cross-queue wait yet, so the
+ *    device serialises it with backward's kernels; the host is free.)
  *  - host in place: the backend's memory is host memory (ABI 1.2 mem_host_ptr: the cpu
- *    backend): MPI_Iallreduce on the gradients themselves, no staging copy.
+ *    backend): the sum runs on the gradients themselves, no staging copy.
  *  - host staged: otherwise, and when the device collective cannot be set up (two ranks on
- *    one GPU): each bucket is copied to the session's staging buffer, reduced there with
- *    MPI_Iallreduce and copied back in wait_all.
+ *    one GPU): each bucket is copied to the session's staging buffer when reported, summed
+ *    there, and the whole buffer copied back in wait_all.
+ *
+ * Host sum: a direct reduce-scatter then allgather over non-blocking point-to-point
+ * (MPI_Isend/Irecv on a duplicate of s->comm, tags 2b and 2b+1 for bucket b): rank j sums
+ * chunk j of the bucket, then sends it to every peer. Each rank sends and receives
+ * (n-1)/n of the bucket twice, as a ring does, in two rounds rather than 2(n-1). Open MPI
+ * 4.1's MPI_Iallreduce (libnbc) with its default algorithm choice was measured here, 2 ranks,
+ * 4 MiB in place, at 2x or more the time of the blocking MPI_Allreduce (its ring setting, an
+ * MCA parameter we do not own, matches it); its sum order is also the library's. Scratch:
+ * (n-1)/n of the gradients, allocated and touched at create. Messages per rank grow as n-1
+ * per bucket: a ring or tree would suit hundreds of ranks better (not done).
  *
  * Progress: hetrun initialises MPI with MPI_THREAD_FUNNELED and Open MPI 4.1 here has no
- * asynchronous progress, so a non-blocking collective advances only inside MPI calls on
- * this thread. bucket_ready and hetrun_grad_sync_progress poll (MPI_Testsome) the
- * reductions in flight; backward may call progress between its ops.
+ * asynchronous progress, so messages move only inside MPI calls on this thread.
+ * bucket_ready and hetrun_grad_sync_progress poll (MPI_Testall per bucket, and post the
+ * allgather as soon as a reduce-scatter is in); backward may call progress between ops.
  *
- * Determinism: every bucket has a communicator of its own (duplicated at create), so each
- * communicator carries one reduction per step and matching never depends on the order in
- * which ranks report buckets. Each reduction's algorithm, and so each element's order of
- * additions, is chosen by Open MPI from the rank count and the bucket's size alone: the
- * same every step and every run. Every rank gets the same bits, because each algorithm
- * either sums an element on one rank and sends the result to the others (binomial reduce
- * then broadcast, ring, reduce-scatter then allgather) or has two partners add the same
- * two values (recursive doubling: a + b == b + a in IEEE arithmetic). tests/mpi checks it.
+ * Determinism: chunk j of every bucket is summed on rank j alone, always in rank order
+ * ((g0 + g1) + g2) + ..., whichever rank computes it and whatever order the buckets are
+ * reported in; the other ranks receive those bits. So every rank holds the same bits, and
+ * a run repeats bit for bit for a given rank count and layout (tests/mpi checks both, and
+ * the rank-order sum). The device path's order is the device library's (NCCL's is fixed
+ * for a given communicator and size).
  *
  * Gradient accumulation: report a bucket only in the last micro-batch's backward (the
  * reduction reads the bucket while later backward ops run and must see its final sum).
@@ -39,12 +49,7 @@
 #include <stdint.h>
 
 #include "exec/session.h"
-
-/** One bucket: `count` floats at element `offset` of the gradient buffer. */
-typedef struct hetrun_grad_bucket {
-    uint64_t offset;
-    uint64_t count;
-} hetrun_grad_bucket;
+#include "workloads/nn_model.h" /* hetrun_grad_bucket: the models' own bucket layout */
 
 typedef struct hetrun_grad_sync hetrun_grad_sync;
 

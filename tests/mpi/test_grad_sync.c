@@ -5,7 +5,7 @@
  *    ranks is exact and the result must equal the reference sum bit for bit;
  *  - deterministic: random floats in [-1, 1) (inexact sums) reported in a different bucket
  *    order on each rank and each step: every step's result must have the same bits on
- *    every rank and in every repetition;
+ *    every rank and in every repetition, those of the sum in rank order;
  *  - errors: a bucket reported twice, out of range, wait_all with a bucket missing (an
  *    error at once, and the step still completes), a layout with a gap or an overlap;
  *  - the blocking hetrun_allreduce_sum_f32 (exec/collective.c) on the same module, exact.
@@ -102,12 +102,21 @@ static void test_exact(hetrun_session *s, hetrun_grad_sync *g, hetrun_buffer *bu
 static void test_deterministic(hetrun_session *s, hetrun_grad_sync *g, hetrun_buffer *buf,
                                float *mine, float *out, float *first_run) {
     int o[NB];
+    /* The host paths add in rank order 0, 1, ..., n-1 (grad_sync.c): the same float sums. */
+    float *ordered = calloc(TOTAL, 4);
+    for (int r = 0; r < nranks && ordered; r++) {
+        gradients(mine, r, 0, 0);
+        for (int i = 0; i < TOTAL; i++)
+            ordered[i] = r ? ordered[i] + mine[i] : mine[i];
+    }
     gradients(mine, rank, 0, 0);
     for (int rep = 0; rep < 4; rep++) {
         order(o, rep); /* same data, another order each repetition */
         CHECK(step(s, g, buf, mine, o, out) == 0, "repetition %d: %s", rep, s->error);
         if (rep == 0) {
             memcpy(first_run, out, TOTAL * 4);
+            CHECK(ordered && memcmp(out, ordered, TOTAL * 4) == 0,
+                  "the sums differ from the rank-order sum ((g0 + g1) + g2 ...)");
             continue;
         }
         CHECK(memcmp(out, first_run, TOTAL * 4) == 0,
@@ -117,6 +126,7 @@ static void test_deterministic(hetrun_session *s, hetrun_grad_sync *g, hetrun_bu
     memcpy(out, first_run, TOTAL * 4);
     MPI_Bcast(out, TOTAL, MPI_FLOAT, 0, MPI_COMM_WORLD);
     CHECK(memcmp(out, first_run, TOTAL * 4) == 0, "the sums' bits differ from rank 0's");
+    free(ordered);
 }
 
 static void test_errors(hetrun_session *s, hetrun_grad_sync *g, hetrun_buffer *buf, float *mine,
