@@ -19,18 +19,9 @@
 #include "exec/collective.h"
 #include "exec/grad_sync.h"
 #include "loader/loader.h"
+#include "../check.h"
 
-static int failures, checks, rank, nranks;
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        checks++;                                                                                  \
-        if (!(cond)) {                                                                             \
-            printf("FAIL rank %d %s:%d: ", rank, __FILE__, __LINE__);                              \
-            printf(__VA_ARGS__);                                                                   \
-            printf("\n");                                                                          \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
+static int rank, nranks;
 
 /* Odd sizes, one bucket of one float, and a larger one: no happy path. */
 enum { TOTAL = 1 + 4095 + 3001 + 20000 + 7 };
