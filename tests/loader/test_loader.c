@@ -67,7 +67,7 @@ static void test_short_struct_refused(void **state) {
     assert_contains(m.reason, abi);
     char expected[64];
     snprintf(expected, sizeof expected, "expected at least %zu bytes",
-             (size_t)HETRUN_OPS_SIZE_V1_1);
+             (size_t)HETRUN_OPS_SIZE_V1_2);
     assert_contains(m.reason, expected);
     char found[64];
     snprintf(found, sizeof found, "found %zu", offsetof(hetrun_backend_ops, op_run));
