@@ -32,6 +32,11 @@
  * asynchronous progress, so messages move only inside MPI calls on this thread.
  * bucket_ready and hetrun_grad_sync_progress poll (MPI_Testall per bucket, and post the
  * allgather as soon as a reduce-scatter is in); backward may call progress between ops.
+ * On the cpu backend with every core computing (2 ranks x 1 thread on 2 cores) the sum's
+ * copies and additions need the same cores as backward: overlap hides the wait for the
+ * peer, not that work. A progress thread (MPI_THREAD_MULTIPLE) was measured against this
+ * polling on such a machine (shared, heavily loaded) with no step-time difference beyond
+ * the noise, so there is none.
  *
  * Determinism: chunk j of every bucket is summed on rank j alone, always in rank order
  * ((g0 + g1) + g2) + ..., whichever rank computes it and whatever order the buckets are
