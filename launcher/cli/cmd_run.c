@@ -77,7 +77,6 @@ static int run_rank(const hetrun_job *job, const char *backend_name, const hetru
                  name, module.device_count, device);
     } else if (hetrun_session_open(&s, &module, device) == 0) {
         rc = 0;
-        hetrun_guard_track_usage(&s.usage);
     }
     hetrun_report_rank_start(rank_obj, name, module.ops ? module.ops->version : NULL, &s, &clock);
     for (size_t i = 0; rc == 0 && i < job->workload_count; i++) {
@@ -97,7 +96,6 @@ static int run_rank(const hetrun_job *job, const char *backend_name, const hetru
     hetrun_report_rank_close(rank_obj, &s, &clock, rc);
     if (rc != 0 && !cJSON_GetArraySize(cJSON_GetObjectItem(rank_obj, "results")))
         HETRUN_ERROR("%s", s.error);
-    hetrun_guard_track_usage(NULL);
     hetrun_session_close(&s);
     hetrun_module_close(&module);
     return rc;

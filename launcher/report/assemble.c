@@ -76,12 +76,12 @@ void hetrun_report_point_error(cJSON *res, const char *error) {
 void hetrun_report_rank_close(cJSON *rank_obj, hetrun_session *s, const hetrun_usage_clock *c,
                               int rc) {
     double mem = -1.0, energy = -1.0;
-    hetrun_usage_live_clear();
     hetrun_session_telemetry(s, &mem, &energy);
     cJSON_AddItemToObject(rank_obj, "usage",
                           hetrun_report_usage_json(&s->usage, c, mem, energy, rc == 0));
     cJSON_AddStringToObject(rank_obj, "status", rc == 0 ? "ok" : "failed");
     if (rc != 0) cJSON_AddStringToObject(rank_obj, "error", s->error);
+    hetrun_usage_live_close(rank_obj);
 }
 
 /* Gathers every rank's JSON text on rank 0 into `ranks` (an array). */

@@ -10,6 +10,11 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static const cJSON *live_rank;
 static const hetrun_usage *live_u;
 static hetrun_usage_clock live_clock;
+static cJSON *closed; /* the rank's record once closed: identity and final usage */
+
+/* The rank's identity: the fields a bill needs besides the usage. */
+static const char *const copied[] = {"rank",   "host", "node", "cpus", "backend", "backend_version",
+                                     "device", "usage"};
 
 void hetrun_usage_live_set(const cJSON *rank_obj, const hetrun_usage *u,
                            const hetrun_usage_clock *c) {
@@ -17,6 +22,27 @@ void hetrun_usage_live_set(const cJSON *rank_obj, const hetrun_usage *u,
     live_rank = rank_obj;
     live_u = u;
     live_clock = *c;
+    cJSON_Delete(closed);
+    closed = NULL;
+    pthread_mutex_unlock(&lock);
+}
+
+static cJSON *copy_fields(const cJSON *from, size_t n) {
+    cJSON *o = cJSON_CreateObject();
+    for (size_t i = 0; o && i < n; i++) {
+        const cJSON *v = cJSON_GetObjectItem(from, copied[i]);
+        if (v) cJSON_AddItemToObject(o, copied[i], cJSON_Duplicate(v, 1));
+    }
+    return o;
+}
+
+void hetrun_usage_live_close(const cJSON *rank_obj) {
+    cJSON *keep = copy_fields(rank_obj, sizeof copied / sizeof copied[0]);
+    pthread_mutex_lock(&lock);
+    live_rank = NULL;
+    live_u = NULL;
+    cJSON_Delete(closed);
+    closed = keep;
     pthread_mutex_unlock(&lock);
 }
 
@@ -24,28 +50,29 @@ void hetrun_usage_live_clear(void) {
     pthread_mutex_lock(&lock);
     live_rank = NULL;
     live_u = NULL;
+    cJSON_Delete(closed);
+    closed = NULL;
     pthread_mutex_unlock(&lock);
 }
 
 cJSON *hetrun_usage_live_rank(const char *error) {
-    static const char *const copied[] = {
-        "rank", "host", "node", "cpus", "backend", "backend_version", "device"};
     pthread_mutex_lock(&lock);
     cJSON *o = NULL;
     if (live_rank && live_u) {
-        o = cJSON_CreateObject();
-        for (size_t i = 0; o && i < sizeof copied / sizeof copied[0]; i++) {
-            const cJSON *v = cJSON_GetObjectItem(live_rank, copied[i]);
-            if (v) cJSON_AddItemToObject(o, copied[i], cJSON_Duplicate(v, 1));
-        }
+        /* all but "usage": the live counters make it */
+        o = copy_fields(live_rank, sizeof copied / sizeof copied[0] - 1);
         /* Telemetry needs the backend, which may be the thing that hung: not asked here. */
         hetrun_usage snap = *live_u;
         if (o)
             cJSON_AddItemToObject(o, "usage",
                                   hetrun_report_usage_json(&snap, &live_clock, -1.0, -1.0, 0));
-        if (o) cJSON_AddStringToObject(o, "status", "failed");
-        if (o) cJSON_AddStringToObject(o, "error", error ? error : "the rank did not finish");
+        if (o) cJSON_AddStringToObject(o, "state", "running");
+    } else if (closed) {
+        o = cJSON_Duplicate(closed, 1);
+        if (o) cJSON_AddStringToObject(o, "state", "finished");
     }
+    if (o) cJSON_AddStringToObject(o, "status", "failed");
+    if (o) cJSON_AddStringToObject(o, "error", error ? error : "the rank did not finish");
     pthread_mutex_unlock(&lock);
     return o;
 }
