@@ -38,10 +38,14 @@ static void usage(FILE *out) {
                  "  -q, --quiet          no table on stdout\n"
                  "  -f, --format F       table (default) or json: the summary as one JSON\n"
                  "                       document on stdout (the full report is in the file)\n"
+                 "      --progress=WHEN  rank 0's progress line on stderr: auto (default),\n"
+                 "                       always or never; rewritten in place on a terminal,\n"
+                 "                       else a plain line every HETRUN_PROGRESS_INTERVAL\n"
+                 "                       seconds (10). auto leaves it to HETRUN_PROGRESS, then\n"
+                 "                       to the spec's job.progress, then shows it\n"
                  "  -h, --help           this text\n"
-                 "environment: HETRUN_PROGRESS=0 no progress line on stderr (rank 0 shows one,\n"
-                 "            rewritten in place on a terminal, else a line every\n"
-                 "            HETRUN_PROGRESS_INTERVAL seconds, 10)\n"
+                 "environment: HETRUN_PROGRESS=auto|always|never (or 1|0): as --progress, which\n"
+                 "            wins over it; it wins over the spec's job.progress\n"
                  "exit codes: 0 ok, 1 job failed (report says why), 2 usage, 3 invalid spec,\n"
                  "            4 backend/config, 124 timeout, 128+N killed by signal N\n");
 }
@@ -137,15 +141,13 @@ static int prepare_report(const char *path, const hetrun_job *job, const char *j
 }
 
 int hetrun_cmd_run(int argc, char **argv) {
-    static const struct option longopts[] = {{"backend", required_argument, NULL, 'b'},
-                                             {"report", required_argument, NULL, 'r'},
-                                             {"verbose", no_argument, NULL, 'v'},
-                                             {"quiet", no_argument, NULL, 'q'},
-                                             {"format", required_argument, NULL, 'f'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {
+        {"backend", required_argument, NULL, 'b'}, {"report", required_argument, NULL, 'r'},
+        {"verbose", no_argument, NULL, 'v'},       {"quiet", no_argument, NULL, 'q'},
+        {"format", required_argument, NULL, 'f'},  {"progress", required_argument, NULL, 'P'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
     const char *backend_override = NULL, *report_override = NULL;
-    int verbose = 0, quiet = 0, json_out = 0, c;
+    int verbose = 0, quiet = 0, json_out = 0, progress = HETRUN_PROGRESS_AUTO, c;
     hetrun_log_init_from_env();
     optind = 1;
     while ((c = getopt_long(argc, argv, "b:r:f:vqh", longopts, NULL)) != -1) {
@@ -160,6 +162,14 @@ int hetrun_cmd_run(int argc, char **argv) {
                 return HETRUN_EXIT_USAGE;
             }
             json_out = strcmp(optarg, "json") == 0;
+            break;
+        case 'P':
+            progress = hetrun_progress_mode_parse(optarg);
+            if (progress < 0) {
+                fprintf(stderr, "hetrun run: --progress must be auto, always or never, got '%s'\n",
+                        optarg);
+                return HETRUN_EXIT_USAGE;
+            }
             break;
         case 'h': usage(stdout); return HETRUN_EXIT_OK;
         default: usage(stderr); return HETRUN_EXIT_USAGE;
@@ -192,6 +202,7 @@ int hetrun_cmd_run(int argc, char **argv) {
         return HETRUN_EXIT_INVALID_SPEC;
     }
     hetrun_diags_free(&diags);
+    hetrun_progress_configure((hetrun_progress_mode)progress, (hetrun_progress_mode)job->progress);
 
     /* The timeout clock and the placeholder report start now, before the backend probe and
      * MPI_Init: a late node must not stretch the job, nor an old ok report outlive it. */
