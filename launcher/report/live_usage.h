@@ -18,9 +18,9 @@
 
 #include "report/report.h"
 
-/** Registers this rank: `rank_obj` (rank, host, node, cpus; backend and device once
- *  known) and the live counters `u` with the clock the rank started on. The pointers must
- *  stay valid until hetrun_usage_live_clear. */
+/** Registers this rank: its identity from `rank_obj` (rank, host, node, cpus, backend,
+ *  backend_version, device: copied now) and the live counters `u` with the clock the rank
+ *  started on. `u` must stay valid until hetrun_usage_live_close or _clear. */
 void hetrun_usage_live_set(const cJSON *rank_obj, const hetrun_usage *u,
                            const hetrun_usage_clock *c);
 

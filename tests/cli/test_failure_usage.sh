@@ -13,7 +13,7 @@ set -u
 hetrun=$1
 tmp=$(mktemp -d)
 scale=${HETRUN_TEST_TIME_SCALE:-1}
-limit=$((20 * scale)) # long enough that start-up stays well under 20% of it
+limit=$((30 * scale)) # start-up (seconds on a loaded host) stays well under 20% of it
 cleanup() { # ranks of this test's jobs that outlived mpirun (found by the report path)
     local p
     for p in $(pgrep -f "hetrun run -q --report $tmp/r.json"); do kill -KILL "$p" 2> /dev/null; done
@@ -50,14 +50,24 @@ start() { # starts 2 ranks in the background; sets mp, t0 and, once both train, 
         sleep 0.1
     done
 }
-# check NAME T LOW: the report bills both ranks up to the failure (T: real elapsed time;
-# LOW: a wall each rank must reach, or 0).
+# check NAME T LOW FROM TO: the report bills both ranks up to the failure (T: real elapsed
+# time; LOW: a wall each rank must reach, or 0), and its end times (written by the signal
+# handler's own calendar arithmetic) fall between FROM and TO (Unix seconds) and agree with
+# the walls.
 check() {
-    python3 - r.json "$2" "$3" << 'PY' || { tail -20 out.txt; echo "FAIL: $1"; fail=1; }
-import json, sys
+    python3 - r.json "$2" "$3" "$4" "$5" << 'PY' || { tail -20 out.txt; echo "FAIL: $1"; fail=1; }
+import calendar, json, sys, time
 r = json.load(open(sys.argv[1]))
-T, low = float(sys.argv[2]), float(sys.argv[3])
+T, low, t_from, t_to = map(float, sys.argv[2:6])
 bad = []
+def epoch(ts):
+    try:
+        return calendar.timegm(time.strptime(ts, "%Y-%m-%dT%H:%M:%SZ"))
+    except Exception:
+        return None
+fin = epoch(r.get("finished_at") or "")
+if fin is None or not (t_from - 1 <= fin <= t_to + 1):
+    bad.append("finished_at %r not within the failure (%.0f..%.0f)" % (r.get("finished_at"), t_from, t_to))
 if r.get("status") != "failed":
     bad.append("status %r" % r.get("status"))
 ranks = {x.get("rank"): x for x in r.get("ranks", [])}
@@ -78,6 +88,9 @@ for n, x in sorted(ranks.items()):
     if u.get("final") is not False: bad.append("rank %s final %r" % (n, u.get("final")))
     if not u.get("started_at") or not u.get("ended_at"): bad.append("rank %s without start/end" % n)
     if u.get("flops", 0) <= 0: bad.append("rank %s counted no FLOPs" % n)
+    s, e = epoch(u.get("started_at") or ""), epoch(u.get("ended_at") or "")
+    if s is None or e is None or abs((e - s) - w) > 1.5 or (fin is not None and abs(e - fin) > 1):
+        bad.append("rank %s: %s .. %s disagrees with wall %.2f or finished_at" % (n, u.get("started_at"), u.get("ended_at"), w))
 print("  reason: %s" % r.get("reason"))
 for b in bad: print("  " + b)
 sys.exit(1 if bad else 0)
@@ -104,12 +117,13 @@ start
 [ -n "$seen" ] || { cat out.txt; echo "FAIL: timeout job: the ranks never trained"; exit 1; }
 wait $mp
 rc=$?
-T=$(awk -v s="$t0" -v e="$(now)" 'BEGIN { printf "%.3f", e - s }')
+t1=$(now)
+T=$(awk -v s="$t0" -v e="$t1" 'BEGIN { printf "%.3f", e - s }')
 echo "timeout after ${limit} s: exit $rc after $T s"
 # 124 when rank 0's clock runs out first, 1 when another rank's does (docs/faults.md)
 [ $rc = 124 ] || [ $rc = 1 ] || { tail -5 out.txt; echo "FAIL: timeout: exit $rc, expected 124 or 1"; fail=1; }
 grep -q '"reason":.*timeout' r.json || { echo "FAIL: the report does not say timeout"; fail=1; }
-check "timeout" "$T" 0
+check "timeout" "$T" 0 "$(awk -v s="$t0" -v l="$limit" 'BEGIN { print s + l }')" "$t1"
 
 # 2. SIGTERM to mpirun, well before the timeout
 job 10m
@@ -120,12 +134,13 @@ tk=$(now)
 kill -TERM $mp
 wait $mp
 rc=$?
+t1=$(now)
 T=$(awk -v s="$t0" -v e="$tk" 'BEGIN { printf "%.3f", e - s }')
 low=$(awk -v s="$seen" -v e="$tk" 'BEGIN { printf "%.3f", e - s }')
 echo "SIGTERM to mpirun after $T s (ranks seen training for $low s): exit $rc"
 [ $rc -ne 0 ] || { echo "FAIL: SIGTERM: exit 0"; fail=1; }
 grep -q '"reason":.*SIGTERM' r.json || { grep reason r.json; echo "FAIL: the report does not say SIGTERM"; fail=1; }
-check "SIGTERM" "$T" "$low"
+check "SIGTERM" "$T" "$low" "$tk" "$t1"
 
 [ $fail = 0 ] && echo "ok"
 exit $fail
