@@ -311,7 +311,12 @@ int hetrun_cmd_run(int argc, char **argv) {
         HETRUN_ERROR("rank %d failed in a job whose workloads communicate between ranks; "
                      "aborting the job so no rank waits forever: %s",
                      rank, why ? why : "unknown error");
-        if (rank == 0) hetrun_report_write_abort(report_path, job_obj, mine, why);
+        if (rank == 0) {
+            char reason[1200];
+            snprintf(reason, sizeof reason, "rank 0 failed and the job was aborted: %s",
+                     why ? why : "unknown error");
+            hetrun_guard_abort_report(mine, reason); /* with the other ranks' usage */
+        }
         hetrun_guard_disarm();
         MPI_Abort(MPI_COMM_WORLD, HETRUN_EXIT_FAILED);
     }

@@ -76,6 +76,7 @@ static atomic_int published = -1;
  * read what is being rendered. */
 static pthread_mutex_t render_mu = PTHREAD_MUTEX_INITIALIZER;
 static frame *building;
+static const cJSON *building_own; /* rank 0's record given by the caller, or NULL: live */
 static int building_failed;
 static double building_mono, building_epoch;
 
@@ -307,8 +308,9 @@ cJSON *hetrun_guard_peer_record(int rank, const char *host, const char *live_tex
 
 /* This rank's (rank 0's) record. */
 static cJSON *own_record(void) {
-    cJSON *rec = hetrun_usage_live_rank(NULL);
+    cJSON *rec = building_own ? cJSON_Duplicate(building_own, 1) : hetrun_usage_live_rank(NULL);
     double origin = NAN;
+    if (building_own) cJSON_DeleteItemFromObjectCaseSensitive(rec, "node_environment");
     if (rec) {
         origin = hetrun_now_s() - wall_of(rec);
     } else {
@@ -321,10 +323,12 @@ static cJSON *own_record(void) {
 }
 
 /* Renders the failed report into `f`: the cause, and every rank's record as far as known
- * now; `failed_rank` (-1: none) is the rank that caused it. */
-static int render(frame *f, int failed_rank) {
+ * now; `failed_rank` (-1: none) is the rank that caused it; `own`: rank 0's record (NULL:
+ * its live one). */
+static int render(frame *f, int failed_rank, const cJSON *own) {
     char when[32];
     building = f;
+    building_own = own;
     building_failed = failed_rank;
     building_mono = hetrun_now_s();
     building_epoch = epoch_now();
@@ -373,7 +377,7 @@ static int refresh(void) {
     pthread_mutex_lock(&render_mu);
     int next = atomic_load(&published) == 0 ? 1 : 0;
     frame *f = &frames[next];
-    if (!atomic_load(&ending) && render(f, -1) == 0) {
+    if (!atomic_load(&ending) && render(f, -1, NULL) == 0) {
         size_t cap = filled_cap(f, fill_max);
         if (cap > f->out_cap) {
             char *grown = realloc(f->out, cap);
@@ -566,14 +570,15 @@ int hetrun_guard_arm(double timeout_s, const char *report_path, const char *job_
     return 0;
 }
 
-/* Writes the failed report for `reason`, rendered now; the caller owns `ending`. */
-static void write_failure(const char *reason, int failed_rank) {
+/* Writes the failed report for `reason`, rendered now (`own`: see render); the caller owns
+ * `ending`. */
+static void write_failure(const char *reason, int failed_rank, const cJSON *own) {
     frame f;
     memset(&f, 0, sizeof f);
     char *r = json_string("", reason), *x = json_string("interrupted: ", reason), *out = NULL;
     long n = -1;
     pthread_mutex_lock(&render_mu);
-    if (r && x && render(&f, failed_rank) == 0) {
+    if (r && x && render(&f, failed_rank, own) == 0) {
         size_t cap = filled_cap(&f, strlen(r) > strlen(x) ? strlen(r) : strlen(x));
         fill v = {r, "\"interrupted\"", x};
         out = malloc(cap);
@@ -597,10 +602,20 @@ void hetrun_guard_fail_rank(int rank, const char *reason) {
                 pause();
         while (atomic_load(&in_rename)) {
         }
-        write_failure(reason, rank);
+        write_failure(reason, rank, NULL);
     }
     fprintf(stderr, "hetrun: error: %s; ending the job\n", reason);
     _exit(HETRUN_EXIT_FAILED);
+}
+
+void hetrun_guard_abort_report(const cJSON *own, const char *reason) {
+    if (!armed || !have_report) return;
+    if (atomic_exchange(&ending, 1)) /* a signal or another thread ends the job */
+        for (;;)
+            pause();
+    while (atomic_load(&in_rename)) {
+    }
+    write_failure(reason, 0, own);
 }
 
 void hetrun_guard_fail(const char *reason) {
@@ -612,7 +627,7 @@ void hetrun_guard_end(const char *reason) {
     hetrun_guard_disarm();
     if (write) {
         atomic_store(&ending, 1);
-        write_failure(reason, -1);
+        write_failure(reason, -1, NULL);
     }
 }
 

@@ -38,6 +38,11 @@ void hetrun_guard_start_refresh(void);
 void hetrun_guard_fail(const char *reason) __attribute__((noreturn));
 /** hetrun_guard_fail naming the rank that failed: its record in the report says so. */
 void hetrun_guard_fail_rank(int rank, const char *reason) __attribute__((noreturn));
+/** Rank 0 failed in a job whose ranks communicate, and the caller will abort the job:
+ *  writes the failed report now with `reason`, rank 0's record `own` (its closed record,
+ *  results included) and the others' records as last heard, and keeps any signal from
+ *  replacing it. Only on the rank that writes the report, while armed. */
+void hetrun_guard_abort_report(const cJSON *own, const char *reason);
 /** An error before the job started (no backend, no placement): while armed, writes the
  *  failed report with `reason`, then disarms; the caller returns its own exit code. */
 void hetrun_guard_end(const char *reason);

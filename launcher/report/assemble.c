@@ -234,28 +234,3 @@ int hetrun_report_finish(const hetrun_report_run *run, cJSON *job_obj, cJSON *mi
     MPI_Bcast(&exit_code, 1, MPI_INT, 0, MPI_COMM_WORLD);
     return exit_code;
 }
-
-void hetrun_report_write_abort(const char *path, const cJSON *job_obj, const cJSON *mine,
-                               const char *why) {
-    cJSON *report = cJSON_CreateObject();
-    char reason[1200], err[512], now[32];
-    snprintf(reason, sizeof reason, "rank 0 failed and the job was aborted: %s",
-             why ? why : "unknown error");
-    iso_now(now, sizeof now);
-    cJSON_AddStringToObject(report, "schema_version", HETRUN_REPORT_SCHEMA_VERSION);
-    cJSON_AddStringToObject(report, "generator", HETRUN_REPORT_GENERATOR);
-    cJSON_AddStringToObject(report, "status", "failed");
-    cJSON_AddStringToObject(report, "reason", reason);
-    cJSON_AddItemToObject(report, "job", cJSON_Duplicate(job_obj, 1));
-    cJSON_AddStringToObject(report, "finished_at", now);
-    cJSON *ranks = cJSON_AddArrayToObject(report, "ranks");
-    cJSON *me = cJSON_Duplicate(mine, 1);
-    cJSON_DeleteItemFromObject(me, "node_environment");
-    cJSON_AddItemToArray(ranks, me);
-    cJSON_AddItemToObject(report, "accounting", hetrun_report_accounting(report));
-    char *text = cJSON_Print(report);
-    if (text && hetrun_write_atomic(path, text, strlen(text), err, sizeof err) != 0)
-        HETRUN_ERROR("cannot write the report: %s", err);
-    cJSON_free(text);
-    cJSON_Delete(report);
-}

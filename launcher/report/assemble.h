@@ -71,9 +71,4 @@ typedef struct hetrun_report_run {
 int hetrun_report_finish(const hetrun_report_run *run, cJSON *job_obj, cJSON *mine, int rank,
                          int nranks);
 
-/** The report rank 0 leaves when it must abort the job: its own record (usage up to this
- *  moment included) and the cause. */
-void hetrun_report_write_abort(const char *path, const cJSON *job_obj, const cJSON *mine,
-                               const char *why);
-
 #endif
