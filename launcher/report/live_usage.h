@@ -37,16 +37,15 @@ void hetrun_usage_live_clear(void);
  * cpus, backend, backend_version, device, usage (started_at, ended_at = now, wall up to
  * now, counters as they stand, final false; once closed: the closed record's usage, final
  * as it was closed), state ("running", or "finished" once closed), status "failed" and
- * `error` (the cause, may be NULL). NULL when no
- * rank is registered or out of memory. Not async-signal-safe:
- * render ahead (hetrun_usage_live_render) for a signal handler.
+ * `error` (the cause, may be NULL). NULL when no rank is registered or out of memory. Not
+ * async-signal-safe: a signal handler fills in a report rendered ahead (cli/run_guard.c).
  */
 cJSON *hetrun_usage_live_rank(const char *error);
 
 /**
- * The same record as JSON text in `buf` (no trailing newline). Returns the length, or -1
- * when nothing is registered or the text does not fit (buf then holds ""). Call it from a
- * normal thread (a heartbeat or timer) and keep the text for a handler to write.
+ * The same record as JSON text in `buf` (no trailing newline), what each rank sends rank 0
+ * with its heartbeat. Returns the length, or -1 when nothing is registered or the text does
+ * not fit (buf then holds ""). Call it from a normal thread, not a signal handler.
  */
 int hetrun_usage_live_render(const char *error, char *buf, size_t len);
 
