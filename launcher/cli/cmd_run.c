@@ -38,7 +38,7 @@ static void usage(FILE *out) {
                  "  -q, --quiet          no table on stdout\n"
                  "  -f, --format F       table (default) or json: the summary as one JSON\n"
                  "                       document on stdout (the full report is in the file)\n"
-                 "      --progress=WHEN  rank 0's progress line on stderr: auto (default),\n"
+                 "  -P, --progress WHEN  rank 0's progress line on stderr: auto (default),\n"
                  "                       always or never; rewritten in place on a terminal,\n"
                  "                       else a plain line every HETRUN_PROGRESS_INTERVAL\n"
                  "                       seconds (10). auto leaves it to HETRUN_PROGRESS, then\n"
@@ -150,7 +150,7 @@ int hetrun_cmd_run(int argc, char **argv) {
     int verbose = 0, quiet = 0, json_out = 0, progress = HETRUN_PROGRESS_AUTO, c;
     hetrun_log_init_from_env();
     optind = 1;
-    while ((c = getopt_long(argc, argv, "b:r:f:vqh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "b:r:f:P:vqh", longopts, NULL)) != -1) {
         switch (c) {
         case 'b': backend_override = optarg; break;
         case 'r': report_override = optarg; break;

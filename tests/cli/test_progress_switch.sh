@@ -28,6 +28,7 @@ case_() {
     local want=$1 sp=$2 env=$3 cli=$4 got=no
     local -a args=(run -q -r r.json)
     [ -n "$cli" ] && args+=("--progress=$cli")
+    [ "$cli" = never ] && args=(run -q -r r.json -P never) # the short form
     if [ -n "$env" ]; then
         HETRUN_PROGRESS=$env HETRUN_PROGRESS_INTERVAL=0 timeout "$bound" "$hetrun" "${args[@]}" "job-$sp.yaml" > out.txt 2> err.txt
     else
@@ -71,6 +72,6 @@ rc=$?
 HETRUN_PROGRESS=maybe HETRUN_PROGRESS_INTERVAL=0 timeout "$bound" "$hetrun" run -q -r r.json job-.yaml > out.txt 2> err.txt
 { grep -q "HETRUN_PROGRESS='maybe'" err.txt && grep -q '^\[rank 0\] progress: ' err.txt; } ||
     { cat err.txt; echo "FAIL: HETRUN_PROGRESS=maybe: no warning, or no progress"; fail=1; }
-timeout "$bound" "$hetrun" help run | grep -q -- "--progress=WHEN" || { echo "FAIL: help run does not list --progress"; fail=1; }
+timeout "$bound" "$hetrun" help run | grep -q -- "-P, --progress WHEN" || { echo "FAIL: help run does not list --progress"; fail=1; }
 [ $fail = 0 ] && echo "ok"
 exit $fail
