@@ -123,7 +123,7 @@ echo "timeout after ${limit} s: exit $rc after $T s"
 # 124 when rank 0's clock runs out first, 1 when another rank's does (docs/faults.md)
 [ $rc = 124 ] || [ $rc = 1 ] || { tail -5 out.txt; echo "FAIL: timeout: exit $rc, expected 124 or 1"; fail=1; }
 grep -q '"reason":.*timeout' r.json || { echo "FAIL: the report does not say timeout"; fail=1; }
-check "timeout" "$T" 0 "$(awk -v s="$t0" -v l="$limit" 'BEGIN { print s + l }')" "$t1"
+check "timeout" "$T" 0 "$(awk -v s="$t0" -v l="$limit" 'BEGIN { printf "%.3f", s + l }')" "$t1"
 
 # 2. SIGTERM to mpirun, well before the timeout
 job 10m
