@@ -14,27 +14,10 @@ hetrun=$1
 tmp=$(mktemp -d)
 scale=${HETRUN_TEST_TIME_SCALE:-1}
 limit=$((30 * scale)) # start-up (seconds on a loaded host) stays well under 20% of it
-cleanup() { # ranks of this test's jobs that outlived mpirun (found by the report path)
-    local p
-    for p in $(pgrep -f "hetrun run -q --report $tmp/r.json"); do kill -KILL "$p" 2> /dev/null; done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/train_job.sh"
+trap 'kill_ranks "$tmp/r.json"; rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1
 fail=0
-job() { # job TIMEOUT
-    cat > job.yaml <<YAML
-version: 1
-job: {name: failure-usage}
-backend: cpu
-limits: {peer_timeout: 30s, timeout: $1}
-workloads:
-  - train:
-      data: {source: synthetic, samples: 2000, features: 32, classes: 4}
-      hidden: [64]
-      epochs: 100000
-YAML
-}
 now() { date +%s.%N; }
 start() { # starts 2 ranks in the background; sets mp, t0 and, once both train, seen
     rm -f r.json
@@ -112,7 +95,7 @@ PY
 }
 
 # 1. limits.timeout
-job "${limit}s"
+train_job failure-usage "{peer_timeout: 30s, timeout: ${limit}s}"
 start
 [ -n "$seen" ] || { cat out.txt; echo "FAIL: timeout job: the ranks never trained"; exit 1; }
 wait $mp
@@ -126,7 +109,7 @@ grep -q '"reason":.*timeout' r.json || { echo "FAIL: the report does not say tim
 check "timeout" "$T" 0 "$(awk -v s="$t0" -v l="$limit" 'BEGIN { printf "%.3f", s + l }')" "$t1"
 
 # 2. SIGTERM to mpirun, well before the timeout
-job 10m
+train_job failure-usage "{peer_timeout: 30s, timeout: 10m}"
 start
 [ -n "$seen" ] || { cat out.txt; echo "FAIL: SIGTERM job: the ranks never trained"; exit 1; }
 sleep "$limit"
