@@ -251,7 +251,6 @@ int hetrun_cmd_run(int argc, char **argv) {
     }
     free(devs);
     hetrun_host_services_set_threads(pl.threads);
-    hetrun_guard_start_refresh(); /* no forking probe from here on */
 
     /* srun without PMIx: MPI_Init would die without naming the fix (exec/slurm_step.h). */
     char launch_reason[1024];
@@ -275,6 +274,9 @@ int hetrun_cmd_run(int argc, char **argv) {
     if (verbose) hetrun_placement_print_binding(&pl, stderr);
     /* The environment named another rank 0 (an unknown launcher): MPI's rank 0 reports. */
     hetrun_guard_confirm_rank(rank);
+    /* No fork from here on (the backend probes fork, and so does a singleton's MPI_Init,
+     * which starts its own server): the refresh thread may hold a lock a child would need. */
+    hetrun_guard_start_refresh();
     /* From here every collective is covered: a stopped peer ends the job, not a hang. */
     hetrun_heartbeat_start(job->limits.peer_timeout_s, rank, nranks);
     if (rank == 0 && id.rank != 0) {

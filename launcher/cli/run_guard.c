@@ -532,19 +532,12 @@ int hetrun_guard_arm(double timeout_s, const char *report_path, const char *job_
         prepare_fills(timeout_s);
         free(job_saved);
         job_saved = job_json ? strdup(job_json) : NULL;
-        /* The placeholder replaces the previous run's report before anything can fail. A
-         * second arm (MPI named another rank 0) runs with the handlers installed: none may
-         * interrupt this thread while it holds `in_rename`. */
-        sigset_t old;
-        block_guard_signals(&old);
-        int rc = refresh();
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
-        if (rc != 0) {
-            snprintf(err, errlen, "%s: cannot write the report (folder not writable, or disk full)",
-                     report_path);
-            return -1;
-        }
     }
+    /* The handlers are in place before the placeholder is written, and no signal interrupts
+     * that write (this thread may hold `in_rename`): one that comes meanwhile waits, then
+     * finds the template published and writes its report, not the placeholder's. */
+    sigset_t old;
+    block_guard_signals(&old);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -558,6 +551,15 @@ int hetrun_guard_arm(double timeout_s, const char *report_path, const char *job_
     sigaction(SIGHUP, &sa, NULL);
     sigaction(SIGALRM, &sa, NULL);
     armed = 1;
+    /* The placeholder replaces the previous run's report before anything can fail. */
+    if (report_path && refresh() != 0) {
+        armed = 0;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        snprintf(err, errlen, "%s: cannot write the report (folder not writable, or disk full)",
+                 report_path);
+        return -1;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     want_refresh = report_path != NULL;
     if (timeout_s > 0) {
         struct itimerval it;
@@ -577,6 +579,18 @@ static void write_failure(const char *reason, int failed_rank, const cJSON *own)
     memset(&f, 0, sizeof f);
     char *r = json_string("", reason), *x = json_string("interrupted: ", reason), *out = NULL;
     long n = -1;
+    /* The published template, filled in for now, goes first: Open MPI's SIGKILL may follow
+     * while a loaded host renders afresh. No refresh rewrites it once the job is ending. */
+    int p = atomic_load(&published);
+    if (p >= 0 && r && x) {
+        size_t cap = filled_cap(&frames[p], strlen(r) > strlen(x) ? strlen(r) : strlen(x));
+        fill v = {r, "\"interrupted\"", x};
+        char *quick = malloc(cap);
+        n = quick ? fill_in(&frames[p], &v, hetrun_now_s(), epoch_now(), quick, cap) : -1;
+        if (n >= 0) (void)put(quick, (size_t)n, path_failtmp, path_final, 0, 0);
+        free(quick);
+        n = -1;
+    }
     pthread_mutex_lock(&render_mu);
     if (r && x && render(&f, failed_rank, own) == 0) {
         size_t cap = filled_cap(&f, strlen(r) > strlen(x) ? strlen(r) : strlen(x));
