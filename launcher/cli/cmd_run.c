@@ -38,10 +38,14 @@ static void usage(FILE *out) {
                  "  -q, --quiet          no table on stdout\n"
                  "  -f, --format F       table (default) or json: the summary as one JSON\n"
                  "                       document on stdout (the full report is in the file)\n"
+                 "  -P, --progress WHEN  rank 0's progress line on stderr: auto (default),\n"
+                 "                       always or never; rewritten in place on a terminal,\n"
+                 "                       else a plain line every HETRUN_PROGRESS_INTERVAL\n"
+                 "                       seconds (10). auto leaves it to HETRUN_PROGRESS, then\n"
+                 "                       to the spec's job.progress, then shows it\n"
                  "  -h, --help           this text\n"
-                 "environment: HETRUN_PROGRESS=0 no progress line on stderr (rank 0 shows one,\n"
-                 "            rewritten in place on a terminal, else a line every\n"
-                 "            HETRUN_PROGRESS_INTERVAL seconds, 10)\n"
+                 "environment: HETRUN_PROGRESS=auto|always|never (or 1|0): as --progress, which\n"
+                 "            wins over it; it wins over the spec's job.progress\n"
                  "exit codes: 0 ok, 1 job failed (report says why), 2 usage, 3 invalid spec,\n"
                  "            4 backend/config, 124 timeout, 128+N killed by signal N\n");
 }
@@ -77,7 +81,6 @@ static int run_rank(const hetrun_job *job, const char *backend_name, const hetru
                  name, module.device_count, device);
     } else if (hetrun_session_open(&s, &module, device) == 0) {
         rc = 0;
-        hetrun_guard_track_usage(&s.usage);
     }
     hetrun_report_rank_start(rank_obj, name, module.ops ? module.ops->version : NULL, &s, &clock);
     for (size_t i = 0; rc == 0 && i < job->workload_count; i++) {
@@ -97,7 +100,6 @@ static int run_rank(const hetrun_job *job, const char *backend_name, const hetru
     hetrun_report_rank_close(rank_obj, &s, &clock, rc);
     if (rc != 0 && !cJSON_GetArraySize(cJSON_GetObjectItem(rank_obj, "results")))
         HETRUN_ERROR("%s", s.error);
-    hetrun_guard_track_usage(NULL);
     hetrun_session_close(&s);
     hetrun_module_close(&module);
     return rc;
@@ -139,18 +141,16 @@ static int prepare_report(const char *path, const hetrun_job *job, const char *j
 }
 
 int hetrun_cmd_run(int argc, char **argv) {
-    static const struct option longopts[] = {{"backend", required_argument, NULL, 'b'},
-                                             {"report", required_argument, NULL, 'r'},
-                                             {"verbose", no_argument, NULL, 'v'},
-                                             {"quiet", no_argument, NULL, 'q'},
-                                             {"format", required_argument, NULL, 'f'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {
+        {"backend", required_argument, NULL, 'b'}, {"report", required_argument, NULL, 'r'},
+        {"verbose", no_argument, NULL, 'v'},       {"quiet", no_argument, NULL, 'q'},
+        {"format", required_argument, NULL, 'f'},  {"progress", required_argument, NULL, 'P'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
     const char *backend_override = NULL, *report_override = NULL;
-    int verbose = 0, quiet = 0, json_out = 0, c;
+    int verbose = 0, quiet = 0, json_out = 0, progress = HETRUN_PROGRESS_AUTO, c;
     hetrun_log_init_from_env();
     optind = 1;
-    while ((c = getopt_long(argc, argv, "b:r:f:vqh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "b:r:f:P:vqh", longopts, NULL)) != -1) {
         switch (c) {
         case 'b': backend_override = optarg; break;
         case 'r': report_override = optarg; break;
@@ -162,6 +162,14 @@ int hetrun_cmd_run(int argc, char **argv) {
                 return HETRUN_EXIT_USAGE;
             }
             json_out = strcmp(optarg, "json") == 0;
+            break;
+        case 'P':
+            progress = hetrun_progress_mode_parse(optarg);
+            if (progress < 0) {
+                fprintf(stderr, "hetrun run: --progress must be auto, always or never, got '%s'\n",
+                        optarg);
+                return HETRUN_EXIT_USAGE;
+            }
             break;
         case 'h': usage(stdout); return HETRUN_EXIT_OK;
         default: usage(stderr); return HETRUN_EXIT_USAGE;
@@ -194,6 +202,7 @@ int hetrun_cmd_run(int argc, char **argv) {
         return HETRUN_EXIT_INVALID_SPEC;
     }
     hetrun_diags_free(&diags);
+    hetrun_progress_configure((hetrun_progress_mode)progress, (hetrun_progress_mode)job->progress);
 
     /* The timeout clock and the placeholder report start now, before the backend probe and
      * MPI_Init: a late node must not stretch the job, nor an old ok report outlive it. */
@@ -242,7 +251,6 @@ int hetrun_cmd_run(int argc, char **argv) {
     }
     free(devs);
     hetrun_host_services_set_threads(pl.threads);
-    hetrun_guard_start_refresh(); /* no forking probe from here on */
 
     /* srun without PMIx: MPI_Init would die without naming the fix (exec/slurm_step.h). */
     char launch_reason[1024];
@@ -266,6 +274,9 @@ int hetrun_cmd_run(int argc, char **argv) {
     if (verbose) hetrun_placement_print_binding(&pl, stderr);
     /* The environment named another rank 0 (an unknown launcher): MPI's rank 0 reports. */
     hetrun_guard_confirm_rank(rank);
+    /* No fork from here on (the backend probes fork, and so does a singleton's MPI_Init,
+     * which starts its own server): the refresh thread may hold a lock a child would need. */
+    hetrun_guard_start_refresh();
     /* From here every collective is covered: a stopped peer ends the job, not a hang. */
     hetrun_heartbeat_start(job->limits.peer_timeout_s, rank, nranks);
     if (rank == 0 && id.rank != 0) {
@@ -302,7 +313,12 @@ int hetrun_cmd_run(int argc, char **argv) {
         HETRUN_ERROR("rank %d failed in a job whose workloads communicate between ranks; "
                      "aborting the job so no rank waits forever: %s",
                      rank, why ? why : "unknown error");
-        if (rank == 0) hetrun_report_write_abort(report_path, job_obj, mine, why);
+        if (rank == 0) {
+            char reason[1200];
+            snprintf(reason, sizeof reason, "rank 0 failed and the job was aborted: %s",
+                     why ? why : "unknown error");
+            hetrun_guard_abort_report(mine, reason); /* with the other ranks' usage */
+        }
         hetrun_guard_disarm();
         MPI_Abort(MPI_COMM_WORLD, HETRUN_EXIT_FAILED);
     }

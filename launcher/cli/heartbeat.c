@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "cli/run_guard.h"
+#include "report/live_usage.h"
 #include "util/clock.h"
 #include "util/exitcodes.h"
 #include "util/log.h"
@@ -29,18 +30,18 @@ typedef struct hello {
     char host[64];
 } hello;
 
-/* What a rank sends rank 0 every period: its usage so far (same binary on every node, so
- * the struct travels as bytes), or, once, that it finished. Records have a fixed size;
+/* What a rank sends rank 0 every period: a header and its record so far as
+ * report/live_usage.h renders it (identity, device, usage; `len` bytes of JSON text, none
+ * before its session opens), or, once, that it finished, or the signal that ends it.
  * `magic` lets rank 0 notice a stream that lost its framing instead of misreading it. */
 enum { MSG_BEAT = 1, MSG_FINISHED = 2, MSG_SIGNAL = 3 };
-#define BEAT_MAGIC 0x31746268 /* "hbt1" */
+enum { RECORD_MAX = 1 << 16 }; /* a longer record is not sent */
+#define BEAT_MAGIC 0x32746268  /* "hbt2": header and text */
 typedef struct beat_msg {
     int32_t kind;
-    int32_t have_usage;
     int32_t signo; /* MSG_SIGNAL: the signal that ends the rank */
+    uint32_t len;  /* bytes of record text that follow */
     int32_t magic;
-    double started; /* Unix seconds the rank's session opened */
-    hetrun_usage usage;
 } beat_msg;
 
 typedef struct peer {
@@ -50,9 +51,11 @@ typedef struct peer {
     double last;
     int finished;   /* said MSG_FINISHED before closing */
     int garbled;    /* a record failed its magic: liveness only from then on */
-    beat_msg msg;   /* the last complete message */
-    beat_msg in;    /* the one being read */
-    size_t in_have; /* bytes of `in` read so far */
+    char *record;   /* the last record it sent (NUL-terminated), NULL: none */
+    double heard;   /* when that record came */
+    beat_msg in;    /* the message being read: header, then `text` */
+    char *text;     /* `in.len` + 1 bytes */
+    size_t in_have; /* bytes of the message read so far */
 } peer;
 
 static peer *peers;
@@ -153,19 +156,12 @@ static void lost(int rank, const char *host, int how, double silent) {
 }
 
 /* Rank 0: the other ranks' records for the guard's reports. */
-static void append_peers(cJSON *ranks, int failed_rank, const char *others, const char *reason) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
+static void append_peers(cJSON *ranks) {
     pthread_mutex_lock(&mu);
     for (int i = 0; i < npeers; i++) {
         const peer *p = &peers[i];
-        const char *state = p->rank == failed_rank ? "failed" : p->finished ? "finished" : others;
-        /* usage_as_of: when rank 0 last heard from it, not now */
-        double age = hetrun_now_s() - p->last;
-        cJSON_AddItemToArray(ranks,
-                             hetrun_guard_rank_record(p->rank, p->host, state, reason,
-                                                      p->msg.started, (double)ts.tv_sec - age,
-                                                      p->msg.have_usage ? &p->msg.usage : NULL));
+        cJSON_AddItemToArray(
+            ranks, hetrun_guard_peer_record(p->rank, p->host, p->record, p->heard, p->finished));
     }
     pthread_mutex_unlock(&mu);
 }
@@ -173,36 +169,57 @@ static void append_peers(cJSON *ranks, int failed_rank, const char *others, cons
 /* Rank 0 reads what a rank sent: 0, the signal that ends the rank, or -1 when its
  * connection closed. */
 static int read_peer(peer *p, double t) {
-    char *dst = (char *)&p->in + p->in_have;
-    ssize_t r = read(p->fd, dst, sizeof p->in - p->in_have);
+    const size_t hl = sizeof p->in;
+    char scratch[4096]; /* a garbled stream: read only to see the rank is alive */
+    char *dst = p->garbled        ? scratch
+                : p->in_have < hl ? (char *)&p->in + p->in_have
+                                  : p->text + (p->in_have - hl);
+    size_t want = p->garbled        ? sizeof scratch
+                  : p->in_have < hl ? hl - p->in_have
+                                    : hl + p->in.len - p->in_have;
+    ssize_t r = read(p->fd, dst, want);
     if (r < 0 && (errno == EAGAIN || errno == EINTR)) return 0;
     if (r <= 0) return -1;
     p->last = t;
-    p->in_have += (size_t)r;
-    if (p->in_have < sizeof p->in) return 0;
-    p->in_have = 0;
     if (p->garbled) return 0;
-    if (p->in.magic != BEAT_MAGIC || p->in.kind < MSG_BEAT || p->in.kind > MSG_SIGNAL) {
-        /* Bytes still arrive, so the rank is alive; what they say can no longer be read. */
-        p->garbled = 1;
-        HETRUN_WARN("heartbeat: rank %d (host %s) sent a record that is not one; its usage "
-                    "in a failure report stays as of its last good record",
-                    p->rank, p->host);
-        return 0;
+    p->in_have += (size_t)r;
+    if (p->in_have < hl) return 0;
+    if (p->in_have == hl) { /* the header is in: check it, make room for the text */
+        char *grown = NULL;
+        if (p->in.magic == BEAT_MAGIC && p->in.kind >= MSG_BEAT && p->in.kind <= MSG_SIGNAL &&
+            p->in.len < RECORD_MAX)
+            grown = realloc(p->text, (size_t)p->in.len + 1);
+        if (!grown) {
+            /* Bytes still arrive, so the rank is alive; what they say can no longer be read. */
+            p->garbled = 1;
+            HETRUN_WARN("heartbeat: rank %d (host %s) sent a record that is not one; its usage "
+                        "in a failure report stays as of its last good record",
+                        p->rank, p->host);
+            return 0;
+        }
+        p->text = grown;
     }
+    if (p->in_have < hl + p->in.len) return 0;
+    p->in_have = 0;
+    p->text[p->in.len] = '\0';
     pthread_mutex_lock(&mu);
     if (p->in.kind == MSG_FINISHED) p->finished = 1;
-    if (p->in.have_usage) p->msg = p->in;
+    if (p->in.len > 0) { /* keep it: swap the buffers */
+        char *old = p->record;
+        p->record = p->text;
+        p->text = old;
+        p->heard = t;
+    }
     pthread_mutex_unlock(&mu);
     return p->in.kind == MSG_SIGNAL && p->in.signo > 0 ? p->in.signo : 0;
 }
 
-/* Another rank's record in flight: never abandoned half-sent (rank 0 reads fixed-size
- * records, so a partial one would shift every later record); what does not go out within
- * a call's time stays pending and goes first next time. */
-static beat_msg out;
-static size_t out_done = sizeof out;
-static atomic_int out_partial; /* 0 < out_done < sizeof out: the signal path must wait */
+/* Another rank's record in flight (header and text): never abandoned half-sent (a partial
+ * one would shift every later record); what does not go out within a call's time stays
+ * pending and goes first next time. */
+static char out[sizeof(beat_msg) + RECORD_MAX];
+static size_t out_len, out_done; /* out_done == out_len: nothing pending */
+static atomic_int out_partial;   /* 0 < out_done < out_len: the signal path must wait */
 
 /* Another rank, from the guard's signal handler: which signal ends it, to rank 0, so the
  * report names the signal, not only a closed connection. Async-signal-safe: one send of
@@ -222,20 +239,23 @@ static int send_beat(int fd, int kind, double secs) {
     double end = hetrun_now_s() + secs;
     int mine = 0;
     for (;;) {
-        if (out_done == sizeof out) {
+        if (out_done == out_len) {
             if (mine) return 1;
-            memset(&out, 0, sizeof out);
-            out.kind = kind;
-            out.magic = BEAT_MAGIC;
-            out.have_usage = hetrun_guard_usage_snapshot(&out.usage, &out.started) == 0;
+            beat_msg h;
+            memset(&h, 0, sizeof h);
+            h.kind = kind;
+            h.magic = BEAT_MAGIC;
+            int len = hetrun_usage_live_render(NULL, out + sizeof h, RECORD_MAX);
+            h.len = len > 0 ? (uint32_t)len : 0;
+            memcpy(out, &h, sizeof h);
+            out_len = sizeof h + h.len;
             out_done = 0;
             mine = 1;
         }
-        ssize_t w =
-            send(fd, (char *)&out + out_done, sizeof out - out_done, MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t w = send(fd, out + out_done, out_len - out_done, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (w > 0) {
             out_done += (size_t)w;
-            atomic_store(&out_partial, out_done < sizeof out);
+            atomic_store(&out_partial, out_done < out_len);
             continue;
         }
         double left = end - hetrun_now_s();
@@ -306,8 +326,11 @@ static void *beat(void *arg) {
 static void close_peers(void) {
     hetrun_guard_set_peers(NULL);
     pthread_mutex_lock(&mu);
-    for (int i = 0; i < npeers; i++)
+    for (int i = 0; i < npeers; i++) {
         if (peers[i].fd >= 0) close(peers[i].fd);
+        free(peers[i].record);
+        free(peers[i].text);
+    }
     free(peers);
     peers = NULL;
     npeers = 0;

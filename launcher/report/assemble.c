@@ -76,12 +76,12 @@ void hetrun_report_point_error(cJSON *res, const char *error) {
 void hetrun_report_rank_close(cJSON *rank_obj, hetrun_session *s, const hetrun_usage_clock *c,
                               int rc) {
     double mem = -1.0, energy = -1.0;
-    hetrun_usage_live_clear();
     hetrun_session_telemetry(s, &mem, &energy);
     cJSON_AddItemToObject(rank_obj, "usage",
                           hetrun_report_usage_json(&s->usage, c, mem, energy, rc == 0));
     cJSON_AddStringToObject(rank_obj, "status", rc == 0 ? "ok" : "failed");
     if (rc != 0) cJSON_AddStringToObject(rank_obj, "error", s->error);
+    hetrun_usage_live_close(rank_obj);
 }
 
 /* Gathers every rank's JSON text on rank 0 into `ranks` (an array). */
@@ -233,29 +233,4 @@ int hetrun_report_finish(const hetrun_report_run *run, cJSON *job_obj, cJSON *mi
     cJSON_Delete(report);
     MPI_Bcast(&exit_code, 1, MPI_INT, 0, MPI_COMM_WORLD);
     return exit_code;
-}
-
-void hetrun_report_write_abort(const char *path, const cJSON *job_obj, const cJSON *mine,
-                               const char *why) {
-    cJSON *report = cJSON_CreateObject();
-    char reason[1200], err[512], now[32];
-    snprintf(reason, sizeof reason, "rank 0 failed and the job was aborted: %s",
-             why ? why : "unknown error");
-    iso_now(now, sizeof now);
-    cJSON_AddStringToObject(report, "schema_version", HETRUN_REPORT_SCHEMA_VERSION);
-    cJSON_AddStringToObject(report, "generator", HETRUN_REPORT_GENERATOR);
-    cJSON_AddStringToObject(report, "status", "failed");
-    cJSON_AddStringToObject(report, "reason", reason);
-    cJSON_AddItemToObject(report, "job", cJSON_Duplicate(job_obj, 1));
-    cJSON_AddStringToObject(report, "finished_at", now);
-    cJSON *ranks = cJSON_AddArrayToObject(report, "ranks");
-    cJSON *me = cJSON_Duplicate(mine, 1);
-    cJSON_DeleteItemFromObject(me, "node_environment");
-    cJSON_AddItemToArray(ranks, me);
-    cJSON_AddItemToObject(report, "accounting", hetrun_report_accounting(report));
-    char *text = cJSON_Print(report);
-    if (text && hetrun_write_atomic(path, text, strlen(text), err, sizeof err) != 0)
-        HETRUN_ERROR("cannot write the report: %s", err);
-    cJSON_free(text);
-    cJSON_Delete(report);
 }

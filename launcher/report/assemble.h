@@ -41,9 +41,9 @@ cJSON *hetrun_report_point_new(cJSON *rank_obj, const hetrun_job_workload *w);
 /** Marks a point that did not finish: check "error" and the error text. */
 void hetrun_report_point_error(cJSON *res, const char *error);
 
-/** Closes a rank record (and ends its live registration): usage up to now (with the session's
- * device telemetry), status
- *  ("ok" when `rc` is 0) and error. `s` may be a session that never opened. */
+/** Closes a rank record: usage up to now (with the session's device telemetry), status
+ *  ("ok" when `rc` is 0) and error; the live registration keeps this final usage
+ *  (hetrun_usage_live_close). `s` may be a session that never opened. */
 void hetrun_report_rank_close(cJSON *rank_obj, hetrun_session *s, const hetrun_usage_clock *c,
                               int rc);
 
@@ -70,10 +70,5 @@ typedef struct hetrun_report_run {
  */
 int hetrun_report_finish(const hetrun_report_run *run, cJSON *job_obj, cJSON *mine, int rank,
                          int nranks);
-
-/** The report rank 0 leaves when it must abort the job: its own record (usage up to this
- *  moment included) and the cause. */
-void hetrun_report_write_abort(const char *path, const cJSON *job_obj, const cJSON *mine,
-                               const char *why);
 
 #endif

@@ -96,6 +96,7 @@ typedef struct hetrun_job {
     char *description;
     char *account; /**< account/project to bill when the scheduler names none, or NULL */
     hetrun_string_list tags;
+    int progress;                /**< job.progress: ::hetrun_progress_mode (util/progress.h) */
     hetrun_string_list backends; /**< preference order; {"auto"} by default */
     bool cpu_fallback;           /**< may fall back to the cpu backend */
     int backend_mix;             /**< ::hetrun_backend_mix: may ranks run on different backends */

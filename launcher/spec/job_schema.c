@@ -22,6 +22,9 @@
 
 /* ---- the tables ---- */
 
+/* In the order of hetrun_progress_mode (util/progress.h). */
+static const char *const progress_modes[] = {"auto", "always", "never", NULL};
+
 static const hetrun_field job_meta_fields[] = {
     {"name", HETRUN_FIELD_STRING, 0, offsetof(hetrun_job, name), NO_RANGE, NULL, NULL, "job",
      "job name shown in logs and reports"},
@@ -31,6 +34,10 @@ static const hetrun_field job_meta_fields[] = {
      "account/project billed in the usage record when the scheduler names none"},
     {"tags", HETRUN_FIELD_STRING_LIST, 0, offsetof(hetrun_job, tags), NO_RANGE, NULL, NULL, NULL,
      "labels copied into the report (a string or a list)"},
+    {"progress", HETRUN_FIELD_ENUM, 0, offsetof(hetrun_job, progress), NO_RANGE, progress_modes,
+     NULL, "auto",
+     "rank 0's progress line on stderr: auto (shown unless HETRUN_PROGRESS says), always or "
+     "never; `hetrun run --progress` and HETRUN_PROGRESS come first"},
 };
 static const hetrun_schema job_meta_schema = {"job", sizeof(hetrun_job), job_meta_fields,
                                               sizeof job_meta_fields / sizeof job_meta_fields[0],

@@ -9,6 +9,7 @@
 #include "util/clock.h"
 
 static struct {
+    hetrun_progress_mode cli, spec;
     int on, tty;
     double interval, job_t0, last;
     size_t index, count;
@@ -53,12 +54,41 @@ static void draw(int64_t done, int64_t total, const char *unit, const char *deta
     pg.last = now;
 }
 
+int hetrun_progress_mode_parse(const char *text) {
+    static const char *const names[] = {"auto", "always", "never"};
+    for (int i = 0; i < 3; i++)
+        if (text && strcmp(text, names[i]) == 0) return i;
+    return -1;
+}
+
+void hetrun_progress_configure(hetrun_progress_mode cli, hetrun_progress_mode spec) {
+    pg.cli = cli;
+    pg.spec = spec;
+}
+
+/* HETRUN_PROGRESS: a mode, or 1/0 (always/never); unset, empty or unknown: auto. */
+static hetrun_progress_mode env_mode(void) {
+    const char *env = getenv("HETRUN_PROGRESS");
+    if (!env || !*env) return HETRUN_PROGRESS_AUTO;
+    if (!strcmp(env, "1")) return HETRUN_PROGRESS_ALWAYS;
+    if (!strcmp(env, "0")) return HETRUN_PROGRESS_NEVER;
+    int m = hetrun_progress_mode_parse(env);
+    if (m >= 0) return (hetrun_progress_mode)m;
+    fprintf(stderr,
+            "hetrun: warning: HETRUN_PROGRESS='%s' is not auto, always, never, 1 or 0; "
+            "ignored\n",
+            env);
+    return HETRUN_PROGRESS_AUTO;
+}
+
 void hetrun_progress_point(int rank, size_t index, size_t count, const char *label) {
     double now = hetrun_now_s();
     if (pg.job_t0 == 0.0) {
-        const char *env = getenv("HETRUN_PROGRESS");
         const char *iv = getenv("HETRUN_PROGRESS_INTERVAL");
-        pg.on = rank == 0 && !(env && strcmp(env, "0") == 0);
+        hetrun_progress_mode mode = pg.cli;
+        if (mode == HETRUN_PROGRESS_AUTO && rank == 0) mode = env_mode();
+        if (mode == HETRUN_PROGRESS_AUTO) mode = pg.spec;
+        pg.on = rank == 0 && mode != HETRUN_PROGRESS_NEVER;
         pg.tty = isatty(2);
         pg.interval = iv && atof(iv) >= 0.0 && *iv ? atof(iv) : 10.0;
         pg.job_t0 = pg.last = now;

@@ -8,19 +8,10 @@ set -u
 hetrun=$1
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/train_job.sh"
 cd "$tmp" || exit 1
 fail=0
-cat > job.yaml <<'YAML'
-version: 1
-job: {name: peer-stop}
-backend: cpu
-limits: {peer_timeout: 3s, timeout: 10m}
-workloads:
-  - train:
-      data: {source: synthetic, samples: 2000, features: 32, classes: 4}
-      hidden: [64]
-      epochs: 100000
-YAML
+train_job peer-stop "{peer_timeout: 3s, timeout: 10m}"
 stop_rank() { # stop_rank RANK: runs 2 ranks, SIGSTOPs RANK once training runs, checks the end
     local victim=$1 pid p mp start took rc watchdog
     rm -f r.json

@@ -69,17 +69,17 @@ start_job() {
     [ -n "$pid" ] || { cat out.txt; bad "rank $rank never started training"; exit 1; }
 }
 
-# kept_ready N: waits (up to 60 s, scaled) until rank 0 keeps a SIGTERM report ready beside
-# the report (docs/faults.md) that counts FLOPs of all N ranks: what a SIGTERM must leave.
+# kept_ready N: waits (up to 60 s, scaled) until the placeholder report counts FLOPs of all
+# N ranks; the template a SIGTERM fills in is rendered with it (docs/faults.md).
 kept_ready() {
     local end=$((SECONDS + 60 * scale))
-    until python3 - "$1" .report.json.tmp.*.sigterm <<'PY' 2> /dev/null; do
+    until python3 - "$1" report.json <<'PY' 2> /dev/null; do
 import json, sys
 n, files = int(sys.argv[1]), sys.argv[2:]
 sys.exit(not any(sum(x["usage"]["flops"] > 0 for x in json.load(open(f))["ranks"]) == n
                  for f in files))
 PY
-        [ $SECONDS -lt $end ] || { bad "no SIGTERM report kept ready with $1 ranks' usage"; return 1; }
+        [ $SECONDS -lt $end ] || { bad "no placeholder report with $1 ranks' usage"; return 1; }
         sleep 0.2
     done
 }

@@ -313,6 +313,21 @@ int main(void) {
     cJSON_Delete(lr);
     CHECK(hetrun_usage_live_render(NULL, buf, 16) == -1 && buf[0] == '\0',
           "a buffer too small gives -1 and an empty text");
+    lr = hetrun_usage_live_rank(NULL);
+    CHECK(lr && !strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(lr, "state")), "running"),
+          "a live record is running");
+    cJSON_Delete(lr);
+    /* Closed: the final usage stays for a failure report written while the job gathers. */
+    cJSON_AddItemToObject(live, "usage", hetrun_report_usage_json(&lu, &clk, -1.0, -1.0, 1));
+    hetrun_usage_live_close(live);
+    lu.flops = 999.0; /* the counters may go away now: no longer read */
+    lr = hetrun_usage_live_rank(NULL);
+    CHECK(lr && num(lr, "usage.flops") == 123.0 &&
+              cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(lr, "usage"), "final")) &&
+              !strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(lr, "state")), "finished") &&
+              !strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(lr, "host")), "node-z"),
+          "closed record keeps identity and final usage");
+    cJSON_Delete(lr);
     hetrun_usage_live_clear();
     CHECK(hetrun_usage_live_rank(NULL) == NULL, "cleared");
     cJSON_Delete(live);
