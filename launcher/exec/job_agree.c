@@ -193,7 +193,8 @@ static void judge(const hetrun_job *job, const rank_view *all, int nranks, verdi
 
 int hetrun_job_agree(const hetrun_job *job, hetrun_placement *pl, const char *backend,
                      const char *report_path, const cJSON *job_obj, char *job_backend,
-                     size_t job_backend_len, char *err, size_t errlen) {
+                     size_t job_backend_len, char *err, size_t errlen,
+                     void (*before_report)(void)) {
     int rank = 0, nranks = 1;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &nranks);
@@ -228,8 +229,10 @@ int hetrun_job_agree(const hetrun_job *job, hetrun_placement *pl, const char *ba
     snprintf(job_backend, job_backend_len, "%s", v->job_backend);
     snprintf(err, errlen, "%s", v->err);
     int rc = v->rc;
-    if (rc != 0 && rank == 0 && report_path)
+    if (rc != 0 && rank == 0 && report_path) {
+        if (before_report) before_report();
         write_failed_report(report_path, job_obj, all, nranks, job_backend, err);
+    }
     free(v);
     free(all);
     return rc == 0 ? HETRUN_EXIT_OK : HETRUN_EXIT_BACKEND;

@@ -42,10 +42,12 @@ const char *hetrun_job_rank_backend(const hetrun_placement *pl, const char *back
  * HETRUN_EXIT_BACKEND on every rank with the same cause in `err` on every rank (naming the
  * ranks, hosts and values that differ); rank 0 has then replaced the report at
  * `report_path` (NULL: none) with a failed one carrying `job_obj`, the cause and one
- * record per rank.
+ * record per rank; `before_report` (NULL: none) runs on rank 0 just before that write, so
+ * the caller can stop whatever else writes the report (the run guard's refresh, which
+ * would otherwise rename its placeholder over this one).
  */
 int hetrun_job_agree(const struct hetrun_job *job, hetrun_placement *pl, const char *backend,
                      const char *report_path, const cJSON *job_obj, char *job_backend,
-                     size_t job_backend_len, char *err, size_t errlen);
+                     size_t job_backend_len, char *err, size_t errlen, void (*before_report)(void));
 
 #endif
