@@ -11,17 +11,8 @@ trap 'rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1
 fail=0
 scale=${HETRUN_TEST_TIME_SCALE:-1}
-cat > job.yaml <<'YAML'
-version: 1
-job: {name: failure-report}
-backend: cpu
-limits: {peer_timeout: 30s, timeout: 10m}
-workloads:
-  - train:
-      data: {source: synthetic, samples: 2000, features: 32, classes: 4}
-      hidden: [64]
-      epochs: 100000
-YAML
+. "$(dirname "$0")/train_job.sh"
+train_job failure-report "{peer_timeout: 30s, timeout: 10m}"
 rank_pid() { # the pid of rank $1 of this test's job
     local p
     for p in $(pgrep -f "hetrun run -q --report $tmp/r.json"); do
