@@ -142,6 +142,64 @@ static void keep_or_compare(const char *what, const void *data, size_t bytes) {
         }
 }
 
+/* GELU (erf) forward and backward over a dense grid of [-8, 8] plus the edges of the cpu
+ * kernel's erf pieces (|x| = 0.625 * sqrt 2, 3.925 * sqrt 2), +-0, +-inf and NaN, against
+ * the double reference element by element: the random inputs of row_op_cases cover only
+ * [-1, 1). Tolerance per element: 3e-7 (1 + |x|) absolute, i.e. the erf approximation's
+ * ~1.1e-7 scaled by x plus the float rounding of the result. */
+static void gelu_erf_grid(void) {
+    enum { N = 1 << 20 };
+    static const float edges[] = {0.0f,        -0.0f,    0.8838834f, -0.8838834f, 5.5507993f,
+                                  -5.5507993f, INFINITY, -INFINITY,  NAN};
+    const int ne = (int)(sizeof edges / sizeof edges[0]);
+    float *x = malloc(N * sizeof *x), *dy = malloc(N * sizeof *dy), *y = malloc(N * sizeof *y),
+          *dx = malloc(N * sizeof *dx);
+    if (!x || !dy || !y || !dx) abort();
+    for (int i = 0; i < N; i++) {
+        x[i] = i < ne ? edges[i] : -8.0f + 16.0f * (float)(i - ne) / (float)(N - ne);
+        dy[i] = 1.0f;
+    }
+    hetrun_op_desc f = hetrun_op_desc_init(HETRUN_OP_ACT_FORWARD, HETRUN_F32);
+    f.m = 1, f.n = N, f.act = HETRUN_ACT_GELU_ERF;
+    hetrun_op_desc b = f;
+    b.kind = HETRUN_OP_ACT_BACKWARD;
+    dbuf dxin = upload(x, N * 4), dout = upload(y, N * 4);
+    hetrun_tensor fa[2] = {{dxin.b, 0}, {dout.b, 0}};
+    int ok_run = run(&f, fa) == 0;
+    download(dout, y);
+    dbuf ddy = upload(dy, N * 4), ddx = upload(dx, N * 4);
+    hetrun_tensor ba[3] = {{dxin.b, 0}, {ddy.b, 0}, {ddx.b, 0}};
+    ok_run = ok_run && run(&b, ba) == 0;
+    download(ddx, dx), download(ddy, dy), download(dxin, x);
+    double worst[2] = {0.0, 0.0};
+    float at[2] = {0.0f, 0.0f};
+    int bad_special = 0;
+    for (int i = 0; i < N && ok_run; i++) {
+        const double v = x[i], e = erf(v * 0.70710678118654752);
+        const double want[2] = {0.5 * v * (1.0 + e),
+                                0.5 * (1.0 + e) + v * 0.3989422804014327 * exp(-0.5 * v * v)};
+        const float got[2] = {y[i], dx[i]};
+        for (int k = 0; k < 2; k++) {
+            if (!isfinite(want[k])) { /* +-inf and NaN in: what the formula gives (inf, NaN) */
+                bad_special += isnan(want[k]) ? !isnan(got[k]) : !(got[k] == want[k]);
+                continue;
+            }
+            const double err = fabs(got[k] - want[k]) / (1.0 + fabs(v));
+            if (!(err <= worst[k])) worst[k] = err, at[k] = x[i];
+        }
+    }
+    for (int k = 0; k < 2; k++) {
+        const int ok = ok_run && worst[k] <= 3e-7 && bad_special == 0;
+        checked++;
+        failures += !ok;
+        printf("%s act gelu_erf %s over [-8, 8], %d points: max |err| / (1 + |x|) %.2e at x = %g "
+               "(tol 3e-7)%s\n",
+               ok ? "ok  " : "FAIL", k ? "backward" : "forward", N, worst[k], at[k],
+               bad_special ? ", non-finite inputs mishandled" : "");
+    }
+    free(x), free(dy), free(y), free(dx);
+}
+
 /* ---- attention ---- */
 
 typedef struct attn_case {
@@ -463,6 +521,7 @@ int main(int argc, char **argv) {
         attention_cases();
         row_op_cases();
         gemm_cases();
+        if (pass == 0) gelu_erf_grid();
         close_module();
     }
     for (int i = 0; i < nkept; i++)
