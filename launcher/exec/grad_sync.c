@@ -8,7 +8,9 @@
 #include <string.h>
 
 #include "exec/collective.h"
+#include "spec/job.h"
 #include "util/clock.h"
+#include "util/log.h"
 
 typedef enum { PATH_NONE, PATH_DEVICE, PATH_IN_PLACE, PATH_STAGED } sync_path;
 
@@ -32,6 +34,7 @@ struct hetrun_grad_sync {
     int reported, in_flight;
     float *host; /* element 0 of the sums on the host: the gradients or the staging buffer */
     double last_wait_s;
+    double warn_after_s; /* a blocked wait names what it waits for after this long */
 };
 
 static int mpi_fail(hetrun_grad_sync *g, int code, const char *call, int bucket) {
@@ -175,6 +178,10 @@ int hetrun_grad_sync_create(hetrun_session *s, hetrun_buffer *grads, uint64_t to
     g->s = s, g->grads = grads, g->total = total, g->nbuckets = nbuckets;
     memcpy(g->bucket, buckets, (size_t)nbuckets * sizeof *g->bucket);
     g->path = PATH_NONE;
+    /* A peer silent for limits.peer_timeout counts as lost; one that is alive but never
+     * sends its part for as long deserves a word in the log. */
+    g->warn_after_s =
+        s->job && s->job->limits.peer_timeout_s > 0 ? s->job->limits.peer_timeout_s : 30.0;
     int rc = 0;
     if (s->nranks > 1) {
         /* Joins the device communicator collectively (or falls back on every rank). */
@@ -248,18 +255,49 @@ static int post_gather(hetrun_grad_sync *g, int b) {
     return 0;
 }
 
-/* Moves bucket b on when its messages are done; `block` waits for them. */
+/* Names, in a warning, the peers whose messages of bucket b's current phase have not
+ * arrived: a wait that never ends (a peer lost in another collective) is then diagnosable
+ * from the log before limits.timeout ends the job. MPI_Request_get_status frees nothing. */
+static void warn_stalled(hetrun_grad_sync *g, int b, const MPI_Request *r, double waited) {
+    const int p = g->s->nranks, me = g->s->rank;
+    char peers[256] = "";
+    size_t n = 0;
+    for (int q = 0, k = 0; q < p && n < sizeof peers - 16; q++) {
+        if (q == me) continue;
+        int recv_done = 1, send_done = 1;
+        MPI_Request_get_status(r[2 * k], &recv_done, MPI_STATUS_IGNORE);
+        MPI_Request_get_status(r[2 * k + 1], &send_done, MPI_STATUS_IGNORE);
+        if (!recv_done || !send_done)
+            n += (size_t)snprintf(peers + n, sizeof peers - n, " %d (%s)", q,
+                                  !recv_done && !send_done ? "send and receive"
+                                  : !recv_done             ? "receive"
+                                                           : "send");
+        k++;
+    }
+    HETRUN_WARN("grad_sync: rank %d has waited %.1f s for the %s of gradient bucket %d "
+                "(%llu floats); still open with rank(s)%s",
+                me, waited, g->state[b] == SCATTER ? "reduce-scatter" : "allgather", b,
+                (unsigned long long)g->bucket[b].count, peers);
+}
+
+/* Moves bucket b on when its messages are done; `block` waits for them (polling, as
+ * MPI_Waitall does here, with a warning after warn_after_s of waiting, then after twice as
+ * long, and so on). */
 static int advance(hetrun_grad_sync *g, int b, int block) {
     const int m = 2 * (g->s->nranks - 1);
     MPI_Request *r = g->req + (size_t)b * (size_t)m;
+    const double t0 = block ? hetrun_now_s() : 0.0;
+    double warn_after = g->warn_after_s;
     while (g->state[b] == SCATTER || g->state[b] == GATHER) {
-        int done = 1, rc;
-        if (block)
-            rc = MPI_Waitall(m, r, MPI_STATUSES_IGNORE);
-        else
-            rc = MPI_Testall(m, r, &done, MPI_STATUSES_IGNORE);
-        if (rc != MPI_SUCCESS) return mpi_fail(g, rc, block ? "MPI_Waitall" : "MPI_Testall", b);
-        if (!done) return 0;
+        int done = 0;
+        int rc = MPI_Testall(m, r, &done, MPI_STATUSES_IGNORE);
+        if (rc != MPI_SUCCESS) return mpi_fail(g, rc, "MPI_Testall", b);
+        if (!done && !block) return 0;
+        if (!done) {
+            const double waited = hetrun_now_s() - t0;
+            if (waited >= warn_after) warn_stalled(g, b, r, waited), warn_after *= 2;
+            continue;
+        }
         if (g->state[b] == SCATTER) {
             if (post_gather(g, b) != 0) return -1;
         } else {

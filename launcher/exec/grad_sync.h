@@ -32,6 +32,10 @@
  * asynchronous progress, so messages move only inside MPI calls on this thread.
  * bucket_ready and hetrun_grad_sync_progress poll (MPI_Testall per bucket, and post the
  * allgather as soon as a reduce-scatter is in); backward may call progress between ops.
+ * wait_all polls too, and a wait longer than limits.peer_timeout (30 s without a job) logs
+ * a warning naming the bucket, the phase and the peers whose messages are still open
+ * (again at twice the time, and so on): a peer alive but lost in some other call is then
+ * named in the log long before limits.timeout ends the job.
  * On the cpu backend with every core computing (2 ranks x 1 thread on 2 cores) the sum's
  * copies and additions need the same cores as backward: overlap hides the wait for the
  * peer, not that work. A progress thread (MPI_THREAD_MULTIPLE) was measured against this

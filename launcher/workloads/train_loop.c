@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "exec/checkpoint_request.h"
-#include "exec/collective.h"
+#include "exec/grad_sync.h"
 #include "report/fields.h"
 #include "spec/job.h"
 #include "util/clock.h"
@@ -45,19 +45,21 @@ double hetrun_train_lr_at(const hetrun_train_spec *p, int64_t step, int64_t tota
     return p->min_lr + (p->lr - p->min_lr) * 0.5 * (1.0 + cos(M_PI * frac));
 }
 
-/* The allreduce of one gradient bucket: the one call site of the data-parallel sum. */
+/* The one call site of the data-parallel sum: backward reports each gradient bucket as it
+ * completes it, and its sum starts there (exec/grad_sync.h) while backward computes the
+ * rest; the step waits for all of them before anything reads the gradients. */
 typedef struct bucket_ctx {
-    hetrun_train_model *m;
-    int active; /* reduce during this backward (the step's last micro-batch) */
-    double reduce_s;
+    hetrun_grad_sync *gs;
+    int active;      /* reduce during this backward (the step's last micro-batch) */
+    double reduce_s; /* time started sums and the final wait kept this rank from computing */
 } bucket_ctx;
 
 static int reduce_bucket(hetrun_session *s, int b, void *ctx) {
+    (void)s;
     bucket_ctx *c = ctx;
     if (!c->active) return 0;
-    const hetrun_grad_bucket *bk = &c->m->buckets[b];
     double t0 = hetrun_now_s();
-    int rc = hetrun_allreduce_sum_f32(s, hetrun_tensor_at(c->m->grads, bk->offset * 4), bk->count);
+    int rc = hetrun_grad_sync_bucket_ready(c->gs, b);
     c->reduce_s += hetrun_now_s() - t0;
     return rc;
 }
@@ -236,6 +238,7 @@ int hetrun_train_loop(hetrun_session *s, hetrun_train_model *m, const hetrun_tra
     float *hs = malloc((size_t)(state_floats ? state_floats : 1) * 4);
     double *step_ms = malloc((size_t)(total > 0 ? total : 1) * sizeof *step_ms);
     hetrun_buffer *scratch = NULL;
+    hetrun_grad_sync *gs = NULL;
     int rc = -1;
     if (!hp || !hs || !step_ms) {
         snprintf(s->error, sizeof s->error, "out of host memory (%llu parameters)",
@@ -249,7 +252,8 @@ int hetrun_train_loop(hetrun_session *s, hetrun_train_model *m, const hetrun_tra
      * count advances only on applied steps. */
     loss_scaler ls = {m->compute == HETRUN_F16 ? m->loss_scale : 1.0, 0, 0};
     if (resume(s, m, hp, hs, &step, &ls, result) < 0) goto out;
-    if (hetrun_collective_prepare(s, m->param_count * 4) != 0) goto out;
+    if (hetrun_grad_sync_create(s, m->grads, m->param_count, m->buckets, m->bucket_count, &gs) != 0)
+        goto out;
 
     const double inv = 1.0 / (double)(m->rows_global * m->units_per_row);
     double train_s = 0.0, reduce_s = 0.0, flops = 0.0, ema = 0.0, best_ema = INFINITY;
@@ -258,7 +262,7 @@ int hetrun_train_loop(hetrun_session *s, hetrun_train_model *m, const hetrun_tra
     const int64_t every = job ? job->checkpoint.every : 0;
     while (step < total) {
         const double t0 = hetrun_now_s(), f0 = s->usage.flops;
-        bucket_ctx bc = {m, 0, 0.0};
+        bucket_ctx bc = {gs, 0, 0.0};
         double loss_sum = 0.0;
         if (m->ops->zero_grads && m->ops->zero_grads(s, m) != 0) goto out;
         for (int64_t i = 0; i < lb; i += mb) {
@@ -270,6 +274,9 @@ int hetrun_train_loop(hetrun_session *s, hetrun_train_model *m, const hetrun_tra
                 goto out;
             loss_sum += part;
         }
+        const double tw = hetrun_now_s();
+        if (hetrun_grad_sync_wait_all(gs) != 0) goto out;
+        bc.reduce_s += hetrun_now_s() - tw;
         /* Every rank decides on the global loss, so all stop or skip at the same step. */
         double gl = 0.0, sumsq = 0.0;
         int64_t nonfinite = 0;
@@ -387,10 +394,7 @@ int hetrun_train_loop(hetrun_session *s, hetrun_train_model *m, const hetrun_tra
                             steps_run ? 1e3 * (train_s - reduce_s) / (double)steps_run : 0.0);
     cJSON_AddNumberToObject(result, HETRUN_RF_ALLREDUCE_MS_PER_STEP,
                             steps_run ? 1e3 * reduce_s / (double)steps_run : 0.0);
-    cJSON_AddStringToObject(result, HETRUN_RF_ALLREDUCE,
-                            s->nranks == 1                   ? "none"
-                            : hetrun_collective_is_device(s) ? "device"
-                                                             : "host-mpi");
+    cJSON_AddStringToObject(result, HETRUN_RF_ALLREDUCE, hetrun_grad_sync_path(gs));
     char buckets[160];
     snprintf(buckets, sizeof buckets, "%d (%s), each allreduced as backward completes it",
              m->bucket_count, m->bucket_text);
@@ -411,6 +415,7 @@ int hetrun_train_loop(hetrun_session *s, hetrun_train_model *m, const hetrun_tra
                                                               : HETRUN_CHECK_FAILED);
     rc = 0;
 out:
+    hetrun_grad_sync_destroy(gs);
     hetrun_session_free(s, scratch, 512);
     free(hp), free(hs), free(step_ms);
     return rc;

@@ -8,10 +8,15 @@
  *    every rank and in every repetition, those of the sum in rank order;
  *  - errors: a bucket reported twice, out of range, wait_all with a bucket missing (an
  *    error at once, and the step still completes), a layout with a gap or an overlap;
- *  - the blocking hetrun_allreduce_sum_f32 (exec/collective.c) on the same module, exact.
+ *  - the blocking hetrun_allreduce_sum_f32 (exec/collective.c) on the same module, exact;
+ *  - a stalled peer (cpu module): the other ranks report at once, rank 1 only after 1.5 s;
+ *    with limits.peer_timeout 0.4 s, rank 0's wait must name bucket, phase and rank 1 in
+ *    a warning, and the step must still complete with exact sums.
  * usage: mpirun -np N test_grad_sync CPU_MODULE TEMPLATE_MODULE ABI10_MODULE */
 #include <mpi.h>
 #include <stdint.h>
+#include <time.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +24,7 @@
 #include "exec/collective.h"
 #include "exec/grad_sync.h"
 #include "loader/loader.h"
+#include "spec/job.h"
 #include "../check.h"
 
 static int rank, nranks;
@@ -183,6 +189,45 @@ static void test_blocking(hetrun_session *s, hetrun_buffer *buf, float *mine, fl
     CHECK(memcmp(out, ref, TOTAL * 4) == 0, "blocking allreduce: the sums are wrong");
 }
 
+/* Rank 1 reports its buckets 1.5 s late; rank 0's stderr is captured while it waits. */
+static void test_stall(hetrun_session *s, hetrun_buffer *buf, float *mine, float *out, float *ref) {
+    hetrun_job job;
+    memset(&job, 0, sizeof job);
+    job.limits.peer_timeout_s = 0.4;
+    s->job = &job;
+    hetrun_grad_sync *g = NULL;
+    CHECK(hetrun_grad_sync_create(s, buf, TOTAL, layout, NB, &g) == 0, "stall: %s", s->error);
+    s->job = NULL;
+    if (!g) return;
+    gradients(mine, rank, 1, 1);
+    memset(ref, 0, TOTAL * 4);
+    for (int r = 0; r < nranks; r++) {
+        gradients(out, r, 1, 1);
+        for (int i = 0; i < TOTAL; i++)
+            ref[i] += out[i];
+    }
+    char log[] = "/tmp/test_grad_sync_stall.XXXXXX";
+    int fd = rank == 0 ? mkstemp(log) : -1, saved = -1;
+    if (fd >= 0) fflush(stderr), saved = dup(2), dup2(fd, 2);
+    if (rank == 1) nanosleep(&(struct timespec){1, 500000000}, NULL);
+    int o[NB];
+    order(o, 0);
+    CHECK(step(s, g, buf, mine, o, out) == 0, "stall: %s", s->error);
+    if (fd >= 0) fflush(stderr), dup2(saved, 2), close(saved);
+    CHECK(memcmp(out, ref, TOTAL * 4) == 0, "stall: the sums are wrong");
+    if (fd >= 0) {
+        char text[4096] = "";
+        ssize_t n = pread(fd, text, sizeof text - 1, 0);
+        text[n > 0 ? n : 0] = '\0';
+        CHECK(strstr(text, "grad_sync: rank 0 has waited") && strstr(text, "reduce-scatter") &&
+                  strstr(text, "bucket") && strstr(text, "rank(s) 1 (") && !strstr(text, ") 2 ("),
+              "stall: rank 0 logged no warning naming the wait and rank 1; it logged: \"%s\"",
+              text);
+        close(fd), unlink(log);
+    }
+    hetrun_grad_sync_destroy(g);
+}
+
 static void run_module(const char *name, const char *path, const char *want_path) {
     hetrun_backend_module m;
     memset(&m, 0, sizeof m);
@@ -210,9 +255,11 @@ static void run_module(const char *name, const char *path, const char *want_path
         test_deterministic(&s, g, buf, mine, out, ref);
         test_errors(&s, g, buf, mine, out, ref);
         test_blocking(&s, buf, mine, out, ref);
+        const int stall = strcmp(name, "cpu") == 0 && nranks > 1;
+        if (stall) test_stall(&s, buf, mine, out, ref);
         if (failures == before && rank == 0)
-            printf("ok %s (%s): exact, deterministic, errors, blocking on %d ranks\n", name,
-                   hetrun_grad_sync_path(g), nranks);
+            printf("ok %s (%s): exact, deterministic, errors, blocking%s on %d ranks\n", name,
+                   hetrun_grad_sync_path(g), stall ? ", stalled peer" : "", nranks);
     }
     free(mine), free(out), free(ref);
     hetrun_grad_sync_destroy(g);
