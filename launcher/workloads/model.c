@@ -50,6 +50,18 @@ static int zero(hetrun_session *s, hetrun_tensor t, uint64_t count) {
     return hetrun_exec_op(s, &d, &t);
 }
 
+/* Layer l (1-based) as one GEMM_BIAS_ACT: A_l = act(A_{l-1} W_l + b_l), with the
+ * pre-activation Z_l in aux when training (ACT_BACKWARD reads it); the last layer is bias
+ * only, into Z_L (logits). */
+static hetrun_op_desc layer_desc(const hetrun_mlp *m, int l, int64_t rows) {
+    const hetrun_mlp_shape *sh = &m->shape;
+    hetrun_op_desc d = hetrun_op_desc_init(HETRUN_OP_GEMM_BIAS_ACT, HETRUN_F32);
+    d.m = rows, d.n = sh->dims[l], d.k = sh->dims[l - 1], d.beta = 0.0;
+    d.flags = HETRUN_OP_HAS_BIAS | (l < sh->layers && m->optimizer >= 0 ? HETRUN_OP_HAS_AUX : 0);
+    d.act = (uint32_t)(l < sh->layers ? sh->act : HETRUN_ACT_IDENTITY);
+    return d;
+}
+
 int hetrun_mlp_create(hetrun_session *s, hetrun_mlp *m, const hetrun_mlp_shape *sh, int optimizer,
                       int64_t rows) {
     memset(m, 0, sizeof *m);
@@ -98,7 +110,13 @@ int hetrun_mlp_create(hetrun_session *s, hetrun_mlp *m, const hetrun_mlp_shape *
         if (zero(s, hetrun_tensor_at(m->grads, 0), off) != 0) goto fail;
         if (zero(s, hetrun_tensor_at(m->state, 0), m->state_count) != 0) goto fail;
     }
-    /* Labels past a short batch are never read, but keep the region defined. */
+    /* One op per layer instead of three (GEMM, BIAS_ADD, ACT_FORWARD) where the backend has
+     * the ABI 1.1 epilogue: two fewer passes over each layer's output. */
+    m->fused = 1;
+    for (int l = 1; l <= sh->layers && m->fused; l++) {
+        const hetrun_op_desc d = layer_desc(m, l, rows);
+        m->fused = hetrun_session_supports(s, &d, NULL, 0) == 1;
+    }
     return 0;
 fail:
     hetrun_mlp_destroy(s, m);
@@ -195,7 +213,17 @@ int hetrun_mlp_forward(hetrun_session *s, hetrun_mlp *m, int64_t rows, int with_
                  (long long)rows, (long long)m->rows);
         return -1;
     }
-    for (int l = 1; l <= L; l++) {
+    for (int l = 1; l <= L && m->fused; l++) {
+        const hetrun_op_desc d = layer_desc(m, l, rows);
+        hetrun_tensor args[5] = {ACT(m, m->a_off[l - 1]),
+                                 W(m, m->params, l - 1),
+                                 B(m, m->params, l - 1),
+                                 ACT(m, m->z_off[l]),
+                                 {0}};
+        if (l < L) args[3] = ACT(m, m->a_off[l]), args[4] = ACT(m, m->z_off[l]);
+        if (hetrun_exec_op(s, &d, args) != 0) return -1;
+    }
+    for (int l = 1; l <= L && !m->fused; l++) {
         const int64_t in = sh->dims[l - 1], out = sh->dims[l];
         hetrun_tensor z = ACT(m, m->z_off[l]);
         if (gemm(s, 0, rows, out, in, ACT(m, m->a_off[l - 1]), W(m, m->params, l - 1), z) != 0)

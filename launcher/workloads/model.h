@@ -45,6 +45,7 @@ typedef struct hetrun_mlp {
     uint64_t act_bytes;
     uint64_t z_off[HETRUN_MLP_MAX_LAYERS + 1], a_off[HETRUN_MLP_MAX_LAYERS + 1]; /**< bytes */
     uint64_t d_off[2], probs_off, loss_off, labels_off; /**< bytes into act */
+    int fused; /**< each layer one GEMM_BIAS_ACT (the backend supports it for every layer) */
 } hetrun_mlp;
 
 /** Parameter floats of `shape` in the padded flat layout. */
