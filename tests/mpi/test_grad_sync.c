@@ -51,6 +51,18 @@ static void gradients(float *g, int r, int step, int exact) {
     }
 }
 
+/* This rank's exact gradients of `step` in mine, and their sum over all ranks in ref
+ * (exact in any order); tmp is scratch. */
+static void exact_step(int step, float *mine, float *ref, float *tmp) {
+    memset(ref, 0, TOTAL * 4);
+    for (int r = 0; r < nranks; r++) {
+        gradients(tmp, r, step, 1);
+        for (int i = 0; i < TOTAL; i++)
+            ref[i] += tmp[i];
+    }
+    gradients(mine, rank, step, 1);
+}
+
 /* A per-rank, per-step permutation of the buckets: ranks disagree on the order. */
 static void order(int *o, int step) {
     uint32_t x = 7u * (uint32_t)rank + 101u * (uint32_t)step + 3u;
@@ -79,13 +91,7 @@ static void test_exact(hetrun_session *s, hetrun_grad_sync *g, hetrun_buffer *bu
                        float *out, float *ref) {
     int o[NB];
     for (int st = 0; st < 3; st++) {
-        memset(ref, 0, TOTAL * 4);
-        for (int r = 0; r < nranks; r++) {
-            gradients(mine, r, st, 1);
-            for (int i = 0; i < TOTAL; i++)
-                ref[i] += mine[i];
-        }
-        gradients(mine, rank, st, 1);
+        exact_step(st, mine, ref, out);
         order(o, st);
         CHECK(step(s, g, buf, mine, o, out) == 0, "exact step %d: %s", st, s->error);
         int wrong = 0, first = -1;
@@ -128,13 +134,7 @@ static void test_deterministic(hetrun_session *s, hetrun_grad_sync *g, hetrun_bu
 
 static void test_errors(hetrun_session *s, hetrun_grad_sync *g, hetrun_buffer *buf, float *mine,
                         float *out, float *ref) {
-    gradients(mine, rank, 9, 1);
-    memset(ref, 0, TOTAL * 4);
-    for (int r = 0; r < nranks; r++) {
-        gradients(out, r, 9, 1);
-        for (int i = 0; i < TOTAL; i++)
-            ref[i] += out[i];
-    }
+    exact_step(9, mine, ref, out);
     CHECK(hetrun_session_h2d(s, hetrun_tensor_at(buf, 0), mine, TOTAL * 4) == 0, "%s", s->error);
     CHECK(hetrun_grad_sync_bucket_ready(g, NB) == -1 && strstr(s->error, "bucket 5") &&
               strstr(s->error, "there are 5"),
@@ -174,13 +174,7 @@ static void test_errors(hetrun_session *s, hetrun_grad_sync *g, hetrun_buffer *b
 /* The blocking allreduce (exec/collective.c) on the same module: in place or staged. */
 static void test_blocking(hetrun_session *s, hetrun_buffer *buf, float *mine, float *out,
                           float *ref) {
-    memset(ref, 0, TOTAL * 4);
-    for (int r = 0; r < nranks; r++) {
-        gradients(out, r, 11, 1);
-        for (int i = 0; i < TOTAL; i++)
-            ref[i] += out[i];
-    }
-    gradients(mine, rank, 11, 1);
+    exact_step(11, mine, ref, out);
     CHECK(hetrun_collective_prepare(s, TOTAL * 4) == 0, "prepare: %s", s->error);
     CHECK(hetrun_session_h2d(s, hetrun_tensor_at(buf, 0), mine, TOTAL * 4) == 0 &&
               hetrun_allreduce_sum_f32(s, hetrun_tensor_at(buf, 0), TOTAL) == 0 &&
@@ -199,13 +193,7 @@ static void test_stall(hetrun_session *s, hetrun_buffer *buf, float *mine, float
     CHECK(hetrun_grad_sync_create(s, buf, TOTAL, layout, NB, &g) == 0, "stall: %s", s->error);
     s->job = NULL;
     if (!g) return;
-    gradients(mine, rank, 1, 1);
-    memset(ref, 0, TOTAL * 4);
-    for (int r = 0; r < nranks; r++) {
-        gradients(out, r, 1, 1);
-        for (int i = 0; i < TOTAL; i++)
-            ref[i] += out[i];
-    }
+    exact_step(1, mine, ref, out);
     char log[] = "/tmp/test_grad_sync_stall.XXXXXX";
     int fd = rank == 0 ? mkstemp(log) : -1, saved = -1;
     if (fd >= 0) fflush(stderr), saved = dup(2), dup2(fd, 2);
