@@ -11,18 +11,8 @@
 #   of COUNT against batches of 1, for each attention (auto, gemm, fused) and dtype.
 set -u
 hetrun=$1 src=$2 backend=$3 attentions=$4 dtypes=$5 count=$6
-rc=0
-model=$("$src/scripts/get-model.sh") || rc=$?
-[ "$rc" -ne 75 ] || { echo "model registry unreachable: skipped"; exit 77; }
-[ "$rc" -eq 0 ] || { echo "get-model.sh failed ($rc)"; exit 1; }
-if ! "$hetrun" backends 2>/dev/null | grep -q "^$backend  *loaded"; then
-    echo "backend $backend not available here: skipped"
-    exit 77
-fi
-data=$src/tests/data/minilm
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-cd "$tmp" || exit 1
+# shellcheck source=tests/minilm/setup.sh
+. "$(dirname "$0")/setup.sh"
 # 3-token sentences ([CLS] word [SEP]), the three reference lines cut to 256 tokens, a
 # 122-token and a 58-token one, short reference sentences; interleaved, COUNT lines
 {
