@@ -493,16 +493,16 @@ static int gather(hetrun_session *s, const hetrun_bert *m, int64_t rows, int64_t
 }
 
 /* Q, K, V read in place from the fused [batch, seq, 3, heads, D] projection at qkv; padded
- * keys masked; the context into ctx [batch, seq, hidden]. */
+ * keys masked when there are any; the context into ctx [batch, seq, hidden]. */
 static int attention_fused(hetrun_session *s, const hetrun_bert *m, int64_t batch, int64_t seq,
-                           uint64_t qkv, uint64_t ctx) {
+                           int masked, uint64_t qkv, uint64_t ctx) {
     const int64_t H = m->cfg.hidden, D = H / m->cfg.heads;
     const uint64_t es = esize(m->dtype);
     hetrun_op_desc d = hetrun_op_desc_init(HETRUN_OP_ATTENTION_FORWARD, m->dtype);
     d.batch = batch, d.heads = m->cfg.heads, d.m = seq, d.n = seq, d.k = D;
     d.lda = d.ldb = 3 * H;
     d.alpha = 1.0 / sqrt((double)D);
-    d.flags = HETRUN_OP_KEY_PADDING_MASK;
+    d.flags = masked ? HETRUN_OP_KEY_PADDING_MASK : 0;
     hetrun_tensor a[6] = {act_at(m, qkv),
                           act_at(m, qkv + (uint64_t)H * es),
                           act_at(m, qkv + (uint64_t)(2 * H) * es),
@@ -573,17 +573,18 @@ static int attention_per_sentence(hetrun_session *s, const hetrun_bert *m, const
     return 0;
 }
 
-/* ctx = attention over the packed qkv (tokens rows). Unless per sentence: gathered into the
- * padded batch x seq layout and back (no gathers when nothing is padded). */
+/* ctx = attention over the packed qkv (tokens rows): per sentence, or gathered into the
+ * padded batch x seq layout and back. When nothing is padded the packed rows are that layout:
+ * one op, no gathers, no mask. */
 static int attention(hetrun_session *s, const hetrun_bert *m, const int32_t *lens, int64_t batch,
                      int64_t seq, int64_t tokens) {
-    if (m->per_sentence) return attention_per_sentence(s, m, lens, batch);
     const int64_t H = m->cfg.hidden, padded = batch * seq;
     const int gathered = tokens < padded;
+    if (m->per_sentence && gathered) return attention_per_sentence(s, m, lens, batch);
     const uint64_t qkv = gathered ? m->qkv_pad : m->qkv, ctx = gathered ? m->ctx_pad : m->ctx;
     if (gathered && gather(s, m, padded, 3 * H, m->pad_src, act_at(m, m->qkv), tokens, 0, qkv) != 0)
         return -1;
-    if ((m->fused_attention ? attention_fused(s, m, batch, seq, qkv, ctx)
+    if ((m->fused_attention ? attention_fused(s, m, batch, seq, gathered, qkv, ctx)
                             : attention_gemm(s, m, batch, seq, qkv, ctx)) != 0)
         return -1;
     return gathered ? gather(s, m, tokens, H, m->unpad_src, act_at(m, ctx), padded, 0, m->ctx) : 0;
