@@ -401,8 +401,10 @@ int hetrun_bert_create(hetrun_session *s, hetrun_bert *m, const char *dir, hetru
     m->tmp = place(&at, (uint64_t)(T * H), dtype);
     m->ff = place(&at, (uint64_t)(T * I), dtype);
     m->lse = place(&at, (uint64_t)(T * c->heads), HETRUN_F32);
-    m->qkv_pad = place(&at, (uint64_t)(padded * 3 * H), dtype);
-    m->ctx_pad = place(&at, (uint64_t)(padded * H), dtype);
+    /* the padded attention's copies live in buffers idle while it runs: ff (written next by
+     * the MLP) when it is wide enough, tmp (written next by the first LayerNorm) */
+    m->qkv_pad = I >= 3 * H ? m->ff : place(&at, (uint64_t)(padded * 3 * H), dtype);
+    m->ctx_pad = m->tmp;
     /* scores and key bias: the unfused attention's only */
     const int64_t per_head = fused_attention ? 0 : T * c->max_seq;
     m->scores = place(&at, (uint64_t)per_head, dtype);

@@ -45,7 +45,8 @@ typedef struct hetrun_bert {
         uint64_t qkv_w, qkv_b, o_w, o_b, ln1_g, ln1_b, i_w, i_b, f_w, f_b, ln2_g, ln2_b;
     } layer[HETRUN_BERT_MAX_LAYERS];
     /* byte offsets into act: x .. ff hold the packed rows (real tokens only); qkv_pad and
-     * ctx_pad the padded batch x seq layout attention runs on unless per_sentence */
+     * ctx_pad the padded batch x seq layout attention runs on unless per_sentence (in ff and
+     * tmp, idle during attention) */
     uint64_t x, qkv, ctx, tmp, ff, lse, qkv_pad, ctx_pad, scores, key_bias;
     uint64_t ids, pos_ids, mask, pad_src, unpad_src, pool_w, pooled;
     int32_t *stage;  /**< host staging: ids, positions, mask, pad_src, unpad_src (max_tokens
