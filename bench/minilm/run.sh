@@ -7,13 +7,15 @@
 # onnxruntime intra_op_num_threads=2. Batch 1: latency p50/p90/p99; batch 32: sentences/s.
 # Side by side, REPEATS rounds, each round runs the three one after the other; at the end the
 # per-round ratios hetrun/peer, min / median / max, and the load average seen at each start.
-# usage: bench/minilm/run.sh BUILD_DIR PYTHON [REPEATS]
+# usage: bench/minilm/run.sh BUILD_DIR PYTHON [REPEATS [uniform]]
+#   uniform: only the reference sentences of the most common token count (15 of 14 tokens),
+#   so no batch has padding: hetrun's packed batches then do the peers' padded work.
 #   PYTHON: an interpreter with torch, transformers, tokenizers and onnxruntime. The one of
 #   bench/RESULTS.md (Debian's torch 1.13 underneath, transformers 4.40.2, onnxruntime 1.32):
 #     /usr/bin/python3 -m venv --system-site-packages /work/venv-minilm
 #     /work/venv-minilm/bin/pip install transformers==4.40.2 onnxruntime
 set -u
-build=$1 py=$2 reps=${3:-3}
+build=$1 py=$2 reps=${3:-3} which=${4:-all}
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../.." && pwd)
 echo "OPENBLAS_CORETYPE='${OPENBLAS_CORETYPE:-}' OPENBLAS_L2_SIZE='${OPENBLAS_L2_SIZE:-}' (cleared)"
@@ -22,10 +24,18 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 HF_HUB_OFFLINE=
 export HETRUN_BACKEND_PATH=$build/lib/hetrun
 MODEL=$("$src/scripts/get-model.sh") || exit 1
 SENTENCES=$src/tests/data/minilm/sentences.txt
-export MODEL SENTENCES
 echo "$(date -u '+%F %T UTC'); $(grep -m1 'model name' /proc/cpuinfo); $(nproc) cores"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+if [ "$which" = uniform ]; then
+    ids=$src/tests/data/minilm/ids.txt
+    n=$(awk '{print NF}' "$ids" | sort -n | uniq -c | sort -k1,1n -k2,2n | tail -1 | awk '{print $2}')
+    awk -v n="$n" 'NR == FNR { len[FNR] = NF; next } len[FNR] == n' "$ids" "$SENTENCES" \
+        > "$tmp/uniform.txt"
+    SENTENCES=$tmp/uniform.txt
+    echo "uniform: the $(wc -l < "$SENTENCES") reference sentences of $n tokens (no padding)"
+fi
+export MODEL SENTENCES
 hetrun_point() { # BATCH ITERS -> "p50_ms sentences_per_s p90_ms p99_ms"
     BATCH=$1 ITERS=$2 "$build/bin/hetrun" run -q --report "$tmp/h.json" "$here/embed.yaml" \
         > "$tmp/h.txt" 2>&1 || { cat "$tmp/h.txt" >&2; echo "- - - -"; return; }

@@ -360,6 +360,14 @@ static int load_weights(hetrun_session *s, hetrun_bert *m, const char *dir) {
 
 /* ---- device model ---- */
 
+/* Sentences pooled by one GEMM: a group's weight matrix is sentences x their tokens, so the
+ * group size bounds its memory (group x max_tokens) while one op pools a usual batch. */
+#define POOL_GROUP 32
+
+static int64_t pool_group(const hetrun_bert *m) {
+    return m->max_batch < POOL_GROUP ? m->max_batch : POOL_GROUP;
+}
+
 int hetrun_bert_create(hetrun_session *s, hetrun_bert *m, const char *dir, hetrun_dtype dtype,
                        int fused_attention, int64_t max_batch, int64_t max_seq) {
     memset(m, 0, sizeof *m);
@@ -380,7 +388,12 @@ int hetrun_bert_create(hetrun_session *s, hetrun_bert *m, const char *dir, hetru
     if (hetrun_session_alloc(s, m->params_bytes, &m->params) != 0) return -1;
     if (load_weights(s, m, dir) != 0) return -1;
 
+    /* Attention on the packed rows needs per-sentence ops: cheap calls on a host-memory
+     * backend, where each also skips the padded queries and keys (bench/RESULTS.md); on a
+     * device one gather each way around one padded op keeps the launch count flat. */
+    m->per_sentence = fused_attention && strcmp(hetrun_session_backend_name(s), "cpu") == 0;
     const int64_t T = m->max_tokens, H = c->hidden, I = c->intermediate;
+    const int64_t padded = m->per_sentence ? 0 : T;
     uint64_t at = 0;
     m->x = place(&at, (uint64_t)(T * H), dtype);
     m->qkv = place(&at, (uint64_t)(T * 3 * H), dtype);
@@ -388,6 +401,10 @@ int hetrun_bert_create(hetrun_session *s, hetrun_bert *m, const char *dir, hetru
     m->tmp = place(&at, (uint64_t)(T * H), dtype);
     m->ff = place(&at, (uint64_t)(T * I), dtype);
     m->lse = place(&at, (uint64_t)(T * c->heads), HETRUN_F32);
+    /* the padded attention's copies live in buffers idle while it runs: ff (written next by
+     * the MLP) when it is wide enough, tmp (written next by the first LayerNorm) */
+    m->qkv_pad = I >= 3 * H ? m->ff : place(&at, (uint64_t)(padded * 3 * H), dtype);
+    m->ctx_pad = m->tmp;
     /* scores and key bias: the unfused attention's only */
     const int64_t per_head = fused_attention ? 0 : T * c->max_seq;
     m->scores = place(&at, (uint64_t)per_head, dtype);
@@ -395,12 +412,14 @@ int hetrun_bert_create(hetrun_session *s, hetrun_bert *m, const char *dir, hetru
     m->ids = place(&at, (uint64_t)T, HETRUN_F32); /* I32: the same 4 bytes as F32 */
     m->pos_ids = place(&at, (uint64_t)T, HETRUN_F32);
     m->mask = place(&at, (uint64_t)T, HETRUN_F32);
-    m->pool_w = place(&at, (uint64_t)T, dtype);
+    m->pad_src = place(&at, (uint64_t)padded, HETRUN_F32);
+    m->unpad_src = place(&at, (uint64_t)padded, HETRUN_F32);
+    m->pool_w = place(&at, (uint64_t)(pool_group(m) * T), dtype);
     m->pooled = place(&at, (uint64_t)(max_batch * H), HETRUN_F32);
     m->act_bytes = at;
     if (hetrun_session_alloc(s, m->act_bytes, &m->act) != 0) return -1;
-    m->stage = malloc((size_t)(3 * T) * sizeof *m->stage);
-    m->pool_host = malloc((size_t)T * sizeof(float));
+    m->stage = malloc((size_t)(5 * T) * sizeof *m->stage);
+    m->pool_host = malloc((size_t)(pool_group(m) * T) * sizeof(float));
     m->bias_host = per_head ? malloc((size_t)per_head * esize(dtype)) : NULL;
     if (!m->stage || !m->pool_host || (per_head && !m->bias_host)) {
         snprintf(s->error, sizeof s->error, "embed: out of host memory for %lld tokens",
@@ -465,37 +484,41 @@ static int layernorm(hetrun_session *s, const hetrun_bert *m, int64_t rows, uint
     return hetrun_exec_op(s, &d, a);
 }
 
-/* act[y] (+)= table[ids] (rows x hidden). */
-static int lookup(hetrun_session *s, const hetrun_bert *m, int64_t rows, uint64_t ids,
-                  uint64_t table, int64_t table_rows, double beta, uint64_t y) {
+/* act[y] = table[ids] + beta act[y] (rows x cols; ids: the source row of each destination
+ * row): the embedding lookups, and the row gathers between the packed and padded layouts. */
+static int gather(hetrun_session *s, const hetrun_bert *m, int64_t rows, int64_t cols, uint64_t ids,
+                  hetrun_tensor table, int64_t table_rows, double beta, uint64_t y) {
     hetrun_op_desc d = hetrun_op_desc_init(HETRUN_OP_EMBEDDING_FORWARD, m->dtype);
-    d.m = rows, d.n = m->cfg.hidden, d.k = table_rows, d.beta = beta;
-    hetrun_tensor a[3] = {act_at(m, ids), param_at(m, table), act_at(m, y)};
+    d.m = rows, d.n = cols, d.k = table_rows, d.beta = beta;
+    hetrun_tensor a[3] = {act_at(m, ids), table, act_at(m, y)};
     return hetrun_exec_op(s, &d, a);
 }
 
-/* Q, K, V read in place from the fused [T, 3, heads, D] projection; padded keys masked. */
-static int attention_fused(hetrun_session *s, const hetrun_bert *m, int64_t batch, int64_t seq) {
+/* Q, K, V read in place from the fused [batch, seq, 3, heads, D] projection at qkv; padded
+ * keys masked when there are any; the context into ctx [batch, seq, hidden]. */
+static int attention_fused(hetrun_session *s, const hetrun_bert *m, int64_t batch, int64_t seq,
+                           int masked, uint64_t qkv, uint64_t ctx) {
     const int64_t H = m->cfg.hidden, D = H / m->cfg.heads;
     const uint64_t es = esize(m->dtype);
     hetrun_op_desc d = hetrun_op_desc_init(HETRUN_OP_ATTENTION_FORWARD, m->dtype);
     d.batch = batch, d.heads = m->cfg.heads, d.m = seq, d.n = seq, d.k = D;
     d.lda = d.ldb = 3 * H;
     d.alpha = 1.0 / sqrt((double)D);
-    d.flags = HETRUN_OP_KEY_PADDING_MASK;
-    hetrun_tensor a[6] = {act_at(m, m->qkv),
-                          act_at(m, m->qkv + (uint64_t)H * es),
-                          act_at(m, m->qkv + (uint64_t)(2 * H) * es),
+    d.flags = masked ? HETRUN_OP_KEY_PADDING_MASK : 0;
+    hetrun_tensor a[6] = {act_at(m, qkv),
+                          act_at(m, qkv + (uint64_t)H * es),
+                          act_at(m, qkv + (uint64_t)(2 * H) * es),
                           act_at(m, m->mask),
-                          act_at(m, m->ctx),
+                          act_at(m, ctx),
                           act_at(m, m->lse)};
     return hetrun_exec_op(s, &d, a);
 }
 
 /* The same attention per head h, batched over the sentences: S = alpha Q K^T + key_bias (0 for
  * a real key, -inf for padding, copied in first since the GEMM adds to C), P = softmax(S)
- * row-wise, O = P V into the head's columns of ctx. Padded query rows are never pooled. */
-static int attention_gemm(hetrun_session *s, const hetrun_bert *m, int64_t batch, int64_t seq) {
+ * row-wise, O = P V into the head's columns of ctx. Padded query rows are discarded. */
+static int attention_gemm(hetrun_session *s, const hetrun_bert *m, int64_t batch, int64_t seq,
+                          uint64_t qkv, uint64_t ctx) {
     const int64_t H = m->cfg.hidden, heads = m->cfg.heads, D = H / heads;
     const uint64_t es = esize(m->dtype);
     hetrun_op_desc cp = hetrun_op_desc_init(HETRUN_OP_SCALE, m->dtype);
@@ -514,12 +537,11 @@ static int attention_gemm(hetrun_session *s, const hetrun_bert *m, int64_t batch
     pv.ldb = 3 * H, pv.ldc = H;
     pv.stride_a = seq * seq, pv.stride_b = seq * 3 * H, pv.stride_c = seq * H;
     for (int64_t h = 0; h < heads; h++) {
-        hetrun_tensor qa[3] = {act_at(m, m->qkv + (uint64_t)(h * D) * es),
-                               act_at(m, m->qkv + (uint64_t)(H + h * D) * es),
-                               act_at(m, m->scores)};
+        hetrun_tensor qa[3] = {act_at(m, qkv + (uint64_t)(h * D) * es),
+                               act_at(m, qkv + (uint64_t)(H + h * D) * es), act_at(m, m->scores)};
         hetrun_tensor pa[3] = {act_at(m, m->scores),
-                               act_at(m, m->qkv + (uint64_t)(2 * H + h * D) * es),
-                               act_at(m, m->ctx + (uint64_t)(h * D) * es)};
+                               act_at(m, qkv + (uint64_t)(2 * H + h * D) * es),
+                               act_at(m, ctx + (uint64_t)(h * D) * es)};
         if (hetrun_exec_op(s, &cp, ca) != 0 || hetrun_exec_op(s, &qk, qa) != 0 ||
             hetrun_exec_op(s, &sm, sa) != 0 || hetrun_exec_op(s, &pv, pa) != 0)
             return -1;
@@ -527,15 +549,57 @@ static int attention_gemm(hetrun_session *s, const hetrun_bert *m, int64_t batch
     return 0;
 }
 
-/* One post-LN encoder block; the block's input and output are in x. */
-static int block(hetrun_session *s, const hetrun_bert *m, int i, int64_t batch, int64_t seq) {
-    const hetrun_bert_config *c = &m->cfg;
-    const int64_t T = batch * seq, H = c->hidden, I = c->intermediate;
-    const hetrun_activation id = HETRUN_ACT_IDENTITY;
-    if (linear(s, m, T, 3 * H, H, m->x, m->layer[i].qkv_w, m->layer[i].qkv_b, m->qkv, 0, id) != 0)
+/* The fused op once per sentence, on its rows of the packed QKV and context: no padded query
+ * or key at all, batch cheap calls (the host-memory backends'). */
+static int attention_per_sentence(hetrun_session *s, const hetrun_bert *m, const int32_t *lens,
+                                  int64_t batch) {
+    const int64_t H = m->cfg.hidden, heads = m->cfg.heads, D = H / heads;
+    const uint64_t es = esize(m->dtype);
+    hetrun_op_desc d = hetrun_op_desc_init(HETRUN_OP_ATTENTION_FORWARD, m->dtype);
+    d.batch = 1, d.heads = heads, d.k = D;
+    d.lda = d.ldb = 3 * H;
+    d.alpha = 1.0 / sqrt((double)D);
+    uint64_t t = 0;
+    for (int64_t b = 0; b < batch; b++) {
+        const uint64_t q = m->qkv + t * (uint64_t)(3 * H) * es;
+        d.m = d.n = lens[b];
+        hetrun_tensor a[6] = {act_at(m, q),
+                              act_at(m, q + (uint64_t)H * es),
+                              act_at(m, q + (uint64_t)(2 * H) * es),
+                              act_at(m, m->mask),
+                              act_at(m, m->ctx + t * (uint64_t)H * es),
+                              act_at(m, m->lse + t * (uint64_t)heads * 4)};
+        if (hetrun_exec_op(s, &d, a) != 0) return -1;
+        t += (uint64_t)lens[b];
+    }
+    return 0;
+}
+
+/* ctx = attention over the packed qkv (tokens rows): per sentence, or gathered into the
+ * padded batch x seq layout and back. When nothing is padded the packed rows are that layout:
+ * one op, no gathers, no mask. */
+static int attention(hetrun_session *s, const hetrun_bert *m, const int32_t *lens, int64_t batch,
+                     int64_t seq, int64_t tokens) {
+    const int64_t H = m->cfg.hidden, padded = batch * seq;
+    const int gathered = tokens < padded;
+    if (m->per_sentence && gathered) return attention_per_sentence(s, m, lens, batch);
+    const uint64_t qkv = gathered ? m->qkv_pad : m->qkv, ctx = gathered ? m->ctx_pad : m->ctx;
+    if (gathered && gather(s, m, padded, 3 * H, m->pad_src, act_at(m, m->qkv), tokens, 0, qkv) != 0)
         return -1;
-    if ((m->fused_attention ? attention_fused(s, m, batch, seq)
-                            : attention_gemm(s, m, batch, seq)) != 0)
+    if ((m->fused_attention ? attention_fused(s, m, batch, seq, gathered, qkv, ctx)
+                            : attention_gemm(s, m, batch, seq, qkv, ctx)) != 0)
+        return -1;
+    return gathered ? gather(s, m, tokens, H, m->unpad_src, act_at(m, ctx), padded, 0, m->ctx) : 0;
+}
+
+/* One post-LN encoder block over the packed tokens; its input and output are in x. */
+static int block(hetrun_session *s, const hetrun_bert *m, int i, const int32_t *lens, int64_t batch,
+                 int64_t seq, int64_t tokens) {
+    const hetrun_bert_config *c = &m->cfg;
+    const int64_t T = tokens, H = c->hidden, I = c->intermediate;
+    const hetrun_activation id = HETRUN_ACT_IDENTITY;
+    if (linear(s, m, T, 3 * H, H, m->x, m->layer[i].qkv_w, m->layer[i].qkv_b, m->qkv, 0, id) != 0 ||
+        attention(s, m, lens, batch, seq, tokens) != 0)
         return -1;
     /* residual: x = ctx Wo^T + bo + x, LayerNorm into tmp; ff = GELU(tmp Wi^T + bi);
      * residual: tmp = ff Wf^T + bf + tmp, LayerNorm back into x */
@@ -547,73 +611,128 @@ static int block(hetrun_session *s, const hetrun_bert *m, int i, int64_t batch, 
            layernorm(s, m, T, m->tmp, m->layer[i].ln2_g, m->layer[i].ln2_b, m->x);
 }
 
-/* Host inputs of one batch: ids, positions, the key mask and the mean-pooling weights. */
+static void put(const hetrun_bert *m, void *base, int64_t at, float v) {
+    if (m->dtype == HETRUN_F32)
+        ((float *)base)[at] = v;
+    else
+        ((uint16_t *)base)[at] =
+            m->dtype == HETRUN_BF16 ? hetrun_f32_to_bf16(v) : hetrun_f32_to_f16(v);
+}
+
+/* Mean-pooling weights, per group of POOL_GROUP sentences a (sentences x their tokens) matrix,
+ * row r 1/len on sentence r's tokens and 0 elsewhere; the groups back to back in pool_host.
+ * Returns the elements written. */
+static int64_t stage_pooling(hetrun_bert *m, const int32_t *lens, int64_t batch) {
+    const int64_t G = pool_group(m);
+    int64_t at = 0;
+    for (int64_t g0 = 0; g0 < batch; g0 += G) {
+        const int64_t g1 = g0 + G < batch ? g0 + G : batch;
+        int64_t cols = 0;
+        for (int64_t b = g0; b < g1; b++)
+            cols += lens[b];
+        for (int64_t b = g0, col = 0; b < g1; col += lens[b++])
+            for (int64_t j = 0; j < cols; j++)
+                put(m, m->pool_host, at + (b - g0) * cols + j,
+                    j >= col && j < col + lens[b] ? 1.0f / (float)lens[b] : 0.0f);
+        at += (g1 - g0) * cols;
+    }
+    return at;
+}
+
+/* pooled[b] = mean of sentence b's rows of x: one GEMM per group of POOL_GROUP sentences,
+ * (sentences x tokens) weights times their (tokens x hidden) rows, fp32 out. */
+static int pool(hetrun_session *s, const hetrun_bert *m, const int32_t *lens, int64_t batch) {
+    const int64_t G = pool_group(m), H = m->cfg.hidden;
+    const uint64_t es = esize(m->dtype);
+    uint64_t at = 0, row = 0;
+    for (int64_t g0 = 0; g0 < batch; g0 += G) {
+        const int64_t g1 = g0 + G < batch ? g0 + G : batch;
+        int64_t cols = 0;
+        for (int64_t b = g0; b < g1; b++)
+            cols += lens[b];
+        hetrun_op_desc p = hetrun_op_desc_init(HETRUN_OP_GEMM, m->dtype);
+        p.out_dtype = HETRUN_F32;
+        p.m = g1 - g0, p.n = H, p.k = cols;
+        hetrun_tensor pa[3] = {act_at(m, m->pool_w + at * es),
+                               act_at(m, m->x + row * (uint64_t)H * es),
+                               act_at(m, m->pooled + (uint64_t)(g0 * H) * 4)};
+        if (hetrun_exec_op(s, &p, pa) != 0) return -1;
+        at += (uint64_t)((g1 - g0) * cols);
+        row += (uint64_t)cols;
+    }
+    return 0;
+}
+
+/* Host inputs of one batch, packed: ids and positions of the real tokens, the pooling
+ * weights; for the padded attention the key mask and the row maps between the layouts
+ * (pad_src: the packed row of each padded row, the sentence's first for padding; unpad_src:
+ * the padded row of each packed one); for the unfused one the key bias. */
 static int stage_inputs(hetrun_session *s, hetrun_bert *m, const int32_t *ids, const int32_t *lens,
-                        int64_t batch, int64_t seq) {
-    const int64_t T = batch * seq;
-    int32_t *pos = m->stage + T, *mask = m->stage + 2 * T;
-    float *w32 = m->pool_host;
-    uint16_t *w16 = m->pool_host;
-    for (int64_t b = 0; b < batch; b++)
+                        int64_t batch, int64_t seq, int64_t tokens) {
+    const int64_t P = batch * seq, MT = m->max_tokens;
+    int32_t *packed = m->stage, *pos = m->stage + MT, *mask = m->stage + 2 * MT;
+    int32_t *pad_src = m->stage + 3 * MT, *unpad_src = m->stage + 4 * MT;
+    for (int64_t b = 0, t = 0; b < batch; b++) {
+        const int64_t first = t;
         for (int64_t j = 0; j < seq; j++) {
-            const int64_t t = b * seq + j;
             const int keep = j < lens[b];
-            const float w = keep ? 1.0f / (float)lens[b] : 0.0f;
+            mask[b * seq + j] = keep;
+            pad_src[b * seq + j] = (int32_t)(keep ? first + j : first);
+            if (!keep) continue;
+            packed[t] = ids[b * seq + j];
             pos[t] = (int32_t)j;
-            mask[t] = keep;
-            if (m->dtype == HETRUN_F32)
-                w32[t] = w;
-            else
-                w16[t] = m->dtype == HETRUN_BF16 ? hetrun_f32_to_bf16(w) : hetrun_f32_to_f16(w);
+            unpad_src[t++] = (int32_t)(b * seq + j);
         }
+    }
+    const int64_t pool_elems = stage_pooling(m, lens, batch);
     /* key bias: row i of sentence b adds 0 to its real keys and -inf to its padding */
     const uint64_t es = esize(m->dtype);
     for (int64_t b = 0; !m->fused_attention && b < batch; b++)
-        for (int64_t j = 0; j < seq; j++) {
-            const float v = j < lens[b] ? 0.0f : -INFINITY;
-            uint16_t h = m->dtype == HETRUN_BF16 ? hetrun_f32_to_bf16(v) : hetrun_f32_to_f16(v);
-            for (int64_t i = 0; i < seq; i++) {
-                const uint64_t at = (uint64_t)((b * seq + i) * seq + j) * es;
-                memcpy((char *)m->bias_host + at,
-                       m->dtype == HETRUN_F32 ? (const void *)&v : (const void *)&h, es);
-            }
-        }
+        for (int64_t j = 0; j < seq; j++)
+            for (int64_t i = 0; i < seq; i++)
+                put(m, m->bias_host, (b * seq + i) * seq + j, j < lens[b] ? 0.0f : -INFINITY);
     if (!m->fused_attention &&
-        hetrun_session_h2d(s, act_at(m, m->key_bias), m->bias_host, (uint64_t)(T * seq) * es))
+        hetrun_session_h2d(s, act_at(m, m->key_bias), m->bias_host, (uint64_t)(P * seq) * es))
         return -1;
-    const uint64_t n4 = (uint64_t)T * 4;
-    return hetrun_session_h2d(s, act_at(m, m->ids), ids, n4) ||
-           hetrun_session_h2d(s, act_at(m, m->pos_ids), pos, n4) ||
-           hetrun_session_h2d(s, act_at(m, m->mask), mask, n4) ||
-           hetrun_session_h2d(s, act_at(m, m->pool_w), m->pool_host, (uint64_t)T * esize(m->dtype));
+    if (!m->per_sentence &&
+        (hetrun_session_h2d(s, act_at(m, m->mask), mask, (uint64_t)P * 4) ||
+         hetrun_session_h2d(s, act_at(m, m->pad_src), pad_src, (uint64_t)P * 4) ||
+         hetrun_session_h2d(s, act_at(m, m->unpad_src), unpad_src, (uint64_t)tokens * 4)))
+        return -1;
+    return hetrun_session_h2d(s, act_at(m, m->ids), packed, (uint64_t)tokens * 4) ||
+           hetrun_session_h2d(s, act_at(m, m->pos_ids), pos, (uint64_t)tokens * 4) ||
+           hetrun_session_h2d(s, act_at(m, m->pool_w), m->pool_host, (uint64_t)pool_elems * es);
 }
 
 int hetrun_bert_embed(hetrun_session *s, hetrun_bert *m, const int32_t *ids, const int32_t *lens,
                       int64_t batch, int64_t seq, float *out) {
     const hetrun_bert_config *c = &m->cfg;
-    const int64_t T = batch * seq, H = c->hidden;
+    const int64_t H = c->hidden;
     if (batch < 1 || batch > m->max_batch || seq < 1 || seq > c->max_seq) {
         snprintf(s->error, sizeof s->error,
                  "embed: batch %lld x %lld tokens is outside the model's buffers (%lld x %lld)",
                  (long long)batch, (long long)seq, (long long)m->max_batch, (long long)c->max_seq);
         return -1;
     }
-    if (stage_inputs(s, m, ids, lens, batch, seq) != 0) return -1;
+    int64_t T = 0;
+    for (int64_t b = 0; b < batch; b++) {
+        if (lens[b] < 1 || lens[b] > seq) {
+            snprintf(s->error, sizeof s->error,
+                     "embed: sentence %lld of the batch has %d tokens, outside 1..%lld",
+                     (long long)b, (int)lens[b], (long long)seq);
+            return -1;
+        }
+        T += lens[b];
+    }
+    if (stage_inputs(s, m, ids, lens, batch, seq, T) != 0) return -1;
     /* embeddings: word + (position + token type 0), then LayerNorm */
-    if (lookup(s, m, T, m->ids, m->word, c->vocab, 0, m->tmp) != 0 ||
-        lookup(s, m, T, m->pos_ids, m->pos, c->max_positions, 1, m->tmp) != 0 ||
+    if (gather(s, m, T, H, m->ids, param_at(m, m->word), c->vocab, 0, m->tmp) != 0 ||
+        gather(s, m, T, H, m->pos_ids, param_at(m, m->pos), c->max_positions, 1, m->tmp) != 0 ||
         layernorm(s, m, T, m->tmp, m->emb_g, m->emb_b, m->x) != 0)
         return -1;
     for (int i = 0; i < c->layers; i++)
-        if (block(s, m, i, batch, seq) != 0) return -1;
-    /* mean over each sentence's real tokens: pooled[b] = w[b] (1 x seq) * x[b] (seq x H), one
-     * batched GEMM with fp32 output */
-    hetrun_op_desc p = hetrun_op_desc_init(HETRUN_OP_GEMM, m->dtype);
-    p.out_dtype = HETRUN_F32;
-    p.batch = batch, p.m = 1, p.n = H, p.k = seq;
-    p.stride_a = seq, p.stride_b = seq * H, p.stride_c = H;
-    hetrun_tensor pa[3] = {act_at(m, m->pool_w), act_at(m, m->x), act_at(m, m->pooled)};
-    if (hetrun_exec_op(s, &p, pa) != 0 ||
+        if (block(s, m, i, lens, batch, seq, T) != 0) return -1;
+    if (pool(s, m, lens, batch) != 0 ||
         hetrun_session_d2h(s, out, act_at(m, m->pooled), (uint64_t)(batch * H) * 4) != 0)
         return -1;
     /* L2 normalisation: batch x H divides on the host, where the rows already are */

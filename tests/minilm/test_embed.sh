@@ -13,19 +13,8 @@
 #   few-row GEMM, longer ones go to the BLAS), and 1 in the forced run.
 set -u
 hetrun=$1 src=$2 backend=$3 dtypes=${4:-"fp32 bf16 fp16"} forced=${5:-}
-rc=0
-model=$("$src/scripts/get-model.sh") || rc=$?
-[ "$rc" -ne 75 ] || { echo "model registry unreachable: skipped"; exit 77; }
-[ "$rc" -eq 0 ] || { echo "get-model.sh failed ($rc)"; exit 1; }
-if ! "$hetrun" backends 2>/dev/null | grep -q "^$backend  *loaded"; then
-    "$hetrun" backends
-    echo "backend $backend not available here: skipped"
-    exit 77
-fi
-data=$src/tests/data/minilm
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-cd "$tmp" || exit 1
+# shellcheck source=tests/minilm/setup.sh
+. "$(dirname "$0")/setup.sh"
 fail=0
 spec() { # spec NAME MODEL INPUT DTYPE MIN_COSINE [ATTENTION BATCHES ITERATIONS]
     cat > "$1.yaml" <<YAML
