@@ -434,13 +434,6 @@ int hetrun_bert_create(hetrun_session *s, hetrun_bert *m, const char *dir, hetru
     return 0;
 }
 
-double hetrun_bert_flops(const hetrun_bert_config *c, int64_t batch, int64_t seq) {
-    const double T = (double)(batch * seq), H = (double)c->hidden, I = (double)c->intermediate;
-    /* per layer: QKV, output projection, two MLP GEMMs, and QK^T plus PV */
-    double layer =
-        2 * T * H * (3 * H + H + 2 * I) + 4 * (double)batch * (double)seq * (double)seq * H;
-    return (double)c->layers * layer;
-}
 
 void hetrun_bert_destroy(hetrun_session *s, hetrun_bert *m) {
     if (m->params) hetrun_session_free(s, m->params, m->params_bytes);

@@ -87,9 +87,6 @@ int hetrun_bert_create(hetrun_session *s, hetrun_bert *m, const char *dir, hetru
 int hetrun_bert_embed(hetrun_session *s, hetrun_bert *m, const int32_t *ids, const int32_t *lens,
                       int64_t batch, int64_t seq, float *out);
 
-/** FLOPs of one forward pass over batch x seq tokens (GEMMs and attention). */
-double hetrun_bert_flops(const hetrun_bert_config *c, int64_t batch, int64_t seq);
-
 /** Frees device buffers and the tokenizer (safe on a partly created model). */
 void hetrun_bert_destroy(hetrun_session *s, hetrun_bert *m);
 
