@@ -308,9 +308,20 @@ static int advance(hetrun_grad_sync *g, int b, int block) {
     return 0;
 }
 
+/* The session's progress hook while host sums are in flight (see session.h). */
+static int progress_hook(void *ctx) {
+    return hetrun_grad_sync_progress(ctx);
+}
+
+/* Hands the hook back once nothing is in flight (only if it is still ours). */
+static void release_hook(hetrun_grad_sync *g) {
+    if (g->s->progress_ctx == g) g->s->progress_hook = NULL, g->s->progress_ctx = NULL;
+}
+
 int hetrun_grad_sync_progress(hetrun_grad_sync *g) {
     for (int b = 0; b < g->nbuckets && g->in_flight > 0; b++)
         if (advance(g, b, 0) != 0) return -1;
+    if (g->in_flight == 0) release_hook(g);
     return 0;
 }
 
@@ -347,6 +358,7 @@ int hetrun_grad_sync_bucket_ready(hetrun_grad_sync *g, int b) {
     if (g->path == PATH_IN_PLACE || g->path == PATH_STAGED) {
         if (post_scatter(g, b) != 0) return -1;
         g->in_flight++;
+        s->progress_hook = progress_hook, s->progress_ctx = g;
     }
     g->ready[b] = 1;
     g->reported++;
@@ -373,6 +385,7 @@ int hetrun_grad_sync_wait_all(hetrun_grad_sync *g) {
      * progresses every other bucket's messages. */
     for (int b = 0; b < g->nbuckets && g->in_flight > 0; b++)
         if (advance(g, b, 1) != 0) return -1;
+    release_hook(g);
     /* The buckets tile the buffer: one copy back instead of one per bucket. */
     if (g->path == PATH_STAGED &&
         hetrun_session_h2d(s, hetrun_tensor_at(g->grads, 0), g->host, g->total * 4) != 0)
@@ -395,6 +408,7 @@ double hetrun_grad_sync_last_wait_s(const hetrun_grad_sync *g) {
 
 void hetrun_grad_sync_destroy(hetrun_grad_sync *g) {
     if (!g) return;
+    if (g->s) release_hook(g);
     if (g->in_flight == 0) {
         if (g->comm != MPI_COMM_NULL) MPI_Comm_free(&g->comm);
         free(g->req);

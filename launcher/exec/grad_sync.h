@@ -31,7 +31,9 @@
  * Progress: hetrun initialises MPI with MPI_THREAD_FUNNELED and Open MPI 4.1 here has no
  * asynchronous progress, so messages move only inside MPI calls on this thread.
  * bucket_ready and hetrun_grad_sync_progress poll (MPI_Testall per bucket, and post the
- * allgather as soon as a reduce-scatter is in); backward may call progress between ops.
+ * allgather as soon as a reduce-scatter is in); and while host sums are in flight the
+ * session calls progress before each op it dispatches (session.h progress_hook), so
+ * backward's own ops advance them without the models knowing.
  * wait_all polls too, and a wait longer than limits.peer_timeout (30 s without a job) logs
  * a warning naming the bucket, the phase and the peers whose messages are still open
  * (again at twice the time, and so on): a peer alive but lost in some other call is then

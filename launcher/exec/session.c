@@ -224,6 +224,7 @@ int hetrun_exec_op(hetrun_session *s, const hetrun_op_desc *desc, const hetrun_t
         s->workspace_bytes = ws;
     }
     hetrun_tensor workspace = {ws ? s->workspace : NULL, 0};
+    if (s->progress_hook && s->progress_hook(s->progress_ctx) != 0) return -1;
     activity(s);
     int arity = hetrun_op_arity(desc->kind);
     if (s->ops->op_run(s->queue, desc, args, arity, workspace) != HETRUN_OK)

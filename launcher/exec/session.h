@@ -67,6 +67,11 @@ typedef struct hetrun_session {
         uint64_t workspace;
     } checked[16];
     unsigned checked_count, checked_next;
+    /** Called before each op is dispatched while set: MPI moves messages only inside MPI
+     *  calls on this thread, so exec/grad_sync sets it while gradient sums are in flight and
+     *  backward's own ops advance them. Returns 0, or -1 with s->error set. */
+    int (*progress_hook)(void *ctx);
+    void *progress_ctx;
     char error[1024]; /**< last error: names backend, device, op and cause */
 } hetrun_session;
 

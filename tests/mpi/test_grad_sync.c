@@ -2,7 +2,8 @@
  * 1.2 mem_host_ptr), template (host staged: no host-visible memory) and the ABI 1.0 module
  * (host staged: its table ends before mem_host_ptr, which must never be read).
  *  - exact: gradients k * 2^-10 with |k| < 2^12, so every order of summation over <= 3
- *    ranks is exact and the result must equal the reference sum bit for bit;
+ *    ranks is exact and the result must equal the reference sum bit for bit; the
+ *    session's progress hook is set while sums are in flight and cleared by wait_all;
  *  - deterministic: random floats in [-1, 1) (inexact sums) reported in a different bucket
  *    order on each rank and each step: every step's result must have the same bits on
  *    every rank and in every repetition, those of the sum in rank order;
@@ -28,6 +29,7 @@
 #include "../check.h"
 
 static int rank, nranks;
+static int hooked; /* the session's progress hook was seen set while sums were in flight */
 
 /* Odd sizes, one bucket of one float, and a larger one: no happy path. */
 enum { TOTAL = 1 + 4095 + 3001 + 20000 + 7 };
@@ -81,7 +83,8 @@ static int step(hetrun_session *s, hetrun_grad_sync *g, hetrun_buffer *buf, cons
                 const int *o, float *out) {
     if (hetrun_session_h2d(s, hetrun_tensor_at(buf, 0), mine, TOTAL * 4) != 0) return -1;
     for (int i = 0; i < NB; i++)
-        if (hetrun_grad_sync_bucket_ready(g, o[i]) != 0 || hetrun_grad_sync_progress(g) != 0)
+        if (hetrun_grad_sync_bucket_ready(g, o[i]) != 0 ||
+            (hooked |= s->progress_hook != NULL, hetrun_grad_sync_progress(g) != 0))
             return -1;
     if (hetrun_grad_sync_wait_all(g) != 0) return -1;
     return hetrun_session_d2h(s, out, hetrun_tensor_at(buf, 0), TOTAL * 4);
@@ -90,16 +93,21 @@ static int step(hetrun_session *s, hetrun_grad_sync *g, hetrun_buffer *buf, cons
 static void test_exact(hetrun_session *s, hetrun_grad_sync *g, hetrun_buffer *buf, float *mine,
                        float *out, float *ref) {
     int o[NB];
+    hooked = 0;
     for (int st = 0; st < 3; st++) {
         exact_step(st, mine, ref, out);
         order(o, st);
         CHECK(step(s, g, buf, mine, o, out) == 0, "exact step %d: %s", st, s->error);
+        CHECK(s->progress_hook == NULL, "exact step %d: the progress hook outlived wait_all", st);
         int wrong = 0, first = -1;
         for (int i = 0; i < TOTAL; i++)
             if (memcmp(&out[i], &ref[i], 4) != 0 && wrong++ == 0) first = i;
         CHECK(wrong == 0, "exact step %d: %d sums differ from the reference, first at %d: %g vs %g",
               st, wrong, first, first >= 0 ? out[first] : 0.0, first >= 0 ? ref[first] : 0.0);
     }
+    /* Host paths hand the session a progress hook while sums are in flight (3 steps of 5
+     * buckets: some sum is always still open after its bucket_ready returns). */
+    CHECK(nranks == 1 || hooked, "no progress hook was set while sums were in flight");
 }
 
 static void test_deterministic(hetrun_session *s, hetrun_grad_sync *g, hetrun_buffer *buf,
