@@ -41,15 +41,22 @@ __attribute__((target("avx2,fma"))) static inline float hsum(__m256 v) {
 }
 
 /* out[r][q] = a_r . b_q over k for 4 A rows and 3 B rows (callers repeat a row to fill a
- * partial tile and drop its results); the k % 8 tail goes through a masked load. */
-__attribute__((target("avx2,fma"))) static void
-tile(const float *const a[4], const float *const b[3], int64_t k, float out[4][3]) {
+ * partial tile and drop its results); the k % 8 tail goes through a masked load. With `pf`,
+ * the next three B rows are prefetched as this tile streams its own, so their memory latency
+ * overlaps this tile's arithmetic (the weights come from DRAM once per call). */
+__attribute__((target("avx2,fma"))) static void tile(const float *const a[4],
+                                                     const float *const b[3],
+                                                     const float *const *pf, int64_t k,
+                                                     float out[4][3]) {
     __m256 acc[4][3];
     for (int r = 0; r < 4; r++)
         for (int q = 0; q < 3; q++)
             acc[r][q] = _mm256_setzero_ps();
     int64_t e = 0;
     for (; e + 8 <= k; e += 8) {
+        if (pf && (e & 15) == 0) /* one prefetch per 64-byte line of each row */
+            for (int q = 0; q < 3; q++)
+                _mm_prefetch((const char *)(pf[q] + e), _MM_HINT_T0);
         const __m256 b0 = _mm256_loadu_ps(b[0] + e), b1 = _mm256_loadu_ps(b[1] + e),
                      b2 = _mm256_loadu_ps(b[2] + e);
         for (int r = 0; r < 4; r++) {
@@ -87,16 +94,18 @@ static void run_task(void *ctx, int64_t t, int worker) {
     const float alpha = (float)d->alpha, beta = (float)d->beta;
     for (int64_t q0 = j0; q0 < j1; q0 += 3) {
         const int nq = j1 - q0 < 3 ? (int)(j1 - q0) : 3;
-        const float *b[3];
-        for (int q = 0; q < 3; q++)
+        const float *b[3], *next[3];
+        for (int q = 0; q < 3; q++) {
             b[q] = j->b + (q0 + (q < nq ? q : 0)) * j->ldb;
+            next[q] = j->b + (q0 + 3 + q < n ? q0 + 3 + q : q0) * j->ldb;
+        }
         for (int64_t r0 = 0; r0 < m; r0 += 4) {
             const int nr = m - r0 < 4 ? (int)(m - r0) : 4;
             const float *a[4];
             float dot[4][3];
             for (int r = 0; r < 4; r++)
                 a[r] = j->a + (r0 + (r < nr ? r : 0)) * j->lda;
-            tile(a, b, k, dot);
+            tile(a, b, r0 == 0 ? next : NULL, k, dot); /* the first pass streams B */
             for (int r = 0; r < nr; r++) {
                 float *c = j->c + (r0 + r) * j->ldc + q0;
                 for (int q = 0; q < nq; q++) /* beta 0 never reads C (it may hold NaN) */
