@@ -434,7 +434,6 @@ int hetrun_bert_create(hetrun_session *s, hetrun_bert *m, const char *dir, hetru
     return 0;
 }
 
-
 void hetrun_bert_destroy(hetrun_session *s, hetrun_bert *m) {
     if (m->params) hetrun_session_free(s, m->params, m->params_bytes);
     if (m->act) hetrun_session_free(s, m->act, m->act_bytes);
