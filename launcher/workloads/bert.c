@@ -389,9 +389,13 @@ int hetrun_bert_create(hetrun_session *s, hetrun_bert *m, const char *dir, hetru
     if (load_weights(s, m, dir) != 0) return -1;
 
     /* Attention on the packed rows needs per-sentence ops: cheap calls on a host-memory
-     * backend, where each also skips the padded queries and keys (bench/RESULTS.md); on a
-     * device one gather each way around one padded op keeps the launch count flat. */
-    m->per_sentence = fused_attention && strcmp(hetrun_session_backend_name(s), "cpu") == 0;
+     * backend (one whose memory the host can address, ABI 1.2 mem_host_ptr), where each also
+     * skips the padded queries and keys (bench/RESULTS.md); on a device one gather each way
+     * around one padded op keeps the launch count flat. */
+    void *host = NULL;
+    const int host_memory = hetrun_session_host_ptr(s, hetrun_tensor_at(m->params, 0), 1, &host);
+    if (host_memory < 0) return -1;
+    m->per_sentence = fused_attention && host_memory == 1;
     const int64_t T = m->max_tokens, H = c->hidden, I = c->intermediate;
     const int64_t padded = m->per_sentence ? 0 : T;
     uint64_t at = 0;
