@@ -1,5 +1,6 @@
 /* Heartbeat between rank 0 and every other rank (see heartbeat.h): one TCP connection per
  * rank to rank 0, a byte each way every period, silence beyond the limit ends the job. */
+#define _GNU_SOURCE /* POLLRDHUP: a rank ending by a signal waits for rank 0's end to close */
 #include "cli/heartbeat.h"
 
 #include <errno.h>
@@ -224,13 +225,38 @@ static atomic_int out_partial;   /* 0 < out_done < out_len: the signal path must
 /* Another rank, from the guard's signal handler: which signal ends it, to rank 0, so the
  * report names the signal, not only a closed connection. Async-signal-safe: one send of
  * a message prepared at start, skipped while a beat is half sent (rank 0 then sees the
- * connection close, "ended without finishing", rather than a torn record). */
+ * connection close, "ended without finishing", rather than a torn record).
+ *
+ * Then the rank holds its exit until rank 0 closes its end of the connection (rank 0 wrote
+ * the failed report and exited), for at most signal_hold_ms. Open MPI ends a process whose
+ * peer vanished (its TCP connection closed, or the runtime's "process aborted" event) at
+ * once, on one of its own threads, without running that process's pending signal handler.
+ * mpirun signals all local ranks in one loop, so on a loaded node rank 0, signalled at the
+ * same moment as a peer but scheduled later, was ended that way before it wrote the report
+ * that names the signal (the placeholder stayed: seen in CI, and in 10 of 98 runs beside four
+ * CPU hogs). mpirun's SIGKILL, 1 s after its SIGTERM (odls_base_sigkill_timeout), may cut
+ * the hold short; every rank is ending then anyway. */
+enum { signal_hold_ms = 3000 };
+static int rank0_closed_fd = -1; /* another rank: rank 0's connection once it closed */
 static beat_msg signal_msg;
 static volatile int signal_fd = -1;
 static void notify_signal(int sig) {
+    int fd = signal_fd;
+    if (fd < 0) return;
     signal_msg.signo = sig;
-    if (signal_fd >= 0 && !atomic_load(&out_partial))
-        (void)!send(signal_fd, &signal_msg, sizeof signal_msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (!atomic_load(&out_partial))
+        (void)!send(fd, &signal_msg, sizeof signal_msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long left = signal_hold_ms - (long)(now.tv_sec - start.tv_sec) * 1000 -
+                    (now.tv_nsec - start.tv_nsec) / 1000000;
+        if (left <= 0) return;
+        struct pollfd pfd = {fd, POLLRDHUP, 0}; /* POLLHUP, POLLERR, POLLNVAL come anyway */
+        int r = poll(&pfd, 1, (int)left);
+        if (r > 0 || (r < 0 && errno != EINTR)) return;
+    }
 }
 
 /* Another rank: its usage so far, or that it finished, to rank 0, within `secs`. Returns 1
@@ -293,7 +319,12 @@ static void *beat(void *arg) {
                 closed = r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR);
             }
             if (!closed) continue;
-            close(p->fd);
+            /* Another rank keeps rank 0's descriptor open until heartbeat_stop: its signal
+             * handler may be polling it (notify_signal), and a closed number can be reused. */
+            if (me == 0)
+                close(p->fd);
+            else
+                rank0_closed_fd = p->fd;
             p->fd = -1;
             /* Rank 0 names a rank that went away unannounced (mpirun is about to end the
              * job, and would not say which rank died). Rank 0 itself closing means it
@@ -325,6 +356,8 @@ static void *beat(void *arg) {
 
 static void close_peers(void) {
     hetrun_guard_set_peers(NULL);
+    if (rank0_closed_fd >= 0) close(rank0_closed_fd);
+    rank0_closed_fd = -1;
     pthread_mutex_lock(&mu);
     for (int i = 0; i < npeers; i++) {
         if (peers[i].fd >= 0) close(peers[i].fd);

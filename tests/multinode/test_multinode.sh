@@ -261,5 +261,8 @@ PY
     exit 2
     ;;
 esac
-[ $fail = 0 ] && note ok
+if [ $fail = 0 ]; then note ok; else
+    echo "--- the job's output (out.txt, last 30 lines):"
+    tail -30 out.txt 2> /dev/null
+fi
 exit $fail
