@@ -33,21 +33,22 @@ typedef struct skinny_job {
     int64_t lda, ldb, ldc;
 } skinny_job;
 
-__attribute__((target("avx2,fma"))) static inline float hsum(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
+/* The lane sums of four vectors, per 128-bit half: [v0 v1 v2 v3] of the low lanes in the
+ * low half, of the high lanes in the high half. Three hadds for four sums where one sum
+ * alone takes five shuffles and adds: a tile has twelve. */
+__attribute__((target("avx2,fma"))) static inline __m256 hsum4_halves(__m256 v0, __m256 v1,
+                                                                      __m256 v2, __m256 v3) {
+    return _mm256_hadd_ps(_mm256_hadd_ps(v0, v1), _mm256_hadd_ps(v2, v3));
 }
 
-/* out[r][q] = a_r . b_q over k for 4 A rows and 3 B rows (callers repeat a row to fill a
+/* out[3 r + q] = a_r . b_q over k for 4 A rows and 3 B rows (callers repeat a row to fill a
  * partial tile and drop its results); the k % 8 tail goes through a masked load. With `pf`,
  * the next three B rows are prefetched as this tile streams its own, so their memory latency
  * overlaps this tile's arithmetic (the weights come from DRAM once per call). */
 __attribute__((target("avx2,fma"))) static void tile(const float *const a[4],
                                                      const float *const b[3],
                                                      const float *const *pf, int64_t k,
-                                                     float out[4][3]) {
+                                                     float out[12]) {
     __m256 acc[4][3];
     for (int r = 0; r < 4; r++)
         for (int q = 0; q < 3; q++)
@@ -79,9 +80,13 @@ __attribute__((target("avx2,fma"))) static void tile(const float *const a[4],
             acc[r][2] = _mm256_fmadd_ps(x, b2, acc[r][2]);
         }
     }
-    for (int r = 0; r < 4; r++)
-        for (int q = 0; q < 3; q++)
-            out[r][q] = hsum(acc[r][q]);
+    /* out[3 r + q]: sums 0-7 from two vectors' halves, 8-11 from a third's */
+    const __m256 u0 = hsum4_halves(acc[0][0], acc[0][1], acc[0][2], acc[1][0]),
+                 u1 = hsum4_halves(acc[1][1], acc[1][2], acc[2][0], acc[2][1]),
+                 u2 = hsum4_halves(acc[2][2], acc[3][0], acc[3][1], acc[3][2]);
+    _mm256_storeu_ps(out, _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20),
+                                        _mm256_permute2f128_ps(u0, u1, 0x31)));
+    _mm_storeu_ps(out + 8, _mm_add_ps(_mm256_castps256_ps128(u2), _mm256_extractf128_ps(u2, 1)));
 }
 
 /* Columns [t NB, (t + 1) NB) of C for every row, then their epilogue. */
@@ -102,14 +107,14 @@ static void run_task(void *ctx, int64_t t, int worker) {
         for (int64_t r0 = 0; r0 < m; r0 += 4) {
             const int nr = m - r0 < 4 ? (int)(m - r0) : 4;
             const float *a[4];
-            float dot[4][3];
+            float dot[12]; /* row r, column q at 3 r + q */
             for (int r = 0; r < 4; r++)
                 a[r] = j->a + (r0 + (r < nr ? r : 0)) * j->lda;
             tile(a, b, r0 == 0 ? next : NULL, k, dot); /* the first pass streams B */
             for (int r = 0; r < nr; r++) {
                 float *c = j->c + (r0 + r) * j->ldc + q0;
                 for (int q = 0; q < nq; q++) /* beta 0 never reads C (it may hold NaN) */
-                    c[q] = alpha * dot[r][q] + (beta != 0.0f ? beta * c[q] : 0.0f);
+                    c[q] = alpha * dot[3 * r + q] + (beta != 0.0f ? beta * c[q] : 0.0f);
             }
         }
     }

@@ -473,6 +473,16 @@ static void gemm_cases(void) {
     op_case("gemm_bias_act bf16 gelu_erf bias aux, padded C", d, 0x18, -1, -1, NULL);
     d.dtype = HETRUN_F16, d.out_dtype = HETRUN_F32, d.flags |= HETRUN_OP_TRANS_B;
     op_case("gemm_bias_act fp16 -> fp32, B^T", d, 0x18, -1, -1, NULL);
+    /* The few-row kernel (backends/cpu/cpu_skinny.c: f32, B^T alone, m <= 48, AVX2): partial
+     * row and column tiles, a k % 8 tail, more than one task, padded operands; one row. */
+    d = hetrun_op_desc_init(HETRUN_OP_GEMM_BIAS_ACT, HETRUN_F32);
+    d.m = 47, d.n = 101, d.k = 389, d.lda = 391, d.ldb = 390, d.ldc = 103;
+    d.alpha = 0.9, d.beta = 0.5, d.act = HETRUN_ACT_GELU_ERF;
+    d.flags = HETRUN_OP_HAS_BIAS | HETRUN_OP_HAS_AUX | HETRUN_OP_TRANS_B;
+    op_case("gemm_bias_act few rows, B^T, padded, k tail", d, 0x18, -1, -1, NULL);
+    d.m = 1, d.n = 7, d.k = 8, d.lda = d.ldb = d.ldc = 0, d.alpha = 1.0, d.beta = 0.0;
+    d.flags = HETRUN_OP_TRANS_B, d.act = HETRUN_ACT_IDENTITY;
+    op_case("gemm_bias_act one row, B^T", d, 0x8, -1, -1, NULL);
     d = hetrun_op_desc_init(HETRUN_OP_GEMM, HETRUN_F32);
     d.m = 30, d.n = 20, d.k = 17, d.batch = 7, d.beta = 0.25;
     d.ldc = 23, d.stride_b = 17 * 20 + 9, d.stride_c = 30 * 23 + 2;
