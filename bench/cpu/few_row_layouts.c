@@ -1,0 +1,180 @@
+/* Few-row fp32 GEMM (C = A B^T, m <= 48 token rows) over MiniLM's encoder weights, three
+ * weight layouts side by side on the same data: the dot-product tiles of the cpu backend's
+ * few-row kernel (backends/cpu/cpu_skinny.c: B as stored, [n][k], 4x3 tiles, horizontal
+ * sums), and B packed once into k-major panels for broadcast-FMA microkernels (16 columns x
+ * 6 rows, 24 columns x 4 rows), which a "constant operand" hint in the ABI would allow. Six
+ * layers of the four weights (42 MB) so every call streams them from DRAM, as a batch-1
+ * request does. Prints the best of REPS passes for each layout and the largest difference
+ * between layouts. Threads: OpenMP over column blocks (OMP_NUM_THREADS).
+ * usage: few_row_layouts M REPS [PREFETCH_ROWS_AHEAD] */
+#include <immintrin.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#define NB 48 /* B rows per task, as in cpu_skinny.c */
+static long pf_ahead = 3;
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static inline __m256 hadd4(__m256 a, __m256 b, __m256 c, __m256 d) {
+    return _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
+}
+
+/* A copy of the backend's tile (static in cpu_skinny.c, behind its thread pool), so the three
+ * layouts run under the same OpenMP threading in one process; k a multiple of 8 (MiniLM's
+ * are), so without the masked tail. Keep it in step with cpu_skinny.c. */
+static void tile(const float *a[4], const float *b[3], const float *const *pf, long k,
+                 float out[12]) {
+    __m256 acc[4][3];
+    for (int r = 0; r < 4; r++)
+        for (int q = 0; q < 3; q++)
+            acc[r][q] = _mm256_setzero_ps();
+    for (long e = 0; e < k; e += 8) {
+        if (pf && (e & 15) == 0)
+            for (int q = 0; q < 3; q++)
+                _mm_prefetch((const char *)(pf[q] + e), _MM_HINT_T0);
+        const __m256 b0 = _mm256_loadu_ps(b[0] + e), b1 = _mm256_loadu_ps(b[1] + e),
+                     b2 = _mm256_loadu_ps(b[2] + e);
+        for (int r = 0; r < 4; r++) {
+            const __m256 x = _mm256_loadu_ps(a[r] + e);
+            acc[r][0] = _mm256_fmadd_ps(x, b0, acc[r][0]);
+            acc[r][1] = _mm256_fmadd_ps(x, b1, acc[r][1]);
+            acc[r][2] = _mm256_fmadd_ps(x, b2, acc[r][2]);
+        }
+    }
+    const __m256 u0 = hadd4(acc[0][0], acc[0][1], acc[0][2], acc[1][0]),
+                 u1 = hadd4(acc[1][1], acc[1][2], acc[2][0], acc[2][1]),
+                 u2 = hadd4(acc[2][2], acc[3][0], acc[3][1], acc[3][2]);
+    _mm256_storeu_ps(out, _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20),
+                                        _mm256_permute2f128_ps(u0, u1, 0x31)));
+    _mm_storeu_ps(out + 8, _mm_add_ps(_mm256_castps256_ps128(u2), _mm256_extractf128_ps(u2, 1)));
+}
+
+static void dot_tiles(const float *A, const float *B, float *C, long m, long n, long k) {
+#pragma omp parallel for schedule(static)
+    for (long t = 0; t < (n + NB - 1) / NB; t++) {
+        const long j0 = t * NB, j1 = j0 + NB < n ? j0 + NB : n;
+        for (long q0 = j0; q0 < j1; q0 += 3) { /* n is a multiple of 3 here */
+            const float *b[3], *next[3];
+            for (int q = 0; q < 3; q++) {
+                b[q] = B + (q0 + q) * k;
+                next[q] = B + (q0 + pf_ahead + q < n ? q0 + pf_ahead + q : q0) * k;
+            }
+            for (long r0 = 0; r0 < m; r0 += 4) {
+                const float *a[4];
+                float dot[12];
+                for (int r = 0; r < 4; r++)
+                    a[r] = A + (r0 + r < m ? r0 + r : r0) * k;
+                tile(a, b, r0 == 0 ? next : NULL, k, dot);
+                for (int r = 0; r < 4 && r0 + r < m; r++)
+                    for (int q = 0; q < 3; q++)
+                        C[(r0 + r) * n + q0 + q] = dot[3 * r + q];
+            }
+        }
+    }
+}
+
+/* P[j / W][e][W]: W columns of B^T, k-major */
+static void pack(const float *B, float *P, long n, long k, int w) {
+    for (long j = 0; j < n; j += w)
+        for (long e = 0; e < k; e++)
+            for (int c = 0; c < w; c++)
+                P[(j / w) * k * w + e * w + c] = B[(j + c) * k + e];
+}
+
+/* W = 8 V columns x R rows per microkernel call, broadcast A, no horizontal sums */
+#define PANEL_KERNEL(name, V, R)                                                                   \
+    static void name(const float *A, const float *P, float *C, long m, long n, long k) {           \
+        _Pragma("omp parallel for schedule(static)") for (long pj = 0; pj < n / (8 * V); pj++) {   \
+            const float *p = P + pj * k * 8 * V;                                                   \
+            for (long r0 = 0; r0 < m; r0 += R) {                                                   \
+                const int nr = m - r0 < R ? (int)(m - r0) : R;                                     \
+                __m256 c[R][V];                                                                    \
+                const float *a[R];                                                                 \
+                for (int r = 0; r < R; r++) {                                                      \
+                    a[r] = A + (r0 + (r < nr ? r : 0)) * k;                                        \
+                    for (int v = 0; v < V; v++)                                                    \
+                        c[r][v] = _mm256_setzero_ps();                                             \
+                }                                                                                  \
+                for (long e = 0; e < k; e++) {                                                     \
+                    __m256 b[V];                                                                   \
+                    for (int v = 0; v < V; v++)                                                    \
+                        b[v] = _mm256_load_ps(p + e * 8 * V + 8 * v);                              \
+                    for (int r = 0; r < R; r++) {                                                  \
+                        const __m256 x = _mm256_broadcast_ss(a[r] + e);                            \
+                        for (int v = 0; v < V; v++)                                                \
+                            c[r][v] = _mm256_fmadd_ps(x, b[v], c[r][v]);                           \
+                    }                                                                              \
+                }                                                                                  \
+                for (int r = 0; r < nr; r++)                                                       \
+                    for (int v = 0; v < V; v++)                                                    \
+                        _mm256_storeu_ps(C + (r0 + r) * n + pj * 8 * V + 8 * v, c[r][v]);          \
+            }                                                                                      \
+        }                                                                                          \
+    }
+PANEL_KERNEL(panels16x6, 2, 6)
+PANEL_KERNEL(panels24x4, 3, 4)
+
+int main(int argc, char **argv) {
+    if (argc < 3) return fprintf(stderr, "usage: %s M REPS [PREFETCH_ROWS_AHEAD]\n", argv[0]), 2;
+    const long m = atol(argv[1]);
+    const int reps = atoi(argv[2]);
+    if (argc > 3) pf_ahead = atol(argv[3]);
+    if (m < 1 || m > 48 || reps < 1) return fprintf(stderr, "M in 1..48, REPS >= 1\n"), 2;
+    enum { LAYERS = 6, SHAPES = 4 };
+    const long shape[SHAPES][2] = {{1152, 384}, {384, 384}, {1536, 384}, {384, 1536}}; /* n, k */
+    float *B[LAYERS][SHAPES], *P16[LAYERS][SHAPES], *P24[LAYERS][SHAPES];
+    float *A = aligned_alloc(64, 48 * 1536 * 4), *C = aligned_alloc(64, 48 * 1536 * 4),
+          *C2 = aligned_alloc(64, 48 * 1536 * 4);
+    for (long i = 0; i < 48 * 1536; i++)
+        A[i] = (float)((i * 7919) % 1000) / 1000.0f - 0.5f;
+    for (int l = 0; l < LAYERS; l++)
+        for (int s = 0; s < SHAPES; s++) {
+            const long n = shape[s][0], k = shape[s][1];
+            B[l][s] = aligned_alloc(64, (size_t)(n * k * 4));
+            P16[l][s] = aligned_alloc(64, (size_t)(n * k * 4));
+            P24[l][s] = aligned_alloc(64, (size_t)(n * k * 4));
+            for (long i = 0; i < n * k; i++)
+                B[l][s][i] = (float)(((i + l * 31 + s) * 104729) % 2000) / 2000.0f - 0.5f;
+            pack(B[l][s], P16[l][s], n, k, 16);
+            pack(B[l][s], P24[l][s], n, k, 24);
+        }
+    double maxdiff = 0.0;
+    for (int s = 0; s < SHAPES; s++) {
+        const long n = shape[s][0], k = shape[s][1];
+        dot_tiles(A, B[0][s], C, m, n, k);
+        for (int v = 0; v < 2; v++) {
+            (v ? panels24x4 : panels16x6)(A, v ? P24[0][s] : P16[0][s], C2, m, n, k);
+            for (long i = 0; i < m * n; i++)
+                maxdiff = fmax(maxdiff, fabs((double)C[i] - (double)C2[i]));
+        }
+    }
+    double best[3] = {1e9, 1e9, 1e9}, flops = 0.0;
+    for (int s = 0; s < SHAPES; s++)
+        flops += 2.0 * (double)m * (double)shape[s][0] * (double)shape[s][1] * LAYERS;
+    for (int r = 0; r < reps; r++)
+        for (int v = 0; v < 3; v++) {
+            const double t0 = now();
+            for (int l = 0; l < LAYERS; l++)
+                for (int s = 0; s < SHAPES; s++) {
+                    const long n = shape[s][0], k = shape[s][1];
+                    if (v == 0) dot_tiles(A, B[l][s], C, m, n, k);
+                    if (v == 1) panels16x6(A, P16[l][s], C2, m, n, k);
+                    if (v == 2) panels24x4(A, P24[l][s], C2, m, n, k);
+                }
+            best[v] = fmin(best[v], now() - t0);
+        }
+    printf("m %ld threads %d: dot tiles %.2f ms %.1f GFLOP/s %.2f GB/s | panels 16x6 %.2f ms %.1f "
+           "GFLOP/s | panels 24x4 %.2f ms %.1f GFLOP/s | max difference %.1e\n",
+           m, omp_get_max_threads(), best[0] * 1e3, flops / best[0] * 1e-9,
+           42467328.0 / best[0] * 1e-9, best[1] * 1e3, flops / best[1] * 1e-9, best[2] * 1e3,
+           flops / best[2] * 1e-9, maxdiff);
+    return maxdiff > 1e-3;
+}
