@@ -1,7 +1,8 @@
 #!/bin/bash
 # Few-row GEMM weight layouts side by side (bench/cpu/few_row_layouts.c): the cpu backend's
-# dot-product tiles on weights as stored against broadcast-FMA kernels on weights packed
-# once into k-major panels, over MiniLM's 42 MB of encoder weights, at batch-1 token counts.
+# dot-product tiles on weights as stored against a 6x16 broadcast-FMA kernel (the shape of
+# onnxruntime's batch-1 hot loop) on weights packed once into k-major panels, over MiniLM's
+# 42 MB of encoder weights, at batch-1 token counts.
 # Compiled like the backend (-O3); one line per point, ROUNDS times.
 # usage: bench/cpu/few_row.sh [ROUNDS]
 set -euo pipefail

@@ -1,11 +1,13 @@
-/* Few-row fp32 GEMM (C = A B^T, m <= 48 token rows) over MiniLM's encoder weights, three
+/* Few-row fp32 GEMM (C = A B^T, m <= 48 token rows) over MiniLM's encoder weights, two
  * weight layouts side by side on the same data: the dot-product tiles of the cpu backend's
  * few-row kernel (backends/cpu/cpu_skinny.c: B as stored, [n][k], 4x3 tiles, horizontal
- * sums), and B packed once into k-major panels for broadcast-FMA microkernels (16 columns x
- * 6 rows, 24 columns x 4 rows), which a "constant operand" hint in the ABI would allow. Six
+ * sums), and B packed once into 16-column k-major panels for a 6-row x 16-column
+ * broadcast-FMA microkernel over k blocks of 256, the shape of onnxruntime's batch-1 hot loop
+ * (MLAS's FMA3 SGEMM kernel on weights it packs at session start; perf and objdump of
+ * bench/minilm/peers.py ort), which a "constant operand" hint in the ABI would allow. Six
  * layers of the four weights (42 MB) so every call streams them from DRAM, as a batch-1
  * request does. Prints the best of REPS passes for each layout and the largest difference
- * between layouts. Threads: OpenMP over column blocks (OMP_NUM_THREADS).
+ * between them. Threads: OpenMP over columns (OMP_NUM_THREADS).
  * usage: few_row_layouts M REPS [PREFETCH_ROWS_AHEAD] */
 #include <immintrin.h>
 #include <math.h>
@@ -81,46 +83,56 @@ static void dot_tiles(const float *A, const float *B, float *C, long m, long n, 
     }
 }
 
-/* P[j / W][e][W]: W columns of B^T, k-major */
-static void pack(const float *B, float *P, long n, long k, int w) {
-    for (long j = 0; j < n; j += w)
+/* P[j / 16][e][16]: 16 columns of B^T, k-major */
+static void pack16(const float *B, float *P, long n, long k) {
+    for (long j = 0; j < n; j += 16)
         for (long e = 0; e < k; e++)
-            for (int c = 0; c < w; c++)
-                P[(j / w) * k * w + e * w + c] = B[(j + c) * k + e];
+            for (int c = 0; c < 16; c++)
+                P[(j / 16) * k * 16 + e * 16 + c] = B[(j + c) * k + e];
 }
 
-/* W = 8 V columns x R rows per microkernel call, broadcast A, no horizontal sums */
-#define PANEL_KERNEL(name, V, R)                                                                   \
-    static void name(const float *A, const float *P, float *C, long m, long n, long k) {           \
-        _Pragma("omp parallel for schedule(static)") for (long pj = 0; pj < n / (8 * V); pj++) {   \
-            const float *p = P + pj * k * 8 * V;                                                   \
-            for (long r0 = 0; r0 < m; r0 += R) {                                                   \
-                const int nr = m - r0 < R ? (int)(m - r0) : R;                                     \
-                __m256 c[R][V];                                                                    \
-                const float *a[R];                                                                 \
-                for (int r = 0; r < R; r++) {                                                      \
-                    a[r] = A + (r0 + (r < nr ? r : 0)) * k;                                        \
-                    for (int v = 0; v < V; v++)                                                    \
-                        c[r][v] = _mm256_setzero_ps();                                             \
-                }                                                                                  \
-                for (long e = 0; e < k; e++) {                                                     \
-                    __m256 b[V];                                                                   \
-                    for (int v = 0; v < V; v++)                                                    \
-                        b[v] = _mm256_load_ps(p + e * 8 * V + 8 * v);                              \
-                    for (int r = 0; r < R; r++) {                                                  \
-                        const __m256 x = _mm256_broadcast_ss(a[r] + e);                            \
-                        for (int v = 0; v < V; v++)                                                \
-                            c[r][v] = _mm256_fmadd_ps(x, b[v], c[r][v]);                           \
-                    }                                                                              \
-                }                                                                                  \
-                for (int r = 0; r < nr; r++)                                                       \
-                    for (int v = 0; v < V; v++)                                                    \
-                        _mm256_storeu_ps(C + (r0 + r) * n + pj * 8 * V + 8 * v, c[r][v]);          \
-            }                                                                                      \
-        }                                                                                          \
+#define KBLOCK 256 /* 16 KB of a panel: stays in L1 while every row group passes */
+
+/* C[nr x 16] (+)= A[nr x kl] P[kl x 16]: 12 accumulators, a broadcast per row, no sums */
+static void kernel6x16(const float *a, long lda, int nr, const float *p, long kl, float *c,
+                       long ldc, int accumulate) {
+    const float *ar[6];
+    __m256 acc[6][2];
+    for (int r = 0; r < 6; r++) {
+        ar[r] = a + (r < nr ? r : 0) * lda;
+        acc[r][0] = acc[r][1] = _mm256_setzero_ps();
     }
-PANEL_KERNEL(panels16x6, 2, 6)
-PANEL_KERNEL(panels24x4, 3, 4)
+    for (long e = 0; e < kl; e++) {
+        _mm_prefetch((const char *)(p + e * 16 + 256), _MM_HINT_T0);
+        const __m256 b0 = _mm256_load_ps(p + e * 16), b1 = _mm256_load_ps(p + e * 16 + 8);
+#pragma GCC unroll 6
+        for (int r = 0; r < 6; r++) {
+            const __m256 x = _mm256_broadcast_ss(ar[r] + e);
+            acc[r][0] = _mm256_fmadd_ps(x, b0, acc[r][0]);
+            acc[r][1] = _mm256_fmadd_ps(x, b1, acc[r][1]);
+        }
+    }
+    for (int r = 0; r < nr; r++) {
+        float *cr = c + r * ldc;
+        if (accumulate) {
+            acc[r][0] = _mm256_add_ps(acc[r][0], _mm256_loadu_ps(cr));
+            acc[r][1] = _mm256_add_ps(acc[r][1], _mm256_loadu_ps(cr + 8));
+        }
+        _mm256_storeu_ps(cr, acc[r][0]);
+        _mm256_storeu_ps(cr + 8, acc[r][1]);
+    }
+}
+
+static void panels(const float *A, const float *P, float *C, long m, long n, long k) {
+#pragma omp parallel for schedule(static)
+    for (long pj = 0; pj < n / 16; pj++)
+        for (long k0 = 0; k0 < k; k0 += KBLOCK) {
+            const long kl = k - k0 < KBLOCK ? k - k0 : KBLOCK;
+            for (long r0 = 0; r0 < m; r0 += 6)
+                kernel6x16(A + r0 * k + k0, k, m - r0 < 6 ? (int)(m - r0) : 6,
+                           P + pj * k * 16 + k0 * 16, kl, C + r0 * n + pj * 16, n, k0 > 0);
+        }
+}
 
 int main(int argc, char **argv) {
     if (argc < 3) return fprintf(stderr, "usage: %s M REPS [PREFETCH_ROWS_AHEAD]\n", argv[0]), 2;
@@ -130,7 +142,7 @@ int main(int argc, char **argv) {
     if (m < 1 || m > 48 || reps < 1) return fprintf(stderr, "M in 1..48, REPS >= 1\n"), 2;
     enum { LAYERS = 6, SHAPES = 4 };
     const long shape[SHAPES][2] = {{1152, 384}, {384, 384}, {1536, 384}, {384, 1536}}; /* n, k */
-    float *B[LAYERS][SHAPES], *P16[LAYERS][SHAPES], *P24[LAYERS][SHAPES];
+    float *B[LAYERS][SHAPES], *P[LAYERS][SHAPES];
     float *A = aligned_alloc(64, 48 * 1536 * 4), *C = aligned_alloc(64, 48 * 1536 * 4),
           *C2 = aligned_alloc(64, 48 * 1536 * 4);
     for (long i = 0; i < 48 * 1536; i++)
@@ -139,42 +151,38 @@ int main(int argc, char **argv) {
         for (int s = 0; s < SHAPES; s++) {
             const long n = shape[s][0], k = shape[s][1];
             B[l][s] = aligned_alloc(64, (size_t)(n * k * 4));
-            P16[l][s] = aligned_alloc(64, (size_t)(n * k * 4));
-            P24[l][s] = aligned_alloc(64, (size_t)(n * k * 4));
+            P[l][s] = aligned_alloc(64, (size_t)(n * k * 4));
             for (long i = 0; i < n * k; i++)
                 B[l][s][i] = (float)(((i + l * 31 + s) * 104729) % 2000) / 2000.0f - 0.5f;
-            pack(B[l][s], P16[l][s], n, k, 16);
-            pack(B[l][s], P24[l][s], n, k, 24);
+            pack16(B[l][s], P[l][s], n, k);
         }
     double maxdiff = 0.0;
     for (int s = 0; s < SHAPES; s++) {
         const long n = shape[s][0], k = shape[s][1];
         dot_tiles(A, B[0][s], C, m, n, k);
-        for (int v = 0; v < 2; v++) {
-            (v ? panels24x4 : panels16x6)(A, v ? P24[0][s] : P16[0][s], C2, m, n, k);
-            for (long i = 0; i < m * n; i++)
-                maxdiff = fmax(maxdiff, fabs((double)C[i] - (double)C2[i]));
-        }
+        panels(A, P[0][s], C2, m, n, k);
+        for (long i = 0; i < m * n; i++)
+            maxdiff = fmax(maxdiff, fabs((double)C[i] - (double)C2[i]));
     }
-    double best[3] = {1e9, 1e9, 1e9}, flops = 0.0;
+    double best[2] = {1e9, 1e9}, flops = 0.0;
     for (int s = 0; s < SHAPES; s++)
         flops += 2.0 * (double)m * (double)shape[s][0] * (double)shape[s][1] * LAYERS;
     for (int r = 0; r < reps; r++)
-        for (int v = 0; v < 3; v++) {
+        for (int v = 0; v < 2; v++) {
             const double t0 = now();
             for (int l = 0; l < LAYERS; l++)
                 for (int s = 0; s < SHAPES; s++) {
                     const long n = shape[s][0], k = shape[s][1];
                     if (v == 0) dot_tiles(A, B[l][s], C, m, n, k);
-                    if (v == 1) panels16x6(A, P16[l][s], C2, m, n, k);
-                    if (v == 2) panels24x4(A, P24[l][s], C2, m, n, k);
+                    if (v == 1) panels(A, P[l][s], C2, m, n, k);
                 }
             best[v] = fmin(best[v], now() - t0);
         }
-    printf("m %ld threads %d: dot tiles %.2f ms %.1f GFLOP/s %.2f GB/s | panels 16x6 %.2f ms %.1f "
-           "GFLOP/s | panels 24x4 %.2f ms %.1f GFLOP/s | max difference %.1e\n",
-           m, omp_get_max_threads(), best[0] * 1e3, flops / best[0] * 1e-9,
-           42467328.0 / best[0] * 1e-9, best[1] * 1e3, flops / best[1] * 1e-9, best[2] * 1e3,
-           flops / best[2] * 1e-9, maxdiff);
+    const double bytes = 42467328.0; /* the 24 weights */
+    printf("m %ld threads %d: dot tiles %.2f ms %.1f GFLOP/s %.2f GB/s | panels 6x16 %.2f ms %.1f "
+           "GFLOP/s %.2f GB/s | tiles/panels %.2f | max difference %.1e\n",
+           m, omp_get_max_threads(), best[0] * 1e3, flops / best[0] * 1e-9, bytes / best[0] * 1e-9,
+           best[1] * 1e3, flops / best[1] * 1e-9, bytes / best[1] * 1e-9, best[0] / best[1],
+           maxdiff);
     return maxdiff > 1e-3;
 }
