@@ -228,14 +228,14 @@ static atomic_int out_partial;   /* 0 < out_done < out_len: the signal path must
  * connection close, "ended without finishing", rather than a torn record).
  *
  * Then the rank holds its exit until rank 0 closes its end of the connection (rank 0 wrote
- * the failed report and exited), for at most signal_hold_ms. Open MPI ends a process whose
- * peer vanished (its TCP connection closed, or the runtime's "process aborted" event) at
- * once, on one of its own threads, without running that process's pending signal handler.
- * mpirun signals all local ranks in one loop, so on a loaded node rank 0, signalled at the
- * same moment as a peer but scheduled later, was ended that way before it wrote the report
- * that names the signal (the placeholder stayed: seen in CI, and in 10 of 98 runs beside four
- * CPU hogs). mpirun's SIGKILL, 1 s after its SIGTERM (odls_base_sigkill_timeout), may cut
- * the hold short; every rank is ending then anyway. */
+ * the failed report and exited), for at most signal_hold_ms. mpirun signals all local ranks
+ * in one loop; on a loaded node rank 0, signalled with a peer but scheduled after it, then
+ * vanished without its pending handler running, soon after the peer left (the placeholder
+ * stayed: seen in CI, and in 10 of 98 runs beside four CPU hogs; none of 70 with the hold).
+ * The likely cause, which every trace fits: Open MPI ends a process whose peer vanished (a
+ * closed TCP connection, the runtime's "process aborted" event) on one of its own threads.
+ * mpirun's SIGKILL, 1 s after its SIGTERM (odls_base_sigkill_timeout), may cut the hold
+ * short; every rank is ending then anyway. */
 enum { signal_hold_ms = 3000 };
 static int rank0_closed_fd = -1; /* another rank: rank 0's connection once it closed */
 static beat_msg signal_msg;
