@@ -1,86 +1,30 @@
 /* Few-row fp32 GEMM (C = A B^T, m <= 48 token rows) over MiniLM's encoder weights, two
- * weight layouts side by side on the same data: the dot-product tiles of the cpu backend's
- * few-row kernel (backends/cpu/cpu_skinny.c: B as stored, [n][k], 4x3 tiles, horizontal
- * sums), and B packed once into 16-column k-major panels for a 6-row x 16-column
- * broadcast-FMA microkernel over k blocks of 256, the shape of onnxruntime's batch-1 hot loop
- * (MLAS's FMA3 SGEMM kernel on weights it packs at session start; perf and objdump of
- * bench/minilm/peers.py ort), which a "constant operand" hint in the ABI would allow. Six
- * layers of the four weights (42 MB) so every call streams them from DRAM, as a batch-1
- * request does. Prints the best of REPS passes for each layout and the largest difference
- * between them. Threads: OpenMP over columns (OMP_NUM_THREADS).
- * usage: few_row_layouts M REPS [PREFETCH_ROWS_AHEAD] */
+ * weight layouts side by side on the same data: the cpu backend module itself (op_run of a
+ * GEMM_BIAS_ACT with B^T: its few-row kernel, backends/cpu/cpu_skinny.c, dot-product tiles
+ * on B as stored, [n][k], on the module's threads), and B packed once into 16-column
+ * k-major panels for a 6-row x 16-column broadcast-FMA microkernel over k blocks of 256, the
+ * shape of onnxruntime's batch-1 hot loop (MLAS's FMA3 SGEMM kernel on weights it packs at
+ * session start; perf and objdump of bench/minilm/peers.py ort), which a "constant operand"
+ * hint in the ABI would allow (OpenMP threads). Six layers of the four weights (42 MB) so
+ * every call streams them from DRAM, as a batch-1 request does. One side per process (two
+ * thread pools in one process slow each other): `check` runs both once and prints the
+ * largest difference; `module` and `panels` print the best of REPS passes.
+ * usage: few_row_layouts check|module|panels MODULE THREADS M REPS */
+#include <dlfcn.h>
 #include <immintrin.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
-#define NB 48 /* B rows per task, as in cpu_skinny.c */
-static long pf_ahead = 3;
+#include "hetrun/backend.h"
 
 static double now(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static inline __m256 hadd4(__m256 a, __m256 b, __m256 c, __m256 d) {
-    return _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
-}
-
-/* A copy of the backend's tile (static in cpu_skinny.c, behind its thread pool), so the three
- * layouts run under the same OpenMP threading in one process; k a multiple of 8 (MiniLM's
- * are), so without the masked tail. Keep it in step with cpu_skinny.c. */
-static void tile(const float *a[4], const float *b[3], const float *const *pf, long k,
-                 float out[12]) {
-    __m256 acc[4][3];
-    for (int r = 0; r < 4; r++)
-        for (int q = 0; q < 3; q++)
-            acc[r][q] = _mm256_setzero_ps();
-    for (long e = 0; e < k; e += 8) {
-        if (pf && (e & 15) == 0)
-            for (int q = 0; q < 3; q++)
-                _mm_prefetch((const char *)(pf[q] + e), _MM_HINT_T0);
-        const __m256 b0 = _mm256_loadu_ps(b[0] + e), b1 = _mm256_loadu_ps(b[1] + e),
-                     b2 = _mm256_loadu_ps(b[2] + e);
-        for (int r = 0; r < 4; r++) {
-            const __m256 x = _mm256_loadu_ps(a[r] + e);
-            acc[r][0] = _mm256_fmadd_ps(x, b0, acc[r][0]);
-            acc[r][1] = _mm256_fmadd_ps(x, b1, acc[r][1]);
-            acc[r][2] = _mm256_fmadd_ps(x, b2, acc[r][2]);
-        }
-    }
-    const __m256 u0 = hadd4(acc[0][0], acc[0][1], acc[0][2], acc[1][0]),
-                 u1 = hadd4(acc[1][1], acc[1][2], acc[2][0], acc[2][1]),
-                 u2 = hadd4(acc[2][2], acc[3][0], acc[3][1], acc[3][2]);
-    _mm256_storeu_ps(out, _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20),
-                                        _mm256_permute2f128_ps(u0, u1, 0x31)));
-    _mm_storeu_ps(out + 8, _mm_add_ps(_mm256_castps256_ps128(u2), _mm256_extractf128_ps(u2, 1)));
-}
-
-static void dot_tiles(const float *A, const float *B, float *C, long m, long n, long k) {
-#pragma omp parallel for schedule(static)
-    for (long t = 0; t < (n + NB - 1) / NB; t++) {
-        const long j0 = t * NB, j1 = j0 + NB < n ? j0 + NB : n;
-        for (long q0 = j0; q0 < j1; q0 += 3) { /* n is a multiple of 3 here */
-            const float *b[3], *next[3];
-            for (int q = 0; q < 3; q++) {
-                b[q] = B + (q0 + q) * k;
-                next[q] = B + (q0 + pf_ahead + q < n ? q0 + pf_ahead + q : q0) * k;
-            }
-            for (long r0 = 0; r0 < m; r0 += 4) {
-                const float *a[4];
-                float dot[12];
-                for (int r = 0; r < 4; r++)
-                    a[r] = A + (r0 + r < m ? r0 + r : r0) * k;
-                tile(a, b, r0 == 0 ? next : NULL, k, dot);
-                for (int r = 0; r < 4 && r0 + r < m; r++)
-                    for (int q = 0; q < 3; q++)
-                        C[(r0 + r) * n + q0 + q] = dot[3 * r + q];
-            }
-        }
-    }
 }
 
 /* P[j / 16][e][16]: 16 columns of B^T, k-major */
@@ -134,19 +78,70 @@ static void panels(const float *A, const float *P, float *C, long m, long n, lon
         }
 }
 
+enum { LAYERS = 6, SHAPES = 4 };
+static const long shape[SHAPES][2] = {{1152, 384}, {384, 384}, {1536, 384}, {384, 1536}}; /* n, k */
+
+/* The module's side: its buffers and the descriptor of one call. */
+static const hetrun_backend_ops *ops;
+static hetrun_queue *queue;
+static hetrun_tensor mod_a, mod_c, mod_b[LAYERS][SHAPES];
+
+static void through_module(long m, int l, int s) {
+    hetrun_op_desc d = {.struct_size = sizeof d,
+                        .kind = HETRUN_OP_GEMM_BIAS_ACT,
+                        .dtype = HETRUN_F32,
+                        .out_dtype = HETRUN_F32,
+                        .m = m,
+                        .n = shape[s][0],
+                        .k = shape[s][1],
+                        .alpha = 1.0,
+                        .flags = HETRUN_OP_TRANS_B,
+                        .act = HETRUN_ACT_IDENTITY};
+    const hetrun_tensor args[5] = {mod_a, mod_b[l][s], {0}, mod_c, {0}};
+    if (ops->op_run(queue, &d, args, 5, (hetrun_tensor){0}) != HETRUN_OK) {
+        fprintf(stderr, "few_row_layouts: op_run: %s\n", ops->last_error());
+        exit(1);
+    }
+}
+
+/* A buffer of the module holding `bytes` of `host`. */
+static hetrun_tensor upload(hetrun_device *dev, const float *host, size_t bytes) {
+    hetrun_buffer *buf = NULL;
+    if (ops->mem_alloc(dev, bytes, &buf) != HETRUN_OK ||
+        (host && ops->copy_h2d(queue, (hetrun_tensor){buf, 0}, host, bytes) != HETRUN_OK)) {
+        fprintf(stderr, "few_row_layouts: mem_alloc/copy_h2d: %s\n", ops->last_error());
+        exit(1);
+    }
+    return (hetrun_tensor){buf, 0};
+}
+
 int main(int argc, char **argv) {
-    if (argc < 3) return fprintf(stderr, "usage: %s M REPS [PREFETCH_ROWS_AHEAD]\n", argv[0]), 2;
-    const long m = atol(argv[1]);
-    const int reps = atoi(argv[2]);
-    if (argc > 3) pf_ahead = atol(argv[3]);
-    if (m < 1 || m > 48 || reps < 1) return fprintf(stderr, "M in 1..48, REPS >= 1\n"), 2;
-    enum { LAYERS = 6, SHAPES = 4 };
-    const long shape[SHAPES][2] = {{1152, 384}, {384, 384}, {1536, 384}, {384, 1536}}; /* n, k */
+    if (argc != 6)
+        return fprintf(stderr, "usage: %s check|module|panels MODULE THREADS M REPS\n", argv[0]), 2;
+    const char *mode = argv[1];
+    const int threads = atoi(argv[3]), reps = atoi(argv[5]);
+    const long m = atol(argv[4]);
+    if (threads < 1 || m < 1 || m > 48 || reps < 1 ||
+        (strcmp(mode, "check") && strcmp(mode, "module") && strcmp(mode, "panels")))
+        return fprintf(stderr, "check|module|panels, THREADS >= 1, M in 1..48, REPS >= 1\n"), 2;
+    void *module = dlopen(argv[2], RTLD_NOW | RTLD_LOCAL);
+    hetrun_backend_entry_fn entry =
+        module ? (hetrun_backend_entry_fn)dlsym(module, HETRUN_BACKEND_ENTRY_SYMBOL) : NULL;
+    if (!entry) return fprintf(stderr, "few_row_layouts: cannot load %s\n", argv[2]), 1;
+    ops = entry();
+    hetrun_host_services host = {.struct_size = sizeof host, .cpu_threads = threads};
+    hetrun_device *dev;
+    if (ops->init(&host) != HETRUN_OK || ops->device_open(0, &dev) != HETRUN_OK ||
+        ops->queue_create(dev, &queue) != HETRUN_OK)
+        return fprintf(stderr, "few_row_layouts: %s\n", ops->last_error()), 1;
+    omp_set_num_threads(threads);
     float *B[LAYERS][SHAPES], *P[LAYERS][SHAPES];
     float *A = aligned_alloc(64, 48 * 1536 * 4), *C = aligned_alloc(64, 48 * 1536 * 4),
           *C2 = aligned_alloc(64, 48 * 1536 * 4);
     for (long i = 0; i < 48 * 1536; i++)
         A[i] = (float)((i * 7919) % 1000) / 1000.0f - 0.5f;
+    mod_a = upload(dev, A, 48 * 1536 * 4);
+    mod_c = upload(dev, NULL, 48 * 1536 * 4);
     for (int l = 0; l < LAYERS; l++)
         for (int s = 0; s < SHAPES; s++) {
             const long n = shape[s][0], k = shape[s][1];
@@ -155,34 +150,37 @@ int main(int argc, char **argv) {
             for (long i = 0; i < n * k; i++)
                 B[l][s][i] = (float)(((i + l * 31 + s) * 104729) % 2000) / 2000.0f - 0.5f;
             pack16(B[l][s], P[l][s], n, k);
+            mod_b[l][s] = upload(dev, B[l][s], (size_t)(n * k * 4));
         }
-    double maxdiff = 0.0;
-    for (int s = 0; s < SHAPES; s++) {
-        const long n = shape[s][0], k = shape[s][1];
-        dot_tiles(A, B[0][s], C, m, n, k);
-        panels(A, P[0][s], C2, m, n, k);
-        for (long i = 0; i < m * n; i++)
-            maxdiff = fmax(maxdiff, fabs((double)C[i] - (double)C2[i]));
+    if (!strcmp(mode, "check")) {
+        double maxdiff = 0.0;
+        for (int s = 0; s < SHAPES; s++) {
+            const long n = shape[s][0], k = shape[s][1];
+            through_module(m, 0, s);
+            if (ops->copy_d2h(queue, C, mod_c, (uint64_t)(m * n * 4)) != HETRUN_OK) return 1;
+            panels(A, P[0][s], C2, m, n, k);
+            for (long i = 0; i < m * n; i++)
+                maxdiff = fmax(maxdiff, fabs((double)C[i] - (double)C2[i]));
+        }
+        printf("m %ld: largest difference between the layouts %.1e\n", m, maxdiff);
+        return maxdiff > 1e-3;
     }
-    double best[2] = {1e9, 1e9}, flops = 0.0;
+    const int on_module = !strcmp(mode, "module");
+    double best = 1e9, flops = 0.0;
     for (int s = 0; s < SHAPES; s++)
         flops += 2.0 * (double)m * (double)shape[s][0] * (double)shape[s][1] * LAYERS;
-    for (int r = 0; r < reps; r++)
-        for (int v = 0; v < 2; v++) {
-            const double t0 = now();
-            for (int l = 0; l < LAYERS; l++)
-                for (int s = 0; s < SHAPES; s++) {
-                    const long n = shape[s][0], k = shape[s][1];
-                    if (v == 0) dot_tiles(A, B[l][s], C, m, n, k);
-                    if (v == 1) panels(A, P[l][s], C2, m, n, k);
-                }
-            best[v] = fmin(best[v], now() - t0);
-        }
-    const double bytes = 42467328.0; /* the 24 weights */
-    printf("m %ld threads %d: dot tiles %.2f ms %.1f GFLOP/s %.2f GB/s | panels 6x16 %.2f ms %.1f "
-           "GFLOP/s %.2f GB/s | tiles/panels %.2f | max difference %.1e\n",
-           m, omp_get_max_threads(), best[0] * 1e3, flops / best[0] * 1e-9, bytes / best[0] * 1e-9,
-           best[1] * 1e3, flops / best[1] * 1e-9, bytes / best[1] * 1e-9, best[0] / best[1],
-           maxdiff);
-    return maxdiff > 1e-3;
+    for (int r = 0; r < reps; r++) {
+        const double t0 = now();
+        for (int l = 0; l < LAYERS; l++)
+            for (int s = 0; s < SHAPES; s++) {
+                if (on_module) through_module(m, l, s);
+                if (!on_module) panels(A, P[l][s], C2, m, shape[s][0], shape[s][1]);
+            }
+        if (on_module && ops->queue_sync(queue) != HETRUN_OK) return 1;
+        best = fmin(best, now() - t0);
+    }
+    printf("m %ld threads %d %s: %.2f ms %.1f GFLOP/s %.2f GB/s of weights\n", m, threads,
+           on_module ? "cpu module (dot tiles)" : "panels 6x16", best * 1e3, flops / best * 1e-9,
+           42467328.0 / best * 1e-9); /* the 24 weights */
+    return 0;
 }
