@@ -3,10 +3,11 @@
  * @brief The CPU backend's one persistent thread pool, for its own kernels (attention,
  *        row-wise transformer ops) and batched GEMM entries side by side (cpu_gemm.c).
  *
- * Workers sleep on a condition variable between calls (no spinning, so they do not steal
- * the cores from the BLAS's own threads). Tasks are handed out in ascending order from a
- * shared counter; kernels must make each task's result independent of which worker runs
- * it, so results do not depend on the thread count.
+ * After a call a worker spins for at most 50 us, then sleeps on a condition variable: runs of
+ * short calls (batch-1 inference) find it awake, and an idle pool, or one between calls into
+ * the BLAS's own threads, holds no core for longer than that. Tasks are handed out in ascending
+ * order from a shared counter; kernels must make each task's result independent of which worker
+ * runs it, so results do not depend on the thread count.
  */
 #ifndef HETRUN_KERNELS_CPU_PARALLEL_H
 #define HETRUN_KERNELS_CPU_PARALLEL_H
