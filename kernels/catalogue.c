@@ -443,7 +443,8 @@ static const hetrun_op_info table[HETRUN_OP_KIND_COUNT] = {
                                   {HETRUN_BF16, HETRUN_F32},
                                   {HETRUN_I8, HETRUN_I32}},
                         .npairs = 7,
-                        .flags = HETRUN_OP_TRANS_A | HETRUN_OP_TRANS_B | HETRUN_OP_ALLOW_TF32,
+                        .flags = HETRUN_OP_TRANS_A | HETRUN_OP_TRANS_B | HETRUN_OP_ALLOW_TF32 |
+                                 HETRUN_OP_CONST_B,
                         .batched = true,
                         .alpha = 1,
                         .flops = flops_gemm,
@@ -688,7 +689,7 @@ static const hetrun_op_info table[HETRUN_OP_KIND_COUNT] = {
                                  .npairs = 6,
                                  .flags = HETRUN_OP_TRANS_A | HETRUN_OP_TRANS_B |
                                           HETRUN_OP_ALLOW_TF32 | HETRUN_OP_HAS_BIAS |
-                                          HETRUN_OP_HAS_AUX,
+                                          HETRUN_OP_HAS_AUX | HETRUN_OP_CONST_B,
                                  .uses_act = true,
                                  .alpha = 1,
                                  .flops = flops_gemm_bias_act,
@@ -997,6 +998,7 @@ static const char *flag_name(uint32_t bit) {
     case HETRUN_OP_KEY_PADDING_MASK: return "key_padding_mask";
     case HETRUN_OP_HAS_BIAS: return "has_bias";
     case HETRUN_OP_HAS_AUX: return "has_aux";
+    case HETRUN_OP_CONST_B: return "const_b";
     default: return "unknown";
     }
 }

@@ -1,6 +1,6 @@
 /**
  * @file hetrun/backend.h
- * @brief hetrun backend ABI, version 1: the only header a backend module needs.
+ * @brief hetrun backend ABI, version 1 (minor 3): the only header a backend module needs.
  *
  * A backend module is a shared object `libhetrun_backend_<name>.so` that exports
  * exactly one symbol, ::HETRUN_BACKEND_ENTRY_SYMBOL, a function returning a pointer
@@ -75,6 +75,15 @@
  * - device_open: the launcher opens an index at most once per process (until device_close).
  *   A module refuses a second device_open of an open index with ::HETRUN_ERR_INVALID, or
  *   (handles without state, like the cpu backend's) returns the same handle.
+ * - Constant operands (ABI 1.3): a GEMM or GEMM_BIAS_ACT carrying ::HETRUN_OP_CONST_B tells the
+ *   module that B is read by many calls with the same bytes (inference weights). The module
+ *   may keep a copy of B in a layout of its own (packed panels, a converted dtype), made at
+ *   the first such call, and use it in later calls with the flag on the same buffer, offset
+ *   and shape. It must drop (or refresh) that copy when the buffer's bytes under it change
+ *   through the module: copy_h2d or copy_d2d into them, an op writing them; and at mem_free
+ *   [const_operand]. The host in turn never changes such bytes behind the module's back
+ *   (through a mem_host_ptr address) while the flag is in use on them. A module that keeps
+ *   no copy ignores the flag; the launcher never sends it to a module older than 1.3.
  * - Optional groups: the collectives are all NULL or all set (the loader refuses a partial
  *   group). The two telemetry members are each optional on their own: a module sets the
  *   ones its device can answer, and a set one returns ::HETRUN_ERR_UNSUPPORTED when the
@@ -96,7 +105,7 @@ extern "C" {
 /** ABI major: a change here breaks every module. */
 #define HETRUN_ABI_MAJOR 1
 /** ABI minor: grows when members are appended to a table. */
-#define HETRUN_ABI_MINOR 2
+#define HETRUN_ABI_MINOR 3
 
 /** Name of the one exported entry symbol, as a string for dlsym(). */
 #define HETRUN_BACKEND_ENTRY_SYMBOL "hetrun_backend_entry"
@@ -335,6 +344,8 @@ typedef struct hetrun_backend_ops {
 #define HETRUN_OPS_SIZE_V1_1 HETRUN_OPS_SIZE_V1_0
 /** ABI 1.2 appended the optional mem_host_ptr member. */
 #define HETRUN_OPS_SIZE_V1_2 (offsetof(hetrun_backend_ops, mem_host_ptr) + sizeof(void *))
+/** ABI 1.3 added the ::HETRUN_OP_CONST_B descriptor flag, not table members. */
+#define HETRUN_OPS_SIZE_V1_3 HETRUN_OPS_SIZE_V1_2
 
 /** Signature of the entry symbol. */
 typedef const hetrun_backend_ops *(*hetrun_backend_entry_fn)(void);

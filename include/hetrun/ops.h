@@ -191,6 +191,9 @@ typedef enum hetrun_activation {
 #define HETRUN_OP_KEY_PADDING_MASK 0x10u /**< attention: read the mask operand (1.1) */
 #define HETRUN_OP_HAS_BIAS 0x20u         /**< GEMM_BIAS_ACT: read the bias operand (1.1) */
 #define HETRUN_OP_HAS_AUX 0x40u          /**< GEMM_BIAS_ACT: write the aux operand (1.1) */
+/** GEMM, GEMM_BIAS_ACT: B is a constant operand, e.g. inference weights (1.3): the module may
+ *  keep a re-laid-out copy of it across calls; see "Constant operands" in backend.h. */
+#define HETRUN_OP_CONST_B 0x80u
 
 /** Number of op-specific scalar parameters in a descriptor. */
 #define HETRUN_OP_PARAMS 8

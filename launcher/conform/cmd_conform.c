@@ -16,8 +16,9 @@
 #include "util/exitcodes.h"
 #include "util/log.h"
 
-const char *const conform_group_names[] = {"ops",     "invalid",     "copy",  "events",    "free",
-                                           "handles", "concurrency", "train", "telemetry", NULL};
+const char *const conform_group_names[] = {"ops",       "invalid",       "copy",        "events",
+                                           "free",      "handles",       "concurrency", "train",
+                                           "telemetry", "const_operand", NULL};
 
 /* The groups in run order: selecting bit, check name (for a crash), body, time limit. */
 static const struct {
@@ -35,6 +36,7 @@ static const struct {
     {CONFORM_CHECK_HANDLES, "invalid_handles", conform_group_handles, 120},
     {CONFORM_CHECK_CONCURRENCY, "concurrency", conform_group_concurrency, 300},
     {CONFORM_CHECK_TELEMETRY, "telemetry", conform_group_telemetry, 120},
+    {CONFORM_CHECK_CONST_OPERAND, "const_operand", conform_group_const_operand, 120},
 };
 
 static void usage(FILE *out) {
@@ -44,13 +46,14 @@ static void usage(FILE *out) {
             "                      [--quick] [--verbose]\n"
             "Certifies a backend module: every op x dtype it claims against the reference,\n"
             "and the ABI contract (copies, in-place, beta 0, events, mem_free, invalid\n"
-            "handles, two queues, a 2-rank training run), on every device. Each check group\n"
-            "runs in a child process: a crash or hang fails that check, by name.\n"
+            "handles, two queues, a 2-rank training run, constant operands), on every\n"
+            "device. Each check group runs in a child process: a crash or hang fails that\n"
+            "check, by name.\n"
             "  --device N|all     devices to test (default: all)\n"
             "  --format F         table (default) or json on stdout\n"
             "  --out FILE         also write the JSON certificate to FILE\n"
             "  --checks LIST      comma list of ops,invalid,copy,events,free,handles,\n"
-            "                     concurrency,train,telemetry (default: all)\n"
+            "                     concurrency,train,telemetry,const_operand (default: all)\n"
             "  --op, --dtype      only this op / input dtype in the ops group (and, without\n"
             "                     --checks, only the ops group)\n"
             "  --quick            skip the large cases\n"

@@ -55,16 +55,17 @@ typedef struct conform_opts {
 } conform_opts;
 
 /** Check groups (one child each, per device unless noted). */
-#define CONFORM_CHECK_OPS 0x01u         /**< op x dtype numerics, in-place, beta 0 */
-#define CONFORM_CHECK_INVALID 0x02u     /**< invalid descriptors -> INVALID */
-#define CONFORM_CHECK_COPY 0x04u        /**< host buffers: h2d reuse, d2h complete */
-#define CONFORM_CHECK_EVENTS 0x08u      /**< elapsed >= 0, monotonic, re-recording */
-#define CONFORM_CHECK_FREE 0x10u        /**< mem_free with work pending; no leak */
-#define CONFORM_CHECK_HANDLES 0x20u     /**< NULL handles, out-of-range offsets, indices */
-#define CONFORM_CHECK_CONCURRENCY 0x40u /**< two queues on two threads at once */
-#define CONFORM_CHECK_TRAIN 0x80u       /**< 2-rank data-parallel training (once) */
-#define CONFORM_CHECK_TELEMETRY 0x100u  /**< energy and memory peak, when set */
-#define CONFORM_CHECK_ALL 0x1ffu
+#define CONFORM_CHECK_OPS 0x01u            /**< op x dtype numerics, in-place, beta 0 */
+#define CONFORM_CHECK_INVALID 0x02u        /**< invalid descriptors -> INVALID */
+#define CONFORM_CHECK_COPY 0x04u           /**< host buffers: h2d reuse, d2h complete */
+#define CONFORM_CHECK_EVENTS 0x08u         /**< elapsed >= 0, monotonic, re-recording */
+#define CONFORM_CHECK_FREE 0x10u           /**< mem_free with work pending; no leak */
+#define CONFORM_CHECK_HANDLES 0x20u        /**< NULL handles, out-of-range offsets, indices */
+#define CONFORM_CHECK_CONCURRENCY 0x40u    /**< two queues on two threads at once */
+#define CONFORM_CHECK_TRAIN 0x80u          /**< 2-rank data-parallel training (once) */
+#define CONFORM_CHECK_TELEMETRY 0x100u     /**< energy and memory peak, when set */
+#define CONFORM_CHECK_CONST_OPERAND 0x200u /**< kept copies of a CONST_B operand (ABI 1.3) */
+#define CONFORM_CHECK_ALL 0x3ffu
 
 /** Names of the check groups for --checks, in bit order; NULL-terminated. */
 extern const char *const conform_group_names[];
@@ -96,6 +97,10 @@ hetrun_status conform_fill(conform_dev *d, hetrun_tensor t, int64_t count, float
  *  the workspace the module asks for from `ws`. */
 hetrun_status conform_gemm(conform_dev *d, hetrun_queue *q, hetrun_buffer *a, hetrun_buffer *b,
                            hetrun_buffer *c, int64_t n, conform_ws *ws);
+/** The workspace tensor for `desc` on `q` (NULL buffer when it needs none), `ws` grown to the
+ *  size the module asks for. */
+hetrun_status conform_ws_get(conform_dev *d, hetrun_queue *q, conform_ws *ws,
+                             const hetrun_op_desc *desc, hetrun_tensor *out);
 
 /** Sends one record to the parent (the child's end of the pipe). */
 void conform_emit(const conform_record *r);
@@ -136,6 +141,7 @@ int conform_group_handles(const conform_opts *o, int device);
 int conform_group_concurrency(const conform_opts *o, int device);
 int conform_group_train(const conform_opts *o, int device);
 int conform_group_telemetry(const conform_opts *o, int device);
+int conform_group_const_operand(const conform_opts *o, int device);
 
 /** Prints the certificate as a table (stdout) or JSON (to `path`, "-" for stdout); `verdict`
  *  is "pass", "fail" or "nothing tested".

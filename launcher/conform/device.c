@@ -114,9 +114,16 @@ hetrun_status conform_gemm(conform_dev *d, hetrun_queue *q, hetrun_buffer *a, he
     hetrun_op_desc desc = hetrun_op_desc_init(HETRUN_OP_GEMM, HETRUN_F32);
     desc.m = desc.n = desc.k = n;
     const hetrun_tensor args[3] = {{a, 0}, {b, 0}, {c, 0}};
+    hetrun_tensor w;
+    hetrun_status st = conform_ws_get(d, q, ws, &desc, &w);
+    return st != HETRUN_OK ? st : d->module.ops->op_run(q, &desc, args, 3, w);
+}
+
+hetrun_status conform_ws_get(conform_dev *d, hetrun_queue *q, conform_ws *ws,
+                             const hetrun_op_desc *desc, hetrun_tensor *out) {
     const hetrun_backend_ops *o = d->module.ops;
     uint64_t bytes = 0;
-    hetrun_status st = o->op_workspace_size(d->dev, &desc, &bytes);
+    hetrun_status st = o->op_workspace_size(d->dev, desc, &bytes);
     if (st != HETRUN_OK) return st;
     if (bytes > ws->bytes) { /* grown between syncs only: callers sync before the next size */
         o->queue_sync(q);
@@ -125,5 +132,6 @@ hetrun_status conform_gemm(conform_dev *d, hetrun_queue *q, hetrun_buffer *a, he
         if ((st = o->mem_alloc(d->dev, bytes, &ws->buf)) != HETRUN_OK) return st;
         ws->bytes = bytes;
     }
-    return o->op_run(q, &desc, args, 3, (hetrun_tensor){bytes ? ws->buf : NULL, 0});
+    *out = (hetrun_tensor){bytes ? ws->buf : NULL, 0};
+    return HETRUN_OK;
 }

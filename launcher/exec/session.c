@@ -206,6 +206,12 @@ int hetrun_exec_op(hetrun_session *s, const hetrun_op_desc *desc, const hetrun_t
     char why[256];
     const char *name = hetrun_op_name(desc->kind) ? hetrun_op_name(desc->kind) : "?";
     if (!hetrun_op_desc_valid(desc, why, sizeof why)) return fail(s, "op %s: %s", name, why);
+    hetrun_op_desc hinted;
+    if ((desc->flags & HETRUN_OP_CONST_B) && s->ops->abi_minor < 3) {
+        hinted = *desc; /* a hint an older module's validation would refuse as unknown */
+        hinted.flags &= ~HETRUN_OP_CONST_B;
+        desc = &hinted;
+    }
     if (s->ops->abi_minor < 1) {
         if (desc->kind >= HETRUN_OP_FIRST_V1_1)
             return fail(s, "op %s needs backend ABI 1.1; module %s declares ABI %u.%u", name,
@@ -250,7 +256,9 @@ int hetrun_session_supports(hetrun_session *s, const hetrun_op_desc *desc, char 
                  (unsigned)s->ops->abi_minor);
         return 0;
     }
-    if (s->ops->op_supported(s->device, desc) == HETRUN_OK) return 1;
+    hetrun_op_desc hinted = *desc;
+    if (s->ops->abi_minor < 3) hinted.flags &= ~HETRUN_OP_CONST_B; /* as hetrun_exec_op does */
+    if (s->ops->op_supported(s->device, &hinted) == HETRUN_OK) return 1;
     snprintf(why, whylen, "%s backend does not support %s with %s -> %s: %s",
              hetrun_session_backend_name(s), name, hetrun_dtype_name(desc->dtype),
              hetrun_dtype_name(desc->out_dtype), s->ops->last_error());

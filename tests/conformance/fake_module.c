@@ -9,6 +9,7 @@
  *   LEAKY_FREE       mem_free never releases the memory
  *   BETA0_READS      beta 0 computed as a tiny beta: a NaN in the output comes through
  *   NULL_CRASH       copies dereference a NULL buffer instead of refusing it
+ *   STALE_CONST      a GEMM's CONST_B operand is copied once per address and never dropped
  *   CRASH_INIT       init segfaults;  HANG_INIT  init never returns */
 #include <pthread.h>
 #include <signal.h>
@@ -69,7 +70,26 @@ struct hetrun_queue {
 static struct hetrun_device the_device;
 static struct hetrun_queue *queues; /* every queue, for mem_free to wait on */
 
+#ifdef FAKE_STALE_CONST
+static struct {
+    const void *at;
+    uint64_t bytes;
+    void *copy;
+} kept[64]; /* B's bytes as first seen at an address, with CONST_B */
+#endif
+
 static void run_op(hetrun_op_desc d, void **args) {
+#ifdef FAKE_STALE_CONST
+    if ((d.flags & HETRUN_OP_CONST_B) && args[1]) {
+        const uint64_t bytes = hetrun_op_arg_bytes(&d, 1);
+        int i = 0;
+        while (i < 64 && kept[i].at && !(kept[i].at == args[1] && kept[i].bytes == bytes))
+            i++;
+        if (i < 64 && !kept[i].at && (kept[i].copy = malloc(bytes)) != NULL)
+            memcpy(kept[i].copy, args[1], bytes), kept[i].at = args[1], kept[i].bytes = bytes;
+        if (i < 64 && kept[i].at) args[1] = kept[i].copy;
+    }
+#endif
 #ifdef FAKE_INPLACE_MUL
     if (d.kind == HETRUN_OP_MUL && (args[2] == args[0] || args[2] == args[1]))
         memset(args[2], 0, hetrun_op_arg_bytes(&d, 2));

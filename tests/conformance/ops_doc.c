@@ -36,7 +36,8 @@ static void flags_text(uint32_t flags, char *out, size_t len) {
                  {HETRUN_OP_CAUSAL, "CAUSAL"},
                  {HETRUN_OP_KEY_PADDING_MASK, "KEY_PADDING_MASK"},
                  {HETRUN_OP_HAS_BIAS, "HAS_BIAS"},
-                 {HETRUN_OP_HAS_AUX, "HAS_AUX"}};
+                 {HETRUN_OP_HAS_AUX, "HAS_AUX"},
+                 {HETRUN_OP_CONST_B, "CONST_B (1.3)"}};
     size_t o = 0;
     out[0] = '\0';
     for (size_t i = 0; i < sizeof names / sizeof names[0] && o < len; i++)

@@ -28,7 +28,7 @@ cert = json.load(open(sys.argv[1]))
 v, check = sys.argv[2], sys.argv[3]
 mod = cert["module"]
 assert mod["path"].endswith("libhetrun_backend_fake_%s.so" % v), mod
-assert mod["version"] == "0.0-test" and mod["abi"] == "1.2", mod
+assert mod["version"] == "0.0-test" and mod["abi"] == "1.3", mod
 assert all(d["index"] == 0 for d in cert["devices"]), cert["devices"]
 checks = cert["checks"] + [c for d in cert["devices"] for c in d["checks"]]
 if check == "-":
@@ -54,12 +54,13 @@ ON | 1 | TRUE | true) ;;
 esac
 expect beta0_reads 1 beta0_no_read --checks ops --op gemm --quick
 expect null_crash 1 invalid_handles --checks handles
+expect stale_const 1 const_operand --checks const_operand
 grep -q "crashed: killed by signal" "$tmp/null_crash.txt" || { echo "FAIL: null_crash: the crash is not named"; fail=1; }
 # The late read also breaks training: ranks end with different weights.
 if command -v mpirun > /dev/null; then
     expect late_read 1 train_data_parallel --checks train
 fi
-expect good 0 - --quick --checks ops,invalid,copy,events,free,handles,concurrency
+expect good 0 - --quick --checks ops,invalid,copy,events,free,handles,concurrency,const_operand
 
 # A module that crashes or hangs in init: the load check fails naming the file; no hang.
 for v in crash_init hang_init; do
