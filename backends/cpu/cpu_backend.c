@@ -6,6 +6,7 @@
  * cpu_threads. */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,12 +15,13 @@
 
 #include "cpu_blas.h"
 #include "cpu_internal.h"
+#include "cpu_packed.h"
 #include "kernels/cpu/cpu_parallel.h"
 
 static _Thread_local char last_error_text[1024];
 static const hetrun_host_services *host;
 static hetrun_device the_device;
-static uint64_t mem_in_use, mem_peak;
+static _Atomic int64_t mem_in_use, mem_peak; /* two queues may allocate at once */
 static cpu_isa isa;
 
 hetrun_status cpu_error(hetrun_status status, const char *fmt, ...) {
@@ -127,6 +129,13 @@ static void cpu_device_close(hetrun_device *dev) {
     (void)dev;
 }
 
+void cpu_mem_account(int64_t delta) {
+    const int64_t now = atomic_fetch_add(&mem_in_use, delta) + delta;
+    int64_t peak = atomic_load(&mem_peak);
+    while (now > peak && !atomic_compare_exchange_weak(&mem_peak, &peak, now)) {
+    }
+}
+
 static hetrun_status cpu_mem_alloc(hetrun_device *dev, uint64_t bytes, hetrun_buffer **out) {
     (void)dev;
     if (bytes == 0) return cpu_error(HETRUN_ERR_INVALID, "cpu: mem_alloc of 0 bytes");
@@ -140,15 +149,16 @@ static hetrun_status cpu_mem_alloc(hetrun_device *dev, uint64_t bytes, hetrun_bu
     }
     b->ptr = p;
     b->bytes = bytes;
-    mem_in_use += bytes;
-    if (mem_in_use > mem_peak) mem_peak = mem_in_use;
+    b->packed = NULL;
+    cpu_mem_account((int64_t)bytes);
     *out = b;
     return HETRUN_OK;
 }
 
 static void cpu_mem_free(hetrun_buffer *b) {
     if (!b) return;
-    mem_in_use -= b->bytes;
+    cpu_packed_drop(b, 0, UINT64_MAX);
+    cpu_mem_account(-(int64_t)b->bytes);
     free(b->ptr);
     free(b);
 }
@@ -174,6 +184,7 @@ static hetrun_status cpu_copy_h2d(hetrun_queue *q, hetrun_tensor dst, const void
                                   uint64_t bytes) {
     (void)q;
     hetrun_status st = check_range(dst, bytes, "copy_h2d");
+    if (st == HETRUN_OK) cpu_packed_drop(dst.buffer, dst.offset, bytes);
     if (st == HETRUN_OK && bytes) memcpy((char *)dst.buffer->ptr + dst.offset, src, bytes);
     return st;
 }
@@ -190,6 +201,7 @@ static hetrun_status cpu_copy_d2d(hetrun_queue *q, hetrun_tensor dst, hetrun_ten
     (void)q;
     hetrun_status st = check_range(dst, bytes, "copy_d2d destination");
     if (st == HETRUN_OK) st = check_range(src, bytes, "copy_d2d source");
+    if (st == HETRUN_OK) cpu_packed_drop(dst.buffer, dst.offset, bytes);
     if (st == HETRUN_OK && bytes)
         memmove((char *)dst.buffer->ptr + dst.offset, (char *)src.buffer->ptr + src.offset, bytes);
     return st;
@@ -251,7 +263,7 @@ static hetrun_status cpu_event_elapsed_ms(hetrun_event *start, hetrun_event *end
 
 static hetrun_status cpu_memory_peak(hetrun_device *dev, uint64_t *bytes) {
     (void)dev;
-    *bytes = mem_peak;
+    *bytes = (uint64_t)atomic_load(&mem_peak);
     return HETRUN_OK;
 }
 

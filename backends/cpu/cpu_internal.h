@@ -4,14 +4,21 @@
 
 #include "hetrun/backend.h"
 
+struct cpu_packed;
+
 struct hetrun_buffer {
     void *ptr;
     uint64_t bytes;
+    struct cpu_packed *packed; /* constant-operand copies of parts of it (cpu_packed.c) */
 };
 
 struct hetrun_device {
     int32_t index;
 };
+
+/** Adds `delta` bytes to the device memory in use (and its peak): buffers and packed
+ *  copies. */
+void cpu_mem_account(int64_t delta);
 
 /** Sets the thread-local last error; returns `status` for chaining. */
 hetrun_status cpu_error(hetrun_status status, const char *fmt, ...)

@@ -1,4 +1,5 @@
-/* CPU backend ops: GEMM in cpu_gemm.c (the loaded BLAS), fp32 kernels from kernels/cpu, and the
+/* CPU backend ops: GEMM in cpu_gemm.c (the loaded BLAS) or, on a constant B, cpu_packed.c;
+ * fp32 kernels from kernels/cpu, and the
  * catalogue's reference code for the remaining float dtypes (fp64/fp16/bf16 non-GEMM ops
  * run at reference speed: correct, documented, not tuned); the ABI 1.1 transformer ops in
  * cpu_fast.c. */
@@ -7,6 +8,7 @@
 
 #include "cpu_blas.h"
 #include "cpu_internal.h"
+#include "cpu_packed.h"
 #include "kernels/catalogue.h"
 #include "kernels/cpu/cpu_kernels.h"
 #include "kernels/reference.h"
@@ -99,7 +101,16 @@ hetrun_status cpu_op_run(hetrun_queue *q, const hetrun_op_desc *d, const hetrun_
                              hetrun_op_name(d->kind), (unsigned long long)ws_need);
         ws = (char *)workspace.buffer->ptr + workspace.offset;
     }
-    if (cpu_fast_path(d)) {
+    const hetrun_op_info *info = hetrun_op_info_of(d->kind);
+    for (int a = 0; a < arity; a++) /* outputs change bytes a packed copy may have come from */
+        if (p[a] && info->args[a].role != HETRUN_ARG_IN)
+            cpu_packed_drop(args[a].buffer, args[a].offset, hetrun_op_arg_bytes(d, a));
+    if (cpu_packed_takes(d)) {
+        const int epi = d->kind == HETRUN_OP_GEMM_BIAS_ACT;
+        void *q[5] = {p[0], p[1], epi && (d->flags & HETRUN_OP_HAS_BIAS) ? p[2] : NULL,
+                      epi ? p[3] : p[2], epi && (d->flags & HETRUN_OP_HAS_AUX) ? p[4] : NULL};
+        return cpu_packed_run(d, args[1], q);
+    } else if (cpu_fast_path(d)) {
         return cpu_fast_run(d, p);
     } else if (d->kind == HETRUN_OP_GEMM) {
         cpu_gemm(d, p, ws);

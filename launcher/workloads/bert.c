@@ -460,12 +460,13 @@ static hetrun_tensor param_at(const hetrun_bert *m, uint64_t off) {
 
 /* act[c] = fn(act[a] (rows x k) W^T + bias + beta act[c]) in one op: W is the stored [n x k]
  * nn.Linear weight, beta 1 adds the residual already in c, fn is GELU for the MLP's first
- * layer (bias, residual and activation ride in the GEMM's epilogue, not in passes of their own). */
+ * layer (bias, residual and activation ride in the GEMM's epilogue, not in passes of their own).
+ * W is a constant operand: a backend may keep it in a layout of its own (ABI 1.3). */
 static int linear(hetrun_session *s, const hetrun_bert *m, int64_t rows, int64_t n, int64_t k,
                   uint64_t a, uint64_t w, uint64_t bias, uint64_t c, double beta,
                   hetrun_activation fn) {
     hetrun_op_desc d = hetrun_op_desc_init(HETRUN_OP_GEMM_BIAS_ACT, m->dtype);
-    d.flags = HETRUN_OP_TRANS_B | HETRUN_OP_HAS_BIAS;
+    d.flags = HETRUN_OP_TRANS_B | HETRUN_OP_HAS_BIAS | HETRUN_OP_CONST_B;
     d.m = rows, d.n = n, d.k = k, d.beta = beta, d.act = (uint32_t)fn;
     hetrun_tensor none = {NULL, 0};
     hetrun_tensor g[5] = {act_at(m, a), param_at(m, w), param_at(m, bias), act_at(m, c), none};

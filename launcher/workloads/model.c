@@ -57,7 +57,8 @@ static hetrun_op_desc layer_desc(const hetrun_mlp *m, int l, int64_t rows) {
     const hetrun_mlp_shape *sh = &m->shape;
     hetrun_op_desc d = hetrun_op_desc_init(HETRUN_OP_GEMM_BIAS_ACT, HETRUN_F32);
     d.m = rows, d.n = sh->dims[l], d.k = sh->dims[l - 1], d.beta = 0.0;
-    d.flags = HETRUN_OP_HAS_BIAS | (l < sh->layers && m->optimizer >= 0 ? HETRUN_OP_HAS_AUX : 0);
+    d.flags = HETRUN_OP_HAS_BIAS | (l < sh->layers && m->optimizer >= 0 ? HETRUN_OP_HAS_AUX : 0) |
+              (m->optimizer < 0 ? HETRUN_OP_CONST_B : 0); /* inference: weights never change */
     d.act = (uint32_t)(l < sh->layers ? sh->act : HETRUN_ACT_IDENTITY);
     return d;
 }
@@ -226,7 +227,8 @@ int hetrun_mlp_forward(hetrun_session *s, hetrun_mlp *m, int64_t rows, int with_
     for (int l = 1; l <= L && !m->fused; l++) {
         const int64_t in = sh->dims[l - 1], out = sh->dims[l];
         hetrun_tensor z = ACT(m, m->z_off[l]);
-        if (gemm(s, 0, rows, out, in, ACT(m, m->a_off[l - 1]), W(m, m->params, l - 1), z) != 0)
+        if (gemm(s, m->optimizer < 0 ? HETRUN_OP_CONST_B : 0, rows, out, in,
+                 ACT(m, m->a_off[l - 1]), W(m, m->params, l - 1), z) != 0)
             return -1;
         if (op3(s, HETRUN_OP_BIAS_ADD, rows, out, 0, 1.0, z, B(m, m->params, l - 1), z) != 0)
             return -1;

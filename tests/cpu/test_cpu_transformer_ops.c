@@ -483,6 +483,20 @@ static void gemm_cases(void) {
     d.m = 1, d.n = 7, d.k = 8, d.lda = d.ldb = d.ldc = 0, d.alpha = 1.0, d.beta = 0.0;
     d.flags = HETRUN_OP_TRANS_B, d.act = HETRUN_ACT_IDENTITY;
     op_case("gemm_bias_act one row, B^T", d, 0x8, -1, -1, NULL);
+    /* The constant-operand kernel (backends/cpu/cpu_packed.c: CONST_B, f32, m <= 48, AVX2):
+     * two k blocks and a tail, partial row tile and panel, padded operands, B as stored
+     * (n x k) and not transposed, beta 0 with NaN in C; one row. */
+    d = hetrun_op_desc_init(HETRUN_OP_GEMM_BIAS_ACT, HETRUN_F32);
+    d.m = 47, d.n = 101, d.k = 589, d.lda = 591, d.ldb = 590, d.ldc = 103;
+    d.alpha = 0.9, d.beta = 0.5, d.act = HETRUN_ACT_GELU_ERF;
+    d.flags = HETRUN_OP_HAS_BIAS | HETRUN_OP_HAS_AUX | HETRUN_OP_TRANS_B | HETRUN_OP_CONST_B;
+    op_case("gemm_bias_act constant B^T, padded, k blocks", d, 0x18, -1, -1, NULL);
+    d.m = 13, d.n = 40, d.k = 300, d.lda = d.ldb = d.ldc = 0, d.beta = 0.0;
+    d.flags = HETRUN_OP_HAS_BIAS | HETRUN_OP_CONST_B, d.act = HETRUN_ACT_RELU;
+    op_case("gemm_bias_act constant B, beta 0 NaN C", d, 0x8, -1, -1, prep_gemm_nan_c);
+    d = hetrun_op_desc_init(HETRUN_OP_GEMM, HETRUN_F32);
+    d.m = 1, d.n = 17, d.k = 8, d.alpha = 1.5, d.beta = 1.0, d.flags = HETRUN_OP_CONST_B;
+    op_case("gemm constant B, one row, beta 1", d, 0x4, -1, -1, NULL);
     d = hetrun_op_desc_init(HETRUN_OP_GEMM, HETRUN_F32);
     d.m = 30, d.n = 20, d.k = 17, d.batch = 7, d.beta = 0.25;
     d.ldc = 23, d.stride_b = 17 * 20 + 9, d.stride_c = 30 * 23 + 2;

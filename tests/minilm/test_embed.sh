@@ -9,8 +9,8 @@
 # usage: test_embed.sh HETRUN SOURCE_DIR BACKEND [DTYPES [gemm|fused]]
 #   DTYPES run with the default attention (auto: fused on cpu, per-head GEMMs elsewhere); the
 #   last argument adds one fp32 run with that attention forced. The embeddings compared are
-#   those of the largest batch size: 4 (short sentences stay under 48 rows, the cpu module's
-#   few-row GEMM, longer ones go to the BLAS), and 1 in the forced run.
+#   those of the largest batch size: 4 (short sentences stay under 128 rows, the cpu module's
+#   constant-weight GEMM, cpu_packed.c; longer ones go to the BLAS), and 1 in the forced run.
 set -u
 hetrun=$1 src=$2 backend=$3 dtypes=${4:-"fp32 bf16 fp16"} forced=${5:-}
 # shellcheck source=tests/minilm/setup.sh
