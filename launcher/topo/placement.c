@@ -224,6 +224,7 @@ static int plan_within_shared_mask(hetrun_topo *t, hetrun_placement *p, const ch
             dir = tmp;
         }
         hetrun_node_file(dir, "mask", key, "txt", path, sizeof path);
+        snprintf(p->startup_files[1], sizeof p->startup_files[1], "%s", path);
         int shared =
             hetrun_mask_shared(path, p->id.local_rank, p->id.local_size, m, 10.0, why, sizeof why);
         if (shared < 0) HETRUN_WARN("placement: %s; fitting each rank's plan into its mask", why);
@@ -284,10 +285,14 @@ int hetrun_placement_apply_devices(const struct hetrun_job *job, const char *bac
     char dir[4096], key[512];
     cache_dir(dir, sizeof(dir));
     job_key(key, sizeof(key));
-    if (need_io && p.id.local_size > 1)
+    if (p.id.local_size > 1 && key[0] && p.id.local_rank == 0)
+        hetrun_node_files_sweep(dir, 3600.0); /* earlier jobs' files: start-up takes seconds */
+    if (need_io && p.id.local_size > 1) {
         t = hetrun_topo_load_node_cached(p.id.local_rank, dir, key, err, errlen);
-    else
+        if (key[0]) hetrun_node_file(dir, "topo", key, "xml", p.startup_files[0], 4096);
+    } else {
         t = hetrun_topo_load_system(need_io, err, errlen);
+    }
     hetrun_topo_count(t, &p.node);
     if (!t || plan_within_shared_mask(t, &p, dir, key, err, errlen) != 0) {
         hetrun_topo_free(t);
@@ -432,6 +437,13 @@ void hetrun_placement_print_binding(const hetrun_placement *p, FILE *out) {
              p->bound ? "bound" : "not bound", p->bind_note[0] ? ": " : "", p->bind_note);
     fputs(line, out);
     fflush(out);
+}
+
+void hetrun_placement_release_files(hetrun_placement *p) {
+    for (int i = 0; i < 2; i++) {
+        if (p->id.local_rank == 0 && p->startup_files[i][0]) unlink(p->startup_files[i]);
+        p->startup_files[i][0] = '\0';
+    }
 }
 
 void hetrun_placement_free(hetrun_placement *p) {

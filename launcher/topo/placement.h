@@ -58,8 +58,11 @@ typedef struct hetrun_placement {
     char locality[32];        /**< "pci", "osdev", "machine" (or "numa" for CPU ranks) */
     char policy[32];
     char visibility_env[64], visibility_value[256]; /**< what was set, or "" */
-    int bound;               /**< 1 when hetrun bound the process and read the mask back */
-    char bind_note[384];     /**< why not bound, or how the plan was fitted; "" when plain */
+    int bound;           /**< 1 when hetrun bound the process and read the mask back */
+    char bind_note[384]; /**< why not bound, or how the plan was fitted; "" when plain */
+    /** The node's start-up files this job used (topology XML, mask exchange; "" if none):
+     *  local rank 0 removes them once every rank is past placement. */
+    char startup_files[2][4096];
     hetrun_topo_counts node; /**< the node's size, counted when the placement loaded the
                                   topology (before any restriction to a shared mask): the
                                   report's node environment reads it, so hwloc loads once */
@@ -91,6 +94,9 @@ cJSON *hetrun_placement_to_json(const hetrun_placement *p);
 /** One line like mpirun --report-bindings. */
 void hetrun_placement_print_binding(const hetrun_placement *p, FILE *out);
 void hetrun_placement_free(hetrun_placement *p);
+/** Local rank 0 removes the node's start-up files (p->startup_files); call after a collective
+ *  every rank reaches only once past placement (hetrun_job_agree). Other ranks do nothing. */
+void hetrun_placement_release_files(hetrun_placement *p);
 
 /** Formats a PU list compactly ("0-3,8,10-11") into `buf`. */
 void hetrun_cpus_format(const int *cpus, int n, char *buf, size_t len);

@@ -1,6 +1,7 @@
 /* hwloc loading and device locality (see topology.h). */
 #include "topo/topology.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -125,6 +126,32 @@ void hetrun_node_file(const char *cache_dir, const char *what, const char *job_k
     snprintf(key, sizeof(key), "%s-%s-%s", host, boot, job_key);
     sanitize(key);
     snprintf(path, len, "%s/%s-%s.%s", cache_dir, what, key, ext);
+}
+
+static int startup_file_name(const char *name) {
+    if (name[0] == '.') name++; /* the atomic writer's temporary: .topo-...xml.tmp.PID.XXXXXX */
+    const size_t n = strlen(name);
+    return (strncmp(name, "topo-", 5) == 0 && strstr(name, ".xml")) ||
+           (strncmp(name, "mask-", 5) == 0 && n > 4 && strcmp(name + n - 4, ".txt") == 0);
+}
+
+int hetrun_node_files_sweep(const char *cache_dir, double max_age_s) {
+    DIR *d = cache_dir && *cache_dir ? opendir(cache_dir) : NULL;
+    if (!d) return 0;
+    const time_t before = time(NULL) - (time_t)max_age_s;
+    int removed = 0;
+    struct dirent *e;
+    char path[4096];
+    while ((e = readdir(d)) != NULL) {
+        struct stat st;
+        if (!startup_file_name(e->d_name)) continue;
+        snprintf(path, sizeof path, "%s/%s", cache_dir, e->d_name);
+        if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_mtime < before &&
+            unlink(path) == 0)
+            removed++;
+    }
+    closedir(d);
+    return removed;
 }
 
 hetrun_topo *hetrun_topo_load_node_cached(int local_rank, const char *cache_dir,

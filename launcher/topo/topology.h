@@ -40,6 +40,13 @@ hetrun_topo *hetrun_topo_load_xml(const char *path, char *err, size_t errlen);
 void hetrun_node_file(const char *cache_dir, const char *what, const char *job_key, const char *ext,
                       char *path, size_t len);
 
+/** Removes the start-up files of earlier jobs from `cache_dir`: `topo-*.xml` and `mask-*.txt`
+ *  (hetrun_node_file's names, and the atomic writer's temporaries of them) last modified more
+ *  than `max_age_s` ago. A node's ranks exchange them in the first seconds of a job and each
+ *  job removes its own (hetrun_placement_release_files); this catches jobs killed first, so
+ *  the folder does not grow with every job a node runs. Returns the number removed. */
+int hetrun_node_files_sweep(const char *cache_dir, double max_age_s);
+
 /**
  * Loads the running machine with I/O at most once per node per job: local rank 0 scans and
  * exports XML to `<cache_dir>/topo-<host>-<boot id>-<job key>.xml` (atomic rename); other

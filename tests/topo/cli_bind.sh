@@ -87,12 +87,22 @@ if [ -n "$MPIEXEC" ]; then
         'all(x["placement"]["fit"] == "inherited" and x["placement"]["bound"] for x in ranks)'
     # One mask shared by both ranks (taskset around mpirun --bind-to none): the ranks learn
     # it is shared and plan within it instead of fitting a whole-machine plan into it.
+    # The exchange file is removed once both ranks are past placement, and so are earlier
+    # jobs' start-up files over an hour old; a fresh one (a job starting now) and other
+    # cache files stay.
+    mkdir -p "$tmp/cache"
+    touch -d '2 hours ago' "$tmp/cache/mask-old-job.txt" "$tmp/cache/.topo-old-job.xml.tmp.1.x" \
+        "$tmp/cache/cpu-peak-kept.txt"
+    touch "$tmp/cache/mask-starting-job.txt"
     taskset -c 1 env HETRUN_CACHE_DIR="$tmp/cache" "$MPIEXEC" -np 2 --bind-to none \
         "$HETRUN" run -q job.yaml -r sh.json > sh.out 2>&1 ||
         { echo "FAIL: taskset -c 1 mpirun exited $?"; cat sh.out; fail=1; }
     check sh.json 'len(ranks) == 2' 'all(x["cpus"] == [1] for x in ranks)' \
         'all(x["placement"]["fit"] == "plan" and "share" in x["placement"]["bind_note"] for x in ranks)'
     grep -q "warning: placement" sh.out && { echo "FAIL: shared mask warned"; cat sh.out; fail=1; }
+    left=$(cd "$tmp/cache" && ls -A | grep -E '^\.?(mask|topo)-|-kept' | sort | tr '\n' ' ')
+    [ "$left" = "cpu-peak-kept.txt mask-starting-job.txt " ] ||
+        { echo "FAIL: start-up files after the job: $left"; fail=1; }
 
     # The launcher's own binding (Open MPI rankfile, like Slurm's map_cpu:1,0) is kept too.
     if "$MPIEXEC" --version 2>&1 | grep -q "Open MPI"; then
