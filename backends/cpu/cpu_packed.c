@@ -4,8 +4,9 @@
  * Panel layout: panel j holds op(B)'s columns [16 j, 16 j + 16) as k rows of 16 floats (the
  * last panel zero-padded), so a k step of the kernel is two aligned loads; k is walked in
  * blocks of 256 (16 KB of a panel, which stays in L1 while every row group passes over it).
- * A task is one panel for all m rows: its 16 columns are summed in a small accumulator, then
- * the epilogue (alpha, beta, bias, aux, activation) runs on them while they are in cache. */
+ * A task is one panel for a block of up to 96 rows: its 16 columns are summed in a small
+ * accumulator, then the epilogue (alpha, beta, bias, aux, activation) runs on them while they
+ * are in cache. */
 #include "cpu_packed.h"
 
 #include <immintrin.h>
