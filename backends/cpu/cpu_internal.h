@@ -32,7 +32,10 @@ hetrun_status cpu_op_run(hetrun_queue *q, const hetrun_op_desc *desc, const hetr
 
 /** Whether cpu_fast.c has a tuned path for `desc` (ABI 1.1 ops, fp32 batched GEMM). */
 int cpu_fast_path(const hetrun_op_desc *desc);
-/** Runs a validated `desc` on host pointers `args` through that path. */
-hetrun_status cpu_fast_run(const hetrun_op_desc *desc, void *const *args);
+/** Runs a validated `desc` on host pointers `args` through that path; `ws` holds
+ *  cpu_bias_act_workspace(desc) bytes. */
+hetrun_status cpu_fast_run(const hetrun_op_desc *desc, void *const *args, void *ws);
+/** Workspace bytes of a GEMM_BIAS_ACT: fp32 copies of fp16/bf16 operands (0 for fp32). */
+uint64_t cpu_bias_act_workspace(const hetrun_op_desc *desc);
 
 #endif

@@ -30,9 +30,14 @@ hetrun_status cpu_op_supported(hetrun_device *dev, const hetrun_op_desc *d) {
     return HETRUN_OK;
 }
 
+/* fp32 copies of narrow GEMM operands (and exact fp64 ones of int8), sized once per shape. */
+static uint64_t workspace_of(const hetrun_op_desc *d) {
+    return d->kind == HETRUN_OP_GEMM_BIAS_ACT ? cpu_bias_act_workspace(d) : cpu_gemm_workspace(d);
+}
+
 hetrun_status cpu_op_workspace_size(hetrun_device *dev, const hetrun_op_desc *d, uint64_t *bytes) {
     hetrun_status st = cpu_op_supported(dev, d);
-    if (st == HETRUN_OK) *bytes = cpu_gemm_workspace(d);
+    if (st == HETRUN_OK) *bytes = workspace_of(d);
     return st;
 }
 
@@ -92,7 +97,7 @@ hetrun_status cpu_op_run(hetrun_queue *q, const hetrun_op_desc *d, const hetrun_
                              (unsigned long long)(args[a].buffer ? args[a].buffer->bytes : 0));
         p[a] = (char *)args[a].buffer->ptr + args[a].offset;
     }
-    uint64_t ws_need = cpu_gemm_workspace(d);
+    uint64_t ws_need = workspace_of(d);
     void *ws = NULL;
     if (ws_need) {
         if (!workspace.buffer || workspace.offset > workspace.buffer->bytes ||
@@ -109,9 +114,9 @@ hetrun_status cpu_op_run(hetrun_queue *q, const hetrun_op_desc *d, const hetrun_
         const int epi = d->kind == HETRUN_OP_GEMM_BIAS_ACT;
         void *q[5] = {p[0], p[1], epi && (d->flags & HETRUN_OP_HAS_BIAS) ? p[2] : NULL,
                       epi ? p[3] : p[2], epi && (d->flags & HETRUN_OP_HAS_AUX) ? p[4] : NULL};
-        return cpu_packed_run(d, args[1], q);
+        return cpu_packed_run(d, args[1], q, ws);
     } else if (cpu_fast_path(d)) {
-        return cpu_fast_run(d, p);
+        return cpu_fast_run(d, p, ws);
     } else if (d->kind == HETRUN_OP_GEMM) {
         cpu_gemm(d, p, ws);
     } else if (d->kind == HETRUN_OP_CAST) {

@@ -29,7 +29,8 @@ typedef struct cpu_packed {
     struct cpu_packed *next;
     uint64_t offset, span; /* B's bytes in the buffer: [offset, offset + span) */
     int64_t n, k, ldb;
-    int trans; /* B stored n x k (HETRUN_OP_TRANS_B) rather than k x n */
+    int trans;      /* B stored n x k (HETRUN_OP_TRANS_B) rather than k x n */
+    uint32_t dtype; /* B's dtype as read (the panels are fp32 either way) */
     uint64_t bytes;
     float *panels; /* ceil(n / 16) panels of k x 16 */
 } cpu_packed;
@@ -39,9 +40,12 @@ typedef struct cpu_packed {
 static pthread_mutex_t packed_lock = PTHREAD_MUTEX_INITIALIZER;
 
 int cpu_packed_takes(const hetrun_op_desc *d) {
+    const int narrow = d->dtype == HETRUN_F16 || d->dtype == HETRUN_BF16;
     return (d->flags & HETRUN_OP_CONST_B) &&
            (d->kind == HETRUN_OP_GEMM || d->kind == HETRUN_OP_GEMM_BIAS_ACT) &&
-           cpu_few_row_f32(d, CPU_PACKED_MAX_ROWS);
+           (d->dtype == HETRUN_F32 || narrow) &&
+           (d->out_dtype == d->dtype || d->out_dtype == HETRUN_F32) &&
+           cpu_few_row_shape(d, CPU_PACKED_MAX_ROWS);
 }
 
 static int64_t ldb_of(const hetrun_op_desc *d) {
@@ -62,12 +66,12 @@ static void pack(const float *b, cpu_packed *p) {
 }
 
 /* The panels of `d`'s B at `b`, made now if none match (packed_lock held). */
-static cpu_packed *find_or_pack(const hetrun_op_desc *d, hetrun_tensor b, const float *host) {
+static cpu_packed *find_or_pack(const hetrun_op_desc *d, hetrun_tensor b, const void *host) {
     const int trans = (d->flags & HETRUN_OP_TRANS_B) != 0;
     const int64_t ldb = ldb_of(d);
     for (cpu_packed *p = b.buffer->packed; p; p = p->next)
         if (p->offset == b.offset && p->n == d->n && p->k == d->k && p->ldb == ldb &&
-            p->trans == trans)
+            p->trans == trans && p->dtype == d->dtype)
             return p;
     cpu_packed *p = malloc(sizeof *p);
     if (!p) return NULL;
@@ -77,6 +81,7 @@ static cpu_packed *find_or_pack(const hetrun_op_desc *d, hetrun_tensor b, const 
                       .k = d->k,
                       .ldb = ldb,
                       .trans = trans,
+                      .dtype = d->dtype,
                       .bytes = (uint64_t)((d->n + PANEL - 1) / PANEL) * PANEL * (uint64_t)d->k *
                                sizeof(float)};
     void *mem = NULL;
@@ -85,7 +90,20 @@ static cpu_packed *find_or_pack(const hetrun_op_desc *d, hetrun_tensor b, const 
         return NULL;
     }
     p->panels = mem;
-    pack(host, p);
+    if (d->dtype == HETRUN_F32) {
+        pack(host, p);
+    } else { /* fp16/bf16 weights: widened once (exactly) for the fp32 kernel */
+        const uint64_t count = hetrun_op_arg_elements(d, 1);
+        float *wide = malloc((size_t)count * sizeof *wide);
+        if (!wide) {
+            free(mem);
+            free(p);
+            return NULL;
+        }
+        hetrun_cpu_cast(host, (int)d->dtype, wide, HETRUN_F32, (int64_t)count);
+        pack(wide, p);
+        free(wide);
+    }
     cpu_mem_account((int64_t)p->bytes);
     p->next = b.buffer->packed;
     b.buffer->packed = p;
@@ -208,7 +226,17 @@ static void run_panel(void *ctx, int64_t t, int worker) {
     epilogue(j, acc, i0, m, j0, cols);
 }
 
-hetrun_status cpu_packed_run(const hetrun_op_desc *d, hetrun_tensor b, void *const *p) {
+/* Rows of `rows` x `cols` elements between dtypes, row strides `ld_from` and `ld_to`. */
+static void cast_rows(const void *src, int from, int64_t ld_from, void *dst, int to, int64_t ld_to,
+                      int64_t rows, int64_t cols) {
+    const size_t sf = hetrun_dtype_size((hetrun_dtype)from),
+                 st = hetrun_dtype_size((hetrun_dtype)to);
+    for (int64_t i = 0; i < rows; i++)
+        hetrun_cpu_cast((const char *)src + (size_t)(i * ld_from) * sf, from,
+                        (char *)dst + (size_t)(i * ld_to) * st, to, cols);
+}
+
+hetrun_status cpu_packed_run(const hetrun_op_desc *d, hetrun_tensor b, void *const *p, void *ws) {
     pthread_mutex_lock(&packed_lock);
     const cpu_packed *pk = find_or_pack(d, b, p[1]);
     pthread_mutex_unlock(&packed_lock);
@@ -218,18 +246,39 @@ hetrun_status cpu_packed_run(const hetrun_op_desc *d, hetrun_tensor b, void *con
                          "copy of %llu bytes",
                          hetrun_op_name(d->kind), (long long)d->n, (long long)d->k,
                          (unsigned long long)(((d->n + PANEL - 1) / PANEL) * PANEL * d->k * 4));
+    const int64_t m = d->m, n = d->n, k = d->k, lda = d->lda ? d->lda : k,
+                  ldc = d->ldc ? d->ldc : n;
     packed_job j = {.d = d,
                     .pk = pk,
                     .a = p[0],
                     .bias = p[2],
                     .c = p[3],
                     .aux = p[4],
-                    .lda = d->lda ? d->lda : d->k,
-                    .ldc = d->ldc ? d->ldc : d->n,
-                    .npanels = (d->n + PANEL - 1) / PANEL};
+                    .lda = lda,
+                    .ldc = ldc,
+                    .npanels = (n + PANEL - 1) / PANEL};
+    /* fp16/bf16: A widened into the workspace; a narrow C, bias and aux go through fp32
+     * copies there too, rounded once at the end (the workspace is cpu_ops.c's, sized for the
+     * widening path, which needs more) */
+    const int in = (int)d->dtype, out = (int)d->out_dtype, narrow_out = out != HETRUN_F32;
+    float *w = ws;
+    if (in != HETRUN_F32) {
+        cast_rows(p[0], in, lda, w, HETRUN_F32, k, m, k);
+        j.a = w, j.lda = k, w += m * k;
+    }
+    if (narrow_out) {
+        j.c = w, j.ldc = n, w += m * n;
+        if (d->beta != 0.0) cast_rows(p[3], out, ldc, j.c, HETRUN_F32, n, m, n);
+        if (p[2]) hetrun_cpu_cast(p[2], out, w, HETRUN_F32, n), j.bias = w, w += n;
+        if (p[4]) j.aux = w;
+    }
     /* below ~2 MFLOP (~30 us on one core) waking a helper costs about what it saves */
-    const int small = (double)d->m * (double)d->n * (double)d->k < (double)(1 << 20);
-    hetrun_cpu_parallel_upto(j.npanels * ((d->m + RBLOCK - 1) / RBLOCK),
+    const int small = (double)m * (double)n * (double)k < (double)(1 << 20);
+    hetrun_cpu_parallel_upto(j.npanels * ((m + RBLOCK - 1) / RBLOCK),
                              small ? 1 : hetrun_cpu_threads(), run_panel, &j);
+    if (narrow_out) { /* C's rows only: the padding between them is not C */
+        cast_rows(j.c, HETRUN_F32, n, p[3], out, ldc, m, n);
+        if (p[4]) hetrun_cpu_cast(j.aux, HETRUN_F32, p[4], out, m * n);
+    }
     return HETRUN_OK;
 }

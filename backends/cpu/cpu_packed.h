@@ -15,13 +15,15 @@
 #define CPU_PACKED_MAX_ROWS 128
 #endif
 
-/** Whether cpu_packed_run takes `d`: fp32 GEMM or GEMM_BIAS_ACT with CONST_B, not batched,
- *  A not transposed, m <= CPU_PACKED_MAX_ROWS, on a CPU with AVX2 and FMA. */
+/** Whether cpu_packed_run takes `d`: a GEMM or GEMM_BIAS_ACT with CONST_B, fp32, or fp16 /
+ *  bf16 in with that type or fp32 out (B widened once into the fp32 panels, A per call), not
+ *  batched, A not transposed, m <= CPU_PACKED_MAX_ROWS, on a CPU with AVX2 and FMA. */
 int cpu_packed_takes(const hetrun_op_desc *d);
 
 /** Runs `d` with B = `b` (its panels made on first use) on host pointers p = {A, B, bias or
- *  NULL, C, aux or NULL}. ::HETRUN_ERR_NO_MEMORY when the panels cannot be allocated. */
-hetrun_status cpu_packed_run(const hetrun_op_desc *d, hetrun_tensor b, void *const *p);
+ *  NULL, C, aux or NULL}; `ws` holds the op's workspace (fp32 copies of fp16/bf16 A, C, bias
+ *  and aux). ::HETRUN_ERR_NO_MEMORY when the panels cannot be allocated. */
+hetrun_status cpu_packed_run(const hetrun_op_desc *d, hetrun_tensor b, void *const *p, void *ws);
 
 /** Drops the packed copies made from bytes [offset, offset + bytes) of `buf` (all of them
  *  with bytes = UINT64_MAX): those bytes are about to change or be freed. */

@@ -12,7 +12,7 @@
 
 #define NB 48 /* B rows (output columns) per task */
 
-int cpu_few_row_f32(const hetrun_op_desc *d, int64_t max_rows) {
+int cpu_few_row_shape(const hetrun_op_desc *d, int64_t max_rows) {
     static int known, avx2;
     if (!known) {
         __builtin_cpu_init();
@@ -20,13 +20,14 @@ int cpu_few_row_f32(const hetrun_op_desc *d, int64_t max_rows) {
         known = 1;
     }
     const int batched = d->struct_size >= HETRUN_OP_DESC_SIZE_V1_1 && d->batch > 1;
-    return avx2 && d->dtype == HETRUN_F32 && d->out_dtype == HETRUN_F32 && !batched &&
-           !(d->flags & HETRUN_OP_TRANS_A) && d->m <= max_rows && d->k < ((int64_t)1 << 31);
+    return avx2 && !batched && !(d->flags & HETRUN_OP_TRANS_A) && d->m <= max_rows &&
+           d->k < ((int64_t)1 << 31);
 }
 
 int cpu_skinny_takes(const hetrun_op_desc *d) {
     return d->kind == HETRUN_OP_GEMM_BIAS_ACT && (d->flags & HETRUN_OP_TRANS_B) &&
-           cpu_few_row_f32(d, CPU_SKINNY_MAX_ROWS);
+           d->dtype == HETRUN_F32 && d->out_dtype == HETRUN_F32 &&
+           cpu_few_row_shape(d, CPU_SKINNY_MAX_ROWS);
 }
 
 typedef struct skinny_job {

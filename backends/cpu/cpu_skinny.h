@@ -10,9 +10,9 @@
 /** Rows (m) up to which cpu_skinny_run takes a GEMM (bench/minilm, RESULTS.md). */
 #define CPU_SKINNY_MAX_ROWS 48
 
-/** What the few-row kernels (this one and cpu_packed.c) share: fp32 in and out, not
- *  batched, A not transposed, m <= max_rows, k < 2^31, a CPU with AVX2 and FMA. */
-int cpu_few_row_f32(const hetrun_op_desc *d, int64_t max_rows);
+/** What the few-row kernels (this one and cpu_packed.c) share: not batched, A not
+ *  transposed, m <= max_rows, k < 2^31, a CPU with AVX2 and FMA. */
+int cpu_few_row_shape(const hetrun_op_desc *d, int64_t max_rows);
 
 /** Whether cpu_skinny_run takes `d`: a fp32 GEMM_BIAS_ACT, not batched, B
  *  transposed, A not, m <= CPU_SKINNY_MAX_ROWS, on a CPU with AVX2 and FMA. */

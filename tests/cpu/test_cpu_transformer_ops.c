@@ -497,6 +497,16 @@ static void gemm_cases(void) {
     d = hetrun_op_desc_init(HETRUN_OP_GEMM, HETRUN_F32);
     d.m = 1, d.n = 17, d.k = 8, d.alpha = 1.5, d.beta = 1.0, d.flags = HETRUN_OP_CONST_B;
     op_case("gemm constant B, one row, beta 1", d, 0x4, -1, -1, NULL);
+    /* fp16/bf16 on the same kernel: B widened once, A, C, bias and aux through fp32 copies
+     * in the workspace (padded A and C: only their rows are converted) */
+    d = hetrun_op_desc_init(HETRUN_OP_GEMM_BIAS_ACT, HETRUN_BF16);
+    d.m = 21, d.n = 45, d.k = 300, d.lda = 303, d.ldc = 47, d.beta = 1.0;
+    d.act = HETRUN_ACT_GELU_ERF;
+    d.flags = HETRUN_OP_HAS_BIAS | HETRUN_OP_HAS_AUX | HETRUN_OP_TRANS_B | HETRUN_OP_CONST_B;
+    op_case("gemm_bias_act bf16 constant B^T, residual, aux", d, 0x18, -1, -1, NULL);
+    d = hetrun_op_desc_init(HETRUN_OP_GEMM, HETRUN_F16);
+    d.out_dtype = HETRUN_F32, d.m = 9, d.n = 33, d.k = 70, d.flags = HETRUN_OP_CONST_B;
+    op_case("gemm fp16 -> fp32 constant B", d, 0x4, -1, -1, NULL);
     d = hetrun_op_desc_init(HETRUN_OP_GEMM, HETRUN_F32);
     d.m = 30, d.n = 20, d.k = 17, d.batch = 7, d.beta = 0.25;
     d.ldc = 23, d.stride_b = 17 * 20 + 9, d.stride_c = 30 * 23 + 2;
