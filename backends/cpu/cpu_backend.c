@@ -32,6 +32,15 @@ hetrun_status cpu_error(hetrun_status status, const char *fmt, ...) {
     return status;
 }
 
+void cpu_log(hetrun_log_level level, const char *fmt, ...) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (host && host->log) host->log(level, "cpu", msg);
+}
+
 static const char *cpu_last_error(void) {
     return last_error_text;
 }

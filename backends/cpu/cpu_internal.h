@@ -20,6 +20,9 @@ struct hetrun_device {
  *  copies. */
 void cpu_mem_account(int64_t delta);
 
+/** Logs one line through the host's log service (nothing before init). */
+void cpu_log(hetrun_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /** Sets the thread-local last error; returns `status` for chaining. */
 hetrun_status cpu_error(hetrun_status status, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

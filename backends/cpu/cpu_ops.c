@@ -75,6 +75,15 @@ static void run_f32(const hetrun_op_desc *d, void *const *p) {
     }
 }
 
+/* A GEMM or GEMM_BIAS_ACT on a constant B through cpu_packed.c; 0 when it declines. */
+static int run_packed(const hetrun_op_desc *d, const hetrun_tensor *args, void *const *p,
+                      void *ws) {
+    const int epi = d->kind == HETRUN_OP_GEMM_BIAS_ACT;
+    void *const g[5] = {p[0], p[1], epi && (d->flags & HETRUN_OP_HAS_BIAS) ? p[2] : NULL,
+                        epi ? p[3] : p[2], epi && (d->flags & HETRUN_OP_HAS_AUX) ? p[4] : NULL};
+    return cpu_packed_run(d, args[1], g, ws);
+}
+
 hetrun_status cpu_op_run(hetrun_queue *q, const hetrun_op_desc *d, const hetrun_tensor *args,
                          int32_t nargs, hetrun_tensor workspace) {
     (void)q;
@@ -110,11 +119,8 @@ hetrun_status cpu_op_run(hetrun_queue *q, const hetrun_op_desc *d, const hetrun_
     for (int a = 0; a < arity; a++) /* outputs change bytes a packed copy may have come from */
         if (p[a] && info->args[a].role != HETRUN_ARG_IN)
             cpu_packed_drop(args[a].buffer, args[a].offset, hetrun_op_arg_bytes(d, a));
-    if (cpu_packed_takes(d)) {
-        const int epi = d->kind == HETRUN_OP_GEMM_BIAS_ACT;
-        void *q[5] = {p[0], p[1], epi && (d->flags & HETRUN_OP_HAS_BIAS) ? p[2] : NULL,
-                      epi ? p[3] : p[2], epi && (d->flags & HETRUN_OP_HAS_AUX) ? p[4] : NULL};
-        return cpu_packed_run(d, args[1], q, ws);
+    if (cpu_packed_takes(d) && run_packed(d, args, p, ws)) {
+        return HETRUN_OK;
     } else if (cpu_fast_path(d)) {
         return cpu_fast_run(d, p, ws);
     } else if (d->kind == HETRUN_OP_GEMM) {

@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cpu_skinny.h"
 #include "kernels/catalogue.h"
@@ -35,9 +36,27 @@ typedef struct cpu_packed {
     float *panels; /* ceil(n / 16) panels of k x 16 */
 } cpu_packed;
 
-/* Guards every buffer's list: two queues may share a constant B. Held while packing, so a
- * second caller waits for the panels rather than making its own. */
+/* Guards every buffer's list and the total below: two queues may share a constant B. Held
+ * while packing, so a second caller waits for the panels rather than making its own. */
 static pthread_mutex_t packed_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Bytes of all packed copies, and the most they may take: a copy is a second (for fp16/bf16
+ * weights a third) copy of the weights, and a speed-up must never run a node out of memory.
+ * HETRUN_CPU_PACKED_MB, else a quarter of the physical memory; past it, weights run as
+ * stored (the BLAS or the few-row tiles), said once in the log. */
+static uint64_t packed_total, packed_budget;
+static int budget_said;
+
+static uint64_t budget(void) {
+    if (!packed_budget) {
+        const char *mb = getenv("HETRUN_CPU_PACKED_MB");
+        long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+        packed_budget = mb && *mb               ? (uint64_t)strtoull(mb, NULL, 10) << 20
+                        : pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page / 4
+                                                : (uint64_t)1 << 30;
+        if (!packed_budget) packed_budget = 1; /* HETRUN_CPU_PACKED_MB=0: never pack */
+    }
+    return packed_budget;
+}
 
 int cpu_packed_takes(const hetrun_op_desc *d) {
     const int narrow = d->dtype == HETRUN_F16 || d->dtype == HETRUN_BF16;
@@ -73,6 +92,16 @@ static cpu_packed *find_or_pack(const hetrun_op_desc *d, hetrun_tensor b, const 
         if (p->offset == b.offset && p->n == d->n && p->k == d->k && p->ldb == ldb &&
             p->trans == trans && p->dtype == d->dtype)
             return p;
+    const uint64_t bytes =
+        (uint64_t)((d->n + PANEL - 1) / PANEL) * PANEL * (uint64_t)d->k * sizeof(float);
+    if (packed_total + bytes > budget()) {
+        if (!budget_said++)
+            cpu_log(HETRUN_LOG_WARN,
+                    "packed copies of constant weights reached HETRUN_CPU_PACKED_MB's %llu MB: "
+                    "further weights run as stored (slower, no extra memory)",
+                    (unsigned long long)(budget() >> 20));
+        return NULL;
+    }
     cpu_packed *p = malloc(sizeof *p);
     if (!p) return NULL;
     *p = (cpu_packed){.offset = b.offset,
@@ -82,8 +111,7 @@ static cpu_packed *find_or_pack(const hetrun_op_desc *d, hetrun_tensor b, const 
                       .ldb = ldb,
                       .trans = trans,
                       .dtype = d->dtype,
-                      .bytes = (uint64_t)((d->n + PANEL - 1) / PANEL) * PANEL * (uint64_t)d->k *
-                               sizeof(float)};
+                      .bytes = bytes};
     void *mem = NULL;
     if (posix_memalign(&mem, 64, (size_t)p->bytes) != 0) {
         free(p);
@@ -105,6 +133,7 @@ static cpu_packed *find_or_pack(const hetrun_op_desc *d, hetrun_tensor b, const 
         free(wide);
     }
     cpu_mem_account((int64_t)p->bytes);
+    packed_total += p->bytes;
     p->next = b.buffer->packed;
     b.buffer->packed = p;
     return p;
@@ -123,6 +152,7 @@ void cpu_packed_drop(hetrun_buffer *buf, uint64_t offset, uint64_t bytes) {
         }
         *link = p->next;
         cpu_mem_account(-(int64_t)p->bytes);
+        packed_total -= p->bytes;
         free(p->panels);
         free(p);
     }
@@ -236,16 +266,11 @@ static void cast_rows(const void *src, int from, int64_t ld_from, void *dst, int
                         (char *)dst + (size_t)(i * ld_to) * st, to, cols);
 }
 
-hetrun_status cpu_packed_run(const hetrun_op_desc *d, hetrun_tensor b, void *const *p, void *ws) {
+int cpu_packed_run(const hetrun_op_desc *d, hetrun_tensor b, void *const *p, void *ws) {
     pthread_mutex_lock(&packed_lock);
     const cpu_packed *pk = find_or_pack(d, b, p[1]);
     pthread_mutex_unlock(&packed_lock);
-    if (!pk)
-        return cpu_error(HETRUN_ERR_NO_MEMORY,
-                         "cpu: %s with a constant B (n %lld, k %lld): no memory for its packed "
-                         "copy of %llu bytes",
-                         hetrun_op_name(d->kind), (long long)d->n, (long long)d->k,
-                         (unsigned long long)(((d->n + PANEL - 1) / PANEL) * PANEL * d->k * 4));
+    if (!pk) return 0; /* over the budget or out of memory: the caller runs B as stored */
     const int64_t m = d->m, n = d->n, k = d->k, lda = d->lda ? d->lda : k,
                   ldc = d->ldc ? d->ldc : n;
     packed_job j = {.d = d,
@@ -280,5 +305,5 @@ hetrun_status cpu_packed_run(const hetrun_op_desc *d, hetrun_tensor b, void *con
         cast_rows(j.c, HETRUN_F32, n, p[3], out, ldc, m, n);
         if (p[4]) hetrun_cpu_cast(j.aux, HETRUN_F32, p[4], out, m * n);
     }
-    return HETRUN_OK;
+    return 1;
 }

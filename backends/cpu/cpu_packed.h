@@ -22,8 +22,9 @@ int cpu_packed_takes(const hetrun_op_desc *d);
 
 /** Runs `d` with B = `b` (its panels made on first use) on host pointers p = {A, B, bias or
  *  NULL, C, aux or NULL}; `ws` holds the op's workspace (fp32 copies of fp16/bf16 A, C, bias
- *  and aux). ::HETRUN_ERR_NO_MEMORY when the panels cannot be allocated. */
-hetrun_status cpu_packed_run(const hetrun_op_desc *d, hetrun_tensor b, void *const *p, void *ws);
+ *  and aux). Returns 1 when it ran, 0 when B has no panels and cannot get them (the packed
+ *  copies' budget, HETRUN_CPU_PACKED_MB, or no memory): the caller runs `d` as stored. */
+int cpu_packed_run(const hetrun_op_desc *d, hetrun_tensor b, void *const *p, void *ws);
 
 /** Drops the packed copies made from bytes [offset, offset + bytes) of `buf` (all of them
  *  with bytes = UINT64_MAX): those bytes are about to change or be freed. */

@@ -516,6 +516,35 @@ static void gemm_cases(void) {
     op_case("batched gemm 6 entries, broadcast B^T", d, 0x4, -1, -1, NULL);
 }
 
+/* Right after init (memory counters at 0): a constant 512 x 520 B costs its packed copy
+ * (33 panels of 512 x 16 floats, just over 1 MiB) in memory_peak, unless HETRUN_CPU_PACKED_MB
+ * (the copies' budget) is below it; the products are right either way (op_case's checks, in
+ * this binary's second ctest entry too). Its random inputs do not move the other cases'. */
+static void packed_budget_case(void) {
+    enum { M = 4, N = 520, K = 512 };
+    const uint64_t panels = (N + 15) / 16 * 16 * (uint64_t)K * 4, saved_rng = rng;
+    const char *mb = getenv("HETRUN_CPU_PACKED_MB");
+    const int packs = !mb || (uint64_t)atoll(mb) << 20 >= panels;
+    float *a = random_buffer(HETRUN_F32, M * K), *b = random_buffer(HETRUN_F32, K * N);
+    dbuf da = upload(a, M * K * 4), db = upload(b, K * N * 4), dc = upload(a, M * N * 4);
+    hetrun_op_desc d = hetrun_op_desc_init(HETRUN_OP_GEMM, HETRUN_F32);
+    d.m = M, d.n = N, d.k = K, d.flags = HETRUN_OP_CONST_B;
+    const hetrun_tensor args[3] = {{da.b, 0}, {db.b, 0}, {dc.b, 0}};
+    uint64_t peak = 0;
+    if (run(&d, args) == 0 && ops->memory_peak(dev, &peak) == HETRUN_OK) {
+        const uint64_t buffers = (M * K + K * N + M * N) * 4;
+        const uint64_t want = buffers + (packs ? panels : 0);
+        checked++;
+        if (peak != want) failures++;
+        printf("%s packed copy's memory (HETRUN_CPU_PACKED_MB %s): peak %llu, expected %llu\n",
+               peak == want ? "ok  " : "FAIL", mb ? mb : "unset", (unsigned long long)peak,
+               (unsigned long long)want);
+    }
+    ops->mem_free(da.b), ops->mem_free(db.b), ops->mem_free(dc.b);
+    free(a), free(b);
+    rng = saved_rng;
+}
+
 static int open_module(void *lib, int threads) {
     hetrun_backend_entry_fn entry =
         (hetrun_backend_entry_fn)dlsym(lib, HETRUN_BACKEND_ENTRY_SYMBOL);
@@ -552,6 +581,7 @@ int main(int argc, char **argv) {
         rng = 0x9e3779b97f4a7c15ull; /* the same inputs in both passes */
         if (open_module(lib, pass == 0 ? 3 : 1) != 0) return 1;
         printf("-- %d thread(s)\n", pass == 0 ? 3 : 1);
+        if (pass == 0) packed_budget_case();
         attention_cases();
         row_op_cases();
         gemm_cases();
