@@ -58,7 +58,7 @@ static hetrun_status cpu_init(const hetrun_host_services *services) {
     if (services->log) services->log(HETRUN_LOG_INFO, "cpu", msg);
     hetrun_cpu_threads_set(threads); /* the backend's own kernels (attention...) */
     mem_in_use = mem_peak = 0;
-    return cpu_blas_load(services, &isa, threads);
+    return cpu_blas_load(&isa, threads);
 }
 
 static void cpu_finalize(void) {

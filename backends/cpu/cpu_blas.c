@@ -19,18 +19,6 @@
 
 cpu_blas cpu_blas_lib;
 
-static const hetrun_host_services *services;
-
-static void say(hetrun_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void say(hetrun_log_level level, const char *fmt, ...) {
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (services && services->log) services->log(level, "cpu", msg);
-}
-
 /* ---- self-check ---- */
 
 static sigjmp_buf sigill_jump;
@@ -250,7 +238,7 @@ static void find_dnnl_bf16(const cpu_isa *isa) {
     void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     dnnl_bf16 = lib ? (dnnl_bf16_fn)dlsym(lib, "dnnl_gemm_bf16bf16f32") : NULL;
     if (!dnnl_bf16) {
-        if (asked) say(HETRUN_LOG_WARN, "%s: no dnnl_gemm_bf16bf16f32 (%s)", path, dlerror());
+        if (asked) cpu_log(HETRUN_LOG_WARN, "%s: no dnnl_gemm_bf16bf16f32 (%s)", path, dlerror());
         if (lib) dlclose(lib);
         return;
     }
@@ -271,8 +259,7 @@ static const char *library_path(void) {
 #endif
 }
 
-hetrun_status cpu_blas_load(const hetrun_host_services *host, const cpu_isa *isa, int threads) {
-    services = host;
+hetrun_status cpu_blas_load(const cpu_isa *isa, int threads) {
     memset(&cpu_blas_lib, 0, sizeof cpu_blas_lib);
     const char *path = library_path();
     const char *user = getenv("OPENBLAS_CORETYPE");
@@ -282,9 +269,9 @@ hetrun_status cpu_blas_load(const hetrun_host_services *host, const cpu_isa *isa
         snprintf(coretype, sizeof coretype, "%s", user);
         snprintf(cpu_blas_lib.source, sizeof cpu_blas_lib.source, "user");
         if (strcasecmp(user, want) != 0)
-            say(HETRUN_LOG_INFO,
-                "OPENBLAS_CORETYPE=%s set by the user wins over %s from CPUID (%s)", user, want,
-                cpu_isa_name(isa));
+            cpu_log(HETRUN_LOG_INFO,
+                    "OPENBLAS_CORETYPE=%s set by the user wins over %s from CPUID (%s)", user, want,
+                    cpu_isa_name(isa));
     } else {
         snprintf(coretype, sizeof coretype, "%s", want);
         snprintf(cpu_blas_lib.source, sizeof cpu_blas_lib.source, "cpuid");
@@ -300,37 +287,37 @@ hetrun_status cpu_blas_load(const hetrun_host_services *host, const cpu_isa *isa
         snprintf(cpu_blas_lib.requested, sizeof cpu_blas_lib.requested, "%s",
                  cpu_blas_lib.corename[0] ? coretype : "");
         if (cpu_blas_lib.corename[0] && strcasecmp(cpu_blas_lib.corename, coretype) != 0)
-            say(HETRUN_LOG_WARN, "%s: asked for core type %s, the library chose %s", path, coretype,
-                cpu_blas_lib.corename);
+            cpu_log(HETRUN_LOG_WARN, "%s: asked for core type %s, the library chose %s", path,
+                    coretype, cpu_blas_lib.corename);
         char why[256];
         const char *fail = self_check(0, threads, why, sizeof why);
         if (!fail) find_dnnl_bf16(isa);
         if (!fail && cpu_blas_lib.sbgemm && self_check(1, threads, why, sizeof why)) {
-            say(HETRUN_LOG_ERROR, "self-check: %s; bf16 GEMM widens to fp32 instead", why);
+            cpu_log(HETRUN_LOG_ERROR, "self-check: %s; bf16 GEMM widens to fp32 instead", why);
             cpu_blas_lib.sbgemm = NULL;
             cpu_blas_lib.bf16_path[0] = '\0';
         }
         if (!fail) break;
         const char *safer = cpu_isa_safer_coretype(coretype);
-        say(HETRUN_LOG_ERROR, "self-check of %s with %s kernels failed: %s; %s", path,
-            cpu_blas_lib.corename[0] ? cpu_blas_lib.corename : "its", fail,
-            safer ? "reloading with a safer core type" : "no safer core type left");
+        cpu_log(HETRUN_LOG_ERROR, "self-check of %s with %s kernels failed: %s; %s", path,
+                cpu_blas_lib.corename[0] ? cpu_blas_lib.corename : "its", fail,
+                safer ? "reloading with a safer core type" : "no safer core type left");
         cpu_blas_unload();
         if (!safer || !cpu_blas_lib.requested[0])
             return cpu_error(HETRUN_ERR_DEVICE,
                              "cpu: BLAS %s (core type %s) failed its self-check: %s", path,
                              coretype, fail);
-        say(HETRUN_LOG_WARN, "falling back from core type %s to %s", coretype, safer);
+        cpu_log(HETRUN_LOG_WARN, "falling back from core type %s to %s", coretype, safer);
         snprintf(coretype, sizeof coretype, "%s", safer);
         snprintf(cpu_blas_lib.source, sizeof cpu_blas_lib.source, "fallback");
     }
     if (cpu_blas_lib.set_num_threads) cpu_blas_lib.set_num_threads(threads);
     cpu_blas_lib.threads = threads;
-    say(HETRUN_LOG_INFO, "BLAS %s: %s; kernels %s (%s); ISA %s; bf16 GEMM %s", path,
-        cpu_blas_lib.config[0] ? cpu_blas_lib.config : cpu_blas_lib.version,
-        cpu_blas_lib.corename[0] ? cpu_blas_lib.corename : "the library's own", cpu_blas_lib.source,
-        cpu_isa_name(isa),
-        cpu_blas_lib.sbgemm ? cpu_blas_lib.bf16_path : "widened to fp32 + SGEMM");
+    cpu_log(HETRUN_LOG_INFO, "BLAS %s: %s; kernels %s (%s); ISA %s; bf16 GEMM %s", path,
+            cpu_blas_lib.config[0] ? cpu_blas_lib.config : cpu_blas_lib.version,
+            cpu_blas_lib.corename[0] ? cpu_blas_lib.corename : "the library's own",
+            cpu_blas_lib.source, cpu_isa_name(isa),
+            cpu_blas_lib.sbgemm ? cpu_blas_lib.bf16_path : "widened to fp32 + SGEMM");
     return HETRUN_OK;
 }
 

@@ -72,9 +72,9 @@ extern cpu_blas cpu_blas_lib;
 
 /* Loads the BLAS with kernels for `isa` and `threads` threads and self-checks SGEMM (and
  * SBGEMM) against the reference; on a failed check, reloads one core type safer and says
- * so through `host->log`. Library: $HETRUN_CPU_BLAS, else the OpenBLAS found at build time,
+ * so in the log (cpu_log). Library: $HETRUN_CPU_BLAS, else the OpenBLAS found at build time,
  * else libopenblas.so.0. Returns HETRUN_OK, or an error with cpu_error() set. */
-hetrun_status cpu_blas_load(const hetrun_host_services *host, const cpu_isa *isa, int threads);
+hetrun_status cpu_blas_load(const cpu_isa *isa, int threads);
 void cpu_blas_unload(void);
 /* One-line summary for the report: "OpenBLAS 0.3.21 Zen (cpuid)". */
 void cpu_blas_summary(char *buf, size_t len);
