@@ -135,7 +135,7 @@ static cpu_packed *find_or_pack(const hetrun_op_desc *d, hetrun_tensor b, const 
     cpu_mem_account((int64_t)p->bytes);
     packed_total += p->bytes;
     p->next = b.buffer->packed;
-    b.buffer->packed = p;
+    __atomic_store_n(&b.buffer->packed, p, __ATOMIC_RELEASE); /* cpu_packed_drop peeks unlocked */
     return p;
 }
 
@@ -150,7 +150,7 @@ void cpu_packed_drop(hetrun_buffer *buf, uint64_t offset, uint64_t bytes) {
             link = &p->next;
             continue;
         }
-        *link = p->next;
+        __atomic_store_n(link, p->next, __ATOMIC_RELEASE);
         cpu_mem_account(-(int64_t)p->bytes);
         packed_total -= p->bytes;
         free(p->panels);

@@ -17,6 +17,7 @@
 #endif
 
 static struct pool {
+    pthread_mutex_t owner; /* held by the caller whose job the workers run */
     pthread_mutex_t lock;
     pthread_cond_t wake, done;
     pthread_t tid[MAX_THREADS];
@@ -31,7 +32,8 @@ static struct pool {
     void *ctx;
     int64_t ntasks;
     atomic_llong next;
-} pool = {.lock = PTHREAD_MUTEX_INITIALIZER,
+} pool = {.owner = PTHREAD_MUTEX_INITIALIZER,
+          .lock = PTHREAD_MUTEX_INITIALIZER,
           .wake = PTHREAD_COND_INITIALIZER,
           .done = PTHREAD_COND_INITIALIZER,
           .wanted = 1};
@@ -50,10 +52,11 @@ static int64_t now_ns(void) {
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* Waits until the generation differs from `seen` (or stop): spinning first, then asleep. */
-static uint64_t await_job(uint64_t seen) {
-    const int64_t until = now_ns() + SPIN_NS;
-    for (int i = 1;; i++) {
+/* Waits until the generation differs from `seen` (or stop): spinning first when `spin`,
+ * then asleep. */
+static uint64_t await_job(uint64_t seen, int spin) {
+    const int64_t until = now_ns() + (spin ? SPIN_NS : 0);
+    for (int i = 1; spin; i++) {
         const uint64_t g = atomic_load_explicit(&pool.gen, memory_order_acquire);
         if (g != seen || atomic_load_explicit(&pool.stop, memory_order_relaxed)) return g;
         _mm_pause();
@@ -70,10 +73,12 @@ static uint64_t await_job(uint64_t seen) {
 static void *worker_main(void *arg) {
     const int id = (int)(intptr_t)arg; /* 1-based: the caller is worker 0 */
     uint64_t seen = 0;
+    int took_part = 0; /* only a worker that just worked spins: the others go back to sleep */
     for (;;) {
-        seen = await_job(seen);
+        seen = await_job(seen, took_part);
         if (atomic_load(&pool.stop)) break;
-        if (id > (int)(seen & 0xffff)) continue; /* not part of this job */
+        took_part = id <= (int)(seen & 0xffff);
+        if (!took_part) continue; /* not part of this job */
         drain(id);
         if (atomic_fetch_sub(&pool.busy, 1) == 1) { /* the last one out tells the caller */
             pthread_mutex_lock(&pool.lock);
@@ -102,7 +107,8 @@ void hetrun_cpu_parallel_upto(int64_t ntasks, int workers, hetrun_cpu_task_fn fn
     if (ntasks <= 0) return;
     int helpers = (workers < pool.wanted ? workers : pool.wanted) - 1;
     if (helpers > ntasks - 1) helpers = (int)(ntasks - 1);
-    if (helpers <= 0) {
+    /* One job at a time: a second caller (another queue's thread) runs its tasks itself. */
+    if (helpers <= 0 || pthread_mutex_trylock(&pool.owner) != 0) {
         for (int64_t t = 0; t < ntasks; t++)
             fn(ctx, t, 0);
         return;
@@ -138,6 +144,7 @@ void hetrun_cpu_parallel_upto(int64_t ntasks, int workers, hetrun_cpu_task_fn fn
             break;
         }
     }
+    pthread_mutex_unlock(&pool.owner);
 }
 
 void hetrun_cpu_threads_shutdown(void) {

@@ -23,8 +23,9 @@ void hetrun_cpu_threads_set(int threads);
 /** The thread count set (1 before any call). */
 int hetrun_cpu_threads(void);
 /** Runs fn(ctx, t, worker) for every t in [0, ntasks) on up to hetrun_cpu_threads()
- *  threads, the caller included; returns when all are done. Not reentrant: call it from
- *  one thread at a time (the backend's queues run ops synchronously). */
+ *  threads, the caller included; returns when all are done. While one caller's job runs, a
+ *  call from another thread (two queues driven at once) runs its tasks alone, as worker 0;
+ *  a task must not call it again. */
 void hetrun_cpu_parallel(int64_t ntasks, hetrun_cpu_task_fn fn, void *ctx);
 /** The same on at most `workers` threads (so `worker` < workers), for callers that size
  *  per-worker scratch, like batched GEMM's widening buffers. */

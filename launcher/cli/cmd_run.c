@@ -288,10 +288,11 @@ int hetrun_cmd_run(int argc, char **argv) {
 
     MPI_Bcast(&exit_code, 1, MPI_INT, 0, MPI_COMM_WORLD);
     char job_backend[256]; /* identity, nodes and one backend agreed across ranks */
-    if (exit_code == HETRUN_EXIT_OK)
+    if (exit_code == HETRUN_EXIT_OK) {
         exit_code = hetrun_job_agree(job, &pl, backend, report_path, job_obj, job_backend,
                                      sizeof job_backend, err, sizeof err, hetrun_guard_disarm);
-    hetrun_placement_release_files(&pl); /* every rank is past placement: nobody reads them */
+        hetrun_placement_release_files(&pl); /* every rank is past placement: nobody reads them */
+    }
     if (exit_code != HETRUN_EXIT_OK) {
         hetrun_guard_disarm(); /* a refusal after MPI_Init wrote its own failed report */
         hetrun_heartbeat_stop();

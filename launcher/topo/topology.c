@@ -146,8 +146,8 @@ int hetrun_node_files_sweep(const char *cache_dir, double max_age_s) {
         struct stat st;
         if (!startup_file_name(e->d_name)) continue;
         snprintf(path, sizeof path, "%s/%s", cache_dir, e->d_name);
-        if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_mtime < before &&
-            unlink(path) == 0)
+        if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+            st.st_mtime < before && unlink(path) == 0) /* our own files only (a shared folder) */
             removed++;
     }
     closedir(d);

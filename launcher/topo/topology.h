@@ -41,10 +41,10 @@ void hetrun_node_file(const char *cache_dir, const char *what, const char *job_k
                       char *path, size_t len);
 
 /** Removes the start-up files of earlier jobs from `cache_dir`: `topo-*.xml` and `mask-*.txt`
- *  (hetrun_node_file's names, and the atomic writer's temporaries of them) last modified more
- *  than `max_age_s` ago. A node's ranks exchange them in the first seconds of a job and each
- *  job removes its own (hetrun_placement_release_files); this catches jobs killed first, so
- *  the folder does not grow with every job a node runs. Returns the number removed. */
+ *  (hetrun_node_file's names, and the atomic writer's temporaries of them) owned by this user
+ *  and last modified more than `max_age_s` ago. A node's ranks exchange them in the first seconds
+ * of a job and each job removes its own (hetrun_placement_release_files); this catches jobs killed
+ * first, so the folder does not grow with every job a node runs. Returns the number removed. */
 int hetrun_node_files_sweep(const char *cache_dir, double max_age_s);
 
 /**

@@ -186,6 +186,9 @@ static hetrun_status m_op_supported(hetrun_device *dev, const hetrun_op_desc *d)
                     sizeof(hetrun_op_desc));
     if (d->kind >= HETRUN_OP_KIND_COUNT)
         return fail(HETRUN_ERR_INVALID, "op kind %u is not an ABI 1.0 op", (unsigned)d->kind);
+    /* as a 1.0 module's validation would: a flag it does not know is an error */
+    if (d->flags & ~(uint32_t)(HETRUN_OP_TRANS_A | HETRUN_OP_TRANS_B | HETRUN_OP_ALLOW_TF32))
+        return fail(HETRUN_ERR_INVALID, "unknown descriptor flags 0x%x", (unsigned)d->flags);
     if (d->kind != HETRUN_OP_GEMM || d->dtype != HETRUN_F32 || d->out_dtype != HETRUN_F32)
         return fail(HETRUN_ERR_UNSUPPORTED, "only fp32 gemm (op kind %u, dtype %u -> %u)",
                     (unsigned)d->kind, (unsigned)d->dtype, (unsigned)d->out_dtype);

@@ -1,7 +1,8 @@
 /* A 1.1 launcher's session on a module built against the ABI 1.0 headers (abi10): a strided
  * batched GEMM (padded rows, broadcast B, padded C batch stride) runs as one call per
  * batch entry, each with batch 1, and matches the reference; a 1.1 op is refused with a
- * message naming the op, the module and both ABI versions. Needs HETRUN_BACKEND_PATH on
+ * message naming the op, the module and both ABI versions; the 1.3 CONST_B hint is stripped
+ * before it reaches the module. Needs HETRUN_BACKEND_PATH on
  * the folder of libhetrun_backend_abi10.so. */
 #include <math.h>
 #include <stdio.h>
@@ -58,6 +59,26 @@ static void batched_gemm(hetrun_session *s) {
            maxref > 0 ? maxdiff / maxref : maxdiff);
 }
 
+/* The 1.3 constant-operand hint never reaches a 1.0 module (whose validation refuses unknown
+ * flags): the launcher strips it, so the GEMM runs and is supported. */
+static void const_hint_stripped(hetrun_session *s) {
+    hetrun_op_desc d = hetrun_op_desc_init(HETRUN_OP_GEMM, HETRUN_F32);
+    d.m = 3, d.n = 4, d.k = 5, d.flags = HETRUN_OP_CONST_B;
+    char why[512] = "";
+    CHECK(hetrun_session_supports(s, &d, why, sizeof why), "CONST_B gemm not supported: %s", why);
+    hetrun_buffer *buf[3] = {NULL};
+    hetrun_tensor args[3];
+    for (int a = 0; a < 3; a++) {
+        CHECK(hetrun_session_alloc(s, hetrun_op_arg_bytes(&d, a), &buf[a]) == 0, "alloc: %s",
+              s->error);
+        args[a] = (hetrun_tensor){buf[a], 0};
+    }
+    CHECK(hetrun_exec_op(s, &d, args) == 0, "CONST_B gemm on a 1.0 module: %s", s->error);
+    for (int a = 0; a < 3; a++)
+        hetrun_session_free(s, buf[a], hetrun_op_arg_bytes(&d, a));
+    printf("CONST_B gemm on abi10: hint stripped, ran\n");
+}
+
 static void refuses_v1_1(hetrun_session *s) {
     hetrun_op_desc d = hetrun_op_desc_init(HETRUN_OP_SOFTMAX_BACKWARD, HETRUN_F32);
     d.m = 2, d.n = 3;
@@ -88,6 +109,7 @@ int main(void) {
         return 1;
     }
     batched_gemm(&s);
+    const_hint_stripped(&s);
     refuses_v1_1(&s);
     hetrun_session_close(&s);
     hetrun_module_close(&m);

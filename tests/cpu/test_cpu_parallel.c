@@ -1,8 +1,9 @@
 /* The cpu backend's thread pool (kernels/cpu/cpu_parallel.c): every task of every job runs
  * exactly once, on a worker index below the job's limit, with jobs back to back (workers
  * still spinning), after a pause longer than the spin (workers asleep), with the thread count
- * changed between jobs, and across a shutdown and restart. Built with SPIN_NS of 20 us so a
- * 1 ms pause always sends the workers to sleep. */
+ * changed between jobs, with two callers at once, and across a shutdown and restart. Built
+ * with SPIN_NS of 20 us so a 1 ms pause always sends the workers to sleep. */
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
@@ -48,6 +49,42 @@ static void pause_ms(int ms) {
     nanosleep(&ts, NULL);
 }
 
+/* Two callers at once (two queues on two threads): each job still runs every task once. */
+typedef struct caller {
+    job *j;
+    int wrong;
+} caller;
+
+static job second; /* the other caller's counters */
+
+static void *call_repeatedly(void *arg) {
+    caller *c = arg;
+    for (int rep = 0; rep < 300; rep++) {
+        memset(c->j, 0, sizeof *c->j);
+        c->j->limit = hetrun_cpu_threads();
+        hetrun_cpu_parallel(1000, count_task, c->j);
+        for (int64_t t = 0; t < MAX_TASKS; t++)
+            c->wrong += atomic_load(&c->j->runs[t]) != (t < 1000 ? 1 : 0);
+        c->wrong += atomic_load(&c->j->bad_worker);
+    }
+    return NULL;
+}
+
+static void concurrent_callers(void) {
+    hetrun_cpu_threads_set(3);
+    caller a = {&jobs, 0}, b = {&second, 0};
+    pthread_t other;
+    if (pthread_create(&other, NULL, call_repeatedly, &b) != 0) {
+        CHECK(0, "pthread_create failed");
+        return;
+    }
+    call_repeatedly(&a);
+    pthread_join(other, NULL);
+    CHECK(a.wrong == 0 && b.wrong == 0,
+          "two callers at once: %d and %d tasks ran other than once or on a bad worker", a.wrong,
+          b.wrong);
+}
+
 int main(void) {
     static const int64_t sizes[] = {1, 2, 3, 5, 64, 1000, MAX_TASKS};
     for (int round = 0; round < 2; round++) { /* the second round after a shutdown */
@@ -63,6 +100,7 @@ int main(void) {
                 run_one(1000, threads, threads, "after a pause");
             }
         }
+        concurrent_callers();
         hetrun_cpu_threads_shutdown();
     }
     printf("%d checks, %d failures\n", checks, failures);

@@ -483,7 +483,7 @@ static void gemm_cases(void) {
     d.m = 1, d.n = 7, d.k = 8, d.lda = d.ldb = d.ldc = 0, d.alpha = 1.0, d.beta = 0.0;
     d.flags = HETRUN_OP_TRANS_B, d.act = HETRUN_ACT_IDENTITY;
     op_case("gemm_bias_act one row, B^T", d, 0x8, -1, -1, NULL);
-    /* The constant-operand kernel (backends/cpu/cpu_packed.c: CONST_B, f32, m <= 48, AVX2):
+    /* The constant-operand kernel (backends/cpu/cpu_packed.c: CONST_B, m <= 128, AVX2):
      * two k blocks and a tail, partial row tile and panel, padded operands, B as stored
      * (n x k) and not transposed, beta 0 with NaN in C; one row. */
     d = hetrun_op_desc_init(HETRUN_OP_GEMM_BIAS_ACT, HETRUN_F32);
@@ -497,6 +497,11 @@ static void gemm_cases(void) {
     d = hetrun_op_desc_init(HETRUN_OP_GEMM, HETRUN_F32);
     d.m = 1, d.n = 17, d.k = 8, d.alpha = 1.5, d.beta = 1.0, d.flags = HETRUN_OP_CONST_B;
     op_case("gemm constant B, one row, beta 1", d, 0x4, -1, -1, NULL);
+    /* two row blocks (96 + 24), on the threads; unpacked (no budget) this size goes to
+     * OpenBLAS, whose threads do not give the 1-thread bits */
+    const char *budget = getenv("HETRUN_CPU_PACKED_MB");
+    d.m = 120, d.n = 70, d.k = 260, d.beta = 0.0;
+    if (!budget || atoll(budget) > 0) op_case("gemm constant B, 120 rows", d, 0x4, -1, -1, NULL);
     /* fp16/bf16 on the same kernel: B widened once, A, C, bias and aux through fp32 copies
      * in the workspace (padded A and C: only their rows are converted) */
     d = hetrun_op_desc_init(HETRUN_OP_GEMM_BIAS_ACT, HETRUN_BF16);
