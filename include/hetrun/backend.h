@@ -81,9 +81,10 @@
  *   the first such call, and use it in later calls with the flag on the same buffer, offset
  *   and shape. It must drop (or refresh) that copy when the buffer's bytes under it change
  *   through the module, by any entry that writes them (copy_h2d or copy_d2d into them, an op
- *   writing them, comm_allreduce on them), and at mem_free [const_operand]. The host in turn never changes such bytes behind the module's back
- *   (through a mem_host_ptr address) while the flag is in use on them. A module that keeps
- *   no copy ignores the flag; the launcher never sends it to a module older than 1.3.
+ *   writing them, comm_allreduce on them), and at mem_free [const_operand]. The host in turn
+ *   never changes such bytes behind the module's back (through a mem_host_ptr address) while
+ *   the flag is in use on them. A module that keeps no copy ignores the flag; the launcher
+ *   never sends it to a module older than 1.3.
  * - Optional groups: the collectives are all NULL or all set (the loader refuses a partial
  *   group). The two telemetry members are each optional on their own: a module sets the
  *   ones its device can answer, and a set one returns ::HETRUN_ERR_UNSUPPORTED when the
