@@ -530,8 +530,9 @@ static void packed_budget_case(void) {
     const uint64_t panels = (N + 15) / 16 * 16 * (uint64_t)K * 4, saved_rng = rng;
     const char *mb = getenv("HETRUN_CPU_PACKED_MB");
     const int packs = !mb || (uint64_t)atoll(mb) << 20 >= panels;
-    float *a = random_buffer(HETRUN_F32, M * K), *b = random_buffer(HETRUN_F32, K * N);
-    dbuf da = upload(a, M * K * 4), db = upload(b, K * N * 4), dc = upload(a, M * N * 4);
+    float *a = random_buffer(HETRUN_F32, M * K), *b = random_buffer(HETRUN_F32, K * N),
+          *c = random_buffer(HETRUN_F32, M * N);
+    dbuf da = upload(a, M * K * 4), db = upload(b, K * N * 4), dc = upload(c, M * N * 4);
     hetrun_op_desc d = hetrun_op_desc_init(HETRUN_OP_GEMM, HETRUN_F32);
     d.m = M, d.n = N, d.k = K, d.flags = HETRUN_OP_CONST_B;
     const hetrun_tensor args[3] = {{da.b, 0}, {db.b, 0}, {dc.b, 0}};
@@ -546,7 +547,7 @@ static void packed_budget_case(void) {
                (unsigned long long)want);
     }
     ops->mem_free(da.b), ops->mem_free(db.b), ops->mem_free(dc.b);
-    free(a), free(b);
+    free(a), free(b), free(c);
     rng = saved_rng;
 }
 
