@@ -85,6 +85,10 @@ void cpu_blas_summary(char *buf, size_t len);
 uint64_t cpu_gemm_workspace(const hetrun_op_desc *d);
 /* Runs a validated GEMM on host pointers `p` (A, B, C) with workspace `ws`. */
 void cpu_gemm(const hetrun_op_desc *d, void *const *p, void *ws);
+/* `count` elements of dtype `from` to `to`, one of them fp32: fp16 through F16C where the CPU
+ * has it (8 per instruction; the scalar conversion is branchy and does not vectorise). The
+ * widening and rounding of every narrow GEMM path goes through it. */
+void cpu_convert(const void *src, int from, void *dst, int to, uint64_t count);
 
 /* ---- peak (cpu_peak.c) ---- */
 

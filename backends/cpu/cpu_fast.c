@@ -110,22 +110,21 @@ static void gemm_bias_act(const hetrun_op_desc *d, void *const *p, void *ws) {
               aux = (d->flags & HETRUN_OP_HAS_AUX) != 0;
     float *w = ws;
     void *q[5] = {w, w + sa, p[2], p[3], p[4]};
-    hetrun_cpu_cast(p[0], in, q[0], HETRUN_F32, (int64_t)sa);
-    hetrun_cpu_cast(p[1], in, q[1], HETRUN_F32, (int64_t)sb);
+    cpu_convert(p[0], in, q[0], HETRUN_F32, sa);
+    cpu_convert(p[1], in, q[1], HETRUN_F32, sb);
     if (narrow) {
         q[3] = w + sa + sb;
         q[2] = (float *)q[3] + sc;
         q[4] = (float *)q[2] + sn;
-        hetrun_cpu_cast(p[3], out, q[3], HETRUN_F32, (int64_t)sc);
-        if (bias) hetrun_cpu_cast(p[2], out, q[2], HETRUN_F32, (int64_t)sn);
+        cpu_convert(p[3], out, q[3], HETRUN_F32, sc);
+        if (bias) cpu_convert(p[2], out, q[2], HETRUN_F32, sn);
     }
     gemm_bias_act_f32(d, q);
     if (narrow) {
         const int64_t ldc = d->ldc ? d->ldc : d->n; /* C's rows only: padding is not C */
         for (int64_t i = 0; i < d->m; i++)
-            hetrun_cpu_cast((float *)q[3] + i * ldc, HETRUN_F32, (uint16_t *)p[3] + i * ldc, out,
-                            d->n);
-        if (aux) hetrun_cpu_cast(q[4], HETRUN_F32, p[4], out, (int64_t)sx);
+            cpu_convert((float *)q[3] + i * ldc, HETRUN_F32, (uint16_t *)p[3] + i * ldc, out, d->n);
+        if (aux) cpu_convert(q[4], HETRUN_F32, p[4], out, sx);
     }
 }
 

@@ -89,8 +89,7 @@ static int have_f16c(void) {
     return yes;
 }
 
-/* `count` elements of `from` to `to` (one of them fp32). */
-static void convert(const void *src, int from, void *dst, int to, uint64_t count) {
+void cpu_convert(const void *src, int from, void *dst, int to, uint64_t count) {
     if (from == HETRUN_F16 && to == HETRUN_F32 && have_f16c())
         f16_widen_f16c(src, dst, count);
     else if (from == HETRUN_F32 && to == HETRUN_F16 && have_f16c())
@@ -127,18 +126,18 @@ static void gemm_one(const hetrun_op_desc *d, void *const *p, void *ws) {
         const int native = d->dtype == HETRUN_BF16 && L->sbgemm;
         float *a = ws, *b = a + s[0], *c = d->out_dtype == HETRUN_F32 ? p[2] : b + s[1];
         if (d->out_dtype != HETRUN_F32 && d->beta != 0.0)
-            convert(p[2], (int)d->out_dtype, c, HETRUN_F32, s[2]);
+            cpu_convert(p[2], (int)d->out_dtype, c, HETRUN_F32, s[2]);
         if (native) {
             L->sbgemm(CPU_ROW_MAJOR, ta, tb, m, n, k, alpha, p[0], lda, p[1], ldb, beta, c, ldc);
         } else {
-            convert(p[0], (int)d->dtype, a, HETRUN_F32, s[0]);
-            convert(p[1], (int)d->dtype, b, HETRUN_F32, s[1]);
+            cpu_convert(p[0], (int)d->dtype, a, HETRUN_F32, s[0]);
+            cpu_convert(p[1], (int)d->dtype, b, HETRUN_F32, s[1]);
             L->sgemm(CPU_ROW_MAJOR, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         }
         if (d->out_dtype != HETRUN_F32) /* C's rows only: the padding between them is not C */
             for (int64_t i = 0; i < d->m; i++)
-                convert(c + i * ldc, HETRUN_F32, (uint16_t *)p[2] + i * ldc, (int)d->out_dtype,
-                        (uint64_t)d->n);
+                cpu_convert(c + i * ldc, HETRUN_F32, (uint16_t *)p[2] + i * ldc, (int)d->out_dtype,
+                            (uint64_t)d->n);
         break;
     }
     case HETRUN_I8: { /* exact in fp64: |sum| <= k * 2^14 < 2^53 */

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cpu_blas.h"
 #include "cpu_skinny.h"
 #include "kernels/catalogue.h"
 #include "kernels/cpu/cpu_kernels.h"
@@ -95,11 +96,13 @@ static cpu_packed *find_or_pack(const hetrun_op_desc *d, hetrun_tensor b, const 
     const uint64_t bytes =
         (uint64_t)((d->n + PANEL - 1) / PANEL) * PANEL * (uint64_t)d->k * sizeof(float);
     if (packed_total + bytes > budget()) {
-        if (!budget_said++)
+        if (!budget_said) {
+            budget_said = 1;
             cpu_log(HETRUN_LOG_WARN,
                     "packed copies of constant weights reached HETRUN_CPU_PACKED_MB's %llu MB: "
                     "further weights run as stored (slower, no extra memory)",
                     (unsigned long long)(budget() >> 20));
+        }
         return NULL;
     }
     cpu_packed *p = malloc(sizeof *p);
@@ -128,7 +131,7 @@ static cpu_packed *find_or_pack(const hetrun_op_desc *d, hetrun_tensor b, const 
             free(p);
             return NULL;
         }
-        hetrun_cpu_cast(host, (int)d->dtype, wide, HETRUN_F32, (int64_t)count);
+        cpu_convert(host, (int)d->dtype, wide, HETRUN_F32, count);
         pack(wide, p);
         free(wide);
     }
@@ -262,8 +265,8 @@ static void cast_rows(const void *src, int from, int64_t ld_from, void *dst, int
     const size_t sf = hetrun_dtype_size((hetrun_dtype)from),
                  st = hetrun_dtype_size((hetrun_dtype)to);
     for (int64_t i = 0; i < rows; i++)
-        hetrun_cpu_cast((const char *)src + (size_t)(i * ld_from) * sf, from,
-                        (char *)dst + (size_t)(i * ld_to) * st, to, cols);
+        cpu_convert((const char *)src + (size_t)(i * ld_from) * sf, from,
+                    (char *)dst + (size_t)(i * ld_to) * st, to, (uint64_t)cols);
 }
 
 int cpu_packed_run(const hetrun_op_desc *d, hetrun_tensor b, void *const *p, void *ws) {
@@ -294,7 +297,7 @@ int cpu_packed_run(const hetrun_op_desc *d, hetrun_tensor b, void *const *p, voi
     if (narrow_out) {
         j.c = w, j.ldc = n, w += m * n;
         if (d->beta != 0.0) cast_rows(p[3], out, ldc, j.c, HETRUN_F32, n, m, n);
-        if (p[2]) hetrun_cpu_cast(p[2], out, w, HETRUN_F32, n), j.bias = w, w += n;
+        if (p[2]) cpu_convert(p[2], out, w, HETRUN_F32, (uint64_t)n), j.bias = w, w += n;
         if (p[4]) j.aux = w;
     }
     /* below ~2 MFLOP (~30 us on one core) waking a helper costs about what it saves */
@@ -303,7 +306,7 @@ int cpu_packed_run(const hetrun_op_desc *d, hetrun_tensor b, void *const *p, voi
                              small ? 1 : hetrun_cpu_threads(), run_panel, &j);
     if (narrow_out) { /* C's rows only: the padding between them is not C */
         cast_rows(j.c, HETRUN_F32, n, p[3], out, ldc, m, n);
-        if (p[4]) hetrun_cpu_cast(j.aux, HETRUN_F32, p[4], out, m * n);
+        if (p[4]) cpu_convert(j.aux, HETRUN_F32, p[4], out, (uint64_t)(m * n));
     }
     return 1;
 }

@@ -1,10 +1,11 @@
-/* Constant-operand GEMM (ABI 1.3, HETRUN_OP_CONST_B): the first fp32 few-row GEMM on a
- * constant B packs it into 16-column k-major panels kept with B's buffer; later calls run a
- * 6 x 16 broadcast-FMA kernel over those panels. That is the layout onnxruntime's MLAS packs
- * its weights into at session start; against the few-row dot-product tiles of cpu_skinny.c
- * it was 1.04-1.46x faster at batch-1 token counts (bench/RESULTS.md, "Few-row weight
- * layouts"). A packed copy lives until B's bytes change through the module (copies into
- * them, an op writing them) or the buffer is freed: cpu_packed_drop. */
+/* Constant-operand GEMM (ABI 1.3, HETRUN_OP_CONST_B): the first few-row GEMM on a constant B
+ * (fp32, or fp16/bf16 widened once) packs it into 16-column k-major fp32 panels kept with B's
+ * buffer; later calls run a 6 x 16 broadcast-FMA kernel over those panels. That is the layout
+ * onnxruntime's MLAS packs its weights into at session start; against the few-row dot-product tiles
+ * of cpu_skinny.c it was 1.04-1.46x faster at batch-1 token counts (bench/RESULTS.md, "Few-row
+ * weight layouts"). A packed copy lives until B's bytes change through the module (copies into
+ * them, an op writing them) or the buffer is freed (cpu_packed_drop), within a memory budget
+ * (HETRUN_CPU_PACKED_MB). */
 #ifndef HETRUN_BACKEND_CPU_PACKED_H
 #define HETRUN_BACKEND_CPU_PACKED_H
 

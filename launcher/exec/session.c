@@ -202,16 +202,22 @@ static int exec_batched_gemm_v1_0(hetrun_session *s, const hetrun_op_desc *desc,
     return 0;
 }
 
+/* `desc` as the session's module may see it: without the ABI 1.3 CONST_B hint for a module
+ * older than 1.3, whose validation would refuse the flag as unknown (a copy in `tmp`). */
+static const hetrun_op_desc *for_module(const hetrun_session *s, const hetrun_op_desc *desc,
+                                        hetrun_op_desc *tmp) {
+    if (!(desc->flags & HETRUN_OP_CONST_B) || s->ops->abi_minor >= 3) return desc;
+    *tmp = *desc;
+    tmp->flags &= ~HETRUN_OP_CONST_B;
+    return tmp;
+}
+
 int hetrun_exec_op(hetrun_session *s, const hetrun_op_desc *desc, const hetrun_tensor *args) {
     char why[256];
     const char *name = hetrun_op_name(desc->kind) ? hetrun_op_name(desc->kind) : "?";
     if (!hetrun_op_desc_valid(desc, why, sizeof why)) return fail(s, "op %s: %s", name, why);
     hetrun_op_desc hinted;
-    if ((desc->flags & HETRUN_OP_CONST_B) && s->ops->abi_minor < 3) {
-        hinted = *desc; /* a hint an older module's validation would refuse as unknown */
-        hinted.flags &= ~HETRUN_OP_CONST_B;
-        desc = &hinted;
-    }
+    desc = for_module(s, desc, &hinted);
     if (s->ops->abi_minor < 1) {
         if (desc->kind >= HETRUN_OP_FIRST_V1_1)
             return fail(s, "op %s needs backend ABI 1.1; module %s declares ABI %u.%u", name,
@@ -256,9 +262,8 @@ int hetrun_session_supports(hetrun_session *s, const hetrun_op_desc *desc, char 
                  (unsigned)s->ops->abi_minor);
         return 0;
     }
-    hetrun_op_desc hinted = *desc;
-    if (s->ops->abi_minor < 3) hinted.flags &= ~HETRUN_OP_CONST_B; /* as hetrun_exec_op does */
-    if (s->ops->op_supported(s->device, &hinted) == HETRUN_OK) return 1;
+    hetrun_op_desc hinted;
+    if (s->ops->op_supported(s->device, for_module(s, desc, &hinted)) == HETRUN_OK) return 1;
     snprintf(why, whylen, "%s backend does not support %s with %s -> %s: %s",
              hetrun_session_backend_name(s), name, hetrun_dtype_name(desc->dtype),
              hetrun_dtype_name(desc->out_dtype), s->ops->last_error());
