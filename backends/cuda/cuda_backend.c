@@ -574,12 +574,18 @@ static hetrun_status cuda_event_record(hetrun_event *ev, hetrun_queue *q) {
         return hcu_fail(HETRUN_ERR_INVALID, "cuda: event_record: %s",
                         ev ? "event and queue are on different devices" : "NULL event");
     cudaError_t e = cudaEventRecord(ev->ev, q->stream);
-    return e == cudaSuccess ? HETRUN_OK : hcu_cuda_fail(q->dev, e, "cudaEventRecord", "event");
+    if (e != cudaSuccess) return hcu_cuda_fail(q->dev, e, "cudaEventRecord", "event");
+    ev->recorded = true;
+    return HETRUN_OK;
 }
 
 static hetrun_status cuda_event_elapsed_ms(hetrun_event *start, hetrun_event *end, double *ms) {
     if (!start || !end || !ms)
         return hcu_fail(HETRUN_ERR_INVALID, "cuda: event_elapsed_ms: NULL argument");
+    if (!start->recorded || !end->recorded)
+        return hcu_fail(HETRUN_ERR_INVALID,
+                        "cuda: event_elapsed_ms: the %s event was never recorded",
+                        start->recorded ? "end" : "start");
     hetrun_status st = hcu_check_alive(end->dev);
     if (st || (st = hcu_bind(end->dev))) return st;
     cudaError_t e = cudaEventSynchronize(end->ev);

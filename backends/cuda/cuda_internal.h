@@ -53,6 +53,8 @@ struct hetrun_queue {
 struct hetrun_event {
     hetrun_device *dev;
     cudaEvent_t ev;
+    bool recorded; /* elapsed time of an event never recorded is the caller's error (INVALID),
+                      which CUDA reports as a resource-handle error */
 };
 
 /** The host's services (logging), set by init. */

@@ -68,10 +68,7 @@ static uint64_t kernel_workspace(const hetrun_op_desc *d) {
 hetrun_status hcu_op_supported(hetrun_device *dev, const hetrun_op_desc *d) {
     hetrun_status st = hcu_check_alive(dev);
     if (st) return st;
-    char why[160];
-    if (!d) return hcu_fail(HETRUN_ERR_INVALID, "cuda: op_supported: NULL descriptor");
-    if (!hetrun_op_desc_valid(d, why, sizeof why))
-        return hcu_fail(HETRUN_ERR_UNSUPPORTED, "cuda: op_supported: %s", why);
+    if ((st = desc_check(d, "op_supported"))) return st; /* a malformed descriptor: INVALID */
     const int64_t batch = d->batch > 1 ? d->batch : 1, heads = d->heads > 1 ? d->heads : 1;
     if (is_attention(d->kind) && (d->k > hetrun_cuda_attention_max_head_dim() || d->m > INT32_MAX ||
                                   d->n > INT32_MAX || heads > 65535 || batch > 65535))
@@ -105,8 +102,9 @@ hetrun_status hcu_op_run(hetrun_queue *q, const hetrun_op_desc *d, const hetrun_
     char text[160];
     const int arity = hetrun_op_arity((hetrun_op_kind)d->kind);
     if (!args || nargs != arity)
-        return hcu_fail(HETRUN_ERR_INVALID, "cuda: op_run: %s takes %d operands, got %d",
-                        hcu_op_text(d, text, sizeof text), arity, (int)nargs);
+        return hcu_fail(HETRUN_ERR_INVALID,
+                        "cuda: op_run: %s: nargs %d, but the op takes %d operands",
+                        hcu_op_text(d, text, sizeof text), (int)nargs, arity);
     if (d->kind != HETRUN_OP_GEMM && (st = kernels_supported(q->dev, d))) return st;
     void *ptr[HETRUN_OP_MAX_ARGS] = {NULL};
     for (int i = 0; i < arity; i++) {
