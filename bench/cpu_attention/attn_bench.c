@@ -6,6 +6,8 @@
  *
  * usage: attn_bench MODULE THREADS attention B H L D CAUSAL ITERS
  *        attn_bench MODULE THREADS bgemm BATCH M N K ITERS   (module, then both peers)
+ * ATTN_BENCH_DTYPE=bf16|fp16 runs attention in that dtype (default fp32; the fractions stay of
+ * the fp32 peak, so on a GPU read the GFLOP/s). The workspace an op asks for is allocated once.
  * ATTN_BENCH_CPU_TIME=1 times with the process's CPU time instead of the wall clock: on a
  * shared, oversubscribed machine that shows what the kernels do with the cycles they get. */
 #include <cblas.h>
@@ -18,11 +20,15 @@
 #include <time.h>
 
 #include "hetrun/backend.h"
+#include "kernels/half.h"
+#include "util/cache_dir.h"
 
 static const hetrun_backend_ops *ops;
 static hetrun_device *dev;
 static hetrun_queue *queue;
-static double peak; /* FLOP/s, the module's declared (measured) fp32 peak */
+static double peak; /* FLOP/s, the module's declared fp32 peak (its cached probe) */
+
+static hetrun_dtype dtype = HETRUN_F32; /* attention's Q, K, V, O, dO, dQ, dK, dV */
 
 static clockid_t clock_id = CLOCK_MONOTONIC;
 
@@ -42,22 +48,46 @@ static double median(double *v, int n) {
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-static hetrun_tensor buffer(size_t floats) {
-    hetrun_tensor t = {NULL, 0};
-    float *h = malloc(floats * sizeof *h);
-    if (!h || ops->mem_alloc(dev, floats * sizeof(float), &t.buffer) != HETRUN_OK) exit(1);
-    unsigned s = 12345u + (unsigned)floats;
-    for (size_t i = 0; i < floats; i++) {
+/* n elements of type t on the device, uniform in [-0.5, 0.5) */
+static hetrun_tensor buffer_of(size_t n, hetrun_dtype t) {
+    hetrun_tensor out = {NULL, 0};
+    const size_t es = t == HETRUN_F32 ? 4 : 2;
+    float *h = malloc(n * sizeof *h);
+    if (!h || ops->mem_alloc(dev, n * es, &out.buffer) != HETRUN_OK) exit(1);
+    unsigned s = 12345u + (unsigned)n;
+    for (size_t i = 0; i < n; i++) {
         s = s * 1664525u + 1013904223u;
         h[i] = (float)((double)(s >> 8) / 16777216.0 - 0.5);
     }
-    if (ops->copy_h2d(queue, t, h, floats * sizeof *h) != HETRUN_OK) exit(1);
+    uint16_t *narrow = (uint16_t *)h; /* in place: element i is written after h[i] is read */
+    for (size_t i = 0; t != HETRUN_F32 && i < n; i++)
+        narrow[i] = t == HETRUN_BF16 ? hetrun_f32_to_bf16(h[i]) : hetrun_f32_to_f16(h[i]);
+    if (ops->copy_h2d(queue, out, h, n * es) != HETRUN_OK) exit(1);
     free(h);
-    return t;
+    return out;
+}
+
+static hetrun_tensor buffer(size_t floats) {
+    return buffer_of(floats, HETRUN_F32);
 }
 
 static void run(const hetrun_op_desc *d, const hetrun_tensor *a) {
-    if (ops->op_run(queue, d, a, hetrun_op_arity(d->kind), (hetrun_tensor){NULL, 0}) != HETRUN_OK ||
+    static const hetrun_op_desc *sized[4];
+    static hetrun_tensor ws[4];
+    int w = 0;
+    while (w < 4 && sized[w] && sized[w] != d)
+        w++;
+    if (w == 4) exit(1);
+    if (!sized[w]) { /* first call with this descriptor: its workspace, once */
+        uint64_t bytes = 0;
+        if (ops->op_workspace_size(dev, d, &bytes) != HETRUN_OK ||
+            (bytes && ops->mem_alloc(dev, bytes, &ws[w].buffer) != HETRUN_OK)) {
+            fprintf(stderr, "attn_bench: workspace: %s\n", ops->last_error());
+            exit(1);
+        }
+        sized[w] = d;
+    }
+    if (ops->op_run(queue, d, a, hetrun_op_arity(d->kind), ws[w]) != HETRUN_OK ||
         ops->queue_sync(queue) != HETRUN_OK) {
         fprintf(stderr, "attn_bench: %s\n", ops->last_error());
         exit(1);
@@ -76,13 +106,15 @@ static void attention(int argc, char **argv) {
     memset(&f, 0, sizeof f);
     f.struct_size = sizeof f;
     f.kind = HETRUN_OP_ATTENTION_FORWARD;
+    f.dtype = f.out_dtype = dtype;
     f.m = f.n = L, f.k = D, f.batch = B, f.heads = H, f.alpha = 1.0 / sqrt((double)D);
     f.flags = causal ? HETRUN_OP_CAUSAL : 0;
     hetrun_op_desc b = f;
     b.kind = HETRUN_OP_ATTENTION_BACKWARD;
     const size_t n = (size_t)(B * L * H * D), nl = (size_t)(B * H * L);
-    hetrun_tensor q = buffer(n), k = buffer(n), v = buffer(n), o = buffer(n), lse = buffer(nl),
-                  dout = buffer(n), dq = buffer(n), dk = buffer(n), dv = buffer(n);
+    hetrun_tensor q = buffer_of(n, dtype), k = buffer_of(n, dtype), v = buffer_of(n, dtype),
+                  o = buffer_of(n, dtype), lse = buffer(nl), dout = buffer_of(n, dtype),
+                  dq = buffer_of(n, dtype), dk = buffer_of(n, dtype), dv = buffer_of(n, dtype);
     hetrun_tensor none = {NULL, 0};
     hetrun_tensor fa[6] = {q, k, v, none, o, lse};
     hetrun_tensor ba[10] = {q, k, v, none, o, dout, lse, dq, dk, dv};
@@ -178,6 +210,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: attn_bench MODULE THREADS attention|bgemm ...\n");
         return 2;
     }
+    const char *dt = getenv("ATTN_BENCH_DTYPE");
+    if (dt && strcmp(dt, "bf16") == 0) dtype = HETRUN_BF16;
+    if (dt && strcmp(dt, "fp16") == 0) dtype = HETRUN_F16;
     const char *cpu_time = getenv("ATTN_BENCH_CPU_TIME");
     if (cpu_time && strcmp(cpu_time, "1") == 0) clock_id = CLOCK_PROCESS_CPUTIME_ID;
     void *lib = dlopen(argv[1], RTLD_NOW | RTLD_GLOBAL);
@@ -191,6 +226,7 @@ int main(int argc, char **argv) {
     host.abi_major = HETRUN_ABI_MAJOR;
     host.abi_minor = HETRUN_ABI_MINOR;
     host.cpu_threads = atoi(argv[2]);
+    host.cache_dir = hetrun_cache_dir(); /* the cpu module's cached peak probe, as hetrun's */
     hetrun_device_info info;
     memset(&info, 0, sizeof info);
     info.struct_size = sizeof info;

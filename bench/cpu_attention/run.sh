@@ -20,7 +20,8 @@ echo "isa: $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx2|fma
 echo "peer: $("$python" -c 'import torch; print("torch", torch.__version__)')"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-cc -O2 -I "$root/include" -I "$root" -o "$tmp/attn_bench" "$here/attn_bench.c" -ldl -lm -lpthread \
+cc -O2 -I "$root/include" -I "$root" -I "$root/launcher" -o "$tmp/attn_bench" "$here/attn_bench.c" \
+    "$root/launcher/util/cache_dir.c" -ldl -lm -lpthread \
     $(pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
 
 stats() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.3f / %.3f / %.3f", a[1], m, a[NR]}'; }
