@@ -1,8 +1,9 @@
-/* ATTENTION_FORWARD / ATTENTION_BACKWARD on CUDA: a correctness baseline, not a fast
- * kernel. One block per (query, head, batch) (forward, dQ) or (key, head, batch) (dK, dV);
- * scores are recomputed per pass instead of kept, sums run in a fixed order (deterministic,
- * no atomics), math in float. A tiled flash-attention-2-class kernel (K/V tiles in shared
- * memory, online softmax, causal tile skipping) is future work. */
+/* ATTENTION_FORWARD / ATTENTION_BACKWARD on CUDA. F16 and BF16 at head dim 32, 64 and 128 go
+ * to the tensor-core flash-attention-2-class kernels of attention_flash.cu. Everything else
+ * (F32, other head dims) runs this file's correctness baseline, not a fast kernel: one block
+ * per (query, head, batch) (forward, dQ) or (key, head, batch) (dK, dV); scores are
+ * recomputed per pass instead of kept, sums run in a fixed order (deterministic, no atomics),
+ * math in float. Both paths share the workspace (rowsum(dO * O)). */
 #include <math.h>
 
 #include "common.cuh"
@@ -269,6 +270,8 @@ extern "C" uint64_t hetrun_cuda_attention_workspace(const hetrun_op_desc *d) {
 
 extern "C" cudaError_t hetrun_cuda_attention(const hetrun_op_desc *d, void *const *args, void *ws,
                                              cudaStream_t stream) {
+    if (hetrun_cuda_attention_flash_supported(d))
+        return hetrun_cuda_attention_flash(d, args, ws, stream);
     switch ((hetrun_dtype)d->dtype) {
     case HETRUN_F32: return run_typed<float>(d, args, ws, stream);
     case HETRUN_F16: return run_typed<__half>(d, args, ws, stream);

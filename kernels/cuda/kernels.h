@@ -56,13 +56,24 @@ uint64_t hetrun_cuda_training_workspace(const hetrun_op_desc *desc);
 
 /**
  * ATTENTION_FORWARD / ATTENTION_BACKWARD (attention.cu): F32, F16, BF16, head dimension
- * (k) at most hetrun_cuda_attention_max_head_dim(). `ws` is 256-byte aligned and holds
+ * (k) at most hetrun_cuda_attention_max_head_dim(); F16/BF16 at head dim 32, 64, 128 run the
+ * tensor-core kernels of attention_flash.cu. `ws` is 256-byte aligned and holds
  * hetrun_cuda_attention_workspace(desc) bytes (backward: rowsum(dO * O)).
  */
 cudaError_t hetrun_cuda_attention(const hetrun_op_desc *desc, void *const *args, void *ws,
                                   cudaStream_t stream);
 uint64_t hetrun_cuda_attention_workspace(const hetrun_op_desc *desc);
 int64_t hetrun_cuda_attention_max_head_dim(void);
+
+/**
+ * Tensor-core (wmma) attention (attention_flash.cu), which hetrun_cuda_attention dispatches to
+ * when hetrun_cuda_attention_flash_supported(desc) is nonzero: F16 and BF16 with head dimension
+ * 32, 64 or 128. Same contract, workspace (rowsum(dO * O)) and determinism as the baseline;
+ * F32 and other head dimensions stay on the baseline.
+ */
+int hetrun_cuda_attention_flash_supported(const hetrun_op_desc *desc);
+cudaError_t hetrun_cuda_attention_flash(const hetrun_op_desc *desc, void *const *args, void *ws,
+                                        cudaStream_t stream);
 
 #ifdef __cplusplus
 }
