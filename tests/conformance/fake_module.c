@@ -10,6 +10,9 @@
  *   BETA0_READS      beta 0 computed as a tiny beta: a NaN in the output comes through
  *   NULL_CRASH       copies dereference a NULL buffer instead of refusing it
  *   STALE_CONST      a GEMM's CONST_B operand is copied once per address and never dropped
+ *   MEAN_N1          layernorm_forward writes its F32 mean divided by n - 1 instead of n (the
+ *                    metric floors reducing ops' errors at their operands' size; this must
+ *                    still fail)
  *   CRASH_INIT       init segfaults;  HANG_INIT  init never returns */
 #include <pthread.h>
 #include <signal.h>
@@ -98,6 +101,11 @@ static void run_op(hetrun_op_desc d, void **args) {
     if (d.beta == 0.0 && hetrun_dtype_unit_roundoff(d.out_dtype) > 0.0) d.beta = 1e-30;
 #endif
     hetrun_reference_run(&d, args);
+#ifdef FAKE_MEAN_N1
+    if (d.kind == HETRUN_OP_LAYERNORM_FORWARD && d.n > 1)
+        for (int64_t i = 0; i < d.m; i++)
+            ((float *)args[4])[i] *= (float)d.n / (float)(d.n - 1);
+#endif
 }
 
 static void flush(hetrun_queue *q) {

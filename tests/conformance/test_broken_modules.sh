@@ -13,7 +13,7 @@ export TMPDIR=$tmp # a failed training check keeps its folder there
 fail=0
 
 # expect VARIANT WANT_RC CHECK_THAT_FAILS ARGS...: runs conform, checks the exit code and
-# the certificate (CHECK "-": the whole certificate must pass).
+# the certificate (CHECK "-": the whole certificate must pass; "op:NAME": that op's fp32 row fails).
 expect() {
     local v=$1 want=$2 check=$3 rc
     shift 3
@@ -35,6 +35,10 @@ if check == "-":
     bad = [c for c in checks if c["status"] == "fail"]
     bad += [o for d in cert["devices"] for o in d["ops"] if o["status"] == "fail"]
     assert cert["status"] == "pass" and not bad, bad
+elif check.startswith("op:"):  # a numeric fault: the op's fp32 row must fail
+    rows = [o for d in cert["devices"] for o in d["ops"] if o["op"] == check[3:] and o["dtype"] == "fp32"]
+    assert cert["status"] == "fail" and rows and rows[0]["status"] == "fail", rows
+    print("ok: fake_%s caught by %s fp32: error %.3g > bound %.3g" % (v, check[3:], rows[0]["max_error"], rows[0]["bound"]))
 else:
     hit = [c for c in checks if c["name"] == check and c["status"] == "fail"]
     assert cert["status"] == "fail", cert["status"]
@@ -55,6 +59,7 @@ esac
 expect beta0_reads 1 beta0_no_read --checks ops --op gemm --quick
 expect null_crash 1 invalid_handles --checks handles
 expect stale_const 1 const_operand --checks const_operand
+expect mean_n1 1 op:layernorm_forward --checks ops --op layernorm_forward
 grep -q "crashed: killed by signal" "$tmp/null_crash.txt" || { echo "FAIL: null_crash: the crash is not named"; fail=1; }
 # The late read also breaks training: ranks end with different weights.
 if command -v mpirun > /dev/null; then
