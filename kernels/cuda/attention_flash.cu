@@ -142,6 +142,27 @@ __device__ __forceinline__ void load_rows(T *dst, const T *src, int64_t ld, int6
     }
 }
 
+/* End of the keys a query tile starting at m0 sees: causal masks the keys past the diagonal of
+ * the tile's last row for every row of the tile, so later key tiles are skipped. */
+__device__ __forceinline__ int64_t key_end(const FGeo &g, int64_t m0) {
+    const int64_t diag = m0 + BM + (g.lk - g.lq);
+    return g.causal && diag < g.lk ? diag : g.lk;
+}
+
+/* Key tile [n0, n0 + BN) of one (batch, head): K and V rows into shared memory, and keep[c]
+ * nonzero when key n0 + c exists and the padding mask keeps it. */
+template <typename T, int D>
+__device__ __forceinline__ void load_kv_tile(T *ks, T *vs, int *keep, const T *kb, const T *vb,
+                                             const FGeo &g, int64_t b, int64_t n0) {
+    constexpr int BN = Cfg<D>::BN;
+    load_rows<T, D, BN>(ks, kb, g.ldk, n0, g.lk, g.vk);
+    load_rows<T, D, BN>(vs, vb, g.ldk, n0, g.lk, g.vk);
+    for (int c = threadIdx.x; c < BN; c += THREADS) {
+        const int64_t j = n0 + c;
+        keep[c] = j < g.lk && (!g.mask || g.mask[b * g.lk + j] != 0);
+    }
+}
+
 /* A warp's 16 rows (pitch D + PAD_T) as matrix_a fragments. */
 template <typename T, int D>
 __device__ __forceinline__ void load_a(FragA<T> (&a)[D / 16], const T *rows) {
@@ -249,16 +270,8 @@ __global__ void __launch_bounds__(THREADS)
     float *srow = ss + r * LDS, *orow = os + r * LDO;
     T *prow = ps + r * LDP;
 
-    /* Causal: keys past the diagonal of the tile's last row are masked for every row. */
-    int64_t kend = g.lk;
-    if (g.causal && m0 + BM + off < kend) kend = m0 + BM + off;
-    for (int64_t n0 = 0; n0 < kend; n0 += BN) {
-        load_rows<T, D, BN>(ks, kb, g.ldk, n0, g.lk, g.vk);
-        load_rows<T, D, BN>(vs, vb, g.ldk, n0, g.lk, g.vk);
-        for (int c = threadIdx.x; c < BN; c += THREADS) {
-            const int64_t j = n0 + c;
-            keep[c] = j < g.lk && (!g.mask || g.mask[b * g.lk + j] != 0);
-        }
+    for (int64_t n0 = 0, kend = key_end(g, m0); n0 < kend; n0 += BN) {
+        load_kv_tile<T, D>(ks, vs, keep, kb, vb, g, b, n0);
         __syncthreads();
 
         scores<T, D>(ss + warp * 16 * LDS, qa, ks);
@@ -477,15 +490,8 @@ __global__ void __launch_bounds__(THREADS)
     for (int t = 0; t < D / 16; t++)
         wmma::fill_fragment(dqa[t], 0.0f);
 
-    int64_t kend = g.lk;
-    if (g.causal && m0 + BM + off < kend) kend = m0 + BM + off;
-    for (int64_t n0 = 0; n0 < kend; n0 += BN) {
-        load_rows<T, D, BN>(ks, kb, g.ldk, n0, g.lk, g.vk);
-        load_rows<T, D, BN>(vs, vb, g.ldk, n0, g.lk, g.vk);
-        for (int c = threadIdx.x; c < BN; c += THREADS) {
-            const int64_t j = n0 + c;
-            keep[c] = j < g.lk && (!g.mask || g.mask[b * g.lk + j] != 0);
-        }
+    for (int64_t n0 = 0, kend = key_end(g, m0); n0 < kend; n0 += BN) {
+        load_kv_tile<T, D>(ks, vs, keep, kb, vb, g, b, n0);
         __syncthreads();
 
         scores<T, D>(fw, qa, ks);
