@@ -15,6 +15,7 @@ usage: torch_ids_peer.py MODEL_DIR IDS DEVICE DTYPE BATCH REQUESTS [REFERENCE_NP
   how this peer is checked against sentence-transformers before its times are believed.
 Prints "torch DEVICE DTYPE batch B p50_ms P sentences_per_s S [cosine_min C cosine_mean M]".
 """
+import ast
 import json
 import math
 import struct
@@ -48,7 +49,7 @@ def load_npy_f32(path):
     with open(path, "rb") as f:
         raw = f.read()
     n = struct.unpack("<H", raw[8:10])[0]
-    shape = eval(raw[10:10 + n].decode())["shape"]  # the header is a Python dict literal
+    shape = ast.literal_eval(raw[10:10 + n].decode())["shape"]  # a Python dict literal
     return torch.frombuffer(bytearray(raw[10 + n:]), dtype=torch.float32).reshape(shape)
 
 

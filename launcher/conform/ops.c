@@ -135,7 +135,7 @@ static double term_scale(const hetrun_op_desc *d, const layout *l, void *const *
     for (int a = 0; a < op->arity; a++) {
         const hetrun_dtype t = hetrun_op_arg_dtype(d, a);
         if (op->args[a].role != HETRUN_ARG_IN || !hetrun_op_arg_present(d, a) ||
-            (t != HETRUN_F32 && t != HETRUN_F64 && t != HETRUN_F16 && t != HETRUN_BF16))
+            hetrun_dtype_unit_roundoff(t) == 0.0) /* integer operands (ids, int8) */
             continue;
         const char *v = (const char *)in[l->buf[a]] + l->off[a] * esize(d, a);
         for (uint64_t i = 0, n = hetrun_op_arg_elements(d, a); i < n; i++) {
